@@ -1,0 +1,1 @@
+//! Helpers for conformance tests: starting vigia, running ffmpeg/ffprobe/GStreamer.

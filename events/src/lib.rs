@@ -1,0 +1,3 @@
+//! The platform's event contract over RabbitMQ.
+
+#![warn(missing_docs)]

@@ -1,0 +1,3 @@
+//! The `vigia` media server.
+
+fn main() {}
