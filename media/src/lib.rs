@@ -13,3 +13,6 @@ pub mod time;
 
 pub use model::{AccessUnit, CodecParams, MediaKind, Track};
 pub use time::{Timestamp, Unwrapper};
+pub mod codec;
+pub mod hub;
+pub mod synthetic;

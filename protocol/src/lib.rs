@@ -4,3 +4,10 @@
 //! bytes, events and the next deadline. The server's drivers own all I/O.
 
 #![warn(missing_docs)]
+
+pub mod auth;
+pub mod payload;
+pub mod rtcp;
+pub mod rtp;
+pub mod rtsp;
+pub mod sdp;

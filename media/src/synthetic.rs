@@ -1,0 +1,1 @@
+//! The built-in synthetic source: a looped, pre-encoded clip with continuous timestamps.

@@ -1,0 +1,1 @@
+//! RTP payload formats: packetizers and depacketizers per codec.

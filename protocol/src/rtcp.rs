@@ -1,0 +1,1 @@
+//! RTCP (RFC 3550 §6): sender/receiver reports and statistics.

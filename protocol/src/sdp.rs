@@ -1,0 +1,1 @@
+//! SDP (RFC 8866) parsing and serialization for RTSP.
