@@ -1,1 +1,299 @@
-//! Helpers for conformance tests: starting vigia, running ffmpeg/ffprobe/GStreamer.
+//! Helpers for conformance tests: start the built `vigia` binary on free ports with a config, wait
+//! for its listeners, and run outside clients (ffmpeg, ffprobe, GStreamer) with bounded time.
+//!
+//! The binary is `target/release/vigia` (built by the README's test command before the tests run),
+//! or the path in `VIGIA_BIN`.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+/// The `vigia` binary under test.
+pub fn vigia_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("VIGIA_BIN") {
+        return PathBuf::from(bin);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = root.join("target/release/vigia");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --release --bin vigia` (the test script does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates a fresh, empty directory whose name starts with `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        static NEXT: AtomicU16 = AtomicU16::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A port that was free a moment ago (the kernel picks it), for TCP or UDP.
+pub fn free_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind an ephemeral port");
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// An even port P such that P and P+1 are free for UDP (RTP/RTCP pairs).
+pub fn free_udp_pair() -> u16 {
+    for _ in 0..1000 {
+        let port = free_port();
+        if port % 2 == 0 && port < u16::MAX - 1 && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free UDP port pair found");
+}
+
+/// Ports one `vigia` instance listens on.
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    /// RTSP TCP port.
+    pub rtsp: u16,
+    /// UDP RTP port (RTCP is `rtp + 1`).
+    pub rtp: u16,
+    /// First multicast RTP port.
+    pub multicast_rtp: u16,
+}
+
+impl Ports {
+    /// Fresh free ports.
+    pub fn fresh() -> Self {
+        let rtp = free_udp_pair();
+        let multicast_rtp = free_udp_pair();
+        Self { rtsp: free_port(), rtp, multicast_rtp }
+    }
+
+    /// The YAML lines that make `vigia` listen on these ports (other listeners off).
+    pub fn yaml(&self) -> String {
+        format!(
+            "rtspAddress: 127.0.0.1:{}\nrtpAddress: :{}\nrtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\n",
+            self.rtsp,
+            self.rtp,
+            self.rtp + 1,
+            self.multicast_rtp,
+            self.multicast_rtp + 1
+        )
+    }
+
+    /// `rtsp://127.0.0.1:<rtsp>/<path>`.
+    pub fn rtsp_url(&self, path: &str) -> String {
+        format!("rtsp://127.0.0.1:{}/{path}", self.rtsp)
+    }
+}
+
+/// A running `vigia` process, killed on drop. Its output goes to a log file kept for failures.
+pub struct Vigia {
+    child: Child,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Vigia {
+    /// Starts `vigia` with `config` (YAML text written to `vigia.yml` in a fresh directory, which
+    /// is also the working directory) and waits until `wait_port` accepts TCP connections.
+    pub fn start(config: &str, wait_port: u16) -> Self {
+        let dir = TempDir::new("vigia-conf");
+        std::fs::write(dir.path().join("vigia.yml"), config).expect("write config");
+        Self::spawn(dir, &["vigia.yml"], &[], wait_port)
+    }
+
+    /// Starts `vigia` in a fresh working directory with `args` and extra environment variables,
+    /// and waits until `wait_port` accepts TCP connections.
+    pub fn spawn(dir: TempDir, args: &[&str], env: &[(&str, &str)], wait_port: u16) -> Self {
+        let log = dir.path().join("vigia.log");
+        let out = std::fs::File::create(&log).expect("create log");
+        let err = out.try_clone().expect("clone log handle");
+        let child = Command::new(vigia_bin())
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn vigia");
+        let mut vigia = Self { child, log, _dir: dir };
+        vigia.wait_listening(wait_port);
+        vigia
+    }
+
+    fn wait_listening(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("vigia exited early with {status}:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("vigia did not listen on {port} within 15 s:\n{}", self.logs());
+    }
+
+    /// Everything the process printed so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM-like kill and waits.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Vigia {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("---- vigia log ----\n{}", self.logs());
+        }
+    }
+}
+
+/// A background outside client (an ffmpeg publisher, say), killed on drop.
+pub struct Background {
+    child: Child,
+    name: String,
+}
+
+impl Background {
+    /// Starts `program args…` with output discarded (stderr kept in memory on failure is not
+    /// needed for publishers: their effect is checked through the server).
+    pub fn start(program: &str, args: &[&str]) -> Self {
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        Self { child, name: program.to_string() }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the process and returns what it wrote to stderr.
+    pub fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut err = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut err);
+        }
+        err
+    }
+
+    /// The program's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `program args…` to completion, killing it after `limit`. Returns its output.
+pub fn run_with_timeout(program: &str, args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out_thread = std::thread::spawn(move || read_all(stdout));
+    let err_thread = std::thread::spawn(move || read_all(stderr));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait killed child");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_thread.join().unwrap_or_default(),
+        stderr: err_thread.join().unwrap_or_default(),
+    }
+}
+
+fn read_all(pipe: Option<impl Read>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(mut pipe) = pipe {
+        let _ = pipe.read_to_end(&mut buf);
+    }
+    buf
+}
+
+/// Retries `probe` every 200 ms until it returns `Some` or `limit` passes.
+pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A test clip encoded once per test run by ffmpeg (cached under the target dir).
+pub mod clips;
+/// ffprobe results as plain structs.
+pub mod probe;

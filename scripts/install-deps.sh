@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the outside tools the test suite drives, if they are missing: ffmpeg, GStreamer (with
+# the RTSP client and server), and the Python GI bindings used to emulate cameras.
+set -euo pipefail
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
+for pkg in gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+           gstreamer1.0-libav gstreamer1.0-rtsp python3-gi gir1.2-gst-rtsp-server-1.0; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  echo "RabbitMQ is not answering on 127.0.0.1:5672; starting it"
+  command -v rabbitmq-server >/dev/null 2>&1 || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+  }
+  rabbitmq-server -detached || true
+  for _ in $(seq 1 60); do
+    rabbitmqctl await_startup >/dev/null 2>&1 && break
+    sleep 2
+  done
+fi
+echo "outside tools: ok"
