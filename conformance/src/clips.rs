@@ -27,29 +27,76 @@ impl Clip {
     }
 
     fn encode_args(self) -> Vec<&'static str> {
-        let video = ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "12"];
-        let audio = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "12"];
+        let video = [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25",
+            "-t",
+            "12",
+        ];
+        let audio = [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "12",
+        ];
         let mut args: Vec<&'static str> = video.to_vec();
         match self {
             Clip::H264Aac => {
                 args.extend(audio);
                 args.extend([
-                    "-c:v", "libx264", "-profile:v", "main", "-bf", "2", "-g", "25",
-                    "-sc_threshold", "0", "-b:v", "800k", "-c:a", "aac", "-ac", "1",
-                    "-b:a", "64k",
+                    "-c:v",
+                    "libx264",
+                    "-profile:v",
+                    "main",
+                    "-bf",
+                    "2",
+                    "-g",
+                    "25",
+                    "-sc_threshold",
+                    "0",
+                    "-b:v",
+                    "800k",
+                    "-c:a",
+                    "aac",
+                    "-ac",
+                    "1",
+                    "-b:a",
+                    "64k",
                 ]);
             }
             Clip::H265 => {
                 args.extend([
-                    "-c:v", "libx265", "-g", "25", "-b:v", "800k", "-x265-params",
+                    "-c:v",
+                    "libx265",
+                    "-g",
+                    "25",
+                    "-b:v",
+                    "800k",
+                    "-x265-params",
                     "keyint=25:min-keyint=25:scenecut=0:bframes=0:log-level=error",
                 ]);
             }
             Clip::H264G711 => {
                 args.extend(audio);
                 args.extend([
-                    "-c:v", "libx264", "-bf", "0", "-g", "25", "-b:v", "800k", "-c:a",
-                    "pcm_mulaw", "-ar", "8000", "-ac", "1",
+                    "-c:v",
+                    "libx264",
+                    "-bf",
+                    "0",
+                    "-g",
+                    "25",
+                    "-b:v",
+                    "800k",
+                    "-c:a",
+                    "pcm_mulaw",
+                    "-ar",
+                    "8000",
+                    "-ac",
+                    "1",
                 ]);
             }
         }
@@ -64,7 +111,11 @@ impl Clip {
         if path.exists() {
             return path;
         }
-        let tmp = dir.join(format!("{}.{}.tmp.mkv", self.file_name(), std::process::id()));
+        let tmp = dir.join(format!(
+            "{}.{}.tmp.mkv",
+            self.file_name(),
+            std::process::id()
+        ));
         let status = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-y"])
             .args(self.encode_args())
@@ -81,15 +132,29 @@ impl Clip {
     pub fn publish_args(self, url: &str, transport: &str) -> Vec<String> {
         let path = self.path();
         [
-            "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
         ]
         .iter()
         .map(|s| s.to_string())
         .chain([path.display().to_string()])
         .chain(
-            ["-c", "copy", "-f", "rtsp", "-rtsp_transport", transport, url]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "-c",
+                "copy",
+                "-f",
+                "rtsp",
+                "-rtsp_transport",
+                transport,
+                url,
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         )
         .collect()
     }

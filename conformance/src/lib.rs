@@ -69,7 +69,9 @@ pub fn free_port() -> u16 {
 pub fn free_udp_pair() -> u16 {
     for _ in 0..1000 {
         let port = free_port();
-        if port % 2 == 0 && port < u16::MAX - 1 && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+        if port % 2 == 0
+            && port < u16::MAX - 1
+            && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
         {
             return port;
         }
@@ -93,7 +95,11 @@ impl Ports {
     pub fn fresh() -> Self {
         let rtp = free_udp_pair();
         let multicast_rtp = free_udp_pair();
-        Self { rtsp: free_port(), rtp, multicast_rtp }
+        Self {
+            rtsp: free_port(),
+            rtp,
+            multicast_rtp,
+        }
     }
 
     /// The YAML lines that make `vigia` listen on these ports (other listeners off).
@@ -145,7 +151,11 @@ impl Vigia {
             .stderr(err)
             .spawn()
             .expect("spawn vigia");
-        let mut vigia = Self { child, log, _dir: dir };
+        let mut vigia = Self {
+            child,
+            log,
+            _dir: dir,
+        };
         vigia.wait_listening(wait_port);
         vigia
     }
@@ -162,7 +172,10 @@ impl Vigia {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("vigia did not listen on {port} within 15 s:\n{}", self.logs());
+        panic!(
+            "vigia did not listen on {port} within 15 s:\n{}",
+            self.logs()
+        );
     }
 
     /// Everything the process printed so far.
@@ -208,7 +221,10 @@ impl Background {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-        Self { child, name: program.to_string() }
+        Self {
+            child,
+            name: program.to_string(),
+        }
     }
 
     /// Whether the process is still running.
@@ -297,3 +313,5 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
 pub mod clips;
 /// ffprobe results as plain structs.
 pub mod probe;
+/// A raw RTSP client for tests that inspect RTP.
+pub mod rtsp_client;

@@ -65,7 +65,11 @@ pub fn ffprobe(url: &str, extra: &[&str], read_seconds: Option<u32>) -> Probe {
         .map(|s| s.to_string())
         .collect();
     if let Some(secs) = read_seconds {
-        args.extend(["-show_packets".into(), "-read_intervals".into(), format!("%+{secs}")]);
+        args.extend([
+            "-show_packets".into(),
+            "-read_intervals".into(),
+            format!("%+{secs}"),
+        ]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(["-i".to_string(), url.to_string()]);
@@ -81,7 +85,10 @@ pub fn ffprobe(url: &str, extra: &[&str], read_seconds: Option<u32>) -> Probe {
 }
 
 fn list<'a>(json: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    json.get(key).and_then(Value::as_array).into_iter().flatten()
+    json.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn stream_info(v: &Value) -> StreamInfo {
@@ -104,5 +111,8 @@ fn packet_info(v: &Value) -> PacketInfo {
 }
 
 fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
