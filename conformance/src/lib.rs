@@ -69,7 +69,7 @@ pub fn free_port() -> u16 {
 pub fn free_udp_pair() -> u16 {
     for _ in 0..1000 {
         let port = free_port();
-        if port % 2 == 0
+        if port.is_multiple_of(2)
             && port < u16::MAX - 1
             && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
         {

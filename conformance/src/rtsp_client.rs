@@ -235,10 +235,10 @@ pub fn controls(sdp: &str) -> Vec<String> {
         if line.starts_with("m=") {
             in_media = true;
             out.push(String::new());
-        } else if let (true, Some(c)) = (in_media, line.strip_prefix("a=control:")) {
-            if let Some(last) = out.last_mut() {
-                *last = c.trim().to_string();
-            }
+        } else if let (true, Some(c), Some(last)) =
+            (in_media, line.strip_prefix("a=control:"), out.last_mut())
+        {
+            *last = c.trim().to_string();
         }
     }
     out
