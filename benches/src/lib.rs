@@ -1,1 +1,142 @@
 //! Shared helpers for the benches (counting allocator, fixtures).
+//!
+//! A bench binary installs [`CountingAlloc`] as its `#[global_allocator]` and reads
+//! [`CountingAlloc::counts`] before and after the code it measures, to report heap allocations
+//! per unit of work next to criterion's timings.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use vigia_media::{AccessUnit, Timestamp};
+
+/// A global allocator that forwards to [`System`] and counts calls and bytes.
+///
+/// Counting costs one relaxed atomic add per call, small next to the allocation itself.
+#[derive(Debug, Default)]
+pub struct CountingAlloc {
+    allocs: AtomicU64,
+    deallocs: AtomicU64,
+    reallocs: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// A snapshot of a [`CountingAlloc`]'s counters; subtract two to measure a span of code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AllocCounts {
+    /// Calls to `alloc` and `alloc_zeroed`.
+    pub allocs: u64,
+    /// Calls to `dealloc`.
+    pub deallocs: u64,
+    /// Calls to `realloc` (each may move the block: counted apart from `allocs`).
+    pub reallocs: u64,
+    /// Bytes requested by `alloc`, `alloc_zeroed` and the growth of `realloc`.
+    pub bytes: u64,
+}
+
+impl CountingAlloc {
+    /// A counter at zero, usable in a `static`.
+    pub const fn new() -> Self {
+        Self {
+            allocs: AtomicU64::new(0),
+            deallocs: AtomicU64::new(0),
+            reallocs: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// The counters now.
+    pub fn counts(&self) -> AllocCounts {
+        AllocCounts {
+            allocs: self.allocs.load(Ordering::Relaxed),
+            deallocs: self.deallocs.load(Ordering::Relaxed),
+            reallocs: self.reallocs.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count_alloc(&self, size: usize) {
+        self.allocs.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(size as u64, Ordering::Relaxed);
+    }
+}
+
+impl AllocCounts {
+    /// What happened between `earlier` and `self`.
+    pub fn since(self, earlier: AllocCounts) -> AllocCounts {
+        AllocCounts {
+            allocs: self.allocs - earlier.allocs,
+            deallocs: self.deallocs - earlier.deallocs,
+            reallocs: self.reallocs - earlier.reallocs,
+            bytes: self.bytes - earlier.bytes,
+        }
+    }
+
+    /// Allocations of any kind (`alloc` plus `realloc`).
+    pub fn heap_allocations(self) -> u64 {
+        self.allocs + self.reallocs
+    }
+}
+
+// SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
+// `GlobalAlloc` contract; the only other work is relaxed atomic adds, which neither allocate nor
+// touch the memory being managed.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.count_alloc(layout.size());
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.count_alloc(layout.size());
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        self.deallocs.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `ptr` was allocated by `System` through this allocator with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        self.reallocs.fetch_add(1, Ordering::Relaxed);
+        let growth = new_size.saturating_sub(layout.size());
+        self.bytes.fetch_add(growth as u64, Ordering::Relaxed);
+        // SAFETY: `ptr` was allocated by `System` through this allocator with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Builds `count` H.264-like access units whose NAL units are `Bytes` slices of one shared
+/// buffer (as a depacketizer produces them), a keyframe every `gop` units, 30 fps at 90 kHz.
+pub fn access_units(count: usize, gop: usize) -> Vec<Arc<AccessUnit>> {
+    // SPS, PPS, a slice: sizes of a small 720p picture split in a few NAL units.
+    const NAL_SIZES: [usize; 4] = [24, 8, 1400, 2800];
+    let buffer = Bytes::from(vec![0x65u8; NAL_SIZES.iter().sum()]);
+    (0..count)
+        .map(|i| {
+            let mut offset = 0;
+            let data = NAL_SIZES
+                .iter()
+                .map(|&size| {
+                    offset += size;
+                    buffer.slice(offset - size..offset)
+                })
+                .collect();
+            let pts = Timestamp::new(i as i64 * 3000, 90_000);
+            Arc::new(AccessUnit {
+                track: 0,
+                pts,
+                dts: pts,
+                keyframe: i % gop.max(1) == 0,
+                wallclock_us: None,
+                data,
+                new_params: None,
+            })
+        })
+        .collect()
+}
