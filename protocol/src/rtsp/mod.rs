@@ -1,1 +1,222 @@
 //! RTSP 1.0 (RFC 2326): messages, interleaved frames, server session state machine.
+//!
+//! - [`message`]: incremental parser ([`parse`]) and serializers for requests, responses and
+//!   `$`-framed interleaved data.
+//! - [`headers`]: typed `Transport`, `Session`, `Range` and `RTP-Info` values.
+//! - [`url`]: path, query and track number of RTSP URLs.
+//! - [`server`]: [`ServerConnection`], the sans-IO state machine of one server connection.
+//!
+//! A driver reads bytes into a buffer, calls [`parse`] until `Incomplete`, feeds requests to
+//! [`ServerConnection::handle_request`], resolves [`ServerQuery`]s against its paths, and writes
+//! the responses it gets back.
+
+pub mod headers;
+pub mod message;
+pub mod server;
+pub mod url;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub use headers::{
+    HeaderError, LowerTransport, NptRange, RtpInfoEntry, SessionHeader, Transport, TransportMode,
+};
+pub use message::{Headers, Method, ParseError, Parsed, Request, Response, StatusCode, parse};
+pub use server::{
+    QueryKind, ServerAnswer, ServerConfig, ServerConnection, ServerQuery, SessionEvent, SetupTrack,
+    State, Step,
+};
+
+/// Fuzz entry point for the message parser: every successful parse must re-serialize into bytes
+/// that parse to the same message.
+#[doc(hidden)]
+pub fn fuzz_message(data: &[u8]) {
+    let mut rest = data;
+    while let Ok(parsed) = parse(rest) {
+        let consumed = parsed.consumed();
+        assert!(
+            consumed > 0 && consumed <= rest.len(),
+            "consumed out of range"
+        );
+        check_reencode(rest, &parsed);
+        rest = rest.get(consumed..).unwrap_or_default();
+    }
+}
+
+/// Fuzz entry point for the server state machine: feeds each parsed message through a
+/// [`ServerConnection`], answers queries deterministically from the CSeq, advances simulated time
+/// and calls `check_invariants` after every step.
+#[doc(hidden)]
+pub fn fuzz_session(data: &[u8]) {
+    // The only clock read in this crate: fuzzing needs some base instant; all later times are
+    // derived from the input.
+    let mut now = Instant::now();
+    let mut conn = ServerConnection::new(ServerConfig::default(), now, "fuzzsession".to_owned());
+    let mut rest = data;
+    while let Ok(parsed) = parse(rest) {
+        rest = rest.get(parsed.consumed()..).unwrap_or_default();
+        match parsed {
+            Parsed::Request(req, _) => {
+                let cseq = req.cseq().unwrap_or(0);
+                now += Duration::from_secs(u64::from(cseq % 97));
+                fuzz_request(&mut conn, now, &req);
+            }
+            Parsed::Interleaved { channel, .. } => {
+                now += Duration::from_secs(u64::from(channel));
+                conn.note_activity(now);
+                let _ = conn.channel_track(channel);
+            }
+            Parsed::Response(..) => {}
+        }
+        if let Some(deadline) = conn.poll_timeout() {
+            assert!(conn.session_id().is_some());
+            if conn.handle_timeout(now).is_some() {
+                assert!(deadline <= now);
+                assert_eq!(conn.state(), State::Initial);
+            }
+        }
+        conn.check_invariants();
+    }
+}
+
+fn fuzz_request(conn: &mut ServerConnection, now: Instant, req: &Request) {
+    let cseq = req.cseq().unwrap_or(0);
+    let resp = match conn.handle_request(now, req) {
+        Step::Respond(r) => r,
+        Step::NeedsServer(q) => {
+            conn.check_invariants();
+            conn.answer(now, fuzz_answer(&q, cseq))
+        }
+    };
+    if let Some(c) = req.headers.get("CSeq") {
+        assert_eq!(resp.headers.get("CSeq"), Some(c), "CSeq must be echoed");
+    }
+    let mut out = Vec::new();
+    resp.write_to(&mut out);
+    assert!(
+        matches!(parse(&out), Ok(Parsed::Response(..))),
+        "response must parse"
+    );
+}
+
+fn fuzz_answer(q: &ServerQuery, selector: u32) -> ServerAnswer {
+    match selector % 5 {
+        1 => return ServerAnswer::Reject(StatusCode::NOT_FOUND),
+        2 => {
+            return ServerAnswer::Unauthorized {
+                challenges: crate::auth::challenge_headers("r", "n"),
+            };
+        }
+        3 => return ServerAnswer::Accept,
+        _ => {}
+    }
+    match &q.kind {
+        QueryKind::Describe => ServerAnswer::Describe {
+            sdp: Bytes::from_static(b"v=0\r\n"),
+        },
+        QueryKind::Setup { transport, .. } => {
+            let mut transport = transport.clone();
+            if selector % 5 == 4 {
+                // A driver that overrides the channels: the machine must stay consistent.
+                transport.interleaved = Some((0, 1));
+            }
+            ServerAnswer::Setup { transport }
+        }
+        QueryKind::Play { .. } => ServerAnswer::Play {
+            rtp_info: vec![RtpInfoEntry::default()],
+        },
+        _ => ServerAnswer::Accept,
+    }
+}
+
+fn check_reencode(buf: &[u8], parsed: &Parsed) {
+    let mut out = Vec::new();
+    match parsed {
+        Parsed::Request(req, _) => {
+            req.write_to(&mut out);
+            let Ok(Parsed::Request(again, n)) = parse(&out) else {
+                panic!("re-encoded request does not parse");
+            };
+            assert_eq!(n, out.len());
+            assert_eq!(
+                (&again.method, &again.uri, &again.body),
+                (&req.method, &req.uri, &req.body)
+            );
+            assert_eq!(again.headers.len(), req.headers.len());
+        }
+        Parsed::Response(resp, _) => {
+            resp.write_to(&mut out);
+            let Ok(Parsed::Response(again, n)) = parse(&out) else {
+                panic!("re-encoded response does not parse");
+            };
+            assert_eq!(n, out.len());
+            assert_eq!((again.status, &again.body), (resp.status, &resp.body));
+        }
+        Parsed::Interleaved {
+            channel, payload, ..
+        } => {
+            let data = buf
+                .get(payload.clone())
+                .expect("payload range inside buffer");
+            assert!(message::write_interleaved(*channel, data, &mut out));
+        }
+    }
+}
+
+/// Helpers shared by the unit tests: captured dialogs and the fuzz seed writer.
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// Splits a dialog capture (`>>>C` / `<<<S` markers, one message each) into
+    /// `(from_client, bytes)`.
+    pub(crate) fn dialog(text: &[u8]) -> Vec<(bool, Vec<u8>)> {
+        let text = std::str::from_utf8(text).unwrap();
+        let mut out = Vec::new();
+        for block in text.split(">>>C\n").filter(|b| !b.is_empty()) {
+            let mut parts = block.split("<<<S\n");
+            let client = parts.next().unwrap();
+            out.push((true, client.strip_suffix('\n').unwrap().as_bytes().to_vec()));
+            for server in parts {
+                out.push((
+                    false,
+                    server.strip_suffix('\n').unwrap().as_bytes().to_vec(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The captured dialogs under `testdata/`.
+    pub(crate) const DIALOGS: &[(&str, &[u8])] = &[
+        (
+            "ffmpeg_record",
+            include_bytes!("testdata/ffmpeg_record_dialog.txt"),
+        ),
+        (
+            "ffmpeg_play_udp",
+            include_bytes!("testdata/ffmpeg_play_udp_dialog.txt"),
+        ),
+        (
+            "gstreamer_record",
+            include_bytes!("testdata/gstreamer_record_dialog.txt"),
+        ),
+        (
+            "gstreamer_play_tcp",
+            include_bytes!("testdata/gstreamer_play_tcp_dialog.txt"),
+        ),
+    ];
+
+    /// Writes fuzz seeds into `fuzz/corpus/<target>/` when `VIGIA_WRITE_CORPUS` is set.
+    pub(crate) fn write_seeds(target: &str, seeds: &[(String, Vec<u8>)]) {
+        if std::env::var_os("VIGIA_WRITE_CORPUS").is_none() {
+            return;
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus")
+            .join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
