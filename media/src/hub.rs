@@ -179,6 +179,16 @@ impl<T> Cursor<T> {
         }
     }
 
+    /// Jumps ahead to the newest join point in the ring (or past the newest item if the ring
+    /// holds none), for a reader whose own output is congested. Returns how many items were
+    /// skipped; they count as lost in [`Cursor::dropped`] and the hub's lag counters, like a
+    /// [`Next::Lagged`]. Skips nothing if the cursor is already at or past that point.
+    pub fn skip_to_join_point(&mut self) -> u64 {
+        let skipped = self.hub.lock().skip(&mut self.pos);
+        self.dropped += skipped;
+        skipped
+    }
+
     /// Items this reader lost to lagging.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -301,16 +311,27 @@ impl<T> Ring<T> {
         self.join_in_ring().unwrap_or(self.next_seq)
     }
 
+    /// Moves `*pos` forward to the resume point and counts the items passed over as lost.
+    fn skip(&mut self, pos: &mut u64) -> u64 {
+        let resume = self.resume_point();
+        if resume <= *pos {
+            return 0;
+        }
+        let skipped = resume - *pos;
+        *pos = resume;
+        self.lagged_items += skipped;
+        self.lag_events += 1;
+        skipped
+    }
+
     /// Reads the item at `*pos` and advances it, or reports a lag and moves it to the resume
     /// point.
     fn read(&mut self, pos: &mut u64) -> Next<T> {
         if *pos < self.head_seq {
-            let resume = self.resume_point();
-            let skipped = resume - *pos;
-            *pos = resume;
-            self.lagged_items += skipped;
-            self.lag_events += 1;
-            return Next::Lagged { skipped };
+            // Evicted: the resume point is at or after `head_seq`, so this skips at least one.
+            return Next::Lagged {
+                skipped: self.skip(pos),
+            };
         }
         let index = usize::try_from(*pos - self.head_seq).unwrap_or(usize::MAX);
         match self.slots.get(index) {
@@ -549,6 +570,130 @@ mod tests {
         hub.check_invariants();
         assert_eq!(drain(&mut cursor), ["L10000"]);
         assert_eq!(cursor.position(), 10_000);
+    }
+
+    #[test]
+    fn skip_to_join_point_jumps_ahead_and_counts() {
+        let hub = Hub::new(8, 16);
+        let mut cursor = hub.subscribe();
+        feed(&hub, "KppKpp");
+        assert_eq!(cursor.skip_to_join_point(), 3);
+        assert_eq!(
+            cursor.skip_to_join_point(),
+            0,
+            "already at the newest join point"
+        );
+        assert_eq!(drain(&mut cursor), ["3", "4", "5"]);
+        assert_eq!(cursor.skip_to_join_point(), 0, "past the newest join point");
+        assert_eq!(cursor.dropped(), 3);
+        assert_eq!((hub.stats().lagged_items, hub.stats().lag_events), (3, 1));
+    }
+
+    /// Random publishes, reads, skips, subscribes and drops against the invariants: each cursor
+    /// sees items in order, (re)starts only at a join point or at the next item, and accounts
+    /// for every item published after it started.
+    #[test]
+    fn random_operations_keep_every_item_accounted_for() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut lag_events = 0;
+        for round in 0..20 {
+            let hub = Hub::new(1 + rand(8) as usize, 1 + rand(24) as usize);
+            let mut joins = Vec::new();
+            let mut readers: Vec<Reader> = Vec::new();
+            for _ in 0..2_000 {
+                match rand(10) {
+                    0..=3 => {
+                        let join = rand(7) == 0 || round % 5 == 0;
+                        assert_eq!(
+                            hub.publish(Arc::new(joins.len() as u64), join),
+                            joins.len() as u64
+                        );
+                        joins.push(join);
+                    }
+                    4..=7 if !readers.is_empty() => {
+                        let i = rand(readers.len() as u64) as usize;
+                        readers[i].read(&joins);
+                    }
+                    8 if readers.len() < 6 => readers.push(Reader::new(&hub, &joins)),
+                    8 => drop(readers.swap_remove(0)),
+                    _ => {
+                        if let Some(reader) = readers.last_mut()
+                            && reader.cursor.skip_to_join_point() > 0
+                        {
+                            assert_valid_start(reader.cursor.position(), &joins);
+                        }
+                    }
+                }
+                hub.check_invariants();
+                assert_eq!(hub.stats().readers, readers.len());
+            }
+            hub.close();
+            for mut reader in readers {
+                while !reader.read(&joins) {}
+                let accounted = reader.items + reader.cursor.dropped();
+                assert_eq!(
+                    accounted,
+                    joins.len() as u64 - reader.start,
+                    "round {round}"
+                );
+            }
+            lag_events += hub.stats().lag_events;
+        }
+        assert!(
+            lag_events > 100,
+            "the operations exercise lagging ({lag_events} lags)"
+        );
+    }
+
+    /// A (re)start position is a join point or the next item to be published.
+    fn assert_valid_start(pos: u64, joins: &[bool]) {
+        let at_join = joins.get(pos as usize).copied().unwrap_or(false);
+        assert!(at_join || pos == joins.len() as u64, "started at {pos}");
+    }
+
+    /// A cursor under test with what it has read so far.
+    struct Reader {
+        cursor: Cursor<u64>,
+        start: u64,
+        items: u64,
+    }
+
+    impl Reader {
+        fn new(hub: &Arc<Hub<u64>>, joins: &[bool]) -> Self {
+            let cursor = hub.subscribe();
+            let start = cursor.position();
+            assert_valid_start(start, joins);
+            Self {
+                cursor,
+                start,
+                items: 0,
+            }
+        }
+
+        /// One read, checked; returns whether the hub reported `Closed`.
+        fn read(&mut self, joins: &[bool]) -> bool {
+            let before = self.cursor.position();
+            match self.cursor.try_next() {
+                Next::Item(v) => {
+                    assert_eq!(*v, before, "items arrive in order, none missing");
+                    self.items += 1;
+                }
+                Next::Lagged { skipped } => {
+                    assert!(skipped > 0);
+                    assert_eq!(self.cursor.position(), before + skipped);
+                    assert_valid_start(self.cursor.position(), joins);
+                }
+                Next::Pending => assert_eq!(before, joins.len() as u64),
+                Next::Closed => return true,
+            }
+            false
+        }
     }
 
     #[test]
