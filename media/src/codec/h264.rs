@@ -1,0 +1,628 @@
+//! H.264 bitstream helpers: NAL unit types, SPS parsing, RFC 6381 codec strings, keyframes
+//! and DTS from picture order count (ITU-T H.264).
+
+use bytes::Bytes;
+
+use super::bits::{BitReader, remove_emulation_prevention};
+use super::poc::{Picture, PocDts};
+use super::{CodecError, annexb};
+
+/// An H.264 `nal_unit_type` (H.264 Table 7-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NalType(pub u8);
+
+impl NalType {
+    /// Coded slice of a non-IDR picture.
+    pub const SLICE: NalType = NalType(1);
+    /// Coded slice data partition A.
+    pub const SLICE_DPA: NalType = NalType(2);
+    /// Coded slice of an IDR picture.
+    pub const IDR: NalType = NalType(5);
+    /// Supplemental enhancement information.
+    pub const SEI: NalType = NalType(6);
+    /// Sequence parameter set.
+    pub const SPS: NalType = NalType(7);
+    /// Picture parameter set.
+    pub const PPS: NalType = NalType(8);
+    /// Access unit delimiter.
+    pub const AUD: NalType = NalType(9);
+    /// Filler data.
+    pub const FILLER: NalType = NalType(12);
+
+    /// The type of `nal` (its first byte's low five bits), `None` if `nal` is empty.
+    pub fn of(nal: &[u8]) -> Option<NalType> {
+        nal.first().map(|b| NalType(b & 0x1F))
+    }
+
+    /// Whether this type carries slice data of a primary coded picture (types 1..=5).
+    pub fn is_vcl(self) -> bool {
+        (1..=5).contains(&self.0)
+    }
+}
+
+/// What an H.264 sequence parameter set says (H.264 §7.3.2.1.1, §7.4.2.1.1, VUI Annex E).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpsInfo {
+    /// `profile_idc` (66 Baseline, 77 Main, 100 High, ...).
+    pub profile_idc: u8,
+    /// The byte of `constraint_set0..5_flag` and reserved bits, as in the codec string.
+    pub constraint_flags: u8,
+    /// `level_idc` (31 = level 3.1).
+    pub level_idc: u8,
+    /// `seq_parameter_set_id`.
+    pub sps_id: u32,
+    /// `chroma_format_idc` (1 = 4:2:0).
+    pub chroma_format_idc: u32,
+    /// `separate_colour_plane_flag`.
+    pub separate_colour_plane: bool,
+    /// Luma bit depth.
+    pub bit_depth_luma: u32,
+    /// Chroma bit depth.
+    pub bit_depth_chroma: u32,
+    /// `log2_max_frame_num_minus4 + 4`.
+    pub log2_max_frame_num: u32,
+    /// `pic_order_cnt_type` (0, 1 or 2).
+    pub pic_order_cnt_type: u32,
+    /// `log2_max_pic_order_cnt_lsb_minus4 + 4` (0 unless `pic_order_cnt_type` is 0).
+    pub log2_max_pic_order_cnt_lsb: u32,
+    /// `max_num_ref_frames`.
+    pub max_num_ref_frames: u32,
+    /// `frame_mbs_only_flag`: false for interlaced (field/MBAFF) coding.
+    pub frame_mbs_only: bool,
+    /// Displayed width in pixels, cropping applied.
+    pub width: u32,
+    /// Displayed height in pixels, cropping applied.
+    pub height: u32,
+    /// Frame rate from VUI timing info, as (`time_scale`, `2 × num_units_in_tick`).
+    pub frame_rate: Option<(u32, u32)>,
+    /// VUI `max_num_reorder_frames` (0 means no B-frame reordering).
+    pub max_num_reorder_frames: Option<u32>,
+}
+
+impl SpsInfo {
+    /// Parses an SPS NAL unit (header byte included, emulation prevention not yet removed).
+    pub fn parse(nal: &[u8]) -> Result<SpsInfo, CodecError> {
+        let header = nal.first().ok_or(CodecError::Incomplete { what: "SPS" })?;
+        if header & 0x80 != 0 || header & 0x1F != NalType::SPS.0 {
+            return Err(CodecError::Invalid {
+                what: "SPS NAL header",
+            });
+        }
+        let rbsp = remove_emulation_prevention(nal.get(1..).unwrap_or_default());
+        let mut r = BitReader::new(&rbsp);
+        parse_sps(&mut r).map_err(|e| e.incomplete_in("SPS"))
+    }
+
+    /// The RFC 6381 codec string, `avc1.PPCCLL` in hex (e.g. `avc1.64001F`).
+    pub fn codec_string(&self) -> String {
+        format!(
+            "avc1.{:02X}{:02X}{:02X}",
+            self.profile_idc, self.constraint_flags, self.level_idc
+        )
+    }
+
+    /// Frames per second from VUI timing, if the SPS carries it.
+    pub fn fps(&self) -> Option<f64> {
+        self.frame_rate.map(|(n, d)| f64::from(n) / f64::from(d))
+    }
+}
+
+/// Whether an access unit is an IDR picture (a decoder can start here).
+pub fn is_keyframe(nalus: &[Bytes]) -> bool {
+    nalus.iter().any(|n| NalType::of(n) == Some(NalType::IDR))
+}
+
+/// Groups NAL units (in decode order, e.g. from [`annexb::split`]) into access units
+/// (H.264 §7.4.1.2.3): a new unit starts at an AUD, SEI, SPS, PPS or types 14..=18 following a
+/// slice, or at a slice with `first_mb_in_slice` 0 following a slice. NAL units before the
+/// first slice of the stream belong to the first unit.
+pub fn split_access_units(nalus: &[Bytes]) -> Vec<Vec<Bytes>> {
+    let mut units = Vec::new();
+    let mut current: Vec<Bytes> = Vec::new();
+    let mut has_vcl = false;
+    for nal in nalus {
+        let Some(t) = NalType::of(nal) else { continue };
+        let first_mb_zero = nal.get(1).is_some_and(|b| b & 0x80 != 0);
+        let starts = matches!(t.0, 6..=9 | 14..=18) || (t.is_vcl() && first_mb_zero);
+        if has_vcl && starts {
+            units.push(std::mem::take(&mut current));
+            has_vcl = false;
+        }
+        has_vcl |= t.is_vcl();
+        current.push(nal.clone());
+    }
+    if !current.is_empty() {
+        units.push(current);
+    }
+    units
+}
+
+/// Derives decode timestamps from picture order count, so B-frame streams come out right.
+///
+/// Feed access units in decode order with their PTS (any clock, usually 90 kHz). The SPS is
+/// taken from the access units (in-band) or from [`DtsExtractor::with_sps`]. Streams with
+/// `pic_order_cnt_type` 2, with VUI `max_num_reorder_frames` 0, or with field coding get
+/// `dts = pts`. Every returned DTS is `<= pts` and greater than the previous one.
+#[derive(Clone, Debug)]
+pub struct DtsExtractor {
+    sps: Option<(Bytes, SpsInfo)>,
+    poc: PocDts,
+}
+
+impl Default for DtsExtractor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DtsExtractor {
+    /// An extractor that waits for an in-band SPS.
+    pub fn new() -> Self {
+        Self {
+            sps: None,
+            poc: PocDts::new(2),
+        }
+    }
+
+    /// An extractor that starts with an out-of-band SPS (e.g. from SDP `sprop-parameter-sets`).
+    pub fn with_sps(sps: Bytes) -> Result<Self, CodecError> {
+        let mut d = Self::new();
+        d.set_sps(&sps)?;
+        Ok(d)
+    }
+
+    /// The DTS of the access unit `nalus` (NAL units without start codes) presented at `pts`.
+    pub fn extract(&mut self, nalus: &[Bytes], pts: i64) -> Result<i64, CodecError> {
+        let mut slice = None;
+        for nal in nalus {
+            match NalType::of(nal) {
+                Some(NalType::SPS) => self.set_sps(nal)?,
+                Some(t) if t.is_vcl() && slice.is_none() => slice = Some((t, nal)),
+                _ => {}
+            }
+        }
+        let Some((_, info)) = &self.sps else {
+            return Err(CodecError::Incomplete {
+                what: "SPS not received yet",
+            });
+        };
+        let (typ, slice) = slice.ok_or(CodecError::Invalid {
+            what: "access unit without slice",
+        })?;
+        if info.pic_order_cnt_type == 2
+            || !info.frame_mbs_only
+            || info.max_num_reorder_frames == Some(0)
+        {
+            return self.poc.passthrough(pts);
+        }
+        if info.pic_order_cnt_type == 1 {
+            return Err(CodecError::Unsupported {
+                what: "pic_order_cnt_type 1",
+            });
+        }
+        let pic = if typ == NalType::IDR {
+            Picture::Idr
+        } else {
+            let poc_lsb = slice_poc_lsb(slice, info)?;
+            Picture::Other {
+                poc_lsb,
+                log2_max_lsb: info.log2_max_pic_order_cnt_lsb,
+            }
+        };
+        self.poc.next(pic, pts)
+    }
+
+    fn set_sps(&mut self, nal: &Bytes) -> Result<(), CodecError> {
+        if self.sps.as_ref().is_some_and(|(b, _)| b == nal) {
+            return Ok(());
+        }
+        let info = SpsInfo::parse(nal)?;
+        self.sps = Some((nal.clone(), info));
+        self.poc.reset();
+        Ok(())
+    }
+}
+
+/// Fuzz entry: parses `data` as an SPS, then as an Annex B stream through [`DtsExtractor`] and
+/// [`super::params::ParamTracker`]. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_h264_sps(data: &[u8]) {
+    if let Ok(info) = SpsInfo::parse(data) {
+        let _ = info.codec_string();
+    }
+    let stream = Bytes::copy_from_slice(data);
+    let nalus = annexb::split(&stream);
+    let mut dts = DtsExtractor::new();
+    let mut tracker = super::params::ParamTracker::new(
+        super::params::VideoCodec::H264,
+        crate::model::VideoParams::default(),
+    );
+    let mut last = i64::MIN;
+    for (i, nal) in nalus.iter().enumerate() {
+        let pts = (i as i64) * 3600 - (i as i64 % 3) * 3600;
+        let au = std::slice::from_ref(nal);
+        if let Ok(d) = dts.extract(au, pts) {
+            assert!(d <= pts && d > last, "DTS invariant broken");
+            last = d;
+        }
+        let _ = tracker.observe(au);
+        let _ = is_keyframe(au);
+    }
+}
+
+/// Reads `pic_order_cnt_lsb` from a slice header (H.264 §7.3.3).
+fn slice_poc_lsb(nal: &[u8], sps: &SpsInfo) -> Result<u32, CodecError> {
+    let is_idr = NalType::of(nal) == Some(NalType::IDR);
+    // The fields before pic_order_cnt_lsb fit in 20 bytes (5 ue(v) of ≤ 65 bits + ≤ 16 bits).
+    let head = nal.get(1..nal.len().min(24)).unwrap_or_default();
+    let rbsp = remove_emulation_prevention(head);
+    let mut r = BitReader::new(&rbsp);
+    let mut read = || -> Result<u32, CodecError> {
+        r.read_ue()?; // first_mb_in_slice
+        r.read_ue()?; // slice_type
+        r.read_ue()?; // pic_parameter_set_id
+        if sps.separate_colour_plane {
+            r.skip(2)?; // colour_plane_id
+        }
+        r.skip(sps.log2_max_frame_num as usize)?; // frame_num
+        if !sps.frame_mbs_only && r.read_bit()? {
+            r.skip(1)?; // bottom_field_flag
+        }
+        if is_idr {
+            r.read_ue()?; // idr_pic_id
+        }
+        r.read_u32(sps.log2_max_pic_order_cnt_lsb)
+    };
+    read().map_err(|e| e.incomplete_in("slice header"))
+}
+
+fn parse_sps(r: &mut BitReader<'_>) -> Result<SpsInfo, CodecError> {
+    let profile_idc = r.read_u8(8)?;
+    let constraint_flags = r.read_u8(8)?;
+    let level_idc = r.read_u8(8)?;
+    let sps_id = r.read_ue_max(31, "seq_parameter_set_id")?;
+    let mut chroma_format_idc = 1;
+    let mut separate_colour_plane = false;
+    let (mut bit_depth_luma, mut bit_depth_chroma) = (8, 8);
+    if has_chroma_info(profile_idc) {
+        chroma_format_idc = r.read_ue_max(3, "chroma_format_idc")?;
+        if chroma_format_idc == 3 {
+            separate_colour_plane = r.read_bit()?;
+        }
+        bit_depth_luma = 8 + r.read_ue_max(6, "bit_depth_luma_minus8")?;
+        bit_depth_chroma = 8 + r.read_ue_max(6, "bit_depth_chroma_minus8")?;
+        r.skip(1)?; // qpprime_y_zero_transform_bypass_flag
+        if r.read_bit()? {
+            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.read_bit()? {
+                    skip_scaling_list(r, if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    let log2_max_frame_num = 4 + r.read_ue_max(12, "log2_max_frame_num_minus4")?;
+    let pic_order_cnt_type = r.read_ue_max(2, "pic_order_cnt_type")?;
+    let mut log2_max_pic_order_cnt_lsb = 0;
+    match pic_order_cnt_type {
+        0 => log2_max_pic_order_cnt_lsb = 4 + r.read_ue_max(12, "log2_max_poc_lsb_minus4")?,
+        1 => skip_poc_type1(r)?,
+        _ => {}
+    }
+    let max_num_ref_frames = r.read_ue_max(16, "max_num_ref_frames")?;
+    r.skip(1)?; // gaps_in_frame_num_value_allowed_flag
+    let width_mbs = u64::from(r.read_ue_max(1023, "pic_width_in_mbs_minus1")?) + 1;
+    let height_units = u64::from(r.read_ue_max(1023, "pic_height_in_map_units_minus1")?) + 1;
+    let frame_mbs_only = r.read_bit()?;
+    if !frame_mbs_only {
+        r.skip(1)?; // mb_adaptive_frame_field_flag
+    }
+    r.skip(1)?; // direct_8x8_inference_flag
+    let chroma_array_type = if separate_colour_plane {
+        0
+    } else {
+        chroma_format_idc
+    };
+    let (width, height) = cropped_size(
+        r,
+        width_mbs,
+        height_units,
+        chroma_array_type,
+        frame_mbs_only,
+    )?;
+    let vui = if r.read_bit()? {
+        parse_vui(r).unwrap_or_default()
+    } else {
+        Vui::default()
+    };
+    Ok(SpsInfo {
+        profile_idc,
+        constraint_flags,
+        level_idc,
+        sps_id,
+        chroma_format_idc,
+        separate_colour_plane,
+        bit_depth_luma,
+        bit_depth_chroma,
+        log2_max_frame_num,
+        pic_order_cnt_type,
+        log2_max_pic_order_cnt_lsb,
+        max_num_ref_frames,
+        frame_mbs_only,
+        width,
+        height,
+        frame_rate: vui.frame_rate,
+        max_num_reorder_frames: vui.max_num_reorder_frames,
+    })
+}
+
+fn has_chroma_info(profile_idc: u8) -> bool {
+    matches!(
+        profile_idc,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    )
+}
+
+/// `scaling_list()` (H.264 §7.3.2.1.1.1), values discarded.
+fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), CodecError> {
+    let (mut last, mut next) = (8i32, 8i32);
+    for _ in 0..size {
+        if next != 0 {
+            let delta = r.read_se()?;
+            if !(-128..=127).contains(&delta) {
+                return Err(CodecError::Invalid {
+                    what: "delta_scale",
+                });
+            }
+            next = (last + delta + 256).rem_euclid(256);
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Ok(())
+}
+
+fn skip_poc_type1(r: &mut BitReader<'_>) -> Result<(), CodecError> {
+    r.skip(1)?; // delta_pic_order_always_zero_flag
+    r.read_se()?; // offset_for_non_ref_pic
+    r.read_se()?; // offset_for_top_to_bottom_field
+    let n = r.read_ue_max(255, "num_ref_frames_in_pic_order_cnt_cycle")?;
+    for _ in 0..n {
+        r.read_se()?; // offset_for_ref_frame
+    }
+    Ok(())
+}
+
+/// Frame size with `frame_crop_*_offset` applied (H.264 §7.4.2.1.1, equations 7-19..7-22).
+fn cropped_size(
+    r: &mut BitReader<'_>,
+    width_mbs: u64,
+    height_units: u64,
+    chroma_array_type: u32,
+    frame_mbs_only: bool,
+) -> Result<(u32, u32), CodecError> {
+    let field_factor = if frame_mbs_only { 1 } else { 2 };
+    let width = width_mbs * 16;
+    let height = height_units * 16 * field_factor;
+    if !r.read_bit()? {
+        return Ok((width as u32, height as u32));
+    }
+    let (sub_w, sub_h) = match chroma_array_type {
+        0 => (1, 1),
+        1 => (2, 2),
+        2 => (2, 1),
+        _ => (1, 1),
+    };
+    let mut crop = [0u64; 4];
+    for c in &mut crop {
+        *c = u64::from(r.read_ue()?);
+    }
+    let [left, right, top, bottom] = crop;
+    let crop_w = sub_w * (left + right);
+    let crop_h = sub_h * field_factor * (top + bottom);
+    if crop_w >= width || crop_h >= height {
+        return Err(CodecError::Invalid {
+            what: "frame cropping",
+        });
+    }
+    Ok(((width - crop_w) as u32, (height - crop_h) as u32))
+}
+
+#[derive(Default)]
+struct Vui {
+    frame_rate: Option<(u32, u32)>,
+    max_num_reorder_frames: Option<u32>,
+}
+
+/// `vui_parameters()` (H.264 §E.1.1), keeping timing and reordering.
+fn parse_vui(r: &mut BitReader<'_>) -> Result<Vui, CodecError> {
+    let mut vui = Vui::default();
+    if r.read_bit()? && r.read_u8(8)? == 255 {
+        r.skip(32)?; // sar_width, sar_height
+    }
+    if r.read_bit()? {
+        r.skip(1)?; // overscan_appropriate_flag
+    }
+    if r.read_bit()? {
+        r.skip(4)?; // video_format, video_full_range_flag
+        if r.read_bit()? {
+            r.skip(24)?; // colour_primaries, transfer_characteristics, matrix_coefficients
+        }
+    }
+    if r.read_bit()? {
+        r.read_ue()?;
+        r.read_ue()?; // chroma_sample_loc_type_top/bottom_field
+    }
+    if r.read_bit()? {
+        let num_units_in_tick = r.read_u32(32)?;
+        let time_scale = r.read_u32(32)?;
+        r.skip(1)?; // fixed_frame_rate_flag
+        if num_units_in_tick > 0 && time_scale > 0 {
+            vui.frame_rate = num_units_in_tick.checked_mul(2).map(|d| (time_scale, d));
+        }
+    }
+    let nal_hrd = r.read_bit()?;
+    if nal_hrd {
+        skip_hrd(r)?;
+    }
+    let vcl_hrd = r.read_bit()?;
+    if vcl_hrd {
+        skip_hrd(r)?;
+    }
+    if nal_hrd || vcl_hrd {
+        r.skip(1)?; // low_delay_hrd_flag
+    }
+    r.skip(1)?; // pic_struct_present_flag
+    if r.read_bit()? {
+        r.skip(1)?; // motion_vectors_over_pic_boundaries_flag
+        for _ in 0..4 {
+            r.read_ue()?; // max_bytes_per_pic_denom .. log2_max_mv_length_vertical
+        }
+        vui.max_num_reorder_frames = Some(r.read_ue()?);
+        r.read_ue()?; // max_dec_frame_buffering
+    }
+    Ok(vui)
+}
+
+/// `hrd_parameters()` (H.264 §E.1.2), values discarded.
+fn skip_hrd(r: &mut BitReader<'_>) -> Result<(), CodecError> {
+    let cpb_cnt = r.read_ue_max(31, "cpb_cnt_minus1")? + 1;
+    r.skip(8)?; // bit_rate_scale, cpb_size_scale
+    for _ in 0..cpb_cnt {
+        r.read_ue()?;
+        r.read_ue()?;
+        r.skip(1)?;
+    }
+    r.skip(20) // four 5-bit length fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One SPS case: the NAL unit and what it decodes to. Also the fuzz seed corpus
+    /// (`fuzz/corpus/h264_sps/`).
+    pub(crate) struct SpsCase {
+        pub(crate) name: &'static str,
+        pub(crate) hex: &'static str,
+        pub(crate) size: (u32, u32),
+        pub(crate) profile_level: (u8, u8),
+        pub(crate) codec: &'static str,
+        pub(crate) frame_mbs_only: bool,
+        pub(crate) poc_type: u32,
+    }
+
+    pub(crate) const SPS_CASES: &[SpsCase] = &[];
+
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sps_case_table() {
+        for c in SPS_CASES {
+            let name = c.name;
+            let sps = SpsInfo::parse(&hex(c.hex)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((sps.width, sps.height), c.size, "{name}");
+            assert_eq!((sps.profile_idc, sps.level_idc), c.profile_level, "{name}");
+            assert_eq!(sps.codec_string(), c.codec, "{name}");
+            assert_eq!(sps.frame_mbs_only, c.frame_mbs_only, "{name}");
+            assert_eq!(sps.pic_order_cnt_type, c.poc_type, "{name}");
+        }
+    }
+
+    #[test]
+    fn sps_details() {
+        let sps = SpsInfo::parse(&hex(SPS_CASES[1].hex)).unwrap();
+        assert_eq!(sps.fps(), Some(25.0));
+        assert_eq!(sps.max_num_reorder_frames, Some(0));
+        assert_eq!(sps.constraint_flags, 0x40);
+        let hi10 = SpsInfo::parse(&hex(SPS_CASES[6].hex)).unwrap();
+        assert_eq!((hi10.bit_depth_luma, hi10.chroma_format_idc), (10, 1));
+        let bf = SpsInfo::parse(&hex(SPS_CASES[4].hex)).unwrap();
+        assert_eq!(bf.max_num_reorder_frames, Some(2));
+    }
+
+    #[test]
+    fn truncated_or_wrong_sps_fails_cleanly() {
+        for c in SPS_CASES {
+            let (name, full) = (c.name, hex(c.hex));
+            for cut in 0..full.len() {
+                match SpsInfo::parse(&full[..cut]) {
+                    Ok(_) | Err(CodecError::Incomplete { .. }) => {}
+                    Err(e) => panic!("{name} cut at {cut}: {e}"),
+                }
+            }
+        }
+        assert_eq!(
+            SpsInfo::parse(&[0x68, 0xCE]),
+            Err(CodecError::Invalid {
+                what: "SPS NAL header"
+            })
+        );
+        assert_eq!(
+            SpsInfo::parse(&[0x67, 0x42]),
+            Err(CodecError::Incomplete { what: "SPS" })
+        );
+    }
+
+    /// Display index of each access unit of `testdata/bframes-320x240.h264`, in decode order
+    /// (from `ffprobe -show_packets` on the MP4 it was cut from; one frame = 3600 ticks).
+    const BFRAMES_PTS: [i64; 50] = [
+        0, 3, 1, 2, 6, 4, 5, 8, 7, 11, 9, 10, 14, 12, 13, 17, 15, 16, 20, 18, 19, 23, 21, 22, 24,
+        25, 28, 26, 27, 31, 29, 30, 34, 32, 33, 37, 35, 36, 39, 38, 42, 40, 41, 45, 43, 44, 46, 47,
+        49, 48,
+    ];
+
+    #[test]
+    fn dts_of_bframe_stream_is_increasing_and_not_after_pts() {
+        let stream = Bytes::from_static(include_bytes!("testdata/bframes-320x240.h264"));
+        let units = split_access_units(&annexb::split(&stream));
+        assert_eq!(units.len(), BFRAMES_PTS.len());
+        let mut d = DtsExtractor::new();
+        let mut prev = i64::MIN;
+        let mut reordered = 0;
+        for (i, (au, frame)) in units.iter().zip(BFRAMES_PTS).enumerate() {
+            let pts = 1000 + frame * 3600;
+            let dts = d
+                .extract(au, pts)
+                .unwrap_or_else(|e| panic!("unit {i}: {e}"));
+            assert!(
+                dts > prev && dts <= pts,
+                "unit {i}: dts {dts} prev {prev} pts {pts}"
+            );
+            reordered += usize::from(dts < pts);
+            prev = dts;
+        }
+        assert!(reordered > 25, "most units have dts < pts, got {reordered}");
+        // After the start-up, DTS advances one frame per frame.
+        assert_eq!(prev, 1000 + 47 * 3600);
+        assert!(is_keyframe(&units[0]) && !is_keyframe(&units[1]));
+    }
+
+    #[test]
+    fn dts_equals_pts_without_reordering() {
+        let sps = Bytes::from(hex(SPS_CASES[1].hex));
+        let mut d = DtsExtractor::with_sps(sps).unwrap();
+        let idr = Bytes::from_static(&[0x65, 0x88, 0x84]);
+        let p = Bytes::from_static(&[0x41, 0x9A, 0x02]);
+        assert_eq!(d.extract(std::slice::from_ref(&idr), 0), Ok(0));
+        assert_eq!(d.extract(std::slice::from_ref(&p), 3600), Ok(3600));
+        // A repeated PTS cannot get a DTS that is both increasing and not after it.
+        assert_eq!(
+            d.extract(std::slice::from_ref(&p), 3600),
+            Err(CodecError::Invalid {
+                what: "PTS behind previous DTS"
+            })
+        );
+        assert_eq!(
+            DtsExtractor::new().extract(&[idr], 0),
+            Err(CodecError::Incomplete {
+                what: "SPS not received yet"
+            })
+        );
+    }
+}
