@@ -1,0 +1,466 @@
+//! Global settings: typed fields, MediaMTX's defaults, and parsing of each key.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use regex::Regex;
+use serde_yaml::Value;
+
+use super::auth::{AuthAction, AuthUser, Credential, PathPattern, Permission};
+use super::error::ConfigError;
+use super::lines::KeyPath;
+use super::parse::{Ctx, keyword, show};
+use super::path::{PathConf, PathEntry};
+use super::values::{self, IpNet};
+
+/// `logLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// The default.
+    Info,
+    /// Everything.
+    Debug,
+}
+
+/// One of `logDestinations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogDestination {
+    /// Standard output.
+    Stdout,
+    /// The file named by `logFile` (not implemented yet).
+    File,
+    /// Syslog (not implemented yet).
+    Syslog,
+}
+
+/// One of `rtspTransports`: what RTSP clients may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtspTransport {
+    /// RTP/RTCP over UDP unicast.
+    Udp,
+    /// RTP/RTCP over UDP multicast.
+    Multicast,
+    /// RTP interleaved in the TCP connection.
+    Tcp,
+}
+
+/// `rtspEncryption` (and MediaMTX's other `*Encryption` keys that take no/strict/optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// Plain RTSP only.
+    No,
+    /// RTSPS only.
+    Strict,
+    /// Both.
+    Optional,
+}
+
+/// One of `rtspAuthMethods`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtspAuthMethod {
+    /// HTTP Basic.
+    Basic,
+    /// HTTP Digest (MD5).
+    Digest,
+}
+
+/// `authMethod`. Only `internal` is implemented; the others are refused at load time,
+/// because ignoring them would let everyone in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Users listed in `authInternalUsers`.
+    Internal,
+}
+
+/// The whole configuration, with MediaMTX's defaults for every key not set.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `logLevel` (info).
+    pub log_level: LogLevel,
+    /// `logDestinations` ([stdout]).
+    pub log_destinations: Vec<LogDestination>,
+    /// `readTimeout` (10s).
+    pub read_timeout: Duration,
+    /// `writeTimeout` (10s).
+    pub write_timeout: Duration,
+    /// `writeQueueSize`: packets queued per reader (512; a power of two).
+    pub write_queue_size: usize,
+    /// `udpMaxPayloadSize`: largest UDP payload sent (1452; at most 1472).
+    pub udp_max_payload_size: usize,
+    /// `rtsp`: run the RTSP server (true).
+    pub rtsp: bool,
+    /// `rtspTransports` ([udp, multicast, tcp]).
+    pub rtsp_transports: Vec<RtspTransport>,
+    /// `rtspEncryption` (no).
+    pub rtsp_encryption: Encryption,
+    /// `rtspAddress` (:8554).
+    pub rtsp_address: String,
+    /// `rtspsAddress` (:8322).
+    pub rtsps_address: String,
+    /// `rtpAddress` (:8000).
+    pub rtp_address: String,
+    /// `rtcpAddress` (:8001).
+    pub rtcp_address: String,
+    /// `multicastIPRange` (224.1.0.0/16).
+    pub multicast_ip_range: IpNet,
+    /// `multicastRTPPort` (8002).
+    pub multicast_rtp_port: u16,
+    /// `multicastRTCPPort` (8003).
+    pub multicast_rtcp_port: u16,
+    /// `rtspAuthMethods` ([basic]).
+    pub rtsp_auth_methods: Vec<RtspAuthMethod>,
+    /// `authMethod` (internal).
+    pub auth_method: AuthMethod,
+    /// `authInternalUsers` (MediaMTX's two `any` users).
+    pub auth_internal_users: Vec<AuthUser>,
+    // ---- Vigia's own keys. S3/object storage, AMQP and retention keys go here
+    // ---- (and in `keys::GLOBAL_VIGIA`), each with a `VIGIA_*` environment override.
+    /// `eventsURL`: the AMQP broker for events (`amqp://…`); none by default.
+    pub events_url: Option<String>,
+    // ---- Paths.
+    /// `pathDefaults`, merged with MediaMTX's defaults.
+    pub path_defaults: PathConf,
+    /// `paths`, in file order.
+    pub paths: Vec<PathEntry>,
+    /// MediaMTX global keys accepted but not implemented yet, as written.
+    pub unimplemented: BTreeMap<String, Value>,
+}
+
+impl Default for Config {
+    /// MediaMTX's defaults, with no paths.
+    fn default() -> Config {
+        Config {
+            log_level: LogLevel::Info,
+            log_destinations: vec![LogDestination::Stdout],
+            read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            write_queue_size: 512,
+            udp_max_payload_size: 1452,
+            rtsp: true,
+            rtsp_transports: vec![
+                RtspTransport::Udp,
+                RtspTransport::Multicast,
+                RtspTransport::Tcp,
+            ],
+            rtsp_encryption: Encryption::No,
+            rtsp_address: ":8554".to_owned(),
+            rtsps_address: ":8322".to_owned(),
+            rtp_address: ":8000".to_owned(),
+            rtcp_address: ":8001".to_owned(),
+            multicast_ip_range: "224.1.0.0/16".parse().unwrap_or_else(|_| unreachable!()),
+            multicast_rtp_port: 8002,
+            multicast_rtcp_port: 8003,
+            rtsp_auth_methods: vec![RtspAuthMethod::Basic],
+            auth_method: AuthMethod::Internal,
+            auth_internal_users: default_users(),
+            events_url: None,
+            path_defaults: PathConf::default(),
+            paths: Vec::new(),
+            unimplemented: BTreeMap::new(),
+        }
+    }
+}
+
+/// MediaMTX's default users: `any` may publish, read and play back anything; `any`
+/// from localhost may use the API, metrics and pprof.
+fn default_users() -> Vec<AuthUser> {
+    let any = |ips: &[&str], actions: &[AuthAction]| AuthUser {
+        user: Credential::Plain("any".to_owned()),
+        pass: Credential::Plain(String::new()),
+        ips: ips.iter().filter_map(|s| s.parse().ok()).collect(),
+        permissions: actions
+            .iter()
+            .map(|a| Permission {
+                action: *a,
+                path: PathPattern::Any,
+            })
+            .collect(),
+    };
+    vec![
+        any(
+            &[],
+            &[AuthAction::Publish, AuthAction::Read, AuthAction::Playback],
+        ),
+        any(
+            &["127.0.0.1", "::1"],
+            &[AuthAction::Api, AuthAction::Metrics, AuthAction::Pprof],
+        ),
+    ]
+}
+
+/// Sets one implemented global key.
+pub(crate) fn set_key(
+    ctx: &Ctx,
+    cfg: &mut Config,
+    key: &str,
+    kp: &KeyPath,
+    v: &Value,
+) -> Result<(), ConfigError> {
+    match key {
+        "logLevel" => cfg.log_level = keyword(ctx, kp, v, LOG_LEVELS)?,
+        "logDestinations" => cfg.log_destinations = keyword_list(ctx, kp, v, LOG_DESTINATIONS)?,
+        "readTimeout" => cfg.read_timeout = positive_duration(ctx, kp, v)?,
+        "writeTimeout" => cfg.write_timeout = positive_duration(ctx, kp, v)?,
+        "writeQueueSize" => cfg.write_queue_size = write_queue_size(ctx, kp, v)?,
+        "udpMaxPayloadSize" => cfg.udp_max_payload_size = ctx.uint(kp, v, 1472)? as usize,
+        "rtsp" => cfg.rtsp = ctx.boolean(kp, v)?,
+        "rtspTransports" => cfg.rtsp_transports = keyword_list(ctx, kp, v, RTSP_TRANSPORTS)?,
+        "rtspEncryption" => cfg.rtsp_encryption = keyword(ctx, kp, v, ENCRYPTIONS)?,
+        "rtspAddress" => cfg.rtsp_address = address(ctx, kp, v)?,
+        "rtspsAddress" => cfg.rtsps_address = address(ctx, kp, v)?,
+        "rtpAddress" => cfg.rtp_address = address(ctx, kp, v)?,
+        "rtcpAddress" => cfg.rtcp_address = address(ctx, kp, v)?,
+        "multicastIPRange" => cfg.multicast_ip_range = ip_net(ctx, kp, v)?,
+        "multicastRTPPort" => cfg.multicast_rtp_port = port(ctx, kp, v)?,
+        "multicastRTCPPort" => cfg.multicast_rtcp_port = port(ctx, kp, v)?,
+        "rtspAuthMethods" => cfg.rtsp_auth_methods = keyword_list(ctx, kp, v, AUTH_METHODS)?,
+        "authMethod" => cfg.auth_method = auth_method(ctx, kp, v)?,
+        "authInternalUsers" => cfg.auth_internal_users = users(ctx, kp, v)?,
+        "eventsURL" => cfg.events_url = Some(ctx.string(kp, v)?).filter(|s| !s.is_empty()),
+        _ => return Err(ctx.unknown(kp)),
+    }
+    Ok(())
+}
+
+/// Checks that need several keys at once (MediaMTX's `Conf.Validate`).
+pub(crate) fn check(ctx: &Ctx, cfg: &Config) -> Result<(), ConfigError> {
+    let root = KeyPath::default();
+    if cfg.rtsp && cfg.rtsp_encryption != Encryption::Strict && cfg.rtsp_address.is_empty() {
+        return Err(ctx.invalid(&root.key("rtspAddress"), "must be set when RTSP is enabled"));
+    }
+    if cfg.rtsp && cfg.rtsp_encryption != Encryption::No && cfg.rtsps_address.is_empty() {
+        return Err(ctx.invalid(
+            &root.key("rtspsAddress"),
+            "must be set when rtspEncryption is strict or optional",
+        ));
+    }
+    if cfg.rtsp && cfg.rtsp_auth_methods.is_empty() {
+        return Err(ctx.invalid(
+            &root.key("rtspAuthMethods"),
+            "at least one method is needed",
+        ));
+    }
+    let digest = cfg.rtsp_auth_methods.contains(&RtspAuthMethod::Digest);
+    let hashed = cfg.auth_internal_users.iter().any(|u| {
+        !matches!(u.user, Credential::Plain(_)) || !matches!(u.pass, Credential::Plain(_))
+    });
+    if cfg.rtsp && digest && hashed {
+        return Err(ctx.invalid(
+            &root.key("rtspAuthMethods"),
+            "digest authentication cannot be used with hashed (sha256:/argon2:) credentials",
+        ));
+    }
+    Ok(())
+}
+
+const LOG_LEVELS: &[(&str, LogLevel)] = &[
+    ("error", LogLevel::Error),
+    ("warn", LogLevel::Warn),
+    ("info", LogLevel::Info),
+    ("debug", LogLevel::Debug),
+];
+
+const LOG_DESTINATIONS: &[(&str, LogDestination)] = &[
+    ("stdout", LogDestination::Stdout),
+    ("file", LogDestination::File),
+    ("syslog", LogDestination::Syslog),
+];
+
+const RTSP_TRANSPORTS: &[(&str, RtspTransport)] = &[
+    ("udp", RtspTransport::Udp),
+    ("multicast", RtspTransport::Multicast),
+    ("tcp", RtspTransport::Tcp),
+];
+
+const ENCRYPTIONS: &[(&str, Encryption)] = &[
+    ("no", Encryption::No),
+    ("strict", Encryption::Strict),
+    ("optional", Encryption::Optional),
+];
+
+const AUTH_METHODS: &[(&str, RtspAuthMethod)] = &[
+    ("basic", RtspAuthMethod::Basic),
+    ("digest", RtspAuthMethod::Digest),
+];
+
+fn keyword_list<T: Copy + PartialEq>(
+    ctx: &Ctx,
+    kp: &KeyPath,
+    v: &Value,
+    choices: &[(&str, T)],
+) -> Result<Vec<T>, ConfigError> {
+    let Value::Sequence(items) = v else {
+        if v.is_null() {
+            return Ok(Vec::new());
+        }
+        return Err(ctx.invalid(kp, "expected a list, e.g. [a, b]"));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let t = keyword(ctx, &kp.index(i), item, choices)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+fn positive_duration(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Duration, ConfigError> {
+    let d = ctx.duration(kp, v)?;
+    if d.is_zero() {
+        return Err(ctx.invalid(kp, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn write_queue_size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<usize, ConfigError> {
+    let n = ctx.uint(kp, v, 1 << 20)?;
+    if !n.is_power_of_two() {
+        return Err(ctx.invalid(
+            kp,
+            format!("must be a power of two (e.g. 512, 1024), got {n}"),
+        ));
+    }
+    Ok(n as usize)
+}
+
+fn address(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
+    let s = ctx.string(kp, v)?;
+    values::check_listen_address(&s).map_err(|p| ctx.invalid(kp, p))?;
+    Ok(s)
+}
+
+fn port(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u16, ConfigError> {
+    match ctx.uint(kp, v, u64::from(u16::MAX))? {
+        0 => Err(ctx.invalid(kp, "port 0 is not allowed")),
+        p => Ok(p as u16),
+    }
+}
+
+fn ip_net(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<IpNet, ConfigError> {
+    ctx.string(kp, v)?.parse().map_err(|p| ctx.invalid(kp, p))
+}
+
+fn auth_method(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<AuthMethod, ConfigError> {
+    match ctx.string(kp, v)?.as_str() {
+        "internal" => Ok(AuthMethod::Internal),
+        m @ ("http" | "jwt") => Err(ctx.invalid(
+            kp,
+            format!("\"{m}\" authentication is not supported by Vigia yet; use internal"),
+        )),
+        other => Err(ctx.invalid(
+            kp,
+            format!("\"{other}\" is not one of: internal, http, jwt"),
+        )),
+    }
+}
+
+fn users(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<AuthUser>, ConfigError> {
+    let Value::Sequence(items) = v else {
+        if v.is_null() {
+            return Ok(Vec::new());
+        }
+        return Err(ctx.invalid(kp, "expected a list of users (- user: …)"));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| user(ctx, &kp.index(i), item))
+        .collect()
+}
+
+fn user(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<AuthUser, ConfigError> {
+    let mut u = AuthUser {
+        user: Credential::Plain(String::new()),
+        pass: Credential::Plain(String::new()),
+        ips: Vec::new(),
+        permissions: Vec::new(),
+    };
+    for (key, val) in ctx.mapping(kp, v)? {
+        let k = kp.key(&key);
+        match key.as_str() {
+            "user" => u.user = credential(ctx, &k, val)?,
+            "pass" => u.pass = credential(ctx, &k, val)?,
+            "ips" => u.ips = ip_list(ctx, &k, val)?,
+            "permissions" => u.permissions = permissions(ctx, &k, val)?,
+            _ => return Err(ctx.unknown(&k)),
+        }
+    }
+    if u.user == Credential::Plain(String::new()) {
+        return Err(ctx.invalid(&kp.key("user"), "empty usernames are not supported"));
+    }
+    if u.is_any() && !u.pass.is_empty() {
+        return Err(ctx.invalid(&kp.key("pass"), "the 'any' user cannot have a password"));
+    }
+    Ok(u)
+}
+
+fn credential(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Credential, ConfigError> {
+    let c = Credential::parse(&ctx.string(kp, v)?).map_err(|p| ctx.invalid(kp, p))?;
+    Ok(c)
+}
+
+fn ip_list(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<IpNet>, ConfigError> {
+    let list = ctx.string_list(kp, v)?;
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| s.parse().map_err(|p| ctx.invalid(&kp.index(i), p)))
+        .collect()
+}
+
+fn permissions(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<Permission>, ConfigError> {
+    let Value::Sequence(items) = v else {
+        if v.is_null() {
+            return Ok(Vec::new());
+        }
+        return Err(ctx.invalid(kp, "expected a list of permissions (- action: …)"));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| permission(ctx, &kp.index(i), item))
+        .collect()
+}
+
+fn permission(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Permission, ConfigError> {
+    let mut action = None;
+    let mut path = PathPattern::Any;
+    for (key, val) in ctx.mapping(kp, v)? {
+        let k = kp.key(&key);
+        match key.as_str() {
+            "action" => {
+                let text = ctx.string(&k, val)?;
+                action = Some(AuthAction::parse(&text).ok_or_else(|| {
+                    ctx.invalid(
+                        &k,
+                        format!(
+                            "{} is not one of: publish, read, playback, api, metrics, pprof",
+                            show(val)
+                        ),
+                    )
+                })?);
+            }
+            "path" => path = path_pattern(ctx, &k, val)?,
+            _ => return Err(ctx.unknown(&k)),
+        }
+    }
+    let action = action.ok_or_else(|| ctx.invalid(kp, "a permission needs an action"))?;
+    Ok(Permission { action, path })
+}
+
+fn path_pattern(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<PathPattern, ConfigError> {
+    let text = ctx.string(kp, v)?;
+    if text.is_empty() {
+        return Ok(PathPattern::Any);
+    }
+    if let Some(re) = text.strip_prefix('~') {
+        let re = Regex::new(re)
+            .map_err(|e| ctx.invalid(kp, format!("invalid regular expression: {e}")))?;
+        return Ok(PathPattern::Regex(re));
+    }
+    Ok(PathPattern::Exact(text))
+}

@@ -1,0 +1,341 @@
+//! Which keys exist: implemented by Vigia, MediaMTX's not implemented yet, deprecated, Vigia's own.
+//!
+//! The lists of MediaMTX keys are those of MediaMTX v1.20's default `mediamtx.yml`
+//! (`shared/compat/mediamtx.yml`). When Vigia implements one, move it from an
+//! `*_UNIMPLEMENTED` list to the typed structs in `global.rs` / `path.rs`.
+
+/// Global keys Vigia implements (parsed into typed fields of `Config`).
+pub(crate) const GLOBAL_IMPLEMENTED: &[&str] = &[
+    "logLevel",
+    "logDestinations",
+    "readTimeout",
+    "writeTimeout",
+    "writeQueueSize",
+    "udpMaxPayloadSize",
+    "rtsp",
+    "rtspTransports",
+    "rtspEncryption",
+    "rtspAddress",
+    "rtspsAddress",
+    "rtpAddress",
+    "rtcpAddress",
+    "multicastIPRange",
+    "multicastRTPPort",
+    "multicastRTCPPort",
+    "rtspAuthMethods",
+    "authMethod",
+    "authInternalUsers",
+];
+
+/// Vigia's own global keys (not in MediaMTX).
+///
+/// Reserved here so they are never reported as unknown. S3/object storage (`s3*`),
+/// AMQP and retention keys go in this list, with a typed field in `global.rs`
+/// (section "Vigia's own keys") when their feature lands.
+pub(crate) const GLOBAL_VIGIA: &[&str] = &["eventsURL"];
+
+/// Path keys Vigia implements (parsed into typed fields of `PathConf`).
+pub(crate) const PATH_IMPLEMENTED: &[&str] = &[
+    "source",
+    "sourceOnDemand",
+    "sourceOnDemandStartTimeout",
+    "sourceOnDemandCloseAfter",
+    "rtspTransport",
+    "overridePublisher",
+    "maxReaders",
+];
+
+/// Keys MediaMTX still reads but has deprecated, with their replacement.
+///
+/// Vigia refuses them with an error naming the replacement: silently ignoring, say,
+/// `readUser` would leave a stream open that the operator meant to protect.
+pub(crate) const DEPRECATED: &[(&str, &str)] = &[
+    ("readBufferCount", "writeQueueSize"),
+    (
+        "externalAuthenticationURL",
+        "authMethod: http and authHTTPAddress",
+    ),
+    ("authJWTInHTTPQuery", "nothing (removed)"),
+    ("apiAllowOrigin", "apiAllowOrigins"),
+    ("metricsAllowOrigin", "metricsAllowOrigins"),
+    ("pprofAllowOrigin", "pprofAllowOrigins"),
+    ("playbackAllowOrigin", "playbackAllowOrigins"),
+    ("rtspDisable", "rtsp"),
+    ("protocols", "rtspTransports"),
+    ("encryption", "rtspEncryption"),
+    ("serverKey", "rtspServerKey"),
+    ("serverCert", "rtspServerCert"),
+    ("authMethods", "rtspAuthMethods"),
+    ("rtspUDPReadBufferSize", "udpReadBufferSize"),
+    ("rtmpDisable", "rtmp"),
+    ("hlsDisable", "hls"),
+    ("hlsAllowOrigin", "hlsAllowOrigins"),
+    ("webrtcDisable", "webrtc"),
+    ("webrtcAllowOrigin", "webrtcAllowOrigins"),
+    ("webrtcICEUDPMuxAddress", "webrtcLocalUDPAddress"),
+    ("webrtcICETCPMuxAddress", "webrtcLocalTCPAddress"),
+    ("webrtcICEHostNAT1To1IPs", "webrtcAdditionalHosts"),
+    ("webrtcICEServers", "webrtcICEServers2"),
+    ("moqHTTPS2Address", "moqHTTP2Address"),
+    ("moqHTTPS3Address", "moqHTTP3Address"),
+    ("publishUser", "authInternalUsers"),
+    ("publishPass", "authInternalUsers"),
+    ("publishIPs", "authInternalUsers"),
+    ("readUser", "authInternalUsers"),
+    ("readPass", "authInternalUsers"),
+    ("readIPs", "authInternalUsers"),
+    ("disablePublisherOverride", "overridePublisher"),
+    ("sourceProtocol", "rtspTransport"),
+    ("sourceAnyPortEnable", "rtspAnyPort"),
+    ("fallback", "alwaysAvailable"),
+    ("runOnReady", "runOnAvailable"),
+    ("runOnReadyRestart", "runOnAvailableRestart"),
+    ("runOnNotReady", "runOnUnavailable"),
+];
+
+/// Keys MediaMTX accepted globally in old versions and now reads under `pathDefaults`.
+pub(crate) const DEPRECATED_GLOBAL_PATH_KEYS: &[&str] = &[
+    "record",
+    "recordPath",
+    "recordFormat",
+    "recordPartDuration",
+    "recordSegmentDuration",
+    "recordDeleteAfter",
+];
+
+/// Global keys of MediaMTX v1.20 that Vigia accepts but does not implement yet.
+pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
+    "logStructured",
+    "logFile",
+    "sysLogPrefix",
+    "dumpPackets",
+    "udpReadBufferSize",
+    "runOnConnect",
+    "runOnConnectRestart",
+    "runOnDisconnect",
+    "authHTTPAddress",
+    "authHTTPFingerprint",
+    "authHTTPExclude",
+    "authJWTJWKS",
+    "authJWTJWKSFingerprint",
+    "authJWTClaimKey",
+    "authJWTExclude",
+    "authJWTIssuer",
+    "authJWTAudience",
+    "api",
+    "apiAddress",
+    "apiEncryption",
+    "apiServerKey",
+    "apiServerCert",
+    "apiAllowOrigins",
+    "apiTrustedProxies",
+    "metrics",
+    "metricsAddress",
+    "metricsEncryption",
+    "metricsServerKey",
+    "metricsServerCert",
+    "metricsAllowOrigins",
+    "metricsTrustedProxies",
+    "pprof",
+    "pprofAddress",
+    "pprofEncryption",
+    "pprofServerKey",
+    "pprofServerCert",
+    "pprofAllowOrigins",
+    "pprofTrustedProxies",
+    "playback",
+    "playbackAddress",
+    "playbackEncryption",
+    "playbackServerKey",
+    "playbackServerCert",
+    "playbackAllowOrigins",
+    "playbackTrustedProxies",
+    "srtpAddress",
+    "srtcpAddress",
+    "multicastSRTPPort",
+    "multicastSRTCPPort",
+    "rtspServerKey",
+    "rtspServerCert",
+    "rtspTrustedProxies",
+    "rtmp",
+    "rtmpEncryption",
+    "rtmpAddress",
+    "rtmpsAddress",
+    "rtmpServerKey",
+    "rtmpServerCert",
+    "rtmpTrustedProxies",
+    "hls",
+    "hlsAddress",
+    "hlsEncryption",
+    "hlsServerKey",
+    "hlsServerCert",
+    "hlsAllowOrigins",
+    "hlsTrustedProxies",
+    "hlsAlwaysRemux",
+    "hlsVariant",
+    "hlsSegmentCount",
+    "hlsSegmentDuration",
+    "hlsPartDuration",
+    "hlsSegmentMaxSize",
+    "hlsDirectory",
+    "hlsMuxerCloseAfter",
+    "hlsCDNSecret",
+    "webrtc",
+    "webrtcAddress",
+    "webrtcEncryption",
+    "webrtcServerKey",
+    "webrtcServerCert",
+    "webrtcAllowOrigins",
+    "webrtcTrustedProxies",
+    "webrtcLocalUDPAddress",
+    "webrtcLocalTCPAddress",
+    "webrtcIPsFromInterfaces",
+    "webrtcIPsFromInterfacesList",
+    "webrtcAdditionalHosts",
+    "webrtcICEServers2",
+    "webrtcSTUNGatherTimeout",
+    "webrtcHandshakeTimeout",
+    "webrtcTrackGatherTimeout",
+    "srt",
+    "srtAddress",
+    "moq",
+    "moqHTTP2Address",
+    "moqHTTP3Address",
+    "moqQUICAddress",
+    "moqServerKey",
+    "moqServerCert",
+    "moqAllowOrigins",
+    "moqTrustedProxies",
+];
+
+/// Path keys of MediaMTX v1.20 that Vigia accepts but does not implement yet.
+pub(crate) const PATH_UNIMPLEMENTED: &[&str] = &[
+    "sourceFingerprint",
+    "srtReadPassphrase",
+    "useAbsoluteTimestamp",
+    "alwaysAvailable",
+    "alwaysAvailableTracks",
+    "alwaysAvailableFile",
+    "forward",
+    "record",
+    "recordPath",
+    "recordFormat",
+    "recordPartDuration",
+    "recordMaxPartSize",
+    "recordSegmentDuration",
+    "recordDeleteAfter",
+    "srtPublishPassphrase",
+    "rtspDemuxMpegts",
+    "rtspAnyPort",
+    "rtspRangeType",
+    "rtspRangeStart",
+    "rtspScale",
+    "rtspUDPSourcePortRange",
+    "rtpSDP",
+    "moqTransport",
+    "whepBearerToken",
+    "whepSTUNGatherTimeout",
+    "whepHandshakeTimeout",
+    "whepTrackGatherTimeout",
+    "sourceRedirect",
+    "rpiCameraCamID",
+    "rpiCameraSecondary",
+    "rpiCameraWidth",
+    "rpiCameraHeight",
+    "rpiCameraHFlip",
+    "rpiCameraVFlip",
+    "rpiCameraBrightness",
+    "rpiCameraContrast",
+    "rpiCameraSaturation",
+    "rpiCameraSharpness",
+    "rpiCameraExposure",
+    "rpiCameraAWB",
+    "rpiCameraAWBGains",
+    "rpiCameraDenoise",
+    "rpiCameraShutter",
+    "rpiCameraMetering",
+    "rpiCameraGain",
+    "rpiCameraEV",
+    "rpiCameraROI",
+    "rpiCameraHDR",
+    "rpiCameraTuningFile",
+    "rpiCameraMode",
+    "rpiCameraFPS",
+    "rpiCameraAfMode",
+    "rpiCameraAfRange",
+    "rpiCameraAfSpeed",
+    "rpiCameraLensPosition",
+    "rpiCameraAfWindow",
+    "rpiCameraFlickerPeriod",
+    "rpiCameraTextOverlayEnable",
+    "rpiCameraTextOverlay",
+    "rpiCameraCodec",
+    "rpiCameraIDRPeriod",
+    "rpiCameraBitrate",
+    "rpiCameraH264Profile",
+    "rpiCameraH264Level",
+    "rpiCameraMJPEGQuality",
+    "runOnInit",
+    "runOnInitRestart",
+    "runOnDemand",
+    "runOnDemandRestart",
+    "runOnDemandStartTimeout",
+    "runOnDemandCloseAfter",
+    "runOnUnDemand",
+    "runOnAvailable",
+    "runOnAvailableRestart",
+    "runOnUnavailable",
+    "runOnOnline",
+    "runOnOnlineRestart",
+    "runOnOffline",
+    "runOnRead",
+    "runOnReadRestart",
+    "runOnUnread",
+    "runOnRecordSegmentCreate",
+    "runOnRecordSegmentComplete",
+];
+
+/// What a key is, wherever it appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    /// Parsed into a typed field.
+    Implemented,
+    /// Accepted, stored loosely, warned about once.
+    Unimplemented,
+    /// A deprecated MediaMTX key; the string names its replacement.
+    Deprecated(&'static str),
+    /// Neither MediaMTX's nor Vigia's.
+    Unknown,
+}
+
+/// Classifies a top-level key.
+pub(crate) fn global_kind(key: &str) -> KeyKind {
+    if GLOBAL_IMPLEMENTED.contains(&key) || GLOBAL_VIGIA.contains(&key) {
+        return KeyKind::Implemented;
+    }
+    if GLOBAL_UNIMPLEMENTED.contains(&key) {
+        return KeyKind::Unimplemented;
+    }
+    if DEPRECATED_GLOBAL_PATH_KEYS.contains(&key) {
+        return KeyKind::Deprecated("the same key under pathDefaults");
+    }
+    deprecated(key)
+}
+
+/// Classifies a key of `pathDefaults` or of a path.
+pub(crate) fn path_kind(key: &str) -> KeyKind {
+    if PATH_IMPLEMENTED.contains(&key) {
+        return KeyKind::Implemented;
+    }
+    if PATH_UNIMPLEMENTED.contains(&key) {
+        return KeyKind::Unimplemented;
+    }
+    deprecated(key)
+}
+
+fn deprecated(key: &str) -> KeyKind {
+    DEPRECATED
+        .iter()
+        .find(|(old, _)| *old == key)
+        .map_or(KeyKind::Unknown, |(_, new)| KeyKind::Deprecated(new))
+}

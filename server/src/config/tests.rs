@@ -1,0 +1,752 @@
+//! Tests of the whole loader: MediaMTX's default file, defaults, errors, path matching,
+//! environment overrides and authorization.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::*;
+
+/// MediaMTX v1.20's default configuration file, unchanged.
+const MEDIAMTX_YML: &str = include_str!("../../tests/data/mediamtx-v1.20.yml");
+
+fn no_env() -> HashMap<String, String> {
+    HashMap::new()
+}
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load(text: &str) -> Result<Loaded, ConfigError> {
+    Config::from_yaml_str(text, "test.yml", &no_env())
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn mediamtx_default_file_loads_with_one_warning_per_unimplemented_key() {
+    let loaded = Config::from_yaml_str(MEDIAMTX_YML, "mediamtx.yml", &no_env()).unwrap();
+    let expected = keys::GLOBAL_UNIMPLEMENTED.len() + keys::PATH_UNIMPLEMENTED.len();
+    assert_eq!(loaded.warnings.len(), expected, "{:#?}", loaded.warnings);
+    let mut named: Vec<&str> = loaded
+        .warnings
+        .iter()
+        .map(|w| w.split('"').nth(1).unwrap())
+        .collect();
+    for key in &named {
+        let known =
+            keys::GLOBAL_UNIMPLEMENTED.contains(key) || keys::PATH_UNIMPLEMENTED.contains(key);
+        assert!(
+            known,
+            "warning about a key that is implemented or unknown: {key}"
+        );
+    }
+    named.sort();
+    named.dedup();
+    assert_eq!(named.len(), expected, "a key was warned about twice");
+    let hls = loaded
+        .warnings
+        .iter()
+        .find(|w| w.contains("\"hlsVariant\""))
+        .unwrap();
+    assert!(hls.contains("line 341 of mediamtx.yml"), "{hls}");
+    let run = loaded
+        .warnings
+        .iter()
+        .find(|w| w.contains("\"runOnInit\""))
+        .unwrap();
+    assert!(run.contains("line 765"), "{run}");
+}
+
+#[test]
+fn mediamtx_default_file_gives_mediamtx_defaults() {
+    let cfg = Config::from_yaml_str(MEDIAMTX_YML, "mediamtx.yml", &no_env())
+        .unwrap()
+        .config;
+    let d = Config::default();
+    assert_eq!(cfg.log_level, LogLevel::Info);
+    assert_eq!(cfg.log_destinations, vec![LogDestination::Stdout]);
+    assert_eq!(cfg.read_timeout, Duration::from_secs(10));
+    assert_eq!(cfg.write_timeout, Duration::from_secs(10));
+    assert_eq!(cfg.write_queue_size, 512);
+    assert_eq!(cfg.udp_max_payload_size, 1452);
+    assert!(cfg.rtsp);
+    assert_eq!(
+        cfg.rtsp_transports,
+        vec![
+            RtspTransport::Udp,
+            RtspTransport::Multicast,
+            RtspTransport::Tcp
+        ]
+    );
+    assert_eq!(cfg.rtsp_encryption, Encryption::No);
+    assert_eq!(
+        (cfg.rtsp_address.as_str(), cfg.rtsps_address.as_str()),
+        (":8554", ":8322")
+    );
+    assert_eq!(
+        (cfg.rtp_address.as_str(), cfg.rtcp_address.as_str()),
+        (":8000", ":8001")
+    );
+    assert_eq!(cfg.multicast_ip_range.to_string(), "224.1.0.0/16");
+    assert_eq!(
+        (cfg.multicast_rtp_port, cfg.multicast_rtcp_port),
+        (8002, 8003)
+    );
+    assert_eq!(cfg.rtsp_auth_methods, vec![RtspAuthMethod::Basic]);
+    assert_eq!(cfg.auth_method, AuthMethod::Internal);
+    assert_eq!(cfg.auth_internal_users.len(), 2);
+    assert!(cfg.auth_internal_users.iter().all(AuthUser::is_any));
+    // The file spells out MediaMTX's defaults; the built-in ones must agree.
+    assert_eq!(format!("{:?}", cfg.log_level), format!("{:?}", d.log_level));
+    assert_eq!(cfg.read_timeout, d.read_timeout);
+    assert_eq!(cfg.udp_max_payload_size, d.udp_max_payload_size);
+    assert_eq!(cfg.rtsp_address, d.rtsp_address);
+    assert_eq!(cfg.multicast_ip_range, d.multicast_ip_range);
+    let pd = &cfg.path_defaults;
+    assert_eq!(pd.source, Source::Publisher);
+    assert!(!pd.source_on_demand && pd.override_publisher);
+    assert_eq!(pd.source_on_demand_start_timeout, Duration::from_secs(10));
+    assert_eq!(pd.source_on_demand_close_after, Duration::from_secs(10));
+    assert_eq!(pd.rtsp_transport, SourceTransport::Automatic);
+    assert_eq!(pd.max_readers, 0);
+    // Unimplemented keys are kept as written.
+    assert_eq!(
+        cfg.unimplemented["hlsAddress"],
+        Value::String(":8888".into())
+    );
+    assert_eq!(
+        pd.unimplemented["recordDeleteAfter"],
+        Value::String("1d".into())
+    );
+    // Paths are exactly the file's: one all_others, a publisher.
+    assert_eq!(cfg.paths.len(), 1);
+    assert_eq!(cfg.paths[0].name, "all_others");
+    let m = cfg.path_config("anything/at/all").unwrap();
+    assert_eq!(m.entry.name, "all_others");
+    assert_eq!(m.entry.conf.source, Source::Publisher);
+}
+
+#[test]
+fn built_in_defaults_serve_a_synthetic_demo() {
+    let loaded = Config::built_in(&no_env()).unwrap();
+    assert_eq!(loaded.source, ConfigSource::BuiltIn);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let cfg = &loaded.config;
+    assert_eq!(cfg.paths.len(), 1);
+    let demo = cfg.path_config("demo").unwrap();
+    assert_eq!(
+        demo.entry.conf.source,
+        Source::Synthetic(SyntheticProfile::Default)
+    );
+    assert!(cfg.path_config("other").is_none());
+    assert_eq!(cfg.rtsp_address, ":8554");
+}
+
+#[test]
+fn file_lookup_order_in_working_directory() {
+    let dir = std::env::temp_dir().join(format!("vigia-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    let cleanup = |name: &str| {
+        let _ = std::fs::remove_file(dir.join(name));
+    };
+    cleanup("vigia.yml");
+    cleanup("mediamtx.yml");
+    let l = Config::load_in(None, &dir, &no_env()).unwrap();
+    assert_eq!(l.source, ConfigSource::BuiltIn);
+    write("mediamtx.yml", "rtspAddress: :1111\n");
+    let l = Config::load_in(None, &dir, &no_env()).unwrap();
+    assert_eq!(l.source, ConfigSource::File(dir.join("mediamtx.yml")));
+    assert_eq!(l.config.rtsp_address, ":1111");
+    assert!(
+        l.config.paths.is_empty(),
+        "a file's paths are exactly its own"
+    );
+    write("vigia.yml", "rtspAddress: :2222\n");
+    let l = Config::load_in(None, &dir, &no_env()).unwrap();
+    assert_eq!(l.config.rtsp_address, ":2222");
+    let l = Config::load_in(Some(Path::new("mediamtx.yml")), &dir, &no_env()).unwrap();
+    assert_eq!(l.config.rtsp_address, ":1111");
+    let err = Config::load_in(Some(Path::new("missing.yml")), &dir, &no_env()).unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }), "{err}");
+    cleanup("vigia.yml");
+    cleanup("mediamtx.yml");
+    let _ = std::fs::remove_dir(&dir);
+}
+
+/// (what, yaml, key named in the error, line)
+const BAD: &[(&str, &str, &str, usize)] = &[
+    ("unknown global key", "logLevel: info\nfoo: 1\n", "foo", 2),
+    (
+        "unknown path key",
+        "paths:\n  cam1:\n    sorce: publisher\n",
+        "paths.cam1.sorce",
+        3,
+    ),
+    (
+        "unknown pathDefaults key",
+        "pathDefaults:\n  bogus: 1\n",
+        "pathDefaults.bogus",
+        2,
+    ),
+    ("bad duration", "readTimeout: 10x\n", "readTimeout", 1),
+    (
+        "duration without unit",
+        "writeTimeout: 10\n",
+        "writeTimeout",
+        1,
+    ),
+    ("zero timeout", "readTimeout: 0s\n", "readTimeout", 1),
+    (
+        "bad path duration",
+        "paths:\n  a:\n    sourceOnDemandCloseAfter: soon\n",
+        "paths.a.sourceOnDemandCloseAfter",
+        3,
+    ),
+    ("bad bool", "\nrtsp: maybe\n", "rtsp", 2),
+    (
+        "bad path bool",
+        "pathDefaults:\n  overridePublisher: perhaps\n",
+        "pathDefaults.overridePublisher",
+        2,
+    ),
+    ("bad log level", "logLevel: loud\n", "logLevel", 1),
+    (
+        "bad transport",
+        "rtspTransports: [udp, carrier-pigeon]\n",
+        "rtspTransports[1]",
+        1,
+    ),
+    (
+        "bad encryption",
+        "rtspEncryption: maybe\n",
+        "rtspEncryption",
+        1,
+    ),
+    (
+        "queue not power of two",
+        "writeQueueSize: 500\n",
+        "writeQueueSize",
+        1,
+    ),
+    (
+        "payload too big",
+        "udpMaxPayloadSize: 9000\n",
+        "udpMaxPayloadSize",
+        1,
+    ),
+    (
+        "bad port",
+        "multicastRTPPort: 70000\n",
+        "multicastRTPPort",
+        1,
+    ),
+    ("bad address", "rtspAddress: 8554\n", "rtspAddress", 1),
+    (
+        "bad CIDR",
+        "multicastIPRange: 224.1.0.0/40\n",
+        "multicastIPRange",
+        1,
+    ),
+    (
+        "bad regex path",
+        "paths:\n  ok:\n  \"~^cam(\":\n",
+        "paths.~^cam(",
+        3,
+    ),
+    (
+        "bad path name",
+        "paths:\n  \"bad name\":\n",
+        "paths.bad name",
+        2,
+    ),
+    (
+        "bad source",
+        "paths:\n  cam:\n    source: carrier-pigeon\n",
+        "paths.cam.source",
+        3,
+    ),
+    (
+        "rtsp source without host",
+        "paths:\n  cam:\n    source: rtsp:///x\n",
+        "paths.cam.source",
+        3,
+    ),
+    (
+        "regex path pulling eagerly",
+        "paths:\n  ~^c:\n    source: rtsp://h/x\n",
+        "paths.~^c.source",
+        3,
+    ),
+    (
+        "on demand publisher",
+        "paths:\n  p:\n    sourceOnDemand: yes\n",
+        "paths.p.sourceOnDemand",
+        3,
+    ),
+    (
+        "bad source transport",
+        "paths:\n  c:\n    rtspTransport: smoke\n",
+        "paths.c.rtspTransport",
+        3,
+    ),
+    (
+        "negative maxReaders",
+        "pathDefaults:\n  maxReaders: -1\n",
+        "pathDefaults.maxReaders",
+        2,
+    ),
+    (
+        "two all_others",
+        "paths:\n  all_others:\n  all:\n",
+        "paths.all",
+        3,
+    ),
+    (
+        "deprecated key",
+        "paths:\n  cam:\n    readUser: bob\n",
+        "paths.cam.readUser",
+        3,
+    ),
+    ("deprecated global", "protocols: [tcp]\n", "protocols", 1),
+    ("http auth", "authMethod: http\n", "authMethod", 1),
+    (
+        "bad user CIDR",
+        "authInternalUsers:\n- user: a\n  pass: b\n  ips: [10.0.0.0/99]\n",
+        "authInternalUsers[0].ips[0]",
+        4,
+    ),
+    (
+        "bad permission regex",
+        "authInternalUsers:\n  - user: any\n    permissions:\n      - action: read\n        path: ~^(\n",
+        "authInternalUsers[0].permissions[0].path",
+        5,
+    ),
+    (
+        "bad action",
+        "authInternalUsers:\n- user: any\n  permissions:\n  - action: dance\n",
+        "authInternalUsers[0].permissions[0].action",
+        4,
+    ),
+    (
+        "unknown user key",
+        "authInternalUsers:\n- user: any\n  password: x\n",
+        "authInternalUsers[0].password",
+        3,
+    ),
+    (
+        "any with password",
+        "authInternalUsers:\n- user: any\n  pass: secret\n",
+        "authInternalUsers[0].pass",
+        3,
+    ),
+    (
+        "bad sha256",
+        "authInternalUsers:\n- user: u\n  pass: sha256:%%%\n",
+        "authInternalUsers[0].pass",
+        3,
+    ),
+    ("list where value", "logLevel: [info]\n", "logLevel", 1),
+];
+
+#[test]
+fn bad_inputs_name_key_and_line() {
+    for (what, yaml, key, line) in BAD {
+        let err = match load(yaml) {
+            Ok(_) => panic!("{what}: loaded without error"),
+            Err(e) => e,
+        };
+        assert_eq!(err.key(), Some(*key), "{what}: {err}");
+        assert_eq!(err.line(), Some(*line), "{what}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("\"{key}\"")), "{what}: {text}");
+        assert!(
+            text.contains(&format!("line {line} of test.yml")),
+            "{what}: {text}"
+        );
+    }
+}
+
+#[test]
+fn error_messages_read_well() {
+    let e = load("logLevel: info\nfoo: 1\n").unwrap_err();
+    assert_eq!(e.to_string(), "unknown key \"foo\" at line 2 of test.yml");
+    let e = load("readTimeout: 10x\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid value for \"readTimeout\" at line 1 of test.yml: \"10x\" is not a duration (use e.g. 10s, 1m30s, 500ms, 1h, 1d)"
+    );
+    let e = load("a: [\n").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+    assert!(
+        e.to_string().starts_with("test.yml is not valid YAML"),
+        "{e}"
+    );
+}
+
+#[test]
+fn yaml_spellings_mediamtx_accepts() {
+    let cfg = load("rtsp: no\nrtspEncryption: no\nreadTimeout: 1m30s\nwriteTimeout: 1d\n")
+        .unwrap()
+        .config;
+    assert!(!cfg.rtsp);
+    assert_eq!(cfg.rtsp_encryption, Encryption::No);
+    assert_eq!(cfg.read_timeout, Duration::from_secs(90));
+    assert_eq!(cfg.write_timeout, Duration::from_secs(86_400));
+    let cfg =
+        load("logLevel: info\nwriteQueueSize: 1024\npaths: {cam: {source: synthetic:1080p}}\n")
+            .unwrap()
+            .config;
+    assert_eq!(cfg.write_queue_size, 1024);
+    let m = cfg.path_config("cam").unwrap();
+    assert_eq!(
+        m.entry.conf.source,
+        Source::Synthetic(SyntheticProfile::P1080)
+    );
+}
+
+#[test]
+fn unsupported_sources_warn_and_load() {
+    let loaded = load("paths:\n  r:\n    source: rtmp://h/app\n").unwrap();
+    let conf = &loaded.config.path_config("r").unwrap().entry.conf;
+    assert_eq!(conf.source, Source::Unsupported("rtmp://h/app".into()));
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(
+        loaded.warnings[0].contains("line 3"),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn warnings_once_per_key_not_per_occurrence() {
+    let yaml =
+        "pathDefaults:\n  record: yes\npaths:\n  a:\n    record: no\n  b:\n    record: yes\n";
+    let loaded = load(yaml).unwrap();
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(loaded.warnings[0].contains("\"record\" at line 2"));
+    let a = &loaded.config.path_config("a").unwrap().entry.conf;
+    // Kept as written; YAML 1.2 reads `no` as a string (typed keys accept it as false).
+    assert_eq!(a.unimplemented["record"], Value::String("no".into()));
+}
+
+const PATHS: &str = r#"
+pathDefaults:
+  maxReaders: 5
+paths:
+  all_others:
+    maxReaders: 1
+  '~^cam(\d+)$':
+    source: rtsp://10.0.0.$G1/stream
+    sourceOnDemand: yes
+  cam7:
+    source: synthetic
+  "~^b":
+    maxReaders: 2
+  "~^a":
+    maxReaders: 3
+  "~^(shop)/(.*)?$":
+    overridePublisher: no
+"#;
+
+#[test]
+fn path_matching_and_precedence() {
+    let cfg = load(PATHS).unwrap().config;
+    // Exact names win over regexes.
+    let m = cfg.path_config("cam7").unwrap();
+    assert_eq!((m.entry.name.as_str(), m.groups.len()), ("cam7", 0));
+    assert_eq!(
+        m.entry.conf.max_readers, 5,
+        "pathDefaults apply to named paths"
+    );
+    // Regexes give groups.
+    let m = cfg.path_config("cam12").unwrap();
+    assert_eq!(m.entry.name, "~^cam(\\d+)$");
+    assert_eq!(m.groups, vec!["12".to_owned()]);
+    assert!(m.entry.conf.source_on_demand);
+    // Among regexes, MediaMTX's order: by name ("~^a" before "~^b"), all_others last.
+    let m = cfg.path_config("ab").unwrap();
+    assert_eq!(m.entry.conf.max_readers, 3);
+    let m = cfg.path_config("ba").unwrap();
+    assert_eq!(m.entry.conf.max_readers, 2);
+    assert!(
+        cfg.path_config("shop/").is_none(),
+        "a trailing slash is an invalid name"
+    );
+    let m = cfg.path_config("shop/x").unwrap();
+    assert_eq!(m.groups, vec!["shop".to_owned(), "x".to_owned()]);
+    assert!(!m.entry.conf.override_publisher);
+    // all_others takes the rest; invalid names match nothing.
+    let m = cfg.path_config("zzz").unwrap();
+    assert_eq!(
+        (m.entry.name.as_str(), m.entry.conf.max_readers),
+        ("all_others", 1)
+    );
+    assert!(cfg.path_config("bad name").is_none());
+    assert!(cfg.path_config("/lead").is_none());
+    assert!(cfg.path_config("").is_none());
+    // File order is kept in `paths`.
+    let names: Vec<&str> = cfg.paths.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names[0], "all_others");
+}
+
+#[test]
+fn path_names_like_mediamtx() {
+    for ok in ["cam1", "a/b", "x.y~z-w_v", "site:cam"] {
+        assert!(validate_path_name(ok).is_ok(), "{ok}");
+    }
+    for bad in ["", "/a", "a/", "a b", "a?b", "ção"] {
+        assert!(validate_path_name(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn env_overrides_like_mediamtx() {
+    let vars = env(&[
+        ("MTX_RTSPADDRESS", ":9554"),
+        ("MTX_RTSPTRANSPORTS", "tcp,udp"),
+        ("MTX_RTSP", "no"),
+        ("MTX_READTIMEOUT", "3s"),
+        ("MTX_PATHDEFAULTS_MAXREADERS", "9"),
+        ("MTX_PATHS_CAM1_SOURCE", "rtsp://cam1.local/s"),
+        ("MTX_PATHS_CAM_2_SOURCE", "synthetic"),
+        ("MTX_PATHS_EXISTING_OVERRIDEPUBLISHER", "false"),
+        ("MTX_HLSADDRESS", ":9888"),
+        ("MTX_UNRELATED_THING", "ignored"),
+        ("VIGIA_EVENTSURL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        ("VIGIA_RTSPADDRESS", ":7554"),
+    ]);
+    let yaml = "rtspAddress: :8554\npaths:\n  Existing:\n  all_others:\n";
+    let loaded = Config::from_yaml_str(yaml, "test.yml", &vars).unwrap();
+    let cfg = &loaded.config;
+    assert_eq!(cfg.rtsp_address, ":7554", "VIGIA_ wins over MTX_");
+    assert_eq!(
+        cfg.rtsp_transports,
+        vec![RtspTransport::Tcp, RtspTransport::Udp]
+    );
+    assert!(!cfg.rtsp);
+    assert_eq!(cfg.read_timeout, Duration::from_secs(3));
+    assert_eq!(
+        cfg.events_url.as_deref(),
+        Some("amqp://guest:guest@127.0.0.1:5672/%2f")
+    );
+    let cam1 = cfg.path_config("cam1").unwrap();
+    assert_eq!(cam1.entry.name, "cam1");
+    assert_eq!(
+        cam1.entry.conf.source,
+        Source::Rtsp("rtsp://cam1.local/s".into())
+    );
+    assert_eq!(cam1.entry.conf.max_readers, 9);
+    let cam2 = cfg.path_config("cam_2").unwrap();
+    assert_eq!(
+        cam2.entry.conf.source,
+        Source::Synthetic(SyntheticProfile::Default)
+    );
+    let existing = cfg.path_config("Existing").unwrap();
+    assert!(!existing.entry.conf.override_publisher);
+    assert_eq!(
+        cfg.unimplemented["hlsAddress"],
+        Value::String(":9888".into())
+    );
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(loaded.warnings[0].contains("environment variable MTX_HLSADDRESS"));
+}
+
+#[test]
+fn env_errors_name_the_variable() {
+    let vars = env(&[("MTX_READTIMEOUT", "soon")]);
+    let err = Config::from_yaml_str("readTimeout: 10s\n", "test.yml", &vars).unwrap_err();
+    assert_eq!(err.key(), Some("readTimeout"));
+    assert!(
+        err.to_string()
+            .contains("in environment variable MTX_READTIMEOUT"),
+        "{err}"
+    );
+    let vars = env(&[("MTX_RTSPTRANSPORTS", "tcp,bogus")]);
+    let err = Config::built_in(&vars).unwrap_err();
+    assert!(err.to_string().contains("MTX_RTSPTRANSPORTS"), "{err}");
+}
+
+#[test]
+fn env_edits_default_users() {
+    let vars = env(&[
+        ("MTX_AUTHINTERNALUSERS_0_USER", "admin"),
+        ("MTX_AUTHINTERNALUSERS_0_PASS", "secret"),
+        ("MTX_AUTHINTERNALUSERS_0_IPS", "10.0.0.0/8,192.168.1.1"),
+    ]);
+    let cfg = Config::built_in(&vars).unwrap().config;
+    assert_eq!(cfg.auth_internal_users.len(), 2);
+    let u = &cfg.auth_internal_users[0];
+    assert_eq!(u.user, Credential::Plain("admin".into()));
+    assert_eq!(u.ips.len(), 2);
+    assert_eq!(
+        u.permissions.len(),
+        3,
+        "the default user's permissions are kept"
+    );
+    assert!(cfg.auth_internal_users[1].is_any());
+}
+
+const USERS: &str = r#"
+authInternalUsers:
+  - user: any
+    permissions:
+      - action: read
+        path: ~^public/
+  - user: any
+    ips: ["127.0.0.1", "::1"]
+    permissions:
+      - action: api
+  - user: cam
+    pass: sha256:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=
+    ips: [10.0.0.0/8]
+    permissions:
+      - action: publish
+        path: cam1
+  - user: ops
+    pass: plainpass
+    permissions:
+      - action: read
+      - action: playback
+        path:
+"#;
+
+fn req<'a>(
+    user: Option<&'a str>,
+    pass: Option<&'a str>,
+    from: &str,
+    action: AuthAction,
+    path: Option<&'a str>,
+) -> AuthRequest<'a> {
+    AuthRequest {
+        user,
+        pass,
+        ip: ip(from),
+        action,
+        path,
+    }
+}
+
+#[test]
+fn authorization_like_mediamtx() {
+    use AuthAction::*;
+    let cfg = load(USERS).unwrap().config;
+    let allow = |r: AuthRequest<'_>| cfg.authorize(&r) == AuthDecision::Allow;
+    // `any` needs no credentials, but only where its permissions reach.
+    assert!(allow(req(None, None, "8.8.8.8", Read, Some("public/cam"))));
+    assert!(allow(req(
+        Some("x"),
+        Some("y"),
+        "8.8.8.8",
+        Read,
+        Some("public/cam")
+    )));
+    assert!(!allow(req(
+        None,
+        None,
+        "8.8.8.8",
+        Read,
+        Some("private/cam")
+    )));
+    assert_eq!(
+        cfg.authorize(&req(None, None, "8.8.8.8", Read, Some("private"))),
+        AuthDecision::Deny {
+            ask_credentials: true
+        }
+    );
+    // IP-restricted `any`.
+    assert!(allow(req(None, None, "127.0.0.1", Api, None)));
+    assert!(allow(req(None, None, "::1", Api, None)));
+    assert!(!allow(req(None, None, "10.1.1.1", Api, None)));
+    // sha256 password, CIDR, exact path.
+    assert!(allow(req(
+        Some("cam"),
+        Some("abc"),
+        "10.9.8.7",
+        Publish,
+        Some("cam1")
+    )));
+    assert!(!allow(req(
+        Some("cam"),
+        Some("abd"),
+        "10.9.8.7",
+        Publish,
+        Some("cam1")
+    )));
+    assert!(!allow(req(
+        Some("cam"),
+        Some("abc"),
+        "11.0.0.1",
+        Publish,
+        Some("cam1")
+    )));
+    assert!(!allow(req(
+        Some("cam"),
+        Some("abc"),
+        "10.9.8.7",
+        Publish,
+        Some("cam2")
+    )));
+    assert_eq!(
+        cfg.authorize(&req(
+            Some("cam"),
+            Some("bad"),
+            "10.0.0.1",
+            Publish,
+            Some("cam1")
+        )),
+        AuthDecision::Deny {
+            ask_credentials: false
+        }
+    );
+    // Plain password; empty permission path = any path.
+    assert!(allow(req(
+        Some("ops"),
+        Some("plainpass"),
+        "1.2.3.4",
+        Read,
+        Some("x/y")
+    )));
+    assert!(allow(req(
+        Some("ops"),
+        Some("plainpass"),
+        "1.2.3.4",
+        Playback,
+        Some("z")
+    )));
+    assert!(!allow(req(
+        Some("ops"),
+        Some("nope"),
+        "1.2.3.4",
+        Read,
+        Some("x")
+    )));
+    assert!(!allow(req(
+        Some("ops"),
+        Some("plainpass"),
+        "1.2.3.4",
+        Publish,
+        Some("x")
+    )));
+}
+
+#[test]
+fn default_users_allow_everyone_to_publish_and_localhost_to_use_api() {
+    use AuthAction::*;
+    let cfg = Config::default();
+    let allow = |r: AuthRequest<'_>| cfg.authorize(&r) == AuthDecision::Allow;
+    assert!(allow(req(None, None, "203.0.113.9", Publish, Some("cam"))));
+    assert!(allow(req(None, None, "203.0.113.9", Playback, Some("cam"))));
+    assert!(!allow(req(None, None, "203.0.113.9", Metrics, None)));
+    assert!(allow(req(None, None, "127.0.0.1", Metrics, None)));
+}
