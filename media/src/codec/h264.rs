@@ -513,7 +513,98 @@ mod tests {
         pub(crate) poc_type: u32,
     }
 
-    pub(crate) const SPS_CASES: &[SpsCase] = &[];
+    pub(crate) const SPS_CASES: &[SpsCase] = &[
+        SpsCase {
+            name: "ffmpeg baseline 176x144",
+            hex: "6742c00bd902c4ec0440000003004000000c83c50a92",
+            size: (176, 144),
+            profile_level: (66, 11),
+            codec: "avc1.42C00B",
+            frame_mbs_only: true,
+            poc_type: 2,
+        },
+        SpsCase {
+            name: "ffmpeg main 640x360 (synthetic)",
+            hex: "674d401ed900a02ff97011000003000100000300320f162e48",
+            size: (640, 360),
+            profile_level: (77, 30),
+            codec: "avc1.4D401E",
+            frame_mbs_only: true,
+            poc_type: 2,
+        },
+        SpsCase {
+            name: "ffmpeg main 1080p crop (synthetic)",
+            hex: "674d4028d900780227e5c044000003000400000300c83c60c920",
+            size: (1920, 1080),
+            profile_level: (77, 40),
+            codec: "avc1.4D4028",
+            frame_mbs_only: true,
+            poc_type: 2,
+        },
+        SpsCase {
+            name: "ffmpeg high 1080p",
+            hex: "67640028acd940780227e5c044000003000400000300f03c60c658",
+            size: (1920, 1080),
+            profile_level: (100, 40),
+            codec: "avc1.640028",
+            frame_mbs_only: true,
+            poc_type: 0,
+        },
+        SpsCase {
+            name: "ffmpeg high B-frames 320x240",
+            hex: "6764000dacd94141fb011000000300100000030320f1429960",
+            size: (320, 240),
+            profile_level: (100, 13),
+            codec: "avc1.64000D",
+            frame_mbs_only: true,
+            poc_type: 0,
+        },
+        SpsCase {
+            name: "ffmpeg high 4:4:4 640x480",
+            hex: "67f4001e919b281407b60220000003002000000641e2c5b2c0",
+            size: (640, 480),
+            profile_level: (244, 30),
+            codec: "avc1.F4001E",
+            frame_mbs_only: true,
+            poc_type: 0,
+        },
+        SpsCase {
+            name: "ffmpeg high10 720p",
+            hex: "676e0020a6cd9405005bb011000003000100000300640f183196",
+            size: (1280, 720),
+            profile_level: (110, 32),
+            codec: "avc1.6E0020",
+            frame_mbs_only: true,
+            poc_type: 0,
+        },
+        SpsCase {
+            name: "ffmpeg interlaced 576i",
+            hex: "6764001eacd940b424d8088000000300800000190f8a14cb",
+            size: (720, 576),
+            profile_level: (100, 30),
+            codec: "avc1.64001E",
+            frame_mbs_only: false,
+            poc_type: 0,
+        },
+        SpsCase {
+            name: "camera main 1080p (retina test SDP)",
+            hex: "674d002a9da81e0089f966e02020280000030008000003007c20",
+            size: (1920, 1080),
+            profile_level: (77, 42),
+            codec: "avc1.4D002A",
+            frame_mbs_only: true,
+            poc_type: 2,
+        },
+        SpsCase {
+            name: "camera main 1080p (published SDP)",
+            hex: "674d002a963540f0044fcb37010101400001c2000057e401",
+            size: (1920, 1080),
+            profile_level: (77, 42),
+            codec: "avc1.4D002A",
+            frame_mbs_only: true,
+            poc_type: 0,
+        },
+    ];
 
     pub(crate) fn hex(s: &str) -> Vec<u8> {
         (0..s.len() / 2)
@@ -523,6 +614,7 @@ mod tests {
 
     #[test]
     fn sps_case_table() {
+        assert_eq!(SPS_CASES.len(), 10);
         for c in SPS_CASES {
             let name = c.name;
             let sps = SpsInfo::parse(&hex(c.hex)).unwrap_or_else(|e| panic!("{name}: {e}"));
