@@ -1,0 +1,393 @@
+//! H.264 RTP payload format (RFC 6184), non-interleaved mode: single NAL unit packets (§5.6),
+//! STAP-A (§5.7.1) and FU-A (§5.8). STAP-B, MTAP16/24 and FU-B (interleaved mode) are rejected.
+
+use bytes::Bytes;
+use vigia_media::model::{AccessUnit, CodecParams, VideoParams};
+
+use super::video::{FuSyntax, NalAssembler, NalPacketizer, NalSyntax};
+use super::{
+    Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, OutPacket,
+    PacketizeError, Packetizer, PacketizerConfig, fixture, rtp,
+};
+use crate::rtp::RtpPacket;
+
+const STAP_A: u8 = 24;
+const FU_A: u8 = 28;
+
+struct H264;
+
+impl NalSyntax for H264 {
+    const HEADER_LEN: usize = 1;
+
+    fn nal_type(first: u8) -> u8 {
+        first & 0x1F
+    }
+
+    fn is_keyframe(nal_type: u8) -> bool {
+        nal_type == 5 // IDR slice
+    }
+
+    fn param_slot(nal_type: u8) -> Option<usize> {
+        match nal_type {
+            7 => Some(1),
+            8 => Some(2),
+            _ => None,
+        }
+    }
+
+    fn wrap(params: VideoParams) -> CodecParams {
+        CodecParams::H264(params)
+    }
+}
+
+impl FuSyntax for H264 {
+    const HEADER_LEN: usize = 1;
+
+    /// FU indicator (F, NRI, type 28) and FU header (S, E, R=0, type) — RFC 6184 §5.8.
+    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> Vec<u8> {
+        let h = nal_header.first().copied().unwrap_or(0);
+        let fu_header = (u8::from(start) << 7) | (u8::from(end) << 6) | (h & 0x1F);
+        vec![(h & 0xE0) | FU_A, fu_header]
+    }
+}
+
+/// Depacketizer for H.264 (RFC 6184 packetization modes 0 and 1).
+#[derive(Clone, Debug)]
+pub struct H264Depacketizer {
+    asm: NalAssembler,
+}
+
+impl H264Depacketizer {
+    /// A depacketizer for track `track` with the RTP clock `clock_rate` (90 kHz) and the
+    /// parameter sets known from the SDP (in-band changes set `new_params`).
+    pub fn new(track: usize, clock_rate: u32, params: VideoParams) -> Self {
+        Self {
+            asm: NalAssembler::new(track, clock_rate, params),
+        }
+    }
+
+    fn handle(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeErrorKind> {
+        if !self.asm.begin::<H264>(pkt)? {
+            return Ok(());
+        }
+        let p = &pkt.payload;
+        let Some(&first) = p.first() else {
+            return Err(self
+                .asm
+                .fail(DepacketizeErrorKind::Invalid("empty payload")));
+        };
+        match first & 0x1F {
+            1..=23 => self.asm.add_nal::<H264>(p.clone())?,
+            STAP_A => self.stap_a(p)?,
+            FU_A => self.fu_a(p)?,
+            25..=27 | 29 => {
+                let what = "STAP-B/MTAP/FU-B (interleaved mode)";
+                return Err(self.asm.fail(DepacketizeErrorKind::Unsupported(what)));
+            }
+            _ => {
+                return Err(self
+                    .asm
+                    .fail(DepacketizeErrorKind::Invalid("reserved NAL unit type")));
+            }
+        }
+        self.asm.end::<H264>(pkt.marker)
+    }
+
+    /// STAP-A (RFC 6184 §5.7.1): 16-bit size, NAL unit, repeated; each NAL is a slice.
+    fn stap_a(&mut self, p: &Bytes) -> Result<(), DepacketizeErrorKind> {
+        let mut pos = 1;
+        if pos == p.len() {
+            return Err(self.asm.fail(DepacketizeErrorKind::Invalid("empty STAP-A")));
+        }
+        while pos < p.len() {
+            let size = p
+                .get(pos..pos + 2)
+                .map(|s| usize::from(u16::from_be_bytes([s[0], s[1]])))
+                .filter(|&n| n > 0 && pos + 2 + n <= p.len());
+            let Some(size) = size else {
+                return Err(self
+                    .asm
+                    .fail(DepacketizeErrorKind::Invalid("bad STAP-A NAL unit size")));
+            };
+            self.asm.add_nal::<H264>(p.slice(pos + 2..pos + 2 + size))?;
+            pos += 2 + size;
+        }
+        Ok(())
+    }
+
+    /// FU-A (RFC 6184 §5.8): reconstruct the NAL header from the FU indicator and FU header.
+    fn fu_a(&mut self, p: &Bytes) -> Result<(), DepacketizeErrorKind> {
+        let Some(&[indicator, fu]) = p.get(..2).and_then(|s| <&[u8; 2]>::try_from(s).ok()) else {
+            return Err(self
+                .asm
+                .fail(DepacketizeErrorKind::Invalid("FU-A shorter than 2 bytes")));
+        };
+        let header = [(indicator & 0xE0) | (fu & 0x1F)];
+        let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
+        self.asm.fragment::<H264>(&header, start, end, &p[2..])
+    }
+}
+
+impl Depacketizer for H264Depacketizer {
+    fn push(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeError> {
+        self.handle(pkt).map_err(|kind| DepacketizeError {
+            ssrc: pkt.ssrc,
+            seq: pkt.sequence_number,
+            kind,
+        })
+    }
+
+    fn pull(&mut self) -> Option<AccessUnit> {
+        self.asm.pull()
+    }
+
+    fn stats(&self) -> DepacketizeStats {
+        self.asm.stats
+    }
+
+    fn check_invariants(&self) {
+        self.asm.check_invariants();
+    }
+}
+
+/// Packetizer for H.264: single NAL unit packets, FU-A above the MTU (RFC 6184 §5.6, §5.8);
+/// marker on the last packet of each access unit.
+#[derive(Clone, Debug)]
+pub struct H264Packetizer {
+    inner: NalPacketizer,
+}
+
+impl H264Packetizer {
+    /// A packetizer stamping packets per `cfg`, with RTP clock `clock_rate`.
+    pub fn new(cfg: PacketizerConfig, clock_rate: u32) -> Self {
+        Self {
+            inner: NalPacketizer::new(cfg, clock_rate),
+        }
+    }
+}
+
+impl Packetizer for H264Packetizer {
+    fn packetize(
+        &mut self,
+        au: &AccessUnit,
+        out: &mut Vec<OutPacket>,
+    ) -> Result<(), PacketizeError> {
+        self.inner.packetize::<H264>(au, out)
+    }
+
+    fn next_sequence_number(&self) -> u16 {
+        self.inner.next_seq()
+    }
+}
+
+/// Case table: decode tests and fuzz seeds.
+pub(super) fn cases() -> Vec<Case> {
+    let sps = [0x67, 0x42, 0x00, 0x1E, 0xAB];
+    let pps = [0x68, 0xCE, 0x3C, 0x80];
+    let mut stap = vec![STAP_A];
+    for n in [&sps[..], &pps[..]] {
+        stap.extend_from_slice(&(n.len() as u16).to_be_bytes());
+        stap.extend_from_slice(n);
+    }
+    vec![
+        Case {
+            name: "stap_a_then_idr",
+            packets: vec![rtp(1, 0, false, &stap), rtp(2, 0, true, &[0x65, 1, 2, 3])],
+            want: vec![(0, true, vec![5, 4, 4])],
+            errors: 0,
+        },
+        Case {
+            name: "fu_a_three_fragments",
+            packets: vec![
+                rtp(65535, 9000, false, &[0x7C, 0x85, 1, 2]),
+                rtp(0, 9000, false, &[0x7C, 0x05, 3]),
+                rtp(1, 9000, true, &[0x7C, 0x45, 4, 5]),
+            ],
+            want: vec![(9000, true, vec![6])],
+            errors: 0,
+        },
+        Case {
+            name: "no_marker_boundary_by_timestamp",
+            packets: vec![
+                rtp(1, 100, false, &[0x41, 1]),
+                rtp(2, 3100, false, &[0x41, 2]),
+                rtp(3, 6100, false, &[0x41, 3]),
+            ],
+            want: vec![(100, false, vec![2]), (3100, false, vec![2])],
+            errors: 0,
+        },
+        Case {
+            name: "loss_mid_fu_drops_au",
+            packets: vec![
+                rtp(10, 0, false, &[0x7C, 0x85, 1]),
+                rtp(12, 0, true, &[0x7C, 0x45, 3]),
+                rtp(13, 3000, true, &[0x41, 9]),
+            ],
+            want: vec![(3000, false, vec![2])],
+            errors: 0,
+        },
+        Case {
+            name: "joined_mid_fu",
+            packets: vec![
+                rtp(5, 0, true, &[0x7C, 0x45, 3]),
+                rtp(6, 3000, true, &[0x41, 9]),
+            ],
+            want: vec![(3000, false, vec![2])],
+            errors: 0,
+        },
+        Case {
+            name: "stap_b_unsupported",
+            packets: vec![rtp(1, 0, true, &[0x19, 0, 0, 0, 1, 0x41])],
+            want: vec![],
+            errors: 1,
+        },
+        Case {
+            name: "fu_start_and_end",
+            packets: vec![rtp(1, 0, true, &[0x7C, 0xC5, 1])],
+            want: vec![],
+            errors: 1,
+        },
+        Case {
+            name: "stap_a_size_past_end",
+            packets: vec![rtp(1, 0, true, &[STAP_A, 0, 9, 0x67])],
+            want: vec![],
+            errors: 1,
+        },
+        Case {
+            name: "marker_inside_fu",
+            packets: vec![
+                rtp(1, 0, true, &[0x7C, 0x85, 1]),
+                rtp(2, 90, true, &[0x41, 1]),
+            ],
+            want: vec![(90, false, vec![2])],
+            errors: 1,
+        },
+        Case {
+            name: "empty_payload",
+            packets: vec![rtp(1, 0, true, &[])],
+            want: vec![],
+            errors: 1,
+        },
+        Case {
+            name: "ffmpeg_x264_capture",
+            packets: fixture(include_bytes!("testdata/h264.bin")),
+            want: vec![
+                (3_070_475_884, true, vec![24, 6, 621, 2332]),
+                (3_070_493_884, false, vec![1060]),
+                (3_070_511_884, false, vec![962]),
+            ],
+            errors: 0,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use vigia_media::model::Track;
+    use vigia_media::time::Timestamp;
+
+    use super::*;
+    use crate::payload::{round_trip, run_case};
+
+    fn dep() -> Box<dyn Depacketizer> {
+        Box::new(H264Depacketizer::new(0, 90_000, VideoParams::default()))
+    }
+
+    #[test]
+    fn case_table() {
+        for case in cases() {
+            run_case(&case, dep());
+        }
+    }
+
+    #[test]
+    fn in_band_parameter_sets_are_reported_once() {
+        let mut d = H264Depacketizer::new(0, 90_000, VideoParams::default());
+        let case = &cases()[0];
+        for p in &case.packets {
+            d.push(&RtpPacket::parse(Bytes::from(p.clone())).unwrap())
+                .unwrap();
+        }
+        let au = d.pull().unwrap();
+        let Some(CodecParams::H264(params)) = au.new_params.as_deref() else {
+            panic!()
+        };
+        assert_eq!(
+            params.sps.as_deref(),
+            Some(&[0x67, 0x42, 0x00, 0x1E, 0xAB][..])
+        );
+        for p in &case.packets {
+            let mut raw = p.clone();
+            raw[3] += 2; // seq 3, 4: no gap
+            raw[7] = 9; // new timestamp
+            d.push(&RtpPacket::parse(Bytes::from(raw)).unwrap())
+                .unwrap();
+        }
+        assert!(d.pull().unwrap().new_params.is_none());
+    }
+
+    #[test]
+    fn single_nals_are_slices_of_the_packet() {
+        let raw = Bytes::from(rtp(1, 0, true, &[0x65, 1, 2, 3]));
+        let mut d = dep();
+        d.push(&RtpPacket::parse(raw.clone()).unwrap()).unwrap();
+        let au = d.pull().unwrap();
+        assert_eq!(au.data[0].as_ptr(), raw[12..].as_ptr());
+        assert_eq!(d.stats().bytes_copied, 0);
+    }
+
+    fn track() -> Track {
+        Track {
+            codec: CodecParams::H264(VideoParams::default()),
+            clock_rate: 90_000,
+        }
+    }
+
+    fn au(nals: Vec<Bytes>, ticks: i64) -> AccessUnit {
+        let pts = Timestamp::new(ticks, 90_000);
+        AccessUnit {
+            track: 0,
+            pts,
+            dts: pts,
+            keyframe: true,
+            wallclock_us: None,
+            data: nals,
+            new_params: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_single_and_fu_a() {
+        let big: Vec<u8> = std::iter::once(0x65)
+            .chain((0..5000u32).map(|i| i as u8))
+            .collect();
+        let nals = vec![
+            Bytes::from_static(&[0x67, 1, 2]),
+            Bytes::from_static(&[0x68, 3]),
+            Bytes::from(big),
+        ];
+        let out = round_trip(&track(), &au(nals.clone(), 123_456), 1450);
+        assert_eq!(out.len(), 2 + 4);
+        assert!(out.last().unwrap().marker && out.iter().filter(|p| p.marker).count() == 1);
+        // FU-A payload chunks are slices of the NAL, not copies.
+        assert_eq!(out[2].chunks[1].as_ptr(), nals[2][1..].as_ptr());
+        assert_eq!(out[2].chunks[0][12..], [0x7C, 0x85]);
+        round_trip(&track(), &au(nals, u32::MAX as i64), 200);
+    }
+
+    #[test]
+    fn packetizer_rejects_empty_nal() {
+        let mut p = H264Packetizer::new(
+            PacketizerConfig {
+                payload_type: 96,
+                ssrc: 1,
+                initial_seq: 0,
+                timestamp_offset: 0,
+                mtu: 1450,
+            },
+            90_000,
+        );
+        let r = p.packetize(&au(vec![Bytes::new()], 0), &mut Vec::new());
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,304 @@
+//! H.265 RTP payload format (RFC 7798) without DONL (`sprop-max-don-diff` = 0): single NAL
+//! unit packets (§4.4.1), aggregation packets (§4.4.2) and fragmentation units (§4.4.3).
+//! PACI packets (§4.4.4) are rejected.
+
+use bytes::Bytes;
+use vigia_media::model::{AccessUnit, CodecParams, VideoParams};
+
+use super::video::{FuSyntax, NalAssembler, NalPacketizer, NalSyntax};
+use super::{
+    Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, OutPacket,
+    PacketizeError, Packetizer, PacketizerConfig, fixture, rtp,
+};
+use crate::rtp::RtpPacket;
+
+const AP: u8 = 48;
+const FU: u8 = 49;
+const PACI: u8 = 50;
+
+struct H265;
+
+impl NalSyntax for H265 {
+    const HEADER_LEN: usize = 2;
+
+    fn nal_type(first: u8) -> u8 {
+        (first >> 1) & 0x3F
+    }
+
+    fn is_keyframe(nal_type: u8) -> bool {
+        (16..=21).contains(&nal_type) // IRAP: BLA, IDR, CRA
+    }
+
+    fn param_slot(nal_type: u8) -> Option<usize> {
+        match nal_type {
+            32 => Some(0),
+            33 => Some(1),
+            34 => Some(2),
+            _ => None,
+        }
+    }
+
+    fn wrap(params: VideoParams) -> CodecParams {
+        CodecParams::H265(params)
+    }
+}
+
+impl FuSyntax for H265 {
+    const HEADER_LEN: usize = 2;
+
+    /// Payload header (type 49, layer and TID kept) and FU header (S, E, type) — RFC 7798 §4.4.3.
+    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> Vec<u8> {
+        let (h0, h1) = match nal_header {
+            [a, b, ..] => (*a, *b),
+            _ => (0, 1),
+        };
+        let fu_header = (u8::from(start) << 7) | (u8::from(end) << 6) | ((h0 >> 1) & 0x3F);
+        vec![(h0 & 0x81) | (FU << 1), h1, fu_header]
+    }
+}
+
+/// Depacketizer for H.265 (RFC 7798, no DONL).
+#[derive(Clone, Debug)]
+pub struct H265Depacketizer {
+    asm: NalAssembler,
+}
+
+impl H265Depacketizer {
+    /// A depacketizer for track `track` with RTP clock `clock_rate` (90 kHz) and the parameter
+    /// sets known from the SDP (in-band changes set `new_params`).
+    pub fn new(track: usize, clock_rate: u32, params: VideoParams) -> Self {
+        Self {
+            asm: NalAssembler::new(track, clock_rate, params),
+        }
+    }
+
+    fn handle(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeErrorKind> {
+        if !self.asm.begin::<H265>(pkt)? {
+            return Ok(());
+        }
+        let p = &pkt.payload;
+        let Some(&[h0, h1]) = p.get(..2).and_then(|s| <&[u8; 2]>::try_from(s).ok()) else {
+            return Err(self.asm.fail(DepacketizeErrorKind::Invalid(
+                "payload shorter than 2 bytes",
+            )));
+        };
+        match H265::nal_type(h0) {
+            0..=47 => self.asm.add_nal::<H265>(p.clone())?,
+            AP => self.aggregation(p)?,
+            FU => self.fragment(p, h0, h1)?,
+            PACI => {
+                return Err(self
+                    .asm
+                    .fail(DepacketizeErrorKind::Unsupported("PACI packet")));
+            }
+            _ => {
+                return Err(self
+                    .asm
+                    .fail(DepacketizeErrorKind::Unsupported("unspecified NAL type")));
+            }
+        }
+        self.asm.end::<H265>(pkt.marker)
+    }
+
+    /// Aggregation packet (RFC 7798 §4.4.2): 16-bit size, NAL unit, repeated; slices.
+    fn aggregation(&mut self, p: &Bytes) -> Result<(), DepacketizeErrorKind> {
+        let mut pos = 2;
+        if pos == p.len() {
+            return Err(self
+                .asm
+                .fail(DepacketizeErrorKind::Invalid("empty aggregation packet")));
+        }
+        while pos < p.len() {
+            let size = p
+                .get(pos..pos + 2)
+                .map(|s| usize::from(u16::from_be_bytes([s[0], s[1]])))
+                .filter(|&n| n > 0 && pos + 2 + n <= p.len());
+            let Some(size) = size else {
+                return Err(self
+                    .asm
+                    .fail(DepacketizeErrorKind::Invalid("bad AP NAL unit size")));
+            };
+            self.asm.add_nal::<H265>(p.slice(pos + 2..pos + 2 + size))?;
+            pos += 2 + size;
+        }
+        Ok(())
+    }
+
+    /// Fragmentation unit (RFC 7798 §4.4.3): NAL header rebuilt from payload and FU headers.
+    fn fragment(&mut self, p: &Bytes, h0: u8, h1: u8) -> Result<(), DepacketizeErrorKind> {
+        let Some(&fu) = p.get(2) else {
+            return Err(self
+                .asm
+                .fail(DepacketizeErrorKind::Invalid("FU shorter than 3 bytes")));
+        };
+        let header = [(h0 & 0x81) | ((fu & 0x3F) << 1), h1];
+        let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
+        self.asm.fragment::<H265>(&header, start, end, &p[3..])
+    }
+}
+
+impl Depacketizer for H265Depacketizer {
+    fn push(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeError> {
+        self.handle(pkt).map_err(|kind| DepacketizeError {
+            ssrc: pkt.ssrc,
+            seq: pkt.sequence_number,
+            kind,
+        })
+    }
+
+    fn pull(&mut self) -> Option<AccessUnit> {
+        self.asm.pull()
+    }
+
+    fn stats(&self) -> DepacketizeStats {
+        self.asm.stats
+    }
+
+    fn check_invariants(&self) {
+        self.asm.check_invariants();
+    }
+}
+
+/// Packetizer for H.265: single NAL unit packets, FUs above the MTU; marker on the last packet
+/// of each access unit (RFC 7798 §4.1).
+#[derive(Clone, Debug)]
+pub struct H265Packetizer {
+    inner: NalPacketizer,
+}
+
+impl H265Packetizer {
+    /// A packetizer stamping packets per `cfg`, with RTP clock `clock_rate`.
+    pub fn new(cfg: PacketizerConfig, clock_rate: u32) -> Self {
+        Self {
+            inner: NalPacketizer::new(cfg, clock_rate),
+        }
+    }
+}
+
+impl Packetizer for H265Packetizer {
+    fn packetize(
+        &mut self,
+        au: &AccessUnit,
+        out: &mut Vec<OutPacket>,
+    ) -> Result<(), PacketizeError> {
+        self.inner.packetize::<H265>(au, out)
+    }
+
+    fn next_sequence_number(&self) -> u16 {
+        self.inner.next_seq()
+    }
+}
+
+/// Case table: decode tests and fuzz seeds.
+pub(super) fn cases() -> Vec<Case> {
+    let vps = [0x40, 0x01, 0x0C];
+    let sps = [0x42, 0x01, 0x01, 0x60];
+    let mut ap = vec![AP << 1, 1];
+    for n in [&vps[..], &sps[..]] {
+        ap.extend_from_slice(&(n.len() as u16).to_be_bytes());
+        ap.extend_from_slice(n);
+    }
+    vec![
+        Case {
+            name: "ap_then_idr",
+            packets: vec![rtp(1, 0, false, &ap), rtp(2, 0, true, &[0x26, 0x01, 0xAF])],
+            want: vec![(0, true, vec![3, 4, 3])],
+            errors: 0,
+        },
+        Case {
+            name: "fu_three_fragments",
+            packets: vec![
+                rtp(7, 500, false, &[0x62, 0x01, 0x93, 1, 2]),
+                rtp(8, 500, false, &[0x62, 0x01, 0x13, 3]),
+                rtp(9, 500, true, &[0x62, 0x01, 0x53, 4]),
+            ],
+            want: vec![(500, true, vec![6])],
+            errors: 0,
+        },
+        Case {
+            name: "loss_mid_fu_drops_au",
+            packets: vec![
+                rtp(7, 0, false, &[0x62, 0x01, 0x81, 1]),
+                rtp(9, 0, true, &[0x62, 0x01, 0x41, 3]),
+                rtp(10, 3000, true, &[0x02, 0x01, 9]),
+            ],
+            want: vec![(3000, false, vec![3])],
+            errors: 0,
+        },
+        Case {
+            name: "paci_unsupported",
+            packets: vec![rtp(1, 0, true, &[PACI << 1, 1, 0, 0])],
+            want: vec![],
+            errors: 1,
+        },
+        Case {
+            name: "fu_too_short",
+            packets: vec![rtp(1, 0, true, &[0x62, 0x01])],
+            want: vec![],
+            errors: 1,
+        },
+        Case {
+            name: "ap_size_past_end",
+            packets: vec![rtp(1, 0, true, &[AP << 1, 1, 0, 5, 0x40])],
+            want: vec![],
+            errors: 1,
+        },
+        Case {
+            name: "ffmpeg_x265_capture",
+            packets: fixture(include_bytes!("testdata/h265.bin")),
+            // VPS, SPS, PPS, SEI, IDR; then a P picture and a B picture (timestamp goes back).
+            want: vec![
+                (2_468_940_355, true, vec![24, 41, 7, 2289, 1910]),
+                (2_468_976_355, false, vec![1163]),
+                (2_468_958_355, false, vec![545]),
+            ],
+            errors: 0,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use vigia_media::model::Track;
+    use vigia_media::time::Timestamp;
+
+    use super::*;
+    use crate::payload::{round_trip, run_case};
+
+    #[test]
+    fn case_table() {
+        for case in cases() {
+            run_case(
+                &case,
+                Box::new(H265Depacketizer::new(0, 90_000, VideoParams::default())),
+            );
+        }
+    }
+
+    #[test]
+    fn round_trip_single_and_fu() {
+        let big: Vec<u8> = [0x26, 0x01]
+            .into_iter()
+            .chain((0..4000u32).map(|i| i as u8))
+            .collect();
+        let nals = vec![Bytes::from_static(&[0x40, 0x01, 7]), Bytes::from(big)];
+        let pts = Timestamp::new(42, 90_000);
+        let au = AccessUnit {
+            track: 1,
+            pts,
+            dts: pts,
+            keyframe: true,
+            wallclock_us: None,
+            data: nals,
+            new_params: None,
+        };
+        let track = Track {
+            codec: CodecParams::H265(VideoParams::default()),
+            clock_rate: 90_000,
+        };
+        let out = round_trip(&track, &au, 1000);
+        assert_eq!(out.len(), 1 + 5);
+        assert_eq!(out[1].chunks[0][12..], [0x62, 0x01, 0x93]);
+        assert_eq!(out[5].chunks[0][12..], [0x62, 0x01, 0x53]);
+    }
+}

@@ -1,0 +1,367 @@
+//! NAL-unit access-unit assembly and fragmentation shared by H.264 (RFC 6184) and H.265
+//! (RFC 7798). The codec modules parse their packet types and call into [`NalAssembler`];
+//! [`NalPacketizer`] does single-NAL / fragmentation-unit packetization given the codec's FU
+//! header layout.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use vigia_media::model::{AccessUnit, CodecParams, VideoParams};
+use vigia_media::time::Timestamp;
+
+use super::{
+    DepacketizeErrorKind, DepacketizeStats, MAX_AU_SIZE, OutPacket, PacketWriter, PacketizeError,
+    PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent,
+};
+use crate::rtp::RtpPacket;
+
+/// Most NAL units one access unit may hold (bounds memory on hostile input).
+const MAX_NALS_PER_AU: usize = 4096;
+
+/// What differs between H.264 and H.265 for assembly.
+pub(super) trait NalSyntax {
+    /// NAL header length (1 for H.264, 2 for H.265).
+    const HEADER_LEN: usize;
+    /// NAL unit type from the first header byte.
+    fn nal_type(first: u8) -> u8;
+    /// Whether a NAL unit of this type makes its access unit a random access point.
+    fn is_keyframe(nal_type: u8) -> bool;
+    /// Index into `[vps, sps, pps]` if this type is a parameter set.
+    fn param_slot(nal_type: u8) -> Option<usize>;
+    /// Wraps updated parameters in the codec's variant.
+    fn wrap(params: VideoParams) -> CodecParams;
+}
+
+type Fail = DepacketizeErrorKind;
+
+/// The access unit being built.
+#[derive(Clone, Debug)]
+struct Building {
+    ts: i64,
+    nals: Vec<Bytes>,
+    size: usize,
+    keyframe: bool,
+    params_changed: bool,
+}
+
+/// A fragmented NAL unit being reassembled.
+#[derive(Clone, Debug)]
+struct Fragment {
+    nal_type: u8,
+    buf: BytesMut,
+}
+
+/// Per-track state for assembling NAL units into access units.
+#[derive(Clone, Debug)]
+pub(super) struct NalAssembler {
+    track: usize,
+    clock_rate: u32,
+    params: VideoParams,
+    timeline: RtpTimeline,
+    cur: Option<Building>,
+    frag: Option<Fragment>,
+    /// Timestamp of an access unit being skipped after loss or an error.
+    skip_ts: Option<i64>,
+    ready: ReadyQueue,
+    pub(super) stats: DepacketizeStats,
+}
+
+impl NalAssembler {
+    pub(super) fn new(track: usize, clock_rate: u32, params: VideoParams) -> Self {
+        Self {
+            track,
+            clock_rate,
+            params,
+            timeline: RtpTimeline::default(),
+            cur: None,
+            frag: None,
+            skip_ts: None,
+            ready: ReadyQueue::default(),
+            stats: DepacketizeStats::default(),
+        }
+    }
+
+    /// Starts handling `pkt`: sequence/loss checks and access-unit boundaries by timestamp.
+    /// Returns `false` if the packet must be ignored.
+    pub(super) fn begin<S: NalSyntax>(&mut self, pkt: &RtpPacket) -> Result<bool, Fail> {
+        self.stats.packets += 1;
+        let (event, ts) = self.timeline.on_packet(pkt);
+        match event {
+            SeqEvent::Late => {
+                self.stats.packets_discarded += 1;
+                return Ok(false);
+            }
+            SeqEvent::Gap(n) => {
+                self.stats.packets_lost += u64::from(n);
+                self.drop_au();
+                self.skip_ts = Some(ts);
+            }
+            SeqEvent::InOrder => {}
+        }
+        if self.skip_ts.is_some_and(|s| s != ts) {
+            self.skip_ts = None;
+        }
+        if self.skip_ts.is_some() {
+            self.stats.packets_discarded += 1;
+            if pkt.marker {
+                self.skip_ts = None;
+            }
+            return Ok(false);
+        }
+        self.boundary_by_timestamp::<S>(ts)?;
+        Ok(true)
+    }
+
+    /// Finishes the access unit if the timestamp moved on (cameras that never set the marker).
+    fn boundary_by_timestamp<S: NalSyntax>(&mut self, ts: i64) -> Result<(), Fail> {
+        if self.cur.as_ref().is_some_and(|c| c.ts != ts) {
+            if self.frag.is_some() {
+                self.drop_au();
+                self.begin_au(ts);
+                return Err(Fail::Invalid(
+                    "timestamp changed inside a fragmented NAL unit",
+                ));
+            }
+            self.finish::<S>();
+        }
+        self.begin_au(ts);
+        Ok(())
+    }
+
+    fn begin_au(&mut self, ts: i64) {
+        if self.cur.is_none() {
+            self.cur = Some(Building {
+                ts,
+                nals: Vec::new(),
+                size: 0,
+                keyframe: false,
+                params_changed: false,
+            });
+        }
+    }
+
+    /// Adds a complete NAL unit (a slice of the packet) to the current access unit.
+    pub(super) fn add_nal<S: NalSyntax>(&mut self, nal: Bytes) -> Result<(), Fail> {
+        if nal.len() < S::HEADER_LEN {
+            return Err(self.fail(Fail::Invalid("NAL unit shorter than its header")));
+        }
+        let Some(cur) = self.cur.as_mut() else {
+            return Err(Fail::Invalid("NAL unit outside an access unit"));
+        };
+        let size = cur.size + nal.len();
+        if size > MAX_AU_SIZE || cur.nals.len() >= MAX_NALS_PER_AU {
+            return Err(self.fail(Fail::TooLarge {
+                size,
+                max: MAX_AU_SIZE,
+            }));
+        }
+        let nal_type = S::nal_type(nal[0]);
+        cur.keyframe |= S::is_keyframe(nal_type);
+        if let Some(slot) = S::param_slot(nal_type) {
+            let known = [
+                &mut self.params.vps,
+                &mut self.params.sps,
+                &mut self.params.pps,
+            ];
+            if let Some(p) = known
+                .into_iter()
+                .nth(slot)
+                .filter(|p| p.as_ref() != Some(&nal))
+            {
+                *p = Some(nal.clone());
+                cur.params_changed = true;
+            }
+        }
+        cur.size = size;
+        cur.nals.push(nal);
+        Ok(())
+    }
+
+    /// Handles one fragmentation unit: `header` is the reconstructed NAL header, `data` the
+    /// fragment after the FU headers (RFC 6184 §5.8, RFC 7798 §4.4.3).
+    pub(super) fn fragment<S: NalSyntax>(
+        &mut self,
+        header: &[u8],
+        start: bool,
+        end: bool,
+        data: &[u8],
+    ) -> Result<(), Fail> {
+        if start && end {
+            return Err(self.fail(Fail::Invalid(
+                "fragmentation unit with both start and end bits",
+            )));
+        }
+        let nal_type = header.first().map_or(0, |&b| S::nal_type(b));
+        if start {
+            if self.frag.is_some() {
+                return Err(self.fail(Fail::Invalid(
+                    "fragment start before the previous one ended",
+                )));
+            }
+            let mut buf = BytesMut::with_capacity(header.len() + data.len() * 4);
+            buf.extend_from_slice(header);
+            self.frag = Some(Fragment { nal_type, buf });
+        }
+        let Some(frag) = self.frag.as_mut() else {
+            // Joined mid-NAL (stream start): nothing to attach to.
+            self.stats.packets_discarded += 1;
+            return Ok(());
+        };
+        if frag.nal_type != nal_type {
+            return Err(self.fail(Fail::Invalid(
+                "NAL type changed inside a fragmented NAL unit",
+            )));
+        }
+        let size = self.cur.as_ref().map_or(0, |c| c.size) + frag.buf.len() + data.len();
+        if size > MAX_AU_SIZE {
+            return Err(self.fail(Fail::TooLarge {
+                size,
+                max: MAX_AU_SIZE,
+            }));
+        }
+        frag.buf.extend_from_slice(data);
+        self.stats.bytes_copied += data.len() as u64;
+        if !end {
+            return Ok(());
+        }
+        let nal = self.frag.take().map(|f| f.buf.freeze()).unwrap_or_default();
+        self.add_nal::<S>(nal)
+    }
+
+    /// Ends handling of a packet: the marker bit closes the access unit (RFC 6184 §5.1).
+    pub(super) fn end<S: NalSyntax>(&mut self, marker: bool) -> Result<(), Fail> {
+        if !marker {
+            return Ok(());
+        }
+        if self.frag.is_some() {
+            return Err(self.fail(Fail::Invalid("marker bit set inside a fragmented NAL unit")));
+        }
+        self.finish::<S>();
+        Ok(())
+    }
+
+    /// Drops the partial access unit after an error and skips the rest of it.
+    pub(super) fn fail(&mut self, kind: Fail) -> Fail {
+        self.skip_ts = self.cur.as_ref().map(|c| c.ts);
+        self.drop_au();
+        kind
+    }
+
+    fn drop_au(&mut self) {
+        self.frag = None;
+        if self.cur.take().is_some_and(|c| !c.nals.is_empty()) {
+            self.stats.access_units_dropped += 1;
+        }
+    }
+
+    fn finish<S: NalSyntax>(&mut self) {
+        let Some(cur) = self.cur.take() else { return };
+        if cur.nals.is_empty() {
+            return;
+        }
+        let pts = Timestamp::new(cur.ts, self.clock_rate);
+        let au = AccessUnit {
+            track: self.track,
+            pts,
+            dts: pts,
+            keyframe: cur.keyframe,
+            wallclock_us: None,
+            data: cur.nals,
+            new_params: cur
+                .params_changed
+                .then(|| Arc::new(S::wrap(self.params.clone()))),
+        };
+        self.ready.push(au, &mut self.stats);
+    }
+
+    pub(super) fn pull(&mut self) -> Option<AccessUnit> {
+        self.ready.pop()
+    }
+
+    pub(super) fn check_invariants(&self) {
+        self.ready.check_invariants();
+        if let Some(cur) = &self.cur {
+            assert_eq!(cur.size, cur.nals.iter().map(Bytes::len).sum::<usize>());
+            assert!(cur.size <= MAX_AU_SIZE && cur.nals.len() <= MAX_NALS_PER_AU);
+        }
+        if let Some(f) = &self.frag {
+            assert!(self.cur.is_some(), "fragment without an access unit");
+            assert!(f.buf.len() <= MAX_AU_SIZE);
+        }
+    }
+}
+
+/// How a codec builds fragmentation-unit headers.
+pub(super) trait FuSyntax {
+    /// NAL header length.
+    const HEADER_LEN: usize;
+    /// FU headers (payload header + FU header) for a fragment of a NAL with header `nal_header`.
+    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> Vec<u8>;
+}
+
+/// Single-NAL / fragmentation-unit packetizer shared by H.264 and H.265.
+#[derive(Clone, Debug)]
+pub(super) struct NalPacketizer {
+    writer: PacketWriter,
+}
+
+impl NalPacketizer {
+    pub(super) fn new(cfg: PacketizerConfig, clock_rate: u32) -> Self {
+        Self {
+            writer: PacketWriter::new(cfg, clock_rate),
+        }
+    }
+
+    pub(super) fn next_seq(&self) -> u16 {
+        self.writer.seq
+    }
+
+    pub(super) fn packetize<F: FuSyntax>(
+        &mut self,
+        au: &AccessUnit,
+        out: &mut Vec<OutPacket>,
+    ) -> Result<(), PacketizeError> {
+        if au.data.iter().any(|n| n.len() < F::HEADER_LEN) {
+            return Err(PacketizeError::Invalid("NAL unit shorter than its header"));
+        }
+        let ts = self.writer.rtp_ts(au.pts);
+        let mtu = self.writer.cfg.mtu;
+        let count = au.data.len();
+        for (i, nal) in au.data.iter().enumerate() {
+            let last_nal = i + 1 == count;
+            if nal.len() <= mtu {
+                out.push(
+                    self.writer
+                        .emit(ts, last_nal, &[], std::slice::from_ref(nal)),
+                );
+            } else {
+                self.fragment::<F>(ts, nal, last_nal, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// FU packets: `[RTP header + FU headers, slice of the NAL]` — the NAL is not copied.
+    fn fragment<F: FuSyntax>(
+        &mut self,
+        ts: u32,
+        nal: &Bytes,
+        last_nal: bool,
+        out: &mut Vec<OutPacket>,
+    ) {
+        let header = &nal[..F::HEADER_LEN];
+        let prefix_len = F::fu_prefix(header, false, false).len();
+        let step = self.writer.cfg.mtu - prefix_len;
+        let mut pos = F::HEADER_LEN;
+        while pos < nal.len() {
+            let end = (pos + step).min(nal.len());
+            let (first, last) = (pos == F::HEADER_LEN, end == nal.len());
+            let prefix = F::fu_prefix(header, first, last);
+            out.push(
+                self.writer
+                    .emit(ts, last && last_nal, &prefix, &[nal.slice(pos..end)]),
+            );
+            pos = end;
+        }
+    }
+}
