@@ -22,7 +22,7 @@
 //! `Arc`; it is never held across an `.await`. Wake-ups use [`tokio::sync::Notify`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
@@ -33,6 +33,10 @@ use tokio::sync::Notify;
 pub struct Hub<T> {
     ring: Mutex<Ring<T>>,
     readers: AtomicUsize,
+    /// Mirrors of the ring's `next_seq` and `closed`, stored under the lock, so a cursor that is
+    /// up to date learns it has nothing to read without taking the lock.
+    published: AtomicU64,
+    closed: AtomicBool,
     wake: Notify,
 }
 
@@ -86,6 +90,8 @@ impl<T> Hub<T> {
         Arc::new(Self {
             ring: Mutex::new(Ring::new(capacity, max_capacity)),
             readers: AtomicUsize::new(0),
+            published: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
             wake: Notify::new(),
         })
     }
@@ -101,7 +107,9 @@ impl<T> Hub<T> {
             if ring.closed {
                 return ring.next_seq;
             }
-            ring.push(item, join_point)
+            let seq = ring.push(item, join_point);
+            self.published.store(ring.next_seq, Ordering::Release);
+            seq
         };
         self.wake.notify_waiters();
         seq
@@ -122,13 +130,16 @@ impl<T> Hub<T> {
     /// Marks the end of the stream: cursors drain what is left, then get [`Next::Closed`].
     /// Idempotent.
     pub fn close(&self) {
-        self.lock().closed = true;
+        let mut ring = self.lock();
+        ring.closed = true;
+        self.closed.store(true, Ordering::Release);
+        drop(ring);
         self.wake.notify_waiters();
     }
 
     /// Whether [`Hub::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.closed.load(Ordering::Acquire)
     }
 
     /// A snapshot of the hub's counters.
@@ -146,7 +157,18 @@ impl<T> Hub<T> {
     /// Panics if the ring's bookkeeping is inconsistent. For tests and fuzzers.
     #[doc(hidden)]
     pub fn check_invariants(&self) {
-        self.lock().check_invariants();
+        let ring = self.lock();
+        ring.check_invariants();
+        assert_eq!(
+            self.published.load(Ordering::Acquire),
+            ring.next_seq,
+            "published mirror"
+        );
+        assert_eq!(
+            self.closed.load(Ordering::Acquire),
+            ring.closed,
+            "closed mirror"
+        );
     }
 
     /// Locks the ring. No code panics while holding the lock, so a poisoned lock still holds a
@@ -230,6 +252,11 @@ impl<T> std::fmt::Debug for Cursor<T> {
 
 /// One read of `hub` at `*pos`, counting a lag into `*dropped`.
 fn read<T>(hub: &Hub<T>, pos: &mut u64, dropped: &mut u64) -> Next<T> {
+    // Fast path: nothing new and not closed. A publish racing with these loads is caught by the
+    // next read, or by the `Notified` that `Cursor::next` registered before reading.
+    if *pos >= hub.published.load(Ordering::Acquire) && !hub.closed.load(Ordering::Acquire) {
+        return Next::Pending;
+    }
     let next = hub.lock().read(pos);
     if let Next::Lagged { skipped } = next {
         *dropped += skipped;
