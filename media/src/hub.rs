@@ -18,8 +18,10 @@
 //! in the ring (or at the next published item if the ring holds none). Lost items are counted per
 //! cursor ([`Cursor::dropped`]) and per hub ([`HubStats::lagged_items`]).
 //!
-//! Locking: one `std::sync::Mutex` guards the ring and is held only to push, pop or clone an
-//! `Arc`; it is never held across an `.await`. Wake-ups use [`tokio::sync::Notify`].
+//! Locking: one `std::sync::Mutex` guards the ring and is held only to push, pop (and so
+//! possibly free) or clone an `Arc`; it is never held across an `.await`. A cursor with nothing
+//! new to read finds out from two atomics without locking. Wake-ups use
+//! [`tokio::sync::Notify`]: each publish wakes every waiting [`Cursor::next`].
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
