@@ -286,26 +286,20 @@ fn with_sei(nalus: &[Bytes], wallclock_us: i64) -> Vec<Bytes> {
     out
 }
 
-/// Groups the stream's NAL units into access units (H.264 §7.4.1.2.3), starting at the first
-/// IDR, keeping only SPS, PPS and slices.
+/// The stream's access units from the first IDR on, keeping only SPS, PPS and slices.
 fn video_frames(stream: &Bytes) -> Result<Vec<Frame>, CodecError> {
+    let keep = |n: &Bytes| {
+        NalType::of(n).is_some_and(|t| t.is_vcl() || t == NalType::SPS || t == NalType::PPS)
+    };
     let mut frames: Vec<Frame> = Vec::new();
-    let mut current: Vec<Bytes> = Vec::new();
-    let mut has_vcl = false;
-    for nal in annexb::iter(stream) {
-        let Some(t) = NalType::of(&nal) else { continue };
-        let starts_au = matches!(t.0, 6..=9 | 14..=18) || (t.is_vcl() && first_mb_is_zero(&nal));
-        if has_vcl && starts_au {
-            push_frame(&mut frames, std::mem::take(&mut current));
-            has_vcl = false;
+    for au in h264::split_access_units(&annexb::split(stream)) {
+        let nalus: Vec<Bytes> = au.into_iter().filter(keep).collect();
+        if nalus
+            .iter()
+            .any(|n| NalType::of(n).is_some_and(NalType::is_vcl))
+        {
+            push_frame(&mut frames, nalus);
         }
-        if t.is_vcl() || t == NalType::SPS || t == NalType::PPS {
-            has_vcl |= t.is_vcl();
-            current.push(nal);
-        }
-    }
-    if has_vcl {
-        push_frame(&mut frames, current);
     }
     if frames.is_empty() {
         return Err(CodecError::Invalid {
@@ -321,11 +315,6 @@ fn push_frame(frames: &mut Vec<Frame>, nalus: Vec<Bytes>) {
         return; // not decodable before the first IDR
     }
     frames.push(Frame { nalus, keyframe });
-}
-
-/// `first_mb_in_slice == 0`: the slice header starts with the 1-bit exp-Golomb code `1`.
-fn first_mb_is_zero(nal: &[u8]) -> bool {
-    nal.get(1).is_some_and(|b| b & 0x80 != 0)
 }
 
 fn first_param_sets(frames: &[Frame]) -> Result<(Bytes, Bytes), CodecError> {
@@ -376,4 +365,132 @@ fn loop_lengths(
     Err(CodecError::Invalid {
         what: "clip: no loop length common to audio and video",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::h264::SpsInfo;
+    use crate::model::MediaKind;
+
+    #[test]
+    fn builtin_clips_have_expected_tracks() {
+        for (clip, size) in [
+            (builtin_360p(), (640, 360)),
+            (builtin_1080p(), (1920, 1080)),
+        ] {
+            let tracks = clip.tracks();
+            assert_eq!(tracks.len(), 2);
+            let CodecParams::H264(v) = &tracks[0].codec else {
+                panic!("video first")
+            };
+            let sps = SpsInfo::parse(v.sps.as_deref().unwrap()).unwrap();
+            assert_eq!((sps.width, sps.height), size);
+            assert_eq!(sps.profile_idc, 77, "Main profile");
+            assert!(v.pps.is_some());
+            assert_eq!(tracks[0].clock_rate, VIDEO_CLOCK);
+            let CodecParams::Aac(a) = &tracks[1].codec else {
+                panic!("audio second")
+            };
+            assert_eq!((a.sample_rate, a.channels), (48_000, 1));
+            assert_eq!(tracks[1].clock_rate, 48_000);
+            assert_eq!(tracks[1].kind(), MediaKind::Audio);
+            assert_eq!(clip.video_frame_ticks(), 3600, "25 fps");
+            // 9.92 s: the longest whole number of 40 ms frames and 1024-sample frames ≤ 10 s.
+            assert_eq!((clip.video_frames(), clip.audio_frames()), (248, 465));
+            assert_eq!(clip.loop_duration_us(), 9_920_000);
+        }
+    }
+
+    #[test]
+    fn timestamps_continue_across_three_loops() {
+        let clip = builtin_360p();
+        let per_loop = clip.video_frames() + clip.audio_frames();
+        let mut p = Player::new(clip);
+        let mut last = [i64::MIN; 2];
+        let mut last_due = i64::MIN;
+        let mut counts = [0usize; 2];
+        for _ in 0..3 * per_loop {
+            let due = p.next_due_us();
+            assert!(due >= last_due, "units come in time order");
+            last_due = due;
+            let u = p.next_unit(1_700_000_000_000_000 + due);
+            assert_eq!(u.pts.as_micros(), due);
+            assert_eq!(u.dts, u.pts);
+            assert!(
+                u.pts.ticks > last[u.track],
+                "track {} pts increases",
+                u.track
+            );
+            last[u.track] = u.pts.ticks;
+            counts[u.track] += 1;
+        }
+        assert_eq!(counts, [3 * 248, 3 * 465]);
+        assert_eq!(last[0], (3 * 248 - 1) * 3600);
+        assert_eq!(last[1], (3 * 465 - 1) * 1024);
+    }
+
+    #[test]
+    fn every_keyframe_carries_a_parsable_wallclock_sei_after_parameter_sets() {
+        let mut p = Player::new(builtin_360p());
+        let mut keyframes = 0;
+        for i in 0..3 * 248 {
+            let wall = 1_800_000_000_000_000 + i;
+            let u = loop {
+                let u = p.next_unit(wall);
+                if u.track == 0 {
+                    break u;
+                }
+            };
+            let types: Vec<u8> = u.data.iter().map(|n| n[0] & 0x1F).collect();
+            assert_eq!(u.keyframe, types.contains(&5));
+            if u.keyframe {
+                keyframes += 1;
+                assert_eq!(&types[..4], &[7, 8, 6, 5], "SPS, PPS, SEI, IDR");
+                assert_eq!(sei::find_wallclock(&u.data), Some(wall));
+            } else {
+                assert!(!types.contains(&6));
+            }
+        }
+        assert_eq!(
+            keyframes,
+            3 * 10,
+            "GOP 25 over 248 frames: 10 keyframes per loop"
+        );
+    }
+
+    #[test]
+    fn payload_is_not_copied() {
+        let clip = builtin_360p();
+        let mut p = Player::new(clip);
+        let range = ASSET_360P_H264.as_ptr_range();
+        let aac = ASSET_AAC.as_ptr_range();
+        for _ in 0..100 {
+            let u = p.next_unit(0);
+            for chunk in &u.data {
+                let inside = range.contains(&chunk.as_ptr()) || aac.contains(&chunk.as_ptr());
+                assert!(inside || sei::parse_wallclock_sei(chunk).is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn clip_without_audio_and_bad_inputs() {
+        let clip = Clip::parse(Bytes::from_static(ASSET_360P_H264), None).unwrap();
+        assert_eq!(
+            (
+                clip.tracks().len(),
+                clip.video_frames(),
+                clip.audio_frames()
+            ),
+            (1, 250, 0)
+        );
+        let mut p = Player::new(clip);
+        assert!(p.next_unit(0).keyframe);
+        assert_eq!(p.next_due_us(), 40_000);
+        assert!(Clip::parse(Bytes::new(), None).is_err());
+        assert!(Clip::parse(Bytes::from_static(&[0, 0, 1, 0x41, 0x9A]), None).is_err());
+        let bad_aac = Some(Bytes::from_static(&[0xFF, 0xF1, 0x4C]));
+        assert!(Clip::parse(Bytes::from_static(ASSET_360P_H264), bad_aac).is_err());
+    }
 }

@@ -498,7 +498,7 @@ fn skip_hrd(r: &mut BitReader<'_>) -> Result<(), CodecError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// One SPS case: the NAL unit and what it decodes to. Also the fuzz seed corpus

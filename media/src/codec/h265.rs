@@ -483,3 +483,150 @@ fn conformance_window(
         (u64::from(height) - crop_h) as u32,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::h264::tests::hex;
+
+    /// One SPS case: the NAL unit and what it decodes to. Also the fuzz seed corpus
+    /// (`fuzz/corpus/h265_sps/`).
+    pub(crate) struct SpsCase {
+        pub(crate) name: &'static str,
+        pub(crate) hex: &'static str,
+        pub(crate) size: (u32, u32),
+        pub(crate) chroma_format_idc: u32,
+        pub(crate) bit_depth: u32,
+        pub(crate) codec: &'static str,
+    }
+
+    pub(crate) const SPS_CASES: &[SpsCase] = &[
+        SpsCase {
+            name: "x265 main 1080p (conformance window)",
+            hex: "420101016000000300900000030000030078a003c08010e596566924caf0168080000003008000000c84",
+            size: (1920, 1080),
+            chroma_format_idc: 1,
+            bit_depth: 8,
+            codec: "hvc1.1.6.L120.90",
+        },
+        SpsCase {
+            name: "x265 main B-frames 320x240",
+            hex: "42010101600000030090000003000003003ca00a080f16595964932bc05a020000030002000003003210",
+            size: (320, 240),
+            chroma_format_idc: 1,
+            bit_depth: 8,
+            codec: "hvc1.1.6.L60.90",
+        },
+        SpsCase {
+            name: "x265 main10 720p",
+            hex: "42010102200000030090000003000003005da00280802d1365959a4932bc05a020000003002000000303c1",
+            size: (1280, 720),
+            chroma_format_idc: 1,
+            bit_depth: 10,
+            codec: "hvc1.2.4.L93.90",
+        },
+        SpsCase {
+            name: "x265 RExt 4:2:2 640x360",
+            hex: "4201010408000003009d0800000300003fb00502016965959a4932bc05a02000000300200000030321",
+            size: (640, 360),
+            chroma_format_idc: 2,
+            bit_depth: 8,
+            codec: "hvc1.4.10.L63.9D.8",
+        },
+        SpsCase {
+            name: "camera main 720p (published SDP)",
+            hex: "420101016000000300b0000003000003005da00280802d1636b924cbf0080000030008000003019508",
+            size: (1280, 720),
+            chroma_format_idc: 1,
+            bit_depth: 8,
+            codec: "hvc1.1.6.L93.B0",
+        },
+        SpsCase {
+            name: "camera main 1080p (published SDP)",
+            hex: "420101016000000300b00000030000030078a003c08010e58dae4932f0",
+            size: (1920, 1080),
+            chroma_format_idc: 1,
+            bit_depth: 8,
+            codec: "hvc1.1.6.L120.B0",
+        },
+    ];
+
+    #[test]
+    fn sps_case_table() {
+        assert_eq!(SPS_CASES.len(), 6);
+        for c in SPS_CASES {
+            let name = c.name;
+            let sps = SpsInfo::parse(&hex(c.hex)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((sps.width, sps.height), c.size, "{name}");
+            assert_eq!(sps.chroma_format_idc, c.chroma_format_idc, "{name}");
+            assert_eq!(
+                (sps.bit_depth_luma, sps.bit_depth_chroma),
+                (c.bit_depth, c.bit_depth),
+                "{name}"
+            );
+            assert_eq!(sps.codec_string(), c.codec, "{name}");
+        }
+    }
+
+    #[test]
+    fn truncated_or_wrong_sps_fails_cleanly() {
+        for c in SPS_CASES {
+            let (name, full) = (c.name, hex(c.hex));
+            for cut in 0..full.len() {
+                match SpsInfo::parse(&full[..cut]) {
+                    Ok(_) | Err(CodecError::Incomplete { .. }) => {}
+                    Err(e) => panic!("{name} cut at {cut}: {e}"),
+                }
+            }
+        }
+        assert_eq!(
+            SpsInfo::parse(&[0x40, 0x01, 0x0C]),
+            Err(CodecError::Invalid {
+                what: "SPS NAL header"
+            })
+        );
+    }
+
+    /// Display index of each access unit of `testdata/bframes-320x240.h265` (x265, 3
+    /// B-frames with pyramid), in decode order, from `ffprobe -show_packets`.
+    const BFRAMES_PTS: [i64; 50] = [
+        0, 3, 2, 1, 6, 5, 4, 10, 8, 7, 9, 13, 12, 11, 17, 15, 14, 16, 21, 19, 18, 20, 25, 23, 22,
+        24, 26, 30, 28, 27, 29, 34, 32, 31, 33, 38, 36, 35, 37, 41, 40, 39, 45, 43, 42, 44, 49, 47,
+        46, 48,
+    ];
+
+    #[test]
+    fn dts_of_bframe_stream_is_increasing_and_not_after_pts() {
+        let stream = Bytes::from_static(include_bytes!("testdata/bframes-320x240.h265"));
+        let units = split_access_units(&annexb::split(&stream));
+        assert_eq!(units.len(), BFRAMES_PTS.len());
+        let mut d = DtsExtractor::new();
+        let mut prev = i64::MIN;
+        let mut reordered = 0;
+        for (i, (au, frame)) in units.iter().zip(BFRAMES_PTS).enumerate() {
+            let pts = frame * 3600;
+            let dts = d
+                .extract(au, pts)
+                .unwrap_or_else(|e| panic!("unit {i}: {e}"));
+            assert!(
+                dts > prev && dts <= pts,
+                "unit {i}: dts {dts} prev {prev} pts {pts}"
+            );
+            reordered += usize::from(dts < pts);
+            prev = dts;
+        }
+        assert!(reordered > 25, "most units have dts < pts, got {reordered}");
+        assert!(is_keyframe(&units[0]) && !is_keyframe(&units[1]));
+        assert_eq!(units.iter().filter(|u| is_keyframe(u)).count(), 2);
+        // DTS keeps pace: it ends within the reorder depth (3 frames) of the last PTS.
+        assert!(prev >= 45 * 3600, "last dts {prev}");
+    }
+
+    #[test]
+    fn pps_fields() {
+        let pps = PpsInfo::parse(&[0x44, 0x01, 0xC1, 0x72, 0xB4, 0x62, 0x40]).unwrap();
+        assert_eq!((pps.pps_id, pps.sps_id), (0, 0));
+        assert!(!pps.dependent_slice_segments_enabled && !pps.output_flag_present);
+        assert_eq!(pps.num_extra_slice_header_bits, 0);
+    }
+}
