@@ -758,3 +758,329 @@ fn h265_fmtp(p: &VideoParams) -> Option<String> {
     .collect();
     (!parts.is_empty()).then(|| parts.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One SDP case: name, bytes, expected tracks (summary), whether it re-encodes byte for byte.
+    struct Case {
+        name: &'static str,
+        input: Vec<u8>,
+        tracks: &'static [(u8, Option<&'static str>, &'static str)],
+        exact: bool,
+    }
+
+    fn summary(t: &SdpTrack) -> String {
+        let track = match &t.codec {
+            SdpCodec::Unsupported { encoding, .. } => return format!("unsupported {encoding}"),
+            SdpCodec::Supported(t) => t,
+        };
+        let detail = match &track.codec {
+            CodecParams::H264(v) | CodecParams::H265(v) => {
+                format!(
+                    "vps={} sps={} pps={}",
+                    v.vps.is_some(),
+                    v.sps.is_some(),
+                    v.pps.is_some()
+                )
+            }
+            CodecParams::Aac(a) => format!(
+                "{}Hz {}ch config={}",
+                a.sample_rate,
+                a.channels,
+                to_hex(&a.config)
+            ),
+            CodecParams::G711(g) => format!("mu={} {}Hz {}ch", g.mu_law, g.sample_rate, g.channels),
+            CodecParams::Opus(o) => format!("{}ch", o.channels),
+        };
+        format!("{}/{} {detail}", track.codec.name(), track.clock_rate)
+    }
+
+    fn cases() -> Vec<Case> {
+        let mut absurd = b"v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=x\r\nt=0 0\r\n".to_vec();
+        for _ in 0..=MAX_MEDIA {
+            absurd.extend_from_slice(b"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n");
+        }
+        let opus = b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 0 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 sprop-stereo=1\r\na=control:trackID=0\r\n";
+        vec![
+            Case {
+                name: "hikvision",
+                input: include_bytes!("rtsp/testdata/hikvision.sdp").to_vec(),
+                tracks: &[
+                    (
+                        96,
+                        Some(
+                            "rtsp://192.168.1.64:554/Streaming/Channels/101/trackID=1?transportmode=unicast",
+                        ),
+                        "H264/90000 vps=false sps=true pps=true",
+                    ),
+                    (
+                        0,
+                        Some(
+                            "rtsp://192.168.1.64:554/Streaming/Channels/101/trackID=2?transportmode=unicast",
+                        ),
+                        "G711/8000 mu=true 8000Hz 1ch",
+                    ),
+                ],
+                exact: true,
+            },
+            Case {
+                name: "dahua",
+                input: include_bytes!("rtsp/testdata/dahua.sdp").to_vec(),
+                tracks: &[
+                    (
+                        96,
+                        Some("trackID=0"),
+                        "H265/90000 vps=true sps=true pps=true",
+                    ),
+                    (8, Some("trackID=1"), "G711/16000 mu=false 16000Hz 1ch"),
+                    (107, Some("trackID=4"), "unsupported vnd.onvif.metadata"),
+                ],
+                exact: true,
+            },
+            Case {
+                name: "axis",
+                input: include_bytes!("rtsp/testdata/axis.sdp").to_vec(),
+                tracks: &[
+                    (
+                        96,
+                        Some("rtsp://192.168.0.90/axis-media/media.amp/stream=0?videocodec=h264"),
+                        "H264/90000 vps=false sps=true pps=true",
+                    ),
+                    (
+                        97,
+                        Some("rtsp://192.168.0.90/axis-media/media.amp/stream=1?videocodec=h264"),
+                        "MPEG-4 Audio/16000 16000Hz 1ch config=1408",
+                    ),
+                ],
+                exact: true,
+            },
+            Case {
+                name: "intelbras",
+                input: include_bytes!("rtsp/testdata/intelbras.sdp").to_vec(),
+                tracks: &[
+                    (
+                        96,
+                        Some("trackID=0"),
+                        "H264/90000 vps=false sps=true pps=true",
+                    ),
+                    (0, Some("trackID=1"), "G711/8000 mu=true 8000Hz 1ch"),
+                ],
+                exact: true,
+            },
+            Case {
+                name: "ffmpeg_announce",
+                input: include_bytes!("rtsp/testdata/ffmpeg_announce.sdp").to_vec(),
+                tracks: &[
+                    (
+                        96,
+                        Some("streamid=0"),
+                        "H264/90000 vps=false sps=true pps=true",
+                    ),
+                    (
+                        97,
+                        Some("streamid=1"),
+                        "MPEG-4 Audio/48000 48000Hz 1ch config=118856E500",
+                    ),
+                ],
+                exact: true,
+            },
+            Case {
+                name: "gstreamer_announce",
+                input: include_bytes!("rtsp/testdata/gstreamer_announce.sdp").to_vec(),
+                tracks: &[(
+                    96,
+                    Some("stream=0"),
+                    "H264/90000 vps=false sps=true pps=true",
+                )],
+                exact: true,
+            },
+            Case {
+                name: "opus",
+                input: opus.to_vec(),
+                tracks: &[(111, Some("trackID=0"), "Opus/48000 2ch")],
+                exact: true,
+            },
+            Case {
+                name: "absurd_media_count",
+                input: absurd,
+                tracks: &[],
+                exact: false,
+            },
+            Case {
+                name: "garbage",
+                input: b"\x00\xffnot sdp".to_vec(),
+                tracks: &[],
+                exact: false,
+            },
+            Case {
+                name: "no_version",
+                input: b"o=- 0 0 IN IP4 0\r\nm=video 0 RTP/AVP 96\r\n".to_vec(),
+                tracks: &[],
+                exact: false,
+            },
+            Case {
+                name: "bad_m_line",
+                input: b"v=0\r\nm=video x RTP/AVP 96\r\n".to_vec(),
+                tracks: &[],
+                exact: false,
+            },
+            Case {
+                name: "no_media",
+                input: b"v=0\r\ns=x\r\n".to_vec(),
+                tracks: &[],
+                exact: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn decode_cases() {
+        for c in cases() {
+            let got = Sdp::parse(&c.input)
+                .ok()
+                .and_then(|s| tracks_from_sdp(&s).ok());
+            let Some(tracks) = got else {
+                assert!(c.tracks.is_empty(), "{} failed to decode", c.name);
+                continue;
+            };
+            let summaries: Vec<_> = tracks
+                .iter()
+                .map(|t| (t.payload_type, t.control.clone(), summary(t)))
+                .collect();
+            let expected: Vec<_> = c
+                .tracks
+                .iter()
+                .map(|(pt, ctl, s)| (*pt, ctl.map(str::to_owned), (*s).to_owned()))
+                .collect();
+            assert_eq!(summaries, expected, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn encode_cases() {
+        for c in cases().iter().filter(|c| c.exact) {
+            let sdp = Sdp::parse(&c.input).unwrap();
+            assert_eq!(sdp.to_bytes(), c.input, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn limits_are_named() {
+        let c = cases()
+            .into_iter()
+            .find(|c| c.name == "absurd_media_count")
+            .unwrap();
+        let e = Sdp::parse(&c.input).unwrap_err();
+        assert_eq!(e.what, "more than MAX_MEDIA (16) media descriptions");
+        let big = vec![b'a'; MAX_SDP_BYTES + 1];
+        assert_eq!(
+            Sdp::parse(&big).unwrap_err().what,
+            "SDP exceeds MAX_SDP_BYTES (64 KiB)"
+        );
+    }
+
+    #[test]
+    fn accessors() {
+        let sdp = Sdp::parse(include_bytes!("rtsp/testdata/hikvision.sdp")).unwrap();
+        let m = &sdp.media[0];
+        assert_eq!(m.direction(), Direction::RecvOnly);
+        assert_eq!(m.bandwidths().collect::<Vec<_>>(), ["AS:5000"]);
+        assert_eq!(m.connection(), Some("IN IP4 0.0.0.0"));
+        assert_eq!(m.rtpmap(96).unwrap().encoding, "H264");
+        assert!(
+            sdp.control()
+                .unwrap()
+                .ends_with("Channels/101/?transportmode=unicast")
+        );
+    }
+
+    /// Tracks → SDP → tracks is the identity, for every codec.
+    #[test]
+    fn sdp_for_tracks_roundtrip() {
+        let sps = Bytes::from_static(&[0x67, 0x64, 0x00, 0x32, 0xac]);
+        let pps = Bytes::from_static(&[0x68, 0xee, 0x3c, 0x30]);
+        let tracks = vec![
+            Track {
+                codec: CodecParams::H264(VideoParams {
+                    vps: None,
+                    sps: Some(sps.clone()),
+                    pps: Some(pps.clone()),
+                }),
+                clock_rate: 90000,
+            },
+            Track {
+                codec: CodecParams::H265(VideoParams {
+                    vps: Some(Bytes::from_static(&[0x40, 1])),
+                    sps: Some(Bytes::from_static(&[0x42, 1])),
+                    pps: Some(Bytes::from_static(&[0x44, 1])),
+                }),
+                clock_rate: 90000,
+            },
+            Track {
+                codec: CodecParams::Aac(AacParams {
+                    config: Bytes::from_static(&[0x11, 0x90]),
+                    sample_rate: 48000,
+                    channels: 2,
+                }),
+                clock_rate: 48000,
+            },
+            Track {
+                codec: CodecParams::G711(G711Params {
+                    mu_law: true,
+                    sample_rate: 8000,
+                    channels: 1,
+                }),
+                clock_rate: 8000,
+            },
+            Track {
+                codec: CodecParams::G711(G711Params {
+                    mu_law: false,
+                    sample_rate: 16000,
+                    channels: 2,
+                }),
+                clock_rate: 16000,
+            },
+            Track {
+                codec: CodecParams::Opus(OpusParams { channels: 2 }),
+                clock_rate: 48000,
+            },
+            Track {
+                codec: CodecParams::Opus(OpusParams { channels: 1 }),
+                clock_rate: 48000,
+            },
+        ];
+        let sdp = sdp_for_tracks(&tracks, "Stream");
+        let bytes = sdp.to_bytes();
+        let back = tracks_from_sdp(&Sdp::parse(&bytes).unwrap()).unwrap();
+        let got: Vec<Track> = back.iter().map(|t| t.track().cloned().unwrap()).collect();
+        assert_eq!(got, tracks);
+        let pts: Vec<u8> = back.iter().map(|t| t.payload_type).collect();
+        assert_eq!(pts, [96, 97, 98, 0, 100, 101, 102]);
+        let controls: Vec<_> = back.iter().map(|t| t.control.clone().unwrap()).collect();
+        assert_eq!(controls[6], "trackID=6");
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(text.contains("a=fmtp:96 packetization-mode=1; sprop-parameter-sets=Z2QAMqw=,aO48MA==; profile-level-id=640032\r\n"), "{text}");
+        assert!(text.starts_with("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=Stream\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n"));
+    }
+
+    #[test]
+    fn unsupported_kept() {
+        let sdp = b"v=0\r\nm=audio 0 RTP/AVP 97 0\r\na=rtpmap:97 MP4A-LATM/44100/2\r\nm=video 0 RTP/AVP 26\r\nm=audio 0 RTP/AVP 98\r\na=rtpmap:98 MPEG4-GENERIC/44100/2\r\na=fmtp:98 mode=AAC-hbr\r\n";
+        let tracks = tracks_from_sdp(&Sdp::parse(sdp).unwrap()).unwrap();
+        // The first m= offers LATM then PCMU: PCMU is picked.
+        assert_eq!(summary(&tracks[0]), "G711/8000 mu=true 8000Hz 1ch");
+        assert_eq!(summary(&tracks[1]), "unsupported video");
+        assert_eq!(summary(&tracks[2]), "unsupported MPEG4-GENERIC");
+    }
+
+    #[test]
+    fn write_seeds() {
+        let seeds: Vec<(String, Vec<u8>)> = cases()
+            .into_iter()
+            .map(|c| (c.name.to_owned(), c.input))
+            .collect();
+        crate::rtsp::testutil::write_seeds("sdp", &seeds);
+    }
+}

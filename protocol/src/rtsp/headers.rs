@@ -412,3 +412,181 @@ impl fmt::Display for RtpInfoEntry {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(input, decoded, canonical re-encoding)`; `None` means the input is already canonical.
+    fn transport_cases() -> Vec<(&'static str, Transport, Option<&'static str>)> {
+        let tcp = Some(LowerTransport::Tcp);
+        let udp = Some(LowerTransport::Udp);
+        let uni = Some(Delivery::Unicast);
+        vec![
+            (
+                "RTP/AVP/TCP;unicast;interleaved=0-1;mode=record",
+                Transport {
+                    lower: tcp,
+                    delivery: uni,
+                    interleaved: Some((0, 1)),
+                    mode: Some(TransportMode::Record),
+                    ..Default::default()
+                },
+                None,
+            ),
+            (
+                "RTP/AVP/TCP;unicast;interleaved=0-1;mode=RECORD",
+                Transport {
+                    lower: tcp,
+                    delivery: uni,
+                    interleaved: Some((0, 1)),
+                    mode: Some(TransportMode::Record),
+                    ..Default::default()
+                },
+                Some("RTP/AVP/TCP;unicast;interleaved=0-1;mode=record"),
+            ),
+            (
+                "RTP/AVP/UDP;unicast;client_port=25320-25321",
+                Transport {
+                    lower: udp,
+                    delivery: uni,
+                    client_port: Some((25320, 25321)),
+                    ..Default::default()
+                },
+                Some("RTP/AVP;unicast;client_port=25320-25321"),
+            ),
+            (
+                "RTP/AVP;unicast;client_port=5000-5001;server_port=8000-8001;ssrc=0000ABCD",
+                Transport {
+                    lower: udp,
+                    delivery: uni,
+                    client_port: Some((5000, 5001)),
+                    server_port: Some((8000, 8001)),
+                    ssrc: Some(0xabcd),
+                    ..Default::default()
+                },
+                None,
+            ),
+            (
+                "RTP/AVP;multicast;destination=224.1.0.1;ttl=16;port=9000-9001",
+                Transport {
+                    lower: udp,
+                    delivery: Some(Delivery::Multicast),
+                    destination: Some("224.1.0.1".into()),
+                    ttl: Some(16),
+                    port: Some((9000, 9001)),
+                    ..Default::default()
+                },
+                None,
+            ),
+            (
+                "RTP/AVP/TCP;interleaved=4;mode=\"PLAY\"",
+                Transport {
+                    lower: tcp,
+                    interleaved: Some((4, 5)),
+                    mode: Some(TransportMode::Play),
+                    ..Default::default()
+                },
+                Some("RTP/AVP/TCP;interleaved=4-5;mode=play"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn transport_decode_encode() {
+        for (input, decoded, canonical) in transport_cases() {
+            let t = Transport::parse(input).unwrap();
+            assert_eq!(t, decoded, "{input}");
+            assert_eq!(t.to_string(), canonical.unwrap_or(input), "{input}");
+        }
+    }
+
+    #[test]
+    fn transport_list_and_errors() {
+        let list =
+            Transport::parse_list("RTP/AVP/TCP;interleaved=0-1, RTP/AVP;unicast;client_port=1-2")
+                .unwrap();
+        assert_eq!(list.len(), 2);
+        for bad in [
+            "",
+            "RTP/SAVP;unicast",
+            "RTP/AVP;client_port=x",
+            "RTP/AVP;interleaved=255",
+            "RTP/AVP;ssrc=123456789",
+            "RTP/AVP;mode=foo",
+        ] {
+            assert!(Transport::parse_list(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_header() {
+        let s = SessionHeader::parse("12345678;timeout=60").unwrap();
+        assert_eq!(
+            s,
+            SessionHeader {
+                id: "12345678".into(),
+                timeout_secs: Some(60)
+            }
+        );
+        assert_eq!(s.to_string(), "12345678;timeout=60");
+        assert_eq!(SessionHeader::parse(" abc ").unwrap().id, "abc");
+        assert!(SessionHeader::parse(";timeout=3").is_err());
+    }
+
+    #[test]
+    fn range() {
+        let cases = [
+            (
+                "npt=0.000-",
+                NptRange {
+                    start: NptTime::Seconds(0.0),
+                    end: None,
+                },
+                "npt=0.000-",
+            ),
+            (
+                "npt=now-",
+                NptRange {
+                    start: NptTime::Now,
+                    end: None,
+                },
+                "npt=now-",
+            ),
+            (
+                "npt=10-20.5",
+                NptRange {
+                    start: NptTime::Seconds(10.0),
+                    end: Some(NptTime::Seconds(20.5)),
+                },
+                "npt=10.000-20.500",
+            ),
+            (
+                "npt=00:01:02.5-",
+                NptRange {
+                    start: NptTime::Seconds(62.5),
+                    end: None,
+                },
+                "npt=62.500-",
+            ),
+        ];
+        for (input, decoded, out) in cases {
+            let r = NptRange::parse(input).unwrap();
+            assert_eq!(r, decoded, "{input}");
+            assert_eq!(r.to_string(), out);
+        }
+        for bad in ["clock=19961108T143720.25Z-", "npt=abc-", "npt=5", "npt=-1-"] {
+            assert!(NptRange::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rtp_info() {
+        let v = "url=rtsp://h/a/trackID=0;seq=100;rtptime=12345,url=rtsp://h/a/trackID=1;seq=7";
+        let list = RtpInfoEntry::parse_list(v).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].seq, Some(100));
+        assert_eq!(list[1].rtptime, None);
+        assert_eq!(RtpInfoEntry::write_list(&list), v);
+    }
+}
