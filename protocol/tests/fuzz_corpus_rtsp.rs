@@ -42,3 +42,105 @@ fn rtsp_session_corpus() {
 fn sdp_corpus() {
     assert!(replay("sdp", sdp::fuzz_sdp) >= 10);
 }
+
+/// A tiny deterministic mutator (xorshift): flips, inserts, deletes, truncates and splices bytes
+/// of every seed, so the normal test run exercises the entry points beyond the seeds themselves.
+/// `VIGIA_MUTATIONS=N` raises the number of mutants per seed.
+fn mutate_all(target: &str, entry: fn(&[u8])) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let rounds: usize = std::env::var("VIGIA_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let seeds: Vec<Vec<u8>> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|f| fs::read(f.unwrap().path()).unwrap())
+        .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for (i, seed) in seeds.iter().enumerate() {
+        for round in 0..rounds {
+            let mut m = seed.clone();
+            for _ in 0..1 + next() % 4 {
+                mutate_once(&mut m, &mut next, &seeds);
+            }
+            let result = std::panic::catch_unwind(|| entry(&m));
+            assert!(
+                result.is_ok(),
+                "{target} seed #{i} mutant #{round} panicked: {:?}",
+                String::from_utf8_lossy(&m)
+            );
+        }
+    }
+}
+
+fn mutate_once(m: &mut Vec<u8>, next: &mut impl FnMut() -> u64, seeds: &[Vec<u8>]) {
+    let len = m.len().max(1);
+    let at = (next() as usize) % len;
+    let interesting: &[&[u8]] = &[
+        b"\r\n",
+        b"\n",
+        b":",
+        b";",
+        b"=",
+        b"-",
+        b",",
+        b"$",
+        b"/",
+        b"?",
+        b"0",
+        b"65535",
+        b"trackID=1",
+        b"Session: fuzzsession\r\n",
+        b"\xff",
+    ];
+    match next() % 6 {
+        0 if !m.is_empty() => m[at] ^= 1 << (next() % 8),
+        1 => {
+            let ins = interesting[(next() as usize) % interesting.len()];
+            let at = at.min(m.len());
+            m.splice(at..at, ins.iter().copied());
+        }
+        2 if !m.is_empty() => {
+            let end = (at + 1 + (next() as usize) % 16).min(m.len());
+            m.drain(at..end);
+        }
+        3 => m.truncate(at),
+        4 => {
+            let other = &seeds[(next() as usize) % seeds.len()];
+            let from = (next() as usize) % other.len().max(1);
+            let at = at.min(m.len());
+            m.splice(
+                at..at,
+                other.get(from..).unwrap_or_default().iter().copied(),
+            );
+        }
+        _ => {
+            if let Some(b) = m.get_mut(at) {
+                *b = (next() % 256) as u8;
+            }
+        }
+    }
+}
+
+#[test]
+fn mutated_rtsp_message_seeds() {
+    mutate_all("rtsp_message", rtsp::fuzz_message);
+}
+
+#[test]
+fn mutated_rtsp_session_seeds() {
+    mutate_all("rtsp_session", rtsp::fuzz_session);
+}
+
+#[test]
+fn mutated_sdp_seeds() {
+    mutate_all("sdp", sdp::fuzz_sdp);
+}

@@ -178,6 +178,8 @@ impl StatusCode {
     pub const NOT_IMPLEMENTED: StatusCode = StatusCode(501);
     /// 503 Service Unavailable.
     pub const SERVICE_UNAVAILABLE: StatusCode = StatusCode(503);
+    /// 551 Option not supported.
+    pub const OPTION_NOT_SUPPORTED: StatusCode = StatusCode(551);
     /// 505 RTSP Version Not Supported.
     pub const RTSP_VERSION_NOT_SUPPORTED: StatusCode = StatusCode(505);
 
@@ -433,6 +435,18 @@ pub fn write_interleaved(channel: u8, payload: &[u8], out: &mut Vec<u8>) -> bool
 ///
 /// Leading CR/LF bytes (keep-alives some clients send) are skipped and counted in `consumed`.
 pub fn parse(buf: &[u8]) -> Result<Parsed, ParseError> {
+    parse_with(buf, |range| {
+        Bytes::copy_from_slice(buf.get(range).unwrap_or_default())
+    })
+}
+
+/// Like [`parse`], but the body is a zero-copy slice of `buf`.
+pub fn parse_bytes(buf: &Bytes) -> Result<Parsed, ParseError> {
+    parse_with(buf, |range| buf.slice(range))
+}
+
+/// [`parse`] with the body made by `body` from its range in the buffer.
+fn parse_with(buf: &[u8], body: impl FnOnce(Range<usize>) -> Bytes) -> Result<Parsed, ParseError> {
     let start = buf
         .iter()
         .take_while(|b| matches!(b, b'\r' | b'\n'))
@@ -447,7 +461,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, ParseError> {
     match rest.first() {
         None => Err(ParseError::Incomplete),
         Some(b'$') => parse_interleaved(rest, start),
-        Some(_) => parse_message(rest, start),
+        Some(_) => parse_message(rest, start, body),
     }
 }
 
@@ -474,14 +488,18 @@ struct Head<'a> {
     end: usize,
 }
 
-fn parse_message(buf: &[u8], off: usize) -> Result<Parsed, ParseError> {
+fn parse_message(
+    buf: &[u8],
+    off: usize,
+    body: impl FnOnce(Range<usize>) -> Bytes,
+) -> Result<Parsed, ParseError> {
     let head = parse_head(buf, off)?;
     let body_len = content_length(&head.headers, off)?;
     let total = head.end + body_len;
-    let Some(body) = buf.get(head.end..total) else {
+    if buf.len() < total {
         return Err(ParseError::Incomplete);
-    };
-    let body = Bytes::copy_from_slice(body);
+    }
+    let body = body(off + head.end..off + total);
     let consumed = off + total;
     if head.first.starts_with("RTSP/") {
         let (status, reason) = parse_status_line(head.first, off)?;

@@ -312,3 +312,16 @@ fn write_seeds() {
     }
     testutil::write_seeds("rtsp_message", &seeds);
 }
+
+#[test]
+fn parse_bytes_slices_body() {
+    let buf = Bytes::from_static(
+        b"\r\nANNOUNCE rtsp://h/a RTSP/1.0\r\nCSeq: 2\r\nContent-Length: 5\r\n\r\nv=0\r\nrest",
+    );
+    let Ok(Parsed::Request(r, n)) = parse_bytes(&buf) else {
+        panic!()
+    };
+    assert_eq!((&r.body[..], n), (&b"v=0\r\n"[..], buf.len() - 4));
+    assert_eq!(r.body.as_ptr(), buf[n - 5..].as_ptr(), "no copy");
+    assert_eq!(parse(&buf), parse_bytes(&buf));
+}

@@ -22,7 +22,9 @@ use bytes::Bytes;
 pub use headers::{
     HeaderError, LowerTransport, NptRange, RtpInfoEntry, SessionHeader, Transport, TransportMode,
 };
-pub use message::{Headers, Method, ParseError, Parsed, Request, Response, StatusCode, parse};
+pub use message::{
+    Headers, Method, ParseError, Parsed, Request, Response, StatusCode, parse, parse_bytes,
+};
 pub use server::{
     QueryKind, ServerAnswer, ServerConfig, ServerConnection, ServerQuery, SessionEvent, SetupTrack,
     State, Step,

@@ -315,6 +315,11 @@ impl ServerConnection {
             // The driver broke the contract; refuse without losing the pending query.
             return Step::Respond(self.error(Some(&cseq), StatusCode::SERVICE_UNAVAILABLE));
         }
+        if let Some(required) = req.headers.get("Require") {
+            // RFC 2326 §12.32: no option extensions are supported.
+            let r = self.error(Some(&cseq), StatusCode::OPTION_NOT_SUPPORTED);
+            return Step::Respond(r.with_header("Unsupported", required));
+        }
         if let Err(status) = self.check_session_header(req) {
             return Step::Respond(self.error(Some(&cseq), status));
         }

@@ -174,6 +174,11 @@ fn state_errors() {
     let cases: &[(&str, &[&str], u16)] = &[
         ("missing_cseq", &["OPTIONS * RTSP/1.0\r\n\r\n"], 400),
         (
+            "require",
+            &["SETUP rtsp://h/cam RTSP/1.0\r\nCSeq: 1\r\nRequire: funky-feature\r\n\r\n"],
+            551,
+        ),
+        (
             "unknown_method",
             &["FOO rtsp://h/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n"],
             501,
