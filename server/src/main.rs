@@ -1,3 +1,139 @@
-//! The `vigia` media server.
+//! `vigia`: a media server for city video surveillance, a drop-in replacement for MediaMTX.
+//!
+//! Usage: `vigia [CONFIG]` runs the server (with no argument it looks for `vigia.yml`, then
+//! `mediamtx.yml`, in the working directory, else runs on built-in defaults serving the synthetic
+//! `demo` stream); `vigia events …` is the operator tool for the event bus.
 
-fn main() {}
+mod auth;
+mod config;
+mod ingest;
+mod logging;
+mod paths;
+mod rtsp;
+mod sources;
+mod stream;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigSource};
+use crate::paths::PathManager;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("events") => return run_events_tool(args[1..].to_vec()),
+        Some("--help" | "-h") => {
+            println!("usage: vigia [CONFIG]\n       vigia events tail|publish|dlq ...");
+            return ExitCode::SUCCESS;
+        }
+        Some("--version") => {
+            println!("vigia {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config_path = args.first().map(PathBuf::from);
+    let loaded = match Config::load(config_path.as_deref(), &env) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("vigia: {}", error_chain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(loaded.config.log_level);
+    let version = env!("CARGO_PKG_VERSION");
+    match &loaded.source {
+        ConfigSource::File(file) => {
+            tracing::info!(
+                "vigia {version}: configuration loaded from {}",
+                file.display()
+            )
+        }
+        _ => tracing::info!(
+            "vigia {version}: no vigia.yml or mediamtx.yml found, running on built-in defaults"
+        ),
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigia: can't start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(Arc::new(loaded.config))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("vigia: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts every listener and source, then runs until SIGINT/SIGTERM.
+async fn serve(config: Arc<Config>) -> Result<(), String> {
+    let paths = PathManager::new(config.clone());
+    let mut tasks = Vec::new();
+    if config.rtsp {
+        tasks.extend(rtsp::start(paths.clone()).await?);
+    }
+    paths.start_static_sources();
+    wait_for_shutdown().await;
+    tracing::info!("shutting down");
+    for task in tasks {
+        task.abort();
+    }
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+fn run_events_tool(args: Vec<String>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigia events: can't start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(vigia_events::cli::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigia events: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and all its causes, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

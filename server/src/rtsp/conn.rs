@@ -1,0 +1,563 @@
+//! One RTSP connection: the reading half parses requests and interleaved frames, asks the
+//! protocol state machine what to do, resolves its queries against the paths, and hands
+//! responses and play plans to the writing half.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+use vigia_protocol::rtsp::{
+    LowerTransport, ParseError, Parsed, QueryKind, Request, Response, ServerAnswer,
+    ServerConnection, ServerQuery, SetupTrack, StatusCode, Step, Transport, TransportMode, parse,
+};
+use vigia_protocol::sdp::{SdpTrack, sdp_for_tracks};
+
+use super::multicast::{Lease, MULTICAST_TTL};
+use super::publisher::Publisher;
+use super::udp::Route;
+use super::writer::{self, Outgoing, PlayPlan, Target, WriterEnd};
+use super::{RtspServer, peer_ip};
+use crate::auth::{self, Attempt, Verdict};
+use crate::config::AuthAction;
+use crate::paths::{Path, PathError, PublishGuard, ReaderGuard, lock};
+use crate::stream::PathStream;
+
+/// Responses and play plans queued for the writing half.
+const OUTGOING_QUEUE: usize = 16;
+/// Receive buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Serves one connection until it closes.
+pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: SocketAddr) {
+    let span = tracing::info_span!("rtsp", conn = %peer);
+    async move {
+        tracing::debug!("connection opened");
+        let (read_half, write_half) = socket.into_split();
+        let (out, requests) = mpsc::channel(OUTGOING_QUEUE);
+        let writer =
+            tokio::spawn(writer::run(write_half, requests, server.write_timeout).in_current_span());
+        let mut conn = Connection::new(server, peer, out);
+        let reason = conn.serve(read_half, writer).await;
+        conn.release();
+        tracing::debug!("connection closed: {reason}");
+    }
+    .instrument(span)
+    .await
+}
+
+struct Connection {
+    server: Arc<RtspServer>,
+    peer: SocketAddr,
+    machine: ServerConnection,
+    out: mpsc::Sender<Outgoing>,
+    nonce: String,
+    announced: Option<Announced>,
+    reading: Option<Reading>,
+    publishing: Option<Publishing>,
+    /// Sent to the writer after the response of the request being handled.
+    after_response: Option<Outgoing>,
+}
+
+struct Announced {
+    path: Arc<Path>,
+    tracks: Vec<SdpTrack>,
+}
+
+struct Reading {
+    path: Arc<Path>,
+    stream: Arc<PathStream>,
+    _guard: ReaderGuard,
+    multicast: Option<Lease>,
+    udp_routes: Vec<SocketAddr>,
+    activity: Arc<Mutex<Instant>>,
+}
+
+struct Publishing {
+    guard: PublishGuard,
+    publisher: Arc<Mutex<Publisher>>,
+    udp_routes: Vec<SocketAddr>,
+}
+
+impl Connection {
+    fn new(server: Arc<RtspServer>, peer: SocketAddr, out: mpsc::Sender<Outgoing>) -> Self {
+        let session_id = format!("{:016x}", rand::random::<u64>());
+        let machine = ServerConnection::new(server.machine.clone(), Instant::now(), session_id);
+        Self {
+            server,
+            peer,
+            machine,
+            out,
+            nonce: format!("{:032x}", rand::random::<u128>()),
+            announced: None,
+            reading: None,
+            publishing: None,
+            after_response: None,
+        }
+    }
+
+    /// The read loop; returns why the connection ended.
+    async fn serve(
+        &mut self,
+        mut socket: OwnedReadHalf,
+        mut writer: tokio::task::JoinHandle<WriterEnd>,
+    ) -> String {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                read = read_more(&mut socket, &mut buf) => match read {
+                    Ok(0) => return "closed by the client".into(),
+                    Ok(_) => {
+                        if let Err(reason) = self.process(&mut buf).await {
+                            return reason;
+                        }
+                    }
+                    Err(e) => return format!("read error: {e}"),
+                },
+                end = &mut writer => return match end {
+                    Ok(WriterEnd::StreamEnded) => "the stream ended".into(),
+                    Ok(WriterEnd::Failed(e)) => {
+                        tracing::warn!("closing reader: {e}");
+                        format!("write failed: {e}")
+                    }
+                    _ => "writer stopped".into(),
+                },
+                _ = kicked(&mut self.publishing) => {
+                    tracing::info!("closing publisher: another publisher took over the path");
+                    return "replaced by another publisher".into();
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    if let Some(reason) = self.on_deadline() {
+                        return reason;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next moment something must be checked: the session timeout, or a silent publisher.
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let session = self.machine.poll_timeout().unwrap_or(far);
+        let publisher = self.publishing.as_ref().map_or(far, |p| {
+            lock(&p.publisher).last_packet() + self.server.read_timeout
+        });
+        session.min(publisher)
+    }
+
+    fn on_deadline(&mut self) -> Option<String> {
+        let now = Instant::now();
+        if let Some(p) = &self.publishing {
+            let last = lock(&p.publisher).last_packet();
+            if now.duration_since(last) >= self.server.read_timeout {
+                tracing::warn!(
+                    "closing publisher: no data for {:?} (readTimeout)",
+                    self.server.read_timeout
+                );
+                return Some("publisher timed out".into());
+            }
+            self.machine.note_activity(last);
+        }
+        if let Some(r) = &self.reading {
+            self.machine.note_activity(*lock(&r.activity));
+        }
+        self.machine
+            .handle_timeout(now)
+            .map(|_| "session timed out".to_string())
+    }
+
+    /// Handles every complete item in `buf`.
+    async fn process(&mut self, buf: &mut BytesMut) -> Result<(), String> {
+        loop {
+            match parse(buf) {
+                Ok(Parsed::Request(request, consumed)) => {
+                    buf.advance(consumed);
+                    self.on_request(request).await?;
+                }
+                Ok(Parsed::Interleaved {
+                    channel,
+                    payload,
+                    consumed,
+                }) => {
+                    let frame = buf.split_to(consumed).freeze().slice(payload);
+                    self.on_interleaved(channel, frame);
+                }
+                Ok(Parsed::Response(_, consumed)) => buf.advance(consumed),
+                Err(ParseError::Incomplete) => return Ok(()),
+                Err(e @ ParseError::Invalid { .. }) => {
+                    tracing::warn!("closing connection: {e}");
+                    let mut bytes = Vec::new();
+                    Response::new(StatusCode::BAD_REQUEST).write_to(&mut bytes);
+                    let _ = self.out.send(Outgoing::Bytes(bytes)).await;
+                    return Err(e.to_string());
+                }
+            }
+        }
+    }
+
+    async fn on_request(&mut self, request: Request) -> Result<(), String> {
+        tracing::debug!("{} {}", request.method.as_str(), request.uri);
+        let response = match self.machine.handle_request(Instant::now(), &request) {
+            Step::Respond(response) => response,
+            Step::NeedsServer(query) => {
+                let answer = self.resolve(query).await;
+                self.machine.answer(Instant::now(), answer)
+            }
+        };
+        let mut bytes = Vec::new();
+        response.write_to(&mut bytes);
+        self.send(Outgoing::Bytes(bytes)).await?;
+        if let Some(next) = self.after_response.take() {
+            self.send(next).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, item: Outgoing) -> Result<(), String> {
+        self.out
+            .send(item)
+            .await
+            .map_err(|_| "writer gone".to_string())
+    }
+
+    fn on_interleaved(&mut self, channel: u8, frame: bytes::Bytes) {
+        let Some((media, rtcp)) = self.machine.channel_track(channel) else {
+            return;
+        };
+        if let Some(p) = &self.publishing {
+            let mut publisher = lock(&p.publisher);
+            if rtcp {
+                publisher.on_rtcp(media, frame);
+            } else {
+                publisher.on_rtp(media, frame);
+            }
+        }
+        self.machine.note_activity(Instant::now());
+    }
+
+    /// Decides a query of the state machine.
+    async fn resolve(&mut self, query: ServerQuery) -> ServerAnswer {
+        if let Some(action) = action_of(&query.kind) {
+            if let Verdict::Challenge(challenges) = self.authenticate(&query, action) {
+                return ServerAnswer::Unauthorized { challenges };
+            }
+        }
+        let result = match query.kind {
+            QueryKind::Describe => self.describe(&query.path).await,
+            QueryKind::Announce { tracks, .. } => self.announce(&query.path, tracks),
+            QueryKind::Setup {
+                track,
+                transport,
+                mode,
+            } => self.setup(&query.path, track, transport, mode).await,
+            QueryKind::Play { tracks, .. } => self.play(&tracks),
+            QueryKind::Record { tracks, .. } => self.record(&tracks),
+            QueryKind::Pause { .. } => {
+                self.after_response = Some(Outgoing::Stop);
+                Ok(ServerAnswer::Accept)
+            }
+            QueryKind::Teardown { .. } => {
+                self.release();
+                Ok(ServerAnswer::Accept)
+            }
+        };
+        result.unwrap_or_else(|(status, message)| {
+            tracing::info!(path = %query.path, "{} refused ({}): {message}", query.method.as_str(), status.0);
+            ServerAnswer::Reject(status)
+        })
+    }
+
+    fn authenticate(&self, query: &ServerQuery, action: AuthAction) -> Verdict {
+        let attempt = Attempt {
+            authorization: query.authorization.as_deref(),
+            method: query.method.as_str(),
+            ip: peer_ip(self.peer),
+            action,
+            path: &query.path,
+            nonce: &self.nonce,
+        };
+        auth::check(self.server.paths.config(), &attempt, self.server.digest)
+    }
+
+    async fn describe(&mut self, name: &str) -> Answer {
+        let path = self.server.paths.get(name).map_err(refusal)?;
+        let stream = path.wait_ready().await.map_err(refusal)?;
+        let sdp = sdp_for_tracks(stream.tracks(), "Stream").to_bytes();
+        Ok(ServerAnswer::Describe { sdp })
+    }
+
+    fn announce(&mut self, name: &str, tracks: Vec<SdpTrack>) -> Answer {
+        let path = self.server.paths.get(name).map_err(refusal)?;
+        path.check_publishable().map_err(refusal)?;
+        if tracks.iter().all(|t| t.track().is_none()) {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "the SDP has no track with a supported codec".into(),
+            ));
+        }
+        self.announced = Some(Announced { path, tracks });
+        Ok(ServerAnswer::Accept)
+    }
+
+    async fn setup(
+        &mut self,
+        name: &str,
+        track: usize,
+        mut transport: Transport,
+        mode: TransportMode,
+    ) -> Answer {
+        if mode == TransportMode::Record {
+            if transport.is_multicast() {
+                return Err((
+                    StatusCode::UNSUPPORTED_TRANSPORT,
+                    "multicast can't be used to publish".into(),
+                ));
+            }
+            return Ok(ServerAnswer::Accept);
+        }
+        if self.reading.is_none() {
+            let path = self.server.paths.get(name).map_err(refusal)?;
+            let (stream, guard) = path.read().await.map_err(refusal)?;
+            let activity = Arc::new(Mutex::new(Instant::now()));
+            self.reading = Some(Reading {
+                path,
+                stream,
+                _guard: guard,
+                multicast: None,
+                udp_routes: vec![],
+                activity,
+            });
+        }
+        let Some(reading) = &self.reading else {
+            return Err((StatusCode::INTERNAL_SERVER_ERROR, "no stream".into()));
+        };
+        if track >= reading.stream.tracks().len() {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!("track {track} does not exist"),
+            ));
+        }
+        if transport.is_multicast() {
+            let multicast = self.server.multicast.as_ref().ok_or((
+                StatusCode::UNSUPPORTED_TRANSPORT,
+                "multicast is disabled".into(),
+            ))?;
+            let group = multicast.address(&reading.stream, track).ok_or((
+                StatusCode::UNSUPPORTED_TRANSPORT,
+                "multicastIPRange is not IPv4".into(),
+            ))?;
+            transport.destination = Some(group.to_string());
+            transport.port = Some(multicast.ports());
+            transport.ttl = Some(MULTICAST_TTL);
+            transport.client_port = None;
+            transport.server_port = None;
+        }
+        Ok(ServerAnswer::Setup { transport })
+    }
+
+    fn play(&mut self, tracks: &[SetupTrack]) -> Answer {
+        let peer_ip = peer_ip(self.peer);
+        let udp = self.server.udp.clone();
+        let multicast = self.server.multicast.clone();
+        let Some(reading) = &mut self.reading else {
+            return Err((StatusCode::INTERNAL_SERVER_ERROR, "no stream".into()));
+        };
+        let mut targets = vec![None; reading.stream.tracks().len()];
+        for setup in tracks {
+            let target = target_of(&setup.transport, peer_ip);
+            if let (Target::Udp(_), Some(udp), Some((_, rtcp))) =
+                (target, &udp, setup.transport.client_port)
+            {
+                let from = SocketAddr::new(peer_ip, rtcp);
+                udp.add(
+                    from,
+                    Route::Read {
+                        activity: reading.activity.clone(),
+                    },
+                );
+                reading.udp_routes.push(from);
+            }
+            if let (Target::Multicast, Some(m), None) = (target, &multicast, &reading.multicast) {
+                reading.multicast = m.join(&reading.stream);
+            }
+            if let Some(slot) = targets.get_mut(setup.track) {
+                *slot = Some(target);
+            }
+        }
+        let plan = PlayPlan {
+            cursor: reading.stream.rtp().subscribe(),
+            targets,
+            path: reading.path.name.clone(),
+            udp,
+        };
+        self.after_response = Some(Outgoing::Play(plan));
+        tracing::info!(path = %reading.path.name, "is reading from path ({})", transport_names(tracks));
+        Ok(ServerAnswer::Play {
+            rtp_info: Vec::new(),
+        })
+    }
+
+    fn record(&mut self, tracks: &[SetupTrack]) -> Answer {
+        let Some(announced) = self.announced.take() else {
+            return Err((
+                StatusCode::METHOD_NOT_VALID_IN_THIS_STATE,
+                "nothing was announced".into(),
+            ));
+        };
+        let supported: Vec<_> = announced
+            .tracks
+            .iter()
+            .filter_map(|t| t.track().cloned())
+            .collect();
+        let guard = match announced.path.publish(supported) {
+            Ok(guard) => guard,
+            Err(e) => {
+                self.announced = Some(announced);
+                return Err(refusal(e));
+            }
+        };
+        let publisher = Arc::new(Mutex::new(Publisher::new(
+            &announced.path.name,
+            guard.stream.clone(),
+            &announced.tracks,
+        )));
+        let udp_routes = self.route_udp_publisher(tracks, &publisher);
+        self.announced = Some(announced);
+        self.publishing = Some(Publishing {
+            guard,
+            publisher,
+            udp_routes,
+        });
+        Ok(ServerAnswer::Accept)
+    }
+
+    fn route_udp_publisher(
+        &self,
+        tracks: &[SetupTrack],
+        publisher: &Arc<Mutex<Publisher>>,
+    ) -> Vec<SocketAddr> {
+        let Some(udp) = &self.server.udp else {
+            return Vec::new();
+        };
+        let ip = peer_ip(self.peer);
+        let mut routes = Vec::new();
+        for setup in tracks
+            .iter()
+            .filter(|t| t.transport.lower_transport() == LowerTransport::Udp)
+        {
+            let Some((rtp, rtcp)) = setup.transport.client_port else {
+                continue;
+            };
+            for (port, is_rtcp) in [(rtp, false), (rtcp, true)] {
+                let from = SocketAddr::new(ip, port);
+                udp.add(
+                    from,
+                    Route::Publish {
+                        publisher: publisher.clone(),
+                        media: setup.track,
+                        rtcp: is_rtcp,
+                    },
+                );
+                routes.push(from);
+            }
+        }
+        routes
+    }
+
+    /// Releases what the session holds: reader slot, multicast lease, publisher, UDP routes.
+    fn release(&mut self) {
+        if let Some(reading) = self.reading.take() {
+            if let Some(udp) = &self.server.udp {
+                udp.remove(&reading.udp_routes);
+            }
+            tracing::info!(path = %reading.path.name, "stopped reading");
+        }
+        if let Some(publishing) = self.publishing.take() {
+            if let Some(udp) = &self.server.udp {
+                udp.remove(&publishing.udp_routes);
+            }
+            publishing.guard.finish();
+        }
+        self.announced = None;
+        self.after_response = Some(Outgoing::Stop);
+    }
+}
+
+type Answer = Result<ServerAnswer, (StatusCode, String)>;
+
+/// Reads more bytes into `buf`, growing it by a chunk when full.
+async fn read_more(socket: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(READ_CHUNK);
+    }
+    socket.read_buf(buf).await
+}
+
+async fn kicked(publishing: &mut Option<Publishing>) {
+    match publishing {
+        Some(p) => {
+            let _ = (&mut p.guard.kicked).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn action_of(kind: &QueryKind) -> Option<AuthAction> {
+    match kind {
+        QueryKind::Describe | QueryKind::Play { .. } => Some(AuthAction::Read),
+        QueryKind::Setup {
+            mode: TransportMode::Play,
+            ..
+        } => Some(AuthAction::Read),
+        QueryKind::Announce { .. } | QueryKind::Record { .. } => Some(AuthAction::Publish),
+        QueryKind::Setup {
+            mode: TransportMode::Record,
+            ..
+        } => Some(AuthAction::Publish),
+        QueryKind::Pause { .. } | QueryKind::Teardown { .. } => None,
+    }
+}
+
+fn target_of(transport: &Transport, peer_ip: std::net::IpAddr) -> Target {
+    if transport.is_multicast() {
+        return Target::Multicast;
+    }
+    match (
+        transport.lower_transport(),
+        transport.interleaved,
+        transport.client_port,
+    ) {
+        (LowerTransport::Tcp, Some((rtp, _)), _) => Target::Tcp(rtp),
+        (LowerTransport::Udp, _, Some((rtp, _))) => Target::Udp(SocketAddr::new(peer_ip, rtp)),
+        _ => Target::Tcp(0),
+    }
+}
+
+fn transport_names(tracks: &[SetupTrack]) -> &'static str {
+    match tracks
+        .first()
+        .map(|t| (t.transport.lower_transport(), t.transport.is_multicast()))
+    {
+        Some((_, true)) => "UDP multicast",
+        Some((LowerTransport::Udp, false)) => "UDP",
+        _ => "TCP",
+    }
+}
+
+fn refusal(e: PathError) -> (StatusCode, String) {
+    let status = match e {
+        PathError::NotConfigured(_) | PathError::NoStream(_) | PathError::SourceTimeout(_) => {
+            StatusCode::NOT_FOUND
+        }
+        PathError::NotPublishable { .. }
+        | PathError::AlreadyPublishing(_)
+        | PathError::TooManyReaders(_) => StatusCode::BAD_REQUEST,
+    };
+    (status, e.to_string())
+}

@@ -1,0 +1,175 @@
+//! The writing half of an RTSP connection: responses, and while playing, the stream's shared RTP
+//! packets — interleaved on the TCP connection (one vectored write per access unit) or sent to
+//! the reader's UDP ports. A reader too slow for its socket falls behind in the hub, skips to the
+//! newest keyframe and is counted; after `writeTimeout` without progress it is disconnected.
+
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use vigia_media::hub::{Cursor, Next};
+
+use super::publisher::WarnSummary;
+use super::udp::UdpTransport;
+use crate::stream::RtpBatch;
+
+/// What the reading half asks the writing half to do, in order.
+pub(crate) enum Outgoing {
+    /// Write these bytes (a serialized response).
+    Bytes(Vec<u8>),
+    /// Start sending the stream's RTP as `plan` says.
+    Play(PlayPlan),
+    /// Stop sending RTP (PAUSE, TEARDOWN).
+    Stop,
+}
+
+/// Where a playing session's packets go.
+pub(crate) struct PlayPlan {
+    /// The reader's position in the stream's RTP hub.
+    pub(crate) cursor: Cursor<RtpBatch>,
+    /// Per stream track: where its packets go (`None`: not set up).
+    pub(crate) targets: Vec<Option<Target>>,
+    /// Path name, for logs.
+    pub(crate) path: String,
+    /// The shared UDP sockets, for UDP targets.
+    pub(crate) udp: Option<Arc<UdpTransport>>,
+}
+
+/// The destination of one track's packets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// Interleaved on the RTSP connection, on this channel.
+    Tcp(u8),
+    /// To this UDP address (the reader's RTP port).
+    Udp(SocketAddr),
+    /// Multicast: the stream's multicast sender handles it.
+    Multicast,
+}
+
+/// Why the writer stopped.
+pub(crate) enum WriterEnd {
+    /// The connection is closing normally.
+    Closed,
+    /// The stream being played ended (the publisher left).
+    StreamEnded,
+    /// The socket failed or made no progress within `writeTimeout`.
+    Failed(String),
+}
+
+/// Runs the writer until the reading half drops its sender or a write fails.
+pub(crate) async fn run(
+    mut socket: OwnedWriteHalf,
+    mut requests: mpsc::Receiver<Outgoing>,
+    write_timeout: Duration,
+) -> WriterEnd {
+    let mut play: Option<PlayPlan> = None;
+    let mut slow = WarnSummary::default();
+    loop {
+        let step = tokio::select! {
+            biased;
+            msg = requests.recv() => match msg {
+                None => return WriterEnd::Closed,
+                Some(Outgoing::Bytes(bytes)) => timed(write_timeout, socket.write_all(&bytes)).await,
+                Some(Outgoing::Play(plan)) => { play = Some(plan); Ok(()) }
+                Some(Outgoing::Stop) => { play = None; Ok(()) }
+            },
+            next = next_batch(&mut play) => match next {
+                Next::Item(batch) => send_batch(&mut socket, play.as_ref(), &batch, write_timeout).await,
+                Next::Lagged { skipped } => {
+                    let path = play.as_ref().map_or("", |p| p.path.as_str());
+                    slow.warn(path, format_args!("reader is too slow for its connection: skipped {skipped} units, resuming at the newest keyframe"));
+                    Ok(())
+                }
+                Next::Closed => return WriterEnd::StreamEnded,
+                Next::Pending => Ok(()),
+            },
+        };
+        if let Err(e) = step {
+            return WriterEnd::Failed(e.to_string());
+        }
+    }
+}
+
+async fn next_batch(play: &mut Option<PlayPlan>) -> Next<RtpBatch> {
+    match play {
+        Some(plan) => plan.cursor.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn timed(limit: Duration, write: impl Future<Output = io::Result<()>>) -> io::Result<()> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "write timed out (writeTimeout)",
+        )),
+    }
+}
+
+async fn send_batch(
+    socket: &mut OwnedWriteHalf,
+    plan: Option<&PlayPlan>,
+    batch: &RtpBatch,
+    write_timeout: Duration,
+) -> io::Result<()> {
+    let Some(plan) = plan else { return Ok(()) };
+    match plan.targets.get(batch.track).copied().flatten() {
+        Some(Target::Tcp(channel)) => {
+            timed(write_timeout, write_interleaved(socket, channel, batch)).await
+        }
+        Some(Target::Udp(addr)) => {
+            if let Some(udp) = &plan.udp {
+                for packet in &batch.packets {
+                    let _ = udp.send_rtp(&packet.chunks, addr);
+                }
+            }
+            Ok(())
+        }
+        Some(Target::Multicast) | None => Ok(()),
+    }
+}
+
+/// Writes every packet of `batch` as `$ channel len` frames with one vectored write (repeated
+/// only when the socket takes part of it).
+async fn write_interleaved(
+    socket: &mut OwnedWriteHalf,
+    channel: u8,
+    batch: &RtpBatch,
+) -> io::Result<()> {
+    let headers: Vec<[u8; 4]> = batch
+        .packets
+        .iter()
+        .map(|p| {
+            let len = u16::try_from(p.len()).unwrap_or(u16::MAX).to_be_bytes();
+            [b'$', channel, len[0], len[1]]
+        })
+        .collect();
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(batch.packets.len() * 4);
+    for (header, packet) in headers.iter().zip(&batch.packets) {
+        slices.push(IoSlice::new(header));
+        slices.extend(packet.chunks.iter().map(|c| IoSlice::new(c)));
+    }
+    write_all_vectored(socket, &mut slices).await
+}
+
+async fn write_all_vectored(
+    socket: &mut OwnedWriteHalf,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    while !slices.is_empty() {
+        let written = socket.write_vectored(slices).await?;
+        if written == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "connection closed",
+            ));
+        }
+        IoSlice::advance_slices(&mut slices, written);
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Sources Vigia runs itself for a path: the built-in synthetic clip and RTSP camera pull.
+
+mod backoff;
+mod rtsp_pull;
+mod synthetic;
+
+pub(crate) use synthetic::unix_micros;
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::config::{Source, SyntheticProfile};
+use crate::paths::Path;
+
+pub(crate) use backoff::Backoff;
+
+/// A running source task; [`SourceHandle::stop`] ends it.
+pub(crate) struct SourceHandle {
+    task: JoinHandle<()>,
+}
+
+impl SourceHandle {
+    /// Whether the task has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the source.
+    pub(crate) fn stop(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for SourceHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the source configured for `path` (which must be a pulled source).
+pub(crate) fn start(path: Arc<Path>) -> SourceHandle {
+    let task = match path.conf.source.clone() {
+        Source::Synthetic(profile) => {
+            tokio::spawn(synthetic::run(path, profile == SyntheticProfile::P1080))
+        }
+        Source::Rtsp(url) => tokio::spawn(rtsp_pull::run(path, url)),
+        Source::Unsupported(url) => {
+            tracing::warn!(path = %path.name, "source {url} is not supported yet; the path stays empty");
+            tokio::spawn(async {})
+        }
+        Source::Publisher => tokio::spawn(async {}),
+    };
+    SourceHandle { task }
+}
