@@ -309,6 +309,27 @@ mod tests {
         assert!(verify(&c, "GET", "Mufasa", "Circle Of Life", &ch));
     }
 
+    /// Responses ffmpeg (Lavf59) actually sent to `challenge_headers("vigia", "n0nce42")`.
+    #[test]
+    fn digest_from_ffmpeg_capture() {
+        let ch = Challenge {
+            realm: "vigia",
+            nonce: "n0nce42",
+        };
+        for (method, response) in [
+            ("ANNOUNCE", "cc6931335b7c7ca759eaf6ded34e077a"),
+            ("DESCRIBE", "f52ef8c6d693da579bddbbbf6b721f89"),
+        ] {
+            let header = format!(
+                "Digest username=\"u\", realm=\"vigia\", nonce=\"n0nce42\", \
+                 uri=\"rtsp://127.0.0.1:18601/cam1\", response=\"{response}\""
+            );
+            let c = parse_authorization(&header).unwrap();
+            assert!(verify(&c, method, "u", "p", &ch), "{method}");
+            assert!(!verify(&c, method, "u", "wrong", &ch), "{method}");
+        }
+    }
+
     #[test]
     fn challenges_like_mediamtx() {
         assert_eq!(

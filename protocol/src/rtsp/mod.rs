@@ -24,6 +24,7 @@ pub use headers::{
 };
 pub use message::{
     Headers, Method, ParseError, Parsed, Request, Response, StatusCode, parse, parse_bytes,
+    write_interleaved,
 };
 pub use server::{
     QueryKind, ServerAnswer, ServerConfig, ServerConnection, ServerQuery, SessionEvent, SetupTrack,

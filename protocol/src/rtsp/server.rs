@@ -236,16 +236,19 @@ struct Pending {
 }
 
 #[derive(Clone, Debug)]
+struct PendingSetup {
+    track: usize,
+    path: String,
+    query: String,
+    transport: Transport,
+    mode: TransportMode,
+}
+
+#[derive(Clone, Debug)]
 enum PendingKind {
     Describe,
     Announce(Announced),
-    Setup {
-        track: usize,
-        path: String,
-        query: String,
-        transport: Transport,
-        mode: TransportMode,
-    },
+    Setup(PendingSetup),
     Play,
     Record,
     Pause,
@@ -459,7 +462,7 @@ impl ServerConnection {
     fn query(&mut self, req: &Request, cseq: &str, kind: PendingKind, q: QueryKind) -> Step {
         let parts = split_url(&req.uri).unwrap_or_default();
         let (path, query) = match &kind {
-            PendingKind::Setup { path, query, .. } => (path.clone(), query.clone()),
+            PendingKind::Setup(s) => (s.path.clone(), s.query.clone()),
             _ => match (&self.session, &self.announced) {
                 (Some(s), _) => (s.path.clone(), s.query.clone()),
                 (None, Some(a)) => (a.path.clone(), a.query.clone()),
@@ -540,13 +543,13 @@ impl ServerConnection {
             .iter()
             .find_map(|t| self.propose_transport(t, mode))
             .ok_or(StatusCode::UNSUPPORTED_TRANSPORT)?;
-        let kind = PendingKind::Setup {
+        let kind = PendingKind::Setup(PendingSetup {
             track,
             path,
             query,
             transport: transport.clone(),
             mode,
-        };
+        });
         Ok(self.query(
             req,
             cseq,
@@ -708,116 +711,89 @@ impl ServerConnection {
 // Private helpers: applying answers and building responses.
 impl ServerConnection {
     fn apply(&mut self, p: Pending, answer: ServerAnswer) -> Response {
+        let cseq = p.cseq.as_str();
         match (p.kind, answer) {
             (PendingKind::Describe, ServerAnswer::Describe { sdp }) => {
-                let base = if p.uri.ends_with('/') {
-                    p.uri.clone()
-                } else {
-                    format!("{}/", p.uri)
-                };
-                self.ok(&p.cseq)
-                    .with_header("Content-Base", base)
-                    .with_body("application/sdp", sdp)
-            }
-            (PendingKind::Describe, _) => {
-                self.error(Some(&p.cseq), StatusCode::INTERNAL_SERVER_ERROR)
+                let base = format!("{}/", p.uri.trim_end_matches('/'));
+                let r = self.ok(cseq).with_header("Content-Base", base);
+                r.with_body("application/sdp", sdp)
             }
             (PendingKind::Announce(a), ServerAnswer::Accept) => {
                 self.announced = Some(a);
-                self.state = State::Announced;
-                self.ok(&p.cseq)
+                self.transition(cseq, State::Announced)
             }
-            (
-                PendingKind::Setup {
-                    track,
-                    path,
-                    query,
-                    transport,
-                    mode,
-                },
-                answer,
-            ) => {
-                let transport = match answer {
-                    ServerAnswer::Setup { transport } => transport,
-                    ServerAnswer::Accept => transport,
-                    _ => return self.error(Some(&p.cseq), StatusCode::INTERNAL_SERVER_ERROR),
-                };
-                self.apply_setup(&p.cseq, SetupTrack { track, transport }, path, query, mode)
+            (PendingKind::Setup(s), ServerAnswer::Setup { transport }) => {
+                self.apply_setup(cseq, PendingSetup { transport, ..s })
             }
+            (PendingKind::Setup(s), ServerAnswer::Accept) => self.apply_setup(cseq, s),
             (PendingKind::Play, ServerAnswer::Play { rtp_info }) => {
-                self.state = State::Playing;
-                let r = self.ok(&p.cseq);
+                let r = self.transition(cseq, State::Playing);
                 if rtp_info.is_empty() {
                     return r;
                 }
                 r.with_header("RTP-Info", RtpInfoEntry::write_list(&rtp_info))
             }
-            (PendingKind::Play, ServerAnswer::Accept) => {
-                self.state = State::Playing;
-                self.ok(&p.cseq)
-            }
-            (PendingKind::Record, ServerAnswer::Accept) => {
-                self.state = State::Recording;
-                self.ok(&p.cseq)
-            }
+            (PendingKind::Play, ServerAnswer::Accept) => self.transition(cseq, State::Playing),
+            (PendingKind::Record, ServerAnswer::Accept) => self.transition(cseq, State::Recording),
             (PendingKind::Pause, ServerAnswer::Accept) => {
-                self.state = if self.state == State::Recording {
-                    State::PreRecord
-                } else {
-                    State::PrePlay
+                let paused = match self.state {
+                    State::Recording => State::PreRecord,
+                    _ => State::PrePlay,
                 };
-                self.ok(&p.cseq)
+                self.transition(cseq, paused)
             }
             (PendingKind::Teardown, ServerAnswer::Accept) => {
-                let r = self.ok(&p.cseq);
+                let r = self.ok(cseq);
                 self.session = None;
                 self.announced = None;
                 self.state = State::Initial;
                 r
             }
-            _ => self.error(Some(&p.cseq), StatusCode::INTERNAL_SERVER_ERROR),
+            _ => self.error(Some(cseq), StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 
-    fn apply_setup(
-        &mut self,
-        cseq: &str,
-        track: SetupTrack,
-        path: String,
-        query: String,
-        mode: TransportMode,
-    ) -> Response {
+    fn transition(&mut self, cseq: &str, to: State) -> Response {
+        self.state = to;
+        self.ok(cseq)
+    }
+
+    fn apply_setup(&mut self, cseq: &str, s: PendingSetup) -> Response {
         // The driver may have changed the transport: re-check what the invariants rely on.
-        let consistent = self
+        let lower = s.transport.lower_transport();
+        let same_lower = self
             .setup_tracks()
             .first()
-            .is_none_or(|f| f.transport.lower_transport() == track.transport.lower_transport())
-            && track
-                .transport
-                .interleaved
-                .is_none_or(|c| self.channels_free(c));
-        if !consistent {
+            .is_none_or(|f| f.transport.lower_transport() == lower);
+        let free = s
+            .transport
+            .interleaved
+            .is_none_or(|c| self.channels_free(c));
+        if !same_lower || !free {
             return self.error(Some(cseq), StatusCode::INTERNAL_SERVER_ERROR);
         }
-        let transport = track.transport.to_string();
+        let transport = s.transport.to_string();
         let session = self.session.get_or_insert_with(|| Session {
             id: self.new_session_id.clone(),
-            path,
-            query,
+            path: s.path,
+            query: s.query,
             tracks: Vec::new(),
         });
-        session.tracks.push(track);
-        self.state = match mode {
-            TransportMode::Play => State::PrePlay,
-            TransportMode::Record => State::PreRecord,
-        };
-        let mut r = self.ok(cseq).with_header("Transport", transport);
+        session.tracks.push(SetupTrack {
+            track: s.track,
+            transport: s.transport,
+        });
         let header = SessionHeader {
-            id: self.session_id().unwrap_or_default().to_owned(),
+            id: session.id.clone(),
             timeout_secs: Some(
                 u32::try_from(self.config.session_timeout.as_secs()).unwrap_or(u32::MAX),
             ),
         };
+        self.state = match s.mode {
+            TransportMode::Play => State::PrePlay,
+            TransportMode::Record => State::PreRecord,
+        };
+        let mut r = self.ok(cseq).with_header("Transport", transport);
         r.headers.set("Session", header.to_string());
         r
     }
