@@ -1,3 +1,42 @@
 //! The platform's event contract over RabbitMQ.
+//!
+//! - [`Event`]: a CloudEvents 1.0 structured-JSON envelope around a typed, versioned
+//!   [`EventData`]; [`Event::from_slice`] checks everything a consumer relies on.
+//! - [`topology`]: the durable topic exchange [`EXCHANGE`], per-service quorum queues, retry
+//!   queues and DLQs.
+//! - [`Publisher`]: never blocks the caller; durable outbox; confirms; replay on reconnect.
+//! - [`Consumer`]: manual acks, retry ladder, DLQ, dedupe by event id, correlation ids.
+//! - [`cli`]: the `vigia events ...` operator commands.
+//!
+//! The contract is documented, with an example per type, in `docs/events.md`; a JSON Schema
+//! per type lives in `events/schemas/`.
 
 #![warn(missing_docs)]
+
+mod amqp;
+pub mod cli;
+mod config;
+mod consumer;
+pub mod dedupe;
+mod envelope;
+mod error;
+mod examples;
+mod ids;
+mod outbox;
+mod payload;
+mod publisher;
+pub mod topology;
+
+pub use config::{ConsumerConfig, EXCHANGE, PublisherConfig, URL_ENV, resolve_url};
+pub use consumer::{
+    ATTEMPTS_HEADER, Consumer, ConsumerStats, Handler, HandlerFuture, KIND_HEADER, QUEUE_HEADER,
+    REASON_HEADER,
+};
+pub use envelope::{
+    CONTENT_TYPE, Event, ParseError, current_correlation, fuzz_envelope, with_correlation,
+};
+pub use error::Error;
+pub use examples::examples;
+pub use ids::{Cnpj, IdError, Plate};
+pub use payload::*;
+pub use publisher::{Publisher, PublisherStats};

@@ -1,0 +1,110 @@
+//! Connection helpers shared by publisher, consumer and CLI.
+
+use std::time::Duration;
+
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection, ConnectionProperties};
+
+use crate::Error;
+
+/// An open connection with one channel in confirm mode.
+pub(crate) struct Link {
+    pub(crate) conn: Connection,
+    pub(crate) channel: Channel,
+}
+
+impl Link {
+    /// Connects, opens a channel and enables publisher confirms.
+    pub(crate) async fn open(url: &str, name: &str) -> Result<Link, Error> {
+        let props = ConnectionProperties::default().with_connection_name(name.into());
+        let conn = tokio::time::timeout(Duration::from_secs(10), Connection::connect(url, props))
+            .await
+            .map_err(|_| Error::amqp(format!("connect {}", redact(url)), "timed out"))?
+            .map_err(|e| Error::amqp(format!("connect {}", redact(url)), e))?;
+        let channel = conn
+            .create_channel()
+            .await
+            .map_err(|e| Error::amqp("channel.open", e))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| Error::amqp("confirm.select", e))?;
+        Ok(Link { conn, channel })
+    }
+
+    /// Closes politely; errors are irrelevant at this point.
+    pub(crate) async fn close(self) {
+        let _ = self.conn.close(200, "bye".into()).await;
+    }
+}
+
+/// Doubling delay between reconnection attempts, reset after a success.
+#[derive(Debug, Clone)]
+pub(crate) struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new((min, max): (Duration, Duration)) -> Backoff {
+        Backoff {
+            min,
+            max,
+            next: min,
+        }
+    }
+
+    /// The delay to wait now; the following one doubles up to the maximum.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+
+    /// Back to the minimum after a successful connection.
+    pub(crate) fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// The URL with its password hidden, for logs and errors.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    let user = auth.split(':').next().unwrap_or("");
+    format!("{scheme}://{user}:***@{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_max_and_resets() {
+        let mut b = Backoff::new((Duration::from_millis(100), Duration::from_millis(500)));
+        let got: Vec<u128> = (0..5).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(got, [100, 200, 400, 500, 500]);
+        b.reset();
+        assert_eq!(b.next_delay().as_millis(), 100);
+    }
+
+    #[test]
+    fn redact_cases() {
+        let cases = [
+            (
+                "amqp://guest:guest@host:5672/%2f",
+                "amqp://guest:***@host:5672/%2f",
+            ),
+            ("amqp://host", "amqp://host"),
+            ("nonsense", "nonsense"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact(input), want);
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! The consumer: reads a service queue with manual acks and bounded prefetch, deduplicates by
+//! event id, runs the handler inside a span and correlation scope, and routes failures.
+//!
+//! - handler `Ok` → id recorded in the dedupe window → ack;
+//! - handler `Err` (or panic) on attempt n ≤ len(retry_delays) → copy to the retry queue of
+//!   delay n with header `x-vigia-attempts = n` (confirmed) → ack; the retry queue dead-letters
+//!   it back to the work queue when the delay expires;
+//! - handler `Err` after the last retry → `<queue>.dlq` with `x-vigia-reason`,
+//!   `x-vigia-attempts`, `x-vigia-error-kind = handler_error` → ack;
+//! - malformed message (bad JSON, invalid envelope, unknown type, unsupported version, schema
+//!   violation) → `<queue>.dlq` at once, with the parse error as reason → ack;
+//! - a lost connection → reconnect with backoff; unacked messages come back and the dedupe
+//!   window absorbs the ones already handled.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{FutureExt, StreamExt};
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::amqp::{Backoff, Link};
+use crate::dedupe::Dedupe;
+use crate::{ConsumerConfig, Error, Event, topology, with_correlation};
+
+/// Header: failed attempts so far (integer).
+pub const ATTEMPTS_HEADER: &str = "x-vigia-attempts";
+/// Header: why the message is in the DLQ.
+pub const REASON_HEADER: &str = "x-vigia-reason";
+/// Header: `handler_error` or a [`crate::ParseError::kind`].
+pub const KIND_HEADER: &str = "x-vigia-error-kind";
+/// Header: the work queue the message came from.
+pub const QUEUE_HEADER: &str = "x-vigia-queue";
+
+/// The future a [`Handler`] returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Handles one event. An `Err` text becomes the retry / DLQ reason. Implemented for any
+/// `Fn(Event) -> impl Future<Output = Result<(), String>>`.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles `event`; must be idempotent in effect only within the dedupe window's promise.
+    fn handle(&self, event: Event) -> HandlerFuture;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    fn handle(&self, event: Event) -> HandlerFuture {
+        Box::pin(self(event))
+    }
+}
+
+/// Counters of a consumer, for the server to export as metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerStats {
+    /// Events handled successfully.
+    pub handled: u64,
+    /// Deliveries skipped because their id was already handled.
+    pub duplicates: u64,
+    /// Handler failures sent to a retry queue.
+    pub retried: u64,
+    /// Messages sent to the DLQ (malformed or out of retries).
+    pub dead_lettered: u64,
+    /// Of those, malformed messages.
+    pub malformed: u64,
+    /// Connections lost or failed.
+    pub reconnects: u64,
+}
+
+/// A running consumer; stop it with [`Consumer::stop`].
+pub struct Consumer {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    counters: Arc<Counters>,
+}
+
+impl Consumer {
+    /// Declares the topology, starts consuming `config.queue` with `handler`, and returns once
+    /// the first connection is up. Later connection losses are retried in the background.
+    pub async fn start<H: Handler>(config: ConsumerConfig, handler: H) -> Result<Consumer, Error> {
+        let dedupe = Dedupe::open(&config.dedupe_path, config.dedupe_window)?;
+        let link = open_link(&config).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let counters = Arc::new(Counters::default());
+        let worker = Worker {
+            config,
+            handler: Arc::new(handler),
+            dedupe,
+            counters: counters.clone(),
+        };
+        let task = tokio::spawn(worker.run(link, stop_rx));
+        Ok(Consumer {
+            stop,
+            task,
+            counters,
+        })
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> ConsumerStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops after the event in progress, closes the connection and syncs the dedupe window.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    handled: AtomicU64,
+    duplicates: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    malformed: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> ConsumerStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ConsumerStats {
+            handled: get(&self.handled),
+            duplicates: get(&self.duplicates),
+            retried: get(&self.retried),
+            dead_lettered: get(&self.dead_lettered),
+            malformed: get(&self.malformed),
+            reconnects: get(&self.reconnects),
+        }
+    }
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Why a consume loop ended.
+enum Exit {
+    Stopped,
+    Lost(Error),
+}
+
+struct Worker<H> {
+    config: ConsumerConfig,
+    handler: Arc<H>,
+    dedupe: Dedupe,
+    counters: Arc<Counters>,
+}
+
+async fn open_link(config: &ConsumerConfig) -> Result<Link, Error> {
+    let link = Link::open(&config.url, &config.connection_name).await?;
+    let c = config;
+    topology::declare_service_queue(
+        &link.channel,
+        &c.exchange,
+        &c.queue,
+        &c.bindings,
+        &c.retry_delays,
+    )
+    .await?;
+    link.channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(|e| Error::amqp("basic.qos", e))?;
+    Ok(link)
+}
+
+impl<H: Handler> Worker<H> {
+    async fn run(mut self, first: Link, mut stop: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(self.config.reconnect_backoff);
+        let mut link = Some(first);
+        loop {
+            let current = match link.take() {
+                Some(l) => l,
+                None => match open_link(&self.config).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, queue = %self.config.queue, "events consumer cannot reach the broker");
+                        bump(&self.counters.reconnects);
+                        if sleep_or_stop(backoff.next_delay(), &mut stop).await {
+                            break;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let exit = self
+                .consume(&current.channel, &mut stop, &mut backoff)
+                .await;
+            current.close().await;
+            match exit {
+                Exit::Stopped => break,
+                Exit::Lost(e) => {
+                    tracing::warn!(error = %e, queue = %self.config.queue, "events consumer lost the broker; reconnecting");
+                    bump(&self.counters.reconnects);
+                    if sleep_or_stop(backoff.next_delay(), &mut stop).await {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.dedupe.sync() {
+            tracing::error!(error = %e, "events consumer: dedupe window not synced");
+        }
+    }
+
+    async fn consume(
+        &mut self,
+        ch: &Channel,
+        stop: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> Exit {
+        let opts = BasicConsumeOptions::default();
+        let queue = self.config.queue.clone();
+        let mut deliveries = match ch
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                opts,
+                FieldTable::default(),
+            )
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => return Exit::Lost(Error::amqp(format!("basic.consume {queue}"), e)),
+        };
+        backoff.reset();
+        loop {
+            let next = tokio::select! {
+                _ = stop.changed() => return Exit::Stopped,
+                next = deliveries.next() => next,
+            };
+            let result = match next {
+                None => Err(Error::amqp(
+                    format!("consume {queue}"),
+                    "consumer cancelled",
+                )),
+                Some(Err(e)) => Err(Error::amqp(format!("consume {queue}"), e)),
+                Some(Ok(delivery)) => self.process(ch, delivery).await,
+            };
+            if let Err(e) = result {
+                return Exit::Lost(e);
+            }
+        }
+    }
+
+    /// Handles one delivery to its end (ack after handling, retry or dead-lettering).
+    async fn process(&mut self, ch: &Channel, delivery: Delivery) -> Result<(), Error> {
+        let attempts = header_i64(&delivery, ATTEMPTS_HEADER).unwrap_or(0);
+        let event = match Event::from_slice(&delivery.data) {
+            Ok(e) => e,
+            Err(pe) => {
+                tracing::warn!(queue = %self.config.queue, reason = %pe, "events consumer: malformed message to DLQ");
+                bump(&self.counters.malformed);
+                self.dead_letter(ch, &delivery, &pe.to_string(), pe.kind(), attempts)
+                    .await?;
+                return ack(&delivery).await;
+            }
+        };
+        if self.dedupe.contains(&event.id) {
+            bump(&self.counters.duplicates);
+            return ack(&delivery).await;
+        }
+        let id = event.id.clone();
+        match self.run_handler(event, attempts).await {
+            Ok(()) => {
+                if let Err(e) = self.dedupe.insert(&id) {
+                    tracing::error!(error = %e, "events consumer: cannot persist dedupe id");
+                }
+                bump(&self.counters.handled);
+            }
+            Err(reason) => {
+                self.handler_failed(ch, &delivery, attempts + 1, &reason)
+                    .await?
+            }
+        }
+        ack(&delivery).await
+    }
+
+    /// Runs the handler in a span carrying the correlation id, turning a panic into an error.
+    async fn run_handler(&self, event: Event, attempts: i64) -> Result<(), String> {
+        let span = tracing::info_span!(
+            "event",
+            event_id = %event.id,
+            event_type = %event.event_type(),
+            correlation_id = %event.correlation_id,
+            attempt = attempts + 1,
+        );
+        let corr = event.correlation_id.clone();
+        let fut = AssertUnwindSafe(self.handler.handle(event)).catch_unwind();
+        match with_correlation(corr, fut).instrument(span).await {
+            Ok(r) => r,
+            Err(_) => Err("handler panicked".into()),
+        }
+    }
+
+    async fn handler_failed(
+        &self,
+        ch: &Channel,
+        delivery: &Delivery,
+        failures: i64,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let delays = &self.config.retry_delays;
+        let Some(&delay) = usize::try_from(failures - 1)
+            .ok()
+            .and_then(|i| delays.get(i))
+        else {
+            let reason = format!("handler failed {failures} times: {reason}");
+            tracing::warn!(queue = %self.config.queue, %reason, "events consumer: out of retries, to DLQ");
+            return self
+                .dead_letter(ch, delivery, &reason, "handler_error", failures)
+                .await;
+        };
+        tracing::info!(queue = %self.config.queue, failures, ?delay, %reason, "events consumer: handler failed, retrying");
+        let mut headers = headers_of(delivery);
+        headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongLongInt(failures));
+        headers.insert(REASON_HEADER.into(), long_string(reason));
+        let retry = topology::retry_queue(&self.config.queue, delay);
+        republish(ch, &retry, delivery, headers).await?;
+        bump(&self.counters.retried);
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        ch: &Channel,
+        delivery: &Delivery,
+        reason: &str,
+        kind: &str,
+        attempts: i64,
+    ) -> Result<(), Error> {
+        let mut headers = headers_of(delivery);
+        headers.insert(REASON_HEADER.into(), long_string(reason));
+        headers.insert(KIND_HEADER.into(), long_string(kind));
+        headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongLongInt(attempts));
+        headers.insert(QUEUE_HEADER.into(), long_string(&self.config.queue));
+        republish(ch, &topology::dlq(&self.config.queue), delivery, headers).await?;
+        bump(&self.counters.dead_lettered);
+        Ok(())
+    }
+}
+
+/// Publishes a copy of `delivery` to `queue` (default exchange) with `headers`, confirmed.
+pub(crate) async fn republish(
+    ch: &Channel,
+    queue: &str,
+    delivery: &Delivery,
+    headers: FieldTable,
+) -> Result<(), Error> {
+    let props = delivery
+        .properties
+        .clone()
+        .with_headers(headers)
+        .with_delivery_mode(2);
+    let op = || format!("basic.publish to {queue}");
+    let confirm = ch
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            props,
+        )
+        .await
+        .map_err(|e| Error::amqp(op(), e))?
+        .await
+        .map_err(|e| Error::amqp(op(), e))?;
+    if !confirm.is_ack() {
+        return Err(Error::amqp(op(), "nack"));
+    }
+    Ok(())
+}
+
+/// The message's headers (empty if none).
+pub(crate) fn headers_of(delivery: &Delivery) -> FieldTable {
+    delivery.properties.headers().clone().unwrap_or_default()
+}
+
+/// An integer header, whatever integer width the sender used.
+pub(crate) fn header_i64(delivery: &Delivery, name: &str) -> Option<i64> {
+    let headers = delivery.properties.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongLongInt(v) => Some(*v),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
+        _ => None,
+    }
+}
+
+/// A string header.
+pub(crate) fn header_str(delivery: &Delivery, name: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+pub(crate) fn long_string(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+async fn ack(delivery: &Delivery) -> Result<(), Error> {
+    delivery
+        .ack(BasicAckOptions::default())
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::amqp("basic.ack", e))
+}
+
+/// Sleeps `d` unless a stop arrives first; returns true on stop.
+async fn sleep_or_stop(d: std::time::Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}

@@ -1,0 +1,257 @@
+//! The event contract without a broker: schemas, parsing, malformed cases, docs, correlation.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use vigia_events::{Event, EventData, EventType, ParseError, examples, with_correlation};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn validator(ty: EventType) -> jsonschema::Validator {
+    let path = root().join("schemas").join(format!("{ty}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{ty}: bad schema: {e}"))
+}
+
+fn assert_valid(event_json: &Value) {
+    let ty = EventType::from_name(event_json["type"].as_str().unwrap()).unwrap();
+    let v = validator(ty);
+    let errors: Vec<String> = v
+        .iter_errors(event_json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{ty}: {errors:?}\n{event_json:#}");
+}
+
+#[test]
+fn every_type_has_an_example_and_a_schema() {
+    let ex = examples();
+    let types: Vec<EventType> = ex.iter().map(Event::event_type).collect();
+    assert_eq!(types, EventType::ALL);
+    for ty in EventType::ALL {
+        let _ = validator(ty);
+    }
+}
+
+#[test]
+fn produced_events_validate_against_their_schemas() {
+    for e in examples() {
+        assert_valid(&e.to_json());
+        // Freshly built events (new id, time now, own correlation id) too.
+        let fresh = Event::new("/vigia/test", e.data.clone());
+        assert_valid(&fresh.to_json());
+        assert_eq!(fresh.correlation_id, fresh.id);
+    }
+}
+
+#[test]
+fn examples_round_trip() {
+    for e in examples() {
+        let parsed = Event::from_slice(&e.to_bytes()).unwrap();
+        assert_eq!(parsed, e);
+    }
+}
+
+/// Mutates the first example (camera.created) and names the expected parse error kind.
+fn malformed_cases() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)> {
+    let base = examples()[0].to_json();
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    vec![
+        ("not json", b"{not json".to_vec(), "bad_json", "bad JSON"),
+        ("empty", Vec::new(), "bad_json", "bad JSON"),
+        (
+            "array",
+            b"[1,2]".to_vec(),
+            "invalid_envelope",
+            "not a JSON object",
+        ),
+        (
+            "specversion 0.3",
+            with(&|v| v["specversion"] = json!("0.3")),
+            "invalid_envelope",
+            "specversion",
+        ),
+        (
+            "missing id",
+            with(&|v| {
+                v.as_object_mut().unwrap().remove("id");
+            }),
+            "invalid_envelope",
+            "\"id\"",
+        ),
+        (
+            "bad time",
+            with(&|v| v["time"] = json!("yesterday")),
+            "invalid_envelope",
+            "\"time\"",
+        ),
+        (
+            "xml content",
+            with(&|v| v["datacontenttype"] = json!("text/xml")),
+            "invalid_envelope",
+            "datacontenttype",
+        ),
+        (
+            "unknown type",
+            with(&|v| v["type"] = json!("camera.exploded")),
+            "unknown_type",
+            "camera.exploded",
+        ),
+        (
+            "version 2",
+            with(&|v| v["dataversion"] = json!(2)),
+            "unsupported_version",
+            "version 2",
+        ),
+        (
+            "missing field",
+            with(&|v| {
+                v["data"].as_object_mut().unwrap().remove("cityId");
+            }),
+            "schema_violation",
+            "cityId",
+        ),
+        (
+            "wrong type",
+            with(&|v| v["data"]["record"] = json!("yes")),
+            "schema_violation",
+            "camera.created",
+        ),
+        (
+            "bad url",
+            with(&|v| v["data"]["rtspUrl"] = json!("http://x")),
+            "schema_violation",
+            "rtspUrl",
+        ),
+        (
+            "bad retention",
+            with(&|v| v["data"]["storagePlan"]["retentionDays"] = json!(0)),
+            "schema_violation",
+            "retentionDays",
+        ),
+    ]
+}
+
+#[test]
+fn malformed_messages_are_rejected_with_a_reason_naming_the_problem() {
+    for (name, bytes, kind, mention) in malformed_cases() {
+        let err = Event::from_slice(&bytes).expect_err(name);
+        assert_eq!(err.kind(), kind, "{name}: {err}");
+        assert!(
+            err.to_string().contains(mention),
+            "{name}: {err:?} lacks {mention:?}"
+        );
+    }
+}
+
+#[test]
+fn schema_and_parser_agree_on_payload_violations() {
+    for (name, bytes, kind, _) in malformed_cases() {
+        if kind != "schema_violation" && kind != "unsupported_version" {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            !validator(EventType::CameraCreated).is_valid(&v),
+            "schema accepts {name}"
+        );
+    }
+}
+
+#[test]
+fn invalid_cnpj_and_plate_are_schema_violations() {
+    let ex = examples();
+    let mut plan = ex[3].to_json();
+    plan["data"]["cityHallCnpj"] = json!("11222333000182");
+    let err = Event::from_json(plan).unwrap_err();
+    assert!(matches!(err, ParseError::SchemaViolation { .. }), "{err}");
+    assert!(err.to_string().contains("check digits"), "{err}");
+    let mut lpr = ex[7].to_json();
+    lpr["data"]["plate"] = json!("AB12345");
+    assert_eq!(
+        Event::from_json(lpr).unwrap_err().kind(),
+        "schema_violation"
+    );
+}
+
+#[test]
+fn docs_have_a_valid_example_per_type() {
+    let doc = std::fs::read_to_string(root().join("../docs/events.md")).unwrap();
+    let mut seen = Vec::new();
+    for block in doc.split("```json").skip(1) {
+        let body = block.split("```").next().unwrap();
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_valid(&v);
+        let e = Event::from_json(v).unwrap();
+        seen.push(e.event_type());
+    }
+    for ty in EventType::ALL {
+        assert!(seen.contains(&ty), "docs/events.md has no example of {ty}");
+    }
+}
+
+#[tokio::test]
+async fn events_built_inside_a_handler_scope_inherit_the_correlation_id() {
+    let parent = examples().remove(7);
+    let data = examples().remove(8).data;
+    let child = with_correlation(parent.correlation_id.clone(), async {
+        Event::new("/ai", data.clone())
+    })
+    .await;
+    assert_eq!(child.correlation_id, parent.correlation_id);
+    assert_ne!(child.id, parent.id);
+    let outside = Event::new("/ai", data);
+    assert_eq!(outside.correlation_id, outside.id);
+    let caused = Event::caused_by(&parent, "/ai", EventData::clone(&examples()[8].data));
+    assert_eq!(caused.correlation_id, parent.correlation_id);
+}
+
+#[test]
+fn fuzz_seed_corpus_replays_without_panic() {
+    let dir = root().join("../fuzz/corpus/events_envelope");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        vigia_events::fuzz_envelope(&data);
+        n += 1;
+    }
+    assert!(n >= 20, "only {n} seeds in {}", dir.display());
+}
+
+/// Writes the seed corpus from the case tables: `cargo test -p vigia-events --test contract
+/// -- --ignored write_fuzz_corpus`.
+#[test]
+#[ignore]
+fn write_fuzz_corpus() {
+    let dir = root().join("../fuzz/corpus/events_envelope");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in examples() {
+        std::fs::write(dir.join(format!("ok-{}", e.event_type())), e.to_bytes()).unwrap();
+    }
+    for (name, bytes, _, _) in malformed_cases() {
+        std::fs::write(dir.join(format!("bad-{}", name.replace(' ', "-"))), bytes).unwrap();
+    }
+}
+
+/// Prints the examples for docs/events.md: `-- --ignored print_examples --nocapture`.
+#[test]
+#[ignore]
+fn print_examples() {
+    for e in examples() {
+        println!(
+            "### `{}`\n\n```json\n{}\n```\n",
+            e.event_type(),
+            serde_json::to_string_pretty(&e.to_json()).unwrap()
+        );
+    }
+}
