@@ -354,11 +354,20 @@ fn write_block(out: &mut BytesMut, b: &ReportBlock) {
     out.put_u32(b.delay_since_last_sr);
 }
 
-/// Maps a source's RTP time to wall-clock time using the last sender report received from it.
+/// Maps a source's RTP time to wall-clock time using the last sender report received from it,
+/// and fills the LSR/DLSR fields of report blocks about that source (RFC 3550 §6.4.1).
 #[derive(Clone, Debug)]
 pub struct SenderReportState {
     clock_rate: u32,
-    last: Option<(u32, i64)>,
+    last: Option<LastSr>,
+}
+
+/// The last SR received: its RTP/NTP pair and when it arrived (receiver's clock).
+#[derive(Clone, Copy, Debug)]
+struct LastSr {
+    rtp: u32,
+    ntp: NtpTimestamp,
+    arrived_us: i64,
 }
 
 impl SenderReportState {
@@ -370,29 +379,44 @@ impl SenderReportState {
         }
     }
 
-    /// Records a sender report's `(rtp_timestamp, ntp)` pair.
-    pub fn on_sender_report(&mut self, sr: &SenderReport) {
-        self.last = Some((sr.rtp_timestamp, sr.ntp.to_unix_micros()));
+    /// Records a sender report received at `now_us` (the receiver's clock, UNIX microseconds).
+    pub fn on_sender_report(&mut self, sr: &SenderReport, now_us: i64) {
+        self.last = Some(LastSr {
+            rtp: sr.rtp_timestamp,
+            ntp: sr.ntp,
+            arrived_us: now_us,
+        });
     }
 
-    /// Wall-clock UNIX microseconds of RTP time `rtp_ts`, or `None` before the first SR.
+    /// Wall-clock UNIX microseconds (the sender's clock) of RTP time `rtp_ts`, or `None` before
+    /// the first SR.
     ///
     /// `rtp_ts` may be an unwrapped i64 whose low 32 bits are the RTP timestamp (as depacketizers
     /// in [`crate::payload`] produce); the distance to the SR is taken as the nearest 32-bit one,
     /// valid within ±2^31 ticks (6.6 h at 90 kHz) of the report.
     pub fn wallclock_us(&self, rtp_ts: i64) -> Option<i64> {
-        let (sr_rtp, sr_us) = self.last?;
+        let last = self.last?;
         if self.clock_rate == 0 {
             return None;
         }
-        let delta = i64::from((rtp_ts as u32).wrapping_sub(sr_rtp) as i32);
-        Some(sr_us + delta * 1_000_000 / i64::from(self.clock_rate))
+        let delta = i64::from((rtp_ts as u32).wrapping_sub(last.rtp) as i32);
+        Some(last.ntp.to_unix_micros() + (delta * 1_000_000).div_euclid(i64::from(self.clock_rate)))
     }
 
-    /// LSR value (middle 32 bits of the last SR's NTP time) for this source's report blocks.
-    pub fn last_sr_middle32(&self) -> u32 {
-        self.last
-            .map_or(0, |(_, us)| NtpTimestamp::from_unix_micros(us).middle32())
+    /// A report block about source `ssrc` at `now_us`, with LSR and DLSR from the last SR
+    /// (both 0 before any SR, as RFC 3550 §6.4.1 requires).
+    pub fn report_block(&self, ssrc: u32, reception: ReceptionReport, now_us: i64) -> ReportBlock {
+        let (last_sr, delay_since_last_sr) = self.last.map_or((0, 0), |l| {
+            let waited = now_us.saturating_sub(l.arrived_us).max(0);
+            let dlsr = (i128::from(waited) * 65_536 / 1_000_000).min(i128::from(u32::MAX));
+            (l.ntp.middle32(), dlsr as u32)
+        });
+        ReportBlock {
+            ssrc,
+            reception,
+            last_sr,
+            delay_since_last_sr,
+        }
     }
 }
 
@@ -443,7 +467,7 @@ impl SenderReportGenerator {
 }
 
 #[doc(hidden)]
-/// Fuzz entry: parses a compound packet; SRs and RRs that parse must re-serialize identically.
+/// Fuzz entry: parses a compound packet and feeds its SRs to a [`SenderReportState`].
 pub fn fuzz_parse(data: &[u8]) {
     let raw = Bytes::copy_from_slice(data);
     let Ok(pkts) = parse_compound(&raw) else {
@@ -452,8 +476,9 @@ pub fn fuzz_parse(data: &[u8]) {
     let mut state = SenderReportState::new(90_000);
     for p in &pkts {
         if let RtcpPacket::SenderReport(sr) = p {
-            state.on_sender_report(sr);
+            state.on_sender_report(sr, 0);
             let _ = state.wallclock_us(i64::from(sr.rtp_timestamp));
+            let _ = state.report_block(sr.ssrc, ReceptionReport::default(), i64::MAX);
         }
     }
 }
@@ -590,7 +615,7 @@ mod tests {
         assert_eq!(st.wallclock_us(0), None);
         let mut sr = sample_sr();
         sr.rtp_timestamp = u32::MAX - 44_999; // 0.5 s before the wrap
-        st.on_sender_report(&sr);
+        st.on_sender_report(&sr, 5_000_000);
         let base = 1_700_000_000_250_000;
         assert_eq!(st.wallclock_us(i64::from(u32::MAX - 44_999)), Some(base));
         assert_eq!(

@@ -254,7 +254,7 @@ pub enum SeqVerdict {
 }
 
 /// A receiver-report block's worth of numbers (RFC 3550 §6.4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReceptionReport {
     /// Fraction lost since the previous report, in 1/256 units.
     pub fraction_lost: u8,
@@ -394,11 +394,16 @@ impl ReceiverStats {
 }
 
 #[doc(hidden)]
-/// Fuzz entry: parses `data` as one packet; an accepted packet must re-serialize identically.
+/// Fuzz entry: parses `data` as one packet; an accepted packet must re-serialize identically
+/// (up to the padding's filler bytes).
 pub fn fuzz_parse(data: &[u8]) {
     let raw = Bytes::copy_from_slice(data);
     if let Ok(pkt) = RtpPacket::parse(raw.clone()) {
-        assert_eq!(pkt.to_bytes().len(), raw.len());
+        // Padding bytes other than the count are arbitrary on the wire and written as zeros.
+        let enc = pkt.to_bytes();
+        let kept = raw.len() - usize::from(pkt.padding);
+        assert_eq!(enc.len(), raw.len());
+        assert_eq!(enc[..kept], raw[..kept], "re-encode differs");
         assert!(pkt.payload.len() + FIXED_HEADER_LEN <= raw.len());
         let mut stats = ReceiverStats::new();
         stats.on_packet(pkt.sequence_number, pkt.timestamp, 0);

@@ -42,12 +42,13 @@ impl NalSyntax for H264 {
 
 impl FuSyntax for H264 {
     const HEADER_LEN: usize = 1;
+    const PREFIX_LEN: usize = 2;
 
     /// FU indicator (F, NRI, type 28) and FU header (S, E, R=0, type) — RFC 6184 §5.8.
-    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> Vec<u8> {
+    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> [u8; 3] {
         let h = nal_header.first().copied().unwrap_or(0);
         let fu_header = (u8::from(start) << 7) | (u8::from(end) << 6) | (h & 0x1F);
-        vec![(h & 0xE0) | FU_A, fu_header]
+        [(h & 0xE0) | FU_A, fu_header, 0]
     }
 }
 
@@ -233,6 +234,38 @@ pub(super) fn cases() -> Vec<Case> {
                 rtp(6, 3000, true, &[0x41, 9]),
             ],
             want: vec![(3000, false, vec![2])],
+            errors: 0,
+        },
+        Case {
+            name: "rtp_time_and_seq_wrap",
+            packets: vec![
+                rtp(65535, u32::MAX - 1499, true, &[0x41, 1]),
+                rtp(0, 1500, true, &[0x41, 2]),
+            ],
+            want: vec![
+                (4_294_965_796, false, vec![2]),
+                (4_294_968_796, false, vec![2]),
+            ],
+            errors: 0,
+        },
+        Case {
+            name: "loss_between_single_nals_skips_au",
+            packets: vec![
+                rtp(1, 0, false, &[0x65, 1]),
+                rtp(3, 0, true, &[0x65, 3]),
+                rtp(4, 3000, true, &[0x41, 4]),
+            ],
+            want: vec![(3000, false, vec![2])],
+            errors: 0,
+        },
+        Case {
+            name: "late_packet_discarded",
+            packets: vec![
+                rtp(10, 0, true, &[0x65, 1]),
+                rtp(9, 0, true, &[0x65, 0]),
+                rtp(11, 3000, true, &[0x41, 2]),
+            ],
+            want: vec![(0, true, vec![2]), (3000, false, vec![2])],
             errors: 0,
         },
         Case {

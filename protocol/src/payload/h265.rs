@@ -45,15 +45,16 @@ impl NalSyntax for H265 {
 
 impl FuSyntax for H265 {
     const HEADER_LEN: usize = 2;
+    const PREFIX_LEN: usize = 3;
 
     /// Payload header (type 49, layer and TID kept) and FU header (S, E, type) — RFC 7798 §4.4.3.
-    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> Vec<u8> {
+    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> [u8; 3] {
         let (h0, h1) = match nal_header {
             [a, b, ..] => (*a, *b),
             _ => (0, 1),
         };
         let fu_header = (u8::from(start) << 7) | (u8::from(end) << 6) | ((h0 >> 1) & 0x3F);
-        vec![(h0 & 0x81) | (FU << 1), h1, fu_header]
+        [(h0 & 0x81) | (FU << 1), h1, fu_header]
     }
 }
 

@@ -295,8 +295,11 @@ impl NalAssembler {
 pub(super) trait FuSyntax {
     /// NAL header length.
     const HEADER_LEN: usize;
-    /// FU headers (payload header + FU header) for a fragment of a NAL with header `nal_header`.
-    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> Vec<u8>;
+    /// Length of the FU headers (payload header + FU header).
+    const PREFIX_LEN: usize;
+    /// FU headers for a fragment of a NAL with header `nal_header`; the first
+    /// [`FuSyntax::PREFIX_LEN`] bytes are used.
+    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> [u8; 3];
 }
 
 /// Single-NAL / fragmentation-unit packetizer shared by H.264 and H.265.
@@ -350,16 +353,16 @@ impl NalPacketizer {
         out: &mut Vec<OutPacket>,
     ) {
         let header = &nal[..F::HEADER_LEN];
-        let prefix_len = F::fu_prefix(header, false, false).len();
-        let step = self.writer.cfg.mtu - prefix_len;
+        let step = self.writer.cfg.mtu - F::PREFIX_LEN;
         let mut pos = F::HEADER_LEN;
         while pos < nal.len() {
             let end = (pos + step).min(nal.len());
             let (first, last) = (pos == F::HEADER_LEN, end == nal.len());
             let prefix = F::fu_prefix(header, first, last);
+            let prefix = &prefix[..F::PREFIX_LEN];
             out.push(
                 self.writer
-                    .emit(ts, last && last_nal, &prefix, &[nal.slice(pos..end)]),
+                    .emit(ts, last && last_nal, prefix, &[nal.slice(pos..end)]),
             );
             pos = end;
         }
