@@ -7,6 +7,10 @@
 //!   `Cursor::next`, the writer yields after each publish. Adds the `Notify` wake-ups and task
 //!   scheduling a server driver pays. Includes spawning the reader tasks (once per 1 000 units).
 //!
+//! Each shape runs twice: with wall time (criterion's default) and with [`ThreadCpuTime`], the
+//! benchmarking thread's CPU time (groups suffixed `_cpu`), which other processes on a busy
+//! machine disturb less. Both shapes are single-threaded, so CPU time covers all their work.
+//!
 //! Reports criterion time per access unit (throughput in elements) and prints heap allocations
 //! per access unit, counted by [`CountingAlloc`], for the hub alone (pre-built units) and for a
 //! realistic ingest that builds each unit's `Arc` and NAL list as it publishes.
@@ -14,8 +18,9 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
+use criterion::measurement::Measurement;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use vigia_benches::{CountingAlloc, access_units};
+use vigia_benches::{CountingAlloc, ThreadCpuTime, access_units};
 use vigia_media::AccessUnit;
 use vigia_media::hub::{Cursor, Hub, Next};
 
@@ -29,16 +34,16 @@ const GOP: usize = 60;
 /// Reader counts measured.
 const READERS: [usize; 3] = [1, 10, 100];
 
-fn bench_fan_out(c: &mut Criterion) {
+fn bench_fan_out<M: Measurement>(c: &mut Criterion<M>, name: &str) {
     let units = access_units(UNITS, GOP);
-    let mut group = c.benchmark_group("hub_fan_out");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(UNITS as u64));
     for readers in READERS {
         let (hub, mut cursors) = hub_with_readers(readers);
         group.bench_with_input(BenchmarkId::from_parameter(readers), &units, |b, units| {
             b.iter(|| publish_and_drain(&hub, &mut cursors, units));
         });
-        report_allocations(readers);
+        report_allocations(name, readers);
     }
     group.finish();
 }
@@ -70,7 +75,7 @@ fn drain(cursors: &mut [Cursor<AccessUnit>]) {
 }
 
 /// Prints allocations per access unit: hub only, then building each unit while publishing.
-fn report_allocations(readers: usize) {
+fn report_allocations(name: &str, readers: usize) {
     let units = access_units(UNITS, GOP);
     let (hub, mut cursors) = hub_with_readers(readers);
     publish_and_drain(&hub, &mut cursors, &units); // warm: ring at its steady size
@@ -85,7 +90,7 @@ fn report_allocations(readers: usize) {
     let built = ALLOC.counts().since(before);
     let built_units = (UNITS / GOP * GOP) as f64;
     println!(
-        "hub_fan_out/{readers}: heap allocations per access unit: hub only {:.3}, \
+        "{name}/{readers}: heap allocations per access unit: hub only {:.3}, \
          building units while publishing {:.3} (lagged: {})",
         hub_only.heap_allocations() as f64 / UNITS as f64,
         built.heap_allocations() as f64 / built_units,
@@ -93,12 +98,12 @@ fn report_allocations(readers: usize) {
     );
 }
 
-fn bench_fan_out_async(c: &mut Criterion) {
+fn bench_fan_out_async<M: Measurement>(c: &mut Criterion<M>, name: &str) {
     let units = access_units(UNITS, GOP);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread runtime builds");
-    let mut group = c.benchmark_group("hub_fan_out_async");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(UNITS as u64));
     for readers in READERS {
         group.bench_with_input(BenchmarkId::from_parameter(readers), &units, |b, units| {
@@ -108,7 +113,7 @@ fn bench_fan_out_async(c: &mut Criterion) {
         runtime.block_on(publish_to_tasks(readers, &units));
         let spent = ALLOC.counts().since(before);
         println!(
-            "hub_fan_out_async/{readers}: heap allocations per access unit (incl. spawning \
+            "{name}/{readers}: heap allocations per access unit (incl. spawning \
              {readers} tasks per {UNITS} units): {:.3}",
             spent.heap_allocations() as f64 / UNITS as f64,
         );
@@ -148,5 +153,20 @@ async fn read_until_closed(mut cursor: Cursor<AccessUnit>) -> usize {
     }
 }
 
-criterion_group!(benches, bench_fan_out, bench_fan_out_async);
-criterion_main!(benches);
+fn wall(c: &mut Criterion) {
+    bench_fan_out(c, "hub_fan_out");
+    bench_fan_out_async(c, "hub_fan_out_async");
+}
+
+fn cpu(c: &mut Criterion<ThreadCpuTime>) {
+    bench_fan_out(c, "hub_fan_out_cpu");
+    bench_fan_out_async(c, "hub_fan_out_async_cpu");
+}
+
+criterion_group!(wall_time, wall);
+criterion_group! {
+    name = cpu_time;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = cpu
+}
+criterion_main!(wall_time, cpu_time);

@@ -1,14 +1,19 @@
-//! Shared helpers for the benches (counting allocator, fixtures).
+//! Shared helpers for the benches (counting allocator, thread CPU clock, fixtures).
 //!
 //! A bench binary installs [`CountingAlloc`] as its `#[global_allocator]` and reads
 //! [`CountingAlloc::counts`] before and after the code it measures, to report heap allocations
-//! per unit of work next to criterion's timings.
+//! per unit of work next to criterion's timings. [`ThreadCpuTime`] is a criterion measurement
+//! that counts only the CPU time of the benchmarking thread, so figures taken on a busy shared
+//! machine are less disturbed by other processes than wall time.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use vigia_media::{AccessUnit, Timestamp};
 
 /// A global allocator that forwards to [`System`] and counts calls and bytes.
@@ -109,6 +114,61 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: `ptr` was allocated by `System` through this allocator with `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+/// A criterion [`Measurement`]: CPU time consumed by the calling thread
+/// (`CLOCK_THREAD_CPUTIME_ID`), reported in the same units as wall time.
+///
+/// Only meaningful for single-threaded benches (all the work on the benchmarking thread).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadCpuTime;
+
+/// Wall time's formatter, reused: both measure durations in nanoseconds.
+static DURATION_FORMAT: WallTime = WallTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        thread_cpu_time()
+    }
+
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_time().saturating_sub(start)
+    }
+
+    fn add(&self, v1: &Duration, v2: &Duration) -> Duration {
+        *v1 + *v2
+    }
+
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        DURATION_FORMAT.formatter()
+    }
+}
+
+/// CPU time used so far by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` that outlives the call; the clock id is a
+    // constant the kernel supports since Linux 2.6.12. On failure `ts` stays zero.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Builds `count` H.264-like access units whose NAL units are `Bytes` slices of one shared
