@@ -65,14 +65,16 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// An even port P such that P and P+1 are free for UDP (RTP/RTCP pairs).
+/// An even port P such that P and P+1 are free for UDP (RTP/RTCP pairs). Linux hands out odd
+/// ports for `bind(0)`, so candidates are drawn from a range instead.
 pub fn free_udp_pair() -> u16 {
-    for _ in 0..1000 {
-        let port = free_port();
-        if port.is_multiple_of(2)
-            && port < u16::MAX - 1
-            && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
-        {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() % 5000) as u16 * 2;
+    for _ in 0..2000 {
+        let step = NEXT.fetch_add(2, Ordering::Relaxed);
+        let port = 20_000 + (seed + step) % 20_000;
+        let free = |p: u16| std::net::UdpSocket::bind(("0.0.0.0", p)).is_ok();
+        if free(port) && free(port + 1) {
             return port;
         }
     }
