@@ -30,17 +30,23 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
+// The module's public API; the binary does not use every item yet.
+#[allow(unused_imports)]
 pub use auth::{
     AuthAction, AuthDecision, AuthRequest, AuthUser, Credential, PathPattern, Permission,
 };
+#[allow(unused_imports)]
 pub use error::{ConfigError, Origin};
+#[allow(unused_imports)]
 pub use global::{
     AuthMethod, Config, Encryption, LogDestination, LogLevel, RtspAuthMethod, RtspTransport,
 };
+#[allow(unused_imports)]
 pub use path::{
     PathConf, PathEntry, PathMatch, PathMatcher, Source, SourceTransport, SyntheticProfile,
     validate_path_name,
 };
+#[allow(unused_imports)]
 pub use values::{IpNet, parse_duration, parse_size};
 
 use keys::KeyKind;

@@ -173,6 +173,8 @@ impl Ctx {
                 m.iter()
                     .map(|(k, val)| match k {
                         Value::String(s) => Ok((s.clone(), val)),
+                        // `paths: {123: …}`: YAML reads the name as a number; MediaMTX takes it as text.
+                        Value::Number(n) => Ok((n.to_string(), val)),
                         other => Err(self
                             .invalid(path, format!("keys must be names, found {}", show(other)))),
                     })

@@ -750,3 +750,17 @@ fn default_users_allow_everyone_to_publish_and_localhost_to_use_api() {
     assert!(!allow(req(None, None, "203.0.113.9", Metrics, None)));
     assert!(allow(req(None, None, "127.0.0.1", Metrics, None)));
 }
+
+#[test]
+fn unquoted_regex_and_numeric_path_names() {
+    let cfg = load("paths:\n  ~^live/(.+)$:\n  123:\n    source: synthetic\n")
+        .unwrap()
+        .config;
+    let m = cfg.path_config("live/a").unwrap();
+    assert_eq!(m.groups, vec!["a".to_owned()]);
+    let m = cfg.path_config("123").unwrap();
+    assert_eq!(
+        m.entry.conf.source,
+        Source::Synthetic(SyntheticProfile::Default)
+    );
+}
