@@ -125,6 +125,28 @@ pub struct PathMatch<'a> {
     pub groups: Vec<String>,
 }
 
+impl PathMatch<'_> {
+    /// The entry's configuration for this request, with MediaMTX's variables
+    /// substituted in a URL `source`: `$G1`, `$G2`… (regular-expression groups),
+    /// `$MTX_PATH` (the requested name) and `$MTX_QUERY` (the first reader's query).
+    pub fn conf_for(&self, name: &str, query: &str) -> PathConf {
+        let mut conf = self.entry.conf.clone();
+        if let Source::Rtsp(url) | Source::Unsupported(url) = &mut conf.source {
+            *url = self.substitute(url, name, query);
+        }
+        conf
+    }
+
+    fn substitute(&self, text: &str, name: &str, query: &str) -> String {
+        let mut out = text.replace("$MTX_PATH", name).replace("$MTX_QUERY", query);
+        // Highest group first, so `$G1` does not eat the start of `$G10`.
+        for (i, group) in self.groups.iter().enumerate().rev() {
+            out = out.replace(&format!("$G{}", i + 1), group);
+        }
+        out
+    }
+}
+
 /// Checks a path name the way MediaMTX does: not empty, no leading or trailing
 /// slash, only `A-Z a-z 0-9 _ - / . ~ :`.
 pub fn validate_path_name(name: &str) -> Result<(), String> {

@@ -764,3 +764,15 @@ fn unquoted_regex_and_numeric_path_names() {
         Source::Synthetic(SyntheticProfile::Default)
     );
 }
+
+#[test]
+fn source_variables_are_substituted_per_request() {
+    let yaml = "paths:\n  '~^cam(\\d+)_(\\d+)$':\n    source: rtsp://10.0.$G1.$G2/s?p=$MTX_PATH&$MTX_QUERY\n    sourceOnDemand: yes\n";
+    let cfg = load(yaml).unwrap().config;
+    let m = cfg.path_config("cam3_10").unwrap();
+    let conf = m.conf_for("cam3_10", "a=1");
+    assert_eq!(
+        conf.source,
+        Source::Rtsp("rtsp://10.0.3.10/s?p=cam3_10&a=1".into())
+    );
+}
