@@ -27,6 +27,10 @@ impl NalSyntax for H264 {
         nal_type == 5 // IDR slice
     }
 
+    fn is_media_type(nal_type: u8) -> bool {
+        (1..=23).contains(&nal_type) // RFC 6184 §5.2: 0 and 24..=31 are packet types
+    }
+
     fn param_slot(nal_type: u8) -> Option<usize> {
         match nal_type {
             7 => Some(1),
@@ -45,6 +49,19 @@ impl FuSyntax for H264 {
     const PREFIX_LEN: usize = 2;
 
     /// FU indicator (F, NRI, type 28) and FU header (S, E, R=0, type) — RFC 6184 §5.8.
+    /// STAP-A header: F is the OR and NRI the maximum of the aggregated NALs' (RFC 6184 §5.7).
+    fn aggregation_header(nals: &[Bytes]) -> [u8; 2] {
+        let f = nals
+            .iter()
+            .fold(0, |acc, n| acc | n.first().map_or(0, |h| h & 0x80));
+        let nri = nals
+            .iter()
+            .map(|n| n.first().map_or(0, |h| h & 0x60))
+            .max()
+            .unwrap_or(0);
+        [f | nri | STAP_A, 0]
+    }
+
     fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> [u8; 3] {
         let h = nal_header.first().copied().unwrap_or(0);
         let fu_header = (u8::from(start) << 7) | (u8::from(end) << 6) | (h & 0x1F);
@@ -400,11 +417,14 @@ mod tests {
             Bytes::from(big),
         ];
         let out = round_trip(&track(), &au(nals.clone(), 123_456), 1450);
-        assert_eq!(out.len(), 2 + 4);
+        // SPS and PPS share one STAP-A; the IDR takes four FU-A packets.
+        assert_eq!(out.len(), 1 + 4);
         assert!(out.last().unwrap().marker && out.iter().filter(|p| p.marker).count() == 1);
+        assert_eq!(out[0].chunks[0][12..], [0x78, 0, 3]);
+        assert_eq!(out[0].chunks[1].as_ptr(), nals[0].as_ptr());
         // FU-A payload chunks are slices of the NAL, not copies.
-        assert_eq!(out[2].chunks[1].as_ptr(), nals[2][1..].as_ptr());
-        assert_eq!(out[2].chunks[0][12..], [0x7C, 0x85]);
+        assert_eq!(out[1].chunks[1].as_ptr(), nals[2][1..].as_ptr());
+        assert_eq!(out[1].chunks[0][12..], [0x7C, 0x85]);
         round_trip(&track(), &au(nals, u32::MAX as i64), 200);
     }
 

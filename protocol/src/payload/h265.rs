@@ -29,6 +29,10 @@ impl NalSyntax for H265 {
         (16..=21).contains(&nal_type) // IRAP: BLA, IDR, CRA
     }
 
+    fn is_media_type(nal_type: u8) -> bool {
+        nal_type <= 47 // RFC 7798 §4.4: 48..=63 are packet types or unspecified
+    }
+
     fn param_slot(nal_type: u8) -> Option<usize> {
         match nal_type {
             32 => Some(0),
@@ -48,6 +52,21 @@ impl FuSyntax for H265 {
     const PREFIX_LEN: usize = 3;
 
     /// Payload header (type 49, layer and TID kept) and FU header (S, E, type) — RFC 7798 §4.4.3.
+    /// AP header: F is the OR, LayerId and TID the lowest of the aggregated NALs' (RFC 7798
+    /// §4.4.2).
+    fn aggregation_header(nals: &[Bytes]) -> [u8; 2] {
+        let word = |n: &Bytes| n.get(..2).map_or(0, |h| u16::from_be_bytes([h[0], h[1]]));
+        let f = nals.iter().fold(0, |acc, n| acc | (word(n) & 0x8000));
+        let layer = nals.iter().map(|n| word(n) & 0x01F8).min().unwrap_or(0);
+        let tid = nals
+            .iter()
+            .map(|n| word(n) & 0x0007)
+            .min()
+            .unwrap_or(1)
+            .max(1);
+        (f | (u16::from(AP) << 9) | layer | tid).to_be_bytes()
+    }
+
     fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> [u8; 3] {
         let (h0, h1) = match nal_header {
             [a, b, ..] => (*a, *b),
@@ -301,5 +320,13 @@ mod tests {
         assert_eq!(out.len(), 1 + 5);
         assert_eq!(out[1].chunks[0][12..], [0x62, 0x01, 0x93]);
         assert_eq!(out[5].chunks[0][12..], [0x62, 0x01, 0x53]);
+        // Small NALs share an aggregation packet.
+        let small = vec![
+            Bytes::from_static(&[0x40, 0x01, 7]),
+            Bytes::from_static(&[0x42, 0x01, 8, 9]),
+        ];
+        let out = round_trip(&track, &AccessUnit { data: small, ..au }, 1000);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].chunks[0][12..], [0x60, 0x01, 0, 3]);
     }
 }

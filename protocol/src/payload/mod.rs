@@ -313,6 +313,12 @@ impl PacketWriter {
         (pts.rescale(self.clock_rate).ticks as u32).wrapping_add(self.cfg.timestamp_offset)
     }
 
+    /// A few bytes (e.g. an aggregation size field) as a chunk sharing the scratch allocation.
+    fn small(&mut self, bytes: &[u8]) -> Bytes {
+        self.scratch.extend_from_slice(bytes);
+        self.scratch.split().freeze()
+    }
+
     /// Builds one packet: RTP header + `prefix` in one chunk, then `payload` chunks.
     fn emit(&mut self, ts: u32, marker: bool, prefix: &[u8], payload: &[Bytes]) -> OutPacket {
         let header = RtpHeader {
@@ -369,14 +375,34 @@ impl FuzzCodec {
         }
     }
 
-    fn depacketizer(self) -> Box<dyn Depacketizer> {
-        match self {
-            Self::H264 => Box::new(H264Depacketizer::new(0, 90_000, Default::default())),
-            Self::H265 => Box::new(H265Depacketizer::new(0, 90_000, Default::default())),
-            Self::Aac => Box::new(AacDepacketizer::new(0, 48_000)),
-            Self::G711 => Box::new(G711Depacketizer::new(0, 8_000, 1)),
-            Self::Opus => Box::new(OpusDepacketizer::new(0, 48_000)),
-        }
+    /// The track a fuzz input is decoded as.
+    fn track(self) -> Track {
+        use vigia_media::model::{AacParams, G711Params, OpusParams};
+        let (codec, clock_rate) = match self {
+            Self::H264 => (CodecParams::H264(Default::default()), 90_000),
+            Self::H265 => (CodecParams::H265(Default::default()), 90_000),
+            Self::Aac => {
+                let config = Bytes::from_static(&[0x11, 0x90]);
+                (
+                    CodecParams::Aac(AacParams {
+                        config,
+                        sample_rate: 48_000,
+                        channels: 2,
+                    }),
+                    48_000,
+                )
+            }
+            Self::G711 => (
+                CodecParams::G711(G711Params {
+                    mu_law: false,
+                    sample_rate: 8000,
+                    channels: 1,
+                }),
+                8000,
+            ),
+            Self::Opus => (CodecParams::Opus(OpusParams { channels: 2 }), 48_000),
+        };
+        Track { codec, clock_rate }
     }
 
     /// Case-table inputs for this codec as `(name, fuzz input)`, the seed corpus.
@@ -421,7 +447,8 @@ pub fn split_packets(mut data: &[u8]) -> Vec<Bytes> {
 /// Fuzz entry: parses length-prefixed packets, pushes each, pulls everything, checks invariants.
 #[doc(hidden)]
 pub fn fuzz_depacketize(codec: FuzzCodec, data: &[u8]) -> Vec<AccessUnit> {
-    let mut d = codec.depacketizer();
+    let track = codec.track();
+    let mut d = depacketizer_for(&track, 0);
     let mut out = Vec::new();
     for raw in split_packets(data) {
         let Ok(pkt) = RtpPacket::parse(raw) else {
@@ -431,11 +458,52 @@ pub fn fuzz_depacketize(codec: FuzzCodec, data: &[u8]) -> Vec<AccessUnit> {
         d.check_invariants();
         while let Some(au) = d.pull() {
             assert!(!au.data.is_empty());
+            check_repacketize(&track, &au);
             out.push(au);
             d.check_invariants();
         }
     }
     out
+}
+
+/// Packetizes `au` again and depacketizes the result: the payload must survive unchanged
+/// (NAL for NAL for video, byte for byte for audio).
+fn check_repacketize(track: &Track, au: &AccessUnit) {
+    let cfg = PacketizerConfig {
+        payload_type: 96,
+        ssrc: 1,
+        initial_seq: 0,
+        timestamp_offset: 0,
+        mtu: 300,
+    };
+    let mut packets = Vec::new();
+    if packetizer_for(track, cfg)
+        .packetize(au, &mut packets)
+        .is_err()
+    {
+        return; // e.g. an empty AAC frame or a malformed Opus TOC: not packetizable
+    }
+    let mut d = depacketizer_for(track, 0);
+    let mut back = Vec::new();
+    for p in &packets {
+        let pkt = RtpPacket::parse(p.to_bytes()).expect("own packet parses");
+        d.push(&pkt).expect("own packet depacketizes");
+        back.extend(std::iter::from_fn(|| d.pull()));
+    }
+    assert_eq!(
+        back.first().map(|a| a.pts.ticks as u32),
+        Some(au.pts.ticks as u32)
+    );
+    let flat = |aus: &[AccessUnit]| aus.iter().flat_map(|a| a.data.clone()).collect::<Vec<_>>();
+    if track.kind() == vigia_media::model::MediaKind::Video {
+        assert_eq!(flat(&back), au.data, "NAL units changed by a round trip");
+    } else {
+        assert_eq!(
+            flat(&back).concat(),
+            au.data.concat(),
+            "audio changed by a round trip"
+        );
+    }
 }
 
 /// One row of a depacketizer case table: packets in, access units expected out.

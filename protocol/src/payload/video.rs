@@ -26,6 +26,9 @@ pub(super) trait NalSyntax {
     fn nal_type(first: u8) -> u8;
     /// Whether a NAL unit of this type makes its access unit a random access point.
     fn is_keyframe(nal_type: u8) -> bool;
+    /// Whether a NAL unit of this type may appear in an access unit (not an RTP packet type
+    /// such as STAP-A/FU, nor reserved/unspecified by the payload format).
+    fn is_media_type(nal_type: u8) -> bool;
     /// Index into `[vps, sps, pps]` if this type is a parameter set.
     fn param_slot(nal_type: u8) -> Option<usize>;
     /// Wraps updated parameters in the codec's variant.
@@ -145,6 +148,10 @@ impl NalAssembler {
         if nal.len() < S::HEADER_LEN {
             return Err(self.fail(Fail::Invalid("NAL unit shorter than its header")));
         }
+        let nal_type = nal.first().map_or(0, |&b| S::nal_type(b));
+        if !S::is_media_type(nal_type) {
+            return Err(self.fail(Fail::Invalid("NAL unit type not allowed inside a packet")));
+        }
         let Some(cur) = self.cur.as_mut() else {
             return Err(Fail::Invalid("NAL unit outside an access unit"));
         };
@@ -155,7 +162,6 @@ impl NalAssembler {
                 max: MAX_AU_SIZE,
             }));
         }
-        let nal_type = S::nal_type(nal[0]);
         cur.keyframe |= S::is_keyframe(nal_type);
         if let Some(slot) = S::param_slot(nal_type) {
             let known = [
@@ -295,8 +301,11 @@ impl NalAssembler {
 pub(super) trait FuSyntax {
     /// NAL header length.
     const HEADER_LEN: usize;
-    /// Length of the FU headers (payload header + FU header).
+    /// Length of the FU headers (payload header + FU header); the payload header is one byte
+    /// shorter.
     const PREFIX_LEN: usize;
+    /// Payload header of an aggregation packet holding `nals` (first `PREFIX_LEN - 1` bytes used).
+    fn aggregation_header(nals: &[Bytes]) -> [u8; 2];
     /// FU headers for a fragment of a NAL with header `nal_header`; the first
     /// [`FuSyntax::PREFIX_LEN`] bytes are used.
     fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> [u8; 3];
@@ -329,10 +338,13 @@ impl NalPacketizer {
         }
         let ts = self.writer.rtp_ts(au.pts);
         let mtu = self.writer.cfg.mtu;
-        let count = au.data.len();
-        for (i, nal) in au.data.iter().enumerate() {
-            let last_nal = i + 1 == count;
-            if nal.len() <= mtu {
+        let mut i = 0;
+        while let Some(nal) = au.data.get(i) {
+            let n = aggregate_count::<F>(&au.data[i..], mtu);
+            let last_nal = i + n.max(1) == au.data.len();
+            if n >= 2 {
+                self.aggregate::<F>(ts, &au.data[i..i + n], last_nal, out);
+            } else if nal.len() <= mtu {
                 out.push(
                     self.writer
                         .emit(ts, last_nal, &[], std::slice::from_ref(nal)),
@@ -340,8 +352,38 @@ impl NalPacketizer {
             } else {
                 self.fragment::<F>(ts, nal, last_nal, out);
             }
+            i += n.max(1);
         }
         Ok(())
+    }
+
+    /// STAP-A / AP packet (RFC 6184 §5.7.1, RFC 7798 §4.4.2):
+    /// `[RTP header + aggregation header + size, NAL, size, NAL, ...]`; NALs are not copied.
+    fn aggregate<F: FuSyntax>(
+        &mut self,
+        ts: u32,
+        nals: &[Bytes],
+        marker: bool,
+        out: &mut Vec<OutPacket>,
+    ) {
+        let mut prefix = [0u8; 4];
+        let agg = F::aggregation_header(nals);
+        let agg_len = F::PREFIX_LEN - 1; // the payload header: 1 byte (H.264) or 2 (H.265)
+        prefix[..agg_len].copy_from_slice(&agg[..agg_len]);
+        let mut payload = Vec::with_capacity(nals.len() * 2);
+        for (k, nal) in nals.iter().enumerate() {
+            let size = (nal.len() as u16).to_be_bytes();
+            if k == 0 {
+                prefix[agg_len..agg_len + 2].copy_from_slice(&size);
+            } else {
+                payload.push(self.writer.small(&size));
+            }
+            payload.push(nal.clone());
+        }
+        out.push(
+            self.writer
+                .emit(ts, marker, &prefix[..agg_len + 2], &payload),
+        );
     }
 
     /// FU packets: `[RTP header + FU headers, slice of the NAL]` — the NAL is not copied.
@@ -367,4 +409,19 @@ impl NalPacketizer {
             pos = end;
         }
     }
+}
+
+/// How many of `nals` (from the first) fit one aggregation packet within `mtu`; 0 or 1 means
+/// "do not aggregate".
+fn aggregate_count<F: FuSyntax>(nals: &[Bytes], mtu: usize) -> usize {
+    let mut len = F::PREFIX_LEN - 1;
+    let mut n = 0;
+    for nal in nals {
+        len += 2 + nal.len();
+        if len > mtu || nal.len() > usize::from(u16::MAX) {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
