@@ -27,6 +27,10 @@ impl NalSyntax for H264 {
         nal_type == 5 // IDR slice
     }
 
+    fn is_vcl(nal_type: u8) -> bool {
+        (1..=5).contains(&nal_type)
+    }
+
     fn is_media_type(nal_type: u8) -> bool {
         (1..=23).contains(&nal_type) // RFC 6184 §5.2: 0 and 24..=31 are packet types
     }
@@ -251,6 +255,16 @@ pub(super) fn cases() -> Vec<Case> {
                 rtp(6, 3000, true, &[0x41, 9]),
             ],
             want: vec![(3000, false, vec![2])],
+            errors: 0,
+        },
+        Case {
+            name: "marker_after_parameter_sets_is_merged",
+            packets: vec![
+                rtp(1, 0, true, &[0x67, 1]),
+                rtp(2, 0, true, &[0x68, 2]),
+                rtp(3, 0, true, &[0x65, 3]),
+            ],
+            want: vec![(0, true, vec![2, 2, 2])],
             errors: 0,
         },
         Case {

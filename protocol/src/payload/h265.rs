@@ -29,6 +29,10 @@ impl NalSyntax for H265 {
         (16..=21).contains(&nal_type) // IRAP: BLA, IDR, CRA
     }
 
+    fn is_vcl(nal_type: u8) -> bool {
+        nal_type <= 31
+    }
+
     fn is_media_type(nal_type: u8) -> bool {
         nal_type <= 47 // RFC 7798 §4.4: 48..=63 are packet types or unspecified
     }
@@ -323,7 +327,7 @@ mod tests {
         // Small NALs share an aggregation packet.
         let small = vec![
             Bytes::from_static(&[0x40, 0x01, 7]),
-            Bytes::from_static(&[0x42, 0x01, 8, 9]),
+            Bytes::from_static(&[0x26, 0x01, 8, 9]),
         ];
         let out = round_trip(&track, &AccessUnit { data: small, ..au }, 1000);
         assert_eq!(out.len(), 1);

@@ -220,11 +220,16 @@ pub fn packetizer_for(track: &Track, cfg: PacketizerConfig) -> Box<dyn Packetize
 enum SeqEvent {
     /// Next in sequence (or the first packet).
     InOrder,
-    /// `n` packets were skipped before this one.
+    /// `n` packets were skipped before this one; `0` means the sender restarted its sequence
+    /// (a jump back further than [`MAX_MISORDER`]), so nothing is known about loss.
     Gap(u16),
-    /// Older than or equal to the last one: duplicate or reordered too late.
+    /// At most [`MAX_MISORDER`] behind the last one: a duplicate or a packet reordered too late.
     Late,
 }
+
+/// How far back a sequence number may be and still count as reordering rather than a restart
+/// (RFC 3550 Appendix A.1 uses the same bound).
+const MAX_MISORDER: u16 = 100;
 
 /// Sequence tracking and timestamp unwrapping shared by all depacketizers.
 #[derive(Clone, Debug, Default)]
@@ -241,7 +246,8 @@ impl RtpTimeline {
             Some(last) => match pkt.sequence_number.wrapping_sub(last.wrapping_add(1)) as i16 {
                 0 => SeqEvent::InOrder,
                 n if n > 0 => SeqEvent::Gap(n as u16),
-                _ => SeqEvent::Late,
+                n if n.unsigned_abs() <= MAX_MISORDER + 1 => SeqEvent::Late,
+                _ => SeqEvent::Gap(0),
             },
         };
         if event == SeqEvent::Late {

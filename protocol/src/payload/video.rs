@@ -26,6 +26,8 @@ pub(super) trait NalSyntax {
     fn nal_type(first: u8) -> u8;
     /// Whether a NAL unit of this type makes its access unit a random access point.
     fn is_keyframe(nal_type: u8) -> bool;
+    /// Whether a NAL unit of this type carries picture data (a VCL NAL unit).
+    fn is_vcl(nal_type: u8) -> bool;
     /// Whether a NAL unit of this type may appear in an access unit (not an RTP packet type
     /// such as STAP-A/FU, nor reserved/unspecified by the payload format).
     fn is_media_type(nal_type: u8) -> bool;
@@ -65,6 +67,9 @@ pub(super) struct NalAssembler {
     frag: Option<Fragment>,
     /// Timestamp of an access unit being skipped after loss or an error.
     skip_ts: Option<i64>,
+    /// Parameter sets/SEI closed by a marker on their own (some cameras do this), held to be
+    /// prepended to the next picture so no access unit lacks a picture.
+    held: Option<Building>,
     ready: ReadyQueue,
     pub(super) stats: DepacketizeStats,
 }
@@ -79,6 +84,7 @@ impl NalAssembler {
             cur: None,
             frag: None,
             skip_ts: None,
+            held: None,
             ready: ReadyQueue::default(),
             stats: DepacketizeStats::default(),
         }
@@ -265,6 +271,9 @@ impl NalAssembler {
         if cur.nals.is_empty() {
             return;
         }
+        let Some(cur) = self.merge_held::<S>(cur) else {
+            return;
+        };
         let pts = Timestamp::new(cur.ts, self.clock_rate);
         let au = AccessUnit {
             track: self.track,
@@ -280,12 +289,51 @@ impl NalAssembler {
         self.ready.push(au, &mut self.stats);
     }
 
+    /// Holds an access unit without a picture (VCL NAL unit) for the next one, or prepends what
+    /// is held to a picture. Returns the access unit to emit, if any.
+    fn merge_held<S: NalSyntax>(&mut self, cur: Building) -> Option<Building> {
+        let has_picture = cur
+            .nals
+            .iter()
+            .any(|n| n.first().is_some_and(|&b| S::is_vcl(S::nal_type(b))));
+        let Some(mut held) = self.held.take() else {
+            if has_picture {
+                return Some(cur);
+            }
+            self.held = Some(cur);
+            return None;
+        };
+        if held.size + cur.size > MAX_AU_SIZE || held.nals.len() + cur.nals.len() > MAX_NALS_PER_AU
+        {
+            self.stats.access_units_dropped += 1;
+            self.held = (!has_picture).then_some(cur.clone());
+            return has_picture.then_some(cur);
+        }
+        held.nals.extend(cur.nals);
+        let merged = Building {
+            ts: cur.ts,
+            nals: held.nals,
+            size: held.size + cur.size,
+            keyframe: held.keyframe || cur.keyframe,
+            params_changed: held.params_changed || cur.params_changed,
+        };
+        if has_picture {
+            return Some(merged);
+        }
+        self.held = Some(merged);
+        None
+    }
+
     pub(super) fn pull(&mut self) -> Option<AccessUnit> {
         self.ready.pop()
     }
 
     pub(super) fn check_invariants(&self) {
         self.ready.check_invariants();
+        if let Some(h) = &self.held {
+            assert!(!h.nals.is_empty() && h.nals.len() <= MAX_NALS_PER_AU && h.size <= MAX_AU_SIZE);
+            assert_eq!(h.size, h.nals.iter().map(Bytes::len).sum::<usize>());
+        }
         if let Some(cur) = &self.cur {
             assert_eq!(cur.size, cur.nals.iter().map(Bytes::len).sum::<usize>());
             assert!(cur.size <= MAX_AU_SIZE && cur.nals.len() <= MAX_NALS_PER_AU);
