@@ -231,16 +231,16 @@ pub fn fuzz_h264_sps(data: &[u8]) {
         let _ = info.codec_string();
     }
     let stream = Bytes::copy_from_slice(data);
-    let nalus = annexb::split(&stream);
+    let units = split_access_units(&annexb::split(&stream));
     let mut dts = DtsExtractor::new();
     let mut tracker = super::params::ParamTracker::new(
         super::params::VideoCodec::H264,
         crate::model::VideoParams::default(),
     );
     let mut last = i64::MIN;
-    for (i, nal) in nalus.iter().enumerate() {
-        let pts = (i as i64) * 3600 - (i as i64 % 3) * 3600;
-        let au = std::slice::from_ref(nal);
+    for (i, au) in units.iter().enumerate() {
+        // Display order of an I P B B pattern: 0 3 1 2, 4 7 5 6, ...
+        let pts = (i as i64 + [0, 2, -1, -1][i % 4]) * 3600;
         if let Ok(d) = dts.extract(au, pts) {
             assert!(d <= pts && d > last, "DTS invariant broken");
             last = d;
@@ -253,8 +253,8 @@ pub fn fuzz_h264_sps(data: &[u8]) {
 /// Reads `pic_order_cnt_lsb` from a slice header (H.264 §7.3.3).
 fn slice_poc_lsb(nal: &[u8], sps: &SpsInfo) -> Result<u32, CodecError> {
     let is_idr = NalType::of(nal) == Some(NalType::IDR);
-    // The fields before pic_order_cnt_lsb fit in 20 bytes (5 ue(v) of ≤ 65 bits + ≤ 16 bits).
-    let head = nal.get(1..nal.len().min(24)).unwrap_or_default();
+    // The fields before pic_order_cnt_lsb fit in 36 bytes (4 ue(v) of ≤ 63 bits + ≤ 36 bits).
+    let head = nal.get(1..nal.len().min(64)).unwrap_or_default();
     let rbsp = remove_emulation_prevention(head);
     let mut r = BitReader::new(&rbsp);
     let mut read = || -> Result<u32, CodecError> {

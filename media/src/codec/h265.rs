@@ -310,16 +310,16 @@ pub fn fuzz_h265_sps(data: &[u8]) {
     }
     let _ = PpsInfo::parse(data);
     let stream = Bytes::copy_from_slice(data);
-    let nalus = annexb::split(&stream);
+    let units = split_access_units(&annexb::split(&stream));
     let mut dts = DtsExtractor::new();
     let mut tracker = super::params::ParamTracker::new(
         super::params::VideoCodec::H265,
         crate::model::VideoParams::default(),
     );
     let mut last = i64::MIN;
-    for (i, nal) in nalus.iter().enumerate() {
-        let pts = (i as i64) * 3600 - (i as i64 % 3) * 3600;
-        let au = std::slice::from_ref(nal);
+    for (i, au) in units.iter().enumerate() {
+        // Display order of an I P B B pattern: 0 3 1 2, 4 7 5 6, ...
+        let pts = (i as i64 + [0, 2, -1, -1][i % 4]) * 3600;
         if let Ok(d) = dts.extract(au, pts) {
             assert!(d <= pts && d > last, "DTS invariant broken");
             last = d;
@@ -342,7 +342,7 @@ fn slice_poc_lsb(
     sps: &SpsInfo,
     pps: &PpsInfo,
 ) -> Result<u32, CodecError> {
-    let head = nal.get(2..nal.len().min(24)).unwrap_or_default();
+    let head = nal.get(2..nal.len().min(64)).unwrap_or_default();
     let rbsp = remove_emulation_prevention(head);
     let mut r = BitReader::new(&rbsp);
     let mut read = || -> Result<u32, CodecError> {
