@@ -687,6 +687,10 @@ pub(crate) mod tests {
                 "unit {i}: dts {dts} prev {prev} pts {pts}"
             );
             reordered += usize::from(dts < pts);
+            if i >= 8 {
+                // Steady state: exactly what ffmpeg muxed, dts = (decode index - 2) frames.
+                assert_eq!(dts, 1000 + (i as i64 - 2) * 3600, "unit {i}");
+            }
             prev = dts;
         }
         assert!(reordered > 25, "most units have dts < pts, got {reordered}");

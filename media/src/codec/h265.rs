@@ -613,6 +613,11 @@ mod tests {
                 "unit {i}: dts {dts} prev {prev} pts {pts}"
             );
             reordered += usize::from(dts < pts);
+            if i >= 8 {
+                // Steady state: one frame per frame, (decode index - 3) frames. ffmpeg muxed
+                // (index - 2); the POC jump of the B-pyramid makes us learn depth 3, not 2.
+                assert_eq!(dts, (i as i64 - 3) * 3600, "unit {i}");
+            }
             prev = dts;
         }
         assert!(reordered > 25, "most units have dts < pts, got {reordered}");
