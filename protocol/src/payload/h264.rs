@@ -27,6 +27,23 @@ impl NalSyntax for H264 {
         nal_type == 5 // IDR slice
     }
 
+    fn starts_access_unit(p: &[u8]) -> bool {
+        let nal_starts = |header: u8, next: Option<&u8>| match header & 0x1F {
+            // first_mb_in_slice is ue(v): a leading 1 bit means 0, the picture's first slice.
+            1 | 5 => next.is_some_and(|b| b & 0x80 != 0),
+            6..=9 => true, // SEI, SPS, PPS, AUD
+            _ => false,
+        };
+        match p {
+            [h, rest @ ..] if (1..=23).contains(&(h & 0x1F)) => nal_starts(*h, rest.first()),
+            [h, _, _, first, rest @ ..] if h & 0x1F == STAP_A => nal_starts(*first, rest.first()),
+            [h, fu, rest @ ..] if h & 0x1F == FU_A && fu & 0x80 != 0 => {
+                nal_starts(*fu, rest.first())
+            }
+            _ => false,
+        }
+    }
+
     fn is_vcl(nal_type: u8) -> bool {
         (1..=5).contains(&nal_type)
     }
@@ -287,6 +304,16 @@ pub(super) fn cases() -> Vec<Case> {
                 rtp(4, 3000, true, &[0x41, 4]),
             ],
             want: vec![(3000, false, vec![2])],
+            errors: 0,
+        },
+        Case {
+            name: "loss_then_picture_start_resumes",
+            packets: vec![
+                rtp(1, 0, false, &[0x41, 0x80]),
+                rtp(3, 3000, false, &[0x7C, 0x81, 0x80]),
+                rtp(4, 3000, true, &[0x7C, 0x41, 7]),
+            ],
+            want: vec![(3000, false, vec![3])],
             errors: 0,
         },
         Case {

@@ -29,6 +29,27 @@ impl NalSyntax for H265 {
         (16..=21).contains(&nal_type) // IRAP: BLA, IDR, CRA
     }
 
+    fn starts_access_unit(p: &[u8]) -> bool {
+        // first_slice_segment_in_pic_flag is the first bit after a VCL NAL header.
+        let nal_starts = |nal_type: u8, next: Option<&u8>| match nal_type {
+            0..=31 => next.is_some_and(|b| b & 0x80 != 0),
+            32..=35 | 39 => true, // VPS, SPS, PPS, AUD, prefix SEI
+            _ => false,
+        };
+        match p {
+            [h, _, rest @ ..] if H265::nal_type(*h) <= 47 => {
+                nal_starts(H265::nal_type(*h), rest.first())
+            }
+            [h, _, _, _, first, _, rest @ ..] if H265::nal_type(*h) == AP => {
+                nal_starts(H265::nal_type(*first), rest.first())
+            }
+            [h, _, fu, rest @ ..] if H265::nal_type(*h) == FU && fu & 0x80 != 0 => {
+                nal_starts(fu & 0x3F, rest.first())
+            }
+            _ => false,
+        }
+    }
+
     fn is_vcl(nal_type: u8) -> bool {
         nal_type <= 31
     }
@@ -247,6 +268,15 @@ pub(super) fn cases() -> Vec<Case> {
                 rtp(10, 3000, true, &[0x02, 0x01, 9]),
             ],
             want: vec![(3000, false, vec![3])],
+            errors: 0,
+        },
+        Case {
+            name: "loss_then_picture_start_resumes",
+            packets: vec![
+                rtp(1, 0, false, &[0x02, 0x01, 0x80]),
+                rtp(3, 3000, true, &[0x02, 0x01, 0x80, 5]),
+            ],
+            want: vec![(3000, false, vec![4])],
             errors: 0,
         },
         Case {

@@ -26,6 +26,9 @@ pub(super) trait NalSyntax {
     fn nal_type(first: u8) -> u8;
     /// Whether a NAL unit of this type makes its access unit a random access point.
     fn is_keyframe(nal_type: u8) -> bool;
+    /// Whether an RTP payload visibly begins an access unit: its first NAL unit is a parameter
+    /// set, AUD or SEI, or the first slice of a picture. Used to resume right after loss.
+    fn starts_access_unit(payload: &[u8]) -> bool;
     /// Whether a NAL unit of this type carries picture data (a VCL NAL unit).
     fn is_vcl(nal_type: u8) -> bool;
     /// Whether a NAL unit of this type may appear in an access unit (not an RTP packet type
@@ -103,7 +106,8 @@ impl NalAssembler {
             SeqEvent::Gap(n) => {
                 self.stats.packets_lost += u64::from(n);
                 self.drop_au();
-                self.skip_ts = Some(ts);
+                // Resume at once if this packet visibly starts a picture; else skip its unit.
+                self.skip_ts = (!S::starts_access_unit(&pkt.payload)).then_some(ts);
             }
             SeqEvent::InOrder => {}
         }
@@ -204,6 +208,9 @@ impl NalAssembler {
             )));
         }
         let nal_type = header.first().map_or(0, |&b| S::nal_type(b));
+        if start && !S::is_media_type(nal_type) {
+            return Err(self.fail(Fail::Invalid("fragmented NAL unit of a packet type")));
+        }
         if start {
             if self.frag.is_some() {
                 return Err(self.fail(Fail::Invalid(
