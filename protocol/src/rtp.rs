@@ -369,7 +369,7 @@ impl ReceiverStats {
                 self.cycles += SEQ_MOD;
             }
             self.max_seq = seq;
-        } else if udelta <= u16::MAX - MAX_MISORDER {
+        } else if u32::from(udelta) <= (1 << 16) - u32::from(MAX_MISORDER) {
             if self.bad_seq != Some(seq) {
                 self.bad_seq = Some(seq.wrapping_add(1));
                 return SeqVerdict::Jump;

@@ -327,6 +327,17 @@ pub(super) fn cases() -> Vec<Case> {
             errors: 0,
         },
         Case {
+            name: "timestamp_change_inside_fu",
+            packets: vec![
+                rtp(1, 0, false, &[0x7C, 0x85, 1]),
+                rtp(2, 3000, false, &[0x41, 0x80]),
+                rtp(3, 3000, true, &[0x41, 0x01]),
+                rtp(4, 6000, true, &[0x41, 0x80]),
+            ],
+            want: vec![(6000, false, vec![2])],
+            errors: 1,
+        },
+        Case {
             name: "stap_b_unsupported",
             packets: vec![rtp(1, 0, true, &[0x19, 0, 0, 0, 1, 0x41])],
             want: vec![],

@@ -130,7 +130,7 @@ impl NalAssembler {
         if self.cur.as_ref().is_some_and(|c| c.ts != ts) {
             if self.frag.is_some() {
                 self.drop_au();
-                self.begin_au(ts);
+                self.skip_ts = Some(ts); // this packet is dropped, so its unit is incomplete
                 return Err(Fail::Invalid(
                     "timestamp changed inside a fragmented NAL unit",
                 ));
@@ -337,6 +337,10 @@ impl NalAssembler {
 
     pub(super) fn check_invariants(&self) {
         self.ready.check_invariants();
+        assert!(
+            self.skip_ts.is_none() || self.cur.is_none(),
+            "building while skipping"
+        );
         if let Some(h) = &self.held {
             assert!(!h.nals.is_empty() && h.nals.len() <= MAX_NALS_PER_AU && h.size <= MAX_AU_SIZE);
             assert_eq!(h.size, h.nals.iter().map(Bytes::len).sum::<usize>());
