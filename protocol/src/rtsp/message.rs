@@ -558,6 +558,10 @@ fn parse_head(buf: &[u8], off: usize) -> Result<Head<'_>, ParseError> {
     let (_, first) = lines
         .next()
         .ok_or_else(|| invalid(off, "missing first line"))?;
+    if first.starts_with([' ', '\t']) {
+        // Also keeps `" $ x RTSP/1.0"` from re-encoding into an interleaved frame.
+        return Err(invalid(off, "first line starts with whitespace"));
+    }
     let mut headers = Headers::new();
     for (pos, line) in lines {
         add_header_line(&mut headers, line, off + pos)?;

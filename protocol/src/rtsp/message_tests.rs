@@ -122,6 +122,12 @@ fn cases() -> Vec<Case> {
             false,
         ),
         case("garbage", b"\x00\x01\x02garbage\r\n\r\n", Invalid("request line is not 'METHOD URI RTSP/1.0'"), false),
+        case(
+            "leading_space_dollar_method",
+            b" $ 1 RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+            Invalid("first line starts with whitespace"),
+            false,
+        ),
         case("http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Invalid("unsupported RTSP version"), false),
         case("rtsp2", b"RTSP/2.0 200 OK\r\nCSeq: 1\r\n\r\n", Invalid("unsupported RTSP version"), false),
         case("bad_status", b"RTSP/1.0 2x0 OK\r\n\r\n", Invalid("status code is not a number"), false),
