@@ -32,10 +32,22 @@ impl Link {
         Ok(Link { conn, channel })
     }
 
-    /// Closes politely; errors are irrelevant at this point.
+    /// Closes politely; errors are irrelevant at this point, and a dead link (whose close-ok
+    /// never comes) is abandoned after a second.
     pub(crate) async fn close(self) {
-        let _ = self.conn.close(200, "bye".into()).await;
+        let close = self.conn.close(200, "bye".into());
+        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
     }
+}
+
+/// Runs a connection set-up step with a bound, so a half-dead link cannot stall a reconnect loop.
+pub(crate) async fn bounded<T>(
+    op: &str,
+    fut: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(Duration::from_secs(15), fut)
+        .await
+        .unwrap_or_else(|_| Err(Error::amqp(op, "timed out")))
 }
 
 /// Doubling delay between reconnection attempts, reset after a success.

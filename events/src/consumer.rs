@@ -26,7 +26,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::amqp::{Backoff, Link};
+use crate::amqp::{Backoff, Link, bounded};
 use crate::dedupe::Dedupe;
 use crate::{ConsumerConfig, Error, Event, topology, with_correlation};
 
@@ -159,6 +159,10 @@ struct Worker<H> {
 }
 
 async fn open_link(config: &ConsumerConfig) -> Result<Link, Error> {
+    bounded("consumer set-up", open_link_unbounded(config)).await
+}
+
+async fn open_link_unbounded(config: &ConsumerConfig) -> Result<Link, Error> {
     let link = Link::open(&config.url, &config.connection_name).await?;
     let c = config;
     topology::declare_service_queue(
@@ -223,17 +227,19 @@ impl<H: Handler> Worker<H> {
     ) -> Exit {
         let opts = BasicConsumeOptions::default();
         let queue = self.config.queue.clone();
-        let mut deliveries = match ch
-            .basic_consume(
+        let consume = async {
+            ch.basic_consume(
                 queue.as_str().into(),
                 "".into(),
                 opts,
                 FieldTable::default(),
             )
             .await
-        {
+            .map_err(|e| Error::amqp(format!("basic.consume {queue}"), e))
+        };
+        let mut deliveries = match bounded("basic.consume", consume).await {
             Ok(d) => d,
-            Err(e) => return Exit::Lost(Error::amqp(format!("basic.consume {queue}"), e)),
+            Err(e) => return Exit::Lost(e),
         };
         backoff.reset();
         loop {
@@ -298,7 +304,10 @@ impl<H: Handler> Worker<H> {
             attempt = attempts + 1,
         );
         let corr = event.correlation_id.clone();
-        let fut = AssertUnwindSafe(self.handler.handle(event)).catch_unwind();
+        let handler = self.handler.clone();
+        // Called inside the scope, so that even the synchronous part of the handler (before its
+        // first await) sees the correlation id.
+        let fut = AssertUnwindSafe(async move { handler.handle(event).await }).catch_unwind();
         match with_correlation(corr, fut).instrument(span).await {
             Ok(r) => r,
             Err(_) => Err("handler panicked".into()),
@@ -365,8 +374,8 @@ pub(crate) async fn republish(
         .with_headers(headers)
         .with_delivery_mode(2);
     let op = || format!("basic.publish to {queue}");
-    let confirm = ch
-        .basic_publish(
+    let publish = async {
+        ch.basic_publish(
             "".into(),
             queue.into(),
             BasicPublishOptions::default(),
@@ -376,7 +385,9 @@ pub(crate) async fn republish(
         .await
         .map_err(|e| Error::amqp(op(), e))?
         .await
-        .map_err(|e| Error::amqp(op(), e))?;
+        .map_err(|e| Error::amqp(op(), e))
+    };
+    let confirm = bounded("republish", publish).await?;
     if !confirm.is_ack() {
         return Err(Error::amqp(op(), "nack"));
     }

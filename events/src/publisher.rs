@@ -19,7 +19,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::amqp::{Backoff, Link, redact};
+use crate::amqp::{Backoff, Link, bounded, redact};
 use crate::outbox::{Incoming, Outbox, Record};
 use crate::{CONTENT_TYPE, Error, Event, EventData, PublisherConfig, topology};
 
@@ -321,7 +321,7 @@ async fn connect(
         topology::declare_exchange(&link.channel, &config.exchange).await?;
         Ok::<_, Error>(link)
     };
-    match attempt.await {
+    match bounded("publisher set-up", attempt).await {
         Ok(link) => {
             tracing::info!(url = %redact(url), "events publisher connected");
             backoff.reset();
@@ -350,19 +350,18 @@ async fn send_batch(
     let mut confirms = Vec::with_capacity(batch.len());
     let mut failure = None;
     for r in batch {
-        let sent = channel
-            .basic_publish(
-                exchange.into(),
-                (&*r.routing_key).into(),
-                BasicPublishOptions::default(),
-                &r.body,
-                props.clone(),
-            )
-            .await;
-        match sent {
+        let publish = async {
+            let opts = BasicPublishOptions::default();
+            let key = (&*r.routing_key).into();
+            channel
+                .basic_publish(exchange.into(), key, opts, &r.body, props.clone())
+                .await
+                .map_err(|e| Error::amqp(format!("basic.publish {exchange}"), e))
+        };
+        match bounded("basic.publish", publish).await {
             Ok(c) => confirms.push((r.end, c)),
             Err(e) => {
-                failure = Some(Error::amqp(format!("basic.publish {exchange}"), e));
+                failure = Some(e);
                 break;
             }
         }

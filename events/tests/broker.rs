@@ -1,0 +1,725 @@
+//! Tests against the real RabbitMQ at 127.0.0.1:5672 (guest/guest).
+//!
+//! Each test uses its own exchange and queues (`t.<test>.<pid>`), deleted at the end, except
+//! `contract_exchange_...` which uses the real `vigia.events`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use tokio::net::{TcpListener, TcpStream};
+use vigia_events::{
+    Consumer, ConsumerConfig, EXCHANGE, Event, EventData, Publisher, PublisherConfig, cli,
+    examples, topology,
+};
+
+const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+fn name(test: &str) -> String {
+    format!("t.{test}.{}", std::process::id())
+}
+
+fn state_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vigia-events-{}", name(test)));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn publisher_config(test: &str, url: &str, exchange: &str) -> PublisherConfig {
+    let mut c = PublisherConfig::new(Some(url.into()), state_dir(&format!("{test}-pub")));
+    c.exchange = exchange.into();
+    c.connection_name = format!("{}-pub", name(test));
+    c
+}
+
+fn consumer_config(test: &str, url: &str, exchange: &str, bindings: &[&str]) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(url, name(test), bindings, state_dir(&format!("{test}-con")));
+    c.exchange = exchange.into();
+    c.connection_name = format!("{}-con", name(test));
+    c
+}
+
+/// Records handled event ids in order.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<String>>>);
+
+impl Seen {
+    fn handler(
+        &self,
+    ) -> impl Fn(Event) -> futures::future::Ready<Result<(), String>> + Send + Sync + 'static {
+        let seen = self.0.clone();
+        move |e: Event| {
+            seen.lock().unwrap().push(e.id);
+            futures::future::ready(Ok(()))
+        }
+    }
+    fn ids(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Deletes a test's queues and exchange (best effort).
+async fn cleanup(queue: &str, exchange: Option<&str>) {
+    let Ok(conn) = Connection::connect(URL, ConnectionProperties::default()).await else {
+        return;
+    };
+    let Ok(ch) = conn.create_channel().await else {
+        return;
+    };
+    let retries = [1, 2, 4].map(|s| topology::retry_queue(queue, Duration::from_secs(s)));
+    for q in [queue.to_owned(), topology::dlq(queue)]
+        .into_iter()
+        .chain(retries)
+    {
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    if let Some(x) = exchange {
+        let _ = ch
+            .exchange_delete(x.into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+async fn cli_out(args: &[&str]) -> String {
+    let mut out = Vec::new();
+    cli::run_to(args.iter().map(|s| s.to_string()).collect(), &mut out)
+        .await
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn health() -> EventData {
+    examples().remove(6).data
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_exchange_is_declared_idempotently_and_routes_by_type() {
+    let test = "contract";
+    let seen = Seen::default();
+    let cfg = consumer_config(test, URL, EXCHANGE, &["camera.*"]);
+    // Declaring twice with the same arguments must succeed.
+    let first = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    first.stop().await;
+    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let publisher = Publisher::start(publisher_config(test, URL, EXCHANGE)).unwrap();
+    let camera = Event::new("/cidades", examples().remove(0).data);
+    publisher.publish(camera.clone()).unwrap();
+    publisher.publish(Event::new("/vigia", health())).unwrap(); // not bound: not delivered
+    tokio::time::timeout(Duration::from_secs(20), publisher.flush())
+        .await
+        .unwrap()
+        .unwrap();
+    wait_until("camera.created", Duration::from_secs(10), || {
+        seen.len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seen.ids(), [camera.id]);
+    consumer.stop().await;
+    cleanup(&cfg.queue, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_confirmed_events_arrive_exactly_once() {
+    let test = "10k";
+    let exchange = name(test);
+    let seen = Seen::default();
+    let cfg = consumer_config(test, URL, &exchange, &["#"]);
+    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let events: Vec<Event> = (0..10_000)
+        .map(|_| Event::new("/vigia/bench", health()))
+        .collect();
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    let start = Instant::now();
+    for e in events {
+        publisher.publish(e).unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(90), publisher.flush())
+        .await
+        .unwrap()
+        .unwrap();
+    let confirmed = start.elapsed();
+    wait_until("10 000 events", Duration::from_secs(90), || {
+        seen.len() >= 10_000
+    })
+    .await;
+    let delivered = start.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    for id in seen.ids() {
+        *counts.entry(id).or_default() += 1;
+    }
+    assert_eq!(counts.len(), 10_000);
+    assert!(
+        ids.iter().all(|id| counts.get(id) == Some(&1)),
+        "some event not handled exactly once"
+    );
+    let stats = publisher.stats();
+    assert_eq!(stats.confirmed, 10_000, "{stats:?}");
+    println!(
+        "THROUGHPUT 10000 events: confirmed in {:.2}s = {:.0} events/s; handled by consumer in {:.2}s = {:.0} events/s",
+        confirmed.as_secs_f64(),
+        10_000.0 / confirmed.as_secs_f64(),
+        delivered.as_secs_f64(),
+        10_000.0 / delivered.as_secs_f64()
+    );
+    consumer.stop().await;
+    cleanup(&cfg.queue, Some(&exchange)).await;
+}
+
+/// A TCP proxy in front of the broker that can drop every connection and refuse new ones.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// Local ports of the proxy's connections to the broker (how rabbitmqctl names them).
+    upstream_ports: Arc<Mutex<Vec<u16>>>,
+}
+
+impl Proxy {
+    async fn start() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let upstream_ports: Arc<Mutex<Vec<u16>>> = Arc::default();
+        let (u, c, ports) = (up.clone(), conns.clone(), upstream_ports.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !u.load(Ordering::SeqCst) {
+                    continue; // dropped: connection refused in effect
+                }
+                let ports = ports.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut broker) = TcpStream::connect("127.0.0.1:5672").await {
+                        if let Ok(a) = broker.local_addr() {
+                            ports.lock().unwrap().push(a.port());
+                        }
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
+                    }
+                });
+                c.lock().unwrap().push(task);
+            }
+        });
+        Proxy {
+            addr,
+            up,
+            conns,
+            upstream_ports,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Closes, with rabbitmqctl, the broker connections coming from these local ports.
+fn rabbitmqctl_close(ports: &[u16]) -> usize {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["list_connections", "pid", "name", "--silent"])
+        .output()
+        .expect("rabbitmqctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut closed = 0;
+    for line in text.lines() {
+        let Some((pid, name)) = line.trim().split_once('\t') else {
+            continue;
+        };
+        if ports
+            .iter()
+            .any(|p| name.starts_with(&format!("127.0.0.1:{p} -> ")))
+        {
+            let status = std::process::Command::new("rabbitmqctl")
+                .args(["close_connection", pid, "vigia outage test"])
+                .status()
+                .expect("rabbitmqctl");
+            closed += usize::from(status.success());
+        }
+    }
+    closed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_during_30s_of_publishing_loses_nothing_keeps_order_and_handles_once() {
+    let test = "outage";
+    let exchange = name(test);
+    let proxy = Proxy::start().await;
+    let seen = Seen::default();
+    let mut ccfg = consumer_config(test, &proxy.url(), &exchange, &["#"]);
+    ccfg.reconnect_backoff = (Duration::from_millis(100), Duration::from_secs(1));
+    let consumer = Consumer::start(ccfg.clone(), seen.handler()).await.unwrap();
+    let mut pcfg = publisher_config(test, &proxy.url(), &exchange);
+    pcfg.reconnect_backoff = (Duration::from_millis(100), Duration::from_secs(1));
+    let publisher = Publisher::start(pcfg).unwrap();
+
+    let start = Instant::now();
+    let mut published = Vec::new();
+    let mut closed_by_ctl = None;
+    let mut ticker = tokio::time::interval(Duration::from_millis(40));
+    while start.elapsed() < Duration::from_secs(30) {
+        ticker.tick().await;
+        let e = Event::new("/vigia/outage", health());
+        published.push(e.id.clone());
+        publisher.publish(e).unwrap();
+        let t = start.elapsed().as_secs();
+        if t >= 5 && closed_by_ctl.is_none() {
+            let ports = proxy.upstream_ports.lock().unwrap().clone();
+            closed_by_ctl = Some(tokio::task::spawn_blocking(move || {
+                rabbitmqctl_close(&ports)
+            }));
+        }
+        if (12..20).contains(&t) {
+            proxy.cut();
+        } else if t >= 20 {
+            proxy.restore();
+        }
+    }
+    let closed = closed_by_ctl.unwrap().await.unwrap();
+    assert!(closed >= 2, "rabbitmqctl closed {closed} connections");
+    tokio::time::timeout(Duration::from_secs(60), publisher.flush())
+        .await
+        .unwrap()
+        .unwrap();
+    let n = published.len();
+    wait_until(
+        "all events after the outage",
+        Duration::from_secs(60),
+        || seen.len() >= n,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (pstats, cstats) = (publisher.stats(), consumer.stats());
+    println!("outage: {n} events, publisher {pstats:?}, consumer {cstats:?}");
+    assert!(
+        pstats.reconnects >= 2 && cstats.reconnects >= 2,
+        "{pstats:?} {cstats:?}"
+    );
+    assert_eq!(
+        seen.ids(),
+        published,
+        "handled sequence differs from published sequence"
+    );
+    consumer.stop().await;
+    cleanup(&ccfg.queue, Some(&exchange)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_handler_retries_after_1_2_4_s_then_dlq_then_replay_to_fixed_handler() {
+    let test = "ladder";
+    let exchange = name(test);
+    let attempts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let a = attempts.clone();
+    let failing = move |_e: Event| {
+        a.lock().unwrap().push(Instant::now());
+        futures::future::ready(Err::<(), String>("camera registry unavailable".into()))
+    };
+    let cfg = consumer_config(test, URL, &exchange, &["#"]);
+    let consumer = Consumer::start(cfg.clone(), failing).await.unwrap();
+    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let event = Event::new("/cidades", examples().remove(0).data);
+    publisher.publish(event.clone()).unwrap();
+    wait_until("dead-lettering", Duration::from_secs(20), || {
+        consumer.stats().dead_lettered == 1
+    })
+    .await;
+    consumer.stop().await;
+
+    let times = attempts.lock().unwrap().clone();
+    assert_eq!(times.len(), 4, "first attempt + 3 retries");
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    println!("retry gaps: {gaps:?}");
+    for (gap, want) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+        assert!(*gap >= want - 0.05 && *gap < want + 0.75, "gaps {gaps:?}");
+    }
+
+    let queue = cfg.queue.clone();
+    let listed = cli_out(&["--url", URL, "dlq", "list", &queue]).await;
+    assert!(listed.contains(": 1 messages"), "{listed}");
+    assert!(listed.contains("attempts=4 kind=handler_error"), "{listed}");
+    assert!(
+        listed.contains("reason=handler failed 4 times: camera registry unavailable"),
+        "{listed}"
+    );
+    assert!(listed.contains(&event.id), "{listed}");
+    // Listing does not consume.
+    assert!(
+        cli_out(&["--url", URL, "dlq", "list", &queue])
+            .await
+            .contains(": 1 messages")
+    );
+
+    let replayed = cli_out(&["--url", URL, "dlq", "replay", &queue]).await;
+    assert!(replayed.contains("replayed 1 messages"), "{replayed}");
+    let seen = Seen::default();
+    let fixed = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    wait_until("replayed event", Duration::from_secs(10), || {
+        seen.len() == 1
+    })
+    .await;
+    assert_eq!(seen.ids(), [event.id]);
+    fixed.stop().await;
+    assert!(
+        cli_out(&["--url", URL, "dlq", "list", &queue])
+            .await
+            .contains(": 0 messages")
+    );
+    cleanup(&queue, Some(&exchange)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_go_to_the_dlq_with_reasons_and_consuming_goes_on() {
+    let test = "malformed";
+    let exchange = name(test);
+    let seen = Seen::default();
+    let cfg = consumer_config(test, URL, &exchange, &["#"]);
+    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let good = examples().remove(0);
+    let mutate = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = good.to_json();
+        f(&mut v);
+        v.to_string().into_bytes()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("bad JSON", b"{\"specversion\": 1.0,".to_vec()),
+        (
+            "missing attribute \"source\"",
+            mutate(&|v| {
+                v.as_object_mut().unwrap().remove("source");
+            }),
+        ),
+        (
+            "unknown type \"camera.teleported\"",
+            mutate(&|v| v["type"] = "camera.teleported".into()),
+        ),
+        (
+            "unsupported version 7 of camera.created",
+            mutate(&|v| v["dataversion"] = 7.into()),
+        ),
+        (
+            "schema violation in camera.created data: missing field `rtspUrl`",
+            mutate(&|v| {
+                v["data"].as_object_mut().unwrap().remove("rtspUrl");
+            }),
+        ),
+    ];
+    let conn = Connection::connect(URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    for (_, body) in &cases {
+        ch.basic_publish(
+            exchange.as_str().into(),
+            "camera.created".into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let after = Event::new("/cidades", good.data.clone());
+    publisher.publish(after.clone()).unwrap();
+    wait_until("the valid event", Duration::from_secs(10), || {
+        seen.len() == 1
+    })
+    .await;
+    wait_until("5 dead letters", Duration::from_secs(10), || {
+        consumer.stats().dead_lettered == 5
+    })
+    .await;
+    assert_eq!(seen.ids(), [after.id]);
+    assert_eq!(consumer.stats().malformed, 5);
+    consumer.stop().await;
+    let listed = cli_out(&["--url", URL, "dlq", "list", &cfg.queue]).await;
+    for (reason, _) in &cases {
+        assert!(
+            listed.contains(reason),
+            "DLQ lacks reason {reason:?}:\n{listed}"
+        );
+    }
+    for kind in [
+        "bad_json",
+        "invalid_envelope",
+        "unknown_type",
+        "unsupported_version",
+        "schema_violation",
+    ] {
+        assert!(listed.contains(&format!("kind={kind}")), "{listed}");
+    }
+    cleanup(&cfg.queue, Some(&exchange)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_outbox_accept_then_restart_delivers() {
+    let test = "sigkill";
+    let exchange = name(test);
+    let seen = Seen::default();
+    let cfg = consumer_config(test, URL, &exchange, &["#"]);
+    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let pcfg = publisher_config(test, URL, &exchange);
+    // Nothing listens on port 1: events are accepted into the outbox but never confirmed.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigia-events-outbox-probe"))
+        .args([
+            pcfg.outbox_dir.to_str().unwrap(),
+            "amqp://guest:guest@127.0.0.1:1/%2f",
+            &exchange,
+            "50",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let ids = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut ids = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line == "accepted" {
+                break;
+            }
+            ids.push(line);
+        }
+        ids
+    })
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 50);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(seen.ids().is_empty());
+
+    let publisher = Publisher::start(pcfg).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), publisher.flush())
+        .await
+        .unwrap()
+        .unwrap();
+    wait_until("outbox replay", Duration::from_secs(10), || {
+        seen.len() >= 50
+    })
+    .await;
+    assert_eq!(seen.ids(), ids);
+    consumer.stop().await;
+    cleanup(&cfg.queue, Some(&exchange)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_by_a_handler_carry_the_consumed_correlation_id() {
+    let test = "corr";
+    let exchange = name(test);
+    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let p = publisher.clone();
+    let alert = examples().remove(8).data;
+    // The "AI" handler answers every lpr.detected with an alert.triggered.
+    let ai = move |_e: Event| {
+        let r = p.emit(alert.clone()).map(|_| ()).map_err(|e| e.to_string());
+        futures::future::ready(r)
+    };
+    let ai_cfg = consumer_config(&format!("{test}-ai"), URL, &exchange, &["lpr.*"]);
+    let ai_consumer = Consumer::start(ai_cfg.clone(), ai).await.unwrap();
+    let got: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let g = got.clone();
+    let ops = move |e: Event| {
+        g.lock().unwrap().push(e);
+        futures::future::ready(Ok(()))
+    };
+    let ops_cfg = consumer_config(&format!("{test}-ops"), URL, &exchange, &["alert.*"]);
+    let ops_consumer = Consumer::start(ops_cfg.clone(), ops).await.unwrap();
+    let lpr = Event::new("/ai", examples().remove(7).data);
+    assert_eq!(lpr.correlation_id, lpr.id);
+    publisher.publish(lpr.clone()).unwrap();
+    wait_until("the alert", Duration::from_secs(10), || {
+        got.lock().unwrap().len() == 1
+    })
+    .await;
+    let alert = got.lock().unwrap()[0].clone();
+    assert_eq!(alert.event_type().as_str(), "alert.triggered");
+    assert_eq!(alert.correlation_id, lpr.correlation_id);
+    assert_ne!(alert.id, lpr.id);
+    ai_consumer.stop().await;
+    ops_consumer.stop().await;
+    cleanup(&ai_cfg.queue, None).await;
+    cleanup(&ops_cfg.queue, Some(&exchange)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_publish_file_and_tail_with_filters() {
+    let test = "cli";
+    let exchange = name(test);
+    let tail_args = vec![
+        "--url",
+        URL,
+        "--exchange",
+        &exchange,
+        "tail",
+        "--type",
+        "lpr.*",
+        "--subject",
+        "camera/*",
+        "--count",
+        "1",
+    ];
+    let tail_args: Vec<String> = tail_args.into_iter().map(String::from).collect();
+    let tail = tokio::spawn(async move {
+        let mut out = Vec::new();
+        cli::run_to(tail_args, &mut out)
+            .await
+            .map(|_| String::from_utf8(out).unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await; // tail's queue is bound
+    let file = state_dir(test).with_extension("json");
+    let all: Vec<serde_json::Value> = examples().iter().map(Event::to_json).collect();
+    std::fs::write(&file, serde_json::Value::Array(all).to_string()).unwrap();
+    let out = cli_out(&[
+        "--url",
+        URL,
+        "--exchange",
+        &exchange,
+        "publish",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(out, "published 10 events\n");
+    let tailed = tokio::time::timeout(Duration::from_secs(10), tail)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        tailed.contains("lpr.detected subject=camera/cam-0042"),
+        "{tailed}"
+    );
+    assert!(tailed.contains("\"plate\": \"BRA2E19\""), "{tailed}");
+    assert!(!tailed.contains("camera.created"), "{tailed}");
+    // An invalid file is refused before anything is sent.
+    std::fs::write(
+        &file,
+        b"{\"specversion\":\"1.0\",\"type\":\"camera.created\"}",
+    )
+    .unwrap();
+    let args = [
+        "--url",
+        URL,
+        "--exchange",
+        &exchange,
+        "publish",
+        file.to_str().unwrap(),
+    ];
+    let err = cli::run_to(
+        args.iter().map(|s| s.to_string()).collect(),
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("malformed event"), "{err}");
+    cleanup("none", Some(&exchange)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_or_replayed_event_is_handled_once_even_after_a_consumer_restart() {
+    let test = "dedupe";
+    let exchange = name(test);
+    let seen = Seen::default();
+    let cfg = consumer_config(test, URL, &exchange, &["#"]);
+    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let e = Event::new("/cidades", examples().remove(2).data);
+    publisher.publish(e.clone()).unwrap();
+    publisher.publish(e.clone()).unwrap();
+    publisher.flush().await.unwrap();
+    wait_until("both deliveries", Duration::from_secs(10), || {
+        consumer.stats().handled + consumer.stats().duplicates == 2
+    })
+    .await;
+    consumer.stop().await;
+    // A new consumer process reads the persisted window.
+    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    publisher.publish(e.clone()).unwrap();
+    publisher.flush().await.unwrap();
+    wait_until("the replay", Duration::from_secs(10), || {
+        consumer.stats().duplicates == 1
+    })
+    .await;
+    assert_eq!(seen.ids(), [e.id]);
+    consumer.stop().await;
+    cleanup(&cfg.queue, Some(&exchange)).await;
+}
+
+#[tokio::test]
+async fn without_a_broker_events_go_to_a_jsonl_file() {
+    let dir = state_dir("jsonl");
+    let publisher = Publisher::start(PublisherConfig::new(None, &dir)).unwrap();
+    let ids: Vec<String> = (0..3).map(|_| publisher.emit(health()).unwrap()).collect();
+    publisher.flush().await.unwrap();
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let got: Vec<String> = text
+        .lines()
+        .map(|l| Event::from_slice(l.as_bytes()).unwrap().id)
+        .collect();
+    assert_eq!(got, ids);
+    assert_eq!(publisher.stats().accepted, 3);
+}
+
+#[tokio::test]
+async fn a_full_outbox_drops_and_counts_and_the_caller_never_waits() {
+    let mut cfg = PublisherConfig::new(
+        Some("amqp://guest:guest@127.0.0.1:1/%2f".into()),
+        state_dir("full"),
+    );
+    cfg.outbox_max_bytes = 8 << 10;
+    let publisher = Publisher::start(cfg).unwrap();
+    // On this current-thread runtime the background task cannot run until we yield: every
+    // call returning Ok here proves publish() never waits for the outbox or the broker.
+    for _ in 0..100 {
+        publisher.emit(health()).unwrap();
+    }
+    assert_eq!(publisher.stats().accepted, 0);
+    wait_until("all events processed", Duration::from_secs(10), || {
+        let s = publisher.stats();
+        s.accepted + s.outbox_full == 100
+    })
+    .await;
+    let s = publisher.stats();
+    assert!(s.outbox_full > 0 && s.accepted > 0, "{s:?}");
+    assert_eq!(s.pending, s.accepted);
+    assert_eq!(s.confirmed, 0);
+}
