@@ -67,7 +67,7 @@ fn mediamtx_default_file_starts_warns_once_per_key_and_serves_rtsp() {
     let logs = vigia.logs();
     let warned: Vec<&str> = logs
         .lines()
-        .filter(|l| l.contains("not implemented yet"))
+        .filter(|l| l.contains("not implemented"))
         .collect();
     assert!(
         !warned.is_empty(),

@@ -12,8 +12,9 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
 use tracing::Instrument;
+use vigia_media::hub::{Cursor, Next};
 use vigia_protocol::rtsp::{
-    LowerTransport, ParseError, Parsed, QueryKind, Request, Response, ServerAnswer,
+    LowerTransport, ParseError, Parsed, QueryKind, Request, Response, RtpInfoEntry, ServerAnswer,
     ServerConnection, ServerQuery, SetupTrack, StatusCode, Step, Transport, TransportMode, parse,
 };
 use vigia_protocol::sdp::{SdpTrack, sdp_for_tracks};
@@ -26,7 +27,7 @@ use super::{RtspServer, peer_ip};
 use crate::auth::{self, Attempt, Verdict};
 use crate::config::AuthAction;
 use crate::paths::{Path, PathError, PublishGuard, ReaderGuard, lock};
-use crate::stream::PathStream;
+use crate::stream::{PathStream, RtpBatch};
 
 /// Responses and play plans queued for the writing half.
 const OUTGOING_QUEUE: usize = 16;
@@ -40,8 +41,13 @@ pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: Socket
         tracing::debug!("connection opened");
         let (read_half, write_half) = socket.into_split();
         let (out, requests) = mpsc::channel(OUTGOING_QUEUE);
-        let writer =
-            tokio::spawn(writer::run(write_half, requests, server.write_timeout).in_current_span());
+        let writer = writer::run(
+            write_half,
+            requests,
+            server.write_timeout,
+            server.send_buffer,
+        );
+        let writer = tokio::spawn(writer.in_current_span());
         let mut conn = Connection::new(server, peer, out);
         let reason = conn.serve(read_half, writer).await;
         conn.release();
@@ -122,6 +128,7 @@ impl Connection {
                 },
                 end = &mut writer => return match end {
                     Ok(WriterEnd::StreamEnded) => "the stream ended".into(),
+                    Ok(WriterEnd::Disconnected) => "closed by the client".into(),
                     Ok(WriterEnd::Failed(e)) => {
                         tracing::warn!("closing reader: {e}");
                         format!("write failed: {e}")
@@ -256,7 +263,7 @@ impl Connection {
                 transport,
                 mode,
             } => self.setup(&query.path, track, transport, mode).await,
-            QueryKind::Play { tracks, .. } => self.play(&tracks),
+            QueryKind::Play { tracks, .. } => self.play(&query.uri, &tracks),
             QueryKind::Record { tracks, .. } => self.record(&tracks),
             QueryKind::Pause { .. } => {
                 self.after_response = Some(Outgoing::Stop);
@@ -361,7 +368,7 @@ impl Connection {
         Ok(ServerAnswer::Setup { transport })
     }
 
-    fn play(&mut self, tracks: &[SetupTrack]) -> Answer {
+    fn play(&mut self, uri: &str, tracks: &[SetupTrack]) -> Answer {
         let peer_ip = peer_ip(self.peer);
         let udp = self.server.udp.clone();
         let multicast = self.server.multicast.clone();
@@ -390,17 +397,30 @@ impl Connection {
                 *slot = Some(target);
             }
         }
+        let mut cursor = reading.stream.rtp().subscribe();
+        let (pending, first) = prefetch(&mut cursor, targets.len());
+        let rtp_info = tracks
+            .iter()
+            .map(|t| {
+                let first = first.get(t.track).copied().flatten();
+                RtpInfoEntry {
+                    url: format!("{}/trackID={}", uri.trim_end_matches('/'), t.track),
+                    seq: first.map(|(seq, _)| seq),
+                    rtptime: first.map(|(_, ts)| ts),
+                }
+            })
+            .collect();
+        let path = reading.path.name.clone();
         let plan = PlayPlan {
-            cursor: reading.stream.rtp().subscribe(),
+            cursor,
+            pending,
             targets,
-            path: reading.path.name.clone(),
+            path,
             udp,
         };
         self.after_response = Some(Outgoing::Play(plan));
         tracing::info!(path = %reading.path.name, "is reading from path ({})", transport_names(tracks));
-        Ok(ServerAnswer::Play {
-            rtp_info: Vec::new(),
-        })
+        Ok(ServerAnswer::Play { rtp_info })
     }
 
     fn record(&mut self, tracks: &[SetupTrack]) -> Answer {
@@ -497,6 +517,28 @@ async fn read_more(socket: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::R
         buf.reserve(READ_CHUNK);
     }
     socket.read_buf(buf).await
+}
+
+/// Takes the batches already in the ring from the cursor's start, until every track's first
+/// packet is known: their sequence numbers and RTP times go into `RTP-Info` (RFC 2326 §12.33).
+fn prefetch(
+    cursor: &mut Cursor<RtpBatch>,
+    tracks: usize,
+) -> (Vec<Arc<RtpBatch>>, Vec<Option<(u16, u32)>>) {
+    let mut pending = Vec::new();
+    let mut first = vec![None; tracks];
+    while first.iter().any(Option::is_none) {
+        let Next::Item(batch) = cursor.try_next() else {
+            break;
+        };
+        if let (Some(slot @ None), Some(packet)) =
+            (first.get_mut(batch.track), batch.packets.first())
+        {
+            *slot = Some((packet.sequence_number, packet.timestamp));
+        }
+        pending.push(batch);
+    }
+    (pending, first)
 }
 
 async fn kicked(publishing: &mut Option<Publishing>) {

@@ -39,6 +39,9 @@ pub(crate) struct RtspServer {
     pub(crate) read_timeout: Duration,
     /// `writeTimeout`: a reader whose socket accepts nothing this long is disconnected.
     pub(crate) write_timeout: Duration,
+    /// Kernel send buffer of a playing connection: `writeQueueSize` packets of
+    /// `udpMaxPayloadSize` bytes.
+    pub(crate) send_buffer: usize,
     /// Whether Digest challenges are offered (`rtspAuthMethods` has `digest`).
     pub(crate) digest: bool,
 }
@@ -73,6 +76,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         multicast,
         read_timeout: config.read_timeout,
         write_timeout: config.write_timeout,
+        send_buffer: config.write_queue_size * config.udp_max_payload_size,
         digest: config.rtsp_auth_methods.contains(&RtspAuthMethod::Digest),
     });
     tracing::info!(

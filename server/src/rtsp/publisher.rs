@@ -99,7 +99,9 @@ impl Publisher {
         };
         for packet in packets {
             if let RtcpPacket::SenderReport(sr) = packet {
-                track.reports.on_sender_report(&sr);
+                track
+                    .reports
+                    .on_sender_report(&sr, crate::sources::unix_micros());
             }
         }
     }

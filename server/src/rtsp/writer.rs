@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use socket2::SockRef;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
@@ -31,6 +32,8 @@ pub(crate) enum Outgoing {
 pub(crate) struct PlayPlan {
     /// The reader's position in the stream's RTP hub.
     pub(crate) cursor: Cursor<RtpBatch>,
+    /// Batches already taken from the cursor (to state `RTP-Info`), sent first.
+    pub(crate) pending: Vec<Arc<RtpBatch>>,
     /// Per stream track: where its packets go (`None`: not set up).
     pub(crate) targets: Vec<Option<Target>>,
     /// Path name, for logs.
@@ -56,15 +59,22 @@ pub(crate) enum WriterEnd {
     Closed,
     /// The stream being played ended (the publisher left).
     StreamEnded,
-    /// The socket failed or made no progress within `writeTimeout`.
+    /// The client went away.
+    Disconnected,
+    /// The socket made no progress within `writeTimeout`, or failed unexpectedly.
     Failed(String),
 }
 
 /// Runs the writer until the reading half drops its sender or a write fails.
+///
+/// `send_buffer` bounds the kernel's send buffer once playing starts: without a bound, Linux
+/// autotuning lets megabytes pile up in the kernel for a stalled reader, hiding the backlog from
+/// the hub (where it would be skipped and counted) and from `writeTimeout`.
 pub(crate) async fn run(
     mut socket: OwnedWriteHalf,
     mut requests: mpsc::Receiver<Outgoing>,
     write_timeout: Duration,
+    send_buffer: usize,
 ) -> WriterEnd {
     let mut play: Option<PlayPlan> = None;
     let mut slow = WarnSummary::default();
@@ -74,7 +84,12 @@ pub(crate) async fn run(
             msg = requests.recv() => match msg {
                 None => return WriterEnd::Closed,
                 Some(Outgoing::Bytes(bytes)) => timed(write_timeout, socket.write_all(&bytes)).await,
-                Some(Outgoing::Play(plan)) => { play = Some(plan); Ok(()) }
+                Some(Outgoing::Play(mut plan)) => {
+                    let _ = SockRef::from(socket.as_ref()).set_send_buffer_size(send_buffer);
+                    let pending = std::mem::take(&mut plan.pending);
+                    play = Some(plan);
+                    send_all(&mut socket, play.as_ref(), &pending, write_timeout).await
+                }
                 Some(Outgoing::Stop) => { play = None; Ok(()) }
             },
             next = next_batch(&mut play) => match next {
@@ -88,10 +103,20 @@ pub(crate) async fn run(
                 Next::Pending => Ok(()),
             },
         };
-        if let Err(e) = step {
-            return WriterEnd::Failed(e.to_string());
+        match step {
+            Ok(()) => {}
+            Err(e) if is_disconnect(&e) => return WriterEnd::Disconnected,
+            Err(e) => return WriterEnd::Failed(e.to_string()),
         }
     }
+}
+
+fn is_disconnect(e: &io::Error) -> bool {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, WriteZero};
+    matches!(
+        e.kind(),
+        BrokenPipe | ConnectionReset | ConnectionAborted | WriteZero
+    )
 }
 
 async fn next_batch(play: &mut Option<PlayPlan>) -> Next<RtpBatch> {
@@ -109,6 +134,18 @@ async fn timed(limit: Duration, write: impl Future<Output = io::Result<()>>) -> 
             "write timed out (writeTimeout)",
         )),
     }
+}
+
+async fn send_all(
+    socket: &mut OwnedWriteHalf,
+    plan: Option<&PlayPlan>,
+    batches: &[Arc<RtpBatch>],
+    write_timeout: Duration,
+) -> io::Result<()> {
+    for batch in batches {
+        send_batch(socket, plan, batch, write_timeout).await?;
+    }
+    Ok(())
 }
 
 async fn send_batch(
