@@ -497,7 +497,7 @@ fn write_seeds() {
             .collect();
         seeds.push((format!("dialog_{name}"), all));
     }
-    let mut interleaved = b"SETUP rtsp://h/cam/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\nPLAY rtsp://h/cam RTSP/1.0\r\nCSeq: 2\r\nSession: fuzzsession\r\n\r\n".to_vec();
+    let mut interleaved = b"SETUP rtsp://h/cam/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\nPLAY rtsp://h/cam RTSP/1.0\r\nCSeq: 2\r\nSession: 12345678\r\n\r\n".to_vec();
     interleaved.extend_from_slice(b"$\x01\x00\x04\x81\xc9\x00\x00");
     seeds.push(("play_tcp_rtcp".to_owned(), interleaved));
     testutil::write_seeds("rtsp_session", &seeds);
