@@ -454,7 +454,8 @@ impl SenderReportGenerator {
     /// `None` before any packet (RFC 3550 §6.4: a source that has not sent sends RRs instead).
     pub fn report(&self, now_us: i64) -> Option<SenderReport> {
         let (rtp, at_us) = self.last?;
-        let elapsed = i128::from(now_us - at_us) * i128::from(self.clock_rate) / 1_000_000;
+        let elapsed =
+            (i128::from(now_us) - i128::from(at_us)) * i128::from(self.clock_rate) / 1_000_000;
         Some(SenderReport {
             ssrc: self.ssrc,
             ntp: NtpTimestamp::from_unix_micros(now_us),
