@@ -9,7 +9,7 @@ use super::values::IpNet;
 
 /// What a client wants to do; MediaMTX's `action` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthAction {
+pub(crate) enum AuthAction {
     /// Publish a stream to a path.
     Publish,
     /// Read a stream from a path.
@@ -26,7 +26,7 @@ pub enum AuthAction {
 
 impl AuthAction {
     /// Parses MediaMTX's spelling (`publish`, `read`, …).
-    pub fn parse(text: &str) -> Option<AuthAction> {
+    pub(crate) fn parse(text: &str) -> Option<AuthAction> {
         Some(match text {
             "publish" => AuthAction::Publish,
             "read" => AuthAction::Read,
@@ -39,7 +39,7 @@ impl AuthAction {
     }
 
     /// Whether permissions for this action are restricted by path.
-    pub fn is_per_path(self) -> bool {
+    pub(crate) fn is_per_path(self) -> bool {
         matches!(
             self,
             AuthAction::Publish | AuthAction::Read | AuthAction::Playback
@@ -49,7 +49,7 @@ impl AuthAction {
 
 /// The paths a permission covers.
 #[derive(Debug, Clone)]
-pub enum PathPattern {
+pub(crate) enum PathPattern {
     /// Empty `path`: every path.
     Any,
     /// A path name that must match exactly.
@@ -60,7 +60,7 @@ pub enum PathPattern {
 
 impl PathPattern {
     /// Whether `path` is covered.
-    pub fn matches(&self, path: &str) -> bool {
+    pub(crate) fn matches(&self, path: &str) -> bool {
         match self {
             PathPattern::Any => true,
             PathPattern::Exact(p) => p == path,
@@ -71,7 +71,7 @@ impl PathPattern {
 
 /// One entry of a user's `permissions`.
 #[derive(Debug, Clone)]
-pub struct Permission {
+pub(crate) struct Permission {
     /// The allowed action.
     pub action: AuthAction,
     /// The paths it applies to (ignored for api, metrics and pprof).
@@ -81,7 +81,7 @@ pub struct Permission {
 /// A username or password as written in the config: plain, `sha256:<base64 digest>`
 /// or `argon2:<encoded hash>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credential {
+pub(crate) enum Credential {
     /// Compared as is.
     Plain(String),
     /// Base64 (standard alphabet, padded) of the SHA-256 of the secret, as MediaMTX.
@@ -92,7 +92,7 @@ pub enum Credential {
 
 impl Credential {
     /// Parses the config form. Fails on a `sha256:` value that is not base64.
-    pub fn parse(text: &str) -> Result<Credential, String> {
+    pub(crate) fn parse(text: &str) -> Result<Credential, String> {
         if let Some(digest) = text.strip_prefix("sha256:") {
             let valid = !digest.is_empty()
                 && digest
@@ -110,7 +110,7 @@ impl Credential {
     }
 
     /// Whether `guess` is this credential.
-    pub fn check(&self, guess: &str) -> bool {
+    pub(crate) fn check(&self, guess: &str) -> bool {
         match self {
             Credential::Plain(p) => constant_time_eq(p.as_bytes(), guess.as_bytes()),
             Credential::Sha256(d) => {
@@ -121,14 +121,14 @@ impl Credential {
     }
 
     /// Whether the credential is empty (no password required).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         matches!(self, Credential::Plain(p) if p.is_empty())
     }
 }
 
 /// One entry of `authInternalUsers`.
 #[derive(Debug, Clone)]
-pub struct AuthUser {
+pub(crate) struct AuthUser {
     /// The username; `any` (see [`AuthUser::is_any`]) matches everyone, even anonymous clients.
     pub user: Credential,
     /// The password; ignored for `any`.
@@ -141,12 +141,12 @@ pub struct AuthUser {
 
 impl AuthUser {
     /// Whether this is the `any` user, which needs no credentials.
-    pub fn is_any(&self) -> bool {
+    pub(crate) fn is_any(&self) -> bool {
         self.user == Credential::Plain("any".to_owned())
     }
 
     /// Whether this user entry allows `req` (MediaMTX's internal check).
-    pub fn allows(&self, req: &AuthRequest<'_>) -> bool {
+    pub(crate) fn allows(&self, req: &AuthRequest<'_>) -> bool {
         if !self.is_any() {
             let user = req.user.unwrap_or("");
             let pass = req.pass.unwrap_or("");
@@ -166,7 +166,7 @@ impl AuthUser {
 
 /// A request to authorize: who, from where, doing what, on which path.
 #[derive(Debug, Clone, Copy)]
-pub struct AuthRequest<'a> {
+pub(crate) struct AuthRequest<'a> {
     /// Username given by the client, if any.
     pub user: Option<&'a str>,
     /// Password given by the client, if any.
@@ -181,7 +181,7 @@ pub struct AuthRequest<'a> {
 
 /// The result of an authorization check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthDecision {
+pub(crate) enum AuthDecision {
     /// Go ahead.
     Allow,
     /// Refuse; when `ask_credentials` is true the client sent none, so the server

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// Where a configuration value was read from, for error messages and warnings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// A line (1-based) of the named configuration file.
     Line {
         /// The file name as given to the loader (`mediamtx.yml`, `<built-in>`…).
@@ -34,7 +34,7 @@ impl fmt::Display for Origin {
 /// Every variant names what to fix: the file, or the key and the line (or environment
 /// variable) that holds the bad value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The configuration file could not be read.
     #[error("cannot read configuration file {}: {message}", path.display())]
     Io {
@@ -85,9 +85,11 @@ pub enum ConfigError {
     },
 }
 
+// `key`/`line` serve tests and callers that report errors structurally.
+#[allow(dead_code)]
 impl ConfigError {
     /// The offending key as a dotted path, when the error is about a key.
-    pub fn key(&self) -> Option<&str> {
+    pub(crate) fn key(&self) -> Option<&str> {
         match self {
             ConfigError::UnknownKey { key, .. }
             | ConfigError::InvalidValue { key, .. }
@@ -97,7 +99,7 @@ impl ConfigError {
     }
 
     /// The 1-based line of the offending text, when it is known.
-    pub fn line(&self) -> Option<usize> {
+    pub(crate) fn line(&self) -> Option<usize> {
         match self {
             ConfigError::Syntax { line, .. } => *line,
             ConfigError::UnknownKey { origin, .. }

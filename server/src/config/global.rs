@@ -15,7 +15,7 @@ use super::values::{self, IpNet};
 
 /// `logLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     /// Errors only.
     Error,
     /// Errors and warnings.
@@ -28,7 +28,7 @@ pub enum LogLevel {
 
 /// One of `logDestinations`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogDestination {
+pub(crate) enum LogDestination {
     /// Standard output.
     Stdout,
     /// The file named by `logFile` (not implemented yet).
@@ -39,7 +39,7 @@ pub enum LogDestination {
 
 /// One of `rtspTransports`: what RTSP clients may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RtspTransport {
+pub(crate) enum RtspTransport {
     /// RTP/RTCP over UDP unicast.
     Udp,
     /// RTP/RTCP over UDP multicast.
@@ -50,7 +50,7 @@ pub enum RtspTransport {
 
 /// `rtspEncryption` (and MediaMTX's other `*Encryption` keys that take no/strict/optional).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encryption {
+pub(crate) enum Encryption {
     /// Plain RTSP only.
     No,
     /// RTSPS only.
@@ -61,7 +61,7 @@ pub enum Encryption {
 
 /// One of `rtspAuthMethods`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RtspAuthMethod {
+pub(crate) enum RtspAuthMethod {
     /// HTTP Basic.
     Basic,
     /// HTTP Digest (MD5).
@@ -71,14 +71,14 @@ pub enum RtspAuthMethod {
 /// `authMethod`. Only `internal` is implemented; the others are refused at load time,
 /// because ignoring them would let everyone in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
+pub(crate) enum AuthMethod {
     /// Users listed in `authInternalUsers`.
     Internal,
 }
 
 /// The whole configuration, with MediaMTX's defaults for every key not set.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// `logLevel` (info).
     pub log_level: LogLevel,
     /// `logDestinations` ([stdout]).

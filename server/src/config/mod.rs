@@ -32,36 +32,36 @@ use serde_yaml::{Mapping, Value};
 
 // The module's public API; the binary does not use every item yet.
 #[allow(unused_imports)]
-pub use auth::{
+pub(crate) use auth::{
     AuthAction, AuthDecision, AuthRequest, AuthUser, Credential, PathPattern, Permission,
 };
 #[allow(unused_imports)]
-pub use error::{ConfigError, Origin};
+pub(crate) use error::{ConfigError, Origin};
 #[allow(unused_imports)]
-pub use global::{
+pub(crate) use global::{
     AuthMethod, Config, Encryption, LogDestination, LogLevel, RtspAuthMethod, RtspTransport,
 };
 #[allow(unused_imports)]
-pub use path::{
+pub(crate) use path::{
     PathConf, PathEntry, PathMatch, PathMatcher, Source, SourceTransport, SyntheticProfile,
     validate_path_name,
 };
 #[allow(unused_imports)]
-pub use values::{IpNet, parse_duration, parse_size};
+pub(crate) use values::{IpNet, parse_duration, parse_size};
 
 use keys::KeyKind;
 use lines::KeyPath;
 use parse::Ctx;
 
 /// File names looked for, in order, when no file is given.
-pub const DEFAULT_FILE_NAMES: &[&str] = &["vigia.yml", "mediamtx.yml"];
+pub(crate) const DEFAULT_FILE_NAMES: &[&str] = &["vigia.yml", "mediamtx.yml"];
 
 /// The configuration used when no file is found.
 const BUILT_IN_YAML: &str = "paths:\n  demo:\n    source: synthetic\n";
 
 /// A loaded configuration, where it came from, and what the operator should be told.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The configuration.
     pub config: Config,
     /// Where it was read from.
@@ -72,7 +72,7 @@ pub struct Loaded {
 
 /// Where a configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigSource {
+pub(crate) enum ConfigSource {
     /// A file.
     File(PathBuf),
     /// No file was given or found: built-in defaults.
@@ -84,14 +84,17 @@ pub enum ConfigSource {
 impl Config {
     /// Loads the configuration as `vigia [CONFIG]` does, relative to the working
     /// directory. `env` is the process environment (`std::env::vars().collect()`).
-    pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Loaded, ConfigError> {
+    pub(crate) fn load(
+        path: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Loaded, ConfigError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         Config::load_in(path, &cwd, env)
     }
 
     /// Like [`Config::load`], with `dir` as the working directory: an explicit relative
     /// `path` is taken from `dir`, and the default file names are looked for there.
-    pub fn load_in(
+    pub(crate) fn load_in(
         path: Option<&Path>,
         dir: &Path,
         env: &HashMap<String, String>,
@@ -118,14 +121,14 @@ impl Config {
 
     /// The built-in configuration (MediaMTX's defaults and a synthetic `demo` path),
     /// with environment overrides applied.
-    pub fn built_in(env: &HashMap<String, String>) -> Result<Loaded, ConfigError> {
+    pub(crate) fn built_in(env: &HashMap<String, String>) -> Result<Loaded, ConfigError> {
         let mut loaded = Config::from_yaml_str(BUILT_IN_YAML, "<built-in defaults>", env)?;
         loaded.source = ConfigSource::BuiltIn;
         Ok(loaded)
     }
 
     /// Parses a configuration from YAML text; `source_name` names it in messages.
-    pub fn from_yaml_str(
+    pub(crate) fn from_yaml_str(
         text: &str,
         source_name: &str,
         env: &HashMap<String, String>,
@@ -144,12 +147,12 @@ impl Config {
     /// The configuration for a requested path name: an exact name wins, then `~regex`
     /// entries (in name order, as MediaMTX), then `all_others`. `None` if the name is
     /// invalid (see [`validate_path_name`]) or no entry matches.
-    pub fn path_config(&self, name: &str) -> Option<PathMatch<'_>> {
+    pub(crate) fn path_config(&self, name: &str) -> Option<PathMatch<'_>> {
         path::find(&self.paths, name)
     }
 
     /// Checks a request against `authInternalUsers`.
-    pub fn authorize(&self, req: &AuthRequest<'_>) -> AuthDecision {
+    pub(crate) fn authorize(&self, req: &AuthRequest<'_>) -> AuthDecision {
         auth::authorize(&self.auth_internal_users, req)
     }
 }

@@ -14,7 +14,7 @@ use super::parse::{Ctx, keyword};
 
 /// Where a path's stream comes from (`source`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// `publisher`: a client publishes (RTSP ANNOUNCE/RECORD, WHIP…).
     Publisher,
     /// `synthetic` or `synthetic:<profile>`: Vigia's built-in looped clip.
@@ -29,7 +29,7 @@ pub enum Source {
 
 /// Which built-in clip a synthetic source plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyntheticProfile {
+pub(crate) enum SyntheticProfile {
     /// `synthetic`: the default clip.
     Default,
     /// `synthetic:1080p`: the 1080p clip.
@@ -38,7 +38,7 @@ pub enum SyntheticProfile {
 
 /// Transport used to pull an RTSP source (`rtspTransport`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceTransport {
+pub(crate) enum SourceTransport {
     /// Try UDP, fall back to TCP.
     Automatic,
     /// RTP over UDP.
@@ -51,7 +51,7 @@ pub enum SourceTransport {
 
 /// The configuration of one path: `pathDefaults` merged with the path's own keys.
 #[derive(Debug, Clone)]
-pub struct PathConf {
+pub(crate) struct PathConf {
     /// `source` (default `publisher`).
     pub source: Source,
     /// `sourceOnDemand`: pull the source only while someone reads (default false).
@@ -88,14 +88,14 @@ impl Default for PathConf {
 
 impl PathConf {
     /// Whether the source is pulled by the server (RTSP or not yet supported URL).
-    pub fn has_pulled_source(&self) -> bool {
+    pub(crate) fn has_pulled_source(&self) -> bool {
         matches!(self.source, Source::Rtsp(_) | Source::Unsupported(_))
     }
 }
 
 /// How a `paths` entry's name matches requested path names.
 #[derive(Debug, Clone)]
-pub enum PathMatcher {
+pub(crate) enum PathMatcher {
     /// A plain name: matches itself only.
     Exact,
     /// `~regex`: matches names the regular expression matches (unanchored, like Go).
@@ -106,7 +106,7 @@ pub enum PathMatcher {
 
 /// One entry of `paths`.
 #[derive(Debug, Clone)]
-pub struct PathEntry {
+pub(crate) struct PathEntry {
     /// The name as written in the file (`cam1`, `~^cam(\d+)$`, `all_others`).
     pub name: String,
     /// How the name matches requests.
@@ -117,19 +117,22 @@ pub struct PathEntry {
 
 /// The result of looking up a requested path name.
 #[derive(Debug, Clone)]
-pub struct PathMatch<'a> {
+pub(crate) struct PathMatch<'a> {
     /// The entry that matched.
     pub entry: &'a PathEntry,
     /// Regular-expression groups: `groups[0]` is `$G1`, and so on (empty if unmatched).
     /// Empty for exact names.
+    #[allow(dead_code)] // read by `conf_for`
     pub groups: Vec<String>,
 }
 
+// For the path manager: regex paths with URL sources need their variables substituted.
+#[allow(dead_code)]
 impl PathMatch<'_> {
     /// The entry's configuration for this request, with MediaMTX's variables
     /// substituted in a URL `source`: `$G1`, `$G2`… (regular-expression groups),
     /// `$MTX_PATH` (the requested name) and `$MTX_QUERY` (the first reader's query).
-    pub fn conf_for(&self, name: &str, query: &str) -> PathConf {
+    pub(crate) fn conf_for(&self, name: &str, query: &str) -> PathConf {
         let mut conf = self.entry.conf.clone();
         if let Source::Rtsp(url) | Source::Unsupported(url) = &mut conf.source {
             *url = self.substitute(url, name, query);
@@ -149,7 +152,7 @@ impl PathMatch<'_> {
 
 /// Checks a path name the way MediaMTX does: not empty, no leading or trailing
 /// slash, only `A-Z a-z 0-9 _ - / . ~ :`.
-pub fn validate_path_name(name: &str) -> Result<(), String> {
+pub(crate) fn validate_path_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a path name cannot be empty".to_owned());
     }

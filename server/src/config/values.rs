@@ -12,7 +12,7 @@ use std::time::Duration;
 /// (`1d`, `2d12h`), as MediaMTX's `conf.Duration` does. A bare `0` means zero;
 /// other bare numbers are rejected because their unit would be a guess. Negative
 /// durations are rejected (no Vigia key accepts one).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let hint = || format!("\"{text}\" is not a duration (use e.g. 10s, 1m30s, 500ms, 1h, 1d)");
     let s = text.trim();
     if s.starts_with('-') {
@@ -38,7 +38,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses a size: a plain number of bytes, or a number with a binary unit
 /// (`1K`, `50M`, `2G`, `1T`, optionally followed by `B`/`iB`, any case),
 /// as MediaMTX's `conf.StringSize` accepts.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+#[allow(dead_code)] // for size keys (recordMaxPartSize, hlsSegmentMaxSize) when implemented
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let s = text.trim();
     let bad = || format!("\"{text}\" is not a size (use e.g. 1048576, 512K, 50M, 1G)");
     let digits_end = s
@@ -95,25 +96,25 @@ pub(crate) fn check_listen_address(text: &str) -> Result<(), String> {
 
 /// An IP network: an address and a prefix length. A plain address is a /32 or /128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
+pub(crate) struct IpNet {
     addr: IpAddr,
     prefix: u8,
 }
 
 impl IpNet {
     /// The network address (host bits cleared).
-    pub fn addr(&self) -> IpAddr {
+    pub(crate) fn addr(&self) -> IpAddr {
         self.addr
     }
 
     /// The prefix length in bits.
-    pub fn prefix(&self) -> u8 {
+    pub(crate) fn prefix(&self) -> u8 {
         self.prefix
     }
 
     /// Whether `ip` is inside this network. IPv4-mapped IPv6 addresses
     /// (`::ffff:10.0.0.1`) count as their IPv4 address.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => mask_v4(ip, self.prefix) == u32::from(net),
             (IpAddr::V6(net), IpAddr::V6(ip)) => mask_v6(ip, self.prefix) == u128::from(net),
