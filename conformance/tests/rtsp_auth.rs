@@ -37,11 +37,27 @@ fn publish_briefly(url: &str) -> (bool, String) {
     let clip = Clip::H264Aac.path();
     let clip = clip.display().to_string();
     let args = [
-        "-hide_banner", "-loglevel", "error", "-re", "-i", &clip, "-t", "2", "-c", "copy", "-f",
-        "rtsp", "-rtsp_transport", "tcp", url,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-re",
+        "-i",
+        &clip,
+        "-t",
+        "2",
+        "-c",
+        "copy",
+        "-f",
+        "rtsp",
+        "-rtsp_transport",
+        "tcp",
+        url,
     ];
     let out = run_with_timeout("ffmpeg", &args, Duration::from_secs(30));
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn with_credentials(ports: &Ports, user_pass: &str, path: &str) -> String {
@@ -60,7 +76,10 @@ fn publishing_needs_the_right_credentials_with_basic() {
     assert!(!ok, "cam may only publish to cam1");
     let (ok, err) = publish_briefly(&with_credentials(&ports, "cam:secret", "cam1"));
     assert!(ok, "the right credentials publish: {err}\n{}", vigia.logs());
-    assert!(vigia.logs().contains("authentication failed"), "failures are logged");
+    assert!(
+        vigia.logs().contains("authentication failed"),
+        "failures are logged"
+    );
 }
 
 #[test]
@@ -71,7 +90,12 @@ fn challenge_offers_basic_only_unless_digest_is_enabled() {
     let len = format!("Content-Length: {}", sdp.len());
     let url = ports.rtsp_url("cam1");
     let answer = client
-        .request_with_body("ANNOUNCE", &url, &["Content-Type: application/sdp", &len], sdp.as_bytes())
+        .request_with_body(
+            "ANNOUNCE",
+            &url,
+            &["Content-Type: application/sdp", &len],
+            sdp.as_bytes(),
+        )
         .unwrap();
     assert_eq!(answer.status, 401);
     let challenges: Vec<&str> = answer
@@ -97,5 +121,9 @@ fn digest_credentials_publish_and_anyone_reads() {
         let p = ffprobe(&ports.rtsp_url("cam1"), &["-rtsp_transport", "tcp"], None);
         (p.streams.len() == 2).then_some(p)
     });
-    assert!(probe.is_some(), "Digest publisher readable without credentials:\n{}", vigia.logs());
+    assert!(
+        probe.is_some(),
+        "Digest publisher readable without credentials:\n{}",
+        vigia.logs()
+    );
 }
