@@ -89,7 +89,7 @@ impl PathManager {
         let conf = self
             .config
             .path_config(name)
-            .map(|m| m.entry.conf.clone())
+            .map(|m| m.conf_for(name, ""))
             .ok_or_else(|| PathError::NotConfigured(name.to_string()))?;
         let path = Path::new(name, conf);
         paths.insert(name.to_string(), path.clone());

@@ -10,8 +10,8 @@ use serde_yaml::Value;
 
 use super::*;
 
-/// MediaMTX v1.20's default configuration file, unchanged.
-const MEDIAMTX_YML: &str = include_str!("../../tests/data/mediamtx-v1.20.yml");
+/// MediaMTX v1.20's default configuration file, unchanged (the shared compatibility fixture).
+const MEDIAMTX_YML: &str = include_str!("../../../../shared/compat/mediamtx.yml");
 
 fn no_env() -> HashMap<String, String> {
     HashMap::new()
