@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    vigia_protocol::rtsp::fuzz_session(data);
+    vigia_protocol::rtsp::fuzz_session(data, std::time::Instant::now());
 });

@@ -50,12 +50,12 @@ pub fn fuzz_message(data: &[u8]) {
 /// Fuzz entry point for the server state machine: feeds each parsed message through a
 /// [`ServerConnection`] (session id `12345678`, as in the captured dialogs), answers queries
 /// deterministically from the CSeq, advances simulated time
-/// and calls `check_invariants` after every step.
+/// and calls `check_invariants` after every step. `start` is the simulated time of the first
+/// message (the caller reads the clock once; this crate never does); later times derive from
+/// the input.
 #[doc(hidden)]
-pub fn fuzz_session(data: &[u8]) {
-    // The only clock read in this crate: fuzzing needs some base instant; all later times are
-    // derived from the input.
-    let mut now = Instant::now();
+pub fn fuzz_session(data: &[u8], start: Instant) {
+    let mut now = start;
     let mut conn = ServerConnection::new(ServerConfig::default(), now, "12345678".to_owned());
     let mut rest = data;
     while let Ok(parsed) = parse(rest) {
