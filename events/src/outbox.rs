@@ -27,7 +27,8 @@ pub(crate) struct Record {
     pub(crate) routing_key: Arc<str>,
     /// Event JSON as published.
     pub(crate) body: Arc<[u8]>,
-    /// Log offset just past this record's line.
+    /// Logical offset just past this record's line: increases through compactions within one
+    /// process, so in-flight confirms stay valid.
     pub(crate) end: u64,
 }
 
@@ -49,7 +50,11 @@ pub(crate) struct Outbox {
     max_bytes: u64,
     generation: u64,
     log: File,
+    /// Logical offset of the first byte of the current log file.
+    base: u64,
+    /// Bytes in the current log file.
     len: u64,
+    /// Confirmed bytes at the start of the current log file.
     acked: u64,
     pending: VecDeque<Record>,
     _lock: File,
@@ -76,6 +81,7 @@ impl Outbox {
             max_bytes,
             generation,
             log,
+            base: 0,
             len,
             acked,
             pending,
@@ -119,7 +125,11 @@ impl Outbox {
             buf.push(b'\t');
             buf.extend_from_slice(body);
             buf.push(b'\n');
-            staged.push((key.clone(), body.clone(), self.len + buf.len() as u64));
+            staged.push((
+                key.clone(),
+                body.clone(),
+                self.base + self.len + buf.len() as u64,
+            ));
             out.push(Ok(()));
         }
         if let Err(e) = self.write_durably(&buf) {
@@ -135,9 +145,10 @@ impl Outbox {
         out
     }
 
-    /// Up to `n` unconfirmed records, oldest first.
-    pub(crate) fn peek(&self, n: usize) -> Vec<Record> {
-        self.pending.iter().take(n).cloned().collect()
+    /// Up to `n` unconfirmed records that end after logical offset `after`, oldest first.
+    pub(crate) fn peek_after(&self, after: u64, n: usize) -> Vec<Record> {
+        let start = self.pending.partition_point(|r| r.end <= after);
+        self.pending.iter().skip(start).take(n).cloned().collect()
     }
 
     /// Unconfirmed records.
@@ -145,18 +156,20 @@ impl Outbox {
         self.pending.len()
     }
 
-    /// Marks every record up to log offset `end` confirmed, persists that, and compacts when
+    /// Marks every record up to logical offset `end` confirmed, persists that, and compacts when
     /// worthwhile.
-    pub(crate) fn ack_through(&mut self, end: u64) -> Result<(), Error> {
+    pub(crate) fn ack_through(&mut self, end: u64) -> Result<usize, Error> {
+        let mut confirmed = 0;
         while self.pending.front().is_some_and(|r| r.end <= end) {
             self.pending.pop_front();
+            confirmed += 1;
         }
-        self.acked = end.max(self.acked);
+        self.acked = end.saturating_sub(self.base).max(self.acked);
         let all_done = self.acked == self.len && self.len >= 256 << 10;
         if all_done || self.acked >= self.max_bytes / 2 {
-            return self.compact();
+            return self.compact().map(|()| confirmed);
         }
-        write_acked(&self.dir, self.generation, self.acked)
+        write_acked(&self.dir, self.generation, self.acked).map(|()| confirmed)
     }
 
     fn write_durably(&mut self, buf: &[u8]) -> Result<(), Error> {
@@ -177,16 +190,11 @@ impl Outbox {
         let generation = self.generation + 1;
         let path = log_path(&self.dir, generation);
         let mut tail = Vec::new();
-        let mut pending = VecDeque::with_capacity(self.pending.len());
         for r in &self.pending {
             tail.extend_from_slice(r.routing_key.as_bytes());
             tail.push(b'\t');
             tail.extend_from_slice(&r.body);
             tail.push(b'\n');
-            pending.push_back(Record {
-                end: tail.len() as u64,
-                ..r.clone()
-            });
         }
         let mut log = create_synced(&path, &tail)?;
         sync_dir(&self.dir)?;
@@ -195,8 +203,9 @@ impl Outbox {
         fs::remove_file(&old).map_err(|e| Error::io("remove", &old, e))?;
         log.seek(SeekFrom::End(0))
             .map_err(|e| Error::io("seek", &path, e))?;
+        // The tail starts at the confirmed logical offset; pending records keep their offsets.
+        self.base += self.acked;
         (self.generation, self.log, self.len, self.acked) = (generation, log, tail.len() as u64, 0);
-        self.pending = pending;
         Ok(())
     }
 }
@@ -336,11 +345,15 @@ mod tests {
         let mut ob = Outbox::open(&dir, 1 << 20).unwrap();
         let res = ob.append(&(0..5).map(rec).collect::<Vec<_>>());
         assert!(res.iter().all(Result::is_ok));
-        let end = ob.peek(2)[1].end;
+        let end = ob.peek_after(0, 2)[1].end;
         ob.ack_through(end).unwrap();
         drop(ob);
         let ob = Outbox::open(&dir, 1 << 20).unwrap();
-        let bodies: Vec<_> = ob.peek(10).iter().map(|r| r.body.to_vec()).collect();
+        let bodies: Vec<_> = ob
+            .peek_after(0, 10)
+            .iter()
+            .map(|r| r.body.to_vec())
+            .collect();
         assert_eq!(
             bodies,
             (2..5).map(|i| rec(i).body.to_vec()).collect::<Vec<_>>()
@@ -373,14 +386,32 @@ mod tests {
         let accepted = res.iter().filter(|r| r.is_ok()).count();
         assert!(accepted > 0 && accepted < 10, "{accepted}");
         assert!(matches!(res[9], Err(Error::OutboxFull { .. })));
-        let end = ob.peek(accepted)[accepted - 1].end;
+        let end = ob.peek_after(0, accepted)[accepted - 1].end;
         ob.ack_through(end).unwrap();
         let res = ob.append(&[rec(42)]);
         assert!(res[0].is_ok(), "{res:?}");
         drop(ob);
         let ob = Outbox::open(&dir, 100).unwrap();
-        assert_eq!(ob.peek(5).len(), 1);
-        assert_eq!(&*ob.peek(1)[0].body, b"{\"n\":42}");
+        assert_eq!(ob.peek_after(0, 5).len(), 1);
+        assert_eq!(&*ob.peek_after(0, 1)[0].body, b"{\"n\":42}");
+    }
+
+    #[test]
+    fn offsets_held_in_flight_stay_valid_across_compaction() {
+        let dir = tmp("inflight");
+        let mut ob = Outbox::open(&dir, 140).unwrap();
+        let res = ob.append(&(0..6).map(rec).collect::<Vec<_>>());
+        assert!(res.iter().all(Result::is_ok), "{res:?}");
+        let inflight = ob.peek_after(0, 6);
+        ob.ack_through(inflight[3].end).unwrap(); // 4 × 23 bytes ≥ 140 / 2: compacts
+        assert_eq!(ob.generation, 1);
+        ob.ack_through(inflight[4].end).unwrap();
+        let left = ob.peek_after(inflight[4].end, 10);
+        assert_eq!(left.len(), 1);
+        assert_eq!(&*left[0].body, b"{\"n\":5}");
+        assert_eq!(ob.pending(), 1);
+        drop(ob);
+        assert_eq!(Outbox::open(&dir, 140).unwrap().pending(), 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!
 //! Without a broker, events are appended to a JSONL file (one event per line, fsynced per batch).
 
+use std::collections::VecDeque;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,8 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use lapin::options::BasicPublishOptions;
-use lapin::{BasicProperties, Channel};
+use lapin::{BasicProperties, Channel, PublisherConfirm};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::amqp::{Backoff, Link, bounded, redact};
@@ -279,34 +281,129 @@ fn record_append(counters: &Counters, res: &Result<(), Error>) {
     }
 }
 
+/// Publishes from the outbox with up to `confirm_window` confirms outstanding (a sliding
+/// window), recording confirmed prefixes; on any failure drops the link and starts again from
+/// the oldest unconfirmed record.
 async fn sender_task(config: PublisherConfig, url: String, shared: Arc<Shared>) {
     let mut backoff = Backoff::new(config.reconnect_backoff);
     let mut link: Option<Link> = None;
+    let mut inflight = InFlight::default();
     loop {
-        let batch = lock(&shared.outbox).peek(config.confirm_window.max(1));
-        if batch.is_empty() {
-            for w in lock(&shared.flush_waiters).drain(..) {
-                let _ = w.send(());
-            }
-            shared.work.notified().await;
-            continue;
-        }
         let Some(l) = &link else {
+            if lock(&shared.outbox).pending() == 0 {
+                idle(&shared).await;
+                continue;
+            }
             link = connect(&config, &url, &shared, &mut backoff).await;
+            inflight = InFlight::default();
             continue;
         };
-        let (acked_end, failure) = send_batch(&l.channel, &config.exchange, &batch).await;
-        if let Some(end) = acked_end {
-            confirm_through(&shared, &batch, end).await;
+        let room = config
+            .confirm_window
+            .max(1)
+            .saturating_sub(inflight.confirms.len());
+        let records = lock(&shared.outbox).peek_after(inflight.sent_end, room);
+        let mut failure = inflight
+            .send(&l.channel, &config.exchange, &records)
+            .await
+            .err();
+        if failure.is_none() && inflight.confirms.is_empty() {
+            idle(&shared).await;
+            continue;
+        }
+        if failure.is_none() {
+            let (acked_end, f) = inflight.await_confirms().await;
+            if let Some(end) = acked_end {
+                confirm_through(&shared, end).await;
+            }
+            failure = f;
         }
         if let Some(e) = failure {
             tracing::warn!(error = %e, "events publisher: broker link failed; will replay from the outbox");
             shared.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            if e.to_string().contains("nack") {
+                shared.counters.nacks.fetch_add(1, Ordering::Relaxed);
+            }
             if let Some(l) = link.take() {
                 l.close().await;
             }
             tokio::time::sleep(backoff.next_delay()).await;
         }
+    }
+}
+
+/// Nothing to send: wakes flush waiters and sleeps until new records arrive.
+async fn idle(shared: &Shared) {
+    if lock(&shared.outbox).pending() == 0 {
+        for w in lock(&shared.flush_waiters).drain(..) {
+            let _ = w.send(());
+        }
+    }
+    shared.work.notified().await;
+}
+
+/// Records published on the current link and not yet confirmed, oldest first.
+#[derive(Default)]
+struct InFlight {
+    confirms: VecDeque<(u64, PublisherConfirm)>,
+    /// Log offset just past the last record published on this link.
+    sent_end: u64,
+}
+
+impl InFlight {
+    /// Publishes `records` (without waiting for confirms).
+    async fn send(
+        &mut self,
+        channel: &Channel,
+        exchange: &str,
+        records: &[Record],
+    ) -> Result<(), Error> {
+        let props = BasicProperties::default()
+            .with_content_type(CONTENT_TYPE.into())
+            .with_delivery_mode(2);
+        for r in records {
+            let publish = async {
+                let opts = BasicPublishOptions::default();
+                let key = (&*r.routing_key).into();
+                channel
+                    .basic_publish(exchange.into(), key, opts, &r.body, props.clone())
+                    .await
+                    .map_err(|e| Error::amqp(format!("basic.publish {exchange}"), e))
+            };
+            let confirm = bounded("basic.publish", publish).await?;
+            self.confirms.push_back((r.end, confirm));
+            self.sent_end = r.end;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest confirm, then takes every further one already in. Returns the log
+    /// offset through which all were acked, and the failure that stopped it.
+    async fn await_confirms(&mut self) -> (Option<u64>, Option<Error>) {
+        let mut acked = None;
+        let mut first = true;
+        while let Some((end, confirm)) = self.confirms.front_mut() {
+            let end = *end;
+            let result = if first {
+                first = false;
+                match tokio::time::timeout(Duration::from_secs(30), confirm).await {
+                    Ok(r) => r,
+                    Err(_) => return (acked, Some(Error::amqp("publish confirm", "timed out"))),
+                }
+            } else {
+                match confirm.now_or_never() {
+                    Some(r) => r,
+                    None => break,
+                }
+            };
+            self.confirms.pop_front();
+            match result {
+                Ok(c) if c.is_ack() => acked = Some(end),
+                Ok(_) => return (acked, Some(Error::amqp("publish confirm", "nack"))),
+                Err(e) => return (acked, Some(Error::amqp("publish confirm", e))),
+            }
+        }
+        (acked, None)
     }
 }
 
@@ -337,61 +434,22 @@ async fn connect(
     }
 }
 
-/// Publishes `batch` and awaits the confirms in order. Returns the log offset through which
-/// everything was acked, and the failure that stopped it (nack, channel error, timeout).
-async fn send_batch(
-    channel: &Channel,
-    exchange: &str,
-    batch: &[Record],
-) -> (Option<u64>, Option<Error>) {
-    let props = BasicProperties::default()
-        .with_content_type(CONTENT_TYPE.into())
-        .with_delivery_mode(2);
-    let mut confirms = Vec::with_capacity(batch.len());
-    let mut failure = None;
-    for r in batch {
-        let publish = async {
-            let opts = BasicPublishOptions::default();
-            let key = (&*r.routing_key).into();
-            channel
-                .basic_publish(exchange.into(), key, opts, &r.body, props.clone())
-                .await
-                .map_err(|e| Error::amqp(format!("basic.publish {exchange}"), e))
-        };
-        match bounded("basic.publish", publish).await {
-            Ok(c) => confirms.push((r.end, c)),
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
-    let mut acked = None;
-    for (end, confirm) in confirms {
-        match tokio::time::timeout(Duration::from_secs(30), confirm).await {
-            Ok(Ok(c)) if c.is_ack() => acked = Some(end),
-            Ok(Ok(_)) => return (acked, Some(Error::amqp("publish confirm", "nack"))),
-            Ok(Err(e)) => return (acked, Some(Error::amqp("publish confirm", e))),
-            Err(_) => return (acked, Some(Error::amqp("publish confirm", "timed out"))),
-        }
-    }
-    (acked, failure)
-}
-
-async fn confirm_through(shared: &Arc<Shared>, batch: &[Record], end: u64) {
-    let n = batch.iter().take_while(|r| r.end <= end).count() as u64;
+async fn confirm_through(shared: &Arc<Shared>, end: u64) {
     let s = shared.clone();
     let res = tokio::task::spawn_blocking(move || lock(&s.outbox).ack_through(end)).await;
-    let err = match res {
-        Ok(r) => r.err().map(|e| e.to_string()),
-        Err(e) => Some(e.to_string()),
+    let confirmed = match res {
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => return log_ack_failure(&e),
+        Err(e) => return log_ack_failure(&e),
     };
-    if let Some(e) = err {
-        tracing::error!(error = %e, "events outbox: cannot record confirms; they will be replayed");
-    }
-    shared.counters.confirmed.fetch_add(n, Ordering::Relaxed);
+    let c = &shared.counters;
+    c.confirmed.fetch_add(confirmed as u64, Ordering::Relaxed);
     let pending = lock(&shared.outbox).pending() as u64;
-    shared.counters.pending.store(pending, Ordering::Relaxed);
+    c.pending.store(pending, Ordering::Relaxed);
+}
+
+fn log_ack_failure(e: &dyn std::fmt::Display) {
+    tracing::error!(error = %e, "events outbox: cannot record confirms; they will be replayed");
 }
 
 fn open_jsonl(path: &std::path::Path) -> Result<std::fs::File, Error> {

@@ -311,17 +311,20 @@ async fn outage_during_30s_of_publishing_loses_nothing_keeps_order_and_handles_o
     }
     let closed = closed_by_ctl.unwrap().await.unwrap();
     assert!(closed >= 2, "rabbitmqctl closed {closed} connections");
-    tokio::time::timeout(Duration::from_secs(60), publisher.flush())
-        .await
-        .unwrap()
-        .unwrap();
+    let flushed = tokio::time::timeout(Duration::from_secs(60), publisher.flush()).await;
+    assert!(
+        flushed.is_ok(),
+        "publisher not drained: {:?}",
+        publisher.stats()
+    );
     let n = published.len();
-    wait_until(
-        "all events after the outage",
-        Duration::from_secs(60),
-        || seen.len() >= n,
-    )
-    .await;
+    let waited = Instant::now();
+    while seen.len() < n {
+        let (p, c) = (publisher.stats(), consumer.stats());
+        let stuck = format!("stuck at {}/{n}: {p:?} {c:?}", seen.len());
+        assert!(waited.elapsed() < Duration::from_secs(60), "{stuck}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (pstats, cstats) = (publisher.stats(), consumer.stats());
     println!("outage: {n} events, publisher {pstats:?}, consumer {cstats:?}");
@@ -722,4 +725,45 @@ async fn a_full_outbox_drops_and_counts_and_the_caller_never_waits() {
     assert!(s.outbox_full > 0 && s.accepted > 0, "{s:?}");
     assert_eq!(s.pending, s.accepted);
     assert_eq!(s.confirmed, 0);
+}
+
+/// Baseline for BENCHMARKS.md: plain lapin, same build, 10 000 persistent messages to a quorum
+/// queue, all published then all confirms awaited. `-- --ignored raw_lapin --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn raw_lapin_baseline() {
+    let test = "raw";
+    let exchange = name(test);
+    let seen = Seen::default();
+    let cfg = consumer_config(test, URL, &exchange, &["#"]);
+    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    consumer.stop().await; // topology only
+    let conn = Connection::connect(URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(Default::default()).await.unwrap();
+    let body = Event::new("/raw", health()).to_bytes();
+    let props = BasicProperties::default().with_delivery_mode(2);
+    let start = Instant::now();
+    for _ in 0..10_000 {
+        let opts = BasicPublishOptions::default();
+        ch.basic_publish(
+            exchange.as_str().into(),
+            "stream.health_check".into(),
+            opts,
+            &body,
+            props.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    ch.wait_for_confirms().await.unwrap();
+    let t = start.elapsed().as_secs_f64();
+    println!(
+        "RAW lapin: 10000 confirmed in {t:.2}s = {:.0} events/s",
+        10_000.0 / t
+    );
+    let _ = conn.close(200, "bye".into()).await;
+    cleanup(&cfg.queue, Some(&exchange)).await;
 }
