@@ -14,5 +14,6 @@ pub mod time;
 pub use model::{AccessUnit, CodecParams, MediaKind, Track};
 pub use time::{Timestamp, Unwrapper};
 pub mod codec;
+pub mod fmp4;
 pub mod hub;
 pub mod synthetic;

@@ -6,6 +6,8 @@
 pub mod aac;
 pub mod annexb;
 pub mod bits;
+pub mod flac;
+pub mod g711;
 pub mod h264;
 pub mod h265;
 pub mod params;
