@@ -1,0 +1,478 @@
+//! fMP4 output checked against committed digests and against outside tools (ffprobe/ffmpeg).
+//!
+//! - Golden: the init segment and the first three 1 s fragments of the built-in 360p clip,
+//!   played with a fixed wall clock, must hash to the digests in `golden/fmp4_360p.sha256`.
+//!   On purpose brittle: any change of format fails here and must update that file on purpose
+//!   (`VIGIA_BLESS=1 cargo test -p vigia-media --test fmp4_golden` rewrites it).
+//! - ffprobe/ffmpeg read 3 s of the clip (H.264 + AAC) with no error and the right codecs,
+//!   resolution and frame counts.
+//! - G.711 as FLAC: the FLAC encoder's frames and an fMP4 with a FLAC track decode in ffmpeg to
+//!   exactly the PCM our G.711 tables give, and those tables equal ffmpeg's for all 256 codes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use vigia_media::codec::{flac, g711};
+use vigia_media::fmp4::{self, Sample, SampleBuilder, TrackRun};
+use vigia_media::model::G711Params;
+use vigia_media::synthetic::{Player, builtin_360p};
+use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
+
+/// Fixed wall clock of the first unit (2026-01-01T00:00:00Z), so SEI stamps are reproducible.
+const EPOCH_US: i64 = 1_767_225_600_000_000;
+
+/// The init segment and fragments of `seconds` of the 360p clip, cut every `fragment_ms` of
+/// decode time (each fragment has a video and an audio `traf`).
+fn mux_clip(seconds: i64, fragment_ms: i64) -> (Vec<Track>, Bytes, Vec<Vec<u8>>) {
+    let mut player = Player::new(builtin_360p());
+    let tracks = player.clip().tracks().to_vec();
+    let init = fmp4::init_segment(&tracks).expect("clip tracks have parameters");
+    let mut builders: Vec<SampleBuilder> = tracks.iter().map(SampleBuilder::new).collect();
+    let mut samples: Vec<Vec<(i64, Sample)>> = vec![Vec::new(); tracks.len()];
+    while player.next_due_us() < seconds * 1_000_000 {
+        let au = player.next_unit(EPOCH_US + player.next_due_us());
+        builders[au.track].push(&au);
+        samples[au.track].extend(std::iter::from_fn(|| builders[au.track].pull()));
+    }
+    for (b, s) in builders.iter_mut().zip(&mut samples) {
+        b.flush();
+        s.extend(std::iter::from_fn(|| b.pull()));
+    }
+    let count = seconds * 1000 / fragment_ms;
+    let fragments = (0..count)
+        .map(|k| {
+            let runs: Vec<TrackRun> = tracks
+                .iter()
+                .zip(&samples)
+                .enumerate()
+                .map(|(i, (t, s))| run(i, fmp4::timescale(t), s, k, fragment_ms))
+                .collect();
+            concat(&fmp4::fragment(k as u32 + 1, &runs))
+        })
+        .collect();
+    (tracks, init, fragments)
+}
+
+/// The samples of track `index` whose decode time falls in fragment `k`.
+fn run(index: usize, timescale: u32, samples: &[(i64, Sample)], k: i64, ms: i64) -> TrackRun {
+    let window = |dts: i64| dts * 1000 / i64::from(timescale) / ms;
+    let mine: Vec<&(i64, Sample)> = samples.iter().filter(|(d, _)| window(*d) == k).collect();
+    TrackRun {
+        track_id: index as u32 + 1,
+        base_decode_time: mine.first().map_or(0, |(d, _)| *d as u64),
+        samples: mine.into_iter().map(|(_, s)| s.clone()).collect(),
+    }
+}
+
+fn concat(chunks: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(fmp4::total_len(chunks));
+    for c in chunks {
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+#[test]
+fn golden_digests_of_the_360p_clip() {
+    let (_, init, fragments) = mux_clip(3, 1000);
+    let mut lines = vec![format!("{}  init.mp4", hex(&sha256(&init)))];
+    for (i, f) in fragments.iter().enumerate() {
+        lines.push(format!("{}  fragment-{}.m4s", hex(&sha256(f)), i + 1));
+    }
+    let got = lines.join("\n") + "\n";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fmp4_360p.sha256");
+    if std::env::var_os("VIGIA_BLESS").is_some() {
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        got == want,
+        "fMP4 output changed. If on purpose, put this in {} (or run with VIGIA_BLESS=1):\n{got}",
+        path.display()
+    );
+}
+
+#[test]
+fn own_reader_agrees_with_the_clip() {
+    let (tracks, init, fragments) = mux_clip(3, 1000);
+    let info = fmp4::read_init(&init).unwrap();
+    assert_eq!(info.tracks.len(), 2);
+    assert_eq!((info.tracks[0].width, info.tracks[0].height), (640, 360));
+    assert_eq!(&info.tracks[1].codec, b"mp4a");
+    assert_eq!(
+        fmp4::codec_string(&tracks[0]).as_deref(),
+        Some("avc1.4D401E")
+    );
+    assert_eq!(fmp4::codec_string(&tracks[1]).as_deref(), Some("mp4a.40.2"));
+    for (i, f) in fragments.iter().enumerate() {
+        let frag = fmp4::read_fragment(f).unwrap();
+        assert_eq!(frag.sequence_number, i as u32 + 1);
+        let video = &frag.tracks[0];
+        assert_eq!(video.samples.len(), 25, "1 s of 25 fps");
+        assert!(
+            video.samples[0].is_sync(),
+            "fragments start on a keyframe (GOP 1 s)"
+        );
+        assert!(video.samples[1..].iter().all(|s| !s.is_sync()));
+        assert_eq!(video.base_decode_time, i as u64 * 90_000);
+    }
+}
+
+#[test]
+fn ffprobe_and_ffmpeg_read_three_seconds() {
+    let (_, init, fragments) = mux_clip(3, 1000);
+    let mut file = init.to_vec();
+    let mut audio_frames = 0;
+    for f in &fragments {
+        file.extend_from_slice(f);
+        audio_frames += fmp4::read_fragment(f).unwrap().tracks[1].samples.len();
+    }
+    let path = temp_file("clip.mp4", &file);
+    let probe = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,width,height,sample_rate,channels,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
+        &[],
+        &path,
+    );
+    assert_eq!(probe.stderr, "", "ffprobe complained");
+    let lines: Vec<&str> = probe.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "h264,640,360,75",
+            &format!("aac,48000,1,{audio_frames}")[..]
+        ]
+    );
+    let decode = run_tool(
+        "ffmpeg",
+        &["-v", "error", "-i"],
+        &["-f", "null", "-"],
+        &path,
+    );
+    assert_eq!(decode.stderr, "", "ffmpeg decode errors");
+}
+
+/// (name, sample rate, channels, block sizes): rates with a fixed code, in 16-bit Hz, and the
+/// 8- and 16-bit block size forms.
+const FLAC_CASES: &[(&str, u32, u16, &[usize])] = &[
+    ("8 kHz mono", 8000, 1, &[160, 4096, 17, 300, 5]),
+    ("44.1 kHz stereo", 44_100, 2, &[1152, 256, 257]),
+    ("11025 Hz mono (rate in Hz)", 11_025, 1, &[512, 100]),
+];
+
+#[test]
+fn flac_frames_decode_exactly_in_ffmpeg() {
+    for &(name, rate, channels, blocks) in FLAC_CASES {
+        let total: usize = blocks.iter().sum::<usize>() * usize::from(channels);
+        let pcm = test_pcm(total);
+        let mut file = flac::STREAM_MARKER.to_vec();
+        let info = flac::streaminfo(16, u16::MAX, rate, channels);
+        file.extend(flac::metadata_block(true, flac::BLOCK_STREAMINFO, &info));
+        let mut at = 0;
+        for &b in blocks {
+            let n = b * usize::from(channels);
+            let frame = flac::encode_frame(
+                &pcm[at..at + n],
+                channels,
+                rate,
+                (at / usize::from(channels)) as u64,
+            );
+            file.extend_from_slice(&frame.unwrap());
+            at += n;
+        }
+        let path = temp_file("block.flac", &file);
+        let out = run_tool(
+            "ffmpeg",
+            &["-v", "error", "-i"],
+            &["-f", "s16le", "-"],
+            &path,
+        );
+        assert_eq!(out.stderr, "", "{name}");
+        assert_eq!(out.samples(), pcm, "{name}: decoded samples differ");
+    }
+}
+
+#[test]
+fn g711_tables_match_ffmpeg() {
+    let codes: Vec<u8> = (0..=255).collect();
+    let path = temp_file("codes.g711", &codes);
+    for (format, mu_law) in [("alaw", false), ("mulaw", true)] {
+        let out = run_tool(
+            "ffmpeg",
+            &["-v", "error", "-f", format, "-ar", "8000", "-ac", "1", "-i"],
+            &["-f", "s16le", "-"],
+            &path,
+        );
+        let mut ours = Vec::new();
+        g711::decode(mu_law, &codes, &mut ours);
+        assert_eq!(out.samples(), ours, "{format}");
+    }
+}
+
+/// G.711 from an RTP-like source (20 ms units, one with two chunks), as FLAC in fMP4: ffprobe
+/// sees FLAC at the G.711 rate and ffmpeg decodes exactly the G.711-decoded PCM.
+#[test]
+fn g711_as_flac_in_fmp4_plays_losslessly() {
+    for (mu_law, channels) in [(true, 1u16), (false, 2)] {
+        let track = Track {
+            codec: CodecParams::G711(G711Params {
+                mu_law,
+                sample_rate: 8000,
+                channels,
+            }),
+            clock_rate: 8000,
+        };
+        let codes: Vec<u8> = (0..50 * 160 * usize::from(channels))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let codes = Bytes::from(codes);
+        let mut builder = SampleBuilder::new(&track);
+        let mut samples = Vec::new();
+        let unit_len = 160 * usize::from(channels);
+        for (i, start) in (0..codes.len()).step_by(unit_len).enumerate() {
+            let data = if i == 3 {
+                vec![
+                    codes.slice(start..start + 6),
+                    codes.slice(start + 6..start + unit_len),
+                ]
+            } else {
+                vec![codes.slice(start..start + unit_len)]
+            };
+            builder.push(&g711_unit(i as i64 * 160, data));
+            samples.extend(std::iter::from_fn(|| builder.pull()));
+        }
+        builder.flush();
+        samples.extend(std::iter::from_fn(|| builder.pull()));
+        let run = TrackRun {
+            track_id: 1,
+            base_decode_time: 0,
+            samples: samples.into_iter().map(|(_, s)| s).collect(),
+        };
+        let mut file = fmp4::init_segment(std::slice::from_ref(&track))
+            .unwrap()
+            .to_vec();
+        file.extend(concat(&fmp4::fragment(1, &[run])));
+        let path = temp_file("g711.mp4", &file);
+        let probe = run_tool(
+            "ffprobe",
+            &[
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels",
+                "-of",
+                "csv=p=0",
+            ],
+            &[],
+            &path,
+        );
+        assert_eq!(probe.stdout.trim(), format!("flac,8000,{channels}"));
+        let out = run_tool(
+            "ffmpeg",
+            &["-v", "error", "-i"],
+            &["-f", "s16le", "-"],
+            &path,
+        );
+        assert_eq!(out.stderr, "");
+        let mut want = Vec::new();
+        g711::decode(mu_law, &codes, &mut want);
+        assert_eq!(out.samples(), want, "µ-law {mu_law}, {channels} channels");
+    }
+}
+
+fn g711_unit(ticks: i64, data: Vec<Bytes>) -> AccessUnit {
+    AccessUnit {
+        track: 0,
+        pts: Timestamp::new(ticks, 8000),
+        dts: Timestamp::new(ticks, 8000),
+        keyframe: true,
+        wallclock_us: None,
+        data,
+        new_params: None,
+    }
+}
+
+/// Deterministic PCM with the extremes and a fast-changing pattern.
+fn test_pcm(n: usize) -> Vec<i16> {
+    let mut x = 0x1234_5678u32;
+    (0..n)
+        .map(|i| match i % 97 {
+            0 => i16::MIN,
+            1 => i16::MAX,
+            _ => {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 16) as i16
+            }
+        })
+        .collect()
+}
+
+fn temp_file(name: &str, data: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigia-fmp4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path =
+        dir.join(format!("{:?}-{name}", std::thread::current().id()).replace(['(', ')'], ""));
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+struct ToolOutput {
+    stdout: String,
+    stdout_raw: Vec<u8>,
+    stderr: String,
+}
+
+impl ToolOutput {
+    fn samples(&self) -> Vec<i16> {
+        self.stdout_raw
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect()
+    }
+}
+
+/// Runs an outside tool on `path` with a 60 s bound; the tools are installed by the project's
+/// test script (Debian `ffmpeg`).
+fn run_tool(tool: &str, before: &[&str], after: &[&str], path: &Path) -> ToolOutput {
+    let mut child = Command::new(tool)
+        .args(before)
+        .arg(path)
+        .args(after)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool} must be installed (Debian package ffmpeg): {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).map(|_| v).unwrap_or_default()
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = String::new();
+        err.read_to_string(&mut v).map(|_| v).unwrap_or_default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{tool} timed out on {}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout_raw = out_reader.join().unwrap();
+    let stderr = err_reader.join().unwrap();
+    assert!(
+        status.success(),
+        "{tool} failed on {}: {stderr}",
+        path.display()
+    );
+    ToolOutput {
+        stdout: String::from_utf8_lossy(&stdout_raw).into_owned(),
+        stdout_raw,
+        stderr,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (FIPS 180-4 §6.2), small and test-only: digests of golden outputs.
+fn sha256(data: &[u8]) -> [u8; 32] {
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 64];
+        for (i, c) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
+        }
+        let mut v = h;
+        for i in 0..64 {
+            let s1 = v[4].rotate_right(6) ^ v[4].rotate_right(11) ^ v[4].rotate_right(25);
+            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
+            let t1 = v[7]
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
+            let s0 = v[0].rotate_right(2) ^ v[0].rotate_right(13) ^ v[0].rotate_right(22);
+            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+            let t2 = s0.wrapping_add(maj);
+            v = [
+                t1.wrapping_add(t2),
+                v[0],
+                v[1],
+                v[2],
+                v[3].wrapping_add(t1),
+                v[4],
+                v[5],
+                v[6],
+            ];
+        }
+        for (a, b) in h.iter_mut().zip(v) {
+            *a = a.wrapping_add(b);
+        }
+    }
+    let mut out = [0u8; 32];
+    for (o, v) in out.chunks_exact_mut(4).zip(h) {
+        o.copy_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn sha256_known_answers() {
+    assert_eq!(
+        hex(&sha256(b"")),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(
+        hex(&sha256(b"abc")),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
