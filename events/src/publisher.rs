@@ -26,6 +26,10 @@ use crate::outbox::{Incoming, Outbox, Record};
 use crate::{CONTENT_TYPE, Error, Event, EventData, PublisherConfig, topology};
 
 /// A cheap-to-clone handle for publishing events; see the module docs for the guarantees.
+///
+/// When every handle is dropped, the background task stops once the outbox is empty (call
+/// [`Publisher::flush`] first to wait for that) or at once if the broker is unreachable; what is
+/// left in the outbox is replayed by the next publisher started on the same directory.
 #[derive(Clone)]
 pub struct Publisher {
     tx: mpsc::Sender<Command>,
@@ -187,6 +191,8 @@ struct Shared {
     work: Notify,
     flush_waiters: Mutex<Vec<oneshot::Sender<()>>>,
     counters: Arc<Counters>,
+    /// Every handle is gone: the sender stops when idle or disconnected.
+    closed: AtomicBool,
 }
 
 type Batch = Vec<Incoming>;
@@ -207,6 +213,7 @@ fn start_amqp(
         work: Notify::new(),
         flush_waiters: Mutex::new(Vec::new()),
         counters,
+        closed: AtomicBool::new(false),
     });
     tokio::spawn(intake_task(rx, shared.clone()));
     tokio::spawn(sender_task(config, url, shared));
@@ -268,6 +275,8 @@ async fn intake_task(mut rx: mpsc::Receiver<Command>, shared: Arc<Shared>) {
         lock(&shared.flush_waiters).extend(flushes);
         shared.work.notify_one();
     }
+    shared.closed.store(true, Ordering::SeqCst);
+    shared.work.notify_one();
 }
 
 fn record_append(counters: &Counters, res: &Result<(), Error>) {
@@ -289,6 +298,10 @@ async fn sender_task(config: PublisherConfig, url: String, shared: Arc<Shared>) 
     let mut link: Option<Link> = None;
     let mut inflight = InFlight::default();
     loop {
+        let closed = shared.closed.load(Ordering::SeqCst);
+        if closed && (link.is_none() || lock(&shared.outbox).pending() == 0) {
+            break;
+        }
         let Some(l) = &link else {
             if lock(&shared.outbox).pending() == 0 {
                 idle(&shared).await;
@@ -330,6 +343,9 @@ async fn sender_task(config: PublisherConfig, url: String, shared: Arc<Shared>) 
             tokio::time::sleep(backoff.next_delay()).await;
         }
     }
+    if let Some(l) = link.take() {
+        l.close().await;
+    }
 }
 
 /// Nothing to send: wakes flush waiters and sleeps until new records arrive.
@@ -338,6 +354,9 @@ async fn idle(shared: &Shared) {
         for w in lock(&shared.flush_waiters).drain(..) {
             let _ = w.send(());
         }
+    }
+    if shared.closed.load(Ordering::SeqCst) {
+        return;
     }
     shared.work.notified().await;
 }

@@ -255,3 +255,61 @@ fn print_examples() {
         );
     }
 }
+
+/// A small deterministic fuzz pass in the normal test run: every truncation and 300 random
+/// byte mutations of each seed must parse or fail without panicking (and round-trip if they
+/// parse, which `fuzz_envelope` asserts).
+#[test]
+fn mutated_seeds_never_panic() {
+    let dir = root().join("../fuzz/corpus/events_envelope");
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let seed = std::fs::read(entry.unwrap().path()).unwrap();
+        for len in 0..seed.len() {
+            vigia_events::fuzz_envelope(&seed[..len]);
+        }
+        if seed.is_empty() {
+            continue;
+        }
+        for _ in 0..300 {
+            let mut m = seed.clone();
+            let i = (next() % m.len() as u64) as usize;
+            m[i] = match next() % 4 {
+                0 => next() as u8,
+                1 => m[i] ^ 1 << (next() % 8),
+                2 => b"{}[]\",:0\\"[(next() % 9) as usize],
+                _ => 0xff,
+            };
+            vigia_events::fuzz_envelope(&m);
+        }
+    }
+}
+
+#[test]
+fn events_url_resolution() {
+    if std::env::var(vigia_events::URL_ENV).is_ok() {
+        return; // the environment overrides the config key; covered by the cases below otherwise
+    }
+    let cases = [
+        (None, None),
+        (Some(""), None),
+        (Some("  "), None),
+        (
+            Some(" amqp://guest:guest@127.0.0.1:5672/%2f "),
+            Some("amqp://guest:guest@127.0.0.1:5672/%2f"),
+        ),
+    ];
+    for (config, want) in cases {
+        assert_eq!(
+            vigia_events::resolve_url(config).as_deref(),
+            want,
+            "{config:?}"
+        );
+    }
+}
