@@ -319,13 +319,29 @@ fn test_pcm(n: usize) -> Vec<i16> {
         .collect()
 }
 
-fn temp_file(name: &str, data: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigia-fmp4-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path =
-        dir.join(format!("{:?}-{name}", std::thread::current().id()).replace(['(', ')'], ""));
+/// A file in the temp directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn temp_file(name: &str, data: &[u8]) -> TempFile {
+    let dir = std::env::temp_dir();
+    let thread = format!("{:?}", std::thread::current().id()).replace(['(', ')'], "");
+    let path = dir.join(format!("vigia-fmp4-{}-{thread}-{name}", std::process::id()));
     std::fs::write(&path, data).unwrap();
-    path
+    TempFile(path)
 }
 
 struct ToolOutput {

@@ -144,7 +144,7 @@ pub fn read_fragment(data: &[u8]) -> Result<FragmentInfo, Fmp4Error> {
 }
 
 #[doc(hidden)]
-pub use sample::fuzz_fmp4_roundtrip;
+pub use sample::{fuzz_fmp4_roundtrip, fuzz_fmp4_seeds};
 
 #[cfg(test)]
 mod tests;

@@ -239,6 +239,49 @@ pub fn fuzz_fmp4_roundtrip(data: &[u8]) {
     fuzz::check_fragment(u32::from(selector), &samples);
 }
 
+/// Named seeds for the `fmp4_roundtrip` corpus: derived-unit inputs for every codec selector,
+/// and real init segments and a fragment (so the reader starts deep in valid boxes).
+#[doc(hidden)]
+pub fn fuzz_fmp4_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    for selector in [0u8, 1, 2, 3, 7, 11, 15] {
+        let mut data = vec![selector];
+        for i in 0..40u8 {
+            data.extend_from_slice(&[i.wrapping_mul(37), i % 5, i.wrapping_mul(11), i]);
+        }
+        seeds.push((format!("units-{selector}"), data));
+    }
+    for selector in 0..4u8 {
+        let track = fuzz::track(selector);
+        if let Ok(init) = super::init_segment(std::slice::from_ref(&track)) {
+            seeds.push((format!("init-{selector}"), init.to_vec()));
+        }
+    }
+    let frame = Sample {
+        duration: 3000,
+        composition_offset: -3000,
+        keyframe: true,
+        data: vec![Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88])],
+    };
+    let run = super::TrackRun {
+        track_id: 1,
+        base_decode_time: 90_000,
+        samples: vec![
+            frame.clone(),
+            Sample {
+                keyframe: false,
+                ..frame
+            },
+        ],
+    };
+    let chunks = super::fragment(3, std::slice::from_ref(&run));
+    seeds.push((
+        "fragment".to_owned(),
+        chunks.iter().flat_map(|c| c.to_vec()).collect(),
+    ));
+    seeds
+}
+
 mod fuzz {
     //! Helpers of [`super::fuzz_fmp4_roundtrip`]; panics here are findings.
 
@@ -363,7 +406,7 @@ mod fuzz {
             })
             .collect();
         let chunks = fmp4::fragment(sequence, &runs);
-        let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let bytes = chunks.concat();
         assert_eq!(bytes.len(), fmp4::total_len(&chunks));
         let info = fmp4::read_fragment(&bytes).expect("own fragment reads back");
         assert_eq!(info.sequence_number, sequence);
@@ -383,7 +426,7 @@ mod fuzz {
                 assert_eq!(got.size as usize, s.size());
                 assert_eq!(got.composition_offset, s.composition_offset);
                 assert_eq!(got.is_sync(), s.keyframe);
-                let want: Vec<u8> = s.data.iter().flat_map(|c| c.iter().copied()).collect();
+                let want = s.data.concat();
                 assert_eq!(bytes.get(range), Some(&want[..]), "sample payload");
             }
         }

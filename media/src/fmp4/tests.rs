@@ -412,12 +412,10 @@ fn reader_rejects_malformed_input() {
 }
 
 #[test]
-fn fuzz_entry_runs_on_every_codec() {
-    for selector in [0u8, 1, 2, 3, 7, 11, 15] {
-        let mut data = vec![selector];
-        for i in 0..40u8 {
-            data.extend_from_slice(&[i.wrapping_mul(37), i % 5, i.wrapping_mul(11), i]);
-        }
+fn fuzz_seeds_run() {
+    let seeds = fuzz_fmp4_seeds();
+    assert!(seeds.len() >= 12);
+    for (_, data) in seeds {
         fuzz_fmp4_roundtrip(&data);
     }
 }
