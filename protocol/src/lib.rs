@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod hls;
 pub mod payload;
 pub mod rtcp;
 pub mod rtp;

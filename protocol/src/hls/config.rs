@@ -1,0 +1,41 @@
+//! Muxer configuration (MediaMTX's `hlsVariant`, `hlsSegmentDuration`, `hlsPartDuration`,
+//! `hlsSegmentCount`).
+
+use std::time::Duration;
+
+/// Which flavour of HLS a muxer produces (MediaMTX's `hlsVariant`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HlsVariant {
+    /// Low-latency HLS: parts, blocking reload, delta updates, preload hints (`lowLatency`).
+    #[default]
+    LowLatency,
+    /// Classic fMP4 HLS for old players: whole segments only, no parts in the playlist (`fmp4`).
+    Fmp4,
+}
+
+/// How an [`HlsMuxer`](super::HlsMuxer) cuts and keeps segments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HlsConfig {
+    /// Playlist flavour.
+    pub variant: HlsVariant,
+    /// Minimum segment length; a segment ends at the first keyframe after it (`hlsSegmentDuration`).
+    pub segment_duration: Duration,
+    /// Part length target, also the playlist's `PART-TARGET` (`hlsPartDuration`).
+    pub part_duration: Duration,
+    /// Complete segments listed in the media playlist (`hlsSegmentCount`).
+    pub segment_count: usize,
+    /// Segments kept in memory past the playlist window, for clients still fetching them.
+    pub extra_segments: usize,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        Self {
+            variant: HlsVariant::LowLatency,
+            segment_duration: Duration::from_secs(1),
+            part_duration: Duration::from_millis(200),
+            segment_count: 7,
+            extra_segments: 2,
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! [`HlsMuxer`]: the in-memory window of segments and parts of one stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use vigia_media::{AccessUnit, CodecParams, Track};
+
+use super::config::HlsConfig;
+use super::naming::{self, Resource};
+use super::timeline::{Cut, PartDraft, Segmenter};
+
+/// Makes the fMP4 bytes of an HLS stream: one initialization section per codec configuration
+/// and one `moof`+`mdat` fragment per part.
+///
+/// The segmenter decides boundaries and durations; implementations only serialize. A real one
+/// wraps `vigia_media::fmp4`; tests use a fake.
+pub trait PartMuxer: Send {
+    /// The initialization section (`ftyp`+`moov`) for `tracks`; fMP4 track ids are the track
+    /// indexes plus one and each track's timescale is its clock rate.
+    fn init(&mut self, tracks: &[Track]) -> Result<Bytes, HlsError>;
+
+    /// One fragment with `sequence_number` in its `mfhd`, as chunks that share the samples'
+    /// payload (no copy).
+    fn fragment(&mut self, sequence_number: u32, runs: &[PartRun]) -> Vec<Bytes>;
+}
+
+/// The samples of one track within one part.
+#[derive(Clone, Debug)]
+pub struct PartRun {
+    /// Index of the track (fMP4 track id minus one).
+    pub track: usize,
+    /// Decode time of the first sample in the track's timescale (`tfdt`).
+    pub base_decode_time: u64,
+    /// Samples in decode order, contiguous: each starts where the previous one ends.
+    pub samples: Vec<PartSample>,
+}
+
+/// One access unit with its duration, as the fragment's `trun` describes it.
+#[derive(Clone, Debug)]
+pub struct PartSample {
+    /// The unit; its payload chunks go into the `mdat` as they are.
+    pub unit: Arc<AccessUnit>,
+    /// Duration in the track's clock (next unit's DTS minus this one's).
+    pub duration: u32,
+    /// PTS minus DTS in the track's clock.
+    pub composition_offset: i32,
+}
+
+/// Why the muxer could not take a unit.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HlsError {
+    /// The part muxer could not write an initialization section (e.g. a video track without SPS).
+    #[error("cannot write the fMP4 initialization section: {0}")]
+    Init(String),
+}
+
+/// The answer to a file request (see [`naming`] for the names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileAnswer {
+    /// The file, as chunks to write in order.
+    Ready(Vec<Bytes>),
+    /// The file is the next part or segment: wait for [`HlsMuxer::version`] to change and ask
+    /// again (bounded by a timeout of a few target durations), as for a preload hint
+    /// (RFC 8216bis §4.4.5.3).
+    NotYet,
+    /// Unknown name, or no longer in memory: 404.
+    NotFound,
+}
+
+/// One complete or in-progress media segment.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) msn: u64,
+    pub(crate) parts: Vec<Part>,
+    pub(crate) wallclock_us: Option<i64>,
+    pub(crate) discontinuity: bool,
+    pub(crate) generation: u32,
+}
+
+/// One part: its timing and its bytes.
+#[derive(Debug)]
+pub(crate) struct Part {
+    pub(crate) duration: f64,
+    pub(crate) independent: bool,
+    pub(crate) chunks: Vec<Bytes>,
+}
+
+impl Segment {
+    /// Sum of the parts' durations in seconds.
+    pub(crate) fn duration(&self) -> f64 {
+        self.parts.iter().map(|p| p.duration).sum()
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.parts
+            .iter()
+            .flat_map(|p| &p.chunks)
+            .map(Bytes::len)
+            .sum()
+    }
+}
+
+/// The HLS muxer of one stream: segments and parts of the last few seconds as `Bytes`, and the
+/// playlists that list them.
+///
+/// Feed it with [`HlsMuxer::push`]; serve [`HlsMuxer::media_playlist`],
+/// [`HlsMuxer::multivariant_playlist`] and [`HlsMuxer::file`]. Every new part or segment
+/// increments [`HlsMuxer::version`]: a driver holding blocked requests re-asks then.
+///
+/// Discontinuities: a publisher reconnect ([`HlsMuxer::reset`]), a timestamp jump, or new codec
+/// parameters ([`AccessUnit::new_params`]) end the segment in progress; the next segment starts
+/// at the next keyframe with `EXT-X-DISCONTINUITY` and, if the parameters changed, a new
+/// initialization section under a new name (`init{g}.mp4`). Media sequence numbers, the target
+/// duration and the fMP4 decode timeline continue, so the playlist stays valid across them
+/// (RFC 8216bis §4.4.4.3, §6.2.1) and clients keep playing without a reload.
+pub struct HlsMuxer {
+    pub(crate) config: HlsConfig,
+    pub(crate) tracks: Vec<Track>,
+    segmenter: Segmenter,
+    part_muxer: Box<dyn PartMuxer>,
+    pub(crate) inits: VecDeque<(u32, Bytes)>,
+    pub(crate) generation: u32,
+    /// Complete segments, oldest first (listed ones are the last `segment_count`).
+    pub(crate) segments: VecDeque<Segment>,
+    /// The segment in progress (maybe without parts yet).
+    pub(crate) current: Segment,
+    /// `EXT-X-DISCONTINUITY` tags of segments dropped from memory.
+    pub(crate) dropped_discontinuities: u64,
+    fragment_sequence: u32,
+    version: u64,
+    cuts: Vec<Cut>,
+}
+
+impl std::fmt::Debug for HlsMuxer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HlsMuxer")
+            .field("config", &self.config)
+            .field("generation", &self.generation)
+            .field("segments", &self.segments.len())
+            .field("current_msn", &self.current.msn)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HlsMuxer {
+    /// A muxer for a stream of `tracks`, writing fMP4 with `part_muxer`.
+    pub fn new(config: HlsConfig, tracks: Vec<Track>, part_muxer: Box<dyn PartMuxer>) -> Self {
+        let segmenter = Segmenter::new(
+            &tracks,
+            config.part_duration.as_secs_f64(),
+            config.segment_duration.as_secs_f64(),
+        );
+        HlsMuxer {
+            config,
+            tracks,
+            segmenter,
+            part_muxer,
+            inits: VecDeque::new(),
+            generation: 0,
+            segments: VecDeque::new(),
+            current: Segment::new(0, 0),
+            dropped_discontinuities: 0,
+            fragment_sequence: 1,
+            version: 0,
+            cuts: Vec::new(),
+        }
+    }
+
+    /// Takes the next access unit of any track (roughly in DTS order across tracks).
+    ///
+    /// Units before the first keyframe of the leading (first video) track are dropped. Fails
+    /// only when a keyframe would start a timeline but the initialization section cannot be
+    /// written; that unit is dropped and the next keyframe tries again.
+    pub fn push(&mut self, unit: Arc<AccessUnit>) -> Result<(), HlsError> {
+        if let Some(params) = &unit.new_params {
+            self.on_new_params(unit.track, params);
+        }
+        let starts =
+            !self.segmenter.is_started() && unit.track == self.segmenter.leading() && unit.keyframe;
+        if starts {
+            self.ensure_init()?;
+        }
+        let mut cuts = std::mem::take(&mut self.cuts);
+        self.segmenter.push(unit, &mut cuts);
+        self.apply(&mut cuts);
+        self.cuts = cuts;
+        Ok(())
+    }
+
+    /// A publisher reconnected (or the stream otherwise restarted) with `tracks`: ends the
+    /// segment in progress; the next keyframe starts a new segment after a discontinuity, with a
+    /// new initialization section if the tracks differ.
+    pub fn reset(&mut self, tracks: Vec<Track>) {
+        self.flush();
+        if tracks != self.tracks {
+            self.next_generation();
+            self.segmenter.set_tracks(&tracks);
+            self.tracks = tracks;
+        }
+    }
+
+    /// Increases with every new part or segment; wake blocked requests when it changes.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The current tracks (as updated by new parameters and [`HlsMuxer::reset`]).
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// Units dropped so far (before the first keyframe, out of order, unknown track).
+    pub fn dropped_units(&self) -> u64 {
+        self.segmenter.dropped()
+    }
+
+    /// The current initialization section, once written.
+    pub fn init(&self) -> Option<Bytes> {
+        self.init_of(self.generation)
+    }
+
+    /// A complete segment still in memory, as chunks (its parts' chunks, in order).
+    pub fn segment(&self, msn: u64) -> Option<Vec<Bytes>> {
+        let first = self.segments.front()?.msn;
+        let segment = self
+            .segments
+            .get(usize::try_from(msn.checked_sub(first)?).ok()?)?;
+        Some(
+            segment
+                .parts
+                .iter()
+                .flat_map(|p| p.chunks.iter().cloned())
+                .collect(),
+        )
+    }
+
+    /// Part `index` of segment `msn` (complete or in progress) still in memory.
+    pub fn part(&self, msn: u64, index: u64) -> Option<Vec<Bytes>> {
+        let segment = self.find(msn)?;
+        let part = segment.parts.get(usize::try_from(index).ok()?)?;
+        Some(part.chunks.clone())
+    }
+
+    /// Resolves a file name of the playlists ([`naming`]).
+    pub fn file(&self, name: &str) -> FileAnswer {
+        let found = match naming::parse(name) {
+            None => return FileAnswer::NotFound,
+            Some(Resource::Init(g)) => self.init_of(g).map(|b| vec![b]),
+            Some(Resource::Segment(msn)) => self.segment(msn),
+            Some(Resource::Part(msn, index)) => self.part(msn, index),
+        };
+        match found {
+            Some(chunks) => FileAnswer::Ready(chunks),
+            None if self.is_next(naming::parse(name)) => FileAnswer::NotYet,
+            None => FileAnswer::NotFound,
+        }
+    }
+
+    /// The parts produced so far as `(msn, index)` of the newest, if any.
+    pub(crate) fn last_part(&self) -> Option<(u64, u64)> {
+        if let Some(n) = self.current.parts.len().checked_sub(1) {
+            return Some((self.current.msn, n as u64));
+        }
+        let last = self.segments.back()?;
+        Some((last.msn, last.parts.len().saturating_sub(1) as u64))
+    }
+
+    pub(crate) fn target_duration(&self) -> Option<u64> {
+        self.segmenter.target_duration()
+    }
+
+    pub(crate) fn init_of(&self, generation: u32) -> Option<Bytes> {
+        self.inits
+            .iter()
+            .find(|(g, _)| *g == generation)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn find(&self, msn: u64) -> Option<&Segment> {
+        if msn == self.current.msn {
+            return Some(&self.current);
+        }
+        let first = self.segments.front()?.msn;
+        self.segments
+            .get(usize::try_from(msn.checked_sub(first)?).ok()?)
+    }
+
+    /// Whether a missing resource is about to exist: the in-progress segment, the next part
+    /// (the preload hint) or the one after it.
+    fn is_next(&self, resource: Option<Resource>) -> bool {
+        let (msn, parts) = (self.current.msn, self.current.parts.len() as u64);
+        match resource {
+            Some(Resource::Segment(m)) => m == msn,
+            Some(Resource::Part(m, i)) => (m == msn && i <= parts + 1) || (m == msn + 1 && i == 0),
+            _ => false,
+        }
+    }
+
+    fn on_new_params(&mut self, track: usize, params: &Arc<CodecParams>) {
+        let Some(current) = self.tracks.get(track) else {
+            return;
+        };
+        if current.codec == **params {
+            return;
+        }
+        if self.init().is_some() {
+            self.flush();
+            self.next_generation();
+        }
+        if let Some(t) = self.tracks.get_mut(track) {
+            t.codec = (**params).clone();
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut cuts = std::mem::take(&mut self.cuts);
+        self.segmenter.flush(&mut cuts);
+        self.apply(&mut cuts);
+        self.cuts = cuts;
+    }
+
+    fn next_generation(&mut self) {
+        if self.init().is_some() {
+            self.generation += 1;
+        }
+    }
+
+    fn ensure_init(&mut self) -> Result<(), HlsError> {
+        if self.init().is_none() {
+            let init = self.part_muxer.init(&self.tracks)?;
+            self.inits.push_back((self.generation, init));
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, cuts: &mut Vec<Cut>) {
+        for cut in cuts.drain(..) {
+            match cut {
+                Cut::Discontinuity => self.current.discontinuity = true,
+                Cut::Part(draft) => self.add_part(draft),
+                Cut::SegmentEnd => self.end_segment(),
+            }
+        }
+    }
+
+    fn add_part(&mut self, draft: PartDraft) {
+        let chunks = self
+            .part_muxer
+            .fragment(self.fragment_sequence, &draft.runs);
+        self.fragment_sequence = self.fragment_sequence.wrapping_add(1).max(1);
+        if self.current.parts.is_empty() {
+            self.current.wallclock_us = draft.wallclock_us;
+            self.current.generation = self.generation;
+        }
+        self.current.parts.push(Part {
+            duration: draft.duration,
+            independent: draft.independent,
+            chunks,
+        });
+        self.version += 1;
+    }
+
+    fn end_segment(&mut self) {
+        let next = Segment::new(self.current.msn + 1, self.generation);
+        let done = std::mem::replace(&mut self.current, next);
+        if done.parts.is_empty() {
+            self.current.msn = done.msn;
+            self.current.discontinuity = done.discontinuity;
+            return;
+        }
+        self.segments.push_back(done);
+        let keep = self.config.segment_count.max(1) + self.config.extra_segments;
+        while self.segments.len() > keep {
+            if self.segments.pop_front().is_some_and(|s| s.discontinuity) {
+                self.dropped_discontinuities += 1;
+            }
+        }
+        let oldest = self
+            .segments
+            .front()
+            .map_or(self.generation, |s| s.generation);
+        self.inits.retain(|(g, _)| *g >= oldest);
+        self.version += 1;
+    }
+}
+
+impl Segment {
+    fn new(msn: u64, generation: u32) -> Self {
+        Segment {
+            msn,
+            parts: Vec::new(),
+            wallclock_us: None,
+            discontinuity: false,
+            generation,
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! Where parts and segments start and end (RFC 8216bis §4.4.4.9, §6.2.2), independent of how
+//! their bytes are made.
+//!
+//! A sample's duration is only known when the next unit of its track arrives, so each track
+//! holds one pending unit: the leading track's sample `P` is placed when the unit `U` after it
+//! arrives at DTS `d`. Then, in order:
+//! 1. if adding `P` would make the segment longer than the target duration (a stream whose GOP
+//!    grew), the segment is cut before `P`, even without a keyframe; if it would make the part
+//!    longer than the part target, the part is cut before `P`;
+//! 2. `P` joins the open part;
+//! 3. if `U` is a keyframe and the segment has reached the segment duration, part and segment
+//!    end at `d`; else if the part has reached the part target, the part ends at `d`.
+//!
+//! Other tracks' samples join the part that is open when they complete, provided their DTS is
+//! before the part's end; later ones wait for the next part. Timestamps jumping backwards or by
+//! more than [`JUMP_SECONDS`] on the leading track end the segment and restart the timeline at
+//! the next keyframe, with a discontinuity.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use vigia_media::{AccessUnit, MediaKind, Track};
+
+use super::muxer::{PartRun, PartSample};
+
+/// A forward DTS step larger than this on the leading track is a discontinuity.
+pub(crate) const JUMP_SECONDS: i64 = 10;
+
+/// Completed samples a non-leading track may queue while the leading track is silent.
+const MAX_QUEUED: usize = 4096;
+
+/// What the segmenter decided, in order.
+#[derive(Debug)]
+pub(crate) enum Cut {
+    /// The next segment starts a new timeline: `EXT-X-DISCONTINUITY`.
+    Discontinuity,
+    /// A part is complete.
+    Part(PartDraft),
+    /// The segment in progress ends after its last part.
+    SegmentEnd,
+}
+
+/// The samples and timing of one part.
+#[derive(Debug)]
+pub(crate) struct PartDraft {
+    /// One run per track with samples, leading track first.
+    pub(crate) runs: Vec<PartRun>,
+    /// Duration in seconds (leading track's time).
+    pub(crate) duration: f64,
+    /// Whether the part starts with a leading-track keyframe.
+    pub(crate) independent: bool,
+    /// Wall-clock time of the part's first leading sample (UNIX µs).
+    pub(crate) wallclock_us: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+struct TrackState {
+    clock_rate: u32,
+    pending: Option<Arc<AccessUnit>>,
+    queue: VecDeque<PartSample>,
+    last_duration: Option<u32>,
+    /// DTS that maps to decode time 0 of this epoch's fMP4 timeline.
+    origin: Option<i64>,
+    /// Decode time where the next sample continues the fMP4 timeline.
+    decode_end: u64,
+}
+
+/// The part/segment scheduler of one stream.
+#[derive(Debug)]
+pub(crate) struct Segmenter {
+    tracks: Vec<TrackState>,
+    leading: usize,
+    part_seconds: f64,
+    segment_seconds: f64,
+    target_duration: Option<u64>,
+    started: bool,
+    restarted: bool,
+    seg_start: i64,
+    part_start: i64,
+    seg_has_parts: bool,
+    part: Vec<PartSample>,
+    dropped: u64,
+}
+
+impl Segmenter {
+    /// A segmenter for `tracks` cutting parts of `part_seconds` and segments of at least
+    /// `segment_seconds`.
+    pub(crate) fn new(tracks: &[Track], part_seconds: f64, segment_seconds: f64) -> Self {
+        let mut s = Segmenter {
+            tracks: Vec::new(),
+            leading: 0,
+            part_seconds,
+            segment_seconds,
+            target_duration: None,
+            started: false,
+            restarted: false,
+            seg_start: 0,
+            part_start: 0,
+            seg_has_parts: false,
+            part: Vec::new(),
+            dropped: 0,
+        };
+        s.set_tracks(tracks);
+        s
+    }
+
+    /// Replaces the track list (after [`Segmenter::flush`]); decode times continue.
+    pub(crate) fn set_tracks(&mut self, tracks: &[Track]) {
+        self.leading = tracks
+            .iter()
+            .position(|t| t.kind() == MediaKind::Video)
+            .unwrap_or(0);
+        self.tracks.resize_with(tracks.len(), TrackState::default);
+        for (state, track) in self.tracks.iter_mut().zip(tracks) {
+            state.clock_rate = track.clock_rate.max(1);
+        }
+    }
+
+    /// `EXT-X-TARGETDURATION`, fixed when the first segment ends.
+    pub(crate) fn target_duration(&self) -> Option<u64> {
+        self.target_duration
+    }
+
+    /// Whether a timeline is running (a leading keyframe has been seen since the last flush).
+    pub(crate) fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// Units dropped so far (before the first keyframe, out of order, unknown track).
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Index of the track that decides segment boundaries (the first video track).
+    pub(crate) fn leading(&self) -> usize {
+        self.leading
+    }
+
+    /// Places `unit`, appending what it decided to `cuts`.
+    pub(crate) fn push(&mut self, unit: Arc<AccessUnit>, cuts: &mut Vec<Cut>) {
+        if unit.track >= self.tracks.len() {
+            self.dropped += 1;
+        } else if unit.track == self.leading {
+            self.push_leading(unit, cuts);
+        } else {
+            self.push_other(unit);
+        }
+    }
+
+    /// Ends everything pending: the last samples get their track's previous duration, the open
+    /// part and segment end, and the next keyframe starts a new timeline after a discontinuity.
+    pub(crate) fn flush(&mut self, cuts: &mut Vec<Cut>) {
+        if !self.started {
+            return;
+        }
+        let mut end = self.part_start;
+        if let Some(p) = self.take_pending(self.leading) {
+            let duration = self.guess_duration(self.leading);
+            end = p.dts.ticks + i64::from(duration);
+            self.add_leading(p, duration);
+        }
+        let leading = self.leading;
+        for t in (0..self.tracks.len()).filter(|&t| t != leading) {
+            if let Some(p) = self.take_pending(t) {
+                let duration = self.guess_duration(t);
+                self.complete_other(t, p, duration);
+            }
+        }
+        self.close_part(i64::MAX, end, cuts);
+        self.end_segment(end, cuts);
+        for t in &mut self.tracks {
+            t.origin = None;
+            t.queue.clear();
+        }
+        self.started = false;
+        self.restarted = true;
+    }
+
+    fn push_leading(&mut self, unit: Arc<AccessUnit>, cuts: &mut Vec<Cut>) {
+        let Some(p) = self.take_pending(self.leading) else {
+            return self.start(unit, cuts);
+        };
+        let d = unit.dts.ticks;
+        let clock = i64::from(self.clock(self.leading));
+        if d < p.dts.ticks || d - p.dts.ticks > JUMP_SECONDS * clock {
+            self.set_pending(self.leading, p);
+            self.flush(cuts);
+            return self.start(unit, cuts);
+        }
+        if d == p.dts.ticks {
+            self.dropped += 1;
+            return self.set_pending(self.leading, p);
+        }
+        self.cut_before(p.dts.ticks, d, cuts);
+        self.add_leading(p.clone(), duration_u32(d - p.dts.ticks));
+        if unit.keyframe && self.seconds(d - self.seg_start) >= self.segment_seconds {
+            self.close_part(d, d, cuts);
+            self.end_segment(d, cuts);
+        } else if self.seconds(d - self.part_start) >= self.part_seconds {
+            self.close_part(d, d, cuts);
+        }
+        self.set_pending(self.leading, unit);
+    }
+
+    /// Step 1 of the module's rule: cuts before the sample `[start, end)` if it would overflow.
+    fn cut_before(&mut self, start: i64, end: i64, cuts: &mut Vec<Cut>) {
+        let length = self.seconds(end - self.seg_start);
+        let too_long = match self.target_duration {
+            // EXTINF rounded to the nearest integer must not exceed it (§4.4.3.1).
+            Some(target) => (length + 0.5).floor() > target as f64,
+            None => length > first_segment_cap(self.segment_seconds),
+        };
+        let has_media = !self.part.is_empty() || self.seg_has_parts;
+        if has_media && too_long {
+            self.close_part(start, start, cuts);
+            self.end_segment(start, cuts);
+        } else if !self.part.is_empty() && self.seconds(end - self.part_start) > self.part_seconds {
+            self.close_part(start, start, cuts);
+        }
+    }
+
+    fn start(&mut self, unit: Arc<AccessUnit>, cuts: &mut Vec<Cut>) {
+        if !unit.keyframe {
+            self.dropped += 1;
+            return;
+        }
+        if std::mem::take(&mut self.restarted) {
+            cuts.push(Cut::Discontinuity);
+        }
+        self.started = true;
+        self.seg_start = unit.dts.ticks;
+        self.part_start = unit.dts.ticks;
+        self.seg_has_parts = false;
+        self.set_pending(self.leading, unit);
+    }
+
+    fn push_other(&mut self, unit: Arc<AccessUnit>) {
+        let t = unit.track;
+        let leading_clock = self.clock(self.leading);
+        let before_start = unit.dts.rescale(leading_clock).ticks < self.seg_start;
+        if !self.started || (self.tracks.get(t).is_some_and(|s| s.origin.is_none()) && before_start)
+        {
+            self.dropped += 1;
+            return;
+        }
+        let Some(p) = self.take_pending(t) else {
+            return self.set_pending(t, unit);
+        };
+        let step = unit.dts.ticks - p.dts.ticks;
+        if step <= 0 {
+            self.dropped += 1;
+            return self.set_pending(t, p);
+        }
+        let duration = if step > JUMP_SECONDS * i64::from(self.clock(t)) {
+            self.guess_duration(t)
+        } else {
+            duration_u32(step)
+        };
+        self.complete_other(t, p, duration);
+        self.set_pending(t, unit);
+    }
+
+    fn complete_other(&mut self, t: usize, unit: Arc<AccessUnit>, duration: u32) {
+        let sample = sample(unit, duration);
+        if let Some(state) = self.tracks.get_mut(t) {
+            state.last_duration = Some(duration);
+            if state.queue.len() >= MAX_QUEUED {
+                state.queue.pop_front();
+                self.dropped += 1;
+            }
+            state.queue.push_back(sample);
+        }
+    }
+
+    fn add_leading(&mut self, unit: Arc<AccessUnit>, duration: u32) {
+        if let Some(state) = self.tracks.get_mut(self.leading) {
+            state.last_duration = Some(duration);
+        }
+        self.part.push(sample(unit, duration));
+    }
+
+    /// Ends the open part at `end` (leading ticks) with the other tracks' samples whose DTS is
+    /// before `other_before` (leading ticks).
+    fn close_part(&mut self, other_before: i64, end: i64, cuts: &mut Vec<Cut>) {
+        if self.part.is_empty() {
+            self.part_start = end;
+            return;
+        }
+        let leading = std::mem::take(&mut self.part);
+        let independent = leading.first().is_some_and(|s| s.unit.keyframe);
+        let wallclock_us = leading.first().and_then(|s| s.unit.wallclock_us);
+        let mut runs = Vec::with_capacity(self.tracks.len());
+        runs.extend(self.run(self.leading, leading));
+        let leading = self.leading;
+        for t in (0..self.tracks.len()).filter(|&t| t != leading) {
+            let samples = self.drain_before(t, other_before);
+            runs.extend(self.run(t, samples));
+        }
+        let duration = self.seconds(end - self.part_start);
+        cuts.push(Cut::Part(PartDraft {
+            runs,
+            duration,
+            independent,
+            wallclock_us,
+        }));
+        self.part_start = end;
+        self.seg_has_parts = true;
+    }
+
+    fn drain_before(&mut self, t: usize, before: i64) -> Vec<PartSample> {
+        let leading_clock = self.clock(self.leading);
+        let Some(state) = self.tracks.get_mut(t) else {
+            return Vec::new();
+        };
+        let n = state
+            .queue
+            .iter()
+            .take_while(|s| s.unit.dts.rescale(leading_clock).ticks < before)
+            .count();
+        state.queue.drain(..n).collect()
+    }
+
+    /// A run of `samples` of track `t` on the fMP4 decode timeline, or `None` when empty.
+    fn run(&mut self, t: usize, samples: Vec<PartSample>) -> Option<PartRun> {
+        let first = samples.first()?.unit.dts.ticks;
+        let state = self.tracks.get_mut(t)?;
+        let origin = *state.origin.get_or_insert(first - state.decode_end as i64);
+        let base_decode_time = u64::try_from(first - origin).unwrap_or(0);
+        let total: u64 = samples.iter().map(|s| u64::from(s.duration)).sum();
+        state.decode_end = base_decode_time + total;
+        Some(PartRun {
+            track: t,
+            base_decode_time,
+            samples,
+        })
+    }
+
+    fn end_segment(&mut self, end: i64, cuts: &mut Vec<Cut>) {
+        if !self.seg_has_parts {
+            return;
+        }
+        let length = self.seconds(end - self.seg_start);
+        if self.target_duration.is_none() {
+            let rounded = (length + 0.5)
+                .floor()
+                .max(self.segment_seconds.ceil())
+                .max(1.0);
+            self.target_duration = Some(rounded as u64);
+        }
+        cuts.push(Cut::SegmentEnd);
+        self.seg_start = end;
+        self.seg_has_parts = false;
+    }
+
+    fn take_pending(&mut self, t: usize) -> Option<Arc<AccessUnit>> {
+        self.tracks.get_mut(t)?.pending.take()
+    }
+
+    fn set_pending(&mut self, t: usize, unit: Arc<AccessUnit>) {
+        if let Some(state) = self.tracks.get_mut(t) {
+            state.pending = Some(unit);
+        }
+    }
+
+    fn guess_duration(&self, t: usize) -> u32 {
+        let state = self.tracks.get(t);
+        let fallback = state.map_or(1, |s| (s.clock_rate / 25).max(1));
+        state.and_then(|s| s.last_duration).unwrap_or(fallback)
+    }
+
+    fn clock(&self, t: usize) -> u32 {
+        self.tracks.get(t).map_or(1, |s| s.clock_rate)
+    }
+
+    fn seconds(&self, ticks: i64) -> f64 {
+        ticks as f64 / f64::from(self.clock(self.leading))
+    }
+}
+
+/// How long the first segment may grow while waiting for a keyframe (no target duration yet).
+fn first_segment_cap(segment_seconds: f64) -> f64 {
+    (segment_seconds * 10.0).max(10.0)
+}
+
+fn duration_u32(ticks: i64) -> u32 {
+    u32::try_from(ticks).unwrap_or(u32::MAX)
+}
+
+fn sample(unit: Arc<AccessUnit>, duration: u32) -> PartSample {
+    let offset = unit.pts.ticks - unit.dts.ticks;
+    let composition_offset =
+        i32::try_from(offset).unwrap_or(if offset < 0 { i32::MIN } else { i32::MAX });
+    PartSample {
+        unit,
+        duration,
+        composition_offset,
+    }
+}

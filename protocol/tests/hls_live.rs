@@ -1,0 +1,477 @@
+//! Two minutes of simulated live input through `HlsMuxer`, every playlist checked against
+//! RFC 8216bis after every part: plain, blocking (`_HLS_msn`/`_HLS_part`) and delta
+//! (`_HLS_skip=YES`) requests, across a publisher reconnect, a timestamp jump and a
+//! parameter-set change. Simulated time only: the synthetic player's media clock drives
+//! everything.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use vigia_media::model::VideoParams;
+use vigia_media::synthetic::{Player, builtin_360p};
+use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
+use vigia_protocol::hls::check::{PlaylistHistory, check_media_playlist};
+use vigia_protocol::hls::naming;
+use vigia_protocol::hls::{
+    BlockingRequest, FileAnswer, HlsConfig, HlsError, HlsMuxer, HlsVariant, PartMuxer, PartRun,
+    PlaylistAnswer, PlaylistRequest, SkipRequest,
+};
+
+/// Wall clock at media time 0 (UNIX µs, 2026-11-29T08:00:00Z).
+const EPOCH_US: i64 = 1_795_939_200_000_000;
+
+/// A part muxer that writes a readable header and the samples' own chunks, and checks that
+/// each track's decode timeline is contiguous across parts.
+#[derive(Default)]
+struct FakeMuxer {
+    ends: Vec<Option<u64>>,
+    last_sequence: u32,
+}
+
+impl PartMuxer for FakeMuxer {
+    fn init(&mut self, tracks: &[Track]) -> Result<Bytes, HlsError> {
+        let names: Vec<String> = tracks.iter().map(|t| format!("{:?}", t.codec)).collect();
+        Ok(Bytes::from(format!("init {}", names.join("|"))))
+    }
+
+    fn fragment(&mut self, sequence_number: u32, runs: &[PartRun]) -> Vec<Bytes> {
+        assert_eq!(
+            sequence_number,
+            self.last_sequence + 1,
+            "mfhd sequence numbers"
+        );
+        self.last_sequence = sequence_number;
+        let mut chunks = vec![Bytes::from(format!("moof {sequence_number}"))];
+        for run in runs {
+            if self.ends.len() <= run.track {
+                self.ends.resize(run.track + 1, None);
+            }
+            let end = &mut self.ends[run.track];
+            if let Some(e) = *end {
+                assert!(
+                    run.base_decode_time >= e,
+                    "track {} goes back: {} < {e}",
+                    run.track,
+                    run.base_decode_time
+                );
+                if run.track == 0 {
+                    assert_eq!(run.base_decode_time, e, "video timeline has a gap");
+                }
+            }
+            let total: u64 = run.samples.iter().map(|s| u64::from(s.duration)).sum();
+            assert!(
+                run.samples.iter().all(|s| s.duration > 0),
+                "zero-length sample"
+            );
+            *end = Some(run.base_decode_time + total);
+            for s in &run.samples {
+                chunks.extend(s.unit.data.iter().cloned());
+            }
+        }
+        chunks
+    }
+}
+
+/// Something that happens to the input at a given second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Event {
+    /// The publisher reconnects: `reset`, then timestamps restart at 0.
+    Reconnect,
+    /// Timestamps jump forward by an hour without warning.
+    Jump,
+    /// The next keyframe carries new parameter sets.
+    NewParams,
+}
+
+/// Drives a muxer with the synthetic clip and checks every playlist it produces.
+struct Harness {
+    muxer: HlsMuxer,
+    plain: PlaylistHistory,
+    delta: PlaylistHistory,
+    /// A blocking request waiting for the next part, with the version it was made at.
+    waiting: Option<(PlaylistRequest, u64)>,
+    seen_version: u64,
+    stats: Stats,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    playlists: usize,
+    blocked_then_ready: usize,
+    discontinuities: usize,
+    skips: usize,
+    max_init: u32,
+    files: usize,
+}
+
+impl Harness {
+    fn new(config: HlsConfig, tracks: Vec<Track>) -> Self {
+        Harness {
+            muxer: HlsMuxer::new(config, tracks, Box::<FakeMuxer>::default()),
+            plain: PlaylistHistory::new(),
+            delta: PlaylistHistory::new(),
+            waiting: None,
+            seen_version: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    fn push(&mut self, unit: AccessUnit) {
+        self.muxer.push(Arc::new(unit)).expect("push");
+        if self.muxer.version() != self.seen_version {
+            self.seen_version = self.muxer.version();
+            self.after_change();
+        }
+    }
+
+    fn after_change(&mut self) {
+        self.wake_blocked();
+        let Some(text) = self.ready(PlaylistRequest::default()) else {
+            return;
+        };
+        assert_eq!(self.plain.push(&text), [], "plain playlist:\n{text}");
+        self.check_files(&text);
+        let delta = PlaylistRequest {
+            skip: SkipRequest::Yes,
+            block: None,
+        };
+        if let Some(text) = self.ready(delta) {
+            assert_eq!(self.delta.push(&text), [], "delta playlist:\n{text}");
+            self.stats.skips += usize::from(text.contains("#EXT-X-SKIP"));
+        }
+        self.stats.discontinuities = self
+            .stats
+            .discontinuities
+            .max(text.matches("#EXT-X-DISCONTINUITY\n").count());
+        if text.contains("#EXT-X-PART-INF") {
+            self.block_on_next_part(&text);
+            self.check_too_far();
+        }
+    }
+
+    fn ready(&mut self, request: PlaylistRequest) -> Option<String> {
+        match self.muxer.media_playlist(&request) {
+            PlaylistAnswer::Ready(text) => {
+                self.stats.playlists += 1;
+                assert_eq!(check_media_playlist(&text), [], "{request:?}:\n{text}");
+                Some(text)
+            }
+            PlaylistAnswer::NotYet => None,
+            PlaylistAnswer::BadRequest(r) => panic!("{request:?}: bad request {r}"),
+        }
+    }
+
+    /// Asks for the part named by the preload hint: not there yet, then ready after the next
+    /// version change (RFC 8216bis §6.2.5.2).
+    fn block_on_next_part(&mut self, text: &str) {
+        if self.waiting.is_some() || !text.contains("PART-INF") {
+            return;
+        }
+        let hint = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+            .expect("hint");
+        let (msn, part) = naming::parse_part_uri(hint.trim_end_matches('"')).expect("hint URI");
+        let request = PlaylistRequest {
+            block: Some(BlockingRequest {
+                msn,
+                part: Some(part),
+            }),
+            skip: SkipRequest::No,
+        };
+        assert_eq!(self.muxer.media_playlist(&request), PlaylistAnswer::NotYet);
+        assert_eq!(
+            self.muxer.file(&naming::part_uri(msn, part)),
+            FileAnswer::NotYet
+        );
+        self.waiting = Some((request, self.muxer.version()));
+    }
+
+    /// Re-asks a blocked request after a change, as the driver does. A segment can end without
+    /// a new part (a forced cut); then the hinted part never exists and the request waits for
+    /// part 0 of the next segment (RFC 8216bis §6.2.5.2), at most one more change.
+    fn wake_blocked(&mut self) {
+        let Some((request, version)) = self.waiting.take() else {
+            return;
+        };
+        let block = request.block.expect("blocking");
+        let Some(text) = self.ready(request) else {
+            assert!(
+                self.muxer.version() <= version + 1,
+                "{request:?} still not ready"
+            );
+            self.waiting = Some((request, version));
+            return;
+        };
+        let uri = naming::part_uri(block.msn, block.part.unwrap_or(0));
+        let next = naming::part_uri(block.msn + 1, 0);
+        assert!(
+            text.contains(&uri) || text.contains(&next),
+            "{uri} missing after wake-up:\n{text}"
+        );
+        self.stats.blocked_then_ready += 1;
+    }
+
+    fn check_too_far(&self) {
+        if self.muxer.media_playlist(&PlaylistRequest::default()) == PlaylistAnswer::NotYet {
+            return;
+        }
+        let last_complete = self.muxer.media_playlist(&PlaylistRequest::default());
+        let PlaylistAnswer::Ready(text) = last_complete else {
+            return;
+        };
+        let last = text
+            .lines()
+            .rev()
+            .find_map(naming::parse_segment_uri)
+            .expect("a segment");
+        let far = PlaylistRequest {
+            block: Some(BlockingRequest {
+                msn: last + 3,
+                part: None,
+            }),
+            skip: SkipRequest::No,
+        };
+        assert!(matches!(
+            self.muxer.media_playlist(&far),
+            PlaylistAnswer::BadRequest(_)
+        ));
+        let near = PlaylistRequest {
+            block: Some(BlockingRequest {
+                msn: last + 2,
+                part: Some(0),
+            }),
+            skip: SkipRequest::No,
+        };
+        assert_eq!(self.muxer.media_playlist(&near), PlaylistAnswer::NotYet);
+        let past = PlaylistRequest {
+            block: Some(BlockingRequest {
+                msn: last,
+                part: None,
+            }),
+            skip: SkipRequest::Yes,
+        };
+        assert!(matches!(
+            self.muxer.media_playlist(&past),
+            PlaylistAnswer::Ready(_)
+        ));
+    }
+
+    /// Every URI in the playlist resolves; a segment is its parts' chunks in order.
+    fn check_files(&mut self, text: &str) {
+        for line in text.lines() {
+            let uri = line
+                .split("URI=\"")
+                .nth(1)
+                .map(|r| r.split('"').next().unwrap_or_default())
+                .or_else(|| (!line.starts_with('#')).then_some(line));
+            let Some(uri) = uri.filter(|u| !u.is_empty()) else {
+                continue;
+            };
+            let answer = self.muxer.file(uri);
+            if line.starts_with("#EXT-X-PRELOAD-HINT") {
+                assert_eq!(answer, FileAnswer::NotYet, "{uri}");
+                continue;
+            }
+            let FileAnswer::Ready(chunks) = answer else {
+                panic!("{uri}: {answer:?}")
+            };
+            assert!(!chunks.is_empty());
+            self.stats.files += 1;
+            if let Some(naming::Resource::Init(g)) = naming::parse(uri) {
+                self.stats.max_init = self.stats.max_init.max(g);
+            }
+            if let Some(msn) = naming::parse_segment_uri(uri) {
+                let parts: Vec<Bytes> = (0..)
+                    .map_while(|i| self.muxer.part(msn, i))
+                    .flatten()
+                    .collect();
+                assert_eq!(chunks, parts, "{uri} is its parts");
+            }
+        }
+    }
+}
+
+/// Plays the clip for `seconds`, applying `events` at the given seconds.
+fn run(config: HlsConfig, seconds: i64, events: &[(i64, Event)], audio: bool) -> Harness {
+    let clip = builtin_360p();
+    let tracks: Vec<Track> = clip
+        .tracks()
+        .iter()
+        .take(if audio { 2 } else { 1 })
+        .cloned()
+        .collect();
+    let mut h = Harness::new(config, tracks.clone());
+    let mut player = Player::new(clip.clone());
+    // Media time (µs) where the current player's time 0 sits, and the tick offset applied.
+    let (mut base_us, mut offset_s) = (0i64, 0i64);
+    let mut pending: Vec<(i64, Event)> = events.to_vec();
+    let mut params_due = false;
+    loop {
+        let now_us = base_us + player.next_due_us();
+        if now_us >= seconds * 1_000_000 {
+            break;
+        }
+        if let Some(i) = pending.iter().position(|(at, _)| *at * 1_000_000 <= now_us) {
+            let (_, event) = pending.remove(i);
+            match event {
+                Event::Reconnect => {
+                    h.muxer.reset(tracks.clone());
+                    base_us = now_us;
+                    player = Player::new(clip.clone());
+                    continue;
+                }
+                Event::Jump => offset_s += 3600,
+                Event::NewParams => params_due = true,
+            }
+        }
+        let mut unit = player.next_unit(EPOCH_US + now_us);
+        if !audio && unit.track != 0 {
+            continue;
+        }
+        shift(&mut unit, offset_s);
+        if params_due && unit.track == 0 && unit.keyframe {
+            params_due = false;
+            unit.new_params = Some(Arc::new(changed_params(&tracks)));
+        }
+        h.push(unit);
+    }
+    h
+}
+
+fn shift(unit: &mut AccessUnit, seconds: i64) {
+    let by =
+        |t: Timestamp| Timestamp::new(t.ticks + seconds * i64::from(t.clock_rate), t.clock_rate);
+    unit.pts = by(unit.pts);
+    unit.dts = by(unit.dts);
+}
+
+/// The clip's H.264 parameters with a different PPS (a new `pic_parameter_set` body).
+fn changed_params(tracks: &[Track]) -> CodecParams {
+    let Some(CodecParams::H264(p)) = tracks.first().map(|t| t.codec.clone()) else {
+        panic!("H.264 expected");
+    };
+    CodecParams::H264(VideoParams {
+        pps: Some(Bytes::from_static(&[0x68, 0xee, 0x3c, 0x81])),
+        ..p
+    })
+}
+
+const EVENTS: [(i64, Event); 3] = [
+    (40, Event::Reconnect),
+    (60, Event::Jump),
+    (80, Event::NewParams),
+];
+
+#[test]
+fn two_minutes_low_latency_with_audio() {
+    let h = run(HlsConfig::default(), 120, &EVENTS, true);
+    let s = &h.stats;
+    assert!(s.playlists > 1500, "{s:?}");
+    assert!(s.blocked_then_ready > 400, "{s:?}");
+    assert!(s.discontinuities >= 1 && s.skips > 100, "{s:?}");
+    assert_eq!(
+        s.max_init, 1,
+        "one new init after the parameter change: {s:?}"
+    );
+    // Units between the timestamp jump and the next keyframe (at most one GOP of video and audio).
+    assert!(h.muxer.dropped_units() < 100, "{}", h.muxer.dropped_units());
+    eprintln!("{s:?}");
+    parse_back(&h.muxer);
+}
+
+#[test]
+fn two_minutes_video_only() {
+    let h = run(HlsConfig::default(), 120, &EVENTS, false);
+    assert!(h.stats.blocked_then_ready > 400, "{:?}", h.stats);
+}
+
+#[test]
+fn two_minutes_classic_fmp4() {
+    let config = HlsConfig {
+        variant: HlsVariant::Fmp4,
+        ..HlsConfig::default()
+    };
+    let h = run(config, 120, &EVENTS, true);
+    let PlaylistAnswer::Ready(text) = h.muxer.media_playlist(&PlaylistRequest::default()) else {
+        panic!("no playlist");
+    };
+    assert!(
+        !text.contains("#EXT-X-PART")
+            && !text.contains("PRELOAD-HINT")
+            && !text.contains("SERVER-CONTROL"),
+        "{text}"
+    );
+    assert_eq!(h.stats.blocked_then_ready, 0);
+}
+
+#[test]
+fn audio_only_cuts_on_time() {
+    let clip = builtin_360p();
+    let audio = clip.tracks().get(1).cloned().expect("audio track");
+    let mut h = Harness::new(HlsConfig::default(), vec![audio]);
+    let mut player = Player::new(clip);
+    while player.next_due_us() < 30_000_000 {
+        let mut unit = player.next_unit(EPOCH_US + player.next_due_us());
+        if unit.track == 1 {
+            unit.track = 0;
+            h.push(unit);
+        }
+    }
+    let PlaylistAnswer::Ready(text) = h.muxer.media_playlist(&PlaylistRequest::default()) else {
+        panic!("no playlist");
+    };
+    assert!(text.contains("#EXT-X-TARGETDURATION:1\n"), "{text}");
+    assert_eq!(text.matches("#EXTINF").count(), 7, "{text}");
+}
+
+#[test]
+fn nothing_before_the_first_keyframe() {
+    let clip = builtin_360p();
+    let mut muxer = HlsMuxer::new(
+        HlsConfig::default(),
+        clip.tracks().to_vec(),
+        Box::<FakeMuxer>::default(),
+    );
+    assert_eq!(
+        muxer.media_playlist(&PlaylistRequest::default()),
+        PlaylistAnswer::NotYet
+    );
+    assert_eq!(muxer.multivariant_playlist(), PlaylistAnswer::NotYet);
+    assert_eq!(muxer.init(), None);
+    assert_eq!(muxer.file("part0.0.mp4"), FileAnswer::NotYet);
+    assert_eq!(muxer.file("seg5.mp4"), FileAnswer::NotFound);
+    assert_eq!(muxer.file("index.html"), FileAnswer::NotFound);
+    let mut player = Player::new(clip);
+    let mut first = player.next_unit(EPOCH_US);
+    first.keyframe = false;
+    muxer.push(Arc::new(first)).expect("push");
+    assert_eq!(muxer.dropped_units(), 1);
+    assert_eq!(muxer.init(), None);
+}
+
+/// Standard parsers accept what we write.
+fn parse_back(muxer: &HlsMuxer) {
+    let PlaylistAnswer::Ready(text) = muxer.media_playlist(&PlaylistRequest::default()) else {
+        panic!("no playlist");
+    };
+    let media = m3u8_rs::parse_media_playlist_res(text.as_bytes())
+        .expect("m3u8-rs parses the media playlist");
+    assert_eq!(media.segments.len(), 7);
+    assert_eq!(media.target_duration, 1);
+    let PlaylistAnswer::Ready(text) = muxer.multivariant_playlist() else {
+        panic!("no multivariant playlist");
+    };
+    let main = m3u8_rs::parse_master_playlist_res(text.as_bytes())
+        .expect("m3u8-rs parses the multivariant playlist");
+    let variant = main.variants.first().expect("one variant");
+    assert_eq!(variant.uri, naming::MEDIA_PLAYLIST);
+    let codecs = variant.codecs.clone().unwrap_or_default();
+    assert!(
+        codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"),
+        "{text}"
+    );
+    let resolution = variant.resolution.expect("resolution");
+    assert_eq!((resolution.width, resolution.height), (640, 360));
+    assert!(variant.bandwidth > 10_000, "{text}");
+}
