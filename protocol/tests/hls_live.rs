@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use vigia_media::fmp4;
 use vigia_media::model::VideoParams;
 use vigia_media::synthetic::{Player, builtin_360p};
 use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
@@ -106,8 +107,12 @@ struct Stats {
 
 impl Harness {
     fn new(config: HlsConfig, tracks: Vec<Track>) -> Self {
+        Self::with(HlsMuxer::new(config, tracks, Box::<FakeMuxer>::default()))
+    }
+
+    fn with(muxer: HlsMuxer) -> Self {
         Harness {
-            muxer: HlsMuxer::new(config, tracks, Box::<FakeMuxer>::default()),
+            muxer,
             plain: PlaylistHistory::new(),
             delta: PlaylistHistory::new(),
             waiting: None,
@@ -301,7 +306,13 @@ fn run(config: HlsConfig, seconds: i64, events: &[(i64, Event)], audio: bool) ->
         .take(if audio { 2 } else { 1 })
         .cloned()
         .collect();
-    let mut h = Harness::new(config, tracks.clone());
+    run_with(Harness::new(config, tracks), seconds, events, audio)
+}
+
+/// [`run`] with a given harness (and its part muxer).
+fn run_with(mut h: Harness, seconds: i64, events: &[(i64, Event)], audio: bool) -> Harness {
+    let clip = builtin_360p();
+    let tracks: Vec<Track> = h.muxer.tracks().to_vec();
     let mut player = Player::new(clip.clone());
     // Media time (µs) where the current player's time 0 sits, and the tick offset applied.
     let (mut base_us, mut offset_s) = (0i64, 0i64);
@@ -474,4 +485,74 @@ fn parse_back(muxer: &HlsMuxer) {
     let resolution = variant.resolution.expect("resolution");
     assert_eq!((resolution.width, resolution.height), (640, 360));
     assert!(variant.bandwidth > 10_000, "{text}");
+}
+
+/// With the real fMP4 writer: every part in memory reads back as one fragment whose decode
+/// times continue the previous part's, the sequence numbers increase, and independent parts
+/// start with a sync sample.
+#[test]
+fn fmp4_parts_read_back() {
+    let clip = builtin_360p();
+    let muxer = HlsMuxer::with_fmp4(HlsConfig::default(), clip.tracks().to_vec());
+    let h = run_with(
+        Harness::with(muxer),
+        30,
+        &[(12, Event::Reconnect), (20, Event::NewParams)],
+        true,
+    );
+    let init = fmp4::read_init(&h.muxer.init().expect("init")).expect("init parses");
+    assert_eq!(init.tracks.len(), 2);
+    let PlaylistAnswer::Ready(text) = h.muxer.media_playlist(&PlaylistRequest::default()) else {
+        panic!("no playlist");
+    };
+    let first = text
+        .lines()
+        .find_map(naming::parse_segment_uri)
+        .expect("segment");
+    let mut ends = [None::<u64>; 2];
+    let mut sequence = 0;
+    for msn in first.. {
+        let Some(segment) = h.muxer.segment(msn) else {
+            break;
+        };
+        let mut parts = 0;
+        while let Some(chunks) = h.muxer.part(msn, parts) {
+            let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            let fragment = fmp4::read_fragment(&bytes).expect("part parses");
+            assert!(fragment.sequence_number > sequence);
+            sequence = fragment.sequence_number;
+            for traf in &fragment.tracks {
+                let i = (traf.track_id - 1) as usize;
+                if let Some(end) = ends[i] {
+                    assert_eq!(
+                        traf.base_decode_time, end,
+                        "MSN {msn} part {parts} track {i}"
+                    );
+                }
+                let total: u64 = traf.samples.iter().map(|s| u64::from(s.duration)).sum();
+                ends[i] = Some(traf.base_decode_time + total);
+            }
+            let video = fragment
+                .tracks
+                .iter()
+                .find(|t| t.track_id == 1)
+                .expect("video in every part");
+            let sync = video.samples.first().map(|s| s.flags) == Some(fmp4::SYNC_SAMPLE_FLAGS);
+            let independent = text.contains(&format!(
+                "{}\",INDEPENDENT=YES",
+                naming::part_uri(msn, parts)
+            ));
+            if text.contains(&naming::part_uri(msn, parts)) {
+                assert_eq!(sync, independent, "MSN {msn} part {parts}");
+            }
+            parts += 1;
+        }
+        assert!(parts > 0);
+        assert_eq!(
+            segment.len(),
+            (0..parts)
+                .flat_map(|i| h.muxer.part(msn, i).unwrap_or_default())
+                .count()
+        );
+    }
 }

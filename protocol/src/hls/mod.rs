@@ -13,6 +13,7 @@
 mod codecs;
 mod config;
 mod date;
+mod fmp4;
 mod muxer;
 mod playlist;
 mod query;
@@ -23,6 +24,7 @@ pub mod naming;
 
 pub use codecs::codec_string;
 pub use config::{HlsConfig, HlsVariant};
+pub use fmp4::Fmp4PartMuxer;
 pub use muxer::{FileAnswer, HlsError, HlsMuxer, PartMuxer, PartRun, PartSample};
 pub use playlist::PlaylistAnswer;
 pub use query::{BlockingRequest, PlaylistRequest, QueryError, SkipRequest};

@@ -169,6 +169,11 @@ impl HlsMuxer {
         }
     }
 
+    /// A muxer writing fMP4 with `vigia_media::fmp4` ([`Fmp4PartMuxer`](super::Fmp4PartMuxer)).
+    pub fn with_fmp4(config: HlsConfig, tracks: Vec<Track>) -> Self {
+        Self::new(config, tracks, Box::new(super::Fmp4PartMuxer::new()))
+    }
+
     /// Takes the next access unit of any track (roughly in DTS order across tracks).
     ///
     /// Units before the first keyframe of the leading (first video) track are dropped. Fails
