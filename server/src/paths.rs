@@ -160,6 +160,11 @@ impl Path {
         })
     }
 
+    /// Follows the path's stream as publishers and sources come and go.
+    pub(crate) fn watch_stream(&self) -> watch::Receiver<Option<Arc<PathStream>>> {
+        self.ready.subscribe()
+    }
+
     /// The stream being produced now, if any.
     pub(crate) fn stream(&self) -> Option<Arc<PathStream>> {
         self.ready.borrow().clone()

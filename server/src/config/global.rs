@@ -7,6 +7,7 @@ use regex::Regex;
 use serde_yaml::Value;
 
 use super::auth::{AuthAction, AuthUser, Credential, PathPattern, Permission};
+use super::hls::HlsConf;
 use super::error::ConfigError;
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword, show};
@@ -117,6 +118,8 @@ pub(crate) struct Config {
     pub auth_method: AuthMethod,
     /// `authInternalUsers` (MediaMTX's two `any` users).
     pub auth_internal_users: Vec<AuthUser>,
+    /// The HLS server's keys (`hls*`).
+    pub hls: HlsConf,
     // ---- Vigia's own keys. S3/object storage, AMQP and retention keys go here
     // ---- (and in `keys::GLOBAL_VIGIA`), each with a `VIGIA_*` environment override.
     /// `eventsURL`: the AMQP broker for events (`amqp://…`); none by default.
@@ -157,6 +160,7 @@ impl Default for Config {
             rtsp_auth_methods: vec![RtspAuthMethod::Basic],
             auth_method: AuthMethod::Internal,
             auth_internal_users: default_users(),
+            hls: HlsConf::default(),
             events_url: None,
             path_defaults: PathConf::default(),
             paths: Vec::new(),

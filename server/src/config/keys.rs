@@ -164,22 +164,6 @@ pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
     "rtmpServerKey",
     "rtmpServerCert",
     "rtmpTrustedProxies",
-    "hls",
-    "hlsAddress",
-    "hlsEncryption",
-    "hlsServerKey",
-    "hlsServerCert",
-    "hlsAllowOrigins",
-    "hlsTrustedProxies",
-    "hlsAlwaysRemux",
-    "hlsVariant",
-    "hlsSegmentCount",
-    "hlsSegmentDuration",
-    "hlsPartDuration",
-    "hlsSegmentMaxSize",
-    "hlsDirectory",
-    "hlsMuxerCloseAfter",
-    "hlsCDNSecret",
     "webrtc",
     "webrtcAddress",
     "webrtcEncryption",
@@ -310,7 +294,8 @@ pub(crate) enum KeyKind {
 
 /// Classifies a top-level key.
 pub(crate) fn global_kind(key: &str) -> KeyKind {
-    if GLOBAL_IMPLEMENTED.contains(&key) || GLOBAL_VIGIA.contains(&key) {
+    let implemented = [GLOBAL_IMPLEMENTED, GLOBAL_VIGIA, super::hls::KEYS];
+    if implemented.iter().any(|keys| keys.contains(&key)) {
         return KeyKind::Implemented;
     }
     if GLOBAL_UNIMPLEMENTED.contains(&key) {

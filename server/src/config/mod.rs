@@ -16,6 +16,7 @@ mod auth;
 mod env;
 mod error;
 mod global;
+mod hls;
 mod keys;
 mod lines;
 mod parse;
@@ -42,6 +43,7 @@ pub(crate) use global::{
     AuthMethod, Config, Encryption, LogDestination, LogLevel, RtspAuthMethod, RtspTransport,
 };
 #[allow(unused_imports)]
+pub(crate) use hls::{HlsConf, HlsVariant};
 pub(crate) use path::{
     PathConf, PathEntry, PathMatch, PathMatcher, Source, SourceTransport, SyntheticProfile,
     validate_path_name,
@@ -197,6 +199,7 @@ fn build(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
         cfg.paths = build_paths(ctx, &cfg.path_defaults, &v)?;
     }
     global::check(ctx, &cfg)?;
+    hls::check(ctx, &cfg.hls)?;
     Ok(cfg)
 }
 
@@ -208,6 +211,7 @@ fn set_global(
     val: &Value,
 ) -> Result<(), ConfigError> {
     match keys::global_kind(key) {
+        KeyKind::Implemented if hls::set_key(ctx, &mut cfg.hls, key, kp, val)? => Ok(()),
         KeyKind::Implemented => global::set_key(ctx, cfg, key, kp, val),
         KeyKind::Unimplemented => {
             ctx.warn_unimplemented(kp);

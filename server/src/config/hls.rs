@@ -1,0 +1,205 @@
+//! The HLS server's keys (`hls*`), with MediaMTX's defaults.
+
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::error::ConfigError;
+use super::lines::KeyPath;
+use super::parse::{Ctx, keyword};
+use super::values::{self, IpNet};
+
+/// `hlsVariant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HlsVariant {
+    /// `lowLatency`: LL-HLS with parts, blocking reload and delta updates (default).
+    LowLatency,
+    /// `fmp4`: classic HLS with fMP4 segments, for old players.
+    Fmp4,
+    /// `mpegts`: accepted for compatibility; served as `fmp4` (a warning says so).
+    MpegTs,
+}
+
+const VARIANTS: &[(&str, HlsVariant)] = &[
+    ("lowLatency", HlsVariant::LowLatency),
+    ("fmp4", HlsVariant::Fmp4),
+    ("mpegts", HlsVariant::MpegTs),
+];
+
+/// The HLS server's configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct HlsConf {
+    /// `hls`: run the HLS server (true).
+    pub enabled: bool,
+    /// `hlsAddress` (:8888).
+    pub address: String,
+    /// `hlsEncryption` (false). HTTPS is not implemented yet: `true` is refused at load.
+    pub encryption: bool,
+    /// `hlsServerKey`.
+    pub server_key: String,
+    /// `hlsServerCert`.
+    pub server_cert: String,
+    /// `hlsAllowOrigins` (["*"]): CORS origins, `*` wildcards allowed.
+    pub allow_origins: Vec<String>,
+    /// `hlsTrustedProxies` ([]): proxies whose X-Forwarded-For is believed in logs.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `hlsAlwaysRemux` (false): mux even when nobody requests.
+    pub always_remux: bool,
+    /// `hlsVariant` (lowLatency).
+    pub variant: HlsVariant,
+    /// `hlsSegmentCount` (7): segments in the playlist window.
+    pub segment_count: usize,
+    /// `hlsSegmentDuration` (1s): minimum segment length, stretched to the next keyframe.
+    pub segment_duration: Duration,
+    /// `hlsPartDuration` (200ms): LL-HLS part length.
+    pub part_duration: Duration,
+    /// `hlsSegmentMaxSize` (50M): a segment larger than this is cut short.
+    pub segment_max_size: u64,
+    /// `hlsDirectory` (""): segments are kept in memory; a directory is not supported yet.
+    pub directory: String,
+    /// `hlsMuxerCloseAfter` (60s): a muxer nobody requested for this long is closed.
+    pub muxer_close_after: Duration,
+    /// `hlsCDNSecret` (""): a CDN's bearer secret (not used yet).
+    pub cdn_secret: String,
+}
+
+impl Default for HlsConf {
+    fn default() -> Self {
+        HlsConf {
+            enabled: true,
+            address: ":8888".to_owned(),
+            encryption: false,
+            server_key: "server.key".to_owned(),
+            server_cert: "server.crt".to_owned(),
+            allow_origins: vec!["*".to_owned()],
+            trusted_proxies: Vec::new(),
+            always_remux: false,
+            variant: HlsVariant::LowLatency,
+            segment_count: 7,
+            segment_duration: Duration::from_secs(1),
+            part_duration: Duration::from_millis(200),
+            segment_max_size: 50_000_000,
+            directory: String::new(),
+            muxer_close_after: Duration::from_secs(60),
+            cdn_secret: String::new(),
+        }
+    }
+}
+
+/// The global keys this module parses.
+pub(crate) const KEYS: &[&str] = &[
+    "hls",
+    "hlsAddress",
+    "hlsEncryption",
+    "hlsServerKey",
+    "hlsServerCert",
+    "hlsAllowOrigins",
+    "hlsTrustedProxies",
+    "hlsAlwaysRemux",
+    "hlsVariant",
+    "hlsSegmentCount",
+    "hlsSegmentDuration",
+    "hlsPartDuration",
+    "hlsSegmentMaxSize",
+    "hlsDirectory",
+    "hlsMuxerCloseAfter",
+    "hlsCDNSecret",
+];
+
+/// Sets one `hls*` key; `Ok(false)` if `key` is not one of them.
+pub(crate) fn set_key(
+    ctx: &mut Ctx,
+    hls: &mut HlsConf,
+    key: &str,
+    kp: &KeyPath,
+    v: &Value,
+) -> Result<bool, ConfigError> {
+    match key {
+        "hls" => hls.enabled = ctx.boolean(kp, v)?,
+        "hlsAddress" => hls.address = address(ctx, kp, v)?,
+        "hlsEncryption" => hls.encryption = encryption(ctx, kp, v)?,
+        "hlsServerKey" => hls.server_key = ctx.string(kp, v)?,
+        "hlsServerCert" => hls.server_cert = ctx.string(kp, v)?,
+        "hlsAllowOrigins" => hls.allow_origins = ctx.string_list(kp, v)?,
+        "hlsTrustedProxies" => hls.trusted_proxies = ip_list(ctx, kp, v)?,
+        "hlsAlwaysRemux" => hls.always_remux = ctx.boolean(kp, v)?,
+        "hlsVariant" => hls.variant = variant(ctx, kp, v)?,
+        "hlsSegmentCount" => hls.segment_count = segment_count(ctx, kp, v)?,
+        "hlsSegmentDuration" => hls.segment_duration = positive(ctx, kp, v)?,
+        "hlsPartDuration" => hls.part_duration = positive(ctx, kp, v)?,
+        "hlsSegmentMaxSize" => hls.segment_max_size = size(ctx, kp, v)?,
+        "hlsDirectory" => hls.directory = directory(ctx, kp, v)?,
+        "hlsMuxerCloseAfter" => hls.muxer_close_after = positive(ctx, kp, v)?,
+        "hlsCDNSecret" => hls.cdn_secret = ctx.string(kp, v)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Checks that need several keys: parts must fit in segments.
+pub(crate) fn check(ctx: &Ctx, hls: &HlsConf) -> Result<(), ConfigError> {
+    if hls.part_duration > hls.segment_duration {
+        let kp = KeyPath::default().key("hlsPartDuration");
+        return Err(ctx.invalid(&kp, "must not be longer than hlsSegmentDuration"));
+    }
+    Ok(())
+}
+
+fn address(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
+    let s = ctx.string(kp, v)?;
+    values::check_listen_address(&s).map_err(|p| ctx.invalid(kp, p))?;
+    Ok(s)
+}
+
+fn encryption(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<bool, ConfigError> {
+    let on = ctx.boolean(kp, v)?;
+    if on {
+        return Err(ctx.invalid(kp, "HTTPS for HLS is not supported by Vigia yet; set it to false"));
+    }
+    Ok(on)
+}
+
+fn variant(ctx: &mut Ctx, kp: &KeyPath, v: &Value) -> Result<HlsVariant, ConfigError> {
+    let variant = keyword(ctx, kp, v, VARIANTS)?;
+    if variant == HlsVariant::MpegTs {
+        ctx.warn(kp, "mpegts segments are not supported yet; serving fmp4 (classic HLS) instead");
+    }
+    Ok(variant)
+}
+
+fn segment_count(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<usize, ConfigError> {
+    match ctx.uint(kp, v, 1000)? {
+        n if n < 3 => Err(ctx.invalid(kp, format!("must be at least 3, got {n}"))),
+        n => Ok(n as usize),
+    }
+}
+
+fn positive(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Duration, ConfigError> {
+    let d = ctx.duration(kp, v)?;
+    if d.is_zero() {
+        return Err(ctx.invalid(kp, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u64, ConfigError> {
+    let text = ctx.string(kp, v)?;
+    values::parse_size(&text).map_err(|p| ctx.invalid(kp, p))
+}
+
+fn directory(ctx: &mut Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
+    let dir = ctx.string(kp, v)?;
+    if !dir.is_empty() {
+        ctx.warn(kp, "segments are served from memory; hlsDirectory is not supported yet and is ignored");
+    }
+    Ok(dir)
+}
+
+fn ip_list(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<IpNet>, ConfigError> {
+    let items = ctx.string_list(kp, v)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.parse().map_err(|p| ctx.invalid(&kp.index(i), p)))
+        .collect()
+}
