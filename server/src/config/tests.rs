@@ -56,9 +56,9 @@ fn mediamtx_default_file_loads_with_one_warning_per_unimplemented_key() {
     let hls = loaded
         .warnings
         .iter()
-        .find(|w| w.contains("\"hlsVariant\""))
+        .find(|w| w.contains("\"webrtcAddress\""))
         .unwrap();
-    assert!(hls.contains("line 341 of mediamtx.yml"), "{hls}");
+    assert!(hls.contains("line 379 of mediamtx.yml"), "{hls}");
     let run = loaded
         .warnings
         .iter()
@@ -120,9 +120,11 @@ fn mediamtx_default_file_gives_mediamtx_defaults() {
     assert_eq!(pd.rtsp_transport, SourceTransport::Automatic);
     assert_eq!(pd.max_readers, 0);
     // Unimplemented keys are kept as written.
+    assert_eq!(cfg.hls.address, ":8888");
+    assert_eq!(cfg.hls.part_duration, Duration::from_millis(200));
     assert_eq!(
-        cfg.unimplemented["hlsAddress"],
-        Value::String(":8888".into())
+        cfg.unimplemented["webrtcAddress"],
+        Value::String(":8889".into())
     );
     assert_eq!(
         pd.unimplemented["recordDeleteAfter"],
@@ -521,7 +523,7 @@ fn env_overrides_like_mediamtx() {
         ("MTX_PATHS_CAM1_SOURCE", "rtsp://cam1.local/s"),
         ("MTX_PATHS_CAM_2_SOURCE", "synthetic"),
         ("MTX_PATHS_EXISTING_OVERRIDEPUBLISHER", "false"),
-        ("MTX_HLSADDRESS", ":9888"),
+        ("MTX_WEBRTCADDRESS", ":9889"),
         ("MTX_UNRELATED_THING", "ignored"),
         ("VIGIA_EVENTSURL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
         ("VIGIA_RTSPADDRESS", ":7554"),
@@ -555,11 +557,11 @@ fn env_overrides_like_mediamtx() {
     let existing = cfg.path_config("Existing").unwrap();
     assert!(!existing.entry.conf.override_publisher);
     assert_eq!(
-        cfg.unimplemented["hlsAddress"],
-        Value::String(":9888".into())
+        cfg.unimplemented["webrtcAddress"],
+        Value::String(":9889".into())
     );
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-    assert!(loaded.warnings[0].contains("environment variable MTX_HLSADDRESS"));
+    assert!(loaded.warnings[0].contains("environment variable MTX_WEBRTCADDRESS"));
 }
 
 #[test]
