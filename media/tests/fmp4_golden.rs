@@ -492,3 +492,104 @@ fn sha256_known_answers() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+/// Display index of each access unit of `codec/testdata/bframes-320x240.h265` (x265, B-pyramid),
+/// in decode order, from `ffprobe -show_packets` (the same table as the H.265 DTS test).
+const H265_DISPLAY_INDEX: [i64; 50] = [
+    0, 3, 2, 1, 6, 5, 4, 10, 8, 7, 9, 13, 12, 11, 17, 15, 14, 16, 21, 19, 18, 20, 25, 23, 22, 24,
+    26, 30, 28, 27, 29, 34, 32, 31, 33, 38, 36, 35, 37, 41, 40, 39, 45, 43, 42, 44, 49, 47, 46, 48,
+];
+
+/// H.265 with B-frames (`hvc1` + `hvcC`, composition offsets) read by ffprobe/ffmpeg: the
+/// 320×240 test stream, PTS from its display order, DTS from POC as the ingest derives it
+/// (`h265::DtsExtractor`), shifted so the first `tfdt` is 0.
+#[test]
+fn ffmpeg_decodes_h265_as_hvc1() {
+    use vigia_media::codec::{annexb, h265};
+    use vigia_media::model::VideoParams;
+
+    let stream = Bytes::from_static(include_bytes!("../src/codec/testdata/bframes-320x240.h265"));
+    let units = h265::split_access_units(&annexb::split(&stream));
+    let find = |t: u8| {
+        units
+            .iter()
+            .flatten()
+            .find(|n| n.first().is_some_and(|h| (h >> 1) & 0x3F == t))
+            .cloned()
+    };
+    let track = Track {
+        codec: CodecParams::H265(VideoParams {
+            vps: find(32),
+            sps: find(33),
+            pps: find(34),
+        }),
+        clock_rate: 90_000,
+    };
+    let mut builder = SampleBuilder::new(&track);
+    let mut samples = Vec::new();
+    let mut dts_of = h265::DtsExtractor::new();
+    let mut shift = None;
+    for (nalus, index) in units.iter().zip(H265_DISPLAY_INDEX) {
+        let pts = index * 3600;
+        let dts = dts_of.extract(nalus, pts).unwrap();
+        let shift = *shift.get_or_insert(-dts.min(0));
+        let au = AccessUnit {
+            track: 0,
+            pts: Timestamp::new(pts + shift, 90_000),
+            dts: Timestamp::new(dts + shift, 90_000),
+            keyframe: h265::is_keyframe(nalus),
+            wallclock_us: None,
+            data: nalus.clone(),
+            new_params: None,
+        };
+        builder.push(&au);
+        samples.extend(std::iter::from_fn(|| builder.pull()));
+    }
+    builder.flush();
+    samples.extend(std::iter::from_fn(|| builder.pull()));
+    let count = samples.len();
+    assert_eq!(count, H265_DISPLAY_INDEX.len());
+    assert!(
+        samples
+            .iter()
+            .filter(|(_, s)| s.composition_offset > 0)
+            .count()
+            > 25
+    );
+    let run = TrackRun {
+        track_id: 1,
+        base_decode_time: 0,
+        samples: samples.into_iter().map(|(_, s)| s).collect(),
+    };
+    let mut file = fmp4::init_segment(std::slice::from_ref(&track))
+        .unwrap()
+        .to_vec();
+    file.extend(concat(&fmp4::fragment(1, &[run])));
+    let path = temp_file("h265.mp4", &file);
+    let probe = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,codec_tag_string,width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
+        &[],
+        &path,
+    );
+    assert_eq!(probe.stderr, "");
+    assert_eq!(probe.stdout.trim(), format!("hevc,hvc1,320,240,{count}"));
+    let decode = run_tool(
+        "ffmpeg",
+        &["-v", "error", "-i"],
+        &["-f", "null", "-"],
+        &path,
+    );
+    assert_eq!(decode.stderr, "");
+    let codec = fmp4::codec_string(&track).unwrap();
+    assert!(codec.starts_with("hvc1."), "{codec}");
+    println!("H.265 test stream: {count} frames, CODECS {codec}");
+}

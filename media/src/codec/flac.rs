@@ -202,17 +202,34 @@ pub fn crc8(data: &[u8]) -> u8 {
 
 /// CRC-16 of the whole frame: polynomial x¹⁶ + x¹⁵ + x² + 1 (0x8005), initial value 0 (§9.3).
 pub fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |mut crc, &b| {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
+    data.iter().fold(0u16, |crc, &b| {
+        // A `u8` always indexes the 256-entry table.
+        (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)]
+    })
+}
+
+/// CRC-16 of every byte value, computed bit by bit at compile time: one lookup per byte at
+/// run time (frames are a few hundred bytes per G.711 packet).
+static CRC16_TABLE: [u16; 256] = crc16_table();
+
+const fn crc16_table() -> [u16; 256] {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
             crc = if crc & 0x8000 != 0 {
                 (crc << 1) ^ 0x8005
             } else {
                 crc << 1
             };
+            bit += 1;
         }
-        crc
-    })
+        table[i] = crc;
+        i += 1;
+    }
+    table
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub fn ulaw_to_linear(code: u8) -> i16 {
 /// Decodes a buffer of G.711 codes into `out` (appended), one sample per byte.
 pub fn decode(mu_law: bool, codes: &[u8], out: &mut Vec<i16>) {
     let table = if mu_law { &ULAW } else { &ALAW };
+    // A `u8` always indexes a 256-entry table.
     out.extend(codes.iter().map(|&c| table[usize::from(c)]));
 }
 
@@ -42,9 +43,9 @@ const fn alaw_decode(code: u8) -> i16 {
     }
 }
 
-/// µ-law: all bits inverted on the line, then sign (1 = positive after inversion is 0), 3-bit
-/// segment, 4-bit step; the decoder output is `((2·step + 33) << segment) − 33` in 14-bit
-/// units (the bias of 33 is the µ-law "offset" of Table 2a), here scaled by 4.
+/// µ-law: all bits inverted on the line; after inversion, sign (1 = negative), 3-bit segment,
+/// 4-bit step. The decoder output is `((2·step + 33) << segment) − 33` in 14-bit units (33 is
+/// the bias that makes the segments join, Table 2a), here scaled by 4 to 16 bits.
 const fn ulaw_decode(code: u8) -> i16 {
     let u = !code;
     let segment = ((u >> 4) & 0x07) as i32;

@@ -163,11 +163,12 @@ impl SampleBuilder {
 
     fn emit(&mut self, unit: Pending, duration: u32) {
         self.last_duration = duration;
-        if !unit.split {
+        if !unit.split || unit.data.len() == 1 {
             let sample = Sample {
                 duration,
                 composition_offset: unit.composition_offset,
                 keyframe: unit.keyframe,
+                // One frame: its chunk list moves as is (no new allocation).
                 data: unit.data,
             };
             self.ready.push_back((unit.dts, sample));
