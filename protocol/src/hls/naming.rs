@@ -11,13 +11,15 @@
 //! Every name is unique for the life of one muxer, so parts and segments may be cached as
 //! immutable; the playlists must not be.
 
+use std::fmt;
+
 /// File name of the multivariant playlist.
 pub const MULTIVARIANT_PLAYLIST: &str = "index.m3u8";
 
 /// File name of the media playlist, as referenced by the multivariant playlist.
 pub const MEDIA_PLAYLIST: &str = "stream.m3u8";
 
-/// One file the muxer serves, as named in its playlists.
+/// One file the muxer serves, as named in its playlists (its `Display` is that name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resource {
     /// Initialization section of generation `g` (`EXT-X-MAP`).
@@ -30,21 +32,31 @@ pub enum Resource {
 
 /// URI of the initialization section of generation `generation`.
 pub fn init_uri(generation: u32) -> String {
-    if generation == 0 {
-        "init.mp4".to_owned()
-    } else {
-        format!("init{generation}.mp4")
-    }
+    Name::Init(generation).to_string()
 }
 
 /// URI of segment `msn`.
 pub fn segment_uri(msn: u64) -> String {
-    format!("seg{msn}.mp4")
+    Name::Segment(msn).to_string()
 }
 
 /// URI of part `index` of segment `msn`.
 pub fn part_uri(msn: u64, index: u64) -> String {
-    format!("part{msn}.{index}.mp4")
+    Name::Part(msn, index).to_string()
+}
+
+/// A resource's name, written without an intermediate `String` (playlist rendering).
+pub(crate) use Resource as Name;
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Resource::Init(0) => f.write_str("init.mp4"),
+            Resource::Init(g) => write!(f, "init{g}.mp4"),
+            Resource::Segment(msn) => write!(f, "seg{msn}.mp4"),
+            Resource::Part(msn, index) => write!(f, "part{msn}.{index}.mp4"),
+        }
+    }
 }
 
 /// Parses a file name produced by [`init_uri`], [`segment_uri`] or [`part_uri`].

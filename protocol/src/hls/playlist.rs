@@ -9,7 +9,7 @@ use super::codecs::{codec_string, picture};
 use super::config::HlsVariant;
 use super::date::write_date;
 use super::muxer::{HlsMuxer, Segment};
-use super::naming;
+use super::naming::{self, Name};
 use super::query::{PlaylistRequest, SkipRequest};
 
 /// Parts are listed for segments starting within this many target durations of the playlist's
@@ -131,7 +131,7 @@ impl HlsMuxer {
 
     fn render_media(&self, target: u64, skip: bool) -> String {
         let low_latency = self.config.variant == HlsVariant::LowLatency;
-        let listed: Vec<&Segment> = self.listed().collect();
+        let listed: Vec<&Segment> = self.listed().collect(); // at most `segment_count` pointers
         let skipped = if skip {
             self.skippable(&listed, target)
         } else {
@@ -157,7 +157,7 @@ impl HlsMuxer {
                 out,
                 "#EXTINF:{:.5},\n{}",
                 segment.duration(),
-                naming::segment_uri(segment.msn)
+                Name::Segment(segment.msn)
             );
         }
         if low_latency {
@@ -203,7 +203,7 @@ impl HlsMuxer {
         let _ = writeln!(
             out,
             "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
-            naming::part_uri(self.current.msn, self.current.parts.len() as u64)
+            Name::Part(self.current.msn, self.current.parts.len() as u64)
         );
     }
 
@@ -223,17 +223,17 @@ impl HlsMuxer {
         skipped
     }
 
-    /// First MSN whose parts are listed: segments starting within three target durations of
-    /// the end.
+    /// First MSN whose parts are listed: segments ending within three target durations of the
+    /// end.
     fn parts_from(&self, listed: &[&Segment], target: u64) -> u64 {
         let window = PART_LIST_TARGET_DURATIONS * target as f64;
         let mut age = self.current.duration();
         let mut first = self.current.msn;
         for segment in listed.iter().rev() {
-            age += segment.duration();
-            if age > window {
+            if age >= window {
                 break;
             }
+            age += segment.duration();
             first = segment.msn;
         }
         first
@@ -262,11 +262,7 @@ fn write_segment_tags(out: &mut String, segment: &Segment, generation: &mut Opti
         out.push_str("#EXT-X-DISCONTINUITY\n");
     }
     if *generation != Some(segment.generation) {
-        let _ = writeln!(
-            out,
-            "#EXT-X-MAP:URI=\"{}\"",
-            naming::init_uri(segment.generation)
-        );
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", Name::Init(segment.generation));
         *generation = Some(segment.generation);
     }
     if let Some(us) = segment.wallclock_us {
@@ -282,7 +278,7 @@ fn write_parts(out: &mut String, segment: &Segment) {
             out,
             "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
             part.duration,
-            naming::part_uri(segment.msn, i as u64)
+            Name::Part(segment.msn, i as u64)
         );
         out.push_str(if part.independent {
             ",INDEPENDENT=YES\n"
