@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the outside tools the test suite drives, if they are missing: ffmpeg, GStreamer (with
-# the RTSP client and server), and the Python GI bindings used to emulate cameras.
+# the RTSP client and server), the Python GI bindings used to emulate cameras, Chromium with
+# playwright-core (browser tests), hls.js (embedded in the player page), and a RabbitMQ broker.
 set -euo pipefail
 
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 for pkg in gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
            gstreamer1.0-libav gstreamer1.0-rtsp python3-gi gir1.2-gst-rtsp-server-1.0; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
@@ -18,6 +21,14 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in conformance/browser server/web; do
+  if [ ! -d "$here/$dir/node_modules" ]; then
+    echo "npm ci in $dir"
+    (cd "$here/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 
 if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   echo "RabbitMQ is not answering on 127.0.0.1:5672; starting it"
