@@ -8,6 +8,7 @@ use vigia_media::{AccessUnit, CodecParams, Track};
 
 use super::config::HlsConfig;
 use super::naming::{self, Resource};
+use super::playlist;
 use super::timeline::{Cut, PartDraft, Segmenter};
 
 /// Makes the fMP4 bytes of an HLS stream: one initialization section per codec configuration
@@ -73,7 +74,10 @@ pub enum FileAnswer {
 pub(crate) struct Segment {
     pub(crate) msn: u64,
     pub(crate) parts: Vec<Part>,
-    pub(crate) wallclock_us: Option<i64>,
+    /// `EXT-X-PROGRAM-DATE-TIME` line from the first unit's wall clock (maybe empty).
+    pub(crate) date_line: Box<str>,
+    /// `EXTINF` and URI lines, once complete.
+    pub(crate) extinf_lines: Box<str>,
     pub(crate) discontinuity: bool,
     pub(crate) generation: u32,
 }
@@ -82,8 +86,9 @@ pub(crate) struct Segment {
 #[derive(Debug)]
 pub(crate) struct Part {
     pub(crate) duration: f64,
-    pub(crate) independent: bool,
     pub(crate) chunks: Vec<Bytes>,
+    /// Its `EXT-X-PART` line, rendered once.
+    pub(crate) line: Box<str>,
 }
 
 impl Segment {
@@ -357,20 +362,22 @@ impl HlsMuxer {
             .fragment(self.fragment_sequence, &draft.runs);
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1).max(1);
         if self.current.parts.is_empty() {
-            self.current.wallclock_us = draft.wallclock_us;
+            self.current.date_line = playlist::date_line(draft.wallclock_us);
             self.current.generation = self.generation;
         }
+        let index = self.current.parts.len() as u64;
         self.current.parts.push(Part {
             duration: draft.duration,
-            independent: draft.independent,
             chunks,
+            line: playlist::part_line(self.current.msn, index, draft.duration, draft.independent),
         });
         self.version += 1;
     }
 
     fn end_segment(&mut self) {
         let next = Segment::new(self.current.msn + 1, self.generation);
-        let done = std::mem::replace(&mut self.current, next);
+        let mut done = std::mem::replace(&mut self.current, next);
+        done.extinf_lines = playlist::extinf_lines(done.msn, done.duration());
         if done.parts.is_empty() {
             self.current.msn = done.msn;
             self.current.discontinuity = done.discontinuity;
@@ -397,7 +404,8 @@ impl Segment {
         Segment {
             msn,
             parts: Vec::new(),
-            wallclock_us: None,
+            date_line: Box::from(""),
+            extinf_lines: Box::from(""),
             discontinuity: false,
             generation,
         }

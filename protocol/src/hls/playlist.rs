@@ -153,12 +153,7 @@ impl HlsMuxer {
             if segment.msn >= parts_from {
                 write_parts(&mut out, segment);
             }
-            let _ = writeln!(
-                out,
-                "#EXTINF:{:.5},\n{}",
-                segment.duration(),
-                Name::Segment(segment.msn)
-            );
+            out.push_str(&segment.extinf_lines);
         }
         if low_latency {
             self.write_live_edge(&mut out, &mut generation);
@@ -265,25 +260,34 @@ fn write_segment_tags(out: &mut String, segment: &Segment, generation: &mut Opti
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", Name::Init(segment.generation));
         *generation = Some(segment.generation);
     }
-    if let Some(us) = segment.wallclock_us {
-        out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
-        write_date(out, us);
-        out.push('\n');
-    }
+    out.push_str(&segment.date_line);
 }
 
 fn write_parts(out: &mut String, segment: &Segment) {
-    for (i, part) in segment.parts.iter().enumerate() {
-        let _ = write!(
-            out,
-            "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
-            part.duration,
-            Name::Part(segment.msn, i as u64)
-        );
-        out.push_str(if part.independent {
-            ",INDEPENDENT=YES\n"
-        } else {
-            "\n"
-        });
+    for part in &segment.parts {
+        out.push_str(&part.line);
     }
+}
+
+/// The `EXT-X-PART` line of a part (RFC 8216bis §4.4.4.9), rendered once when the part is made.
+pub(crate) fn part_line(msn: u64, index: u64, duration: f64, independent: bool) -> Box<str> {
+    let independent = if independent { ",INDEPENDENT=YES" } else { "" };
+    let uri = Name::Part(msn, index);
+    format!("#EXT-X-PART:DURATION={duration:.5},URI=\"{uri}\"{independent}\n").into()
+}
+
+/// The `EXT-X-PROGRAM-DATE-TIME` line (RFC 8216bis §4.4.4.6), empty without a wall clock.
+pub(crate) fn date_line(wallclock_us: Option<i64>) -> Box<str> {
+    let Some(us) = wallclock_us else {
+        return Box::from("");
+    };
+    let mut line = String::from("#EXT-X-PROGRAM-DATE-TIME:");
+    write_date(&mut line, us);
+    line.push('\n');
+    line.into()
+}
+
+/// The `EXTINF` and URI lines of a complete segment (RFC 8216bis §4.4.4.1).
+pub(crate) fn extinf_lines(msn: u64, duration: f64) -> Box<str> {
+    format!("#EXTINF:{duration:.5},\n{}\n", Name::Segment(msn)).into()
 }
