@@ -556,3 +556,30 @@ fn fmp4_parts_read_back() {
         );
     }
 }
+
+/// A 2 fps camera: every frame is longer than the configured part target, so `PART-TARGET`
+/// becomes the frame duration (fixed with the first segment) and every playlist stays valid.
+#[test]
+fn low_frame_rate_widens_part_target() {
+    let clip = builtin_360p();
+    let video = clip.tracks().first().cloned().expect("video track");
+    let mut h = Harness::new(HlsConfig::default(), vec![video]);
+    for i in 0..120i64 {
+        let ts = Timestamp::new(i * 45_000, 90_000);
+        h.push(AccessUnit {
+            track: 0,
+            pts: ts,
+            dts: ts,
+            keyframe: i % 4 == 0,
+            wallclock_us: Some(EPOCH_US + i * 500_000),
+            data: vec![Bytes::from_static(b"frame")],
+            new_params: None,
+        });
+    }
+    let PlaylistAnswer::Ready(text) = h.muxer.media_playlist(&PlaylistRequest::default()) else {
+        panic!("no playlist");
+    };
+    assert!(text.contains("PART-TARGET=0.50000\n"), "{text}");
+    assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
+    assert!(h.stats.blocked_then_ready > 50, "{:?}", h.stats);
+}

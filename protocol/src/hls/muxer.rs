@@ -282,6 +282,12 @@ impl HlsMuxer {
         self.segmenter.target_duration()
     }
 
+    /// `PART-TARGET` in seconds (the configured part duration until the first segment ends).
+    pub(crate) fn part_target(&self) -> f64 {
+        let configured = self.config.part_duration.as_secs_f64();
+        self.segmenter.part_target().unwrap_or(configured)
+    }
+
     pub(crate) fn init_of(&self, generation: u32) -> Option<Bytes> {
         self.inits
             .iter()

@@ -166,7 +166,7 @@ impl HlsMuxer {
         let _ = writeln!(out, "#EXT-X-VERSION:{}", self.version_tag());
         let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
         if self.config.variant == HlsVariant::LowLatency {
-            let part_target = self.config.part_duration.as_secs_f64();
+            let part_target = self.part_target();
             let _ = writeln!(
                 out,
                 "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.5},CAN-SKIP-UNTIL={}",

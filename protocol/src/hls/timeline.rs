@@ -72,6 +72,10 @@ pub(crate) struct Segmenter {
     leading: usize,
     part_seconds: f64,
     segment_seconds: f64,
+    /// `PART-TARGET`, fixed with the target duration: the configured part duration, or the
+    /// longest part of the first segment if a single frame lasted longer (a very low frame rate).
+    part_target: Option<f64>,
+    longest_part: f64,
     target_duration: Option<u64>,
     started: bool,
     restarted: bool,
@@ -91,6 +95,8 @@ impl Segmenter {
             leading: 0,
             part_seconds,
             segment_seconds,
+            part_target: None,
+            longest_part: 0.0,
             target_duration: None,
             started: false,
             restarted: false,
@@ -119,6 +125,11 @@ impl Segmenter {
     /// `EXT-X-TARGETDURATION`, fixed when the first segment ends.
     pub(crate) fn target_duration(&self) -> Option<u64> {
         self.target_duration
+    }
+
+    /// `EXT-X-PART-INF:PART-TARGET` in seconds, fixed when the first segment ends.
+    pub(crate) fn part_target(&self) -> Option<f64> {
+        self.part_target
     }
 
     /// Whether a timeline is running (a leading keyframe has been seen since the last flush).
@@ -214,7 +225,9 @@ impl Segmenter {
         if has_media && too_long {
             self.close_part(start, start, cuts);
             self.end_segment(start, cuts);
-        } else if !self.part.is_empty() && self.seconds(end - self.part_start) > self.part_seconds {
+        } else if !self.part.is_empty()
+            && self.seconds(end - self.part_start) > self.part_target.unwrap_or(self.part_seconds)
+        {
             self.close_part(start, start, cuts);
         }
     }
@@ -297,6 +310,7 @@ impl Segmenter {
             runs.extend(self.run(t, samples));
         }
         let duration = self.seconds(end - self.part_start);
+        self.longest_part = self.longest_part.max(duration);
         cuts.push(Cut::Part(PartDraft {
             runs,
             duration,
@@ -346,6 +360,7 @@ impl Segmenter {
                 .max(self.segment_seconds.ceil())
                 .max(1.0);
             self.target_duration = Some(rounded as u64);
+            self.part_target = Some(self.part_seconds.max(self.longest_part));
         }
         cuts.push(Cut::SegmentEnd);
         self.seg_start = end;
