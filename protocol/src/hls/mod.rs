@@ -22,7 +22,6 @@ mod timeline;
 pub mod check;
 pub mod naming;
 
-pub use codecs::codec_string;
 pub use config::{HlsConfig, HlsVariant};
 pub use fmp4::Fmp4PartMuxer;
 pub use muxer::{FileAnswer, HlsError, HlsMuxer, PartMuxer, PartRun, PartSample};

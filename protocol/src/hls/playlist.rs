@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 
 use vigia_media::MediaKind;
+use vigia_media::fmp4::codec_string;
 
-use super::codecs::{codec_string, picture};
+use super::codecs::picture;
 use super::config::HlsVariant;
 use super::date::write_date;
 use super::muxer::{HlsMuxer, Segment};
@@ -79,16 +80,14 @@ impl HlsMuxer {
         let mut out = String::with_capacity(256);
         out.push_str("#EXTM3U\n");
         let _ = writeln!(out, "#EXT-X-VERSION:{}", self.version_tag());
-        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n\n");
+        // No EXT-X-INDEPENDENT-SEGMENTS: a forced cut (GOP longer than the target duration)
+        // starts a segment without a keyframe.
+        out.push('\n');
         let _ = write!(
             out,
             "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average}"
         );
-        let codecs: Vec<String> = self
-            .tracks
-            .iter()
-            .filter_map(|t| codec_string(&t.codec))
-            .collect();
+        let codecs: Vec<String> = self.tracks.iter().filter_map(codec_string).collect();
         if !codecs.is_empty() {
             let _ = write!(out, ",CODECS=\"{}\"", codecs.join(","));
         }
