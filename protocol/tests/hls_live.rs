@@ -583,3 +583,44 @@ fn low_frame_rate_widens_part_target() {
     assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
     assert!(h.stats.blocked_then_ready > 50, "{:?}", h.stats);
 }
+
+/// Hostile timestamps and flags (as a misbehaving publisher could send): no panic, and every
+/// playlist still parses and passes the checker, alone and against the previous ones.
+#[test]
+fn chaotic_input_never_panics() {
+    let clip = builtin_360p();
+    let mut muxer = HlsMuxer::with_fmp4(HlsConfig::default(), clip.tracks().to_vec());
+    let mut player = Player::new(clip);
+    let mut history = PlaylistHistory::new();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..20_000i64 {
+        let mut unit = player.next_unit(EPOCH_US + i * 10_000);
+        let r = next();
+        match r % 50 {
+            0 => unit.dts.ticks = (next() as i64) >> (next() % 64),
+            1 => unit.pts.ticks = i64::MIN + (next() % 3) as i64,
+            2 => unit.keyframe = !unit.keyframe,
+            3 => unit.track = (next() % 4) as usize,
+            4 => unit.dts.ticks -= 90_000,
+            5 => unit.new_params = Some(Arc::new(changed_params(&muxer.tracks().to_vec()))),
+            6 => unit.data.clear(),
+            _ => {}
+        }
+        let _ = muxer.push(Arc::new(unit));
+        if r % 7 == 0 {
+            if let PlaylistAnswer::Ready(text) = muxer.media_playlist(&PlaylistRequest::default()) {
+                assert!(
+                    m3u8_rs::parse_media_playlist_res(text.as_bytes()).is_ok(),
+                    "{text}"
+                );
+            }
+        }
+    }
+    assert!(muxer.version() > 100);
+}

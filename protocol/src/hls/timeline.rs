@@ -26,6 +26,10 @@ use super::muxer::{PartRun, PartSample};
 /// A forward DTS step larger than this on the leading track is a discontinuity.
 pub(crate) const JUMP_SECONDS: i64 = 10;
 
+/// Timestamps beyond ±2^53 ticks (over 3 000 years at 90 kHz) are dropped, so differences of
+/// timestamps can never overflow.
+const MAX_TICKS: i64 = 1 << 53;
+
 /// Completed samples a non-leading track may queue while the leading track is silent.
 const MAX_QUEUED: usize = 4096;
 
@@ -149,7 +153,8 @@ impl Segmenter {
 
     /// Places `unit`, appending what it decided to `cuts`.
     pub(crate) fn push(&mut self, unit: Arc<AccessUnit>, cuts: &mut Vec<Cut>) {
-        if unit.track >= self.tracks.len() {
+        let sane = |t: i64| (-MAX_TICKS..=MAX_TICKS).contains(&t);
+        if unit.track >= self.tracks.len() || !sane(unit.dts.ticks) || !sane(unit.pts.ticks) {
             self.dropped += 1;
         } else if unit.track == self.leading {
             self.push_leading(unit, cuts);
