@@ -13,8 +13,15 @@
 //!
 //! Other tracks' samples join the part that is open when they complete, provided their DTS is
 //! before the part's end; later ones wait for the next part. Timestamps jumping backwards or by
-//! more than [`JUMP_SECONDS`] on the leading track end the segment and restart the timeline at
-//! the next keyframe, with a discontinuity.
+//! more than the target duration ([`JUMP_SECONDS`] before it is known) on the leading track end
+//! the segment and restart the timeline at the next keyframe, with a discontinuity.
+//!
+//! `PART-TARGET` cannot change (RFC 8216bis §4.4.3.7), and a sample cannot be split: it is the
+//! configured part duration, or the longest part of the first segment for streams whose frames
+//! are longer. A stream whose frame interval later grows past it (a variable frame rate camera
+//! dropping below 5 fps with 200 ms parts) gets parts longer than `PART-TARGET`; treating each
+//! such frame as a discontinuity would drop video until the next keyframe, which is worse for
+//! viewers. The playlist checker reports those parts.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -173,6 +180,7 @@ impl Segmenter {
         if let Some(p) = self.take_pending(self.leading) {
             let duration = self.guess_duration(self.leading);
             end = p.dts.ticks + i64::from(duration);
+            self.cut_before(p.dts.ticks, end, cuts);
             self.add_leading(p, duration);
         }
         let leading = self.leading;
@@ -197,8 +205,7 @@ impl Segmenter {
             return self.start(unit, cuts);
         };
         let d = unit.dts.ticks;
-        let clock = i64::from(self.clock(self.leading));
-        if d < p.dts.ticks || d - p.dts.ticks > JUMP_SECONDS * clock {
+        if d < p.dts.ticks || self.seconds(d - p.dts.ticks) > self.max_step() {
             self.set_pending(self.leading, p);
             self.flush(cuts);
             return self.start(unit, cuts);
@@ -235,6 +242,13 @@ impl Segmenter {
         {
             self.close_part(start, start, cuts);
         }
+    }
+
+    /// The longest leading-track sample accepted: one longer could not fit in a segment of the
+    /// target duration, so it is a timestamp jump.
+    fn max_step(&self) -> f64 {
+        self.target_duration
+            .map_or(JUMP_SECONDS as f64, |t| t as f64)
     }
 
     fn start(&mut self, unit: Arc<AccessUnit>, cuts: &mut Vec<Cut>) {
