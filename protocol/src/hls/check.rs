@@ -499,31 +499,17 @@ fn tag_line(
     value: &str,
     v: &mut Vec<Violation>,
 ) {
-    let media_started = !p.segments.is_empty() || !st.parts.is_empty() || st.extinf.is_some();
-    let number = |s: &str| s.parse::<u64>().ok();
+    if header_tag(p, tag, value) {
+        return;
+    }
+    let mut flag = |rule: &'static str, detail: &str| v.push(violation(n, rule, detail.to_owned()));
     match tag {
-        "#EXT-X-VERSION" => p.version = number(value),
-        "#EXT-X-TARGETDURATION" => p.target_duration = number(value),
-        "#EXT-X-MEDIA-SEQUENCE" => p.media_sequence = number(value).unwrap_or(0),
-        "#EXT-X-DISCONTINUITY-SEQUENCE" => p.discontinuity_sequence = number(value).unwrap_or(0),
-        "#EXT-X-PART-INF" => {
-            p.part_target = attr(value, "PART-TARGET").and_then(|s| s.parse().ok())
-        }
-        "#EXT-X-SERVER-CONTROL" => {
-            p.can_block_reload = attr(value, "CAN-BLOCK-RELOAD") == Some("YES");
-            p.part_hold_back = attr(value, "PART-HOLD-BACK").and_then(|s| s.parse().ok());
-            p.can_skip_until = attr(value, "CAN-SKIP-UNTIL").and_then(|s| s.parse().ok());
-        }
         "#EXT-X-SKIP" => {
-            if media_started {
-                v.push(violation(
-                    n,
-                    "EXT-X-SKIP before the segments (§4.4.5.2)",
-                    String::new(),
-                ));
+            if !p.segments.is_empty() || !st.parts.is_empty() || st.extinf.is_some() {
+                flag("EXT-X-SKIP before the segments (§4.4.5.2)", "");
             }
             p.skipped = attr(value, "SKIPPED-SEGMENTS")
-                .and_then(number)
+                .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
         }
         "#EXT-X-MAP" => st.map_seen = true,
@@ -531,32 +517,10 @@ fn tag_line(
         "#EXT-X-PROGRAM-DATE-TIME" => {
             st.date = parse_date(value);
             if st.date.is_none() {
-                v.push(violation(
-                    n,
-                    "PROGRAM-DATE-TIME is ISO 8601 (§4.4.4.6)",
-                    value.to_owned(),
-                ));
+                flag("PROGRAM-DATE-TIME is ISO 8601 (§4.4.4.6)", value);
             }
         }
-        "#EXTINF" => {
-            let duration = value.split(',').next().and_then(|d| d.parse().ok());
-            require_map(st, n, v);
-            if let Some((line, _)) = st.extinf {
-                v.push(violation(
-                    line,
-                    "EXTINF followed by a URI (§4.4.4.1)",
-                    String::new(),
-                ));
-            }
-            match duration {
-                Some(d) => st.extinf = Some((n, d)),
-                None => v.push(violation(
-                    n,
-                    "EXTINF has a duration (§4.4.4.1)",
-                    value.to_owned(),
-                )),
-            }
-        }
+        "#EXTINF" => extinf_tag(st, n, value, v),
         "#EXT-X-PART" => {
             require_map(st, n, v);
             st.parts.push(ParsedPart {
@@ -570,16 +534,51 @@ fn tag_line(
         }
         "#EXT-X-PRELOAD-HINT" if attr(value, "TYPE") == Some("PART") => {
             if p.preload_hint.is_some() {
-                v.push(violation(
-                    n,
-                    "one PART preload hint (§4.4.5.3)",
-                    String::new(),
-                ));
+                flag("one PART preload hint (§4.4.5.3)", "");
             }
             p.preload_hint = attr(value, "URI").map(str::to_owned);
             st.hint_line = Some(n);
         }
         _ => {}
+    }
+}
+
+/// Reads a playlist-wide tag; `false` if `tag` is not one.
+fn header_tag(p: &mut ParsedPlaylist, tag: &str, value: &str) -> bool {
+    let number = |s: &str| s.parse::<u64>().ok();
+    let decimal = |key: &str| attr(value, key).and_then(|s| s.parse::<f64>().ok());
+    match tag {
+        "#EXT-X-VERSION" => p.version = number(value),
+        "#EXT-X-TARGETDURATION" => p.target_duration = number(value),
+        "#EXT-X-MEDIA-SEQUENCE" => p.media_sequence = number(value).unwrap_or(0),
+        "#EXT-X-DISCONTINUITY-SEQUENCE" => p.discontinuity_sequence = number(value).unwrap_or(0),
+        "#EXT-X-PART-INF" => p.part_target = decimal("PART-TARGET"),
+        "#EXT-X-SERVER-CONTROL" => {
+            p.can_block_reload = attr(value, "CAN-BLOCK-RELOAD") == Some("YES");
+            p.part_hold_back = decimal("PART-HOLD-BACK");
+            p.can_skip_until = decimal("CAN-SKIP-UNTIL");
+        }
+        _ => return false,
+    }
+    true
+}
+
+fn extinf_tag(st: &mut Pending, n: usize, value: &str, v: &mut Vec<Violation>) {
+    require_map(st, n, v);
+    if let Some((line, _)) = st.extinf {
+        v.push(violation(
+            line,
+            "EXTINF followed by a URI (§4.4.4.1)",
+            String::new(),
+        ));
+    }
+    match value.split(',').next().and_then(|d| d.parse().ok()) {
+        Some(d) => st.extinf = Some((n, d)),
+        None => v.push(violation(
+            n,
+            "EXTINF has a duration (§4.4.4.1)",
+            value.to_owned(),
+        )),
     }
 }
 
