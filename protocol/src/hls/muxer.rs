@@ -278,12 +278,14 @@ impl HlsMuxer {
         Some((last.msn, last.parts.len().saturating_sub(1) as u64))
     }
 
-    pub(crate) fn target_duration(&self) -> Option<u64> {
+    /// `EXT-X-TARGETDURATION` in seconds, fixed when the first segment ends; a driver bounds a
+    /// blocked request's wait by three of these (RFC 8216bis §6.2.5.2).
+    pub fn target_duration(&self) -> Option<u64> {
         self.segmenter.target_duration()
     }
 
     /// `PART-TARGET` in seconds (the configured part duration until the first segment ends).
-    pub(crate) fn part_target(&self) -> f64 {
+    pub fn part_target(&self) -> f64 {
         let configured = self.config.part_duration.as_secs_f64();
         self.segmenter.part_target().unwrap_or(configured)
     }
