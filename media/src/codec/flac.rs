@@ -6,6 +6,12 @@
 //! subframes store every sample as-is, so encoding is a copy with headers and two CRCs: exact,
 //! simple and cheap. The output is about twice the size of the G.711 input (16-bit samples),
 //! which is still small (128 kbit/s for 8 kHz mono).
+//!
+//! Browser support, checked 2026-11-29 with Debian's Chromium through MSE:
+//! `MediaSource.isTypeSupported('audio/mp4; codecs="flac"')` (and `"fLaC"`) is true while
+//! `"alaw"`/`"ulaw"` are false, and an fMP4 of 4 s of G.711 written by `fmp4` buffers 0..4 s and
+//! plays (currentTime advancing, audio bytes decoded). ffmpeg decodes it bit-exactly (the
+//! `fmp4_golden` integration tests).
 
 use bytes::{BufMut, Bytes, BytesMut};
 

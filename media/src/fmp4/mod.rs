@@ -3,7 +3,7 @@
 //! ISO/IEC 23000-19).
 //!
 //! - [`init_segment`]: `ftyp` + `moov` for a stream's tracks (track ID = index + 1).
-//! - [`SampleBuilder`]: per track, turns [`AccessUnit`]s into [`Sample`]s (AVCC length
+//! - [`SampleBuilder`]: per track, turns [`AccessUnit`](crate::AccessUnit)s into [`Sample`]s (AVCC length
 //!   prefixes, durations from the next unit's DTS, composition offsets, G.711 → FLAC).
 //! - [`fragment`]: `moof` + `mdat` for one or more [`TrackRun`]s; the box headers are one chunk
 //!   and every sample chunk follows as the same `Bytes` it was given.
