@@ -3,6 +3,8 @@
 // latency of the frame on screen (now minus its EXT-X-PROGRAM-DATE-TIME, which Vigia takes from
 // the wall-clock stamp of the stream's SEI/RTCP timing).
 //
+// Measurement starts once a second of media has played (start-up buffering is not a stall).
+//
 // usage: node play.mjs URL SECONDS
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,25 +15,27 @@ const [url, secondsArg] = process.argv.slice(2);
 const seconds = Number(secondsArg ?? 20);
 const profile = mkdtempSync(join(tmpdir(), 'vigia-chromium-'));
 
-const browser = await chromium.launch({
+const browser = await chromium.launchPersistentContext(profile, {
   executablePath: '/usr/bin/chromium',
+  headless: true,
   args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required', `--user-data-dir=${profile}`,
+    '--autoplay-policy=no-user-gesture-required',
   ],
 });
 
 const report = { url, samples: [], latencies: [], errors: [], console: [], stalls: 0 };
 try {
-  const page = await browser.newPage();
+  const page = browser.pages()[0] ?? await browser.newPage();
   page.on('console', (msg) => { if (msg.type() === 'error') report.console.push(msg.text()); });
   page.on('pageerror', (err) => report.console.push(String(err)));
   await page.goto(url, { waitUntil: 'load', timeout: 15000 });
   await page.waitForFunction(() => {
     const v = document.getElementById('video');
-    return v && v.currentTime > 0;
+    return v && v.currentTime > 1;
   }, null, { timeout: 20000 });
+  report.warmupEnd = await page.evaluate(() => document.getElementById('video').currentTime);
   const started = Date.now();
   let last = -1;
   while (Date.now() - started < seconds * 1000) {
@@ -45,6 +49,9 @@ try {
         audioBytes: v.webkitAudioDecodedByteCount || 0,
         videoFrames: v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0,
         paused: v.paused,
+        ahead: v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : 0,
+        hlsLatency: hls ? hls.latency : null,
+        targetLatency: hls ? hls.targetLatency : null,
       };
     });
     if (s.t <= last) report.stalls += 1;

@@ -90,6 +90,8 @@ pub struct Ports {
     pub rtp: u16,
     /// First multicast RTP port.
     pub multicast_rtp: u16,
+    /// HLS HTTP port.
+    pub hls: u16,
 }
 
 impl Ports {
@@ -101,19 +103,26 @@ impl Ports {
             rtsp: free_port(),
             rtp,
             multicast_rtp,
+            hls: free_port(),
         }
     }
 
     /// The YAML lines that make `vigia` listen on these ports (other listeners off).
     pub fn yaml(&self) -> String {
         format!(
-            "rtspAddress: 127.0.0.1:{}\nrtpAddress: :{}\nrtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\n",
+            "rtspAddress: 127.0.0.1:{}\nhlsAddress: 127.0.0.1:{}\nrtpAddress: :{}\nrtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\n",
             self.rtsp,
+            self.hls,
             self.rtp,
             self.rtp + 1,
             self.multicast_rtp,
             self.multicast_rtp + 1
         )
+    }
+
+    /// `http://127.0.0.1:<hls>/<path>/<file>`.
+    pub fn hls_url(&self, path: &str, file: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}/{file}", self.hls)
     }
 
     /// `rtsp://127.0.0.1:<rtsp>/<path>`.

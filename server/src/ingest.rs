@@ -1,12 +1,12 @@
 //! The last step of every ingest before the hub: DTS from picture order count, in-band
-//! parameter-set changes, and the wall-clock stamp.
+//! parameter-set changes, track alignment, and the wall-clock stamp.
 
 use std::sync::Arc;
 
 use vigia_media::codec::params::{ParamTracker, VideoCodec};
 use vigia_media::codec::{h264, h265};
 use vigia_media::model::VideoParams;
-use vigia_media::{AccessUnit, CodecParams, Track};
+use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
 
 use crate::sources::unix_micros;
 
@@ -15,6 +15,33 @@ pub(crate) struct Ingest {
     tracks: Vec<TrackIngest>,
     /// `(pts in µs, UNIX µs)` of the first unit: later units are stamped relative to it.
     anchor: Option<(i64, i64)>,
+    /// Puts every track on one timeline, when the source's tracks start from unrelated origins.
+    aligner: Option<Aligner>,
+}
+
+/// Aligns tracks whose timestamps start from unrelated origins (RTP tracks each begin at a
+/// random timestamp): a track's first unit is placed on the stream timeline at its arrival time
+/// relative to the stream's first unit, in the track's clock, as MediaMTX does before RTCP
+/// sender reports are known. Later units keep their own spacing.
+#[derive(Default)]
+struct Aligner {
+    first_arrival_us: Option<i64>,
+    offsets: Vec<Option<i64>>,
+}
+
+impl Aligner {
+    fn align(&mut self, unit: &mut AccessUnit, arrival_us: i64) {
+        let base = *self.first_arrival_us.get_or_insert(arrival_us);
+        if self.offsets.len() <= unit.track {
+            self.offsets.resize(unit.track + 1, None);
+        }
+        let since_first = Timestamp::new(arrival_us - base, 1_000_000)
+            .rescale(unit.pts.clock_rate)
+            .ticks;
+        let offset = *self.offsets[unit.track].get_or_insert(since_first - unit.pts.ticks);
+        unit.pts.ticks += offset;
+        unit.dts.ticks += offset;
+    }
 }
 
 enum TrackIngest {
@@ -30,12 +57,22 @@ enum TrackIngest {
 }
 
 impl Ingest {
-    /// Ingest state for a stream of `tracks`.
+    /// Ingest state for a stream of `tracks` whose timestamps are already on one timeline
+    /// (a source that aligned them, like retina with RTP-Info, or the synthetic clip).
     pub(crate) fn new(tracks: &[Track]) -> Self {
         let tracks = tracks.iter().map(TrackIngest::new).collect();
         Self {
             tracks,
             anchor: None,
+            aligner: None,
+        }
+    }
+
+    /// Ingest state for raw RTP tracks, each starting at its own random timestamp.
+    pub(crate) fn aligning(tracks: &[Track]) -> Self {
+        Self {
+            aligner: Some(Aligner::default()),
+            ..Self::new(tracks)
         }
     }
 
@@ -46,6 +83,9 @@ impl Ingest {
         if let Err(e) = track.complete(&mut unit) {
             tracing::debug!(track = unit.track, "dropping access unit: {e}");
             return None;
+        }
+        if let Some(aligner) = &mut self.aligner {
+            aligner.align(&mut unit, unix_micros());
         }
         if unit.wallclock_us.is_none() {
             unit.wallclock_us = Some(self.wallclock(unit.pts.as_micros()));

@@ -6,6 +6,7 @@
 
 mod auth;
 mod config;
+mod hls;
 mod ingest;
 mod logging;
 mod paths;
@@ -83,6 +84,9 @@ async fn serve(config: Arc<Config>) -> Result<(), String> {
     let mut tasks = Vec::new();
     if config.rtsp {
         tasks.extend(rtsp::start(paths.clone()).await?);
+    }
+    if config.hls.enabled {
+        tasks.extend(hls::start(paths.clone()).await?);
     }
     paths.start_static_sources();
     wait_for_shutdown().await;

@@ -135,10 +135,10 @@ impl PathStream {
         let mut writer = lock(&self.writer);
         writer.rebase.apply(&mut unit);
         let mut packets = Vec::new();
-        if let Some(packetizer) = writer.packetizers.get_mut(unit.track) {
-            if let Err(e) = packetizer.packetize(&unit, &mut packets) {
-                tracing::warn!(path = %self.path, track = unit.track, "can't packetize unit: {e}");
-            }
+        if let Some(packetizer) = writer.packetizers.get_mut(unit.track)
+            && let Err(e) = packetizer.packetize(&unit, &mut packets)
+        {
+            tracing::warn!(path = %self.path, track = unit.track, "can't packetize unit: {e}");
         }
         drop(writer);
         let track_index = unit.track;

@@ -7,8 +7,8 @@ use regex::Regex;
 use serde_yaml::Value;
 
 use super::auth::{AuthAction, AuthUser, Credential, PathPattern, Permission};
-use super::hls::HlsConf;
 use super::error::ConfigError;
+use super::hls::HlsConf;
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword, show};
 use super::path::{PathConf, PathEntry};

@@ -154,7 +154,10 @@ fn address(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
 fn encryption(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<bool, ConfigError> {
     let on = ctx.boolean(kp, v)?;
     if on {
-        return Err(ctx.invalid(kp, "HTTPS for HLS is not supported by Vigia yet; set it to false"));
+        return Err(ctx.invalid(
+            kp,
+            "HTTPS for HLS is not supported by Vigia yet; set it to false",
+        ));
     }
     Ok(on)
 }
@@ -162,7 +165,10 @@ fn encryption(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<bool, ConfigError> {
 fn variant(ctx: &mut Ctx, kp: &KeyPath, v: &Value) -> Result<HlsVariant, ConfigError> {
     let variant = keyword(ctx, kp, v, VARIANTS)?;
     if variant == HlsVariant::MpegTs {
-        ctx.warn(kp, "mpegts segments are not supported yet; serving fmp4 (classic HLS) instead");
+        ctx.warn(
+            kp,
+            "mpegts segments are not supported yet; serving fmp4 (classic HLS) instead",
+        );
     }
     Ok(variant)
 }
@@ -190,7 +196,10 @@ fn size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u64, ConfigError> {
 fn directory(ctx: &mut Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
     let dir = ctx.string(kp, v)?;
     if !dir.is_empty() {
-        ctx.warn(kp, "segments are served from memory; hlsDirectory is not supported yet and is ignored");
+        ctx.warn(
+            kp,
+            "segments are served from memory; hlsDirectory is not supported yet and is ignored",
+        );
     }
     Ok(dir)
 }

@@ -46,7 +46,6 @@ pub(crate) use global::{
 pub(crate) use hls::{HlsConf, HlsVariant};
 pub(crate) use path::{
     PathConf, PathEntry, PathMatch, PathMatcher, Source, SourceTransport, SyntheticProfile,
-    validate_path_name,
 };
 #[allow(unused_imports)]
 pub(crate) use values::{IpNet, parse_duration, parse_size};
@@ -148,7 +147,7 @@ impl Config {
 
     /// The configuration for a requested path name: an exact name wins, then `~regex`
     /// entries (in name order, as MediaMTX), then `all_others`. `None` if the name is
-    /// invalid (see [`validate_path_name`]) or no entry matches.
+    /// invalid (see `path::validate_path_name`) or no entry matches.
     pub(crate) fn path_config(&self, name: &str) -> Option<PathMatch<'_>> {
         path::find(&self.paths, name)
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use super::path::validate_path_name;
 use super::*;
 
 /// MediaMTX v1.20's default configuration file, unchanged (the shared compatibility fixture).

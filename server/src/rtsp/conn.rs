@@ -250,10 +250,10 @@ impl Connection {
 
     /// Decides a query of the state machine.
     async fn resolve(&mut self, query: ServerQuery) -> ServerAnswer {
-        if let Some(action) = action_of(&query.kind) {
-            if let Verdict::Challenge(challenges) = self.authenticate(&query, action) {
-                return ServerAnswer::Unauthorized { challenges };
-            }
+        if let Some(action) = action_of(&query.kind)
+            && let Verdict::Challenge(challenges) = self.authenticate(&query, action)
+        {
+            return ServerAnswer::Unauthorized { challenges };
         }
         let result = match query.kind {
             QueryKind::Describe => self.describe(&query.path).await,
@@ -519,12 +519,15 @@ async fn read_more(socket: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::R
     socket.read_buf(buf).await
 }
 
+/// Sequence number and RTP time of a track's first packet sent to a reader.
+type FirstPacket = (u16, u32);
+
 /// Takes the batches already in the ring from the cursor's start, until every track's first
 /// packet is known: their sequence numbers and RTP times go into `RTP-Info` (RFC 2326 §12.33).
 fn prefetch(
     cursor: &mut Cursor<RtpBatch>,
     tracks: usize,
-) -> (Vec<Arc<RtpBatch>>, Vec<Option<(u16, u32)>>) {
+) -> (Vec<Arc<RtpBatch>>, Vec<Option<FirstPacket>>) {
     let mut pending = Vec::new();
     let mut first = vec![None; tracks];
     while first.iter().any(Option::is_none) {

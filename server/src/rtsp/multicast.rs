@@ -122,10 +122,10 @@ impl Multicast {
             return;
         };
         group.readers = group.readers.saturating_sub(1);
-        if group.readers == 0 {
-            if let Some(sender) = group.sender.take() {
-                sender.abort();
-            }
+        if group.readers == 0
+            && let Some(sender) = group.sender.take()
+        {
+            sender.abort();
         }
     }
 }

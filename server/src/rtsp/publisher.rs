@@ -45,7 +45,7 @@ impl Publisher {
                 })
             })
             .collect();
-        let ingest = Ingest::new(stream.tracks());
+        let ingest = Ingest::aligning(stream.tracks());
         Self {
             path: path.to_string(),
             stream,

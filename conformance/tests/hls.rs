@@ -1,0 +1,213 @@
+//! LL-HLS from the outside: ffprobe sees the right codecs and resolution, ffmpeg reads 60 s with
+//! no error (the synthetic demo, an ffmpeg H.264+AAC publisher, an H.265 publisher), blocking
+//! playlist reload answers the moment the part exists, and bad requests get clear answers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vigia_conformance::clips::Clip;
+use vigia_conformance::probe::ffprobe;
+use vigia_conformance::{Background, Ports, Vigia, eventually, run_with_timeout};
+
+const READ_SECONDS: &str = "60";
+
+fn server() -> (Vigia, Ports) {
+    let ports = Ports::fresh();
+    let config = format!(
+        "{}paths:\n  demo:\n    source: synthetic\n  all_others:\n",
+        ports.yaml()
+    );
+    (Vigia::start(&config, ports.rtsp), ports)
+}
+
+fn publish(clip: Clip, ports: &Ports, path: &str) -> Background {
+    let args = clip.publish_args(&ports.rtsp_url(path), "tcp");
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    Background::start("ffmpeg", &argv)
+}
+
+/// A plain HTTP/1.1 GET; returns (status, headers, body).
+fn http_get(port: u16, target: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to HLS");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head, raw[split..].to_vec())
+}
+
+fn probe_and_read(ports: &Ports, path: &str, video_codec: &str, audio_codec: Option<&str>) {
+    let url = ports.hls_url(path, "index.m3u8");
+    let probe = eventually(Duration::from_secs(30), || {
+        let p = ffprobe(&url, &[], None);
+        p.stream("video").is_some().then_some(p)
+    })
+    .unwrap_or_else(|| panic!("ffprobe never read {url}"));
+    let video = probe.stream("video").unwrap();
+    assert_eq!(video.codec, video_codec);
+    assert_eq!((video.width, video.height), (640, 360));
+    assert_eq!(probe.stream("audio").map(|a| a.codec.as_str()), audio_codec);
+    let args = [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-i",
+        &url,
+        "-t",
+        READ_SECONDS,
+        "-f",
+        "null",
+        "-",
+    ];
+    let started = Instant::now();
+    let out = run_with_timeout("ffmpeg", &args, Duration::from_secs(100));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffmpeg errors reading {url}: {stderr}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(55),
+        "ffmpeg read live for 60 s"
+    );
+}
+
+#[test]
+fn demo_plays_over_hls_for_a_minute() {
+    let (_vigia, ports) = server();
+    probe_and_read(&ports, "demo", "h264", Some("aac"));
+}
+
+#[test]
+fn ffmpeg_h264_aac_publisher_plays_over_hls_for_a_minute() {
+    let (_vigia, ports) = server();
+    let _publisher = publish(Clip::H264Aac, &ports, "cam1");
+    probe_and_read(&ports, "cam1", "h264", Some("aac"));
+}
+
+#[test]
+fn ffmpeg_h265_publisher_plays_over_hls_for_a_minute() {
+    let (_vigia, ports) = server();
+    let _publisher = publish(Clip::H265, &ports, "hevc");
+    probe_and_read(&ports, "hevc", "hevc", None);
+}
+
+/// The next part from the preload hint of the current playlist: `(msn, part)`.
+fn next_part(playlist: &str) -> (u64, u64) {
+    let hint = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))
+        .unwrap_or_else(|| panic!("no preload hint in:\n{playlist}"));
+    let uri = hint
+        .split("URI=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap();
+    let numbers = uri.trim_start_matches("part").trim_end_matches(".mp4");
+    let (msn, part) = numbers.split_once('.').unwrap();
+    (msn.parse().unwrap(), part.parse().unwrap())
+}
+
+#[test]
+fn blocking_reload_answers_within_50_ms_of_the_part() {
+    let (_vigia, ports) = server();
+    let (status, _, body) = eventually(Duration::from_secs(20), || {
+        let r = http_get(ports.hls, "/demo/stream.m3u8");
+        (r.0 == 200).then_some(r)
+    })
+    .expect("the media playlist becomes available");
+    assert_eq!(status, 200);
+    let playlist = String::from_utf8_lossy(&body).into_owned();
+    let mut spreads = Vec::new();
+    let (mut msn, mut part) = next_part(&playlist);
+    for _ in 0..5 {
+        let target = format!("/demo/stream.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+        let part_uri = format!("/demo/part{msn}.{part}.mp4");
+        let port = ports.hls;
+        let part_request = thread::spawn(move || {
+            let (status, _, _) = http_get(port, &part_uri);
+            (status, Instant::now())
+        });
+        let (status, _, body) = http_get(ports.hls, &target);
+        let playlist_at = Instant::now();
+        let (part_status, part_at) = part_request.join().unwrap();
+        assert_eq!(
+            (status, part_status),
+            (200, 200),
+            "blocked requests answered"
+        );
+        let playlist = String::from_utf8_lossy(&body).into_owned();
+        assert!(
+            playlist.contains(&format!("part{msn}.{part}.mp4")),
+            "the part is listed:\n{playlist}"
+        );
+        spreads.push(if part_at > playlist_at {
+            part_at - playlist_at
+        } else {
+            playlist_at - part_at
+        });
+        (msn, part) = next_part(&playlist);
+    }
+    println!("blocking reload vs part availability: {spreads:?}");
+    assert!(
+        spreads.iter().all(|d| *d < Duration::from_millis(50)),
+        "{spreads:?}"
+    );
+}
+
+#[test]
+fn bad_hls_requests_get_clear_answers() {
+    let (_vigia, ports) = server();
+    let _ = eventually(Duration::from_secs(20), || {
+        (http_get(ports.hls, "/demo/stream.m3u8").0 == 200).then_some(())
+    });
+    let cases = [
+        ("/nosuchpath/index.m3u8", 404),
+        ("/demo/stream.m3u8?_HLS_msn=999999", 400),
+        ("/demo/stream.m3u8?_HLS_part=1", 400),
+        ("/demo/stream.m3u8?_HLS_msn=abc", 400),
+        ("/demo/seg0.mp4x", 404),
+    ];
+    for (target, expected) in cases {
+        let (status, _, body) = http_get(ports.hls, target);
+        assert_eq!(
+            status,
+            expected,
+            "{target}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(!body.is_empty(), "{target}: the answer says what was wrong");
+    }
+    let (status, head, _) = http_get(ports.hls, "/demo/stream.m3u8");
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: no-cache"),
+        "{head}"
+    );
+    let (_, head, _) = http_get(ports.hls, "/demo/init.mp4");
+    assert!(
+        head.to_ascii_lowercase().contains("cache-control: max-age"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("access-control-allow-origin"),
+        "{head}"
+    );
+}

@@ -1,0 +1,138 @@
+//! Headless Chromium (Debian's, driven by playwright-core) plays the LL-HLS player page: an
+//! H.264+AAC stream for 20 s with no stall and no hls.js error, reporting glass-to-glass
+//! latency; and a camera's G.711 audio, repackaged as FLAC, decoding in the browser.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use vigia_conformance::clips::Clip;
+use vigia_conformance::{Background, Ports, Vigia, eventually, run_with_timeout};
+
+/// One browser at a time: two decoding at once on a 2-core machine measure the machine.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// Runs the player script on `url` for `seconds`; returns its JSON report.
+fn play(url: &str, seconds: u32) -> Value {
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|p| p.into_inner());
+    let script = browser_dir().join("play.mjs");
+    let script = script.display().to_string();
+    let secs = seconds.to_string();
+    let out = run_with_timeout(
+        "node",
+        &[&script, url, &secs],
+        Duration::from_secs(u64::from(seconds) + 60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "no report from the browser: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+fn advanced(report: &Value) -> f64 {
+    let times: Vec<f64> = report["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["t"].as_f64())
+        .collect();
+    times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0)
+}
+
+#[test]
+fn chromium_plays_h264_aac_with_low_latency() {
+    let ports = Ports::fresh();
+    let config = format!("{}paths:\n  cam:\n    source: synthetic\n", ports.yaml());
+    let vigia = Vigia::start(&config, ports.rtsp);
+    let report = play(&ports.hls_url("cam", ""), 25);
+    assert!(
+        report.get("failure").is_none(),
+        "{report}\n{}",
+        vigia.logs()
+    );
+    assert!(
+        advanced(&report) >= 20.0,
+        "playback advanced {} s: {report}",
+        advanced(&report)
+    );
+    assert_eq!(report["stalls"], 0, "stalled: {report}");
+    let warmup_end = report["warmupEnd"].as_f64().unwrap_or(0.0);
+    let errors: Vec<&Value> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["fatal"] == true || e["t"].as_f64().unwrap_or(0.0) > warmup_end)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "hls.js errors after start-up: {errors:?}"
+    );
+    let mut latencies: Vec<f64> = report["latencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert!(latencies.len() >= 20, "latency samples: {report}");
+    let (p50, p95) = (
+        percentile(&mut latencies, 0.5),
+        percentile(&mut latencies, 0.95),
+    );
+    println!(
+        "glass-to-glass latency (Chromium, hls.js low-latency): p50 {p50:.0} ms, p95 {p95:.0} ms"
+    );
+    // The goal is p50 < 1 s; hls.js raises its target latency by a second after a start-up stall,
+    // which a loaded 2-core machine often causes. Fail only when latency is clearly broken.
+    assert!(p50 < 2500.0, "p50 latency {p50} ms");
+}
+
+#[test]
+fn chromium_decodes_g711_camera_audio() {
+    let ports = Ports::fresh();
+    let config = format!("{}paths:\n  all_others:\n", ports.yaml());
+    let vigia = Vigia::start(&config, ports.rtsp);
+    let args = Clip::H264G711.publish_args(&ports.rtsp_url("g711"), "tcp");
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _publisher = Background::start("ffmpeg", &argv);
+    let ready = eventually(Duration::from_secs(20), || {
+        vigia
+            .logs()
+            .contains("publisher 1 is publishing")
+            .then_some(())
+    });
+    assert!(ready.is_some(), "{}", vigia.logs());
+    let report = play(&ports.hls_url("g711", ""), 12);
+    assert!(
+        report.get("failure").is_none(),
+        "{report}\n{}",
+        vigia.logs()
+    );
+    assert!(
+        advanced(&report) >= 8.0,
+        "playback advanced {} s: {report}",
+        advanced(&report)
+    );
+    let audio: Vec<f64> = report["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["audioBytes"].as_f64())
+        .collect();
+    assert!(
+        audio.last() > audio.first(),
+        "audio decoded bytes must grow: {audio:?}"
+    );
+}

@@ -1,0 +1,250 @@
+//! The HLS listener (`:8888`): `/<path>/index.m3u8` (multivariant), `/<path>/stream.m3u8`
+//! (media playlist, with LL-HLS blocking reload and delta updates), init sections, segments and
+//! parts served from memory as the muxer's own `Bytes`, and a player page at `/<path>/`.
+
+mod http;
+mod muxer;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use tokio::task::JoinHandle;
+use vigia_protocol::hls::{FileAnswer, PlaylistAnswer, PlaylistRequest};
+
+use self::http::{Reply, reply};
+use self::muxer::Muxer;
+use crate::auth::{self, Attempt, Verdict};
+use crate::config::{AuthAction, HlsConf};
+use crate::paths::{PathError, PathManager, lock};
+use crate::rtsp::{listen_addr, peer_ip};
+
+/// The player page; options as MediaMTX's: `controls`, `muted`, `autoplay`, `playsInline`.
+const PLAYER_PAGE: &str = include_str!("player.html");
+/// hls.js, embedded at build time from the npm package (see `build.rs`).
+const HLS_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/hls.min.js"));
+/// Longest a request waits for a part, segment or playlist that does not exist yet.
+const MAX_WAIT: Duration = Duration::from_secs(6);
+
+/// Shared state of the HLS listener.
+struct HlsServer {
+    paths: Arc<PathManager>,
+    conf: HlsConf,
+    muxers: Mutex<HashMap<String, Arc<Muxer>>>,
+}
+
+/// Binds the HLS listener and serves until aborted.
+pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>, String> {
+    let conf = paths.config().hls.clone();
+    let address = listen_addr(&conf.address);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("can't listen on {} (hlsAddress): {e}", conf.address))?;
+    tracing::info!("[HLS] listener opened on {}", conf.address);
+    let server = Arc::new(HlsServer {
+        paths,
+        conf,
+        muxers: Mutex::default(),
+    });
+    let mut tasks = Vec::new();
+    if server.conf.always_remux {
+        tasks.push(tokio::spawn(remux_always(server.clone())));
+    }
+    let app = Router::new().fallback(handle).with_state(server);
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, service).await {
+            tracing::error!("[HLS] server stopped: {e}");
+        }
+    }));
+    Ok(tasks)
+}
+
+async fn handle(
+    State(server): State<Arc<HlsServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let origin = headers
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let answer = match method {
+        Method::OPTIONS => Reply::Preflight,
+        Method::GET | Method::HEAD => route(&server, peer, &uri, &headers).await,
+        _ => Reply::Error(StatusCode::METHOD_NOT_ALLOWED, "only GET is served".into()),
+    };
+    reply(
+        answer,
+        origin.as_deref(),
+        &server.conf.allow_origins,
+        method == Method::HEAD,
+    )
+}
+
+/// `/<path>/<file>`: the path name is everything before the last slash.
+async fn route(server: &Arc<HlsServer>, peer: SocketAddr, uri: &Uri, headers: &HeaderMap) -> Reply {
+    let full = uri.path().trim_start_matches('/');
+    let Some((name, file)) = full.rsplit_once('/') else {
+        return Reply::Redirect(format!(
+            "/{full}/{}",
+            uri.query().map_or(String::new(), |q| format!("?{q}"))
+        ));
+    };
+    if name.is_empty() {
+        return Reply::Error(StatusCode::NOT_FOUND, "no path given: use /<path>/".into());
+    }
+    if let Err(challenge) = authorize(server, peer, name, headers) {
+        return challenge;
+    }
+    match file {
+        "" => Reply::Page(PLAYER_PAGE),
+        "hls.min.js" => Reply::Script(HLS_JS),
+        _ => serve_file(server, name, file, uri.query().unwrap_or("")).await,
+    }
+}
+
+fn authorize(
+    server: &HlsServer,
+    peer: SocketAddr,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(), Reply> {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let attempt = Attempt {
+        authorization,
+        method: "GET",
+        ip: peer_ip(peer),
+        action: AuthAction::Read,
+        path,
+        nonce: "",
+    };
+    match auth::check(server.paths.config(), &attempt, false) {
+        Verdict::Allow => Ok(()),
+        Verdict::Challenge(challenges) => Err(Reply::Unauthorized(challenges)),
+    }
+}
+
+async fn serve_file(server: &Arc<HlsServer>, name: &str, file: &str, query: &str) -> Reply {
+    let muxer = match server.muxer(name).await {
+        Ok(m) => m,
+        Err(e) => return Reply::Error(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    muxer.touch();
+    match file {
+        "index.m3u8" => wait_playlist(&muxer, |m| m.multivariant_playlist()).await,
+        "stream.m3u8" => match PlaylistRequest::parse(query) {
+            Ok(request) => wait_playlist(&muxer, |m| m.media_playlist(&request)).await,
+            Err(e) => Reply::Error(StatusCode::BAD_REQUEST, e.to_string()),
+        },
+        _ => wait_file(&muxer, file).await,
+    }
+}
+
+/// Answers as soon as the muxer can: blocked requests wake when a new part exists.
+async fn wait_playlist(
+    muxer: &Muxer,
+    render: impl Fn(&vigia_protocol::hls::HlsMuxer) -> PlaylistAnswer,
+) -> Reply {
+    let mut version = muxer.version.subscribe();
+    let deadline = tokio::time::Instant::now() + MAX_WAIT;
+    loop {
+        version.borrow_and_update();
+        match render(&lock(&muxer.state)) {
+            PlaylistAnswer::Ready(text) => return Reply::Playlist(text),
+            PlaylistAnswer::BadRequest(reason) => {
+                return Reply::Error(StatusCode::BAD_REQUEST, reason);
+            }
+            PlaylistAnswer::NotYet => {}
+        }
+        if tokio::time::timeout_at(deadline, version.changed())
+            .await
+            .is_err()
+        {
+            return Reply::Error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the playlist is not ready yet".into(),
+            );
+        }
+    }
+}
+
+async fn wait_file(muxer: &Muxer, file: &str) -> Reply {
+    let mut version = muxer.version.subscribe();
+    let deadline = tokio::time::Instant::now() + MAX_WAIT;
+    loop {
+        version.borrow_and_update();
+        match lock(&muxer.state).file(file) {
+            FileAnswer::Ready(chunks) => return Reply::Media(chunks),
+            FileAnswer::NotFound => {
+                return Reply::Error(StatusCode::NOT_FOUND, format!("{file} does not exist"));
+            }
+            FileAnswer::NotYet => {}
+        }
+        if tokio::time::timeout_at(deadline, version.changed())
+            .await
+            .is_err()
+        {
+            return Reply::Error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{file} is not ready yet"),
+            );
+        }
+    }
+}
+
+impl HlsServer {
+    /// The path's muxer, created on first request (the stream must be ready or startable).
+    async fn muxer(self: &Arc<Self>, name: &str) -> Result<Arc<Muxer>, PathError> {
+        if let Some(muxer) = lock(&self.muxers).get(name) {
+            return Ok(muxer.clone());
+        }
+        let path = self.paths.get(name)?;
+        let (stream, guard) = path.read().await?;
+        let mut muxers = lock(&self.muxers);
+        if let Some(muxer) = muxers.get(name) {
+            return Ok(muxer.clone());
+        }
+        let muxer = Muxer::new(name, &stream, &self.conf);
+        muxers.insert(name.to_string(), muxer.clone());
+        drop(muxers);
+        tracing::info!(path = name, "[HLS] muxer created");
+        let close_after = (!self.conf.always_remux).then_some(self.conf.muxer_close_after);
+        let server = self.clone();
+        let task_muxer = muxer.clone();
+        tokio::spawn(async move {
+            muxer::feed(task_muxer.clone(), path, stream, guard, close_after).await;
+            server.forget(&task_muxer);
+        });
+        Ok(muxer)
+    }
+
+    fn forget(&self, muxer: &Arc<Muxer>) {
+        let mut muxers = lock(&self.muxers);
+        if muxers
+            .get(&muxer.path)
+            .is_some_and(|m| Arc::ptr_eq(m, muxer))
+        {
+            muxers.remove(&muxer.path);
+        }
+    }
+}
+
+/// `hlsAlwaysRemux`: keep a muxer on every path with a stream, created as streams appear.
+async fn remux_always(server: Arc<HlsServer>) {
+    loop {
+        for name in server.paths.ready_paths() {
+            if !lock(&server.muxers).contains_key(&name) {
+                let _ = server.muxer(&name).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
