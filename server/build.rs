@@ -20,8 +20,11 @@ fn main() {
     let (script, license) = match (read(&web.join(HLS_JS)), read(&web.join(HLS_LICENSE))) {
         (Some(script), Some(license)) => (script, license),
         _ => {
-            println!("cargo:warning=hls.js is not installed (run `npm ci` in server/web): the HLS player page will not play");
-            let missing = "console.error('hls.js was not available when vigia was built');".to_string();
+            println!(
+                "cargo:warning=hls.js is not installed (run `npm ci` in server/web): the HLS player page will not play"
+            );
+            let missing =
+                "console.error('hls.js was not available when vigia was built');".to_string();
             (missing, String::new())
         }
     };
