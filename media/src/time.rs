@@ -21,11 +21,17 @@ impl Timestamp {
     /// The same instant expressed in another clock rate (rounded toward negative infinity).
     pub fn rescale(self, clock_rate: u32) -> Self {
         if clock_rate == self.clock_rate || self.clock_rate == 0 {
-            return Self { ticks: self.ticks, clock_rate };
+            return Self {
+                ticks: self.ticks,
+                clock_rate,
+            };
         }
         let ticks = (i128::from(self.ticks) * i128::from(clock_rate))
             .div_euclid(i128::from(self.clock_rate));
-        Self { ticks: ticks as i64, clock_rate }
+        Self {
+            ticks: ticks as i64,
+            clock_rate,
+        }
     }
 
     /// Microseconds since the track's origin.
@@ -52,7 +58,9 @@ impl Unwrapper {
 
     /// An unwrapper that maps `first` to `base`.
     pub const fn starting_at(first: u32, base: i64) -> Self {
-        Self { last: Some((first, base)) }
+        Self {
+            last: Some((first, base)),
+        }
     }
 
     /// The unwrapped value of `raw`.
