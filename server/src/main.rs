@@ -113,7 +113,18 @@ async fn wait_for_shutdown() {
     let _ = ctrl_c.await;
 }
 
-fn run_events_tool(args: Vec<String>) -> ExitCode {
+/// `vigia events …`: the broker comes from `--url`, else `VIGIA_EVENTSURL`, else the config
+/// file's `eventsURL` (vigia.yml / mediamtx.yml in the working directory).
+fn run_events_tool(mut args: Vec<String>) -> ExitCode {
+    if !args.iter().any(|a| a == "--url") && std::env::var("VIGIA_EVENTSURL").is_err() {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        if let Some(url) = Config::load(None, &env)
+            .ok()
+            .and_then(|l| l.config.events_url)
+        {
+            args.splice(0..0, ["--url".to_string(), url]);
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
