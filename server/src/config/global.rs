@@ -313,7 +313,11 @@ fn keyword_list<T: Copy + PartialEq>(
     Ok(out)
 }
 
-fn positive_duration(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Duration, ConfigError> {
+pub(super) fn positive_duration(
+    ctx: &Ctx,
+    kp: &KeyPath,
+    v: &Value,
+) -> Result<Duration, ConfigError> {
     let d = ctx.duration(kp, v)?;
     if d.is_zero() {
         return Err(ctx.invalid(kp, "must be greater than zero"));
@@ -332,7 +336,7 @@ fn write_queue_size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<usize, ConfigE
     Ok(n as usize)
 }
 
-fn address(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
+pub(super) fn address(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
     let s = ctx.string(kp, v)?;
     values::check_listen_address(&s).map_err(|p| ctx.invalid(kp, p))?;
     Ok(s)
@@ -408,7 +412,7 @@ fn credential(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Credential, ConfigEr
     Ok(c)
 }
 
-fn ip_list(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<IpNet>, ConfigError> {
+pub(super) fn ip_list(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<IpNet>, ConfigError> {
     let list = ctx.string_list(kp, v)?;
     list.iter()
         .enumerate()

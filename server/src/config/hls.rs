@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::error::ConfigError;
+use super::global::{address, ip_list, positive_duration};
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword};
 use super::values::{self, IpNet};
@@ -125,11 +126,11 @@ pub(crate) fn set_key(
         "hlsAlwaysRemux" => hls.always_remux = ctx.boolean(kp, v)?,
         "hlsVariant" => hls.variant = variant(ctx, kp, v)?,
         "hlsSegmentCount" => hls.segment_count = segment_count(ctx, kp, v)?,
-        "hlsSegmentDuration" => hls.segment_duration = positive(ctx, kp, v)?,
-        "hlsPartDuration" => hls.part_duration = positive(ctx, kp, v)?,
+        "hlsSegmentDuration" => hls.segment_duration = positive_duration(ctx, kp, v)?,
+        "hlsPartDuration" => hls.part_duration = positive_duration(ctx, kp, v)?,
         "hlsSegmentMaxSize" => hls.segment_max_size = size(ctx, kp, v)?,
         "hlsDirectory" => hls.directory = directory(ctx, kp, v)?,
-        "hlsMuxerCloseAfter" => hls.muxer_close_after = positive(ctx, kp, v)?,
+        "hlsMuxerCloseAfter" => hls.muxer_close_after = positive_duration(ctx, kp, v)?,
         "hlsCDNSecret" => hls.cdn_secret = ctx.string(kp, v)?,
         _ => return Ok(false),
     }
@@ -143,12 +144,6 @@ pub(crate) fn check(ctx: &Ctx, hls: &HlsConf) -> Result<(), ConfigError> {
         return Err(ctx.invalid(&kp, "must not be longer than hlsSegmentDuration"));
     }
     Ok(())
-}
-
-fn address(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
-    let s = ctx.string(kp, v)?;
-    values::check_listen_address(&s).map_err(|p| ctx.invalid(kp, p))?;
-    Ok(s)
 }
 
 fn encryption(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<bool, ConfigError> {
@@ -180,14 +175,6 @@ fn segment_count(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<usize, ConfigErro
     }
 }
 
-fn positive(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Duration, ConfigError> {
-    let d = ctx.duration(kp, v)?;
-    if d.is_zero() {
-        return Err(ctx.invalid(kp, "must be greater than zero"));
-    }
-    Ok(d)
-}
-
 fn size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u64, ConfigError> {
     let text = ctx.string(kp, v)?;
     values::parse_size(&text).map_err(|p| ctx.invalid(kp, p))
@@ -202,13 +189,4 @@ fn directory(ctx: &mut Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigErr
         );
     }
     Ok(dir)
-}
-
-fn ip_list(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<IpNet>, ConfigError> {
-    let items = ctx.string_list(kp, v)?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.parse().map_err(|p| ctx.invalid(&kp.index(i), p)))
-        .collect()
 }
