@@ -12,6 +12,8 @@ pub enum Clip {
     H265,
     /// 640x360 H.264 without B-frames plus G.711 µ-law 8 kHz mono; 12 s.
     H264G711,
+    /// 320x240 H.264 plus AAC: another resolution, for parameter-set changes; 12 s.
+    H264Small,
 }
 
 impl Clip {
@@ -23,6 +25,7 @@ impl Clip {
             Clip::H264Aac => "h264-aac.mkv",
             Clip::H265 => "h265.mkv",
             Clip::H264G711 => "h264-pcmu.mkv",
+            Clip::H264Small => "h264-small.mkv",
         }
     }
 
@@ -78,6 +81,13 @@ impl Clip {
                     "800k",
                     "-x265-params",
                     "keyint=25:min-keyint=25:scenecut=0:bframes=0:log-level=error",
+                ]);
+            }
+            Clip::H264Small => {
+                args.extend(audio);
+                args.extend([
+                    "-c:v", "libx264", "-bf", "0", "-g", "25", "-b:v", "300k", "-c:a", "aac",
+                    "-ac", "1", "-b:a", "64k",
                 ]);
             }
             Clip::H264G711 => {
