@@ -26,20 +26,29 @@ pub(crate) enum Reply {
     Error(StatusCode, String),
 }
 
-/// Builds the HTTP response, with CORS headers when `origin` is allowed.
-pub(crate) fn reply(
-    answer: Reply,
-    origin: Option<&str>,
-    allowed: &[String],
-    head: bool,
-) -> Response {
+/// How a request is answered beyond its content.
+pub(crate) struct Policy<'a> {
+    /// The request's `Origin`.
+    pub(crate) origin: Option<&'a str>,
+    /// `hlsAllowOrigins`.
+    pub(crate) allowed: &'a [String],
+    /// A HEAD request: headers only.
+    pub(crate) head: bool,
+    /// How long clients may cache parts and segments. A muxer numbers its files from zero, and
+    /// a new muxer for the same path only exists after `hlsMuxerCloseAfter` without requests, so
+    /// caching for less than that never serves a previous muxer's file under a reused name.
+    pub(crate) media_max_age: u64,
+}
+
+/// Builds the HTTP response, with CORS headers when the origin is allowed.
+pub(crate) fn reply(answer: Reply, policy: &Policy<'_>) -> Response {
     let mut response = match answer {
         Reply::Playlist(text) => with_type(
             Body::from(text),
             "application/vnd.apple.mpegurl",
             "no-cache",
         ),
-        Reply::Media(chunks) => media(chunks),
+        Reply::Media(chunks) => media(chunks, policy.media_max_age),
         Reply::Page(html) => with_type(Body::from(html), "text/html; charset=utf-8", "no-cache"),
         Reply::Script(js) => with_type(Body::from(js), "application/javascript", "max-age=86400"),
         Reply::Redirect(to) => redirect(&to),
@@ -47,8 +56,8 @@ pub(crate) fn reply(
         Reply::Unauthorized(challenges) => unauthorized(challenges),
         Reply::Error(code, message) => status(code, &message),
     };
-    add_cors(&mut response, origin, allowed);
-    if head {
+    add_cors(&mut response, policy.origin, policy.allowed);
+    if policy.head {
         *response.body_mut() = Body::empty();
     }
     response
@@ -62,9 +71,12 @@ fn with_type(body: Body, content_type: &'static str, cache: &'static str) -> Res
     response
 }
 
-fn media(chunks: Vec<Bytes>) -> Response {
+fn media(chunks: Vec<Bytes>, max_age: u64) -> Response {
     let len: usize = chunks.iter().map(Bytes::len).sum();
-    let mut response = with_type(chunked(chunks), "video/mp4", "max-age=3600");
+    let mut response = with_type(chunked(chunks), "video/mp4", "no-cache");
+    if let Ok(cache) = HeaderValue::from_str(&format!("max-age={max_age}")) {
+        response.headers_mut().insert(header::CACHE_CONTROL, cache);
+    }
     response
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(len));

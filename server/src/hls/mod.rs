@@ -17,7 +17,7 @@ use axum::response::Response;
 use tokio::task::JoinHandle;
 use vigia_protocol::hls::{FileAnswer, PlaylistAnswer, PlaylistRequest};
 
-use self::http::{Reply, reply};
+use self::http::{Policy, Reply, reply};
 use self::muxer::Muxer;
 use crate::auth::{self, Attempt, Verdict};
 use crate::config::{AuthAction, HlsConf};
@@ -81,12 +81,13 @@ async fn handle(
         Method::GET | Method::HEAD => route(&server, peer, &uri, &headers).await,
         _ => Reply::Error(StatusCode::METHOD_NOT_ALLOWED, "only GET is served".into()),
     };
-    reply(
-        answer,
-        origin.as_deref(),
-        &server.conf.allow_origins,
-        method == Method::HEAD,
-    )
+    let policy = Policy {
+        origin: origin.as_deref(),
+        allowed: &server.conf.allow_origins,
+        head: method == Method::HEAD,
+        media_max_age: server.conf.muxer_close_after.as_secs().saturating_sub(1),
+    };
+    reply(answer, &policy)
 }
 
 /// `/<path>/<file>`: the path name is everything before the last slash.
