@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import http.client
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,23 +41,32 @@ def get(url):
         return r.read()
 
 
-def viewer(base, stop, counters):
-    playlist = get(base + "stream.m3u8").decode()
+def viewer(port, path, stop, counters):
+    """One LL-HLS client on one keep-alive connection, as a browser player does."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def fetch(target):
+        conn.request("GET", f"/{path}/{target}")
+        return conn.getresponse().read()
+
+    playlist = fetch("stream.m3u8").decode()
     while not stop.is_set():
         m = HINT.search(playlist)
         if not m:
-            playlist = get(base + "stream.m3u8").decode()
+            playlist = fetch("stream.m3u8").decode()
             continue
         msn, part = m.group(1), m.group(2)
-        playlist = get(f"{base}stream.m3u8?_HLS_msn={msn}&_HLS_part={part}").decode()
-        counters["bytes"] += len(get(f"{base}part{msn}.{part}.mp4"))
+        playlist = fetch(f"stream.m3u8?_HLS_msn={msn}&_HLS_part={part}").decode()
+        size = len(fetch(f"part{msn}.{part}.mp4"))
+        counters["bytes"] += size
         counters["parts"] += 1
+    conn.close()
 
 
-def measure(pid, base, viewers, seconds):
+def measure(pid, port, viewers, seconds):
     stop = threading.Event()
     counters = {"bytes": 0, "parts": 0}
-    threads = [threading.Thread(target=viewer, args=(base, stop, counters)) for _ in range(viewers)]
+    threads = [threading.Thread(target=viewer, args=(port, "cam", stop, counters)) for _ in range(viewers)]
     for t in threads:
         t.start()
     time.sleep(2)  # viewers settle at the live edge
@@ -79,17 +89,20 @@ def main():
                 "logLevel: warn\nhlsMuxerCloseAfter: 1h\npaths:\n  cam:\n    source: synthetic\n")
     server = subprocess.Popen([binary, "vigia.yml"], cwd=work)
     try:
-        base = f"http://127.0.0.1:{hls}/cam/"
+        time.sleep(2)
+        source, _ = measure(server.pid, hls, 0, seconds)
+        print(f"synthetic source alone (no HLS muxer): {source:.4f} CPU-s per stream-minute")
         for _ in range(100):
             try:
-                get(base + "index.m3u8")
+                get(f"http://127.0.0.1:{hls}/cam/index.m3u8")
                 break
             except OSError:
                 time.sleep(0.1)
-        idle, _ = measure(server.pid, base, 0, seconds)
-        print(f"0 viewers (source + muxer): {idle:.4f} CPU-s per stream-minute")
+        idle, _ = measure(server.pid, hls, 0, seconds)
+        print(f"+ HLS muxer, 0 viewers: {idle:.4f} CPU-s per stream-minute "
+              f"(muxing adds {idle - source:.4f})")
         for n in (1, 10):
-            cost, c = measure(server.pid, base, n, seconds)
+            cost, c = measure(server.pid, hls, n, seconds)
             print(f"{n} viewer(s): {cost:.4f} CPU-s per stream-minute "
                   f"(LL-HLS serving adds {cost - idle:.4f}; {c['parts']} parts, {c['bytes']} bytes)")
     finally:
