@@ -52,33 +52,44 @@ impl Drop for TempDir {
     }
 }
 
-/// A port that was free a moment ago (the kernel picks it), for TCP or UDP.
-pub fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind an ephemeral port");
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+/// Lowest and highest port handed out by [`free_port`] and [`free_udp_pair`]. The range lies
+/// below Linux's ephemeral range (32768-60999), so a port chosen here cannot be taken in the
+/// meantime by some client's outgoing connection or by a `bind(0)` of another process.
+const TEST_PORTS: std::ops::Range<u16> = 10_000..32_000;
+
+/// Next candidate port of this test process. Each process starts at its own offset (from its pid)
+/// and steps through the range, so parallel tests in one process never draw the same port and
+/// consecutive test processes rarely do.
+fn next_candidate(width: u16) -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    let seed = (std::process::id() % u32::from(span)) as u16;
+    let step = NEXT.fetch_add(width, Ordering::Relaxed);
+    let offset = (u32::from(seed) + u32::from(step)) % u32::from(span - width);
+    TEST_PORTS.start + offset as u16
 }
 
-/// An even port P such that P and P+1 are free for UDP (RTP/RTCP pairs). Linux hands out odd
-/// ports for `bind(0)`, so candidates are drawn from a range instead.
+/// Whether `port` can be bound right now for both TCP and UDP on every interface.
+fn is_free(port: u16) -> bool {
+    TcpListener::bind(("0.0.0.0", port)).is_ok()
+        && std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok()
+}
+
+/// A port free for TCP and UDP, from [`TEST_PORTS`] (never an ephemeral port).
+pub fn free_port() -> u16 {
+    (0..4000)
+        .map(|_| next_candidate(1))
+        .find(|&port| is_free(port))
+        .expect("no free port in the test range")
+}
+
+/// An even port P such that P and P+1 are free (RTP/RTCP pairs), from [`TEST_PORTS`]. Three
+/// candidates are reserved so the rounded-up pair never overlaps the next allocation.
 pub fn free_udp_pair() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let seed = (std::process::id() % 5000) as u16 * 2;
-    for _ in 0..2000 {
-        let step = NEXT.fetch_add(2, Ordering::Relaxed);
-        let port = 20_000 + (seed + step) % 20_000;
-        let free = |p: u16| std::net::UdpSocket::bind(("0.0.0.0", p)).is_ok();
-        if free(port) && free(port + 1) {
-            return port;
-        }
-    }
-    panic!("no free UDP port pair found");
+    (0..4000)
+        .map(|_| (next_candidate(3) + 1) & !1)
+        .find(|&port| is_free(port) && is_free(port + 1))
+        .expect("no free port pair in the test range")
 }
 
 /// Ports one `vigia` instance listens on.
