@@ -31,10 +31,13 @@ try {
   page.on('console', (msg) => { if (msg.type() === 'error') report.console.push(msg.text()); });
   page.on('pageerror', (err) => report.console.push(String(err)));
   await page.goto(url, { waitUntil: 'load', timeout: 15000 });
-  await page.waitForFunction(() => {
+  // A live stream starts playing somewhere inside the playlist's window, not at 0.
+  const playingFrom = await page.waitForFunction(() => {
     const v = document.getElementById('video');
-    return v && v.currentTime > 1;
-  }, null, { timeout: 20000 });
+    return v && !v.paused && v.currentTime > 0 && v.currentTime;
+  }, null, { timeout: 20000 }).then((h) => h.jsonValue());
+  await page.waitForFunction((from) => document.getElementById('video').currentTime > from + 1,
+    playingFrom, { timeout: 20000 });
   report.warmupEnd = await page.evaluate(() => document.getElementById('video').currentTime);
   const started = Date.now();
   let last = -1;

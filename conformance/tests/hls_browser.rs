@@ -94,9 +94,7 @@ fn chromium_plays_h264_aac_with_low_latency() {
     println!(
         "glass-to-glass latency (Chromium, hls.js low-latency): p50 {p50:.0} ms, p95 {p95:.0} ms"
     );
-    // The goal is p50 < 1 s; hls.js raises its target latency by a second after a start-up stall,
-    // which a loaded 2-core machine often causes. Fail only when latency is clearly broken.
-    assert!(p50 < 2500.0, "p50 latency {p50} ms");
+    assert!(p50 < 1000.0, "p50 latency {p50} ms: {report}");
 }
 
 #[test]
