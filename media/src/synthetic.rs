@@ -73,7 +73,11 @@ impl Clip {
         let (mut audio, mut audio_frame_samples) = (Vec::new(), 0);
         if let Some(aac) = aac {
             let (config, frames) = aac::split_adts(&aac)?;
-            let (v, a) = loop_lengths(video.len(), video_frame_ticks, frames.len(), &config)?;
+            let (v, a) = gop_aligned_loop_lengths(&video, video_frame_ticks, frames.len(), &config)
+                .or_else(|| loop_lengths(1..=video.len(), video_frame_ticks, frames.len(), &config))
+                .ok_or(CodecError::Invalid {
+                    what: "clip: no loop length common to audio and video",
+                })?;
             video.truncate(v);
             audio = frames;
             audio.truncate(a);
@@ -345,25 +349,34 @@ fn frame_ticks(sps: &SpsInfo) -> Result<i64, CodecError> {
 }
 
 /// The longest loop (video frames, audio frames) that both tracks fill exactly.
-fn loop_lengths(
-    video_frames: usize,
+/// The longest loop that ends right before a keyframe, so every GOP (and every HLS segment) has
+/// the same length across the seam, or `None` when the clip has no such length.
+fn gop_aligned_loop_lengths(
+    video: &[Frame],
     video_ticks: i64,
     audio_frames: usize,
     config: &AudioSpecificConfig,
-) -> Result<(usize, usize), CodecError> {
+) -> Option<(usize, usize)> {
+    let before_keyframe = (1..video.len()).filter(|&v| video[v].keyframe);
+    loop_lengths(before_keyframe, video_ticks, audio_frames, config)
+}
+
+/// The longest of the candidate video frame counts (ascending) whose duration is also a whole
+/// number of audio frames, not more than the clip has: `(video frames, audio frames)`.
+fn loop_lengths(
+    candidates: impl DoubleEndedIterator<Item = usize>,
+    video_ticks: i64,
+    audio_frames: usize,
+    config: &AudioSpecificConfig,
+) -> Option<(usize, usize)> {
     let audio_unit = i128::from(VIDEO_CLOCK) * i128::from(config.samples_per_frame());
-    for v in (1..=video_frames).rev() {
+    candidates.rev().find_map(|v| {
         let video_in_samples = v as i128 * i128::from(video_ticks) * i128::from(config.sample_rate);
         if video_in_samples % audio_unit != 0 {
-            continue;
+            return None;
         }
-        let a = usize::try_from(video_in_samples / audio_unit).unwrap_or(usize::MAX);
-        if a <= audio_frames {
-            return Ok((v, a));
-        }
-    }
-    Err(CodecError::Invalid {
-        what: "clip: no loop length common to audio and video",
+        let a = usize::try_from(video_in_samples / audio_unit).ok()?;
+        (a <= audio_frames).then_some((v, a))
     })
 }
 
@@ -396,9 +409,9 @@ mod tests {
             assert_eq!(tracks[1].clock_rate, 48_000);
             assert_eq!(tracks[1].kind(), MediaKind::Audio);
             assert_eq!(clip.video_frame_ticks(), 3600, "25 fps");
-            // 9.92 s: the longest whole number of 40 ms frames and 1024-sample frames ≤ 10 s.
-            assert_eq!((clip.video_frames(), clip.audio_frames()), (248, 465));
-            assert_eq!(clip.loop_duration_us(), 9_920_000);
+            // 8 s: the longest whole number of GOPs (25 frames of 40 ms) and 1024-sample frames ≤ 10 s.
+            assert_eq!((clip.video_frames(), clip.audio_frames()), (200, 375));
+            assert_eq!(clip.loop_duration_us(), 8_000_000);
         }
     }
 
@@ -425,16 +438,16 @@ mod tests {
             last[u.track] = u.pts.ticks;
             counts[u.track] += 1;
         }
-        assert_eq!(counts, [3 * 248, 3 * 465]);
-        assert_eq!(last[0], (3 * 248 - 1) * 3600);
-        assert_eq!(last[1], (3 * 465 - 1) * 1024);
+        assert_eq!(counts, [3 * 200, 3 * 375]);
+        assert_eq!(last[0], (3 * 200 - 1) * 3600);
+        assert_eq!(last[1], (3 * 375 - 1) * 1024);
     }
 
     #[test]
     fn every_keyframe_carries_a_parsable_wallclock_sei_after_parameter_sets() {
         let mut p = Player::new(builtin_360p());
         let mut keyframes = 0;
-        for i in 0..3 * 248 {
+        for i in 0..3 * 200 {
             let wall = 1_800_000_000_000_000 + i;
             let u = loop {
                 let u = p.next_unit(wall);
@@ -444,6 +457,11 @@ mod tests {
             };
             let types: Vec<u8> = u.data.iter().map(|n| n[0] & 0x1F).collect();
             assert_eq!(u.keyframe, types.contains(&5));
+            assert_eq!(
+                u.keyframe,
+                i % 25 == 0,
+                "frame {i}: one GOP every 25 frames"
+            );
             if u.keyframe {
                 keyframes += 1;
                 assert_eq!(&types[..4], &[7, 8, 6, 5], "SPS, PPS, SEI, IDR");
@@ -454,8 +472,8 @@ mod tests {
         }
         assert_eq!(
             keyframes,
-            3 * 10,
-            "GOP 25 over 248 frames: 10 keyframes per loop"
+            3 * 8,
+            "GOP 25 over 200 frames: 8 keyframes per loop, the seam included"
         );
     }
 
