@@ -3,8 +3,6 @@
 //! share a packet; one frame may be fragmented over several packets with the same timestamp
 //! (§3.2.3.3), reassembled here into one bounded buffer.
 
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
 use vigia_media::model::AccessUnit;
 use vigia_media::time::Timestamp;
@@ -12,7 +10,7 @@ use vigia_media::time::Timestamp;
 use super::{
     Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, MAX_AU_SIZE,
     OutPacket, PacketWriter, PacketizeError, Packetizer, PacketizerConfig, ReadyQueue, RtpTimeline,
-    SeqEvent, fixture, rtp,
+    SeqEvent, access_unit, fixture, rtp,
 };
 use crate::rtp::RtpPacket;
 
@@ -60,23 +58,16 @@ impl AacDepacketizer {
     }
 
     fn handle(&mut self, pkt: &RtpPacket) -> Result<(), Fail> {
-        self.stats.packets += 1;
         let at_boundary = std::mem::replace(&mut self.at_boundary, pkt.marker);
-        let (event, ts) = self.timeline.on_packet(pkt);
-        match event {
-            SeqEvent::Late => {
-                self.stats.packets_discarded += 1;
-                return Ok(());
+        let Some((event, ts)) = self.timeline.admit(pkt, &mut self.stats) else {
+            return Ok(());
+        };
+        if let SeqEvent::Gap(_) = event {
+            self.drop_partial();
+            if !pkt.marker {
+                self.at_boundary = false;
             }
-            SeqEvent::Gap(n) => {
-                self.stats.packets_lost += u64::from(n);
-                self.drop_partial();
-                if !pkt.marker {
-                    self.at_boundary = false;
-                }
-                return self.after_loss(pkt, ts);
-            }
-            SeqEvent::InOrder => {}
+            return self.after_loss(pkt, ts);
         }
         let (sizes, data) = au_headers(&pkt.payload)?;
         if let Some(p) = &self.partial
@@ -157,15 +148,7 @@ impl AacDepacketizer {
             return;
         }
         let pts = Timestamp::new(ts, self.clock_rate);
-        let au = AccessUnit {
-            track: self.track,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data: frames,
-            new_params: None::<Arc<_>>,
-        };
+        let au = access_unit(self.track, pts, true, frames);
         self.ready.push(au, &mut self.stats);
     }
 }
@@ -198,11 +181,7 @@ fn au_headers(p: &Bytes) -> Result<(Vec<usize>, Bytes), Fail> {
 
 impl Depacketizer for AacDepacketizer {
     fn push(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeError> {
-        self.handle(pkt).map_err(|kind| DepacketizeError {
-            ssrc: pkt.ssrc,
-            seq: pkt.sequence_number,
-            kind,
-        })
+        self.handle(pkt).map_err(|kind| kind.at(pkt))
     }
 
     fn pull(&mut self) -> Option<AccessUnit> {
@@ -373,13 +352,11 @@ mod tests {
     use vigia_media::model::{AacParams, CodecParams, Track};
 
     use super::*;
-    use crate::payload::{round_trip, run_case};
+    use crate::payload::{round_trip, run_cases};
 
     #[test]
     fn case_table() {
-        for case in cases() {
-            run_case(&case, Box::new(AacDepacketizer::new(0, 16_000)));
-        }
+        run_cases(&cases(), || Box::new(AacDepacketizer::new(0, 16_000)));
     }
 
     fn track() -> Track {
@@ -397,16 +374,7 @@ mod tests {
     #[test]
     fn round_trip_packed_frames() {
         let frames: Vec<Bytes> = (1..=3u8).map(|i| Bytes::from(vec![i; 100])).collect();
-        let pts = Timestamp::new(2048, 16_000);
-        let au = AccessUnit {
-            track: 0,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data: frames.clone(),
-            new_params: None,
-        };
+        let au = access_unit(0, Timestamp::new(2048, 16_000), true, frames.clone());
         let out = round_trip(&track(), &au, 1450);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].chunks[1].as_ptr(), frames[0].as_ptr());
@@ -414,16 +382,8 @@ mod tests {
 
     #[test]
     fn round_trip_fragmented_frame() {
-        let pts = Timestamp::new(0, 16_000);
-        let au = AccessUnit {
-            track: 0,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data: vec![Bytes::from(vec![7u8; 3000])],
-            new_params: None,
-        };
+        let frame = Bytes::from(vec![7u8; 3000]);
+        let au = access_unit(0, Timestamp::new(0, 16_000), true, vec![frame]);
         let out = round_trip(&track(), &au, 1450);
         assert_eq!(out.len(), 3);
         assert_eq!(

@@ -4,84 +4,30 @@
 use vigia_media::model::AccessUnit;
 use vigia_media::time::Timestamp;
 
+use super::unit_per_packet::UnitPerPacket;
 use super::{
-    Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, OutPacket,
-    PacketWriter, PacketizeError, Packetizer, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent,
-    fixture, rtp,
+    Case, OutPacket, PacketWriter, PacketizeError, Packetizer, PacketizerConfig, fixture,
+    forward_depacketizer, rtp,
 };
-use crate::rtp::RtpPacket;
 
 /// Depacketizer for G.711: one access unit per packet, its payload as the only chunk.
 #[derive(Clone, Debug)]
 pub struct G711Depacketizer {
-    track: usize,
-    clock_rate: u32,
-    channels: u16,
-    timeline: RtpTimeline,
-    ready: ReadyQueue,
-    stats: DepacketizeStats,
+    units: UnitPerPacket,
 }
 
 impl G711Depacketizer {
     /// A depacketizer for track `track` at `clock_rate` Hz with `channels` interleaved channels.
     pub fn new(track: usize, clock_rate: u32, channels: u16) -> Self {
+        let sample_bytes = usize::from(channels.max(1));
+        let invalid = "payload empty or not whole samples";
         Self {
-            track,
-            clock_rate,
-            channels: channels.max(1),
-            timeline: RtpTimeline::default(),
-            ready: ReadyQueue::default(),
-            stats: DepacketizeStats::default(),
+            units: UnitPerPacket::new(track, clock_rate, sample_bytes, invalid),
         }
     }
 }
 
-impl Depacketizer for G711Depacketizer {
-    fn push(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeError> {
-        self.stats.packets += 1;
-        let (event, ts) = self.timeline.on_packet(pkt);
-        match event {
-            SeqEvent::Late => {
-                self.stats.packets_discarded += 1;
-                return Ok(());
-            }
-            SeqEvent::Gap(n) => self.stats.packets_lost += u64::from(n),
-            SeqEvent::InOrder => {}
-        }
-        if pkt.payload.is_empty() || !pkt.payload.len().is_multiple_of(usize::from(self.channels)) {
-            let kind = DepacketizeErrorKind::Invalid("payload empty or not whole samples");
-            return Err(DepacketizeError {
-                ssrc: pkt.ssrc,
-                seq: pkt.sequence_number,
-                kind,
-            });
-        }
-        let pts = Timestamp::new(ts, self.clock_rate);
-        let au = AccessUnit {
-            track: self.track,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data: vec![pkt.payload.clone()],
-            new_params: None,
-        };
-        self.ready.push(au, &mut self.stats);
-        Ok(())
-    }
-
-    fn pull(&mut self) -> Option<AccessUnit> {
-        self.ready.pop()
-    }
-
-    fn stats(&self) -> DepacketizeStats {
-        self.stats
-    }
-
-    fn check_invariants(&self) {
-        self.ready.check_invariants();
-    }
-}
+forward_depacketizer!(G711Depacketizer, units);
 
 /// Packetizer for G.711: each chunk split at the MTU on sample boundaries, the timestamp
 /// advancing by the samples already sent.
@@ -171,41 +117,21 @@ pub(super) fn cases() -> Vec<Case> {
 
 #[cfg(test)]
 mod tests {
-    use vigia_media::model::{CodecParams, G711Params, Track};
-
     use bytes::Bytes;
 
     use super::*;
-    use crate::payload::{round_trip, run_case};
+    use crate::payload::{FuzzCodec, access_unit, round_trip, run_cases};
 
     #[test]
     fn case_table() {
-        for case in cases() {
-            run_case(&case, Box::new(G711Depacketizer::new(0, 8_000, 1)));
-        }
+        run_cases(&cases(), || Box::new(G711Depacketizer::new(0, 8_000, 1)));
     }
 
     #[test]
     fn round_trip_splits_at_mtu() {
-        let track = Track {
-            codec: CodecParams::G711(G711Params {
-                mu_law: false,
-                sample_rate: 8000,
-                channels: 1,
-            }),
-            clock_rate: 8000,
-        };
-        let pts = Timestamp::new(8000, 8000);
+        let track = FuzzCodec::G711.track(); // PCMA, 8 kHz, mono
         let data = vec![Bytes::from(vec![0xD5u8; 300])];
-        let au = AccessUnit {
-            track: 0,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data,
-            new_params: None,
-        };
+        let au = access_unit(0, Timestamp::new(8000, 8000), true, data);
         let cfg = PacketizerConfig {
             payload_type: 8,
             ssrc: 1,

@@ -2,22 +2,35 @@
 //! STAP-A (§5.7.1) and FU-A (§5.8). STAP-B, MTAP16/24 and FU-B (interleaved mode) are rejected.
 
 use bytes::Bytes;
-use vigia_media::model::{AccessUnit, CodecParams, VideoParams};
+use vigia_media::model::{CodecParams, VideoParams};
 
-use super::video::{FuSyntax, NalAssembler, NalPacketizer, NalSyntax};
-use super::{
-    Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, OutPacket,
-    PacketizeError, Packetizer, PacketizerConfig, fixture, rtp,
-};
-use crate::rtp::RtpPacket;
+use super::video::{Fail, FuSyntax, NalAssembler, NalPacketizer, NalSyntax};
+use super::{Case, PacketizerConfig, fixture, forward_depacketizer, forward_packetizer, rtp};
 
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
 
+#[derive(Clone, Copy, Debug)]
 struct H264;
 
 impl NalSyntax for H264 {
     const HEADER_LEN: usize = 1;
+
+    fn add_payload(asm: &mut NalAssembler<Self>, p: &Bytes) -> Result<(), Fail> {
+        let Some(&first) = p.first() else {
+            return Err(asm.fail(Fail::Invalid("empty payload")));
+        };
+        match first & 0x1F {
+            1..=23 => asm.add_nal(p.clone()),
+            STAP_A => asm.aggregation(p, "empty STAP-A", "bad STAP-A NAL unit size"),
+            FU_A => fu_a(asm, p),
+            25..=27 | 29 => {
+                let what = "STAP-B/MTAP/FU-B (interleaved mode)";
+                Err(asm.fail(Fail::Unsupported(what)))
+            }
+            _ => Err(asm.fail(Fail::Invalid("reserved NAL unit type"))),
+        }
+    }
 
     fn nal_type(first: u8) -> u8 {
         first & 0x1F
@@ -90,10 +103,19 @@ impl FuSyntax for H264 {
     }
 }
 
+/// FU-A (RFC 6184 §5.8): reconstruct the NAL header from the FU indicator and FU header.
+fn fu_a(asm: &mut NalAssembler<H264>, p: &Bytes) -> Result<(), Fail> {
+    let Some(&[indicator, fu]) = p.get(..2).and_then(|s| <&[u8; 2]>::try_from(s).ok()) else {
+        return Err(asm.fail(Fail::Invalid("FU-A shorter than 2 bytes")));
+    };
+    let header = [(indicator & 0xE0) | (fu & 0x1F)];
+    asm.fragment(&header, fu, &p[2..])
+}
+
 /// Depacketizer for H.264 (RFC 6184 packetization modes 0 and 1).
 #[derive(Clone, Debug)]
 pub struct H264Depacketizer {
-    asm: NalAssembler,
+    asm: NalAssembler<H264>,
 }
 
 impl H264Depacketizer {
@@ -104,96 +126,15 @@ impl H264Depacketizer {
             asm: NalAssembler::new(track, clock_rate, params),
         }
     }
-
-    fn handle(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeErrorKind> {
-        if !self.asm.begin::<H264>(pkt)? {
-            return Ok(());
-        }
-        let p = &pkt.payload;
-        let Some(&first) = p.first() else {
-            return Err(self
-                .asm
-                .fail(DepacketizeErrorKind::Invalid("empty payload")));
-        };
-        match first & 0x1F {
-            1..=23 => self.asm.add_nal::<H264>(p.clone())?,
-            STAP_A => self.stap_a(p)?,
-            FU_A => self.fu_a(p)?,
-            25..=27 | 29 => {
-                let what = "STAP-B/MTAP/FU-B (interleaved mode)";
-                return Err(self.asm.fail(DepacketizeErrorKind::Unsupported(what)));
-            }
-            _ => {
-                return Err(self
-                    .asm
-                    .fail(DepacketizeErrorKind::Invalid("reserved NAL unit type")));
-            }
-        }
-        self.asm.end::<H264>(pkt.marker)
-    }
-
-    /// STAP-A (RFC 6184 §5.7.1): 16-bit size, NAL unit, repeated; each NAL is a slice.
-    fn stap_a(&mut self, p: &Bytes) -> Result<(), DepacketizeErrorKind> {
-        let mut pos = 1;
-        if pos == p.len() {
-            return Err(self.asm.fail(DepacketizeErrorKind::Invalid("empty STAP-A")));
-        }
-        while pos < p.len() {
-            let size = p
-                .get(pos..pos + 2)
-                .map(|s| usize::from(u16::from_be_bytes([s[0], s[1]])))
-                .filter(|&n| n > 0 && pos + 2 + n <= p.len());
-            let Some(size) = size else {
-                return Err(self
-                    .asm
-                    .fail(DepacketizeErrorKind::Invalid("bad STAP-A NAL unit size")));
-            };
-            self.asm.add_nal::<H264>(p.slice(pos + 2..pos + 2 + size))?;
-            pos += 2 + size;
-        }
-        Ok(())
-    }
-
-    /// FU-A (RFC 6184 §5.8): reconstruct the NAL header from the FU indicator and FU header.
-    fn fu_a(&mut self, p: &Bytes) -> Result<(), DepacketizeErrorKind> {
-        let Some(&[indicator, fu]) = p.get(..2).and_then(|s| <&[u8; 2]>::try_from(s).ok()) else {
-            return Err(self
-                .asm
-                .fail(DepacketizeErrorKind::Invalid("FU-A shorter than 2 bytes")));
-        };
-        let header = [(indicator & 0xE0) | (fu & 0x1F)];
-        let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
-        self.asm.fragment::<H264>(&header, start, end, &p[2..])
-    }
 }
 
-impl Depacketizer for H264Depacketizer {
-    fn push(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeError> {
-        self.handle(pkt).map_err(|kind| DepacketizeError {
-            ssrc: pkt.ssrc,
-            seq: pkt.sequence_number,
-            kind,
-        })
-    }
-
-    fn pull(&mut self) -> Option<AccessUnit> {
-        self.asm.pull()
-    }
-
-    fn stats(&self) -> DepacketizeStats {
-        self.asm.stats
-    }
-
-    fn check_invariants(&self) {
-        self.asm.check_invariants();
-    }
-}
+forward_depacketizer!(H264Depacketizer, asm);
 
 /// Packetizer for H.264: single NAL unit packets, FU-A above the MTU (RFC 6184 §5.6, §5.8);
 /// marker on the last packet of each access unit.
 #[derive(Clone, Debug)]
 pub struct H264Packetizer {
-    inner: NalPacketizer,
+    inner: NalPacketizer<H264>,
 }
 
 impl H264Packetizer {
@@ -205,19 +146,7 @@ impl H264Packetizer {
     }
 }
 
-impl Packetizer for H264Packetizer {
-    fn packetize(
-        &mut self,
-        au: &AccessUnit,
-        out: &mut Vec<OutPacket>,
-    ) -> Result<(), PacketizeError> {
-        self.inner.packetize::<H264>(au, out)
-    }
-
-    fn next_sequence_number(&self) -> u16 {
-        self.inner.next_seq()
-    }
-}
+forward_packetizer!(H264Packetizer, inner);
 
 /// Case table: decode tests and fuzz seeds.
 pub(super) fn cases() -> Vec<Case> {
@@ -385,11 +314,12 @@ pub(super) fn cases() -> Vec<Case> {
 
 #[cfg(test)]
 mod tests {
-    use vigia_media::model::Track;
+    use vigia_media::model::{AccessUnit, Track};
     use vigia_media::time::Timestamp;
 
     use super::*;
-    use crate::payload::{round_trip, run_case};
+    use crate::payload::{Depacketizer, FuzzCodec, Packetizer, access_unit, round_trip, run_cases};
+    use crate::rtp::RtpPacket;
 
     fn dep() -> Box<dyn Depacketizer> {
         Box::new(H264Depacketizer::new(0, 90_000, VideoParams::default()))
@@ -397,9 +327,7 @@ mod tests {
 
     #[test]
     fn case_table() {
-        for case in cases() {
-            run_case(&case, dep());
-        }
+        run_cases(&cases(), dep);
     }
 
     #[test]
@@ -439,23 +367,11 @@ mod tests {
     }
 
     fn track() -> Track {
-        Track {
-            codec: CodecParams::H264(VideoParams::default()),
-            clock_rate: 90_000,
-        }
+        FuzzCodec::H264.track() // default parameters, 90 kHz
     }
 
     fn au(nals: Vec<Bytes>, ticks: i64) -> AccessUnit {
-        let pts = Timestamp::new(ticks, 90_000);
-        AccessUnit {
-            track: 0,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data: nals,
-            new_params: None,
-        }
+        access_unit(0, Timestamp::new(ticks, 90_000), true, nals)
     }
 
     #[test]

@@ -3,23 +3,33 @@
 //! PACI packets (§4.4.4) are rejected.
 
 use bytes::Bytes;
-use vigia_media::model::{AccessUnit, CodecParams, VideoParams};
+use vigia_media::model::{CodecParams, VideoParams};
 
-use super::video::{FuSyntax, NalAssembler, NalPacketizer, NalSyntax};
-use super::{
-    Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, OutPacket,
-    PacketizeError, Packetizer, PacketizerConfig, fixture, rtp,
-};
-use crate::rtp::RtpPacket;
+use super::video::{Fail, FuSyntax, NalAssembler, NalPacketizer, NalSyntax};
+use super::{Case, PacketizerConfig, fixture, forward_depacketizer, forward_packetizer, rtp};
 
 const AP: u8 = 48;
 const FU: u8 = 49;
 const PACI: u8 = 50;
 
+#[derive(Clone, Copy, Debug)]
 struct H265;
 
 impl NalSyntax for H265 {
     const HEADER_LEN: usize = 2;
+
+    fn add_payload(asm: &mut NalAssembler<Self>, p: &Bytes) -> Result<(), Fail> {
+        let Some(&[h0, h1]) = p.get(..2).and_then(|s| <&[u8; 2]>::try_from(s).ok()) else {
+            return Err(asm.fail(Fail::Invalid("payload shorter than 2 bytes")));
+        };
+        match H265::nal_type(h0) {
+            0..=47 => asm.add_nal(p.clone()),
+            AP => asm.aggregation(p, "empty aggregation packet", "bad AP NAL unit size"),
+            FU => fragmentation_unit(asm, p, h0, h1),
+            PACI => Err(asm.fail(Fail::Unsupported("PACI packet"))),
+            _ => Err(asm.fail(Fail::Unsupported("unspecified NAL type"))),
+        }
+    }
 
     fn nal_type(first: u8) -> u8 {
         (first >> 1) & 0x3F
@@ -102,10 +112,19 @@ impl FuSyntax for H265 {
     }
 }
 
+/// Fragmentation unit (RFC 7798 §4.4.3): NAL header rebuilt from payload and FU headers.
+fn fragmentation_unit(asm: &mut NalAssembler<H265>, p: &Bytes, h0: u8, h1: u8) -> Result<(), Fail> {
+    let Some(&fu) = p.get(2) else {
+        return Err(asm.fail(Fail::Invalid("FU shorter than 3 bytes")));
+    };
+    let header = [(h0 & 0x81) | ((fu & 0x3F) << 1), h1];
+    asm.fragment(&header, fu, &p[3..])
+}
+
 /// Depacketizer for H.265 (RFC 7798, no DONL).
 #[derive(Clone, Debug)]
 pub struct H265Depacketizer {
-    asm: NalAssembler,
+    asm: NalAssembler<H265>,
 }
 
 impl H265Depacketizer {
@@ -116,99 +135,15 @@ impl H265Depacketizer {
             asm: NalAssembler::new(track, clock_rate, params),
         }
     }
-
-    fn handle(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeErrorKind> {
-        if !self.asm.begin::<H265>(pkt)? {
-            return Ok(());
-        }
-        let p = &pkt.payload;
-        let Some(&[h0, h1]) = p.get(..2).and_then(|s| <&[u8; 2]>::try_from(s).ok()) else {
-            return Err(self.asm.fail(DepacketizeErrorKind::Invalid(
-                "payload shorter than 2 bytes",
-            )));
-        };
-        match H265::nal_type(h0) {
-            0..=47 => self.asm.add_nal::<H265>(p.clone())?,
-            AP => self.aggregation(p)?,
-            FU => self.fragment(p, h0, h1)?,
-            PACI => {
-                return Err(self
-                    .asm
-                    .fail(DepacketizeErrorKind::Unsupported("PACI packet")));
-            }
-            _ => {
-                return Err(self
-                    .asm
-                    .fail(DepacketizeErrorKind::Unsupported("unspecified NAL type")));
-            }
-        }
-        self.asm.end::<H265>(pkt.marker)
-    }
-
-    /// Aggregation packet (RFC 7798 §4.4.2): 16-bit size, NAL unit, repeated; slices.
-    fn aggregation(&mut self, p: &Bytes) -> Result<(), DepacketizeErrorKind> {
-        let mut pos = 2;
-        if pos == p.len() {
-            return Err(self
-                .asm
-                .fail(DepacketizeErrorKind::Invalid("empty aggregation packet")));
-        }
-        while pos < p.len() {
-            let size = p
-                .get(pos..pos + 2)
-                .map(|s| usize::from(u16::from_be_bytes([s[0], s[1]])))
-                .filter(|&n| n > 0 && pos + 2 + n <= p.len());
-            let Some(size) = size else {
-                return Err(self
-                    .asm
-                    .fail(DepacketizeErrorKind::Invalid("bad AP NAL unit size")));
-            };
-            self.asm.add_nal::<H265>(p.slice(pos + 2..pos + 2 + size))?;
-            pos += 2 + size;
-        }
-        Ok(())
-    }
-
-    /// Fragmentation unit (RFC 7798 §4.4.3): NAL header rebuilt from payload and FU headers.
-    fn fragment(&mut self, p: &Bytes, h0: u8, h1: u8) -> Result<(), DepacketizeErrorKind> {
-        let Some(&fu) = p.get(2) else {
-            return Err(self
-                .asm
-                .fail(DepacketizeErrorKind::Invalid("FU shorter than 3 bytes")));
-        };
-        let header = [(h0 & 0x81) | ((fu & 0x3F) << 1), h1];
-        let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
-        self.asm.fragment::<H265>(&header, start, end, &p[3..])
-    }
 }
 
-impl Depacketizer for H265Depacketizer {
-    fn push(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeError> {
-        self.handle(pkt).map_err(|kind| DepacketizeError {
-            ssrc: pkt.ssrc,
-            seq: pkt.sequence_number,
-            kind,
-        })
-    }
-
-    fn pull(&mut self) -> Option<AccessUnit> {
-        self.asm.pull()
-    }
-
-    fn stats(&self) -> DepacketizeStats {
-        self.asm.stats
-    }
-
-    fn check_invariants(&self) {
-        self.asm.check_invariants();
-    }
-}
+forward_depacketizer!(H265Depacketizer, asm);
 
 /// Packetizer for H.265: single NAL unit packets, FUs above the MTU; marker on the last packet
 /// of each access unit (RFC 7798 §4.1).
 #[derive(Clone, Debug)]
 pub struct H265Packetizer {
-    inner: NalPacketizer,
+    inner: NalPacketizer<H265>,
 }
 
 impl H265Packetizer {
@@ -220,19 +155,7 @@ impl H265Packetizer {
     }
 }
 
-impl Packetizer for H265Packetizer {
-    fn packetize(
-        &mut self,
-        au: &AccessUnit,
-        out: &mut Vec<OutPacket>,
-    ) -> Result<(), PacketizeError> {
-        self.inner.packetize::<H265>(au, out)
-    }
-
-    fn next_sequence_number(&self) -> u16 {
-        self.inner.next_seq()
-    }
-}
+forward_packetizer!(H265Packetizer, inner);
 
 /// Case table: decode tests and fuzz seeds.
 pub(super) fn cases() -> Vec<Case> {
@@ -313,20 +236,17 @@ pub(super) fn cases() -> Vec<Case> {
 
 #[cfg(test)]
 mod tests {
-    use vigia_media::model::Track;
+    use vigia_media::model::AccessUnit;
     use vigia_media::time::Timestamp;
 
     use super::*;
-    use crate::payload::{round_trip, run_case};
+    use crate::payload::{FuzzCodec, access_unit, round_trip, run_cases};
 
     #[test]
     fn case_table() {
-        for case in cases() {
-            run_case(
-                &case,
-                Box::new(H265Depacketizer::new(0, 90_000, VideoParams::default())),
-            );
-        }
+        run_cases(&cases(), || {
+            Box::new(H265Depacketizer::new(0, 90_000, VideoParams::default()))
+        });
     }
 
     #[test]
@@ -336,20 +256,8 @@ mod tests {
             .chain((0..4000u32).map(|i| i as u8))
             .collect();
         let nals = vec![Bytes::from_static(&[0x40, 0x01, 7]), Bytes::from(big)];
-        let pts = Timestamp::new(42, 90_000);
-        let au = AccessUnit {
-            track: 1,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data: nals,
-            new_params: None,
-        };
-        let track = Track {
-            codec: CodecParams::H265(VideoParams::default()),
-            clock_rate: 90_000,
-        };
+        let au = access_unit(1, Timestamp::new(42, 90_000), true, nals);
+        let track = FuzzCodec::H265.track(); // default parameters, 90 kHz
         let out = round_trip(&track, &au, 1000);
         assert_eq!(out.len(), 1 + 5);
         assert_eq!(out[1].chunks[0][12..], [0x62, 0x01, 0x93]);

@@ -16,13 +16,14 @@ mod g711;
 mod h264;
 mod h265;
 mod opus;
+mod unit_per_packet;
 mod video;
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use vigia_media::model::{AccessUnit, CodecParams, Track};
-use vigia_media::time::Unwrapper;
+use vigia_media::time::{Timestamp, Unwrapper};
 
 use crate::rtp::{RtpHeader, RtpPacket};
 
@@ -74,6 +75,17 @@ pub enum DepacketizeErrorKind {
     },
 }
 
+impl DepacketizeErrorKind {
+    /// This error located at `pkt` (its SSRC and sequence number).
+    fn at(self, pkt: &RtpPacket) -> DepacketizeError {
+        DepacketizeError {
+            ssrc: pkt.ssrc,
+            seq: pkt.sequence_number,
+            kind: self,
+        }
+    }
+}
+
 /// Why an access unit could not be packetized.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PacketizeError {
@@ -114,6 +126,56 @@ pub trait Depacketizer: Send {
     /// Panics if internal state is inconsistent; fuzzers call it after every step.
     fn check_invariants(&self);
 }
+
+/// Implements [`Depacketizer`] for a public depacketizer type by forwarding every method to
+/// the shared core in its field `$core` (one with `push`, `pull`, `stats` and
+/// `check_invariants` methods of the trait's signatures).
+macro_rules! forward_depacketizer {
+    ($ty:ty, $core:ident) => {
+        impl $crate::payload::Depacketizer for $ty {
+            fn push(
+                &mut self,
+                pkt: &$crate::rtp::RtpPacket,
+            ) -> Result<(), $crate::payload::DepacketizeError> {
+                self.$core.push(pkt)
+            }
+
+            fn pull(&mut self) -> Option<vigia_media::model::AccessUnit> {
+                self.$core.pull()
+            }
+
+            fn stats(&self) -> $crate::payload::DepacketizeStats {
+                self.$core.stats()
+            }
+
+            fn check_invariants(&self) {
+                self.$core.check_invariants();
+            }
+        }
+    };
+}
+use forward_depacketizer;
+
+/// Implements [`Packetizer`] for a public packetizer type by forwarding both methods to the
+/// shared packetizer in its field `$core`.
+macro_rules! forward_packetizer {
+    ($ty:ty, $core:ident) => {
+        impl $crate::payload::Packetizer for $ty {
+            fn packetize(
+                &mut self,
+                au: &vigia_media::model::AccessUnit,
+                out: &mut Vec<$crate::payload::OutPacket>,
+            ) -> Result<(), $crate::payload::PacketizeError> {
+                self.$core.packetize(au, out)
+            }
+
+            fn next_sequence_number(&self) -> u16 {
+                self.$core.next_sequence_number()
+            }
+        }
+    };
+}
+use forward_packetizer;
 
 /// One RTP packet to send: `chunks[0]` is the RTP header (plus payload-format headers), the other
 /// chunks are slices of the access unit. Write them with one vectored write.
@@ -260,6 +322,36 @@ impl RtpTimeline {
             .get_or_insert_with(|| Unwrapper::starting_at(first, i64::from(first)));
         (event, unwrapper.unwrap(pkt.timestamp))
     }
+
+    /// [`RtpTimeline::on_packet`] with the counting every depacketizer does: the packet, any
+    /// lost before it, and a late one as discarded. Returns `None` for a late packet (ignore it).
+    fn admit(&mut self, pkt: &RtpPacket, stats: &mut DepacketizeStats) -> Option<(SeqEvent, i64)> {
+        stats.packets += 1;
+        let (event, ts) = self.on_packet(pkt);
+        match event {
+            SeqEvent::Late => {
+                stats.packets_discarded += 1;
+                return None;
+            }
+            SeqEvent::Gap(n) => stats.packets_lost += u64::from(n),
+            SeqEvent::InOrder => {}
+        }
+        Some((event, ts))
+    }
+}
+
+/// An access unit as depacketizers emit it: `dts` equal to `pts`, no wall-clock time, no new
+/// parameters.
+fn access_unit(track: usize, pts: Timestamp, keyframe: bool, data: Vec<Bytes>) -> AccessUnit {
+    AccessUnit {
+        track,
+        pts,
+        dts: pts,
+        keyframe,
+        wallclock_us: None,
+        data,
+        new_params: None,
+    }
 }
 
 /// Bounded queue of finished access units.
@@ -315,7 +407,7 @@ impl PacketWriter {
     }
 
     /// RTP timestamp of `ticks` in the track clock, plus the configured offset.
-    fn rtp_ts(&self, pts: vigia_media::time::Timestamp) -> u32 {
+    fn rtp_ts(&self, pts: Timestamp) -> u32 {
         (pts.rescale(self.clock_rate).ticks as u32).wrapping_add(self.cfg.timestamp_offset)
     }
 
@@ -381,7 +473,7 @@ impl FuzzCodec {
         }
     }
 
-    /// The track a fuzz input is decoded as.
+    /// The track a fuzz input is decoded as (also the codec's track in the round-trip tests).
     fn track(self) -> Track {
         use vigia_media::model::{AacParams, G711Params, OpusParams};
         let (codec, clock_rate) = match self {
@@ -546,7 +638,16 @@ fn fixture(data: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Runs a case through `d`, comparing summaries; shared by every codec's tests.
+/// Runs every case of a codec's table through a fresh depacketizer from `new`, comparing
+/// summaries; shared by every codec's tests.
+#[cfg(test)]
+fn run_cases(cases: &[Case], new: impl Fn() -> Box<dyn Depacketizer>) {
+    for case in cases {
+        run_case(case, new());
+    }
+}
+
+/// Runs one case through `d`, comparing summaries.
 #[cfg(test)]
 fn run_case(case: &Case, mut d: Box<dyn Depacketizer>) {
     let mut got = Vec::new();

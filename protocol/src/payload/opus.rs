@@ -4,12 +4,11 @@
 use vigia_media::model::AccessUnit;
 use vigia_media::time::Timestamp;
 
+use super::unit_per_packet::UnitPerPacket;
 use super::{
-    Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, OutPacket,
-    PacketWriter, PacketizeError, Packetizer, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent,
-    fixture, rtp,
+    Case, OutPacket, PacketWriter, PacketizeError, Packetizer, PacketizerConfig, fixture,
+    forward_depacketizer, rtp,
 };
-use crate::rtp::RtpPacket;
 
 /// Duration of an Opus packet in 48 kHz samples, from its TOC byte and frame count
 /// (RFC 6716 §3.1); `None` if the packet is empty or malformed.
@@ -34,72 +33,19 @@ pub fn opus_packet_duration_48k(packet: &[u8]) -> Option<u32> {
 /// Depacketizer for Opus: one access unit per packet, its payload as the only chunk.
 #[derive(Clone, Debug)]
 pub struct OpusDepacketizer {
-    track: usize,
-    clock_rate: u32,
-    timeline: RtpTimeline,
-    ready: ReadyQueue,
-    stats: DepacketizeStats,
+    units: UnitPerPacket,
 }
 
 impl OpusDepacketizer {
     /// A depacketizer for track `track` with RTP clock `clock_rate` (48 kHz per RFC 7587).
     pub fn new(track: usize, clock_rate: u32) -> Self {
         Self {
-            track,
-            clock_rate,
-            timeline: RtpTimeline::default(),
-            ready: ReadyQueue::default(),
-            stats: DepacketizeStats::default(),
+            units: UnitPerPacket::new(track, clock_rate, 1, "empty Opus packet"),
         }
     }
 }
 
-impl Depacketizer for OpusDepacketizer {
-    fn push(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeError> {
-        self.stats.packets += 1;
-        let (event, ts) = self.timeline.on_packet(pkt);
-        match event {
-            SeqEvent::Late => {
-                self.stats.packets_discarded += 1;
-                return Ok(());
-            }
-            SeqEvent::Gap(n) => self.stats.packets_lost += u64::from(n),
-            SeqEvent::InOrder => {}
-        }
-        if pkt.payload.is_empty() {
-            let kind = DepacketizeErrorKind::Invalid("empty Opus packet");
-            return Err(DepacketizeError {
-                ssrc: pkt.ssrc,
-                seq: pkt.sequence_number,
-                kind,
-            });
-        }
-        let pts = Timestamp::new(ts, self.clock_rate);
-        let au = AccessUnit {
-            track: self.track,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data: vec![pkt.payload.clone()],
-            new_params: None,
-        };
-        self.ready.push(au, &mut self.stats);
-        Ok(())
-    }
-
-    fn pull(&mut self) -> Option<AccessUnit> {
-        self.ready.pop()
-    }
-
-    fn stats(&self) -> DepacketizeStats {
-        self.stats
-    }
-
-    fn check_invariants(&self) {
-        self.ready.check_invariants();
-    }
-}
+forward_depacketizer!(OpusDepacketizer, units);
 
 /// Packetizer for Opus: one RTP packet per chunk (Opus packet), timestamps advanced by each
 /// packet's TOC duration.
@@ -177,18 +123,14 @@ pub(super) fn cases() -> Vec<Case> {
 
 #[cfg(test)]
 mod tests {
-    use vigia_media::model::{CodecParams, OpusParams, Track};
-
     use bytes::Bytes;
 
     use super::*;
-    use crate::payload::run_case;
+    use crate::payload::{FuzzCodec, access_unit, round_trip, run_cases};
 
     #[test]
     fn case_table() {
-        for case in cases() {
-            run_case(&case, Box::new(OpusDepacketizer::new(0, 48_000)));
-        }
+        run_cases(&cases(), || Box::new(OpusDepacketizer::new(0, 48_000)));
     }
 
     #[test]
@@ -202,25 +144,13 @@ mod tests {
 
     #[test]
     fn round_trip_two_packets() {
-        let track = Track {
-            codec: CodecParams::Opus(OpusParams { channels: 2 }),
-            clock_rate: 48_000,
-        };
-        let pts = Timestamp::new(48_000, 48_000);
+        let track = FuzzCodec::Opus.track(); // stereo, 48 kHz
         let data = vec![
             Bytes::from_static(&[0x78, 1]),
             Bytes::from_static(&[0x78, 2]),
         ];
-        let au = AccessUnit {
-            track: 0,
-            pts,
-            dts: pts,
-            keyframe: true,
-            wallclock_us: None,
-            data,
-            new_params: None,
-        };
-        let out = crate::payload::round_trip(&track, &au, 1450);
+        let au = access_unit(0, Timestamp::new(48_000, 48_000), true, data);
+        let out = round_trip(&track, &au, 1450);
         assert_eq!(
             out.iter().map(|p| p.timestamp).collect::<Vec<_>>(),
             [48_000, 48_960]

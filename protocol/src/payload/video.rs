@@ -3,6 +3,7 @@
 //! [`NalPacketizer`] does single-NAL / fragmentation-unit packetization given the codec's FU
 //! header layout.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -10,8 +11,8 @@ use vigia_media::model::{AccessUnit, CodecParams, VideoParams};
 use vigia_media::time::Timestamp;
 
 use super::{
-    DepacketizeErrorKind, DepacketizeStats, MAX_AU_SIZE, OutPacket, PacketWriter, PacketizeError,
-    PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent,
+    DepacketizeError, DepacketizeErrorKind, DepacketizeStats, MAX_AU_SIZE, OutPacket, PacketWriter,
+    PacketizeError, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent, access_unit,
 };
 use crate::rtp::RtpPacket;
 
@@ -19,9 +20,12 @@ use crate::rtp::RtpPacket;
 const MAX_NALS_PER_AU: usize = 4096;
 
 /// What differs between H.264 and H.265 for assembly.
-pub(super) trait NalSyntax {
-    /// NAL header length (1 for H.264, 2 for H.265).
+pub(super) trait NalSyntax: Sized {
+    /// NAL header length (1 for H.264, 2 for H.265); also the length of the payload header of
+    /// an aggregation packet.
     const HEADER_LEN: usize;
+    /// Adds the NAL units of one RTP payload to `asm`, by the codec's packet types.
+    fn add_payload(asm: &mut NalAssembler<Self>, payload: &Bytes) -> Result<(), Fail>;
     /// NAL unit type from the first header byte.
     fn nal_type(first: u8) -> u8;
     /// Whether a NAL unit of this type makes its access unit a random access point.
@@ -40,7 +44,7 @@ pub(super) trait NalSyntax {
     fn wrap(params: VideoParams) -> CodecParams;
 }
 
-type Fail = DepacketizeErrorKind;
+pub(super) type Fail = DepacketizeErrorKind;
 
 /// The access unit being built.
 #[derive(Clone, Debug)]
@@ -59,9 +63,9 @@ struct Fragment {
     buf: BytesMut,
 }
 
-/// Per-track state for assembling NAL units into access units.
+/// Per-track state for assembling NAL units of codec `S` into access units.
 #[derive(Clone, Debug)]
-pub(super) struct NalAssembler {
+pub(super) struct NalAssembler<S> {
     track: usize,
     clock_rate: u32,
     params: VideoParams,
@@ -74,10 +78,11 @@ pub(super) struct NalAssembler {
     /// prepended to the next picture so no access unit lacks a picture.
     held: Option<Building>,
     ready: ReadyQueue,
-    pub(super) stats: DepacketizeStats,
+    stats: DepacketizeStats,
+    syntax: PhantomData<fn() -> S>,
 }
 
-impl NalAssembler {
+impl<S: NalSyntax> NalAssembler<S> {
     pub(super) fn new(track: usize, clock_rate: u32, params: VideoParams) -> Self {
         Self {
             track,
@@ -90,26 +95,41 @@ impl NalAssembler {
             held: None,
             ready: ReadyQueue::default(),
             stats: DepacketizeStats::default(),
+            syntax: PhantomData,
         }
+    }
+
+    /// Handles one received packet (the [`super::Depacketizer::push`] of H.264 and H.265).
+    pub(super) fn push(&mut self, pkt: &RtpPacket) -> Result<(), DepacketizeError> {
+        self.handle(pkt).map_err(|kind| kind.at(pkt))
+    }
+
+    pub(super) fn pull(&mut self) -> Option<AccessUnit> {
+        self.ready.pop()
+    }
+
+    pub(super) fn stats(&self) -> DepacketizeStats {
+        self.stats
+    }
+
+    fn handle(&mut self, pkt: &RtpPacket) -> Result<(), Fail> {
+        if !self.begin(pkt)? {
+            return Ok(());
+        }
+        S::add_payload(self, &pkt.payload)?;
+        self.end(pkt.marker)
     }
 
     /// Starts handling `pkt`: sequence/loss checks and access-unit boundaries by timestamp.
     /// Returns `false` if the packet must be ignored.
-    pub(super) fn begin<S: NalSyntax>(&mut self, pkt: &RtpPacket) -> Result<bool, Fail> {
-        self.stats.packets += 1;
-        let (event, ts) = self.timeline.on_packet(pkt);
-        match event {
-            SeqEvent::Late => {
-                self.stats.packets_discarded += 1;
-                return Ok(false);
-            }
-            SeqEvent::Gap(n) => {
-                self.stats.packets_lost += u64::from(n);
-                self.drop_au();
-                // Resume at once if this packet visibly starts a picture; else skip its unit.
-                self.skip_ts = (!S::starts_access_unit(&pkt.payload)).then_some(ts);
-            }
-            SeqEvent::InOrder => {}
+    fn begin(&mut self, pkt: &RtpPacket) -> Result<bool, Fail> {
+        let Some((event, ts)) = self.timeline.admit(pkt, &mut self.stats) else {
+            return Ok(false);
+        };
+        if let SeqEvent::Gap(_) = event {
+            self.drop_au();
+            // Resume at once if this packet visibly starts a picture; else skip its unit.
+            self.skip_ts = (!S::starts_access_unit(&pkt.payload)).then_some(ts);
         }
         if self.skip_ts.is_some_and(|s| s != ts) {
             self.skip_ts = None;
@@ -121,12 +141,12 @@ impl NalAssembler {
             }
             return Ok(false);
         }
-        self.boundary_by_timestamp::<S>(ts)?;
+        self.boundary_by_timestamp(ts)?;
         Ok(true)
     }
 
     /// Finishes the access unit if the timestamp moved on (cameras that never set the marker).
-    fn boundary_by_timestamp<S: NalSyntax>(&mut self, ts: i64) -> Result<(), Fail> {
+    fn boundary_by_timestamp(&mut self, ts: i64) -> Result<(), Fail> {
         if self.cur.as_ref().is_some_and(|c| c.ts != ts) {
             if self.frag.is_some() {
                 self.drop_au();
@@ -135,7 +155,7 @@ impl NalAssembler {
                     "timestamp changed inside a fragmented NAL unit",
                 ));
             }
-            self.finish::<S>();
+            self.finish();
         }
         self.begin_au(ts);
         Ok(())
@@ -154,7 +174,7 @@ impl NalAssembler {
     }
 
     /// Adds a complete NAL unit (a slice of the packet) to the current access unit.
-    pub(super) fn add_nal<S: NalSyntax>(&mut self, nal: Bytes) -> Result<(), Fail> {
+    pub(super) fn add_nal(&mut self, nal: Bytes) -> Result<(), Fail> {
         if nal.len() < S::HEADER_LEN {
             return Err(self.fail(Fail::Invalid("NAL unit shorter than its header")));
         }
@@ -193,15 +213,43 @@ impl NalAssembler {
         Ok(())
     }
 
-    /// Handles one fragmentation unit: `header` is the reconstructed NAL header, `data` the
-    /// fragment after the FU headers (RFC 6184 §5.8, RFC 7798 §4.4.3).
-    pub(super) fn fragment<S: NalSyntax>(
+    /// Adds the NAL units of an aggregation packet (RFC 6184 §5.7.1 STAP-A, RFC 7798 §4.4.2
+    /// AP): after the payload header, a 16-bit size and a NAL unit, repeated; each NAL unit is a
+    /// slice of the packet. `empty` and `bad_size` are the codec's error texts.
+    pub(super) fn aggregation(
+        &mut self,
+        p: &Bytes,
+        empty: &'static str,
+        bad_size: &'static str,
+    ) -> Result<(), Fail> {
+        let mut pos = S::HEADER_LEN;
+        if pos == p.len() {
+            return Err(self.fail(Fail::Invalid(empty)));
+        }
+        while pos < p.len() {
+            let size = p
+                .get(pos..pos + 2)
+                .map(|s| usize::from(u16::from_be_bytes([s[0], s[1]])))
+                .filter(|&n| n > 0 && pos + 2 + n <= p.len());
+            let Some(size) = size else {
+                return Err(self.fail(Fail::Invalid(bad_size)));
+            };
+            self.add_nal(p.slice(pos + 2..pos + 2 + size))?;
+            pos += 2 + size;
+        }
+        Ok(())
+    }
+
+    /// Handles one fragmentation unit: `header` is the reconstructed NAL header, `fu_header`
+    /// the FU header (S and E bits first in both codecs), `data` the fragment after the FU
+    /// headers (RFC 6184 §5.8, RFC 7798 §4.4.3).
+    pub(super) fn fragment(
         &mut self,
         header: &[u8],
-        start: bool,
-        end: bool,
+        fu_header: u8,
         data: &[u8],
     ) -> Result<(), Fail> {
+        let (start, end) = (fu_header & 0x80 != 0, fu_header & 0x40 != 0);
         if start && end {
             return Err(self.fail(Fail::Invalid(
                 "fragmentation unit with both start and end bits",
@@ -244,18 +292,18 @@ impl NalAssembler {
             return Ok(());
         }
         let nal = self.frag.take().map(|f| f.buf.freeze()).unwrap_or_default();
-        self.add_nal::<S>(nal)
+        self.add_nal(nal)
     }
 
     /// Ends handling of a packet: the marker bit closes the access unit (RFC 6184 §5.1).
-    pub(super) fn end<S: NalSyntax>(&mut self, marker: bool) -> Result<(), Fail> {
+    fn end(&mut self, marker: bool) -> Result<(), Fail> {
         if !marker {
             return Ok(());
         }
         if self.frag.is_some() {
             return Err(self.fail(Fail::Invalid("marker bit set inside a fragmented NAL unit")));
         }
-        self.finish::<S>();
+        self.finish();
         Ok(())
     }
 
@@ -273,32 +321,27 @@ impl NalAssembler {
         }
     }
 
-    fn finish<S: NalSyntax>(&mut self) {
+    fn finish(&mut self) {
         let Some(cur) = self.cur.take() else { return };
         if cur.nals.is_empty() {
             return;
         }
-        let Some(cur) = self.merge_held::<S>(cur) else {
+        let Some(cur) = self.merge_held(cur) else {
             return;
         };
         let pts = Timestamp::new(cur.ts, self.clock_rate);
         let au = AccessUnit {
-            track: self.track,
-            pts,
-            dts: pts,
-            keyframe: cur.keyframe,
-            wallclock_us: None,
-            data: cur.nals,
             new_params: cur
                 .params_changed
                 .then(|| Arc::new(S::wrap(self.params.clone()))),
+            ..access_unit(self.track, pts, cur.keyframe, cur.nals)
         };
         self.ready.push(au, &mut self.stats);
     }
 
     /// Holds an access unit without a picture (VCL NAL unit) for the next one, or prepends what
     /// is held to a picture. Returns the access unit to emit, if any.
-    fn merge_held<S: NalSyntax>(&mut self, cur: Building) -> Option<Building> {
+    fn merge_held(&mut self, cur: Building) -> Option<Building> {
         let has_picture = cur
             .nals
             .iter()
@@ -329,10 +372,6 @@ impl NalAssembler {
         }
         self.held = Some(merged);
         None
-    }
-
-    pub(super) fn pull(&mut self) -> Option<AccessUnit> {
-        self.ready.pop()
     }
 
     pub(super) fn check_invariants(&self) {
@@ -370,24 +409,27 @@ pub(super) trait FuSyntax {
     fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> [u8; 3];
 }
 
-/// Single-NAL / fragmentation-unit packetizer shared by H.264 and H.265.
+/// Single-NAL / aggregation / fragmentation-unit packetizer shared by H.264 and H.265, for
+/// the codec whose FU header layout is `F`.
 #[derive(Clone, Debug)]
-pub(super) struct NalPacketizer {
+pub(super) struct NalPacketizer<F> {
     writer: PacketWriter,
+    syntax: PhantomData<fn() -> F>,
 }
 
-impl NalPacketizer {
+impl<F: FuSyntax> NalPacketizer<F> {
     pub(super) fn new(cfg: PacketizerConfig, clock_rate: u32) -> Self {
         Self {
             writer: PacketWriter::new(cfg, clock_rate),
+            syntax: PhantomData,
         }
     }
 
-    pub(super) fn next_seq(&self) -> u16 {
+    pub(super) fn next_sequence_number(&self) -> u16 {
         self.writer.seq
     }
 
-    pub(super) fn packetize<F: FuSyntax>(
+    pub(super) fn packetize(
         &mut self,
         au: &AccessUnit,
         out: &mut Vec<OutPacket>,
@@ -402,14 +444,14 @@ impl NalPacketizer {
             let n = aggregate_count::<F>(&au.data[i..], mtu);
             let last_nal = i + n.max(1) == au.data.len();
             if n >= 2 {
-                self.aggregate::<F>(ts, &au.data[i..i + n], last_nal, out);
+                self.aggregate(ts, &au.data[i..i + n], last_nal, out);
             } else if nal.len() <= mtu {
                 out.push(
                     self.writer
                         .emit(ts, last_nal, &[], std::slice::from_ref(nal)),
                 );
             } else {
-                self.fragment::<F>(ts, nal, last_nal, out);
+                self.fragment(ts, nal, last_nal, out);
             }
             i += n.max(1);
         }
@@ -418,13 +460,7 @@ impl NalPacketizer {
 
     /// STAP-A / AP packet (RFC 6184 §5.7.1, RFC 7798 §4.4.2):
     /// `[RTP header + aggregation header + size, NAL, size, NAL, ...]`; NALs are not copied.
-    fn aggregate<F: FuSyntax>(
-        &mut self,
-        ts: u32,
-        nals: &[Bytes],
-        marker: bool,
-        out: &mut Vec<OutPacket>,
-    ) {
+    fn aggregate(&mut self, ts: u32, nals: &[Bytes], marker: bool, out: &mut Vec<OutPacket>) {
         let mut prefix = [0u8; 4];
         let agg = F::aggregation_header(nals);
         let agg_len = F::PREFIX_LEN - 1; // the payload header: 1 byte (H.264) or 2 (H.265)
@@ -446,13 +482,7 @@ impl NalPacketizer {
     }
 
     /// FU packets: `[RTP header + FU headers, slice of the NAL]` — the NAL is not copied.
-    fn fragment<F: FuSyntax>(
-        &mut self,
-        ts: u32,
-        nal: &Bytes,
-        last_nal: bool,
-        out: &mut Vec<OutPacket>,
-    ) {
+    fn fragment(&mut self, ts: u32, nal: &Bytes, last_nal: bool, out: &mut Vec<OutPacket>) {
         let header = &nal[..F::HEADER_LEN];
         let step = self.writer.cfg.mtu - F::PREFIX_LEN;
         let mut pos = F::HEADER_LEN;
