@@ -19,6 +19,7 @@ use std::io::Write;
 use std::path::Path;
 
 use futures::StreamExt;
+use lapin::message::BasicGetMessage;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, QueueBindOptions,
     QueueDeclareOptions,
@@ -283,19 +284,29 @@ async fn message_count(ch: &Channel, queue: &str) -> Result<u32, Error> {
         .map_err(|e| Error::amqp(format!("queue.declare passive {queue}"), e))
 }
 
-async fn dlq_list<W: Write + Send>(args: &Args, queue: String, out: &mut W) -> Result<(), Error> {
-    let dlq = topology::dlq(&queue);
+/// One message from `queue`, unacked (`basic.get`); `None` when the queue is empty.
+async fn get_one(ch: &Channel, queue: &str) -> Result<Option<BasicGetMessage>, Error> {
+    ch.basic_get(queue.into(), BasicGetOptions::default())
+        .await
+        .map_err(|e| Error::amqp(format!("basic.get {queue}"), e))
+}
+
+/// The dead-letter queue of `queue`, a link to the broker, and how many messages it holds now.
+async fn open_dlq(args: &Args, queue: &str) -> Result<(String, Link, u32), Error> {
+    let dlq = topology::dlq(queue);
     let link = Link::open(&args.require_url()?, "vigia-events-dlq").await?;
     let count = message_count(&link.channel, &dlq).await?;
+    Ok((dlq, link, count))
+}
+
+async fn dlq_list<W: Write + Send>(args: &Args, queue: String, out: &mut W) -> Result<(), Error> {
+    let (dlq, link, count) = open_dlq(args, &queue).await?;
     write_out(out, &format!("{dlq}: {count} messages\n"))?;
     for n in 1..=count {
         // Unacked gets: closing the connection puts them all back.
-        let got = link
-            .channel
-            .basic_get(dlq.as_str().into(), BasicGetOptions::default())
-            .await
-            .map_err(|e| Error::amqp(format!("basic.get {dlq}"), e))?;
-        let Some(msg) = got else { break };
+        let Some(msg) = get_one(&link.channel, &dlq).await? else {
+            break;
+        };
         let d = &msg.delivery;
         let line = format!(
             "#{n} attempts={} kind={} reason={}\n{}\n",
@@ -311,17 +322,12 @@ async fn dlq_list<W: Write + Send>(args: &Args, queue: String, out: &mut W) -> R
 }
 
 async fn dlq_replay<W: Write + Send>(args: &Args, queue: String, out: &mut W) -> Result<(), Error> {
-    let dlq = topology::dlq(&queue);
-    let link = Link::open(&args.require_url()?, "vigia-events-dlq").await?;
-    let count = message_count(&link.channel, &dlq).await?;
+    let (dlq, link, count) = open_dlq(args, &queue).await?;
     let mut replayed = 0;
     for _ in 0..count {
-        let got = link
-            .channel
-            .basic_get(dlq.as_str().into(), BasicGetOptions::default())
-            .await
-            .map_err(|e| Error::amqp(format!("basic.get {dlq}"), e))?;
-        let Some(msg) = got else { break };
+        let Some(msg) = get_one(&link.channel, &dlq).await? else {
+            break;
+        };
         let mut headers = headers_of(&msg.delivery);
         let mut kept = FieldTable::default();
         for (k, v) in headers.inner() {

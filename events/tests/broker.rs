@@ -3,116 +3,20 @@
 //! Each test uses its own exchange and queues (`t.<test>.<pid>`), deleted at the end, except
 //! `contract_exchange_...` which uses the real `vigia.events`.
 
+mod support;
+
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-use tokio::net::{TcpListener, TcpStream};
-use vigia_events::{
-    Consumer, ConsumerConfig, EXCHANGE, Event, EventData, Publisher, PublisherConfig, cli,
-    examples, topology,
+use lapin::BasicProperties;
+use lapin::options::BasicPublishOptions;
+use support::proxy::{Proxy, rabbitmqctl_close};
+use support::{
+    Listener, Seen, URL, cleanup, cli_out, consumer_config, flush_within, health, name,
+    publisher_config, raw_channel, state_dir, wait_until,
 };
-
-const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-fn name(test: &str) -> String {
-    format!("t.{test}.{}", std::process::id())
-}
-
-fn state_dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vigia-events-{}", name(test)));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn publisher_config(test: &str, url: &str, exchange: &str) -> PublisherConfig {
-    let mut c = PublisherConfig::new(Some(url.into()), state_dir(&format!("{test}-pub")));
-    c.exchange = exchange.into();
-    c.connection_name = format!("{}-pub", name(test));
-    c
-}
-
-fn consumer_config(test: &str, url: &str, exchange: &str, bindings: &[&str]) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(url, name(test), bindings, state_dir(&format!("{test}-con")));
-    c.exchange = exchange.into();
-    c.connection_name = format!("{}-con", name(test));
-    c
-}
-
-/// Records handled event ids in order.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<String>>>);
-
-impl Seen {
-    fn handler(
-        &self,
-    ) -> impl Fn(Event) -> futures::future::Ready<Result<(), String>> + Send + Sync + 'static {
-        let seen = self.0.clone();
-        move |e: Event| {
-            seen.lock().unwrap().push(e.id);
-            futures::future::ready(Ok(()))
-        }
-    }
-    fn ids(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Deletes a test's queues and exchange (best effort).
-async fn cleanup(queue: &str, exchange: Option<&str>) {
-    let Ok(conn) = Connection::connect(URL, ConnectionProperties::default()).await else {
-        return;
-    };
-    let Ok(ch) = conn.create_channel().await else {
-        return;
-    };
-    let retries = [1, 2, 4].map(|s| topology::retry_queue(queue, Duration::from_secs(s)));
-    for q in [queue.to_owned(), topology::dlq(queue)]
-        .into_iter()
-        .chain(retries)
-    {
-        let _ = ch
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    if let Some(x) = exchange {
-        let _ = ch
-            .exchange_delete(x.into(), ExchangeDeleteOptions::default())
-            .await;
-    }
-    let _ = conn.close(200, "bye".into()).await;
-}
-
-async fn cli_out(args: &[&str]) -> String {
-    let mut out = Vec::new();
-    cli::run_to(args.iter().map(|s| s.to_string()).collect(), &mut out)
-        .await
-        .unwrap();
-    String::from_utf8(out).unwrap()
-}
-
-fn health() -> EventData {
-    examples().remove(6).data
-}
+use vigia_events::{Consumer, EXCHANGE, Event, Publisher, PublisherConfig, cli, examples};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_exchange_is_declared_idempotently_and_routes_by_type() {
@@ -127,10 +31,7 @@ async fn contract_exchange_is_declared_idempotently_and_routes_by_type() {
     let camera = Event::new("/cidades", examples().remove(0).data);
     publisher.publish(camera.clone()).unwrap();
     publisher.publish(Event::new("/vigia", health())).unwrap(); // not bound: not delivered
-    tokio::time::timeout(Duration::from_secs(20), publisher.flush())
-        .await
-        .unwrap()
-        .unwrap();
+    flush_within(&publisher, 20).await;
     wait_until("camera.created", Duration::from_secs(10), || {
         seen.len() == 1
     })
@@ -143,12 +44,9 @@ async fn contract_exchange_is_declared_idempotently_and_routes_by_type() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_confirmed_events_arrive_exactly_once() {
-    let test = "10k";
-    let exchange = name(test);
-    let seen = Seen::default();
-    let cfg = consumer_config(test, URL, &exchange, &["#"]);
-    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
-    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let listener = Listener::start("10k").await;
+    let seen = listener.seen.clone();
+    let publisher = listener.publisher();
     let events: Vec<Event> = (0..10_000)
         .map(|_| Event::new("/vigia/bench", health()))
         .collect();
@@ -157,10 +55,7 @@ async fn ten_thousand_confirmed_events_arrive_exactly_once() {
     for e in events {
         publisher.publish(e).unwrap();
     }
-    tokio::time::timeout(Duration::from_secs(90), publisher.flush())
-        .await
-        .unwrap()
-        .unwrap();
+    flush_within(&publisher, 90).await;
     let confirmed = start.elapsed();
     wait_until("10 000 events", Duration::from_secs(90), || {
         seen.len() >= 10_000
@@ -186,92 +81,7 @@ async fn ten_thousand_confirmed_events_arrive_exactly_once() {
         delivered.as_secs_f64(),
         10_000.0 / delivered.as_secs_f64()
     );
-    consumer.stop().await;
-    cleanup(&cfg.queue, Some(&exchange)).await;
-}
-
-/// A TCP proxy in front of the broker that can drop every connection and refuse new ones.
-struct Proxy {
-    addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-    /// Local ports of the proxy's connections to the broker (how rabbitmqctl names them).
-    upstream_ports: Arc<Mutex<Vec<u16>>>,
-}
-
-impl Proxy {
-    async fn start() -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-        let upstream_ports: Arc<Mutex<Vec<u16>>> = Arc::default();
-        let (u, c, ports) = (up.clone(), conns.clone(), upstream_ports.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !u.load(Ordering::SeqCst) {
-                    continue; // dropped: connection refused in effect
-                }
-                let ports = ports.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut broker) = TcpStream::connect("127.0.0.1:5672").await {
-                        if let Ok(a) = broker.local_addr() {
-                            ports.lock().unwrap().push(a.port());
-                        }
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
-                    }
-                });
-                c.lock().unwrap().push(task);
-            }
-        });
-        Proxy {
-            addr,
-            up,
-            conns,
-            upstream_ports,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@{}/%2f", self.addr)
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for t in self.conns.lock().unwrap().drain(..) {
-            t.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Closes, with rabbitmqctl, the broker connections coming from these local ports.
-fn rabbitmqctl_close(ports: &[u16]) -> usize {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(["list_connections", "pid", "name", "--silent"])
-        .output()
-        .expect("rabbitmqctl");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut closed = 0;
-    for line in text.lines() {
-        let Some((pid, name)) = line.trim().split_once('\t') else {
-            continue;
-        };
-        if ports
-            .iter()
-            .any(|p| name.starts_with(&format!("127.0.0.1:{p} -> ")))
-        {
-            let status = std::process::Command::new("rabbitmqctl")
-                .args(["close_connection", pid, "vigia outage test"])
-                .status()
-                .expect("rabbitmqctl");
-            closed += usize::from(status.success());
-        }
-    }
-    closed
+    listener.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,11 +219,8 @@ async fn failing_handler_retries_after_1_2_4_s_then_dlq_then_replay_to_fixed_han
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_messages_go_to_the_dlq_with_reasons_and_consuming_goes_on() {
-    let test = "malformed";
-    let exchange = name(test);
-    let seen = Seen::default();
-    let cfg = consumer_config(test, URL, &exchange, &["#"]);
-    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let listener = Listener::start("malformed").await;
+    let (exchange, seen) = (listener.exchange.clone(), listener.seen.clone());
     let good = examples().remove(0);
     let mutate = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v = good.to_json();
@@ -443,10 +250,7 @@ async fn malformed_messages_go_to_the_dlq_with_reasons_and_consuming_goes_on() {
             }),
         ),
     ];
-    let conn = Connection::connect(URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
+    let (conn, ch) = raw_channel().await;
     for (_, body) in &cases {
         ch.basic_publish(
             exchange.as_str().into(),
@@ -459,7 +263,7 @@ async fn malformed_messages_go_to_the_dlq_with_reasons_and_consuming_goes_on() {
         .unwrap();
     }
     let _ = conn.close(200, "bye".into()).await;
-    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let publisher = listener.publisher();
     let after = Event::new("/cidades", good.data.clone());
     publisher.publish(after.clone()).unwrap();
     wait_until("the valid event", Duration::from_secs(10), || {
@@ -467,13 +271,13 @@ async fn malformed_messages_go_to_the_dlq_with_reasons_and_consuming_goes_on() {
     })
     .await;
     wait_until("5 dead letters", Duration::from_secs(10), || {
-        consumer.stats().dead_lettered == 5
+        listener.consumer.stats().dead_lettered == 5
     })
     .await;
     assert_eq!(seen.ids(), [after.id]);
-    assert_eq!(consumer.stats().malformed, 5);
-    consumer.stop().await;
-    let listed = cli_out(&["--url", URL, "dlq", "list", &cfg.queue]).await;
+    assert_eq!(listener.consumer.stats().malformed, 5);
+    listener.consumer.stop().await;
+    let listed = cli_out(&["--url", URL, "dlq", "list", &listener.cfg.queue]).await;
     for (reason, _) in &cases {
         assert!(
             listed.contains(reason),
@@ -489,23 +293,20 @@ async fn malformed_messages_go_to_the_dlq_with_reasons_and_consuming_goes_on() {
     ] {
         assert!(listed.contains(&format!("kind={kind}")), "{listed}");
     }
-    cleanup(&cfg.queue, Some(&exchange)).await;
+    cleanup(&listener.cfg.queue, Some(&exchange)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_outbox_accept_then_restart_delivers() {
-    let test = "sigkill";
-    let exchange = name(test);
-    let seen = Seen::default();
-    let cfg = consumer_config(test, URL, &exchange, &["#"]);
-    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
-    let pcfg = publisher_config(test, URL, &exchange);
+    let listener = Listener::start("sigkill").await;
+    let seen = listener.seen.clone();
+    let pcfg = listener.publisher_config();
     // Nothing listens on port 1: events are accepted into the outbox but never confirmed.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigia-events-outbox-probe"))
         .args([
             pcfg.outbox_dir.to_str().unwrap(),
             "amqp://guest:guest@127.0.0.1:1/%2f",
-            &exchange,
+            &listener.exchange,
             "50",
         ])
         .stdout(std::process::Stdio::piped())
@@ -532,17 +333,13 @@ async fn sigkill_after_outbox_accept_then_restart_delivers() {
     assert!(seen.ids().is_empty());
 
     let publisher = Publisher::start(pcfg).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), publisher.flush())
-        .await
-        .unwrap()
-        .unwrap();
+    flush_within(&publisher, 20).await;
     wait_until("outbox replay", Duration::from_secs(10), || {
         seen.len() >= 50
     })
     .await;
     assert_eq!(seen.ids(), ids);
-    consumer.stop().await;
-    cleanup(&cfg.queue, Some(&exchange)).await;
+    listener.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -612,15 +409,9 @@ async fn cli_publish_file_and_tail_with_filters() {
     let file = state_dir(test).with_extension("json");
     let all: Vec<serde_json::Value> = examples().iter().map(Event::to_json).collect();
     std::fs::write(&file, serde_json::Value::Array(all).to_string()).unwrap();
-    let out = cli_out(&[
-        "--url",
-        URL,
-        "--exchange",
-        &exchange,
-        "publish",
-        file.to_str().unwrap(),
-    ])
-    .await;
+    let file_arg = file.to_str().unwrap();
+    let publish = ["--url", URL, "--exchange", &exchange, "publish", file_arg];
+    let out = cli_out(&publish).await;
     assert_eq!(out, "published 10 events\n");
     let tailed = tokio::time::timeout(Duration::from_secs(10), tail)
         .await
@@ -639,16 +430,8 @@ async fn cli_publish_file_and_tail_with_filters() {
         b"{\"specversion\":\"1.0\",\"type\":\"camera.created\"}",
     )
     .unwrap();
-    let args = [
-        "--url",
-        URL,
-        "--exchange",
-        &exchange,
-        "publish",
-        file.to_str().unwrap(),
-    ];
     let err = cli::run_to(
-        args.iter().map(|s| s.to_string()).collect(),
+        publish.iter().map(|s| s.to_string()).collect(),
         &mut Vec::new(),
     )
     .await
@@ -659,32 +442,31 @@ async fn cli_publish_file_and_tail_with_filters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_or_replayed_event_is_handled_once_even_after_a_consumer_restart() {
-    let test = "dedupe";
-    let exchange = name(test);
-    let seen = Seen::default();
-    let cfg = consumer_config(test, URL, &exchange, &["#"]);
-    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
-    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let mut listener = Listener::start("dedupe").await;
+    let publisher = listener.publisher();
     let e = Event::new("/cidades", examples().remove(2).data);
     publisher.publish(e.clone()).unwrap();
     publisher.publish(e.clone()).unwrap();
     publisher.flush().await.unwrap();
     wait_until("both deliveries", Duration::from_secs(10), || {
-        consumer.stats().handled + consumer.stats().duplicates == 2
+        let stats = listener.consumer.stats();
+        stats.handled + stats.duplicates == 2
     })
     .await;
-    consumer.stop().await;
+    listener.consumer.stop().await;
     // A new consumer process reads the persisted window.
-    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let handler = listener.seen.handler();
+    listener.consumer = Consumer::start(listener.cfg.clone(), handler)
+        .await
+        .unwrap();
     publisher.publish(e.clone()).unwrap();
     publisher.flush().await.unwrap();
     wait_until("the replay", Duration::from_secs(10), || {
-        consumer.stats().duplicates == 1
+        listener.consumer.stats().duplicates == 1
     })
     .await;
-    assert_eq!(seen.ids(), [e.id]);
-    consumer.stop().await;
-    cleanup(&cfg.queue, Some(&exchange)).await;
+    assert_eq!(listener.seen.ids(), [e.id]);
+    listener.finish().await;
 }
 
 #[tokio::test]
@@ -732,16 +514,10 @@ async fn a_full_outbox_drops_and_counts_and_the_caller_never_waits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn raw_lapin_baseline() {
-    let test = "raw";
-    let exchange = name(test);
-    let seen = Seen::default();
-    let cfg = consumer_config(test, URL, &exchange, &["#"]);
-    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
-    consumer.stop().await; // topology only
-    let conn = Connection::connect(URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
+    let listener = Listener::start("raw").await;
+    listener.consumer.stop().await; // topology only
+    let exchange = &listener.exchange;
+    let (conn, ch) = raw_channel().await;
     ch.confirm_select(Default::default()).await.unwrap();
     let body = Event::new("/raw", health()).to_bytes();
     let props = BasicProperties::default().with_delivery_mode(2);
@@ -765,5 +541,5 @@ async fn raw_lapin_baseline() {
         10_000.0 / t
     );
     let _ = conn.close(200, "bye".into()).await;
-    cleanup(&cfg.queue, Some(&exchange)).await;
+    cleanup(&listener.cfg.queue, Some(exchange)).await;
 }
