@@ -297,20 +297,42 @@ fn keyword_list<T: Copy + PartialEq>(
     v: &Value,
     choices: &[(&str, T)],
 ) -> Result<Vec<T>, ConfigError> {
-    let Value::Sequence(items) = v else {
-        if v.is_null() {
-            return Ok(Vec::new());
-        }
-        return Err(ctx.invalid(kp, "expected a list, e.g. [a, b]"));
-    };
+    let all = list_of(
+        ctx,
+        kp,
+        v,
+        "expected a list, e.g. [a, b]",
+        |ctx, k, item| keyword(ctx, k, item, choices),
+    )?;
     let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let t = keyword(ctx, &kp.index(i), item, choices)?;
+    for t in all {
         if !out.contains(&t) {
             out.push(t);
         }
     }
     Ok(out)
+}
+
+/// Parses each item of a list with `item`; `null` is the empty list, anything else that is not
+/// a list is an error saying `expected`.
+fn list_of<T>(
+    ctx: &Ctx,
+    kp: &KeyPath,
+    v: &Value,
+    expected: &str,
+    item: impl Fn(&Ctx, &KeyPath, &Value) -> Result<T, ConfigError>,
+) -> Result<Vec<T>, ConfigError> {
+    let Value::Sequence(items) = v else {
+        if v.is_null() {
+            return Ok(Vec::new());
+        }
+        return Err(ctx.invalid(kp, expected));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| item(ctx, &kp.index(i), it))
+        .collect()
 }
 
 pub(super) fn positive_duration(
@@ -368,17 +390,7 @@ fn auth_method(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<AuthMethod, ConfigE
 }
 
 fn users(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<AuthUser>, ConfigError> {
-    let Value::Sequence(items) = v else {
-        if v.is_null() {
-            return Ok(Vec::new());
-        }
-        return Err(ctx.invalid(kp, "expected a list of users (- user: …)"));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| user(ctx, &kp.index(i), item))
-        .collect()
+    list_of(ctx, kp, v, "expected a list of users (- user: …)", user)
 }
 
 fn user(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<AuthUser, ConfigError> {
@@ -421,17 +433,13 @@ pub(super) fn ip_list(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<IpNet>, 
 }
 
 fn permissions(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<Permission>, ConfigError> {
-    let Value::Sequence(items) = v else {
-        if v.is_null() {
-            return Ok(Vec::new());
-        }
-        return Err(ctx.invalid(kp, "expected a list of permissions (- action: …)"));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| permission(ctx, &kp.index(i), item))
-        .collect()
+    list_of(
+        ctx,
+        kp,
+        v,
+        "expected a list of permissions (- action: …)",
+        permission,
+    )
 }
 
 fn permission(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Permission, ConfigError> {
