@@ -10,7 +10,7 @@
 //!   VERBATIM FLAC frame, a real copy).
 //!
 //! Reports criterion time per access unit (throughput in elements), wall time and the
-//! benchmarking thread's CPU time ([`ThreadCpuTime`], groups suffixed `_cpu`), and prints heap
+//! benchmarking thread's CPU time ([`ThreadCpuTime`](vigia_benches::ThreadCpuTime), groups suffixed `_cpu`), and prints heap
 //! allocations per access unit counted by [`CountingAlloc`].
 
 use std::hint::black_box;
@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::measurement::Measurement;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vigia_benches::{CountingAlloc, ThreadCpuTime};
+use criterion::{Criterion, Throughput};
+use vigia_benches::CountingAlloc;
 use vigia_media::fmp4::{self, SampleBuilder, TrackRun};
 use vigia_media::model::G711Params;
 use vigia_media::synthetic::{Player, builtin_360p};
@@ -174,20 +174,15 @@ fn bench_g711<M: Measurement>(c: &mut Criterion<M>, name: &str) {
     );
 }
 
-fn wall(c: &mut Criterion) {
-    bench_part_mux(c, "fmp4_part_mux");
-    bench_g711(c, "fmp4_g711_flac");
+fn main() {
+    vigia_benches::run_wall_and_cpu(
+        |c| {
+            bench_part_mux(c, "fmp4_part_mux");
+            bench_g711(c, "fmp4_g711_flac");
+        },
+        |c| {
+            bench_part_mux(c, "fmp4_part_mux_cpu");
+            bench_g711(c, "fmp4_g711_flac_cpu");
+        },
+    );
 }
-
-fn cpu(c: &mut Criterion<ThreadCpuTime>) {
-    bench_part_mux(c, "fmp4_part_mux_cpu");
-    bench_g711(c, "fmp4_g711_flac_cpu");
-}
-
-criterion_group!(wall_time, wall);
-criterion_group! {
-    name = cpu_time;
-    config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = cpu
-}
-criterion_main!(wall_time, cpu_time);

@@ -5,15 +5,15 @@
 //!
 //! The muxer is filled with 12 s of the built-in synthetic clip (H.264 + AAC) through
 //! `vigia_media::fmp4`, then frozen: only rendering is measured. Runs with wall time and with
-//! [`ThreadCpuTime`] (groups suffixed `_cpu`); prints heap allocations per render, counted by
+//! [`ThreadCpuTime`](vigia_benches::ThreadCpuTime) (groups suffixed `_cpu`); prints heap allocations per render, counted by
 //! [`CountingAlloc`].
 
 use std::hint::black_box;
 use std::sync::Arc;
 
+use criterion::Criterion;
 use criterion::measurement::Measurement;
-use criterion::{Criterion, criterion_group, criterion_main};
-use vigia_benches::{CountingAlloc, ThreadCpuTime};
+use vigia_benches::CountingAlloc;
 use vigia_media::synthetic::{Player, builtin_360p};
 use vigia_protocol::hls::{
     BlockingRequest, HlsConfig, HlsMuxer, PlaylistAnswer, PlaylistRequest, SkipRequest,
@@ -114,19 +114,12 @@ fn print_sizes() {
     }
 }
 
-fn wall(c: &mut Criterion) {
-    print_sizes();
-    bench_render(c, "hls_playlist");
+fn main() {
+    vigia_benches::run_wall_and_cpu(
+        |c| {
+            print_sizes();
+            bench_render(c, "hls_playlist");
+        },
+        |c| bench_render(c, "hls_playlist_cpu"),
+    );
 }
-
-fn cpu(c: &mut Criterion<ThreadCpuTime>) {
-    bench_render(c, "hls_playlist_cpu");
-}
-
-criterion_group!(wall_time, wall);
-criterion_group! {
-    name = cpu_time;
-    config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = cpu
-}
-criterion_main!(wall_time, cpu_time);

@@ -7,7 +7,7 @@
 //!   `Cursor::next`, the writer yields after each publish. Adds the `Notify` wake-ups and task
 //!   scheduling a server driver pays. Includes spawning the reader tasks (once per 1 000 units).
 //!
-//! Each shape runs twice: with wall time (criterion's default) and with [`ThreadCpuTime`], the
+//! Each shape runs twice: with wall time (criterion's default) and with [`ThreadCpuTime`](vigia_benches::ThreadCpuTime), the
 //! benchmarking thread's CPU time (groups suffixed `_cpu`), which other processes on a busy
 //! machine disturb less. Both shapes are single-threaded, so CPU time covers all their work.
 //!
@@ -19,8 +19,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::measurement::Measurement;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use vigia_benches::{CountingAlloc, ThreadCpuTime, access_units};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use vigia_benches::{CountingAlloc, access_units};
 use vigia_media::AccessUnit;
 use vigia_media::hub::{Cursor, Hub, Next};
 
@@ -153,20 +153,15 @@ async fn read_until_closed(mut cursor: Cursor<AccessUnit>) -> usize {
     }
 }
 
-fn wall(c: &mut Criterion) {
-    bench_fan_out(c, "hub_fan_out");
-    bench_fan_out_async(c, "hub_fan_out_async");
+fn main() {
+    vigia_benches::run_wall_and_cpu(
+        |c| {
+            bench_fan_out(c, "hub_fan_out");
+            bench_fan_out_async(c, "hub_fan_out_async");
+        },
+        |c| {
+            bench_fan_out(c, "hub_fan_out_cpu");
+            bench_fan_out_async(c, "hub_fan_out_async_cpu");
+        },
+    );
 }
-
-fn cpu(c: &mut Criterion<ThreadCpuTime>) {
-    bench_fan_out(c, "hub_fan_out_cpu");
-    bench_fan_out_async(c, "hub_fan_out_async_cpu");
-}
-
-criterion_group!(wall_time, wall);
-criterion_group! {
-    name = cpu_time;
-    config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = cpu
-}
-criterion_main!(wall_time, cpu_time);

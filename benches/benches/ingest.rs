@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::measurement::Measurement;
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use vigia_benches::{CountingAlloc, ThreadCpuTime};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use vigia_benches::CountingAlloc;
 use vigia_media::hub::{Cursor, Hub, Next};
 use vigia_media::synthetic::{Player, builtin_360p};
 use vigia_media::{AccessUnit, Track};
@@ -149,18 +149,9 @@ fn report_allocations(name: &str, capture: &Capture, readers: usize) {
     );
 }
 
-fn wall(c: &mut Criterion) {
-    bench_ingest(c, "depacketize_fan_out");
+fn main() {
+    vigia_benches::run_wall_and_cpu(
+        |c| bench_ingest(c, "depacketize_fan_out"),
+        |c| bench_ingest(c, "depacketize_fan_out_cpu"),
+    );
 }
-
-fn cpu(c: &mut Criterion<ThreadCpuTime>) {
-    bench_ingest(c, "depacketize_fan_out_cpu");
-}
-
-criterion_group!(wall_time, wall);
-criterion_group! {
-    name = cpu_time;
-    config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = cpu
-}
-criterion_main!(wall_time, cpu_time);

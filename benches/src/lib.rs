@@ -4,7 +4,8 @@
 //! [`CountingAlloc::counts`] before and after the code it measures, to report heap allocations
 //! per unit of work next to criterion's timings. [`ThreadCpuTime`] is a criterion measurement
 //! that counts only the CPU time of the benchmarking thread, so figures taken on a busy shared
-//! machine are less disturbed by other processes than wall time.
+//! machine are less disturbed by other processes than wall time; [`run_wall_and_cpu`] is the
+//! `main` of every bench, running its benches with both measurements.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use criterion::Criterion;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use vigia_media::{AccessUnit, Timestamp};
 
@@ -153,6 +155,21 @@ impl Measurement for ThreadCpuTime {
     fn formatter(&self) -> &dyn ValueFormatter {
         DURATION_FORMAT.formatter()
     }
+}
+
+/// A bench binary's `main` (`harness = false`): runs `wall` with criterion's wall time, then
+/// `cpu` with [`ThreadCpuTime`] (by convention the same benches, groups suffixed `_cpu`), each
+/// configured from the command line, then prints criterion's summary — what
+/// `criterion_main!` over two `criterion_group!`s would do.
+pub fn run_wall_and_cpu(
+    wall: impl FnOnce(&mut Criterion),
+    cpu: impl FnOnce(&mut Criterion<ThreadCpuTime>),
+) {
+    wall(&mut Criterion::default().configure_from_args());
+    cpu(&mut Criterion::default()
+        .with_measurement(ThreadCpuTime)
+        .configure_from_args());
+    Criterion::default().configure_from_args().final_summary();
 }
 
 /// CPU time used so far by the calling thread.
