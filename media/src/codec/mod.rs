@@ -13,6 +13,7 @@ pub mod h265;
 pub mod params;
 pub mod sei;
 
+mod nal;
 mod poc;
 
 /// What went wrong while reading a bitstream structure.

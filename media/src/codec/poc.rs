@@ -6,11 +6,125 @@
 //! interpolated between the previous DTS and the current PTS so that it ends `reordered`
 //! frames behind. Whatever the heuristic says, the result is clamped to `dts <= pts` and
 //! strictly increasing, or an error is returned.
+//!
+//! [`PocDtsExtractor`] is the part of `h264::DtsExtractor` and `h265::DtsExtractor` that does
+//! not depend on the codec: it keeps the latest parameter sets, finds the slice whose header
+//! carries the POC and drives [`PocDts`]. Each codec says the rest through [`PocSyntax`].
+
+use std::fmt::Debug;
+
+use bytes::Bytes;
 
 use super::CodecError;
 
 /// Reorder depth beyond which a stream is rejected (H.264 allows at most 16 reference frames).
 const MAX_REORDERED: i64 = 16;
+
+/// What a NAL unit is to [`PocDtsExtractor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NalRole {
+    /// A sequence parameter set.
+    Sps,
+    /// A picture parameter set the slice header reader needs (H.265 only).
+    Pps,
+    /// A slice whose header carries the picture's POC (the first such in an access unit counts).
+    PocSlice,
+    /// Anything else: ignored.
+    Other,
+}
+
+/// What differs between H.264 and H.265 when deriving DTS from POC.
+pub(crate) trait PocSyntax {
+    /// A parsed SPS.
+    type Sps: Clone + Debug;
+    /// A parsed PPS (`()` where slice headers need none).
+    type Pps: Clone + Debug;
+    /// The POC step per frame expected at first (see [`PocDts::new`]).
+    const POC_INCREMENT: u32;
+
+    /// What `nal` is.
+    fn role(nal: &[u8]) -> NalRole;
+
+    /// Parses an SPS NAL unit.
+    fn parse_sps(nal: &[u8]) -> Result<Self::Sps, CodecError>;
+
+    /// Parses a PPS NAL unit.
+    fn parse_pps(nal: &[u8]) -> Result<Self::Pps, CodecError>;
+
+    /// The picture of an access unit whose first POC slice is `slice`, or `None` when the
+    /// stream has no reordering and DTS is PTS.
+    fn picture(
+        sps: &Self::Sps,
+        pps: Option<&Self::Pps>,
+        slice: Option<&[u8]>,
+    ) -> Result<Option<Picture>, CodecError>;
+}
+
+/// The error for an access unit with no slice to read a POC from.
+pub(crate) const NO_SLICE: CodecError = CodecError::Invalid {
+    what: "access unit without slice",
+};
+
+/// DTS from POC for the codec `C`: the latest parameter sets and the [`PocDts`] state.
+#[derive(Clone, Debug)]
+pub(crate) struct PocDtsExtractor<C: PocSyntax> {
+    sps: Option<(Bytes, C::Sps)>,
+    pps: Option<(Bytes, C::Pps)>,
+    poc: PocDts,
+}
+
+impl<C: PocSyntax> PocDtsExtractor<C> {
+    /// An extractor that waits for in-band parameter sets.
+    pub(crate) fn new() -> Self {
+        Self {
+            sps: None,
+            pps: None,
+            poc: PocDts::new(C::POC_INCREMENT),
+        }
+    }
+
+    /// The DTS of the access unit `nalus` (NAL units without start codes) presented at `pts`.
+    pub(crate) fn extract(&mut self, nalus: &[Bytes], pts: i64) -> Result<i64, CodecError> {
+        let mut slice = None;
+        for nal in nalus {
+            match C::role(nal) {
+                NalRole::Sps => self.set_sps(nal)?,
+                NalRole::Pps => self.set_pps(nal)?,
+                NalRole::PocSlice if slice.is_none() => slice = Some(&nal[..]),
+                _ => {}
+            }
+        }
+        let Some((_, sps)) = &self.sps else {
+            return Err(CodecError::Incomplete {
+                what: "SPS not received yet",
+            });
+        };
+        let pps = self.pps.as_ref().map(|(_, pps)| pps);
+        match C::picture(sps, pps, slice)? {
+            Some(pic) => self.poc.next(pic, pts),
+            None => self.poc.passthrough(pts),
+        }
+    }
+
+    /// Takes `nal` as the SPS; a new one forgets what was learned about reordering.
+    pub(crate) fn set_sps(&mut self, nal: &Bytes) -> Result<(), CodecError> {
+        if replace(&mut self.sps, nal, C::parse_sps)? {
+            self.poc.reset();
+        }
+        Ok(())
+    }
+
+    /// Takes `nal` as the PPS.
+    pub(crate) fn set_pps(&mut self, nal: &Bytes) -> Result<(), CodecError> {
+        replace(&mut self.pps, nal, C::parse_pps).map(drop)
+    }
+}
+
+impl<C: PocSyntax> Default for PocDtsExtractor<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Decode-order facts about one picture.
 #[derive(Clone, Copy, Debug)]
@@ -153,6 +267,20 @@ impl PocDts {
         self.prev_dts = Some(dts);
         Ok(dts)
     }
+}
+
+/// Puts `nal` and what `parse` makes of it in `slot` unless `slot` holds the same bytes;
+/// whether it did.
+fn replace<T>(
+    slot: &mut Option<(Bytes, T)>,
+    nal: &Bytes,
+    parse: fn(&[u8]) -> Result<T, CodecError>,
+) -> Result<bool, CodecError> {
+    if slot.as_ref().is_some_and(|(b, _)| b == nal) {
+        return Ok(false);
+    }
+    *slot = Some((nal.clone(), parse(nal)?));
+    Ok(true)
 }
 
 /// `a - b` modulo `mask + 1`, as the signed value nearest to zero.
