@@ -31,17 +31,16 @@ fn mux_clip(seconds: i64, fragment_ms: i64) -> (Vec<Track>, Bytes, Vec<Vec<u8>>)
     let mut player = Player::new(builtin_360p());
     let tracks = player.clip().tracks().to_vec();
     let init = fmp4::init_segment(&tracks).expect("clip tracks have parameters");
-    let mut builders: Vec<SampleBuilder> = tracks.iter().map(SampleBuilder::new).collect();
-    let mut samples: Vec<Vec<(i64, Sample)>> = vec![Vec::new(); tracks.len()];
+    let mut units: Vec<Vec<AccessUnit>> = vec![Vec::new(); tracks.len()];
     while player.next_due_us() < seconds * 1_000_000 {
         let au = player.next_unit(EPOCH_US + player.next_due_us());
-        builders[au.track].push(&au);
-        samples[au.track].extend(std::iter::from_fn(|| builders[au.track].pull()));
+        units[au.track].push(au);
     }
-    for (b, s) in builders.iter_mut().zip(&mut samples) {
-        b.flush();
-        s.extend(std::iter::from_fn(|| b.pull()));
-    }
+    let samples: Vec<Vec<(i64, Sample)>> = tracks
+        .iter()
+        .zip(units)
+        .map(|(t, u)| samples_of(t, u))
+        .collect();
     let count = seconds * 1000 / fragment_ms;
     let fragments = (0..count)
         .map(|k| {
@@ -66,6 +65,33 @@ fn run(index: usize, timescale: u32, samples: &[(i64, Sample)], k: i64, ms: i64)
         base_decode_time: mine.first().map_or(0, |(d, _)| *d as u64),
         samples: mine.into_iter().map(|(_, s)| s.clone()).collect(),
     }
+}
+
+/// Pushes `units` through a [`SampleBuilder`] for `track` and returns every sample it makes.
+fn samples_of(track: &Track, units: impl IntoIterator<Item = AccessUnit>) -> Vec<(i64, Sample)> {
+    let mut builder = SampleBuilder::new(track);
+    let mut samples = Vec::new();
+    for au in units {
+        builder.push(&au);
+        samples.extend(std::iter::from_fn(|| builder.pull()));
+    }
+    builder.flush();
+    samples.extend(std::iter::from_fn(|| builder.pull()));
+    samples
+}
+
+/// An fMP4 file of `track` alone: its init segment and one fragment holding `samples`.
+fn single_fragment_file(track: &Track, samples: Vec<(i64, Sample)>) -> Vec<u8> {
+    let run = TrackRun {
+        track_id: 1,
+        base_decode_time: 0,
+        samples: samples.into_iter().map(|(_, s)| s).collect(),
+    };
+    let mut file = fmp4::init_segment(std::slice::from_ref(track))
+        .unwrap()
+        .to_vec();
+    file.extend(concat(&fmp4::fragment(1, &[run])));
+    file
 }
 
 fn concat(chunks: &[Bytes]) -> Vec<u8> {
@@ -137,19 +163,10 @@ fn ffprobe_and_ffmpeg_read_three_seconds() {
         audio_frames += fmp4::read_fragment(f).unwrap().tracks[1].samples.len();
     }
     let path = temp_file("clip.mp4", &file);
-    let probe = run_tool(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,width,height,sample_rate,channels,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ],
-        &[],
+    let probe = ffprobe(
         &path,
+        "stream=codec_name,width,height,sample_rate,channels,nb_read_frames",
+        true,
     );
     assert_eq!(probe.stderr, "", "ffprobe complained");
     let lines: Vec<&str> = probe.stdout.lines().collect();
@@ -160,12 +177,7 @@ fn ffprobe_and_ffmpeg_read_three_seconds() {
             &format!("aac,48000,1,{audio_frames}")[..]
         ]
     );
-    let decode = run_tool(
-        "ffmpeg",
-        &["-v", "error", "-i"],
-        &["-f", "null", "-"],
-        &path,
-    );
+    let decode = ffmpeg_decode(&path, "null");
     assert_eq!(decode.stderr, "", "ffmpeg decode errors");
 }
 
@@ -198,12 +210,7 @@ fn flac_frames_decode_exactly_in_ffmpeg() {
             at += n;
         }
         let path = temp_file("block.flac", &file);
-        let out = run_tool(
-            "ffmpeg",
-            &["-v", "error", "-i"],
-            &["-f", "s16le", "-"],
-            &path,
-        );
+        let out = ffmpeg_decode(&path, "s16le");
         assert_eq!(out.stderr, "", "{name}");
         assert_eq!(out.samples(), pcm, "{name}: decoded samples differ");
     }
@@ -243,53 +250,26 @@ fn g711_as_flac_in_fmp4_plays_losslessly() {
             .map(|i| (i * 7 % 251) as u8)
             .collect();
         let codes = Bytes::from(codes);
-        let mut builder = SampleBuilder::new(&track);
-        let mut samples = Vec::new();
         let unit_len = 160 * usize::from(channels);
-        for (i, start) in (0..codes.len()).step_by(unit_len).enumerate() {
-            let data = if i == 3 {
-                vec![
-                    codes.slice(start..start + 6),
-                    codes.slice(start + 6..start + unit_len),
-                ]
-            } else {
-                vec![codes.slice(start..start + unit_len)]
-            };
-            builder.push(&g711_unit(i as i64 * 160, data));
-            samples.extend(std::iter::from_fn(|| builder.pull()));
-        }
-        builder.flush();
-        samples.extend(std::iter::from_fn(|| builder.pull()));
-        let run = TrackRun {
-            track_id: 1,
-            base_decode_time: 0,
-            samples: samples.into_iter().map(|(_, s)| s).collect(),
-        };
-        let mut file = fmp4::init_segment(std::slice::from_ref(&track))
-            .unwrap()
-            .to_vec();
-        file.extend(concat(&fmp4::fragment(1, &[run])));
+        let units = (0..codes.len())
+            .step_by(unit_len)
+            .enumerate()
+            .map(|(i, start)| {
+                let data = if i == 3 {
+                    vec![
+                        codes.slice(start..start + 6),
+                        codes.slice(start + 6..start + unit_len),
+                    ]
+                } else {
+                    vec![codes.slice(start..start + unit_len)]
+                };
+                g711_unit(i as i64 * 160, data)
+            });
+        let file = single_fragment_file(&track, samples_of(&track, units));
         let path = temp_file("g711.mp4", &file);
-        let probe = run_tool(
-            "ffprobe",
-            &[
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,sample_rate,channels",
-                "-of",
-                "csv=p=0",
-            ],
-            &[],
-            &path,
-        );
+        let probe = ffprobe(&path, "stream=codec_name,sample_rate,channels", false);
         assert_eq!(probe.stdout.trim(), format!("flac,8000,{channels}"));
-        let out = run_tool(
-            "ffmpeg",
-            &["-v", "error", "-i"],
-            &["-f", "s16le", "-"],
-            &path,
-        );
+        let out = ffmpeg_decode(&path, "s16le");
         assert_eq!(out.stderr, "");
         let mut want = Vec::new();
         g711::decode(mu_law, &codes, &mut want);
@@ -362,6 +342,22 @@ impl ToolOutput {
             .map(|c| i16::from_le_bytes([c[0], c[1]]))
             .collect()
     }
+}
+
+/// ffprobe's listing of `entries` (`-show_entries`) for the file at `path`, one CSV line per
+/// stream; with `count_frames`, frames are decoded and counted (`nb_read_frames`).
+fn ffprobe(path: &Path, entries: &str, count_frames: bool) -> ToolOutput {
+    let mut args = vec!["-v", "error"];
+    if count_frames {
+        args.push("-count_frames");
+    }
+    args.extend(["-show_entries", entries, "-of", "csv=p=0"]);
+    run_tool("ffprobe", &args, &[], path)
+}
+
+/// ffmpeg decoding the file at `path` into `format` (`null`, `s16le`) on its stdout.
+fn ffmpeg_decode(path: &Path, format: &str) -> ToolOutput {
+    run_tool("ffmpeg", &["-v", "error", "-i"], &["-f", format, "-"], path)
 }
 
 /// Runs an outside tool on `path` with a 60 s bound; the tools are installed by the project's
@@ -447,15 +443,13 @@ fn ffmpeg_decodes_h265_as_hvc1() {
         }),
         clock_rate: 90_000,
     };
-    let mut builder = SampleBuilder::new(&track);
-    let mut samples = Vec::new();
     let mut dts_of = h265::DtsExtractor::new();
     let mut shift = None;
-    for (nalus, index) in units.iter().zip(H265_DISPLAY_INDEX) {
+    let aus = units.iter().zip(H265_DISPLAY_INDEX).map(|(nalus, index)| {
         let pts = index * 3600;
         let dts = dts_of.extract(nalus, pts).unwrap();
         let shift = *shift.get_or_insert(-dts.min(0));
-        let au = AccessUnit {
+        AccessUnit {
             track: 0,
             pts: Timestamp::new(pts + shift, 90_000),
             dts: Timestamp::new(dts + shift, 90_000),
@@ -463,12 +457,9 @@ fn ffmpeg_decodes_h265_as_hvc1() {
             wallclock_us: None,
             data: nalus.clone(),
             new_params: None,
-        };
-        builder.push(&au);
-        samples.extend(std::iter::from_fn(|| builder.pull()));
-    }
-    builder.flush();
-    samples.extend(std::iter::from_fn(|| builder.pull()));
+        }
+    });
+    let samples = samples_of(&track, aus);
     let count = samples.len();
     assert_eq!(count, H265_DISPLAY_INDEX.len());
     assert!(
@@ -478,38 +469,16 @@ fn ffmpeg_decodes_h265_as_hvc1() {
             .count()
             > 25
     );
-    let run = TrackRun {
-        track_id: 1,
-        base_decode_time: 0,
-        samples: samples.into_iter().map(|(_, s)| s).collect(),
-    };
-    let mut file = fmp4::init_segment(std::slice::from_ref(&track))
-        .unwrap()
-        .to_vec();
-    file.extend(concat(&fmp4::fragment(1, &[run])));
+    let file = single_fragment_file(&track, samples);
     let path = temp_file("h265.mp4", &file);
-    let probe = run_tool(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,codec_tag_string,width,height,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ],
-        &[],
+    let probe = ffprobe(
         &path,
+        "stream=codec_name,codec_tag_string,width,height,nb_read_frames",
+        true,
     );
     assert_eq!(probe.stderr, "");
     assert_eq!(probe.stdout.trim(), format!("hevc,hvc1,320,240,{count}"));
-    let decode = run_tool(
-        "ffmpeg",
-        &["-v", "error", "-i"],
-        &["-f", "null", "-"],
-        &path,
-    );
+    let decode = ffmpeg_decode(&path, "null");
     assert_eq!(decode.stderr, "");
     let codec = fmp4::codec_string(&track).unwrap();
     assert!(codec.starts_with("hvc1."), "{codec}");
