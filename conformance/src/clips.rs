@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::Background;
+
 /// A clip to publish in tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Clip {
@@ -135,6 +137,14 @@ impl Clip {
         assert!(status.success(), "ffmpeg failed to encode {self:?}");
         std::fs::rename(&tmp, &path).expect("move clip into cache");
         path
+    }
+
+    /// Starts ffmpeg publishing this clip in real time to `url` over RTSP with `transport`, with
+    /// the arguments of [`Clip::publish_args`]; killed on drop.
+    pub fn publish(self, url: &str, transport: &str) -> Background {
+        let args = self.publish_args(url, transport);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        Background::start("ffmpeg", &argv)
     }
 
     /// ffmpeg arguments that publish this clip in real time to `url` over RTSP with `transport`

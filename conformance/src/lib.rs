@@ -158,6 +158,19 @@ impl Vigia {
         Self::spawn(dir, &["vigia.yml"], &[], wait_port)
     }
 
+    /// Starts `vigia` on [`Ports::fresh`] with `config` (YAML) after the lines that set them, and
+    /// waits until its RTSP port accepts TCP connections.
+    pub fn start_on_fresh_ports(config: &str) -> (Self, Ports) {
+        let ports = Ports::fresh();
+        let vigia = Self::start(&format!("{}{config}", ports.yaml()), ports.rtsp);
+        (vigia, ports)
+    }
+
+    /// Whether `text` appears in the logs within `limit`.
+    pub fn logs_soon_contain(&self, text: &str, limit: Duration) -> bool {
+        eventually(limit, || self.logs().contains(text).then_some(())).is_some()
+    }
+
     /// Starts `vigia` in a fresh working directory with `args` and extra environment variables,
     /// and waits until `wait_port` accepts TCP connections.
     pub fn spawn(dir: TempDir, args: &[&str], env: &[(&str, &str)], wait_port: u16) -> Self {
@@ -252,6 +265,11 @@ impl Background {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Whether the process exits by itself within `limit`.
+    pub fn exits_within(&mut self, limit: Duration) -> bool {
+        eventually(limit, || (!self.is_running()).then_some(())).is_some()
     }
 
     /// Kills the process and returns what it wrote to stderr.

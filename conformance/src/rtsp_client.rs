@@ -124,6 +124,13 @@ impl RtspClient {
         Ok(response)
     }
 
+    /// ANNOUNCE of `sdp` for `url`, with its Content-Type and Content-Length.
+    pub fn announce(&mut self, url: &str, sdp: &str) -> io::Result<Response> {
+        let len = format!("Content-Length: {}", sdp.len());
+        let headers = ["Content-Type: application/sdp", len.as_str()];
+        self.request_with_body("ANNOUNCE", url, &headers, sdp.as_bytes())
+    }
+
     /// Reads one response, skipping interleaved frames that arrive first.
     pub fn read_response(&mut self) -> io::Result<Response> {
         loop {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use vigia_conformance::clips::Clip;
 use vigia_conformance::probe::ffprobe;
-use vigia_conformance::{Background, TempDir, Vigia, eventually};
+use vigia_conformance::{TempDir, Vigia, eventually};
 
 static DEFAULT_PORTS: Mutex<()> = Mutex::new(());
 
@@ -54,9 +54,7 @@ fn mediamtx_default_file_starts_warns_once_per_key_and_serves_rtsp() {
     let file_arg = file.display().to_string();
     let vigia = Vigia::spawn(TempDir::new("vigia-compat"), &[&file_arg], &[], 8554);
     let url = "rtsp://127.0.0.1:8554/compat-cam";
-    let publish_args = Clip::H264Aac.publish_args(url, "tcp");
-    let argv: Vec<&str> = publish_args.iter().map(String::as_str).collect();
-    let _publisher = Background::start("ffmpeg", &argv);
+    let _publisher = Clip::H264Aac.publish(url, "tcp");
     let probe = eventually(Duration::from_secs(20), || {
         let p = ffprobe(url, &["-rtsp_transport", "udp"], Some(2));
         (p.streams.len() == 2 && !p.packets.is_empty()).then_some(p)

@@ -14,18 +14,11 @@ use vigia_conformance::{Background, Ports, Vigia, eventually, run_with_timeout};
 const READ_SECONDS: &str = "60";
 
 fn server() -> (Vigia, Ports) {
-    let ports = Ports::fresh();
-    let config = format!(
-        "{}paths:\n  demo:\n    source: synthetic\n  all_others:\n",
-        ports.yaml()
-    );
-    (Vigia::start(&config, ports.rtsp), ports)
+    Vigia::start_on_fresh_ports("paths:\n  demo:\n    source: synthetic\n  all_others:\n")
 }
 
 fn publish(clip: Clip, ports: &Ports, path: &str) -> Background {
-    let args = clip.publish_args(&ports.rtsp_url(path), "tcp");
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    Background::start("ffmpeg", &argv)
+    clip.publish(&ports.rtsp_url(path), "tcp")
 }
 
 /// A plain HTTP/1.1 GET; returns (status, headers, body).

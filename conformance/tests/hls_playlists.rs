@@ -48,21 +48,15 @@ fn next_request(playlist: &str) -> String {
 }
 
 fn publisher(clip: Clip, ports: &Ports) -> Background {
-    let args = clip.publish_args(&ports.rtsp_url("cam"), "tcp");
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    Background::start("ffmpeg", &argv)
+    clip.publish(&ports.rtsp_url("cam"), "tcp")
 }
 
 #[test]
 fn two_minutes_of_playlists_pass_the_rfc_checker_across_reconnect_and_new_parameters() {
     Clip::H264Small.path();
-    let ports = Ports::fresh();
     // A 20-segment window, so delta updates have segments older than CAN-SKIP-UNTIL to skip.
-    let config = format!(
-        "{}hlsSegmentCount: 20\npaths:\n  all_others:\n",
-        ports.yaml()
-    );
-    let vigia = Vigia::start(&config, ports.rtsp);
+    let (vigia, ports) =
+        Vigia::start_on_fresh_ports("hlsSegmentCount: 20\npaths:\n  all_others:\n");
     let mut camera = Some(publisher(Clip::H264Aac, &ports));
     let first = eventually(Duration::from_secs(20), || {
         http_get(ports.hls, "/cam/stream.m3u8")

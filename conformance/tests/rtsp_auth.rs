@@ -9,9 +9,8 @@ use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::{Ports, Vigia, eventually, run_with_timeout};
 
 fn server(methods: &str) -> (Vigia, Ports) {
-    let ports = Ports::fresh();
-    let config = format!(
-        "{}rtspAuthMethods: [{methods}]
+    Vigia::start_on_fresh_ports(&format!(
+        "rtspAuthMethods: [{methods}]
 authInternalUsers:
 - user: any
   pass:
@@ -26,10 +25,8 @@ authInternalUsers:
     path: cam1
 paths:
   all_others:
-",
-        ports.yaml()
-    );
-    (Vigia::start(&config, ports.rtsp), ports)
+"
+    ))
 }
 
 /// Runs ffmpeg publishing 2 s of the clip to `url`; returns whether it succeeded and its stderr.
@@ -87,16 +84,7 @@ fn challenge_offers_basic_only_unless_digest_is_enabled() {
     let (_vigia, ports) = server("basic");
     let mut client = RtspClient::connect(ports.rtsp, &ports.rtsp_url("cam1")).unwrap();
     let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n";
-    let len = format!("Content-Length: {}", sdp.len());
-    let url = ports.rtsp_url("cam1");
-    let answer = client
-        .request_with_body(
-            "ANNOUNCE",
-            &url,
-            &["Content-Type: application/sdp", &len],
-            sdp.as_bytes(),
-        )
-        .unwrap();
+    let answer = client.announce(&ports.rtsp_url("cam1"), sdp).unwrap();
     assert_eq!(answer.status, 401);
     let challenges: Vec<&str> = answer
         .headers
@@ -114,9 +102,7 @@ fn digest_credentials_publish_and_anyone_reads() {
     let (ok, _) = publish_briefly(&with_credentials(&ports, "cam:wrong", "cam1"));
     assert!(!ok, "a wrong password must fail with Digest too");
     let url = with_credentials(&ports, "cam:secret", "cam1");
-    let clip = Clip::H264Aac.publish_args(&url, "tcp");
-    let argv: Vec<&str> = clip.iter().map(String::as_str).collect();
-    let _publisher = vigia_conformance::Background::start("ffmpeg", &argv);
+    let _publisher = Clip::H264Aac.publish(&url, "tcp");
     let probe = eventually(Duration::from_secs(20), || {
         let p = ffprobe(&ports.rtsp_url("cam1"), &["-rtsp_transport", "tcp"], None);
         (p.streams.len() == 2).then_some(p)

@@ -10,12 +10,7 @@ use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::{Ports, Vigia};
 
 fn server() -> (Vigia, Ports) {
-    let ports = Ports::fresh();
-    let config = format!(
-        "{}paths:\n  demo:\n    source: synthetic\n  all_others:\n",
-        ports.yaml()
-    );
-    (Vigia::start(&config, ports.rtsp), ports)
+    Vigia::start_on_fresh_ports("paths:\n  demo:\n    source: synthetic\n  all_others:\n")
 }
 
 /// Sends `bytes` on a fresh connection and returns what came back before the server answered
@@ -124,15 +119,7 @@ fn rtp_with_bad_padding_and_extension_lengths_is_dropped_and_logged() {
     let url = ports.rtsp_url("badrtp");
     let mut client = RtspClient::connect(ports.rtsp, &url).unwrap();
     let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:trackID=0\r\n";
-    let len = format!("Content-Length: {}", sdp.len());
-    let answer = client
-        .request_with_body(
-            "ANNOUNCE",
-            &url,
-            &["Content-Type: application/sdp", &len],
-            sdp.as_bytes(),
-        )
-        .unwrap();
+    let answer = client.announce(&url, sdp).unwrap();
     assert_eq!(answer.status, 200, "ANNOUNCE: {answer:?}");
     let setup = client
         .request(

@@ -8,8 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
+use vigia_conformance::Vigia;
 use vigia_conformance::rtsp_client::RtspClient;
-use vigia_conformance::{Ports, Vigia};
 
 const READERS: usize = 50;
 const WINDOW: Duration = Duration::from_secs(10);
@@ -64,12 +64,9 @@ fn stalled_reader(port: u16, url: &str) -> TcpStream {
 
 #[test]
 fn fifty_readers_get_identical_payloads_and_a_stalled_one_delays_nobody() {
-    let ports = Ports::fresh();
-    let config = format!(
-        "{}writeTimeout: 3s\nwriteQueueSize: 64\npaths:\n  cam1:\n    source: synthetic\n",
-        ports.yaml()
+    let (vigia, ports) = Vigia::start_on_fresh_ports(
+        "writeTimeout: 3s\nwriteQueueSize: 64\npaths:\n  cam1:\n    source: synthetic\n",
     );
-    let vigia = Vigia::start(&config, ports.rtsp);
     let url = ports.rtsp_url("cam1");
     let _stalled = stalled_reader(ports.rtsp, &url);
 

@@ -4,63 +4,42 @@ use std::time::Duration;
 
 use vigia_conformance::clips::Clip;
 use vigia_conformance::probe::ffprobe;
-use vigia_conformance::{Background, Ports, Vigia, eventually};
+use vigia_conformance::{Background, Ports, Vigia};
 
 fn publisher(ports: &Ports, path: &str) -> Background {
-    let args = Clip::H264Aac.publish_args(&ports.rtsp_url(path), "tcp");
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    Background::start("ffmpeg", &argv)
+    Clip::H264Aac.publish(&ports.rtsp_url(path), "tcp")
 }
 
-fn wait_log(vigia: &Vigia, text: &str) -> bool {
-    eventually(Duration::from_secs(15), || {
-        vigia.logs().contains(text).then_some(())
-    })
-    .is_some()
+/// Asserts that `text` shows up in the logs within 15 s; the failure message is the logs.
+fn assert_logged(vigia: &Vigia, text: &str) {
+    assert!(
+        vigia.logs_soon_contain(text, Duration::from_secs(15)),
+        "{}",
+        vigia.logs()
+    );
 }
 
 #[test]
 fn a_second_publisher_replaces_the_first_unless_override_is_off() {
-    let ports = Ports::fresh();
-    let config = format!(
-        "{}paths:\n  locked:\n    overridePublisher: no\n  all_others:\n",
-        ports.yaml()
+    let (vigia, ports) = Vigia::start_on_fresh_ports(
+        "paths:\n  locked:\n    overridePublisher: no\n  all_others:\n",
     );
-    let vigia = Vigia::start(&config, ports.rtsp);
 
     let mut first = publisher(&ports, "open");
-    assert!(
-        wait_log(&vigia, "publisher 1 is publishing"),
-        "{}",
-        vigia.logs()
-    );
+    assert_logged(&vigia, "publisher 1 is publishing");
     let _second = publisher(&ports, "open");
+    assert_logged(&vigia, "publisher 2 is publishing");
+    assert_logged(&vigia, "another publisher took over");
     assert!(
-        wait_log(&vigia, "publisher 2 is publishing"),
-        "{}",
-        vigia.logs()
-    );
-    assert!(
-        wait_log(&vigia, "another publisher took over"),
-        "{}",
-        vigia.logs()
-    );
-    let first_exited = eventually(Duration::from_secs(10), || {
-        (!first.is_running()).then_some(())
-    });
-    assert!(
-        first_exited.is_some(),
+        first.exits_within(Duration::from_secs(10)),
         "the replaced publisher is disconnected"
     );
 
     let _owner = publisher(&ports, "locked");
-    assert!(wait_log(&vigia, "path=locked"), "{}", vigia.logs());
+    assert_logged(&vigia, "path=locked");
     let mut intruder = publisher(&ports, "locked");
-    let refused = eventually(Duration::from_secs(10), || {
-        (!intruder.is_running()).then_some(())
-    });
     assert!(
-        refused.is_some(),
+        intruder.exits_within(Duration::from_secs(10)),
         "a second publisher is refused when overridePublisher is off"
     );
     assert!(
@@ -74,12 +53,9 @@ fn a_second_publisher_replaces_the_first_unless_override_is_off() {
 
 #[test]
 fn on_demand_source_starts_with_a_reader_and_closes_after_the_last() {
-    let ports = Ports::fresh();
-    let config = format!(
-        "{}paths:\n  lazy:\n    source: synthetic\n    sourceOnDemand: yes\n    sourceOnDemandCloseAfter: 1s\n",
-        ports.yaml()
+    let (vigia, ports) = Vigia::start_on_fresh_ports(
+        "paths:\n  lazy:\n    source: synthetic\n    sourceOnDemand: yes\n    sourceOnDemandCloseAfter: 1s\n",
     );
-    let vigia = Vigia::start(&config, ports.rtsp);
     std::thread::sleep(Duration::from_secs(1));
     assert!(
         !vigia.logs().contains("source is ready"),
@@ -96,9 +72,5 @@ fn on_demand_source_starts_with_a_reader_and_closes_after_the_last() {
         "{}",
         vigia.logs()
     );
-    assert!(
-        wait_log(&vigia, "on-demand source closed"),
-        "{}",
-        vigia.logs()
-    );
+    assert_logged(&vigia, "on-demand source closed");
 }

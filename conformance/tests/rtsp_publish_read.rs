@@ -10,25 +10,23 @@ use vigia_conformance::{Background, Ports, Vigia, eventually, run_with_timeout};
 
 const READ_SECONDS: u32 = 5;
 
-fn start_server() -> (Vigia, Ports) {
-    let ports = Ports::fresh();
-    let config = format!("{}paths:\n  all_others:\n", ports.yaml());
-    (Vigia::start(&config, ports.rtsp), ports)
-}
-
-fn publish(clip: Clip, ports: &Ports, path: &str, transport: &str) -> Background {
-    let args = clip.publish_args(&ports.rtsp_url(path), transport);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    Background::start("ffmpeg", &argv)
-}
-
-/// Waits until ffprobe sees `streams` streams on the path.
-fn wait_published(url: &str, streams: usize) {
+/// Starts a server, publishes `clip` to `path` over `transport`, and waits until ffprobe sees
+/// `streams` streams there. Keep all three alive for the test.
+fn published(
+    clip: Clip,
+    path: &str,
+    transport: &str,
+    streams: usize,
+) -> (Vigia, Ports, Background) {
+    let (vigia, ports) = Vigia::start_on_fresh_ports("paths:\n  all_others:\n");
+    let url = ports.rtsp_url(path);
+    let publisher = clip.publish(&url, transport);
     let seen = eventually(Duration::from_secs(20), || {
-        let p = ffprobe(url, &["-rtsp_transport", "tcp"], None);
+        let p = ffprobe(&url, &["-rtsp_transport", "tcp"], None);
         (p.streams.len() == streams).then_some(())
     });
     assert!(seen.is_some(), "{url} never showed {streams} streams");
+    (vigia, ports, publisher)
 }
 
 /// Checks the video packets: count close to real time, every frame present (pts steps of one
@@ -93,6 +91,12 @@ fn check_audio(probe: &Probe, codec: &str, sample_rate: u64) {
     );
 }
 
+/// The checks for [`Clip::H264Aac`]: H.264 video and 48 kHz AAC audio.
+fn check_h264_aac(probe: &Probe) {
+    check_video(probe, "h264");
+    check_audio(probe, "aac", 48_000);
+}
+
 fn read_back(ports: &Ports, path: &str, check: impl Fn(&Probe)) {
     let url = ports.rtsp_url(path);
     for transport in ["tcp", "udp"] {
@@ -142,13 +146,8 @@ fn ffmpeg_reads(url: &str) {
 
 #[test]
 fn h264_aac_published_over_tcp_reads_back_every_way() {
-    let (_vigia, ports) = start_server();
-    let _publisher = publish(Clip::H264Aac, &ports, "cam1", "tcp");
-    wait_published(&ports.rtsp_url("cam1"), 2);
-    read_back(&ports, "cam1", |p| {
-        check_video(p, "h264");
-        check_audio(p, "aac", 48_000);
-    });
+    let (_vigia, ports, _publisher) = published(Clip::H264Aac, "cam1", "tcp", 2);
+    read_back(&ports, "cam1", check_h264_aac);
     ffmpeg_reads(&ports.rtsp_url("cam1"));
     gstreamer_reads(&ports.rtsp_url("cam1"), "tcp", "rtph264depay ! h264parse");
     gstreamer_reads(&ports.rtsp_url("cam1"), "udp", "rtph264depay ! h264parse");
@@ -156,20 +155,13 @@ fn h264_aac_published_over_tcp_reads_back_every_way() {
 
 #[test]
 fn h264_aac_published_over_udp_reads_back() {
-    let (_vigia, ports) = start_server();
-    let _publisher = publish(Clip::H264Aac, &ports, "cam1", "udp");
-    wait_published(&ports.rtsp_url("cam1"), 2);
-    read_back(&ports, "cam1", |p| {
-        check_video(p, "h264");
-        check_audio(p, "aac", 48_000);
-    });
+    let (_vigia, ports, _publisher) = published(Clip::H264Aac, "cam1", "udp", 2);
+    read_back(&ports, "cam1", check_h264_aac);
 }
 
 #[test]
 fn h265_reads_back_over_tcp_and_udp() {
-    let (_vigia, ports) = start_server();
-    let _publisher = publish(Clip::H265, &ports, "cam-hevc", "tcp");
-    wait_published(&ports.rtsp_url("cam-hevc"), 1);
+    let (_vigia, ports, _publisher) = published(Clip::H265, "cam-hevc", "tcp", 1);
     read_back(&ports, "cam-hevc", |p| check_video(p, "hevc"));
     gstreamer_reads(
         &ports.rtsp_url("cam-hevc"),
@@ -180,9 +172,7 @@ fn h265_reads_back_over_tcp_and_udp() {
 
 #[test]
 fn g711_audio_reads_back_over_tcp_and_udp() {
-    let (_vigia, ports) = start_server();
-    let _publisher = publish(Clip::H264G711, &ports, "cam-g711", "udp");
-    wait_published(&ports.rtsp_url("cam-g711"), 2);
+    let (_vigia, ports, _publisher) = published(Clip::H264G711, "cam-g711", "udp", 2);
     read_back(&ports, "cam-g711", |p| {
         check_video(p, "h264");
         check_audio(p, "pcm_mulaw", 8_000);

@@ -13,9 +13,7 @@ use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::{Background, Ports, Vigia, eventually};
 
 fn publisher(ports: &Ports) -> Background {
-    let args = Clip::H264Aac.publish_args(&ports.rtsp_url("cam1"), "tcp");
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    Background::start("ffmpeg", &argv)
+    Clip::H264Aac.publish(&ports.rtsp_url("cam1"), "tcp")
 }
 
 /// Counts video packets a reader receives, from a thread, until told to stop.
@@ -71,20 +69,13 @@ impl CountingReader {
 
 #[test]
 fn puller_reconnects_and_its_reader_keeps_the_session() {
-    let origin_ports = Ports::fresh();
-    let origin = Vigia::start(
-        &format!("{}paths:\n  all_others:\n", origin_ports.yaml()),
-        origin_ports.rtsp,
-    );
+    let (origin, origin_ports) = Vigia::start_on_fresh_ports("paths:\n  all_others:\n");
     let mut camera = publisher(&origin_ports);
 
-    let edge_ports = Ports::fresh();
-    let edge_config = format!(
-        "{}paths:\n  proxied:\n    source: {}\n",
-        edge_ports.yaml(),
+    let (edge, edge_ports) = Vigia::start_on_fresh_ports(&format!(
+        "paths:\n  proxied:\n    source: {}\n",
         origin_ports.rtsp_url("cam1")
-    );
-    let edge = Vigia::start(&edge_config, edge_ports.rtsp);
+    ));
     let reader = eventually(Duration::from_secs(30), || {
         let r = CountingReader::start(edge_ports.rtsp, edge_ports.rtsp_url("proxied"));
         thread::sleep(Duration::from_secs(2));
