@@ -449,7 +449,8 @@ fn conformance_window(
 mod tests {
     use super::*;
     use crate::codec::annexb;
-    use crate::codec::h264::tests::hex;
+    use crate::codec::h264::tests::{assert_cuts_incomplete, hex};
+    use crate::codec::poc::tests::checked_dts;
 
     /// One SPS case: the NAL unit and what it decodes to. Also the fuzz seed corpus
     /// (`fuzz/corpus/h265_sps/`).
@@ -533,13 +534,7 @@ mod tests {
     #[test]
     fn truncated_or_wrong_sps_fails_cleanly() {
         for c in SPS_CASES {
-            let (name, full) = (c.name, hex(c.hex));
-            for cut in 0..full.len() {
-                match SpsInfo::parse(&full[..cut]) {
-                    Ok(_) | Err(CodecError::Incomplete { .. }) => {}
-                    Err(e) => panic!("{name} cut at {cut}: {e}"),
-                }
-            }
+            assert_cuts_incomplete(c.name, &hex(c.hex), SpsInfo::parse);
         }
         assert_eq!(
             SpsInfo::parse(&[0x40, 0x01, 0x0C]),
@@ -561,28 +556,14 @@ mod tests {
     fn dts_of_bframe_stream_is_increasing_and_not_after_pts() {
         let stream = Bytes::from_static(include_bytes!("testdata/bframes-320x240.h265"));
         let units = split_access_units(&annexb::split(&stream));
-        assert_eq!(units.len(), BFRAMES_PTS.len());
         let mut d = DtsExtractor::new();
-        let mut prev = i64::MIN;
-        let mut reordered = 0;
-        for (i, (au, frame)) in units.iter().zip(BFRAMES_PTS).enumerate() {
-            let pts = frame * 3600;
-            let dts = d
-                .extract(au, pts)
-                .unwrap_or_else(|e| panic!("unit {i}: {e}"));
-            assert!(
-                dts > prev && dts <= pts,
-                "unit {i}: dts {dts} prev {prev} pts {pts}"
-            );
-            reordered += usize::from(dts < pts);
-            if i >= 8 {
-                // Steady state: one frame per frame, (decode index - 3) frames. ffmpeg muxed
-                // (index - 2); the POC jump of the B-pyramid makes us learn depth 3, not 2.
-                assert_eq!(dts, (i as i64 - 3) * 3600, "unit {i}");
-            }
-            prev = dts;
+        let dts = checked_dts(&units, &BFRAMES_PTS, 0, |au, pts| d.extract(au, pts));
+        for (i, &(dts, _)) in dts.iter().enumerate().skip(8) {
+            // Steady state: one frame per frame, (decode index - 3) frames. ffmpeg muxed
+            // (index - 2); the POC jump of the B-pyramid makes us learn depth 3, not 2.
+            assert_eq!(dts, (i as i64 - 3) * 3600, "unit {i}");
         }
-        assert!(reordered > 25, "most units have dts < pts, got {reordered}");
+        let prev = dts.last().map_or(i64::MIN, |d| d.0);
         assert!(is_keyframe(&units[0]) && !is_keyframe(&units[1]));
         assert_eq!(units.iter().filter(|u| is_keyframe(u)).count(), 2);
         // DTS keeps pace: it ends within the reorder depth (3 frames) of the last PTS.

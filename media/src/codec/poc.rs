@@ -291,8 +291,35 @@ fn poc_diff(a: u32, b: u32, mask: u32) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Runs `extract` over `units` (decode order), the unit at display index `display[i]`
+    /// presented at `offset + display[i] × 3600`, and checks each DTS is after the previous one
+    /// and not after its PTS. Returns `(dts, pts)` per unit.
+    pub(crate) fn checked_dts(
+        units: &[Vec<Bytes>],
+        display: &[i64],
+        offset: i64,
+        mut extract: impl FnMut(&[Bytes], i64) -> Result<i64, CodecError>,
+    ) -> Vec<(i64, i64)> {
+        assert_eq!(units.len(), display.len());
+        let mut prev = i64::MIN;
+        let mut out = Vec::new();
+        for (i, (au, frame)) in units.iter().zip(display).enumerate() {
+            let pts = offset + frame * 3600;
+            let dts = extract(au, pts).unwrap_or_else(|e| panic!("unit {i}: {e}"));
+            assert!(
+                dts > prev && dts <= pts,
+                "unit {i}: dts {dts} prev {prev} pts {pts}"
+            );
+            prev = dts;
+            out.push((dts, pts));
+        }
+        let reordered = out.iter().filter(|(dts, pts)| dts < pts).count();
+        assert!(reordered > 25, "most units have dts < pts, got {reordered}");
+        out
+    }
 
     #[test]
     fn poc_diff_wraps() {
