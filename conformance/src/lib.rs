@@ -243,22 +243,26 @@ impl Drop for Vigia {
 pub struct Background {
     child: Child,
     name: String,
+    /// Holds `stderr.log`: a file, not a pipe, so a chatty client never blocks on a full pipe.
+    dir: TempDir,
 }
 
 impl Background {
-    /// Starts `program args…` with output discarded (stderr kept in memory on failure is not
-    /// needed for publishers: their effect is checked through the server).
+    /// Starts `program args…` with stdout discarded and stderr kept in a file for [`Self::stop`].
     pub fn start(program: &str, args: &[&str]) -> Self {
+        let dir = TempDir::new("vigia-client");
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("create log");
         let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         Self {
             child,
             name: program.to_string(),
+            dir,
         }
     }
 
@@ -276,11 +280,7 @@ impl Background {
     pub fn stop(&mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut err = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            let _ = stderr.read_to_string(&mut err);
-        }
-        err
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
     /// The program's name.
