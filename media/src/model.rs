@@ -132,6 +132,20 @@ pub struct AccessUnit {
 }
 
 impl AccessUnit {
+    /// A unit as it comes out of a depacketizer: `dts` equal to `pts`, no wall-clock time, no
+    /// parameter change (ingest fills those in).
+    pub fn new(track: usize, pts: Timestamp, keyframe: bool, data: Vec<Bytes>) -> Self {
+        Self {
+            track,
+            pts,
+            dts: pts,
+            keyframe,
+            wallclock_us: None,
+            data,
+            new_params: None,
+        }
+    }
+
     /// Total payload size in bytes.
     pub fn len(&self) -> usize {
         self.data.iter().map(Bytes::len).sum()

@@ -10,7 +10,7 @@ use vigia_media::time::Timestamp;
 use super::{
     Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, MAX_AU_SIZE,
     OutPacket, PacketWriter, PacketizeError, Packetizer, PacketizerConfig, ReadyQueue, RtpTimeline,
-    SeqEvent, access_unit, fixture, rtp,
+    SeqEvent, fixture, rtp,
 };
 use crate::rtp::RtpPacket;
 
@@ -148,7 +148,7 @@ impl AacDepacketizer {
             return;
         }
         let pts = Timestamp::new(ts, self.clock_rate);
-        let au = access_unit(self.track, pts, true, frames);
+        let au = AccessUnit::new(self.track, pts, true, frames);
         self.ready.push(au, &mut self.stats);
     }
 }
@@ -374,7 +374,7 @@ mod tests {
     #[test]
     fn round_trip_packed_frames() {
         let frames: Vec<Bytes> = (1..=3u8).map(|i| Bytes::from(vec![i; 100])).collect();
-        let au = access_unit(0, Timestamp::new(2048, 16_000), true, frames.clone());
+        let au = AccessUnit::new(0, Timestamp::new(2048, 16_000), true, frames.clone());
         let out = round_trip(&track(), &au, 1450);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].chunks[1].as_ptr(), frames[0].as_ptr());
@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn round_trip_fragmented_frame() {
         let frame = Bytes::from(vec![7u8; 3000]);
-        let au = access_unit(0, Timestamp::new(0, 16_000), true, vec![frame]);
+        let au = AccessUnit::new(0, Timestamp::new(0, 16_000), true, vec![frame]);
         let out = round_trip(&track(), &au, 1450);
         assert_eq!(out.len(), 3);
         assert_eq!(

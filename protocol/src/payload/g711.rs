@@ -120,7 +120,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::payload::{FuzzCodec, access_unit, round_trip, run_cases};
+    use crate::payload::{FuzzCodec, round_trip, run_cases};
 
     #[test]
     fn case_table() {
@@ -131,7 +131,7 @@ mod tests {
     fn round_trip_splits_at_mtu() {
         let track = FuzzCodec::G711.track(); // PCMA, 8 kHz, mono
         let data = vec![Bytes::from(vec![0xD5u8; 300])];
-        let au = access_unit(0, Timestamp::new(8000, 8000), true, data);
+        let au = AccessUnit::new(0, Timestamp::new(8000, 8000), true, data);
         let cfg = PacketizerConfig {
             payload_type: 8,
             ssrc: 1,

@@ -318,7 +318,7 @@ mod tests {
     use vigia_media::time::Timestamp;
 
     use super::*;
-    use crate::payload::{Depacketizer, FuzzCodec, Packetizer, access_unit, round_trip, run_cases};
+    use crate::payload::{Depacketizer, FuzzCodec, Packetizer, round_trip, run_cases};
     use crate::rtp::RtpPacket;
 
     fn dep() -> Box<dyn Depacketizer> {
@@ -371,7 +371,7 @@ mod tests {
     }
 
     fn au(nals: Vec<Bytes>, ticks: i64) -> AccessUnit {
-        access_unit(0, Timestamp::new(ticks, 90_000), true, nals)
+        AccessUnit::new(0, Timestamp::new(ticks, 90_000), true, nals)
     }
 
     #[test]

@@ -240,7 +240,7 @@ mod tests {
     use vigia_media::time::Timestamp;
 
     use super::*;
-    use crate::payload::{FuzzCodec, access_unit, round_trip, run_cases};
+    use crate::payload::{FuzzCodec, round_trip, run_cases};
 
     #[test]
     fn case_table() {
@@ -256,7 +256,7 @@ mod tests {
             .chain((0..4000u32).map(|i| i as u8))
             .collect();
         let nals = vec![Bytes::from_static(&[0x40, 0x01, 7]), Bytes::from(big)];
-        let au = access_unit(1, Timestamp::new(42, 90_000), true, nals);
+        let au = AccessUnit::new(1, Timestamp::new(42, 90_000), true, nals);
         let track = FuzzCodec::H265.track(); // default parameters, 90 kHz
         let out = round_trip(&track, &au, 1000);
         assert_eq!(out.len(), 1 + 5);

@@ -340,20 +340,6 @@ impl RtpTimeline {
     }
 }
 
-/// An access unit as depacketizers emit it: `dts` equal to `pts`, no wall-clock time, no new
-/// parameters.
-fn access_unit(track: usize, pts: Timestamp, keyframe: bool, data: Vec<Bytes>) -> AccessUnit {
-    AccessUnit {
-        track,
-        pts,
-        dts: pts,
-        keyframe,
-        wallclock_us: None,
-        data,
-        new_params: None,
-    }
-}
-
 /// Bounded queue of finished access units.
 #[derive(Clone, Debug, Default)]
 struct ReadyQueue {

@@ -126,7 +126,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::payload::{FuzzCodec, access_unit, round_trip, run_cases};
+    use crate::payload::{FuzzCodec, round_trip, run_cases};
 
     #[test]
     fn case_table() {
@@ -149,7 +149,7 @@ mod tests {
             Bytes::from_static(&[0x78, 1]),
             Bytes::from_static(&[0x78, 2]),
         ];
-        let au = access_unit(0, Timestamp::new(48_000, 48_000), true, data);
+        let au = AccessUnit::new(0, Timestamp::new(48_000, 48_000), true, data);
         let out = round_trip(&track, &au, 1450);
         assert_eq!(
             out.iter().map(|p| p.timestamp).collect::<Vec<_>>(),

@@ -4,9 +4,7 @@
 use vigia_media::model::AccessUnit;
 use vigia_media::time::Timestamp;
 
-use super::{
-    DepacketizeError, DepacketizeErrorKind, DepacketizeStats, ReadyQueue, RtpTimeline, access_unit,
-};
+use super::{DepacketizeError, DepacketizeErrorKind, DepacketizeStats, ReadyQueue, RtpTimeline};
 use crate::rtp::RtpPacket;
 
 /// One access unit per packet in sequence; late packets are discarded, loss is only counted
@@ -53,7 +51,7 @@ impl UnitPerPacket {
             return Err(DepacketizeErrorKind::Invalid(self.invalid).at(pkt));
         }
         let pts = Timestamp::new(ts, self.clock_rate);
-        let au = access_unit(self.track, pts, true, vec![pkt.payload.clone()]);
+        let au = AccessUnit::new(self.track, pts, true, vec![pkt.payload.clone()]);
         self.ready.push(au, &mut self.stats);
         Ok(())
     }

@@ -12,7 +12,7 @@ use vigia_media::time::Timestamp;
 
 use super::{
     DepacketizeError, DepacketizeErrorKind, DepacketizeStats, MAX_AU_SIZE, OutPacket, PacketWriter,
-    PacketizeError, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent, access_unit,
+    PacketizeError, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent,
 };
 use crate::rtp::RtpPacket;
 
@@ -334,7 +334,7 @@ impl<S: NalSyntax> NalAssembler<S> {
             new_params: cur
                 .params_changed
                 .then(|| Arc::new(S::wrap(self.params.clone()))),
-            ..access_unit(self.track, pts, cur.keyframe, cur.nals)
+            ..AccessUnit::new(self.track, pts, cur.keyframe, cur.nals)
         };
         self.ready.push(au, &mut self.stats);
     }

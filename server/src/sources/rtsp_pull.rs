@@ -209,15 +209,7 @@ fn to_access_unit(
 
 fn unit(track: usize, ts: retina::Timestamp, keyframe: bool, data: Vec<Bytes>) -> AccessUnit {
     let pts = Timestamp::new(ts.elapsed(), ts.clock_rate().get());
-    AccessUnit {
-        track,
-        pts,
-        dts: pts,
-        keyframe,
-        wallclock_us: None,
-        data,
-        new_params: None,
-    }
+    AccessUnit::new(track, pts, keyframe, data)
 }
 
 /// NAL units of a 4-byte-length-prefixed buffer, as slices of it (no copy).
