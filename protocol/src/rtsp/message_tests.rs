@@ -308,14 +308,7 @@ fn write_seeds() {
         .into_iter()
         .map(|c| (c.name.to_owned(), c.input))
         .collect();
-    for (name, text) in testutil::DIALOGS {
-        let all: Vec<u8> = testutil::dialog(text)
-            .into_iter()
-            .filter(|m| m.0)
-            .flat_map(|m| m.1)
-            .collect();
-        seeds.push((format!("dialog_{name}"), all));
-    }
+    seeds.extend(testutil::client_dialog_seeds());
     testutil::write_seeds("rtsp_message", &seeds);
 }
 

@@ -193,6 +193,17 @@ pub(crate) mod testutil {
         out
     }
 
+    /// One fuzz seed per captured dialog: everything its client sent, concatenated.
+    pub(crate) fn client_dialog_seeds() -> Vec<(String, Vec<u8>)> {
+        DIALOGS
+            .iter()
+            .map(|(name, text)| {
+                let sent = dialog(text).into_iter().filter(|m| m.0).flat_map(|m| m.1);
+                (format!("dialog_{name}"), sent.collect())
+            })
+            .collect()
+    }
+
     /// The captured dialogs under `testdata/`.
     pub(crate) const DIALOGS: &[(&str, &[u8])] = &[
         (
