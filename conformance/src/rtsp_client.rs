@@ -56,6 +56,8 @@ pub struct RtspClient {
     session: Option<String>,
     /// The URL requests are made for.
     pub url: String,
+    /// The `RTP-Info` header of the last PLAY response.
+    pub rtp_info: Option<String>,
 }
 
 impl RtspClient {
@@ -70,6 +72,7 @@ impl RtspClient {
             cseq: 0,
             session: None,
             url: url.into(),
+            rtp_info: None,
         })
     }
 
@@ -83,6 +86,7 @@ impl RtspClient {
             cseq: 0,
             session: None,
             url: url.into(),
+            rtp_info: None,
         }
     }
 
@@ -204,6 +208,12 @@ impl RtspClient {
 
     /// DESCRIBE, SETUP of every `m=` section over TCP-interleaved, PLAY. Returns the SDP.
     pub fn play_tcp(&mut self) -> io::Result<String> {
+        self.play_with(|i| format!("RTP/AVP/TCP;unicast;interleaved={}-{}", 2 * i, 2 * i + 1))
+    }
+
+    /// DESCRIBE, SETUP of every `m=` section with the `Transport` that `transport(index)` gives,
+    /// PLAY. Returns the SDP.
+    pub fn play_with(&mut self, transport: impl Fn(usize) -> String) -> io::Result<String> {
         let url = self.url.clone();
         let describe = self.request("DESCRIBE", &url, &["Accept: application/sdp"])?;
         if describe.status != 200 {
@@ -216,11 +226,7 @@ impl RtspClient {
         let base = describe.header("Content-Base").unwrap_or(&url).to_string();
         for (i, control) in controls(&sdp).iter().enumerate() {
             let track_url = absolute_control(&base, control);
-            let transport = format!(
-                "Transport: RTP/AVP/TCP;unicast;interleaved={}-{}",
-                2 * i,
-                2 * i + 1
-            );
+            let transport = format!("Transport: {}", transport(i));
             let setup = self.request("SETUP", &track_url, &[&transport])?;
             if setup.status != 200 {
                 return Err(io::Error::other(format!("SETUP answered {}", setup.status)));
@@ -230,6 +236,7 @@ impl RtspClient {
         if play.status != 200 {
             return Err(io::Error::other(format!("PLAY answered {}", play.status)));
         }
+        self.rtp_info = play.header("RTP-Info").map(str::to_string);
         Ok(sdp)
     }
 }

@@ -9,6 +9,7 @@ use vigia_protocol::payload::{self, OutPacket, Packetizer, PacketizerConfig};
 use vigia_protocol::sdp::payload_type_for;
 
 use crate::paths::lock;
+use crate::sources::unix_micros;
 
 /// Units the ring keeps at least (more when a GOP is longer), and at most.
 const RING_MIN: usize = 256;
@@ -22,6 +23,19 @@ pub(crate) struct RtpBatch {
     pub(crate) track: usize,
     /// The packets, each a list of `Bytes` chunks (header, payload slices).
     pub(crate) packets: Vec<OutPacket>,
+    /// Wall-clock UNIX microseconds of the packets' RTP timestamp, on a clock common to all the
+    /// stream's tracks (PTS plus one offset), so that RTCP sender reports and `RTP-Info` align
+    /// tracks exactly as their timestamps do.
+    pub(crate) wallclock_us: i64,
+}
+
+/// How one track's RTP packets are sent: the numbers its sender reports carry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RtpSource {
+    /// The track's SSRC.
+    pub(crate) ssrc: u32,
+    /// The track's RTP clock rate in Hz.
+    pub(crate) clock_rate: u32,
 }
 
 /// A live stream: written by one publisher or source, read by any number of readers.
@@ -30,6 +44,7 @@ pub(crate) struct PathStream {
     tracks: Vec<Track>,
     units: Arc<Hub<AccessUnit>>,
     rtp: Arc<Hub<RtpBatch>>,
+    rtp_sources: Vec<RtpSource>,
     writer: Mutex<Writer>,
     has_video: bool,
 }
@@ -37,6 +52,8 @@ pub(crate) struct PathStream {
 struct Writer {
     packetizers: Vec<Box<dyn Packetizer>>,
     rebase: Rebase,
+    /// Wall clock minus PTS (µs), taken from the first unit and again after each reconnect.
+    wall_offset_us: Option<i64>,
 }
 
 /// Keeps timestamps continuous when a source reconnects and starts again from another origin.
@@ -50,13 +67,21 @@ struct Rebase {
 impl PathStream {
     /// A new stream of `tracks` for path `path`.
     pub(crate) fn new(path: &str, tracks: Vec<Track>) -> Arc<Self> {
+        let rtp_sources: Vec<RtpSource> = tracks
+            .iter()
+            .map(|track| RtpSource {
+                ssrc: rand::random(),
+                clock_rate: track.clock_rate,
+            })
+            .collect();
         let packetizers = tracks
             .iter()
+            .zip(&rtp_sources)
             .enumerate()
-            .map(|(i, track)| {
+            .map(|(i, (track, source))| {
                 let config = PacketizerConfig {
                     payload_type: payload_type_for(track, i),
-                    ssrc: rand::random(),
+                    ssrc: source.ssrc,
                     initial_seq: rand::random(),
                     timestamp_offset: rand::random(),
                     mtu: RTP_MTU,
@@ -70,9 +95,11 @@ impl PathStream {
             tracks,
             units: Hub::new(RING_MIN, RING_MAX),
             rtp: Hub::new(RING_MIN, RING_MAX),
+            rtp_sources,
             writer: Mutex::new(Writer {
                 packetizers,
                 rebase: Rebase::default(),
+                wall_offset_us: None,
             }),
             has_video,
         })
@@ -92,6 +119,11 @@ impl PathStream {
     /// The hub of RTP packets (for RTSP readers).
     pub(crate) fn rtp(&self) -> &Arc<Hub<RtpBatch>> {
         &self.rtp
+    }
+
+    /// Per track, the SSRC and clock rate of the packets in [`Self::rtp`].
+    pub(crate) fn rtp_sources(&self) -> &[RtpSource] {
+        &self.rtp_sources
     }
 
     /// A one-line description: `2 tracks (H264, MPEG-4 Audio)`.
@@ -133,7 +165,14 @@ impl PathStream {
         };
         let join = unit.keyframe && (track.kind() == MediaKind::Video || !self.has_video);
         let mut writer = lock(&self.writer);
+        if writer.rebase.pending {
+            writer.wall_offset_us = None;
+        }
         writer.rebase.apply(&mut unit);
+        let pts_us = unit.pts.as_micros();
+        let wall_offset_us = *writer
+            .wall_offset_us
+            .get_or_insert_with(|| unit.wallclock_us.unwrap_or_else(unix_micros) - pts_us);
         let mut packets = Vec::new();
         if let Some(packetizer) = writer.packetizers.get_mut(unit.track)
             && let Err(e) = packetizer.packetize(&unit, &mut packets)
@@ -141,16 +180,14 @@ impl PathStream {
             tracing::warn!(path = %self.path, track = unit.track, "can't packetize unit: {e}");
         }
         drop(writer);
-        let track_index = unit.track;
+        let batch = RtpBatch {
+            track: unit.track,
+            packets,
+            wallclock_us: pts_us + wall_offset_us,
+        };
         self.units.publish(Arc::new(unit), join);
-        if !packets.is_empty() {
-            self.rtp.publish(
-                Arc::new(RtpBatch {
-                    track: track_index,
-                    packets,
-                }),
-                join,
-            );
+        if !batch.packets.is_empty() {
+            self.rtp.publish(Arc::new(batch), join);
         }
     }
 }

@@ -21,6 +21,7 @@ use vigia_protocol::sdp::{SdpTrack, sdp_for_tracks};
 
 use super::multicast::{Lease, MULTICAST_TTL};
 use super::publisher::Publisher;
+use super::reports::SenderReports;
 use super::udp::Route;
 use super::writer::{self, Outgoing, PlayPlan, Target, WriterEnd};
 use super::{RtspServer, peer_ip};
@@ -378,10 +379,7 @@ impl Connection {
         let mut targets = vec![None; reading.stream.tracks().len()];
         for setup in tracks {
             let target = target_of(&setup.transport, peer_ip);
-            if let (Target::Udp(_), Some(udp), Some((_, rtcp))) =
-                (target, &udp, setup.transport.client_port)
-            {
-                let from = SocketAddr::new(peer_ip, rtcp);
+            if let (Target::Udp { rtcp: from, .. }, Some(udp)) = (target, &udp) {
                 udp.add(
                     from,
                     Route::Read {
@@ -399,14 +397,17 @@ impl Connection {
         }
         let mut cursor = reading.stream.rtp().subscribe();
         let (pending, first) = prefetch(&mut cursor, targets.len());
+        let start_us = pending.first().map_or(0, |b| b.wallclock_us);
+        let sources = reading.stream.rtp_sources();
         let rtp_info = tracks
             .iter()
             .map(|t| {
                 let first = first.get(t.track).copied().flatten();
+                let clock_rate = sources.get(t.track).map_or(90_000, |s| s.clock_rate);
                 RtpInfoEntry {
                     url: format!("{}/trackID={}", uri.trim_end_matches('/'), t.track),
-                    seq: first.map(|(seq, _)| seq),
-                    rtptime: first.map(|(_, ts)| ts),
+                    seq: first.map(|p| p.seq),
+                    rtptime: first.map(|p| p.rtp_time_at(start_us, clock_rate)),
                 }
             })
             .collect();
@@ -417,6 +418,7 @@ impl Connection {
             targets,
             path,
             udp,
+            reports: SenderReports::new(reading.stream.rtp_sources()),
         };
         self.after_response = Some(Outgoing::Play(plan));
         tracing::info!(path = %reading.path.name, "is reading from path ({})", transport_names(tracks));
@@ -519,8 +521,22 @@ async fn read_more(socket: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::R
     socket.read_buf(buf).await
 }
 
-/// Sequence number and RTP time of a track's first packet sent to a reader.
-type FirstPacket = (u16, u32);
+/// A track's first packet sent to a reader.
+#[derive(Clone, Copy)]
+struct FirstPacket {
+    seq: u16,
+    timestamp: u32,
+    wallclock_us: i64,
+}
+
+impl FirstPacket {
+    /// The track's RTP time at wall-clock `at_us` (on the stream's common clock), so that every
+    /// track's `RTP-Info` names the same instant, as RFC 2326 §12.33 says.
+    fn rtp_time_at(&self, at_us: i64, clock_rate: u32) -> u32 {
+        let ticks = i128::from(self.wallclock_us - at_us) * i128::from(clock_rate) / 1_000_000;
+        self.timestamp.wrapping_sub(ticks as i64 as u32)
+    }
+}
 
 /// Takes the batches already in the ring from the cursor's start, until every track's first
 /// packet is known: their sequence numbers and RTP times go into `RTP-Info` (RFC 2326 §12.33).
@@ -537,7 +553,11 @@ fn prefetch(
         if let (Some(slot @ None), Some(packet)) =
             (first.get_mut(batch.track), batch.packets.first())
         {
-            *slot = Some((packet.sequence_number, packet.timestamp));
+            *slot = Some(FirstPacket {
+                seq: packet.sequence_number,
+                timestamp: packet.timestamp,
+                wallclock_us: batch.wallclock_us,
+            });
         }
         pending.push(batch);
     }
@@ -578,9 +598,12 @@ fn target_of(transport: &Transport, peer_ip: std::net::IpAddr) -> Target {
         transport.interleaved,
         transport.client_port,
     ) {
-        (LowerTransport::Tcp, Some((rtp, _)), _) => Target::Tcp(rtp),
-        (LowerTransport::Udp, _, Some((rtp, _))) => Target::Udp(SocketAddr::new(peer_ip, rtp)),
-        _ => Target::Tcp(0),
+        (LowerTransport::Tcp, Some((rtp, rtcp)), _) => Target::Tcp { rtp, rtcp },
+        (LowerTransport::Udp, _, Some((rtp, rtcp))) => Target::Udp {
+            rtp: SocketAddr::new(peer_ip, rtp),
+            rtcp: SocketAddr::new(peer_ip, rtcp),
+        },
+        _ => Target::Tcp { rtp: 0, rtcp: 1 },
     }
 }
 
@@ -605,4 +628,30 @@ fn refusal(e: PathError) -> (StatusCode, String) {
         | PathError::TooManyReaders(_) => StatusCode::BAD_REQUEST,
     };
     (status, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FirstPacket;
+
+    #[test]
+    fn rtp_info_names_the_same_instant_for_every_track() {
+        let video = FirstPacket {
+            seq: 1,
+            timestamp: 5_000,
+            wallclock_us: 2_000_000,
+        };
+        assert_eq!(video.rtp_time_at(2_000_000, 90_000), 5_000);
+        // Audio whose first packet is 20 ms after the start: its RTP time 20 ms earlier.
+        let audio = FirstPacket {
+            seq: 1,
+            timestamp: 100,
+            wallclock_us: 2_020_000,
+        };
+        assert_eq!(
+            audio.rtp_time_at(2_000_000, 48_000),
+            100u32.wrapping_sub(960)
+        );
+        assert_eq!(audio.rtp_time_at(2_040_000, 48_000), 100 + 960);
+    }
 }

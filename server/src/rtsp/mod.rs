@@ -8,6 +8,7 @@
 mod conn;
 mod multicast;
 mod publisher;
+mod reports;
 mod udp;
 mod writer;
 

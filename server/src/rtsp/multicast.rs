@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use vigia_media::hub::Next;
 
+use super::reports::SenderReports;
 use super::udp::send_chunks;
 use crate::config::{Config, IpNet};
 use crate::paths::lock;
@@ -93,7 +95,10 @@ impl Multicast {
             let targets = group
                 .addresses
                 .iter()
-                .map(|a| SocketAddr::from((*a, self.rtp_port)))
+                .map(|a| GroupTarget {
+                    rtp: SocketAddr::from((*a, self.rtp_port)),
+                    rtcp: SocketAddr::from((*a, self.rtcp_port)),
+                })
                 .collect();
             group.sender = Some(tokio::spawn(send_loop(stream.clone(), targets)));
         }
@@ -136,7 +141,14 @@ impl Drop for Lease {
     }
 }
 
-async fn send_loop(stream: Arc<PathStream>, targets: Vec<SocketAddr>) {
+/// Where one track's multicast packets go.
+struct GroupTarget {
+    rtp: SocketAddr,
+    rtcp: SocketAddr,
+}
+
+/// Sends the stream's RTP packets to the groups, with a sender report per track now and then.
+async fn send_loop(stream: Arc<PathStream>, targets: Vec<GroupTarget>) {
     let socket = match multicast_socket().await {
         Ok(s) => s,
         Err(e) => {
@@ -145,6 +157,7 @@ async fn send_loop(stream: Arc<PathStream>, targets: Vec<SocketAddr>) {
         }
     };
     let mut cursor = stream.rtp().subscribe();
+    let mut reports = SenderReports::new(stream.rtp_sources());
     drop(stream);
     loop {
         match cursor.next().await {
@@ -153,7 +166,10 @@ async fn send_loop(stream: Arc<PathStream>, targets: Vec<SocketAddr>) {
                     continue;
                 };
                 for packet in &batch.packets {
-                    let _ = send_chunks(&socket, &packet.chunks, *target);
+                    let _ = send_chunks(&socket, &packet.chunks, target.rtp);
+                }
+                if let Some(report) = reports.on_sent(&batch, Instant::now()) {
+                    let _ = send_chunks(&socket, std::slice::from_ref(&report), target.rtcp);
                 }
             }
             Next::Lagged { skipped } => {

@@ -96,6 +96,11 @@ impl UdpTransport {
         send_chunks(&self.rtp, chunks, to)
     }
 
+    /// Sends one RTCP compound packet to a reader, from the server's RTCP port.
+    pub(crate) fn send_rtcp(&self, packet: &Bytes, to: SocketAddr) -> io::Result<()> {
+        send_chunks(&self.rtcp, std::slice::from_ref(packet), to)
+    }
+
     async fn receive(self: Arc<Self>, rtcp: bool) {
         let socket = if rtcp { &self.rtcp } else { &self.rtp };
         let mut buf = BytesMut::with_capacity(RECV_BUFFER);

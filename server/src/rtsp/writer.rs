@@ -1,7 +1,8 @@
 //! The writing half of an RTSP connection: responses, and while playing, the stream's shared RTP
 //! packets — interleaved on the TCP connection (one vectored write per access unit) or sent to
-//! the reader's UDP ports. A reader too slow for its socket falls behind in the hub, skips to the
-//! newest keyframe and is counted; after `writeTimeout` without progress it is disconnected.
+//! the reader's UDP ports — with an RTCP sender report per track every few seconds. A reader too
+//! slow for its socket falls behind in the hub, skips to the newest keyframe and is counted; after
+//! `writeTimeout` without progress it is disconnected.
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -12,9 +13,11 @@ use socket2::SockRef;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use vigia_media::hub::{Cursor, Next};
 
 use super::publisher::WarnSummary;
+use super::reports::SenderReports;
 use super::udp::UdpTransport;
 use crate::stream::RtpBatch;
 
@@ -40,15 +43,27 @@ pub(crate) struct PlayPlan {
     pub(crate) path: String,
     /// The shared UDP sockets, for UDP targets.
     pub(crate) udp: Option<Arc<UdpTransport>>,
+    /// This reader's RTCP sender reports.
+    pub(crate) reports: SenderReports,
 }
 
 /// The destination of one track's packets.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target {
-    /// Interleaved on the RTSP connection, on this channel.
-    Tcp(u8),
-    /// To this UDP address (the reader's RTP port).
-    Udp(SocketAddr),
+    /// Interleaved on the RTSP connection, on these channels.
+    Tcp {
+        /// Channel of the RTP packets.
+        rtp: u8,
+        /// Channel of the RTCP packets.
+        rtcp: u8,
+    },
+    /// To the reader's UDP ports.
+    Udp {
+        /// Where RTP packets go.
+        rtp: SocketAddr,
+        /// Where RTCP packets go.
+        rtcp: SocketAddr,
+    },
     /// Multicast: the stream's multicast sender handles it.
     Multicast,
 }
@@ -88,12 +103,12 @@ pub(crate) async fn run(
                     let _ = SockRef::from(socket.as_ref()).set_send_buffer_size(send_buffer);
                     let pending = std::mem::take(&mut plan.pending);
                     play = Some(plan);
-                    send_all(&mut socket, play.as_ref(), &pending, write_timeout).await
+                    send_all(&mut socket, play.as_mut(), &pending, write_timeout).await
                 }
                 Some(Outgoing::Stop) => { play = None; Ok(()) }
             },
             next = next_batch(&mut play) => match next {
-                Next::Item(batch) => send_batch(&mut socket, play.as_ref(), &batch, write_timeout).await,
+                Next::Item(batch) => send_batch(&mut socket, play.as_mut(), &batch, write_timeout).await,
                 Next::Lagged { skipped } => {
                     let path = play.as_ref().map_or("", |p| p.path.as_str());
                     slow.warn(path, format_args!("reader is too slow for its connection: skipped {skipped} units, resuming at the newest keyframe"));
@@ -138,37 +153,60 @@ async fn timed(limit: Duration, write: impl Future<Output = io::Result<()>>) -> 
 
 async fn send_all(
     socket: &mut OwnedWriteHalf,
-    plan: Option<&PlayPlan>,
+    mut plan: Option<&mut PlayPlan>,
     batches: &[Arc<RtpBatch>],
     write_timeout: Duration,
 ) -> io::Result<()> {
     for batch in batches {
-        send_batch(socket, plan, batch, write_timeout).await?;
+        send_batch(socket, plan.as_deref_mut(), batch, write_timeout).await?;
     }
     Ok(())
 }
 
+/// Sends `batch` to its track's target, then that track's sender report when one is due.
 async fn send_batch(
     socket: &mut OwnedWriteHalf,
-    plan: Option<&PlayPlan>,
+    plan: Option<&mut PlayPlan>,
     batch: &RtpBatch,
     write_timeout: Duration,
 ) -> io::Result<()> {
     let Some(plan) = plan else { return Ok(()) };
-    match plan.targets.get(batch.track).copied().flatten() {
-        Some(Target::Tcp(channel)) => {
-            timed(write_timeout, write_interleaved(socket, channel, batch)).await
+    let target = plan.targets.get(batch.track).copied().flatten();
+    let report = match target {
+        Some(Target::Tcp { .. } | Target::Udp { .. }) => {
+            plan.reports.on_sent(batch, Instant::now())
         }
-        Some(Target::Udp(addr)) => {
+        Some(Target::Multicast) | None => None,
+    };
+    match target {
+        Some(Target::Tcp { rtp, rtcp }) => {
+            timed(write_timeout, write_interleaved(socket, rtp, batch)).await?;
+            match report {
+                Some(report) => timed(write_timeout, write_rtcp(socket, rtcp, &report)).await,
+                None => Ok(()),
+            }
+        }
+        Some(Target::Udp { rtp, rtcp }) => {
             if let Some(udp) = &plan.udp {
                 for packet in &batch.packets {
-                    let _ = udp.send_rtp(&packet.chunks, addr);
+                    let _ = udp.send_rtp(&packet.chunks, rtp);
+                }
+                if let Some(report) = report {
+                    let _ = udp.send_rtcp(&report, rtcp);
                 }
             }
             Ok(())
         }
         Some(Target::Multicast) | None => Ok(()),
     }
+}
+
+/// Writes one RTCP compound packet as a `$ channel len` frame.
+async fn write_rtcp(socket: &mut OwnedWriteHalf, channel: u8, rtcp: &[u8]) -> io::Result<()> {
+    let len = u16::try_from(rtcp.len()).unwrap_or(u16::MAX).to_be_bytes();
+    let header = [b'$', channel, len[0], len[1]];
+    let mut slices = [IoSlice::new(&header), IoSlice::new(rtcp)];
+    write_all_vectored(socket, &mut slices).await
 }
 
 /// Writes every packet of `batch` as `$ channel len` frames with one vectored write (repeated

@@ -1,0 +1,202 @@
+//! RTSP readers get RTCP sender reports (RFC 3550 §6.4.1) for every track, over TCP-interleaved
+//! and UDP: the SSRC of the track's RTP packets, an NTP time that is now, packet and octet counts
+//! equal to what this reader was sent, an RTP clock that advances with the wall clock, and a
+//! mapping that puts every track's `RTP-Info` time at the same wall-clock instant (so players
+//! that switch from `RTP-Info` to sender reports for lip sync see no jump).
+
+use std::collections::HashMap;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use vigia_conformance::rtsp_client::RtspClient;
+use vigia_conformance::{Vigia, free_udp_pair};
+use vigia_protocol::rtcp::{RtcpPacket, SenderReport, parse_compound};
+
+/// How long a reader listens: long enough for a second report on every track (5 s apart).
+const LISTEN: Duration = Duration::from_secs(8);
+
+const CONFIG: &str = "paths:\n  cam:\n    source: synthetic\n";
+
+fn unix_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+fn ssrc_of(rtp: &[u8]) -> u32 {
+    u32::from_be_bytes([rtp[8], rtp[9], rtp[10], rtp[11]])
+}
+
+/// The sender reports in one compound RTCP packet, which must also carry an SDES (§6.1).
+fn sender_reports(rtcp: &[u8]) -> Vec<SenderReport> {
+    let packets = parse_compound(&Bytes::copy_from_slice(rtcp)).expect("valid compound RTCP");
+    assert!(
+        packets
+            .iter()
+            .any(|p| matches!(p, RtcpPacket::SourceDescription(_))),
+        "compound RTCP without SDES: {packets:?}"
+    );
+    packets
+        .into_iter()
+        .filter_map(|p| match p {
+            RtcpPacket::SenderReport(sr) => Some(sr),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What one track's reader saw: RTP packets and payload octets so far, and the reports.
+#[derive(Default, Debug)]
+struct TrackLog {
+    ssrc: Option<u32>,
+    packets: u32,
+    octets: u32,
+    reports: Vec<SenderReport>,
+}
+
+/// Checks one report against what the reader had received when it arrived.
+fn check_report(track: &TrackLog, sr: &SenderReport, exact_counts: bool) {
+    assert_eq!(Some(sr.ssrc), track.ssrc, "SR SSRC is the RTP SSRC");
+    let age_us = unix_micros() - sr.ntp.to_unix_micros();
+    assert!(
+        (-100_000..1_000_000).contains(&age_us),
+        "SR NTP time is {age_us} µs old"
+    );
+    if exact_counts {
+        assert_eq!(
+            (sr.packet_count, sr.octet_count),
+            (track.packets, track.octets),
+            "SR counts what this reader was sent"
+        );
+    } else {
+        assert!(sr.packet_count > 0 && sr.packet_count <= track.packets + 50);
+    }
+}
+
+/// Two reports of a track: RTP time advanced like wall-clock time.
+fn check_clock(reports: &[SenderReport], clock_rate: u32) {
+    let (first, last) = (&reports[0], &reports[reports.len() - 1]);
+    let wall_us = last.ntp.to_unix_micros() - first.ntp.to_unix_micros();
+    let rtp_ticks = last.rtp_timestamp.wrapping_sub(first.rtp_timestamp);
+    let rtp_us = i64::from(rtp_ticks) * 1_000_000 / i64::from(clock_rate);
+    assert!(wall_us >= 4_000_000, "reports {wall_us} µs apart");
+    assert!(
+        (rtp_us - wall_us).abs() < 100_000,
+        "RTP clock ({clock_rate} Hz) advanced {rtp_us} µs over {wall_us} µs of wall clock"
+    );
+}
+
+fn check_tracks(logs: &HashMap<usize, TrackLog>) {
+    for (track, clock_rate) in [(0, 90_000), (1, 48_000)] {
+        let log = &logs[&track];
+        assert!(log.reports.len() >= 2, "track {track}: {log:?}");
+        check_clock(&log.reports, clock_rate);
+    }
+}
+
+/// `rtptime` of each `trackID=N` in an `RTP-Info` header.
+fn rtp_info_times(header: &str) -> HashMap<usize, u32> {
+    header
+        .split(',')
+        .filter_map(|entry| {
+            let field = |name: &str| {
+                entry
+                    .split(';')
+                    .find_map(|f| f.trim().strip_prefix(name).map(str::to_string))
+            };
+            let track = field("url=")?.rsplit("trackID=").next()?.parse().ok()?;
+            Some((track, field("rtptime=")?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The wall-clock time (µs) a report's mapping gives to RTP time `rtp`.
+fn wall_of(sr: &SenderReport, rtp: u32, clock_rate: u32) -> i64 {
+    let ticks = i64::from(rtp.wrapping_sub(sr.rtp_timestamp) as i32);
+    sr.ntp.to_unix_micros() + ticks * 1_000_000 / i64::from(clock_rate)
+}
+
+#[test]
+fn tcp_reader_gets_sender_reports_with_its_own_counts() {
+    let (_vigia, ports) = Vigia::start_on_fresh_ports(CONFIG);
+    // Join at the keyframe at 2 s, where the first audio frame is 5.3 ms later (at 0 s both
+    // tracks start together, which would hide a misaligned RTP-Info).
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut client = RtspClient::connect(ports.rtsp, &ports.rtsp_url("cam")).unwrap();
+    client.play_tcp().unwrap();
+    let mut logs: HashMap<usize, TrackLog> = HashMap::new();
+    let until = Instant::now() + LISTEN;
+    while Instant::now() < until {
+        let frame = client.read_frame().unwrap();
+        let log = logs.entry(usize::from(frame.channel / 2)).or_default();
+        if frame.channel.is_multiple_of(2) {
+            log.ssrc = Some(ssrc_of(&frame.packet));
+            log.packets += 1;
+            log.octets += frame.payload().len() as u32;
+        } else {
+            for sr in sender_reports(&frame.packet) {
+                check_report(log, &sr, true);
+                log.reports.push(sr);
+            }
+        }
+    }
+    check_tracks(&logs);
+    let info = rtp_info_times(client.rtp_info.as_deref().expect("PLAY has RTP-Info"));
+    let video_start = wall_of(&logs[&0].reports[0], info[&0], 90_000);
+    let audio_start = wall_of(&logs[&1].reports[0], info[&1], 48_000);
+    assert!(
+        (video_start - audio_start).abs() < 1_000,
+        "RTP-Info names video at {video_start} µs and audio at {audio_start} µs"
+    );
+}
+
+#[test]
+fn udp_reader_gets_sender_reports_from_the_server_rtcp_port() {
+    let (_vigia, ports) = Vigia::start_on_fresh_ports(CONFIG);
+    let pairs = [free_udp_pair(), free_udp_pair()];
+    let sockets: Vec<(UdpSocket, UdpSocket)> = pairs
+        .iter()
+        .map(|&p| {
+            let bind = |port| {
+                let s = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+                s.set_nonblocking(true).unwrap();
+                s
+            };
+            (bind(p), bind(p + 1))
+        })
+        .collect();
+    let mut client = RtspClient::connect(ports.rtsp, &ports.rtsp_url("cam")).unwrap();
+    client
+        .play_with(|i| {
+            let p = pairs[i];
+            format!("RTP/AVP;unicast;client_port={}-{}", p, p + 1)
+        })
+        .unwrap();
+    let mut logs: HashMap<usize, TrackLog> = HashMap::new();
+    let mut buf = vec![0u8; 2048];
+    let until = Instant::now() + LISTEN;
+    while Instant::now() < until {
+        let mut idle = true;
+        for (track, (rtp, rtcp)) in sockets.iter().enumerate() {
+            let log = logs.entry(track).or_default();
+            while let Ok(n) = rtp.recv(&mut buf) {
+                idle = false;
+                log.ssrc = Some(ssrc_of(&buf[..n]));
+                log.packets += 1;
+            }
+            while let Ok((n, from)) = rtcp.recv_from(&mut buf) {
+                idle = false;
+                assert_eq!(from.port(), ports.rtp + 1, "SR comes from rtcpAddress");
+                for sr in sender_reports(&buf[..n]) {
+                    check_report(log, &sr, false);
+                    log.reports.push(sr);
+                }
+            }
+        }
+        if idle {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    check_tracks(&logs);
+}
