@@ -82,6 +82,10 @@ enum Event {
     Jump,
     /// The next keyframe carries new parameter sets.
     NewParams,
+    /// The source stops marking keyframes...
+    KeyframesStop,
+    /// ...and starts again.
+    KeyframesResume,
 }
 
 /// Drives a muxer with the synthetic clip and checks every playlist it produces.
@@ -318,6 +322,7 @@ fn run_with(mut h: Harness, seconds: i64, events: &[(i64, Event)], audio: bool) 
     let (mut base_us, mut offset_s) = (0i64, 0i64);
     let mut pending: Vec<(i64, Event)> = events.to_vec();
     let mut params_due = false;
+    let mut keyframes = true;
     loop {
         let now_us = base_us + player.next_due_us();
         if now_us >= seconds * 1_000_000 {
@@ -334,6 +339,8 @@ fn run_with(mut h: Harness, seconds: i64, events: &[(i64, Event)], audio: bool) 
                 }
                 Event::Jump => offset_s += 3600,
                 Event::NewParams => params_due = true,
+                Event::KeyframesStop => keyframes = false,
+                Event::KeyframesResume => keyframes = true,
             }
         }
         let mut unit = player.next_unit(EPOCH_US + now_us);
@@ -341,6 +348,7 @@ fn run_with(mut h: Harness, seconds: i64, events: &[(i64, Event)], audio: bool) 
             continue;
         }
         shift(&mut unit, offset_s);
+        unit.keyframe &= keyframes || unit.track != 0;
         if params_due && unit.track == 0 && unit.keyframe {
             params_due = false;
             unit.new_params = Some(Arc::new(changed_params(&tracks)));
@@ -636,4 +644,44 @@ fn chaos(mut seed: u64) {
         }
     }
     assert!(muxer.version() > 100);
+}
+
+/// A segment that grows past `segment_max_size` ends, and the next starts at the next keyframe
+/// after a discontinuity, every playlist on the way still valid. Without keyframes from 4 s,
+/// segments are cut at 1.5 s (the target duration, rounded), ~105 KB here: past a 100 KB bound.
+#[test]
+fn a_segment_past_its_max_size_is_ended_and_playback_resumes_at_a_keyframe() {
+    let clip = builtin_360p();
+    let max = 100_000;
+    let config = HlsConfig {
+        segment_max_size: max,
+        ..HlsConfig::default()
+    };
+    let stuck = [(4, Event::KeyframesStop), (12, Event::KeyframesResume)];
+    let h = run_with(
+        Harness::new(config, clip.tracks().to_vec()),
+        20,
+        &stuck,
+        true,
+    );
+    assert_eq!(h.muxer.oversized_segments(), 1);
+    assert!(h.stats.discontinuities >= 1, "{:?}", h.stats);
+    let sizes: Vec<usize> = (0..100)
+        .filter_map(|msn| h.muxer.segment(msn))
+        .map(|chunks| chunks.iter().map(Bytes::len).sum())
+        .collect();
+    // One part (200 ms, ~13 KB here) may take a segment past the bound before it is ended.
+    assert!(sizes.iter().all(|&s| s < max + 30_000), "{sizes:?}");
+    assert!(
+        sizes.iter().any(|&s| s > max),
+        "the stuck segment: {sizes:?}"
+    );
+    let PlaylistAnswer::Ready(text) = h.muxer.media_playlist(&PlaylistRequest::default()) else {
+        panic!("no playlist");
+    };
+    assert!(text.contains("#EXT-X-DISCONTINUITY"), "{text}");
+    assert!(
+        text.contains("T08:00:19"),
+        "playback resumed after the keyframes did: {text}"
+    );
 }

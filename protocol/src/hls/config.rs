@@ -1,5 +1,5 @@
 //! Muxer configuration (MediaMTX's `hlsVariant`, `hlsSegmentDuration`, `hlsPartDuration`,
-//! `hlsSegmentCount`).
+//! `hlsSegmentCount`, `hlsSegmentMaxSize`).
 
 use std::time::Duration;
 
@@ -26,6 +26,11 @@ pub struct HlsConfig {
     pub segment_count: usize,
     /// Segments kept in memory past the playlist window, for clients still fetching them.
     pub extra_segments: usize,
+    /// Bytes a segment may reach (`hlsSegmentMaxSize`); a segment that grows past it (a very
+    /// high bitrate, or a long `segment_duration`) is ended, and the next starts at the next
+    /// keyframe after a discontinuity. Segments are also cut at the target duration, so this
+    /// bounds bytes where the duration bound does not.
+    pub segment_max_size: usize,
 }
 
 impl Default for HlsConfig {
@@ -36,6 +41,7 @@ impl Default for HlsConfig {
             part_duration: Duration::from_millis(200),
             segment_count: 7,
             extra_segments: 2,
+            segment_max_size: 50 * 1024 * 1024,
         }
     }
 }

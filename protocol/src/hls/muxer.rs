@@ -80,6 +80,8 @@ pub(crate) struct Segment {
     pub(crate) extinf_lines: Box<str>,
     pub(crate) discontinuity: bool,
     pub(crate) generation: u32,
+    /// Bytes of its parts so far.
+    pub(crate) bytes: usize,
 }
 
 /// One part: its timing and its bytes.
@@ -99,11 +101,7 @@ impl Segment {
 
     /// Size in bytes.
     pub(crate) fn size(&self) -> usize {
-        self.parts
-            .iter()
-            .flat_map(|p| &p.chunks)
-            .map(Bytes::len)
-            .sum()
+        self.bytes
     }
 }
 
@@ -136,6 +134,8 @@ pub struct HlsMuxer {
     fragment_sequence: u32,
     version: u64,
     cuts: Vec<Cut>,
+    /// Segments ended early because they outgrew `segment_max_size`.
+    oversized_segments: u64,
 }
 
 impl std::fmt::Debug for HlsMuxer {
@@ -171,6 +171,7 @@ impl HlsMuxer {
             fragment_sequence: 1,
             version: 0,
             cuts: Vec::new(),
+            oversized_segments: 0,
         }
     }
 
@@ -197,7 +198,18 @@ impl HlsMuxer {
         self.segmenter.push(unit, &mut cuts);
         self.apply(&mut cuts);
         self.cuts = cuts;
+        if self.current.bytes > self.config.segment_max_size {
+            self.oversized_segments += 1;
+            self.flush();
+        }
         Ok(())
+    }
+
+    /// Segments ended early so far because they outgrew
+    /// [`HlsConfig::segment_max_size`](super::HlsConfig::segment_max_size); a driver logs when
+    /// this grows.
+    pub fn oversized_segments(&self) -> u64 {
+        self.oversized_segments
     }
 
     /// A publisher reconnected (or the stream otherwise restarted) with `tracks`: ends the
@@ -374,6 +386,7 @@ impl HlsMuxer {
             self.current.generation = self.generation;
         }
         let index = self.current.parts.len() as u64;
+        self.current.bytes += chunks.iter().map(Bytes::len).sum::<usize>();
         self.current.parts.push(Part {
             duration: draft.duration,
             chunks,
@@ -416,6 +429,7 @@ impl Segment {
             extinf_lines: Box::from(""),
             discontinuity: false,
             generation,
+            bytes: 0,
         }
     }
 }

@@ -54,7 +54,8 @@ pub(crate) struct HlsConf {
     pub segment_duration: Duration,
     /// `hlsPartDuration` (200ms): LL-HLS part length.
     pub part_duration: Duration,
-    /// `hlsSegmentMaxSize` (50M): a segment larger than this is cut short.
+    /// `hlsSegmentMaxSize` (50M): a segment that grows past this is ended; the next starts at
+    /// the next keyframe.
     pub segment_max_size: u64,
     /// `hlsDirectory` (""): segments are kept in memory; a directory is not supported yet.
     pub directory: String,
@@ -79,7 +80,7 @@ impl Default for HlsConf {
             segment_count: 7,
             segment_duration: Duration::from_secs(1),
             part_duration: Duration::from_millis(200),
-            segment_max_size: 50_000_000,
+            segment_max_size: 50 * 1024 * 1024,
             directory: String::new(),
             muxer_close_after: Duration::from_secs(60),
             cdn_secret: String::new(),

@@ -53,8 +53,12 @@ impl Muxer {
 
     fn push_unit(&self, unit: Arc<vigia_media::AccessUnit>) {
         let mut state = lock(&self.state);
+        let oversized = state.oversized_segments();
         if let Err(e) = state.push(unit) {
             tracing::warn!(path = %self.path, "[HLS] {e}");
+        }
+        if state.oversized_segments() > oversized {
+            tracing::warn!(path = %self.path, "[HLS] a segment reached hlsSegmentMaxSize; it was ended and playback resumes at the next keyframe");
         }
         let version = state.version();
         drop(state);
@@ -136,6 +140,7 @@ fn muxer_config(conf: &HlsConf) -> HlsConfig {
         segment_duration: conf.segment_duration,
         part_duration: conf.part_duration,
         segment_count: conf.segment_count,
+        segment_max_size: usize::try_from(conf.segment_max_size).unwrap_or(usize::MAX),
         ..HlsConfig::default()
     }
 }
