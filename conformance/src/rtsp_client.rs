@@ -206,6 +206,34 @@ impl RtspClient {
         })
     }
 
+    /// ANNOUNCE of a one-media `sdp` (control `trackID=0`), SETUP over TCP-interleaved
+    /// (channels 0-1) for recording, RECORD; fails unless each is answered 200.
+    pub fn record_tcp(&mut self, sdp: &str) -> io::Result<()> {
+        let url = self.url.clone();
+        let setup_url = format!("{url}/trackID=0");
+        let transport = "Transport: RTP/AVP/TCP;unicast;interleaved=0-1;mode=record";
+        let answers = [
+            ("ANNOUNCE", self.announce(&url, sdp)?),
+            ("SETUP", self.request("SETUP", &setup_url, &[transport])?),
+            (
+                "RECORD",
+                self.request("RECORD", &url, &["Range: npt=0.000-"])?,
+            ),
+        ];
+        match answers.into_iter().find(|(_, a)| a.status != 200) {
+            Some((method, answer)) => Err(io::Error::other(format!("{method}: {answer:?}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends one interleaved frame on `channel`.
+    pub fn send_frame(&mut self, channel: u8, packet: &[u8]) -> io::Result<()> {
+        let mut frame = vec![b'$', channel];
+        frame.extend((packet.len() as u16).to_be_bytes());
+        frame.extend_from_slice(packet);
+        self.send_raw(&frame)
+    }
+
     /// DESCRIBE, SETUP of every `m=` section over TCP-interleaved, PLAY. Returns the SDP.
     pub fn play_tcp(&mut self) -> io::Result<String> {
         self.play_with(|i| format!("RTP/AVP/TCP;unicast;interleaved={}-{}", 2 * i, 2 * i + 1))

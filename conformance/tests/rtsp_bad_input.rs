@@ -119,20 +119,7 @@ fn rtp_with_bad_padding_and_extension_lengths_is_dropped_and_logged() {
     let url = ports.rtsp_url("badrtp");
     let mut client = RtspClient::connect(ports.rtsp, &url).unwrap();
     let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:trackID=0\r\n";
-    let answer = client.announce(&url, sdp).unwrap();
-    assert_eq!(answer.status, 200, "ANNOUNCE: {answer:?}");
-    let setup = client
-        .request(
-            "SETUP",
-            &format!("{url}/trackID=0"),
-            &["Transport: RTP/AVP/TCP;unicast;interleaved=0-1;mode=record"],
-        )
-        .unwrap();
-    assert_eq!(setup.status, 200, "SETUP: {setup:?}");
-    let record = client
-        .request("RECORD", &url, &["Range: npt=0.000-"])
-        .unwrap();
-    assert_eq!(record.status, 200, "RECORD: {record:?}");
+    client.record_tcp(sdp).unwrap();
 
     let bad_padding = [0xA0, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0x65, 0x00, 0xFF];
     let bad_extension = [
@@ -140,10 +127,7 @@ fn rtp_with_bad_padding_and_extension_lengths_is_dropped_and_logged() {
     ];
     let too_short = [0x80, 96, 0];
     for packet in [&bad_padding[..], &bad_extension[..], &too_short[..]] {
-        let mut frame = vec![b'$', 0];
-        frame.extend((packet.len() as u16).to_be_bytes());
-        frame.extend_from_slice(packet);
-        client.send_raw(&frame).unwrap();
+        client.send_frame(0, packet).unwrap();
     }
     let keepalive = client.request("GET_PARAMETER", &url, &[]).unwrap();
     assert_eq!(

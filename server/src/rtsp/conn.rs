@@ -89,6 +89,8 @@ struct Publishing {
     guard: PublishGuard,
     publisher: Arc<Mutex<Publisher>>,
     udp_routes: Vec<SocketAddr>,
+    /// Per announced media set up, where its RTCP goes back to the publisher.
+    targets: Vec<(usize, Target)>,
 }
 
 impl Connection {
@@ -154,7 +156,8 @@ impl Connection {
         let far = Instant::now() + Duration::from_secs(3600);
         let session = self.machine.poll_timeout().unwrap_or(far);
         let publisher = self.publishing.as_ref().map_or(far, |p| {
-            lock(&p.publisher).last_packet() + self.server.read_timeout
+            let publisher = lock(&p.publisher);
+            (publisher.last_packet() + self.server.read_timeout).min(publisher.next_report())
         });
         session.min(publisher)
     }
@@ -171,6 +174,7 @@ impl Connection {
                 return Some("publisher timed out".into());
             }
             self.machine.note_activity(last);
+            self.send_receiver_reports(p, now);
         }
         if let Some(r) = &self.reading {
             self.machine.note_activity(*lock(&r.activity));
@@ -178,6 +182,31 @@ impl Connection {
         self.machine
             .handle_timeout(now)
             .map(|_| "session timed out".to_string())
+    }
+
+    /// Sends the publisher the receiver reports that are due, on its connection or UDP port; a
+    /// full writer queue skips them (the next ones come in a few seconds).
+    fn send_receiver_reports(&self, publishing: &Publishing, now: Instant) {
+        let reports = lock(&publishing.publisher).receiver_reports(now);
+        for (media, report) in reports {
+            let target = publishing.targets.iter().find(|(m, _)| *m == media);
+            match target.map(|(_, t)| *t) {
+                Some(Target::Tcp { rtcp, .. }) => {
+                    let len = u16::try_from(report.len())
+                        .unwrap_or(u16::MAX)
+                        .to_be_bytes();
+                    let mut frame = vec![b'$', rtcp, len[0], len[1]];
+                    frame.extend_from_slice(&report);
+                    let _ = self.out.try_send(Outgoing::Bytes(frame));
+                }
+                Some(Target::Udp { rtcp, .. }) => {
+                    if let Some(udp) = &self.server.udp {
+                        let _ = udp.send_rtcp(&report, rtcp);
+                    }
+                }
+                Some(Target::Multicast) | None => {}
+            }
+        }
     }
 
     /// Handles every complete item in `buf`.
@@ -450,11 +479,17 @@ impl Connection {
             &announced.tracks,
         )));
         let udp_routes = self.route_udp_publisher(tracks, &publisher);
+        let peer_ip = peer_ip(self.peer);
+        let targets = tracks
+            .iter()
+            .map(|t| (t.track, target_of(&t.transport, peer_ip)))
+            .collect();
         self.announced = Some(announced);
         self.publishing = Some(Publishing {
             guard,
             publisher,
             udp_routes,
+            targets,
         });
         Ok(ServerAnswer::Accept)
     }

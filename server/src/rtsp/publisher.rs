@@ -1,15 +1,20 @@
-//! A publishing session's ingest: RTP in (interleaved or UDP), access units out to the stream.
+//! A publishing session's ingest: RTP in (interleaved or UDP), access units out to the stream,
+//! and RTCP receiver reports back to the publisher (RFC 3550 §6.4.2).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use vigia_protocol::payload::{Depacketizer, depacketizer_for};
-use vigia_protocol::rtcp::{RtcpPacket, SenderReportState, parse_compound};
-use vigia_protocol::rtp::RtpPacket;
+use vigia_protocol::rtcp::{
+    ReceiverReport, RtcpPacket, SenderReportState, parse_compound, write_sdes_cname,
+};
+use vigia_protocol::rtp::{ReceiverStats, RtpPacket};
 use vigia_protocol::sdp::SdpTrack;
 
+use super::reports::{CNAME, REPORT_INTERVAL};
 use crate::ingest::Ingest;
+use crate::sources::unix_micros;
 use crate::stream::PathStream;
 
 /// Ingest state of one publisher: a depacketizer and RTCP state per announced media.
@@ -21,11 +26,20 @@ pub(crate) struct Publisher {
     ingest: Ingest,
     bad_packets: WarnSummary,
     last_packet: Instant,
+    /// Vigia's SSRC as the receiver in its reports.
+    ssrc: u32,
+    next_report: Instant,
+    /// Origin of packet arrival times (for the jitter estimate).
+    created: Instant,
 }
 
 struct TrackIn {
     depacketizer: Box<dyn Depacketizer>,
     reports: SenderReportState,
+    /// The publisher's SSRC for this media, once a packet came.
+    source: Option<u32>,
+    stats: ReceiverStats,
+    clock_rate: u32,
 }
 
 impl Publisher {
@@ -42,6 +56,9 @@ impl Publisher {
                 Some(TrackIn {
                     depacketizer: depacketizer_for(track, index),
                     reports: SenderReportState::new(track.clock_rate),
+                    source: None,
+                    stats: ReceiverStats::new(),
+                    clock_rate: track.clock_rate,
                 })
             })
             .collect();
@@ -53,7 +70,44 @@ impl Publisher {
             ingest,
             bad_packets: WarnSummary::default(),
             last_packet: Instant::now(),
+            ssrc: rand::random(),
+            created: Instant::now(),
+            // RFC 3550 §6.2: the first report after half the interval.
+            next_report: Instant::now() + REPORT_INTERVAL / 2,
         }
+    }
+
+    /// When the next receiver reports are due.
+    pub(crate) fn next_report(&self) -> Instant {
+        self.next_report
+    }
+
+    /// The receiver reports due at `now` (none before [`Self::next_report`]): per announced
+    /// media that has sent packets, its index and an RR + SDES compound packet.
+    pub(crate) fn receiver_reports(&mut self, now: Instant) -> Vec<(usize, Bytes)> {
+        if now < self.next_report {
+            return Vec::new();
+        }
+        self.next_report = now + REPORT_INTERVAL;
+        let now_us = unix_micros();
+        let ssrc = self.ssrc;
+        let reports = self.tracks.iter_mut().enumerate();
+        reports
+            .filter_map(|(media, track)| {
+                let track = track.as_mut()?;
+                let block = track
+                    .reports
+                    .report_block(track.source?, track.stats.report(), now_us);
+                let mut out = BytesMut::with_capacity(64);
+                ReceiverReport {
+                    ssrc,
+                    reports: vec![block],
+                }
+                .write(&mut out);
+                write_sdes_cname(&mut out, ssrc, CNAME);
+                Some((media, out.freeze()))
+            })
+            .collect()
     }
 
     /// When the publisher last sent anything.
@@ -75,6 +129,7 @@ impl Publisher {
                     .warn(&self.path, format_args!("invalid RTP packet: {e}"));
             }
         };
+        track.count(&packet, self.last_packet.duration_since(self.created));
         if let Err(e) = track.depacketizer.push(&packet) {
             self.bad_packets
                 .warn(&self.path, format_args!("bad RTP payload: {e}"));
@@ -104,6 +159,20 @@ impl Publisher {
                     .on_sender_report(&sr, crate::sources::unix_micros());
             }
         }
+    }
+}
+
+impl TrackIn {
+    /// Counts a packet that arrived `arrival` after the publisher started, for the receiver
+    /// reports (a new SSRC starts the statistics again).
+    fn count(&mut self, packet: &RtpPacket, arrival: Duration) {
+        if self.source != Some(packet.ssrc) {
+            self.source = Some(packet.ssrc);
+            self.stats = ReceiverStats::new();
+        }
+        let arrival = arrival.as_micros() * u128::from(self.clock_rate) / 1_000_000;
+        self.stats
+            .on_packet(packet.sequence_number, packet.timestamp, arrival as i64);
     }
 }
 

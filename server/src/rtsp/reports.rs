@@ -17,7 +17,7 @@ use crate::stream::{RtpBatch, RtpSource};
 pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// CNAME in the SDES item that RFC 3550 §6.1 requires in every compound RTCP packet.
-const CNAME: &[u8] = b"vigia";
+pub(crate) const CNAME: &[u8] = b"vigia";
 
 /// Sender-report state of one reader: a generator and a due time per track.
 pub(crate) struct SenderReports {

@@ -1,4 +1,5 @@
-//! RTSP readers get RTCP sender reports (RFC 3550 §6.4.1) for every track, over TCP-interleaved
+//! RTCP both ways. RTSP publishers get receiver reports (RFC 3550 §6.4.2) about what arrived,
+//! with LSR from their last sender report. RTSP readers get RTCP sender reports (RFC 3550 §6.4.1) for every track, over TCP-interleaved
 //! and UDP: the SSRC of the track's RTP packets, an NTP time that is now, packet and octet counts
 //! equal to what this reader was sent, an RTP clock that advances with the wall clock, and a
 //! mapping that puts every track's `RTP-Info` time at the same wall-clock instant (so players
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::{Vigia, free_udp_pair};
-use vigia_protocol::rtcp::{RtcpPacket, SenderReport, parse_compound};
+use vigia_protocol::rtcp::{NtpTimestamp, RtcpPacket, SenderReport, parse_compound};
 
 /// How long a reader listens: long enough for a second report on every track (5 s apart).
 const LISTEN: Duration = Duration::from_secs(8);
@@ -199,4 +200,60 @@ fn udp_reader_gets_sender_reports_from_the_server_rtcp_port() {
         }
     }
     check_tracks(&logs);
+}
+
+/// An RTP packet of a small H.264 non-IDR slice.
+fn rtp_packet(ssrc: u32, seq: u16, timestamp: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 96];
+    p.extend(seq.to_be_bytes());
+    p.extend(timestamp.to_be_bytes());
+    p.extend(ssrc.to_be_bytes());
+    p.extend([0x41, 0x9a, 0x02, 0x04]);
+    p
+}
+
+/// An RTCP sender report (no report blocks).
+fn sender_report(ssrc: u32, ntp: NtpTimestamp, rtp_timestamp: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 200, 0, 6];
+    p.extend(ssrc.to_be_bytes());
+    p.extend(ntp.0.to_be_bytes());
+    p.extend(rtp_timestamp.to_be_bytes());
+    p.extend([0; 8]);
+    p
+}
+
+#[test]
+fn tcp_publisher_gets_receiver_reports_about_its_packets() {
+    let (_vigia, ports) = Vigia::start_on_fresh_ports("paths:\n  all_others:\n");
+    let mut client = RtspClient::connect(ports.rtsp, &ports.rtsp_url("pub")).unwrap();
+    let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:trackID=0\r\n";
+    client.record_tcp(sdp).unwrap();
+    let ssrc = 0x1122_3344;
+    let ntp = NtpTimestamp::from_unix_micros(unix_micros());
+    client
+        .send_frame(1, &sender_report(ssrc, ntp, 1000))
+        .unwrap();
+    // Sequence numbers 100..=149 with 120 and 121 missing.
+    for seq in (100u16..150).filter(|s| !(120..122).contains(s)) {
+        let packet = rtp_packet(ssrc, seq, 1000 + u32::from(seq) * 3600);
+        client.send_frame(0, &packet).unwrap();
+    }
+    let frame = client
+        .read_frame()
+        .expect("a receiver report within the read timeout");
+    assert_eq!(frame.channel, 1, "RTCP comes on the RTCP channel");
+    let packets = parse_compound(&Bytes::from(frame.packet)).expect("valid compound RTCP");
+    let Some(RtcpPacket::ReceiverReport(rr)) = packets.first() else {
+        panic!("RR first: {packets:?}");
+    };
+    let block = rr.reports.first().expect("a report block");
+    assert_eq!(block.ssrc, ssrc);
+    assert_eq!(block.reception.extended_highest_seq, 149);
+    assert_eq!(block.reception.cumulative_lost, 2);
+    assert_eq!(block.last_sr, ntp.middle32());
+    assert!(
+        block.delay_since_last_sr < 10 * 65_536,
+        "DLSR {} / 65536 s",
+        block.delay_since_last_sr
+    );
 }
