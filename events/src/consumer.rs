@@ -89,6 +89,34 @@ impl Consumer {
     pub async fn start<H: Handler>(config: ConsumerConfig, handler: H) -> Result<Consumer, Error> {
         let dedupe = Dedupe::open(&config.dedupe_path, config.dedupe_window)?;
         let link = open_link(&config).await?;
+        Ok(Self::spawn(config, handler, dedupe, Some(link)))
+    }
+
+    /// Like [`Consumer::start`], but a broker that cannot be reached yet is not an error: the
+    /// consumer keeps trying in the background with the reconnect backoff, declares the topology
+    /// and starts consuming once it can (for a service that may start before RabbitMQ). Fails
+    /// only when the dedupe window cannot be opened.
+    pub async fn start_or_retry<H: Handler>(
+        config: ConsumerConfig,
+        handler: H,
+    ) -> Result<Consumer, Error> {
+        let dedupe = Dedupe::open(&config.dedupe_path, config.dedupe_window)?;
+        let link = match open_link(&config).await {
+            Ok(link) => Some(link),
+            Err(e) => {
+                tracing::warn!(error = %e, queue = %config.queue, "events consumer cannot reach the broker yet; retrying in the background");
+                None
+            }
+        };
+        Ok(Self::spawn(config, handler, dedupe, link))
+    }
+
+    fn spawn<H: Handler>(
+        config: ConsumerConfig,
+        handler: H,
+        dedupe: Dedupe,
+        link: Option<Link>,
+    ) -> Consumer {
         let (stop, stop_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());
         let worker = Worker {
@@ -98,11 +126,11 @@ impl Consumer {
             counters: counters.clone(),
         };
         let task = tokio::spawn(worker.run(link, stop_rx));
-        Ok(Consumer {
+        Consumer {
             stop,
             task,
             counters,
-        })
+        }
     }
 
     /// A snapshot of the counters.
@@ -181,9 +209,9 @@ async fn open_link_unbounded(config: &ConsumerConfig) -> Result<Link, Error> {
 }
 
 impl<H: Handler> Worker<H> {
-    async fn run(mut self, first: Link, mut stop: watch::Receiver<bool>) {
+    async fn run(mut self, first: Option<Link>, mut stop: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(self.config.reconnect_backoff);
-        let mut link = Some(first);
+        let mut link = first;
         loop {
             let current = match link.take() {
                 Some(l) => l,

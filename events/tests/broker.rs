@@ -543,3 +543,42 @@ async fn raw_lapin_baseline() {
     let _ = conn.close(200, "bye".into()).await;
     cleanup(&listener.cfg.queue, Some(exchange)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_started_before_the_broker_is_reachable_consumes_once_it_is() {
+    let test = "late-broker";
+    let exchange = name(test);
+    let proxy = Proxy::start().await;
+    proxy.cut();
+    let seen = Seen::default();
+    let mut cfg = consumer_config(test, &proxy.url(), &exchange, &["#"]);
+    cfg.reconnect_backoff = (Duration::from_millis(100), Duration::from_millis(500));
+    assert!(
+        Consumer::start(cfg.clone(), seen.handler()).await.is_err(),
+        "start() still fails fast without a broker"
+    );
+    let consumer = Consumer::start_or_retry(cfg.clone(), seen.handler())
+        .await
+        .expect("start_or_retry does not need the broker");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(consumer.stats().reconnects >= 1, "{:?}", consumer.stats());
+    proxy.restore();
+    // Until the consumer has declared its queue, events have nowhere to go: keep publishing one
+    // every 200 ms until one arrives.
+    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let started = Instant::now();
+    while seen.len() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "nothing consumed: {:?}",
+            consumer.stats()
+        );
+        publisher
+            .publish(Event::new("/vigia/late", health()))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    flush_within(&publisher, 20).await;
+    consumer.stop().await;
+    cleanup(&cfg.queue, Some(&exchange)).await;
+}
