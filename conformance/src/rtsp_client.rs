@@ -228,9 +228,10 @@ impl RtspClient {
 
     /// Sends one interleaved frame on `channel`.
     pub fn send_frame(&mut self, channel: u8, packet: &[u8]) -> io::Result<()> {
-        let mut frame = vec![b'$', channel];
-        frame.extend((packet.len() as u16).to_be_bytes());
-        frame.extend_from_slice(packet);
+        let mut frame = Vec::with_capacity(packet.len() + 4);
+        if !vigia_protocol::rtsp::write_interleaved(channel, packet, &mut frame) {
+            return Err(io::Error::other("packet too long for an interleaved frame"));
+        }
         self.send_raw(&frame)
     }
 

@@ -417,16 +417,21 @@ impl Response {
     }
 }
 
+/// The 4-byte header of an interleaved frame of `len` payload bytes (RFC 2326 §10.12), for
+/// writers that send the payload from its own buffers; `None` if `len` exceeds 65535.
+pub fn interleaved_header(channel: u8, len: usize) -> Option<[u8; 4]> {
+    let len = u16::try_from(len).ok()?.to_be_bytes();
+    Some([b'$', channel, len[0], len[1]])
+}
+
 /// Writes an interleaved frame header and payload (RFC 2326 §10.12).
 ///
 /// Returns `false` and writes nothing if the payload is longer than 65535 bytes.
 pub fn write_interleaved(channel: u8, payload: &[u8], out: &mut Vec<u8>) -> bool {
-    let Ok(len) = u16::try_from(payload.len()) else {
+    let Some(header) = interleaved_header(channel, payload.len()) else {
         return false;
     };
-    out.push(b'$');
-    out.push(channel);
-    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&header);
     out.extend_from_slice(payload);
     true
 }

@@ -324,3 +324,18 @@ fn parse_bytes_slices_body() {
     assert_eq!(r.body.as_ptr(), buf[n - 5..].as_ptr(), "no copy");
     assert_eq!(parse(&buf), parse_bytes(&buf));
 }
+
+#[test]
+fn interleaved_header_frames_up_to_65535_bytes() {
+    for (len, header) in [
+        (0, Some([b'$', 3, 0, 0])),
+        (1412, Some([b'$', 3, 0x05, 0x84])),
+        (65_535, Some([b'$', 3, 0xFF, 0xFF])),
+        (65_536, None),
+    ] {
+        assert_eq!(interleaved_header(3, len), header, "{len} bytes");
+    }
+    let mut out = Vec::new();
+    assert!(!write_interleaved(3, &vec![0; 65_536], &mut out));
+    assert!(out.is_empty(), "nothing written for an oversized payload");
+}

@@ -23,8 +23,8 @@ pub use headers::{
     HeaderError, LowerTransport, NptRange, RtpInfoEntry, SessionHeader, Transport, TransportMode,
 };
 pub use message::{
-    Headers, Method, ParseError, Parsed, Request, Response, StatusCode, parse, parse_bytes,
-    write_interleaved,
+    Headers, Method, ParseError, Parsed, Request, Response, StatusCode, interleaved_header, parse,
+    parse_bytes, write_interleaved,
 };
 pub use server::{
     QueryKind, ServerAnswer, ServerConfig, ServerConnection, ServerQuery, SessionEvent, SetupTrack,

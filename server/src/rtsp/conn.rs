@@ -16,6 +16,7 @@ use vigia_media::hub::{Cursor, Next};
 use vigia_protocol::rtsp::{
     LowerTransport, ParseError, Parsed, QueryKind, Request, Response, RtpInfoEntry, ServerAnswer,
     ServerConnection, ServerQuery, SetupTrack, StatusCode, Step, Transport, TransportMode, parse,
+    write_interleaved,
 };
 use vigia_protocol::sdp::{SdpTrack, sdp_for_tracks};
 
@@ -192,12 +193,10 @@ impl Connection {
             let target = publishing.targets.iter().find(|(m, _)| *m == media);
             match target.map(|(_, t)| *t) {
                 Some(Target::Tcp { rtcp, .. }) => {
-                    let len = u16::try_from(report.len())
-                        .unwrap_or(u16::MAX)
-                        .to_be_bytes();
-                    let mut frame = vec![b'$', rtcp, len[0], len[1]];
-                    frame.extend_from_slice(&report);
-                    let _ = self.out.try_send(Outgoing::Bytes(frame));
+                    let mut frame = Vec::with_capacity(report.len() + 4);
+                    if write_interleaved(rtcp, &report, &mut frame) {
+                        let _ = self.out.try_send(Outgoing::Bytes(frame));
+                    }
                 }
                 Some(Target::Udp { rtcp, .. }) => {
                     if let Some(udp) = &self.server.udp {

@@ -15,6 +15,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use vigia_media::hub::{Cursor, Next};
+use vigia_protocol::rtsp::interleaved_header;
 
 use super::publisher::WarnSummary;
 use super::reports::SenderReports;
@@ -203,10 +204,19 @@ async fn send_batch(
 
 /// Writes one RTCP compound packet as a `$ channel len` frame.
 async fn write_rtcp(socket: &mut OwnedWriteHalf, channel: u8, rtcp: &[u8]) -> io::Result<()> {
-    let len = u16::try_from(rtcp.len()).unwrap_or(u16::MAX).to_be_bytes();
-    let header = [b'$', channel, len[0], len[1]];
+    let header = frame_header(channel, rtcp.len())?;
     let mut slices = [IoSlice::new(&header), IoSlice::new(rtcp)];
     write_all_vectored(socket, &mut slices).await
+}
+
+/// The interleaved frame header for `len` bytes; an error for a packet too long to frame.
+fn frame_header(channel: u8, len: usize) -> io::Result<[u8; 4]> {
+    interleaved_header(channel, len).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{len}-byte packet does not fit an interleaved frame"),
+        )
+    })
 }
 
 /// Writes every packet of `batch` as `$ channel len` frames with one vectored write (repeated
@@ -216,14 +226,11 @@ async fn write_interleaved(
     channel: u8,
     batch: &RtpBatch,
 ) -> io::Result<()> {
-    let headers: Vec<[u8; 4]> = batch
+    let headers = batch
         .packets
         .iter()
-        .map(|p| {
-            let len = u16::try_from(p.len()).unwrap_or(u16::MAX).to_be_bytes();
-            [b'$', channel, len[0], len[1]]
-        })
-        .collect();
+        .map(|p| frame_header(channel, p.len()))
+        .collect::<io::Result<Vec<_>>>()?;
     let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(batch.packets.len() * 4);
     for (header, packet) in headers.iter().zip(&batch.packets) {
         slices.push(IoSlice::new(header));
