@@ -7,6 +7,8 @@
 //!   prefixes, durations from the next unit's DTS, composition offsets, G.711 → FLAC).
 //! - [`fragment`]: `moof` + `mdat` for one or more [`TrackRun`]s; the box headers are one chunk
 //!   and every sample chunk follows as the same `Bytes` it was given.
+//! - [`Segmenter`]: where parts and segments of a stream start and end (LL-HLS and recording);
+//!   [`FragmentWriter`] turns its parts into fragments.
 //! - [`read_init`] / [`read_fragment`]: a reader for what this module writes (and for common
 //!   fMP4 in general), for tests, fuzzing and verification. It never panics on any input.
 //!
@@ -16,7 +18,9 @@
 mod fragment;
 mod init;
 mod reader;
+mod runs;
 mod sample;
+mod segmenter;
 mod writer;
 
 use bytes::Bytes;
@@ -25,7 +29,11 @@ use crate::model::{CodecParams, Track};
 
 pub use fragment::{Sample, TrackRun};
 pub use reader::{FragmentInfo, InitInfo, InitTrack, SampleInfo, TrafInfo};
+pub use runs::FragmentWriter;
 pub use sample::SampleBuilder;
+pub use segmenter::{
+    Cut, JUMP_SECONDS, PartDraft, PartRun, PartSample, RECORDING_GAP_SECONDS, Segmenter,
+};
 
 /// `trun` sample flags of a sync sample: `sample_depends_on` = 2 (depends on no other), not
 /// a non-sync sample (ISO/IEC 14496-12 §8.8.3.1).

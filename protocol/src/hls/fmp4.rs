@@ -3,20 +3,14 @@
 
 use bytes::Bytes;
 use vigia_media::Track;
-use vigia_media::fmp4::{self, Sample, SampleBuilder, TrackRun};
+use vigia_media::fmp4::{FragmentWriter, PartRun};
 
-use super::muxer::{HlsError, PartMuxer, PartRun, PartSample};
+use super::muxer::{HlsError, PartMuxer};
 
-/// Writes parts with `vigia_media::fmp4`.
-///
-/// A [`SampleBuilder`] per track formats each unit (AVCC/HVCC length prefixes, one sample per
-/// AAC/Opus frame, G.711 as FLAC); durations and decode times come from the segmenter, which
-/// knows them when a part closes, rescaled to each track's fMP4 timescale.
+/// Writes parts with [`vigia_media::fmp4::FragmentWriter`], the writer the recorder uses too.
 #[derive(Debug, Default)]
 pub struct Fmp4PartMuxer {
-    builders: Vec<SampleBuilder>,
-    /// Per track: (clock rate, fMP4 timescale).
-    scales: Vec<(u32, u32)>,
+    writer: FragmentWriter,
 }
 
 impl Fmp4PartMuxer {
@@ -28,82 +22,12 @@ impl Fmp4PartMuxer {
 
 impl PartMuxer for Fmp4PartMuxer {
     fn init(&mut self, tracks: &[Track]) -> Result<Bytes, HlsError> {
-        let init = fmp4::init_segment(tracks).map_err(|e| HlsError::Init(e.to_string()))?;
-        self.builders = tracks.iter().map(SampleBuilder::new).collect();
-        self.scales = tracks
-            .iter()
-            .map(|t| (t.clock_rate.max(1), fmp4::timescale(t).max(1)))
-            .collect();
-        Ok(init)
+        self.writer
+            .init(tracks)
+            .map_err(|e| HlsError::Init(e.to_string()))
     }
 
     fn fragment(&mut self, sequence_number: u32, runs: &[PartRun]) -> Vec<Bytes> {
-        let runs: Vec<TrackRun> = runs.iter().filter_map(|r| self.track_run(r)).collect();
-        fmp4::fragment(sequence_number, &runs)
+        self.writer.fragment(sequence_number, runs)
     }
-}
-
-impl Fmp4PartMuxer {
-    fn track_run(&mut self, run: &PartRun) -> Option<TrackRun> {
-        let &(clock, timescale) = self.scales.get(run.track)?;
-        let builder = self.builders.get_mut(run.track)?;
-        let scale = |ticks: u64| rescale(ticks, clock, timescale);
-        let mut samples: Vec<Sample> = Vec::with_capacity(run.samples.len());
-        let mut base = scale(run.base_decode_time);
-        let mut start = run.base_decode_time;
-        for s in &run.samples {
-            let end = start + u64::from(s.duration);
-            let duration = u32::try_from(scale(end) - scale(start)).unwrap_or(u32::MAX);
-            let before = samples.len();
-            append_samples(builder, s, duration, &mut samples);
-            if samples.len() == before {
-                // No payload: the previous sample lasts longer, or the run starts later.
-                match samples.last_mut() {
-                    Some(last) => last.duration = last.duration.saturating_add(duration),
-                    None => base += u64::from(duration),
-                }
-            }
-            start = end;
-        }
-        let track_id = u32::try_from(run.track + 1).ok()?;
-        (!samples.is_empty()).then_some(TrackRun {
-            track_id,
-            base_decode_time: base,
-            samples,
-        })
-    }
-}
-
-/// The unit's samples (several for multi-frame audio units), sharing `duration` as
-/// `SampleBuilder` does: equal shares, the remainder on the last.
-fn append_samples(
-    builder: &mut SampleBuilder,
-    s: &PartSample,
-    duration: u32,
-    out: &mut Vec<Sample>,
-) {
-    builder.push(&s.unit);
-    builder.flush();
-    let first = out.len();
-    while let Some((_, sample)) = builder.pull() {
-        out.push(sample);
-    }
-    let made = out.get_mut(first..).unwrap_or_default();
-    let count = u32::try_from(made.len()).unwrap_or(u32::MAX).max(1);
-    let each = duration / count;
-    let last = made.len().saturating_sub(1);
-    for (i, sample) in made.iter_mut().enumerate() {
-        sample.duration = if i == last {
-            duration - each * (count - 1)
-        } else {
-            each
-        };
-    }
-}
-
-fn rescale(ticks: u64, from: u32, to: u32) -> u64 {
-    if from == to {
-        return ticks;
-    }
-    (u128::from(ticks) * u128::from(to) / u128::from(from.max(1))) as u64
 }

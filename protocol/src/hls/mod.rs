@@ -17,15 +17,15 @@ mod fmp4;
 mod muxer;
 mod playlist;
 mod query;
-mod timeline;
 
 pub mod check;
 pub mod naming;
 
 pub use config::{HlsConfig, HlsVariant};
 pub use fmp4::Fmp4PartMuxer;
-pub use muxer::{FileAnswer, HlsError, HlsMuxer, PartMuxer, PartRun, PartSample};
+pub use muxer::{FileAnswer, HlsError, HlsMuxer, PartMuxer};
 pub use playlist::PlaylistAnswer;
 pub use query::{BlockingRequest, PlaylistRequest, QueryError, SkipRequest};
 #[doc(hidden)]
 pub use query::{fuzz_query, query_cases};
+pub use vigia_media::fmp4::{PartRun, PartSample};

@@ -4,12 +4,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use vigia_media::fmp4::{Cut, PartDraft, PartRun, Segmenter};
 use vigia_media::{AccessUnit, CodecParams, Track};
 
 use super::config::HlsConfig;
 use super::naming::{self, Resource};
 use super::playlist;
-use super::timeline::{Cut, PartDraft, Segmenter};
 
 /// Makes the fMP4 bytes of an HLS stream: one initialization section per codec configuration
 /// and one `moof`+`mdat` fragment per part.
@@ -24,28 +24,6 @@ pub trait PartMuxer: Send {
     /// One fragment with `sequence_number` in its `mfhd`, as chunks that share the samples'
     /// payload (no copy).
     fn fragment(&mut self, sequence_number: u32, runs: &[PartRun]) -> Vec<Bytes>;
-}
-
-/// The samples of one track within one part.
-#[derive(Clone, Debug)]
-pub struct PartRun {
-    /// Index of the track (fMP4 track id minus one).
-    pub track: usize,
-    /// Decode time of the first sample in the track's timescale (`tfdt`).
-    pub base_decode_time: u64,
-    /// Samples in decode order, contiguous: each starts where the previous one ends.
-    pub samples: Vec<PartSample>,
-}
-
-/// One access unit with its duration, as the fragment's `trun` describes it.
-#[derive(Clone, Debug)]
-pub struct PartSample {
-    /// The unit; its payload chunks go into the `mdat` as they are.
-    pub unit: Arc<AccessUnit>,
-    /// Duration in the track's clock (next unit's DTS minus this one's).
-    pub duration: u32,
-    /// PTS minus DTS in the track's clock.
-    pub composition_offset: i32,
 }
 
 /// Why the muxer could not take a unit.

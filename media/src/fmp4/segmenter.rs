@@ -1,5 +1,5 @@
-//! Where parts and segments start and end (RFC 8216bis §4.4.4.9, §6.2.2), independent of how
-//! their bytes are made.
+//! Where fragments (parts) and segments start and end, independent of how their bytes are made:
+//! shared by the LL-HLS muxer (RFC 8216bis §4.4.4.9, §6.2.2) and the recorder.
 //!
 //! A sample's duration is only known when the next unit of its track arrives, so each track
 //! holds one pending unit: the leading track's sample `P` is placed when the unit `U` after it
@@ -26,12 +26,33 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use vigia_media::{AccessUnit, MediaKind, Track};
+use crate::model::{AccessUnit, MediaKind, Track};
+use crate::time::Timestamp;
 
-use super::muxer::{PartRun, PartSample};
+/// The samples of one track within one part.
+#[derive(Clone, Debug)]
+pub struct PartRun {
+    /// Index of the track (fMP4 track id minus one).
+    pub track: usize,
+    /// Decode time of the first sample in the track's clock (becomes the `tfdt`).
+    pub base_decode_time: u64,
+    /// Samples in decode order, contiguous: each starts where the previous one ends.
+    pub samples: Vec<PartSample>,
+}
+
+/// One access unit with its duration, as the fragment's `trun` describes it.
+#[derive(Clone, Debug)]
+pub struct PartSample {
+    /// The unit; its payload chunks go into the `mdat` as they are.
+    pub unit: Arc<AccessUnit>,
+    /// Duration in the track's clock (next unit's DTS minus this one's).
+    pub duration: u32,
+    /// PTS minus DTS in the track's clock.
+    pub composition_offset: i32,
+}
 
 /// A forward DTS step larger than this on the leading track is a discontinuity.
-pub(crate) const JUMP_SECONDS: i64 = 10;
+pub const JUMP_SECONDS: i64 = 10;
 
 /// Timestamps beyond ±2^53 ticks (over 3 000 years at 90 kHz) are dropped, so differences of
 /// timestamps can never overflow.
@@ -42,7 +63,7 @@ const MAX_QUEUED: usize = 4096;
 
 /// What the segmenter decided, in order.
 #[derive(Debug)]
-pub(crate) enum Cut {
+pub enum Cut {
     /// The next segment starts a new timeline: `EXT-X-DISCONTINUITY`.
     Discontinuity,
     /// A part is complete.
@@ -53,15 +74,15 @@ pub(crate) enum Cut {
 
 /// The samples and timing of one part.
 #[derive(Debug)]
-pub(crate) struct PartDraft {
+pub struct PartDraft {
     /// One run per track with samples, leading track first.
-    pub(crate) runs: Vec<PartRun>,
+    pub runs: Vec<PartRun>,
     /// Duration in seconds (leading track's time).
-    pub(crate) duration: f64,
+    pub duration: f64,
     /// Whether the part starts with a leading-track keyframe.
-    pub(crate) independent: bool,
+    pub independent: bool,
     /// Wall-clock time of the part's first leading sample (UNIX µs).
-    pub(crate) wallclock_us: Option<i64>,
+    pub wallclock_us: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -78,7 +99,7 @@ struct TrackState {
 
 /// The part/segment scheduler of one stream.
 #[derive(Debug)]
-pub(crate) struct Segmenter {
+pub struct Segmenter {
     tracks: Vec<TrackState>,
     leading: usize,
     part_seconds: f64,
@@ -94,13 +115,28 @@ pub(crate) struct Segmenter {
     part_start: i64,
     seg_has_parts: bool,
     part: Vec<PartSample>,
+    /// Payload bytes placed since the open part started (all tracks).
+    part_bytes: usize,
+    recording: Option<RecordingRules>,
     dropped: u64,
 }
+
+/// How a recording's segmenter differs from LL-HLS's: no target duration to honour, a fixed
+/// gap threshold, and a size limit per part (`recordMaxPartSize`).
+#[derive(Debug, Clone, Copy)]
+struct RecordingRules {
+    max_part_bytes: usize,
+}
+
+/// A leading-track DTS step longer than this is a gap in a recording: the segment ends and the
+/// next one starts at the next keyframe. A camera sending fewer frames than one per 5 s is thus
+/// recorded as a series of gaps, which is what its timeline is.
+pub const RECORDING_GAP_SECONDS: f64 = 5.0;
 
 impl Segmenter {
     /// A segmenter for `tracks` cutting parts of `part_seconds` and segments of at least
     /// `segment_seconds`.
-    pub(crate) fn new(tracks: &[Track], part_seconds: f64, segment_seconds: f64) -> Self {
+    pub fn new(tracks: &[Track], part_seconds: f64, segment_seconds: f64) -> Self {
         let mut s = Segmenter {
             tracks: Vec::new(),
             leading: 0,
@@ -115,14 +151,33 @@ impl Segmenter {
             part_start: 0,
             seg_has_parts: false,
             part: Vec::new(),
+            part_bytes: 0,
+            recording: None,
             dropped: 0,
         };
         s.set_tracks(tracks);
         s
     }
 
+    /// A segmenter for a recording: segments end only on a leading-track keyframe once they
+    /// last `segment_seconds` (or at a gap of [`RECORDING_GAP_SECONDS`], or when a GOP grows
+    /// past twice the segment duration); parts end at `part_seconds` or before they would
+    /// exceed `max_part_bytes` of payload.
+    pub fn for_recording(
+        tracks: &[Track],
+        part_seconds: f64,
+        segment_seconds: f64,
+        max_part_bytes: usize,
+    ) -> Self {
+        let mut s = Self::new(tracks, part_seconds, segment_seconds);
+        s.recording = Some(RecordingRules {
+            max_part_bytes: max_part_bytes.max(1),
+        });
+        s
+    }
+
     /// Replaces the track list (after [`Segmenter::flush`]); decode times continue.
-    pub(crate) fn set_tracks(&mut self, tracks: &[Track]) {
+    pub fn set_tracks(&mut self, tracks: &[Track]) {
         self.leading = tracks
             .iter()
             .position(|t| t.kind() == MediaKind::Video)
@@ -134,32 +189,32 @@ impl Segmenter {
     }
 
     /// `EXT-X-TARGETDURATION`, fixed when the first segment ends.
-    pub(crate) fn target_duration(&self) -> Option<u64> {
+    pub fn target_duration(&self) -> Option<u64> {
         self.target_duration
     }
 
     /// `EXT-X-PART-INF:PART-TARGET` in seconds, fixed when the first segment ends.
-    pub(crate) fn part_target(&self) -> Option<f64> {
+    pub fn part_target(&self) -> Option<f64> {
         self.part_target
     }
 
     /// Whether a timeline is running (a leading keyframe has been seen since the last flush).
-    pub(crate) fn is_started(&self) -> bool {
+    pub fn is_started(&self) -> bool {
         self.started
     }
 
     /// Units dropped so far (before the first keyframe, out of order, unknown track).
-    pub(crate) fn dropped(&self) -> u64 {
+    pub fn dropped(&self) -> u64 {
         self.dropped
     }
 
     /// Index of the track that decides segment boundaries (the first video track).
-    pub(crate) fn leading(&self) -> usize {
+    pub fn leading(&self) -> usize {
         self.leading
     }
 
     /// Places `unit`, appending what it decided to `cuts`.
-    pub(crate) fn push(&mut self, unit: Arc<AccessUnit>, cuts: &mut Vec<Cut>) {
+    pub fn push(&mut self, unit: Arc<AccessUnit>, cuts: &mut Vec<Cut>) {
         let sane = |t: i64| (-MAX_TICKS..=MAX_TICKS).contains(&t);
         if unit.track >= self.tracks.len() || !sane(unit.dts.ticks) || !sane(unit.pts.ticks) {
             self.dropped += 1;
@@ -172,7 +227,7 @@ impl Segmenter {
 
     /// Ends everything pending: the last samples get their track's previous duration, the open
     /// part and segment end, and the next keyframe starts a new timeline after a discontinuity.
-    pub(crate) fn flush(&mut self, cuts: &mut Vec<Cut>) {
+    pub fn flush(&mut self, cuts: &mut Vec<Cut>) {
         if !self.started {
             return;
         }
@@ -180,7 +235,7 @@ impl Segmenter {
         if let Some(p) = self.take_pending(self.leading) {
             let duration = self.guess_duration(self.leading);
             end = p.dts.ticks + i64::from(duration);
-            self.cut_before(p.dts.ticks, end, cuts);
+            self.cut_before(p.dts.ticks, end, p.len(), cuts);
             self.add_leading(p, duration);
         }
         let leading = self.leading;
@@ -214,7 +269,7 @@ impl Segmenter {
             self.dropped += 1;
             return self.set_pending(self.leading, p);
         }
-        self.cut_before(p.dts.ticks, d, cuts);
+        self.cut_before(p.dts.ticks, d, p.len(), cuts);
         self.add_leading(p.clone(), duration_u32(d - p.dts.ticks));
         if unit.keyframe && self.seconds(d - self.seg_start) >= self.segment_seconds {
             self.close_part(d, d, cuts);
@@ -226,27 +281,42 @@ impl Segmenter {
     }
 
     /// Step 1 of the module's rule: cuts before the sample `[start, end)` if it would overflow.
-    fn cut_before(&mut self, start: i64, end: i64, cuts: &mut Vec<Cut>) {
+    fn cut_before(&mut self, start: i64, end: i64, size: usize, cuts: &mut Vec<Cut>) {
         let length = self.seconds(end - self.seg_start);
-        let too_long = match self.target_duration {
-            // EXTINF rounded to the nearest integer must not exceed it (§4.4.3.1).
-            Some(target) => (length + 0.5).floor() > target as f64,
-            None => length > first_segment_cap(self.segment_seconds),
-        };
         let has_media = !self.part.is_empty() || self.seg_has_parts;
-        if has_media && too_long {
+        if has_media && self.segment_too_long(length) {
             self.close_part(start, start, cuts);
             self.end_segment(start, cuts);
         } else if !self.part.is_empty()
-            && self.seconds(end - self.part_start) > self.part_target.unwrap_or(self.part_seconds)
+            && (self.seconds(end - self.part_start) > self.part_target.unwrap_or(self.part_seconds)
+                || self.part_too_big(size))
         {
             self.close_part(start, start, cuts);
         }
     }
 
+    fn segment_too_long(&self, length: f64) -> bool {
+        if self.recording.is_some() {
+            return length > 2.0 * self.segment_seconds.max(RECORDING_GAP_SECONDS);
+        }
+        match self.target_duration {
+            // EXTINF rounded to the nearest integer must not exceed it (§4.4.3.1).
+            Some(target) => (length + 0.5).floor() > target as f64,
+            None => length > first_segment_cap(self.segment_seconds),
+        }
+    }
+
+    fn part_too_big(&self, size: usize) -> bool {
+        self.recording
+            .is_some_and(|r| self.part_bytes.saturating_add(size) > r.max_part_bytes)
+    }
+
     /// The longest leading-track sample accepted: one longer could not fit in a segment of the
     /// target duration, so it is a timestamp jump.
     fn max_step(&self) -> f64 {
+        if self.recording.is_some() {
+            return RECORDING_GAP_SECONDS;
+        }
         self.target_duration
             .map_or(JUMP_SECONDS as f64, |t| t as f64)
     }
@@ -293,6 +363,7 @@ impl Segmenter {
     }
 
     fn complete_other(&mut self, t: usize, unit: Arc<AccessUnit>, duration: u32) {
+        self.part_bytes = self.part_bytes.saturating_add(unit.len());
         let sample = sample(unit, duration);
         if let Some(state) = self.tracks.get_mut(t) {
             state.last_duration = Some(duration);
@@ -308,6 +379,7 @@ impl Segmenter {
         if let Some(state) = self.tracks.get_mut(self.leading) {
             state.last_duration = Some(duration);
         }
+        self.part_bytes = self.part_bytes.saturating_add(unit.len());
         self.part.push(sample(unit, duration));
     }
 
@@ -319,6 +391,7 @@ impl Segmenter {
             return;
         }
         let leading = std::mem::take(&mut self.part);
+        self.part_bytes = 0;
         let independent = leading.first().is_some_and(|s| s.unit.keyframe);
         let wallclock_us = leading.first().and_then(|s| s.unit.wallclock_us);
         let mut runs = Vec::with_capacity(self.tracks.len());
@@ -356,8 +429,16 @@ impl Segmenter {
     /// A run of `samples` of track `t` on the fMP4 decode timeline, or `None` when empty.
     fn run(&mut self, t: usize, samples: Vec<PartSample>) -> Option<PartRun> {
         let first = samples.first()?.unit.dts.ticks;
+        let (state_clock, decode_end) = self.tracks.get(t).map(|s| (s.clock_rate, s.decode_end))?;
+        let start = match self.recording {
+            // Each recorded segment is a file of its own whose decode times start at 0.
+            Some(_) => Timestamp::new(self.seg_start, self.tracks.get(self.leading)?.clock_rate)
+                .rescale(state_clock)
+                .ticks,
+            None => first - decode_end as i64,
+        };
         let state = self.tracks.get_mut(t)?;
-        let origin = *state.origin.get_or_insert(first - state.decode_end as i64);
+        let origin = *state.origin.get_or_insert(start);
         let base_decode_time = u64::try_from(first - origin).unwrap_or(0);
         let total: u64 = samples.iter().map(|s| u64::from(s.duration)).sum();
         state.decode_end = base_decode_time + total;
@@ -382,6 +463,12 @@ impl Segmenter {
             self.part_target = Some(self.part_seconds.max(self.longest_part));
         }
         cuts.push(Cut::SegmentEnd);
+        if self.recording.is_some() {
+            for t in &mut self.tracks {
+                t.origin = None;
+                t.decode_end = 0;
+            }
+        }
         self.seg_start = end;
         self.seg_has_parts = false;
     }
