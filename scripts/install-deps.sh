@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the outside tools the test suite drives, if they are missing: ffmpeg, GStreamer (with
 # the RTSP client and server), the Python GI bindings used to emulate cameras, Chromium with
-# playwright-core (browser tests), hls.js (embedded in the player page), and a RabbitMQ broker.
+# playwright-core (browser tests), hls.js (embedded in the player page), a RabbitMQ broker, and
+# s3s-fs (the S3-protocol server of the recording tests) in a tools cache outside the repository.
 set -euo pipefail
 
 need=()
@@ -40,5 +41,12 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
     rabbitmqctl await_startup >/dev/null 2>&1 && break
     sleep 2
   done
+fi
+# s3s-fs, pinned (newer releases need a newer Rust), built once per machine into a cache that
+# survives between runs; conformance/src/s3.rs looks for it at the same place.
+tools="${VIGIA_TOOLS:-$HOME/.cache/vigia-tools}"
+if [ ! -x "${VIGIA_S3S_FS:-$tools/bin/s3s-fs}" ]; then
+  echo "installing s3s-fs 0.14.1 into $tools (once per machine, several minutes)"
+  cargo install s3s-fs@0.14.1 --features binary --locked --root "$tools" -j2
 fi
 echo "outside tools: ok"

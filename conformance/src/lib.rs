@@ -355,3 +355,4 @@ pub mod clips;
 pub mod probe;
 /// A raw RTSP client for tests that inspect RTP.
 pub mod rtsp_client;
+pub mod s3;
