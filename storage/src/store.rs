@@ -9,10 +9,14 @@
 use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::ClientConfigKey;
+use object_store::RetryConfig;
 use object_store::aws::AmazonS3Builder;
+use object_store::aws::AmazonS3ConfigKey::Client;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -42,6 +46,9 @@ impl Store {
             Destination::S3 { bucket } => {
                 let s3 = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
+                    .with_retry(quick_retry())
+                    .with_config(Client(ClientConfigKey::ConnectTimeout), "5s")
+                    .with_config(Client(ClientConfigKey::Timeout), "120s")
                     .build()
                     .map_err(|e| StorageError::Store {
                         location: format!("s3://{bucket}"),
@@ -186,6 +193,17 @@ impl Store {
             location: format!("{}/{key}", self.label),
             what: describe(&e),
         }
+    }
+}
+
+/// Few, quick retries inside one request: the uploader retries whole segments with its own
+/// backoff and must hear of an outage within seconds (object_store's default keeps one request
+/// retrying for up to three minutes).
+fn quick_retry() -> RetryConfig {
+    RetryConfig {
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(10),
+        ..RetryConfig::default()
     }
 }
 
