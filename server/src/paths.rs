@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use vigia_media::Track;
 
-use crate::config::{Config, PathConf, PathMatcher, Source};
+use crate::config::{Config, PathConf, PathMatcher, Source, check_path_name};
 use crate::sources;
 use crate::stream::PathStream;
 
@@ -81,7 +81,14 @@ impl PathManager {
     }
 
     /// The path called `name`, created from its config entry on first use.
+    ///
+    /// A name [`check_path_name`] refuses (`..`, `\`, control characters, `//`, a leading
+    /// or trailing slash…) never reaches the config lookup or the path table.
     pub(crate) fn get(self: &Arc<Self>, name: &str) -> Result<Arc<Path>, PathError> {
+        if let Err(problem) = check_path_name(name) {
+            tracing::debug!(path = ?name, "refused: invalid path name: {problem}");
+            return Err(PathError::NotConfigured(name.to_string()));
+        }
         let mut paths = lock(&self.paths);
         if let Some(path) = paths.get(name) {
             return Ok(path.clone());
@@ -344,4 +351,32 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn manager(yaml: &str) -> Arc<PathManager> {
+        let loaded = Config::from_yaml_str(yaml, "test.yml", &HashMap::new()).unwrap();
+        PathManager::new(Arc::new(loaded.config))
+    }
+
+    #[test]
+    fn unsafe_names_are_refused_before_any_path_exists() {
+        let paths = manager("paths:\n  all_others:\n");
+        for name in [
+            "../etc", "a/../b", "cam..1", "a\\b", "a\u{1}b", "/cam", "cam/", "a//b",
+        ] {
+            let err = paths.get(name).err().expect(name);
+            assert!(
+                matches!(err, PathError::NotConfigured(_)),
+                "{name:?}: {err}"
+            );
+        }
+        assert!(lock(&paths.paths).is_empty(), "no path was created");
+        assert_eq!(paths.get("cam/1").unwrap().name, "cam/1");
+    }
 }

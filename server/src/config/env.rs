@@ -24,6 +24,10 @@ const LIST_KEYS: &[&str] = &[
     "rtspTransports",
     "rtspAuthMethods",
     "ips",
+    "hlsAllowOrigins",
+    "hlsTrustedProxies",
+    "playbackAllowOrigins",
+    "playbackTrustedProxies",
 ];
 
 /// MediaMTX's default `authInternalUsers`, used as the base when an override edits
@@ -73,15 +77,8 @@ fn resolve(root: &Mapping, flat: &str) -> Option<KeyPath> {
         return user_key(rest)
             .map(|tail| KeyPath([vec![Seg::Key("authInternalUsers".into())], tail].concat()));
     }
-    let all = [
-        keys::GLOBAL_IMPLEMENTED,
-        keys::GLOBAL_VIGIA,
-        keys::GLOBAL_UNIMPLEMENTED,
-    ];
-    let key = all
-        .iter()
-        .flat_map(|l| l.iter())
-        .find(|k| k.to_ascii_uppercase() == flat && **k != "authInternalUsers")?;
+    let key = keys::global_keys()
+        .find(|k| k.to_ascii_uppercase() == flat && *k != "authInternalUsers")?;
     Some(base.key(key))
 }
 

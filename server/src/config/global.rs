@@ -120,10 +120,30 @@ pub(crate) struct Config {
     pub auth_internal_users: Vec<AuthUser>,
     /// The HLS server's keys (`hls*`).
     pub hls: HlsConf,
+    /// `playback`: run the playback server, which serves recordings (false).
+    pub playback: bool,
+    /// `playbackAddress` (:9996).
+    pub playback_address: String,
+    /// `playbackEncryption` (false). HTTPS is not implemented yet: `true` is refused at load.
+    pub playback_encryption: bool,
+    /// `playbackServerKey` (server.key).
+    pub playback_server_key: String,
+    /// `playbackServerCert` (server.crt).
+    pub playback_server_cert: String,
+    /// `playbackAllowOrigins` (["*"]): CORS origins, `*` wildcards allowed.
+    pub playback_allow_origins: Vec<String>,
+    /// `playbackTrustedProxies` ([]): proxies whose X-Forwarded-For is believed in logs.
+    pub playback_trusted_proxies: Vec<IpNet>,
     // ---- Vigia's own keys. S3/object storage, AMQP and retention keys go here
     // ---- (and in `keys::GLOBAL_VIGIA`), each with a `VIGIA_*` environment override.
     /// `eventsURL`: the AMQP broker for events (`amqp://…`); none by default.
     pub events_url: Option<String>,
+    /// `recordSpoolDirectory`: the local directory where the recorder writes and fsyncs
+    /// parts before they are uploaded (`./vigia-spool`; not empty).
+    pub record_spool_directory: String,
+    /// `recordSpoolMaxSize`: bytes the spool may hold; past it the oldest data not yet
+    /// uploaded is dropped (2G; > 0).
+    pub record_spool_max_size: u64,
     // ---- Paths.
     /// `pathDefaults`, merged with MediaMTX's defaults.
     pub path_defaults: PathConf,
@@ -161,7 +181,16 @@ impl Default for Config {
             auth_method: AuthMethod::Internal,
             auth_internal_users: default_users(),
             hls: HlsConf::default(),
+            playback: false,
+            playback_address: ":9996".to_owned(),
+            playback_encryption: false,
+            playback_server_key: "server.key".to_owned(),
+            playback_server_cert: "server.crt".to_owned(),
+            playback_allow_origins: vec!["*".to_owned()],
+            playback_trusted_proxies: Vec::new(),
             events_url: None,
+            record_spool_directory: "./vigia-spool".to_owned(),
+            record_spool_max_size: 2 << 30,
             path_defaults: PathConf::default(),
             paths: Vec::new(),
             unimplemented: BTreeMap::new(),
@@ -224,7 +253,18 @@ pub(crate) fn set_key(
         "rtspAuthMethods" => cfg.rtsp_auth_methods = keyword_list(ctx, kp, v, AUTH_METHODS)?,
         "authMethod" => cfg.auth_method = auth_method(ctx, kp, v)?,
         "authInternalUsers" => cfg.auth_internal_users = users(ctx, kp, v)?,
+        "playback" => cfg.playback = ctx.boolean(kp, v)?,
+        "playbackAddress" => cfg.playback_address = address(ctx, kp, v)?,
+        "playbackEncryption" => {
+            cfg.playback_encryption = https_off(ctx, kp, v, "the playback server")?
+        }
+        "playbackServerKey" => cfg.playback_server_key = ctx.string(kp, v)?,
+        "playbackServerCert" => cfg.playback_server_cert = ctx.string(kp, v)?,
+        "playbackAllowOrigins" => cfg.playback_allow_origins = ctx.string_list(kp, v)?,
+        "playbackTrustedProxies" => cfg.playback_trusted_proxies = ip_list(ctx, kp, v)?,
         "eventsURL" => cfg.events_url = Some(ctx.string(kp, v)?).filter(|s| !s.is_empty()),
+        "recordSpoolDirectory" => cfg.record_spool_directory = non_empty(ctx, kp, v)?,
+        "recordSpoolMaxSize" => cfg.record_spool_max_size = positive_size(ctx, kp, v)?,
         _ => return Err(ctx.unknown(kp)),
     }
     Ok(())
@@ -240,6 +280,12 @@ pub(crate) fn check(ctx: &Ctx, cfg: &Config) -> Result<(), ConfigError> {
         return Err(ctx.invalid(
             &root.key("rtspsAddress"),
             "must be set when rtspEncryption is strict or optional",
+        ));
+    }
+    if cfg.playback && cfg.playback_address.is_empty() {
+        return Err(ctx.invalid(
+            &root.key("playbackAddress"),
+            "must be set when playback is enabled",
         ));
     }
     if cfg.rtsp && cfg.rtsp_auth_methods.is_empty() {
@@ -345,6 +391,39 @@ pub(super) fn positive_duration(
         return Err(ctx.invalid(kp, "must be greater than zero"));
     }
     Ok(d)
+}
+
+/// A size in bytes greater than zero.
+pub(super) fn positive_size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u64, ConfigError> {
+    match ctx.size(kp, v)? {
+        0 => Err(ctx.invalid(kp, "must be greater than zero")),
+        n => Ok(n),
+    }
+}
+
+/// A `*Encryption` switch of an HTTP server (`hlsEncryption`, `playbackEncryption`…):
+/// HTTPS is not implemented yet, so `true` is refused; `server` names it in the message.
+pub(super) fn https_off(
+    ctx: &Ctx,
+    kp: &KeyPath,
+    v: &Value,
+    server: &str,
+) -> Result<bool, ConfigError> {
+    if ctx.boolean(kp, v)? {
+        return Err(ctx.invalid(
+            kp,
+            format!("HTTPS for {server} is not supported by Vigia yet; set it to false"),
+        ));
+    }
+    Ok(false)
+}
+
+fn non_empty(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
+    let s = ctx.string(kp, v)?;
+    if s.is_empty() {
+        return Err(ctx.invalid(kp, "must not be empty"));
+    }
+    Ok(s)
 }
 
 fn write_queue_size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<usize, ConfigError> {

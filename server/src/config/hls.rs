@@ -5,10 +5,10 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::error::ConfigError;
-use super::global::{address, ip_list, positive_duration};
+use super::global::{address, https_off, ip_list, positive_duration};
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword};
-use super::values::{self, IpNet};
+use super::values::IpNet;
 
 /// `hlsVariant`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub(crate) fn set_key(
     match key {
         "hls" => hls.enabled = ctx.boolean(kp, v)?,
         "hlsAddress" => hls.address = address(ctx, kp, v)?,
-        "hlsEncryption" => hls.encryption = encryption(ctx, kp, v)?,
+        "hlsEncryption" => hls.encryption = https_off(ctx, kp, v, "HLS")?,
         "hlsServerKey" => hls.server_key = ctx.string(kp, v)?,
         "hlsServerCert" => hls.server_cert = ctx.string(kp, v)?,
         "hlsAllowOrigins" => hls.allow_origins = ctx.string_list(kp, v)?,
@@ -129,7 +129,7 @@ pub(crate) fn set_key(
         "hlsSegmentCount" => hls.segment_count = segment_count(ctx, kp, v)?,
         "hlsSegmentDuration" => hls.segment_duration = positive_duration(ctx, kp, v)?,
         "hlsPartDuration" => hls.part_duration = positive_duration(ctx, kp, v)?,
-        "hlsSegmentMaxSize" => hls.segment_max_size = size(ctx, kp, v)?,
+        "hlsSegmentMaxSize" => hls.segment_max_size = ctx.size(kp, v)?,
         "hlsDirectory" => hls.directory = directory(ctx, kp, v)?,
         "hlsMuxerCloseAfter" => hls.muxer_close_after = positive_duration(ctx, kp, v)?,
         "hlsCDNSecret" => hls.cdn_secret = ctx.string(kp, v)?,
@@ -145,17 +145,6 @@ pub(crate) fn check(ctx: &Ctx, hls: &HlsConf) -> Result<(), ConfigError> {
         return Err(ctx.invalid(&kp, "must not be longer than hlsSegmentDuration"));
     }
     Ok(())
-}
-
-fn encryption(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<bool, ConfigError> {
-    let on = ctx.boolean(kp, v)?;
-    if on {
-        return Err(ctx.invalid(
-            kp,
-            "HTTPS for HLS is not supported by Vigia yet; set it to false",
-        ));
-    }
-    Ok(on)
 }
 
 fn variant(ctx: &mut Ctx, kp: &KeyPath, v: &Value) -> Result<HlsVariant, ConfigError> {
@@ -174,11 +163,6 @@ fn segment_count(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<usize, ConfigErro
         n if n < 3 => Err(ctx.invalid(kp, format!("must be at least 3, got {n}"))),
         n => Ok(n as usize),
     }
-}
-
-fn size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u64, ConfigError> {
-    let text = ctx.string(kp, v)?;
-    values::parse_size(&text).map_err(|p| ctx.invalid(kp, p))
 }
 
 fn directory(ctx: &mut Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {

@@ -25,6 +25,13 @@ pub(crate) const GLOBAL_IMPLEMENTED: &[&str] = &[
     "rtspAuthMethods",
     "authMethod",
     "authInternalUsers",
+    "playback",
+    "playbackAddress",
+    "playbackEncryption",
+    "playbackServerKey",
+    "playbackServerCert",
+    "playbackAllowOrigins",
+    "playbackTrustedProxies",
 ];
 
 /// Vigia's own global keys (not in MediaMTX).
@@ -32,7 +39,8 @@ pub(crate) const GLOBAL_IMPLEMENTED: &[&str] = &[
 /// Reserved here so they are never reported as unknown. S3/object storage (`s3*`),
 /// AMQP and retention keys go in this list, with a typed field in `global.rs`
 /// (section "Vigia's own keys") when their feature lands.
-pub(crate) const GLOBAL_VIGIA: &[&str] = &["eventsURL"];
+pub(crate) const GLOBAL_VIGIA: &[&str] =
+    &["eventsURL", "recordSpoolDirectory", "recordSpoolMaxSize"];
 
 /// Path keys Vigia implements (parsed into typed fields of `PathConf`).
 pub(crate) const PATH_IMPLEMENTED: &[&str] = &[
@@ -43,6 +51,13 @@ pub(crate) const PATH_IMPLEMENTED: &[&str] = &[
     "rtspTransport",
     "overridePublisher",
     "maxReaders",
+    "record",
+    "recordPath",
+    "recordFormat",
+    "recordPartDuration",
+    "recordMaxPartSize",
+    "recordSegmentDuration",
+    "recordDeleteAfter",
 ];
 
 /// Keys MediaMTX still reads but has deprecated, with their replacement.
@@ -94,6 +109,9 @@ pub(crate) const DEPRECATED: &[(&str, &str)] = &[
 ];
 
 /// Keys MediaMTX accepted globally in old versions and now reads under `pathDefaults`.
+///
+/// Like the keys of [`DEPRECATED`], Vigia refuses them at the top level with an error
+/// saying to write the same key under `pathDefaults`, where it is typed.
 pub(crate) const DEPRECATED_GLOBAL_PATH_KEYS: &[&str] = &[
     "record",
     "recordPath",
@@ -143,13 +161,6 @@ pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
     "pprofServerCert",
     "pprofAllowOrigins",
     "pprofTrustedProxies",
-    "playback",
-    "playbackAddress",
-    "playbackEncryption",
-    "playbackServerKey",
-    "playbackServerCert",
-    "playbackAllowOrigins",
-    "playbackTrustedProxies",
     "srtpAddress",
     "srtcpAddress",
     "multicastSRTPPort",
@@ -201,13 +212,6 @@ pub(crate) const PATH_UNIMPLEMENTED: &[&str] = &[
     "alwaysAvailableTracks",
     "alwaysAvailableFile",
     "forward",
-    "record",
-    "recordPath",
-    "recordFormat",
-    "recordPartDuration",
-    "recordMaxPartSize",
-    "recordSegmentDuration",
-    "recordDeleteAfter",
     "srtPublishPassphrase",
     "rtspDemuxMpegts",
     "rtspAnyPort",
@@ -292,10 +296,22 @@ pub(crate) enum KeyKind {
     Unknown,
 }
 
+/// Global keys parsed into typed fields, in all their lists.
+const GLOBAL_TYPED: [&[&str]; 3] = [GLOBAL_IMPLEMENTED, GLOBAL_VIGIA, super::hls::KEYS];
+
+/// Every top-level key Vigia reads, typed or kept loosely (what environment variables
+/// may override).
+pub(crate) fn global_keys() -> impl Iterator<Item = &'static str> {
+    GLOBAL_TYPED
+        .into_iter()
+        .chain([GLOBAL_UNIMPLEMENTED])
+        .flatten()
+        .copied()
+}
+
 /// Classifies a top-level key.
 pub(crate) fn global_kind(key: &str) -> KeyKind {
-    let implemented = [GLOBAL_IMPLEMENTED, GLOBAL_VIGIA, super::hls::KEYS];
-    if implemented.iter().any(|keys| keys.contains(&key)) {
+    if GLOBAL_TYPED.iter().any(|keys| keys.contains(&key)) {
         return KeyKind::Implemented;
     }
     if GLOBAL_UNIMPLEMENTED.contains(&key) {

@@ -21,6 +21,7 @@ mod keys;
 mod lines;
 mod parse;
 mod path;
+mod record;
 mod values;
 
 #[cfg(test)]
@@ -46,7 +47,10 @@ pub(crate) use global::{
 pub(crate) use hls::{HlsConf, HlsVariant};
 pub(crate) use path::{
     PathConf, PathEntry, PathMatch, PathMatcher, Source, SourceTransport, SyntheticProfile,
+    check_path_name,
 };
+#[allow(unused_imports)]
+pub(crate) use record::RecordFormat;
 #[allow(unused_imports)]
 pub(crate) use values::{IpNet, parse_duration, parse_size};
 
@@ -147,7 +151,7 @@ impl Config {
 
     /// The configuration for a requested path name: an exact name wins, then `~regex`
     /// entries (in name order, as MediaMTX), then `all_others`. `None` if the name is
-    /// invalid (see `path::validate_path_name`) or no entry matches.
+    /// invalid (see [`check_path_name`]) or no entry matches.
     pub(crate) fn path_config(&self, name: &str) -> Option<PathMatch<'_>> {
         path::find(&self.paths, name)
     }
@@ -199,6 +203,7 @@ fn build(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
     }
     global::check(ctx, &cfg)?;
     hls::check(ctx, &cfg.hls)?;
+    record::check(ctx, &cfg)?;
     Ok(cfg)
 }
 

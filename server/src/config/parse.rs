@@ -130,10 +130,14 @@ impl Ctx {
         })
     }
 
-    /// The value as a duration (`10s`, `1m30s`, `1d`).
+    /// The value as a duration (`10s`, `1m30s`, `1d`; a bare `0` is zero, as in
+    /// `recordDeleteAfter: 0`).
     pub(crate) fn duration(&self, path: &KeyPath, v: &Value) -> Result<Duration, ConfigError> {
         match v {
-            Value::String(s) => values::parse_duration(s).map_err(|p| self.invalid(path, p)),
+            Value::String(_) | Value::Number(_) => {
+                let text = self.string(path, v)?;
+                values::parse_duration(&text).map_err(|p| self.invalid(path, p))
+            }
             _ => Err(self.invalid(
                 path,
                 format!(
@@ -142,6 +146,12 @@ impl Ctx {
                 ),
             )),
         }
+    }
+
+    /// The value as a size in bytes (`1048576`, `512K`, `50M`, `2G`).
+    pub(crate) fn size(&self, path: &KeyPath, v: &Value) -> Result<u64, ConfigError> {
+        let text = self.string(path, v)?;
+        values::parse_size(&text).map_err(|p| self.invalid(path, p))
     }
 
     /// The value as a list of strings; `null` is the empty list.

@@ -11,6 +11,7 @@ use super::error::ConfigError;
 use super::keys::{self, KeyKind};
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword};
+use super::record::{self, RecordFormat};
 
 /// Where a path's stream comes from (`source`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +67,23 @@ pub(crate) struct PathConf {
     pub override_publisher: bool,
     /// `maxReaders`: readers allowed at once; 0 means no limit.
     pub max_readers: u32,
+    /// `record`: record the path's stream (default false).
+    pub record: bool,
+    /// `recordPath`: where segments go, a template with `%path`, `%Y %m %d %H %M %S`,
+    /// `%f` (microseconds), `%s` (Unix time); a local path or `s3://bucket/prefix/…`.
+    /// Checked at load: it names `%path`, and `%s` or all of `%Y %m %d %H %M %S`
+    /// (default `./recordings/%path/%Y-%m-%d_%H-%M-%S-%f`).
+    pub record_path: String,
+    /// `recordFormat`: container of recorded segments (fmp4).
+    pub record_format: RecordFormat,
+    /// `recordPartDuration`: length of an fMP4 part, the most a crash can lose (1s; > 0).
+    pub record_part_duration: Duration,
+    /// `recordMaxPartSize`: a part that grows past this many bytes is ended (50M; > 0).
+    pub record_max_part_size: u64,
+    /// `recordSegmentDuration`: length of a segment (1h; from `recordPartDuration` to 1d).
+    pub record_segment_duration: Duration,
+    /// `recordDeleteAfter`: segments older than this are deleted (1d); zero means never.
+    pub record_delete_after: Duration,
     /// MediaMTX path keys accepted but not implemented yet, as written.
     pub unimplemented: BTreeMap<String, Value>,
 }
@@ -81,6 +99,13 @@ impl Default for PathConf {
             rtsp_transport: SourceTransport::Automatic,
             override_publisher: true,
             max_readers: 0,
+            record: false,
+            record_path: "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f".to_owned(),
+            record_format: RecordFormat::Fmp4,
+            record_part_duration: Duration::from_secs(1),
+            record_max_part_size: 50 * 1024 * 1024,
+            record_segment_duration: Duration::from_secs(3600),
+            record_delete_after: Duration::from_secs(86_400),
             unimplemented: BTreeMap::new(),
         }
     }
@@ -150,22 +175,41 @@ impl PathMatch<'_> {
     }
 }
 
-/// Checks a path name the way MediaMTX does: not empty, no leading or trailing
-/// slash, only `A-Z a-z 0-9 _ - / . ~ :`.
-pub(crate) fn validate_path_name(name: &str) -> Result<(), String> {
+/// Characters MediaMTX allows in a path name besides ASCII letters and digits.
+const NAME_PUNCTUATION: &str = "_-/.~:";
+
+/// Checks that `name` can name a path, and says what is wrong if not.
+///
+/// The one rule for names, used by the config loader and by every request lookup
+/// (`PathManager::get`). MediaMTX's rule — not empty, no leading or trailing slash, only
+/// `A-Z a-z 0-9 _ - / . ~ :` — plus Vigia's refusals of what could leave a directory
+/// once the name is part of a file or object name (`%path` in `recordPath`): `..`
+/// anywhere, `//`, `\` and control characters.
+pub(crate) fn check_path_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
-        return Err("a path name cannot be empty".to_owned());
+        return Err("a path name cannot be empty");
+    }
+    if name.chars().any(|c| c.is_ascii_control()) {
+        return Err("a path name cannot contain control characters");
+    }
+    if name.contains('\\') {
+        return Err("a path name cannot contain a backslash");
+    }
+    if name.contains("..") {
+        return Err("a path name cannot contain \"..\"");
     }
     if name.starts_with('/') || name.ends_with('/') {
-        return Err("a path name can't begin or end with a slash".to_owned());
+        return Err("a path name can't begin or end with a slash");
     }
-    let ok = name
+    if name.contains("//") {
+        return Err("a path name cannot contain \"//\"");
+    }
+    if !name
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_-/.~:".contains(c));
-    if !ok {
+        .all(|c| c.is_ascii_alphanumeric() || NAME_PUNCTUATION.contains(c))
+    {
         return Err(
-            "a path name can contain only letters, digits, underscore, dot, tilde, minus, slash and colon"
-                .to_owned(),
+            "a path name can contain only letters, digits, underscore, dot, tilde, minus, slash and colon",
         );
     }
     Ok(())
@@ -175,6 +219,7 @@ pub(crate) fn validate_path_name(name: &str) -> Result<(), String> {
 /// name wins; then `~regex` entries in name order; then `all_others`.
 /// Returns `None` for invalid names and names no entry matches.
 pub(crate) fn find<'a>(entries: &'a [PathEntry], name: &str) -> Option<PathMatch<'a>> {
+    check_path_name(name).ok()?;
     if let Some(entry) = entries
         .iter()
         .find(|e| matches!(e.matcher, PathMatcher::Exact) && e.name == name)
@@ -184,7 +229,6 @@ pub(crate) fn find<'a>(entries: &'a [PathEntry], name: &str) -> Option<PathMatch
             groups: Vec::new(),
         });
     }
-    validate_path_name(name).ok()?;
     let mut regexes: Vec<&PathEntry> = entries
         .iter()
         .filter(|e| !matches!(e.matcher, PathMatcher::Exact))
@@ -264,7 +308,7 @@ fn matcher_for(ctx: &Ctx, kp: &KeyPath, name: &str) -> Result<PathMatcher, Confi
             .map(PathMatcher::Regex)
             .map_err(|e| ctx.invalid(kp, format!("invalid regular expression: {e}")));
     }
-    validate_path_name(name).map_err(|p| ctx.invalid(kp, format!("invalid path name: {p}")))?;
+    check_path_name(name).map_err(|p| ctx.invalid(kp, format!("invalid path name: {p}")))?;
     Ok(PathMatcher::Exact)
 }
 
@@ -321,6 +365,7 @@ fn set_key(
         }
         "overridePublisher" => conf.override_publisher = ctx.boolean(kp, v)?,
         "maxReaders" => conf.max_readers = ctx.uint(kp, v, u64::from(u32::MAX))? as u32,
+        _ if record::set_key(ctx, conf, key, kp, v)? => {}
         _ => return Err(ctx.unknown(kp)),
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
-use super::path::validate_path_name;
+use super::path::check_path_name;
 use super::*;
 
 /// MediaMTX v1.20's default configuration file, unchanged (the shared compatibility fixture).
@@ -128,9 +128,46 @@ fn mediamtx_default_file_gives_mediamtx_defaults() {
         Value::String(":8889".into())
     );
     assert_eq!(
-        pd.unimplemented["recordDeleteAfter"],
-        Value::String("1d".into())
+        pd.unimplemented["rtspAnyPort"],
+        Value::Bool(false),
+        "unimplemented path keys are kept as written"
     );
+    // Recording and playback: the file spells out MediaMTX's defaults, ours must agree.
+    assert!(!pd.record);
+    assert_eq!(pd.record_path, "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f");
+    assert_eq!(pd.record_format, RecordFormat::Fmp4);
+    assert_eq!(pd.record_part_duration, Duration::from_secs(1));
+    assert_eq!(pd.record_max_part_size, 50 << 20);
+    assert_eq!(pd.record_segment_duration, Duration::from_secs(3600));
+    assert_eq!(pd.record_delete_after, Duration::from_secs(86_400));
+    let dpd = &d.path_defaults;
+    assert_eq!(
+        (
+            &pd.record_path,
+            pd.record_max_part_size,
+            pd.record_delete_after
+        ),
+        (
+            &dpd.record_path,
+            dpd.record_max_part_size,
+            dpd.record_delete_after
+        )
+    );
+    assert!(!cfg.playback && !cfg.playback_encryption);
+    assert_eq!(cfg.playback_address, ":9996");
+    assert_eq!(cfg.playback_address, d.playback_address);
+    assert_eq!(cfg.playback_allow_origins, vec!["*".to_owned()]);
+    assert_eq!(
+        (
+            cfg.playback_server_key.as_str(),
+            cfg.playback_server_cert.as_str()
+        ),
+        ("server.key", "server.crt")
+    );
+    assert!(cfg.playback_trusted_proxies.is_empty());
+    // Vigia's own keys are not in MediaMTX's file: their defaults.
+    assert_eq!(cfg.record_spool_directory, "./vigia-spool");
+    assert_eq!(cfg.record_spool_max_size, 2 << 30);
     // Paths are exactly the file's: one all_others, a publisher.
     assert_eq!(cfg.paths.len(), 1);
     assert_eq!(cfg.paths[0].name, "all_others");
@@ -360,6 +397,190 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         3,
     ),
     ("list where value", "logLevel: [info]\n", "logLevel", 1),
+    // Recording (path keys).
+    (
+        "bad record",
+        "pathDefaults:\n  record: often\n",
+        "pathDefaults.record",
+        2,
+    ),
+    (
+        "recordPath without %path",
+        "pathDefaults:\n  recordPath: ./rec/%Y-%m-%d_%H-%M-%S\n",
+        "pathDefaults.recordPath",
+        2,
+    ),
+    (
+        "recordPath without unique time",
+        "paths:\n  cam:\n    recordPath: ./rec/%path/%Y-%m-%d\n",
+        "paths.cam.recordPath",
+        3,
+    ),
+    (
+        "s3 recordPath without bucket",
+        "pathDefaults:\n  recordPath: s3:///%path/%s\n",
+        "pathDefaults.recordPath",
+        2,
+    ),
+    (
+        "s3 recordPath with variable bucket",
+        "pathDefaults:\n  recordPath: s3://%path/%s\n",
+        "pathDefaults.recordPath",
+        2,
+    ),
+    (
+        "recordFormat mpegts",
+        "pathDefaults:\n  recordFormat: mpegts\n",
+        "pathDefaults.recordFormat",
+        2,
+    ),
+    (
+        "unknown recordFormat",
+        "pathDefaults:\n  recordFormat: avi\n",
+        "pathDefaults.recordFormat",
+        2,
+    ),
+    (
+        "zero recordPartDuration",
+        "pathDefaults:\n  recordPartDuration: 0s\n",
+        "pathDefaults.recordPartDuration",
+        2,
+    ),
+    (
+        "bad recordMaxPartSize",
+        "pathDefaults:\n  recordMaxPartSize: 50Q\n",
+        "pathDefaults.recordMaxPartSize",
+        2,
+    ),
+    (
+        "zero recordMaxPartSize",
+        "pathDefaults:\n  recordMaxPartSize: 0\n",
+        "pathDefaults.recordMaxPartSize",
+        2,
+    ),
+    (
+        "zero recordSegmentDuration",
+        "pathDefaults:\n  recordSegmentDuration: 0\n",
+        "pathDefaults.recordSegmentDuration",
+        2,
+    ),
+    (
+        "recordSegmentDuration over a day",
+        "pathDefaults:\n  recordSegmentDuration: 1d1s\n",
+        "pathDefaults.recordSegmentDuration",
+        2,
+    ),
+    (
+        "segment shorter than part",
+        "pathDefaults:\n  recordPartDuration: 2s\n  recordSegmentDuration: 1s\n",
+        "pathDefaults.recordSegmentDuration",
+        3,
+    ),
+    (
+        "path segment shorter than default part",
+        "pathDefaults:\n  recordPartDuration: 2s\npaths:\n  cam:\n    recordSegmentDuration: 1s\n",
+        "paths.cam.recordSegmentDuration",
+        5,
+    ),
+    (
+        "bad recordDeleteAfter",
+        "pathDefaults:\n  recordDeleteAfter: never\n",
+        "pathDefaults.recordDeleteAfter",
+        2,
+    ),
+    (
+        "deleted before the segment ends",
+        "pathDefaults:\n  recordDeleteAfter: 30m\n",
+        "pathDefaults.recordDeleteAfter",
+        2,
+    ),
+    (
+        "old global spelling of a path key",
+        "recordPath: ./r/%path/%s\n",
+        "recordPath",
+        1,
+    ),
+    // Playback server and Vigia's spool.
+    ("bad playback", "playback: sometimes\n", "playback", 1),
+    (
+        "bad playbackAddress",
+        "playbackAddress: 9996\n",
+        "playbackAddress",
+        1,
+    ),
+    (
+        "playback over HTTPS",
+        "playbackEncryption: yes\n",
+        "playbackEncryption",
+        1,
+    ),
+    (
+        "bad playbackTrustedProxies",
+        "playbackTrustedProxies: [10.0.0.0/99]\n",
+        "playbackTrustedProxies[0]",
+        1,
+    ),
+    (
+        "playbackAllowOrigins not a list",
+        "playbackAllowOrigins: {a: b}\n",
+        "playbackAllowOrigins",
+        1,
+    ),
+    (
+        "playback without %f",
+        "playback: yes\npathDefaults:\n  recordPath: ./r/%path/%s\n",
+        "pathDefaults.recordPath",
+        3,
+    ),
+    (
+        "empty recordSpoolDirectory",
+        "recordSpoolDirectory: \"\"\n",
+        "recordSpoolDirectory",
+        1,
+    ),
+    (
+        "bad recordSpoolMaxSize",
+        "recordSpoolMaxSize: lots\n",
+        "recordSpoolMaxSize",
+        1,
+    ),
+    (
+        "zero recordSpoolMaxSize",
+        "recordSpoolMaxSize: 0\n",
+        "recordSpoolMaxSize",
+        1,
+    ),
+    // Unsafe path names.
+    (
+        "dot-dot path name",
+        "paths:\n  ../etc:\n",
+        "paths.../etc",
+        2,
+    ),
+    (
+        "dot-dot inside a name",
+        "paths:\n  cam..1:\n",
+        "paths.cam..1",
+        2,
+    ),
+    (
+        "double slash in a name",
+        "paths:\n  a//b:\n",
+        "paths.a//b",
+        2,
+    ),
+    (
+        "backslash in a name",
+        "paths:\n  'a\\b':\n",
+        "paths.a\\b",
+        2,
+    ),
+    (
+        "leading slash in a name",
+        "paths:\n  /cam:\n",
+        "paths./cam",
+        2,
+    ),
 ];
 
 #[test]
@@ -433,14 +654,13 @@ fn unsupported_sources_warn_and_load() {
 
 #[test]
 fn warnings_once_per_key_not_per_occurrence() {
-    let yaml =
-        "pathDefaults:\n  record: yes\npaths:\n  a:\n    record: no\n  b:\n    record: yes\n";
+    let yaml = "pathDefaults:\n  rtspAnyPort: yes\npaths:\n  a:\n    rtspAnyPort: no\n  b:\n    rtspAnyPort: yes\n";
     let loaded = load(yaml).unwrap();
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-    assert!(loaded.warnings[0].contains("\"record\" at line 2"));
+    assert!(loaded.warnings[0].contains("\"rtspAnyPort\" at line 2"));
     let a = &loaded.config.path_config("a").unwrap().entry.conf;
     // Kept as written; YAML 1.2 reads `no` as a string (typed keys accept it as false).
-    assert_eq!(a.unimplemented["record"], Value::String("no".into()));
+    assert_eq!(a.unimplemented["rtspAnyPort"], Value::String("no".into()));
 }
 
 const PATHS: &str = r#"
@@ -505,11 +725,198 @@ fn path_matching_and_precedence() {
 
 #[test]
 fn path_names_like_mediamtx() {
-    for ok in ["cam1", "a/b", "x.y~z-w_v", "site:cam"] {
-        assert!(validate_path_name(ok).is_ok(), "{ok}");
+    for ok in [
+        "cam1",
+        "a/b",
+        "x.y~z-w_v",
+        "site:cam",
+        "a.b/c.d",
+        ".hidden",
+        "~x",
+    ] {
+        assert_eq!(check_path_name(ok), Ok(()), "{ok}");
     }
-    for bad in ["", "/a", "a/", "a b", "a?b", "ção"] {
-        assert!(validate_path_name(bad).is_err(), "{bad}");
+    for bad in ["", "/a", "a/", "a b", "a?b", "ção", "a%b"] {
+        assert!(check_path_name(bad).is_err(), "{bad}");
+    }
+}
+
+/// (name, what the refusal says)
+const UNSAFE_NAMES: &[(&str, &str)] = &[
+    ("..", "\"..\""),
+    ("../etc", "\"..\""),
+    ("a/../b", "\"..\""),
+    ("a/..", "\"..\""),
+    ("cam..1", "\"..\""),
+    ("...", "\"..\""),
+    ("a\\b", "backslash"),
+    ("..\\x", "backslash"),
+    ("a\u{0}b", "control"),
+    ("a\nb", "control"),
+    ("a\u{1f}", "control"),
+    ("a\u{7f}", "control"),
+    ("/etc/passwd", "slash"),
+    ("cam/", "slash"),
+    ("/", "slash"),
+    ("a//b", "\"//\""),
+    ("", "empty"),
+];
+
+#[test]
+fn unsafe_path_names_are_refused_with_the_reason() {
+    for (name, reason) in UNSAFE_NAMES {
+        let problem = check_path_name(name).expect_err(name);
+        assert!(problem.contains(reason), "{name:?}: {problem}");
+    }
+    // Whatever the entries, a lookup by an unsafe name finds nothing.
+    let cfg = load("paths:\n  all_others:\n  ~^.*etc$:\n").unwrap().config;
+    for (name, _) in UNSAFE_NAMES {
+        assert!(cfg.path_config(name).is_none(), "{name:?}");
+    }
+    assert!(cfg.path_config("etc").is_some());
+}
+
+#[test]
+fn unsafe_names_in_the_file_name_key_and_line() {
+    let e = load("paths:\n  ok:\n  ../etc:\n    source: synthetic\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid value for \"paths.../etc\" at line 3 of test.yml: invalid path name: a path name cannot contain \"..\""
+    );
+    // A control character can only be written escaped; the key is still named.
+    let e = load("paths:\n  \"a\\tb\":\n").unwrap_err();
+    assert_eq!(e.key(), Some("paths.a\tb"), "{e}");
+    assert!(e.to_string().contains("control characters"), "{e}");
+    // A path created by an environment variable is checked too.
+    let vars = env(&[("MTX_PATHS_A..B_SOURCE", "synthetic")]);
+    let e = Config::from_yaml_str("", "test.yml", &vars).unwrap_err();
+    assert_eq!(e.key(), Some("paths.a..b"), "{e}");
+}
+
+#[test]
+fn recording_keys_are_typed() {
+    let yaml = "\
+pathDefaults:
+  record: yes
+  recordPath: s3://city-video/recordings/%path/%s
+  recordFormat: fmp4
+  recordPartDuration: 500ms
+  recordMaxPartSize: 8M
+  recordSegmentDuration: 10m
+  recordDeleteAfter: 0
+paths:
+  cam1:
+    record: no
+    recordPath: /var/rec/%path/%Y/%m/%d/%H-%M-%S-%f
+    recordSegmentDuration: 1d
+    recordDeleteAfter: 7d
+  cam2:
+";
+    let cfg = load(yaml).unwrap().config;
+    let pd = &cfg.path_defaults;
+    assert!(pd.record);
+    assert_eq!(pd.record_path, "s3://city-video/recordings/%path/%s");
+    assert_eq!(pd.record_format, RecordFormat::Fmp4);
+    assert_eq!(pd.record_part_duration, Duration::from_millis(500));
+    assert_eq!(pd.record_max_part_size, 8 << 20);
+    assert_eq!(pd.record_segment_duration, Duration::from_secs(600));
+    assert_eq!(
+        pd.record_delete_after,
+        Duration::ZERO,
+        "0 means never delete"
+    );
+    let cam1 = &cfg.path_config("cam1").unwrap().entry.conf;
+    assert!(!cam1.record);
+    assert_eq!(cam1.record_path, "/var/rec/%path/%Y/%m/%d/%H-%M-%S-%f");
+    assert_eq!(cam1.record_segment_duration, Duration::from_secs(86_400));
+    assert_eq!(cam1.record_delete_after, Duration::from_secs(7 * 86_400));
+    assert_eq!(cam1.record_part_duration, Duration::from_millis(500));
+    let cam2 = &cfg.path_config("cam2").unwrap().entry.conf;
+    assert_eq!(cam2.record_path, pd.record_path, "pathDefaults apply");
+}
+
+#[test]
+fn playback_and_spool_keys_are_typed() {
+    let yaml = "\
+playback: yes
+playbackAddress: 127.0.0.1:9000
+playbackEncryption: no
+playbackServerKey: /etc/vigia/key.pem
+playbackServerCert: /etc/vigia/cert.pem
+playbackAllowOrigins: [https://ops.example]
+playbackTrustedProxies: [10.0.0.0/8]
+recordSpoolDirectory: /var/spool/vigia
+recordSpoolMaxSize: 500M
+";
+    let cfg = load(yaml).unwrap().config;
+    assert!(cfg.playback && !cfg.playback_encryption);
+    assert_eq!(cfg.playback_address, "127.0.0.1:9000");
+    assert_eq!(cfg.playback_server_key, "/etc/vigia/key.pem");
+    assert_eq!(cfg.playback_server_cert, "/etc/vigia/cert.pem");
+    assert_eq!(cfg.playback_allow_origins, vec!["https://ops.example"]);
+    assert_eq!(cfg.playback_trusted_proxies.len(), 1);
+    assert_eq!(cfg.record_spool_directory, "/var/spool/vigia");
+    assert_eq!(cfg.record_spool_max_size, 500 << 20);
+}
+
+#[test]
+fn recording_errors_read_well() {
+    let e = load("pathDefaults:\n  recordFormat: mpegts\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid value for \"pathDefaults.recordFormat\" at line 2 of test.yml: mpegts is not supported yet by Vigia; use fmp4"
+    );
+    let e = load("pathDefaults:\n  recordFormat: avi\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("\"avi\" is not one of: fmp4, mpegts"),
+        "{e}"
+    );
+    let e = load("paths:\n  cam:\n    recordPath: ./r/%Y-%m-%d_%H-%M-%S\n").unwrap_err();
+    assert!(e.to_string().contains("must contain %path"), "{e}");
+    let e = load("pathDefaults:\n  recordPath: ./r/%path/%Y%m%d\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("either %s or all of %Y %m %d %H %M %S"),
+        "{e}"
+    );
+    let e = load("pathDefaults:\n  recordPath: s3:///%path/%s\n").unwrap_err();
+    assert!(e.to_string().contains("must name a bucket"), "{e}");
+    let e = load("pathDefaults:\n  recordSegmentDuration: 0\n").unwrap_err();
+    assert!(e.to_string().ends_with("must be greater than zero"), "{e}");
+    let e = load("playbackEncryption: true\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("HTTPS for the playback server is not supported by Vigia yet"),
+        "{e}"
+    );
+    let e = load("recordPath: ./r/%path/%s\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("use the same key under pathDefaults instead"),
+        "{e}"
+    );
+}
+
+#[test]
+fn recording_paths_unique_by_time() {
+    for ok in [
+        "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
+        "%path/%s",
+        "s3://b/%path/%s",
+        "s3://bucket/prefix/%path/%Y-%m-%d_%H-%M-%S",
+    ] {
+        assert_eq!(record::check_record_path(ok), Ok(()), "{ok}");
+    }
+    for bad in [
+        "%path",
+        "%s",
+        "%path/%Y-%m-%d_%H-%M",
+        "s3://",
+        "s3://b",
+        "s3:///p/%path/%s",
+    ] {
+        assert!(record::check_record_path(bad).is_err(), "{bad}");
     }
 }
 
@@ -526,6 +933,15 @@ fn env_overrides_like_mediamtx() {
         ("MTX_PATHS_EXISTING_OVERRIDEPUBLISHER", "false"),
         ("MTX_WEBRTCADDRESS", ":9889"),
         ("MTX_UNRELATED_THING", "ignored"),
+        ("MTX_PATHDEFAULTS_RECORD", "yes"),
+        ("MTX_PATHS_CAM1_RECORDSEGMENTDURATION", "30m"),
+        ("MTX_PLAYBACK", "yes"),
+        (
+            "MTX_PLAYBACKALLOWORIGINS",
+            "https://a.example,https://b.example",
+        ),
+        ("MTX_HLSTRUSTEDPROXIES", "10.0.0.0/8,192.168.0.0/16"),
+        ("VIGIA_RECORDSPOOLMAXSIZE", "10G"),
         ("VIGIA_EVENTSURL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
         ("VIGIA_RTSPADDRESS", ":7554"),
     ]);
@@ -550,6 +966,18 @@ fn env_overrides_like_mediamtx() {
         Source::Rtsp("rtsp://cam1.local/s".into())
     );
     assert_eq!(cam1.entry.conf.max_readers, 9);
+    assert!(cam1.entry.conf.record, "from MTX_PATHDEFAULTS_RECORD");
+    assert_eq!(
+        cam1.entry.conf.record_segment_duration,
+        Duration::from_secs(1800)
+    );
+    assert!(cfg.playback);
+    assert_eq!(
+        cfg.playback_allow_origins,
+        vec!["https://a.example", "https://b.example"]
+    );
+    assert_eq!(cfg.hls.trusted_proxies.len(), 2);
+    assert_eq!(cfg.record_spool_max_size, 10 << 30);
     let cam2 = cfg.path_config("cam_2").unwrap();
     assert_eq!(
         cam2.entry.conf.source,
@@ -578,6 +1006,14 @@ fn env_errors_name_the_variable() {
     let vars = env(&[("MTX_RTSPTRANSPORTS", "tcp,bogus")]);
     let err = Config::built_in(&vars).unwrap_err();
     assert!(err.to_string().contains("MTX_RTSPTRANSPORTS"), "{err}");
+    let vars = env(&[("MTX_PATHDEFAULTS_RECORDFORMAT", "mpegts")]);
+    let err = Config::built_in(&vars).unwrap_err();
+    assert_eq!(err.key(), Some("pathDefaults.recordFormat"));
+    assert!(
+        err.to_string()
+            .contains("in environment variable MTX_PATHDEFAULTS_RECORDFORMAT"),
+        "{err}"
+    );
 }
 
 #[test]

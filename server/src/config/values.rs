@@ -38,7 +38,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses a size: a plain number of bytes, or a number with a binary unit
 /// (`1K`, `50M`, `2G`, `1T`, optionally followed by `B`/`iB`, any case),
 /// as MediaMTX's `conf.StringSize` accepts.
-#[allow(dead_code)] // for size keys (recordMaxPartSize, hlsSegmentMaxSize) when implemented
 pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let s = text.trim();
     let bad = || format!("\"{text}\" is not a size (use e.g. 1048576, 512K, 50M, 1G)");
