@@ -10,6 +10,7 @@ mod hls;
 mod ingest;
 mod logging;
 mod paths;
+mod record;
 mod rtsp;
 mod sources;
 mod stream;
@@ -82,6 +83,11 @@ fn main() -> ExitCode {
 async fn serve(config: Arc<Config>) -> Result<(), String> {
     let paths = PathManager::new(config.clone());
     let mut tasks = Vec::new();
+    if records_anything(&config) || config.playback {
+        let recording = record::Recording::open(config.clone())?;
+        tasks.extend(recording.start());
+        paths.set_recording(recording);
+    }
     if config.rtsp {
         tasks.extend(rtsp::start(paths.clone()).await?);
     }
@@ -95,6 +101,11 @@ async fn serve(config: Arc<Config>) -> Result<(), String> {
         task.abort();
     }
     Ok(())
+}
+
+/// Whether any path (or the defaults every unlisted name gets) has `record: yes`.
+fn records_anything(config: &Config) -> bool {
+    config.path_defaults.record || config.paths.iter().any(|e| e.conf.record)
 }
 
 async fn wait_for_shutdown() {

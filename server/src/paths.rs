@@ -5,13 +5,14 @@
 //! [`PathStream`] at a time; publishers and sources replace it, readers subscribe to it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use vigia_media::Track;
 
 use crate::config::{Config, PathConf, PathMatcher, Source, check_path_name};
+use crate::record::Recording;
 use crate::sources;
 use crate::stream::PathStream;
 
@@ -47,6 +48,8 @@ pub(crate) enum PathError {
 pub(crate) struct PathManager {
     config: Arc<Config>,
     paths: Mutex<HashMap<String, Arc<Path>>>,
+    /// Set once at start when anything records: each new path is offered to it.
+    recording: OnceLock<Arc<Recording>>,
 }
 
 impl PathManager {
@@ -55,7 +58,13 @@ impl PathManager {
         Arc::new(Self {
             config,
             paths: Mutex::new(HashMap::new()),
+            recording: OnceLock::new(),
         })
+    }
+
+    /// Records every path whose config says `record: yes`, from its creation on.
+    pub(crate) fn set_recording(&self, recording: Arc<Recording>) {
+        let _ = self.recording.set(recording);
     }
 
     /// The server's configuration.
@@ -100,6 +109,9 @@ impl PathManager {
             .ok_or_else(|| PathError::NotConfigured(name.to_string()))?;
         let path = Path::new(name, conf);
         paths.insert(name.to_string(), path.clone());
+        if let Some(recording) = self.recording.get() {
+            recording.watch(&path);
+        }
         Ok(path)
     }
 

@@ -1,0 +1,307 @@
+//! Recording: one recorder task per recorded path, the spool, the uploader, retention.
+//!
+//! Every path whose config says `record: yes` gets a task that follows the path's stream (across
+//! publisher and source reconnects) and feeds its access units to a
+//! [`vigia_storage::recorder::Recorder`]; the recorder's segments go part by part into the node's
+//! [`Spool`] (each part fsynced before the next is taken), from where the uploader sends them
+//! to the path's `recordPath` destination (local directory or S3) and indexes them. Spool
+//! writes run on tokio's blocking pool, so a slow disk delays only that path's recorder, which
+//! reads the hub like any other reader: it never holds up ingest, and if it falls more than the
+//! hub's ring behind, the lost units are logged and counted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use vigia_media::hub::Next;
+use vigia_storage::StorageError;
+use vigia_storage::index::RecordingIndex;
+use vigia_storage::recorder::{RecordEvent, Recorder, RecorderConfig};
+use vigia_storage::retention::Retention;
+use vigia_storage::spool::{SegmentMeta, SegmentWriter, Spool};
+use vigia_storage::template::{Destination, RecordPath};
+use vigia_storage::uploader::{self, Stores, UploadStats};
+
+use crate::config::{Config, PathConf};
+use crate::paths::Path;
+use crate::sources::unix_micros;
+use crate::stream::PathStream;
+
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(5);
+/// How long the start-up check of an S3 destination may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The node's recording machinery, shared by recorder tasks, the playback server and the API.
+pub(crate) struct Recording {
+    config: Arc<Config>,
+    spool: Arc<Spool>,
+    stores: Arc<Stores>,
+    index: Arc<RecordingIndex>,
+    retention: Arc<Retention>,
+    uploads: Arc<UploadStats>,
+    lagged_units: AtomicU64,
+}
+
+impl Recording {
+    /// Opens the spool (repairing what a crash left) and the index journal in it.
+    pub(crate) fn open(config: Arc<Config>) -> Result<Arc<Self>, String> {
+        let dir = std::path::Path::new(&config.record_spool_directory);
+        let spool = Spool::open(dir, config.record_spool_max_size).map_err(|e| e.to_string())?;
+        let index = RecordingIndex::open(&dir.join("index.jsonl")).map_err(|e| e.to_string())?;
+        let recovered = spool.stats().recovered_segments;
+        if recovered > 0 {
+            tracing::warn!(
+                "recording: {recovered} segments cut by a crash were repaired and will be uploaded"
+            );
+        }
+        Ok(Arc::new(Recording {
+            config,
+            spool,
+            stores: Arc::new(Stores::default()),
+            index: Arc::new(index),
+            retention: Arc::new(Retention::new()),
+            uploads: Arc::new(UploadStats::default()),
+            lagged_units: AtomicU64::new(0),
+        }))
+    }
+
+    /// Starts the uploader and the retention loop, and checks each S3 destination once.
+    pub(crate) fn start(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
+        let uploader = tokio::spawn(uploader::run(
+            self.spool.clone(),
+            self.stores.clone(),
+            self.index.clone(),
+            self.uploads.clone(),
+        ));
+        let this = self.clone();
+        let retention = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RETENTION_EVERY).await;
+                let deleted = this
+                    .retention
+                    .pass(unix_micros(), &this.index, &this.stores)
+                    .await;
+                if deleted > 0 {
+                    tracing::info!("retention: deleted {deleted} segments");
+                }
+            }
+        });
+        self.probe_destinations();
+        vec![uploader, retention]
+    }
+
+    /// The recording index (playback).
+    #[allow(dead_code)] // read by the playback server, which is being written
+    pub(crate) fn index(&self) -> &Arc<RecordingIndex> {
+        &self.index
+    }
+
+    /// The stores of every destination (playback).
+    #[allow(dead_code)] // read by the playback server, which is being written
+    pub(crate) fn stores(&self) -> &Arc<Stores> {
+        &self.stores
+    }
+
+    /// Where `path`'s recordings are, from its `recordPath`.
+    #[allow(dead_code)] // read by the playback server, which is being written
+    pub(crate) fn destination(&self, path: &str) -> Option<Destination> {
+        let conf = self.config.path_config(path)?.conf_for(path, "");
+        RecordPath::parse(&conf.record_path)
+            .ok()
+            .map(|rp| rp.destination().clone())
+    }
+
+    /// Starts recording `path` if its config says so: a task that lives as long as the server.
+    pub(crate) fn watch(self: &Arc<Self>, path: &Arc<Path>) {
+        if !path.conf.record {
+            return;
+        }
+        let record_path = match RecordPath::parse(&path.conf.record_path) {
+            Ok(rp) => rp,
+            Err(e) => return tracing::error!(path = %path.name, "not recording: {e}"),
+        };
+        let keep = Some(path.conf.record_delete_after);
+        let destination = record_path.destination().clone();
+        self.retention.set_path(&path.name, keep, destination);
+        tokio::spawn(follow_path(self.clone(), path.clone(), record_path));
+    }
+
+    fn probe_destinations(&self) {
+        let mut seen = Vec::new();
+        let confs = std::iter::once(&self.config.path_defaults)
+            .chain(self.config.paths.iter().map(|e| &e.conf))
+            .filter(|c| c.record);
+        for conf in confs {
+            let Ok(rp) = RecordPath::parse(&conf.record_path) else {
+                continue;
+            };
+            if matches!(rp.destination(), Destination::S3 { .. })
+                && !seen.contains(rp.destination())
+            {
+                seen.push(rp.destination().clone());
+                tokio::spawn(probe(self.stores.clone(), rp.destination().clone()));
+            }
+        }
+    }
+}
+
+/// Lists the bucket once so that a wrong endpoint, bucket or key shows at start, not after the
+/// first segment (an hour later with the default segment duration).
+async fn probe(stores: Arc<Stores>, destination: Destination) {
+    let result = match stores.get(&destination) {
+        Ok(store) => tokio::time::timeout(PROBE_TIMEOUT, store.list("vigia-probe/"))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StorageError::Store {
+                    location: store.label().to_owned(),
+                    what: "no answer within 10 s".to_owned(),
+                })
+            })
+            .map(|_| store.label().to_owned()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(label) => tracing::info!("recording destination {label} answers"),
+        Err(e) => tracing::error!(
+            "recording destination unusable now: {e}; segments are kept in the spool and uploaded once it answers"
+        ),
+    }
+}
+
+/// Records each stream the path gets, one after the other.
+async fn follow_path(rec: Arc<Recording>, path: Arc<Path>, record_path: RecordPath) {
+    let mut streams = path.watch_stream();
+    let config = recorder_config(&path.conf);
+    loop {
+        let current = streams.borrow_and_update().clone();
+        if let Some(stream) = current {
+            record_stream(&rec, &path.name, &record_path, config, &stream).await;
+        }
+        if streams.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn recorder_config(conf: &PathConf) -> RecorderConfig {
+    RecorderConfig {
+        part_duration: conf.record_part_duration,
+        segment_duration: conf.record_segment_duration,
+        max_part_size: usize::try_from(conf.record_max_part_size).unwrap_or(usize::MAX),
+    }
+}
+
+/// Records `stream` until it closes.
+async fn record_stream(
+    rec: &Arc<Recording>,
+    name: &str,
+    record_path: &RecordPath,
+    config: RecorderConfig,
+    stream: &Arc<PathStream>,
+) {
+    tracing::info!(path = %name, "recording {} to {}", stream.describe(), describe(record_path));
+    let mut recorder = Recorder::new(stream.tracks().to_vec(), config);
+    let mut sink = SegmentSink::new(rec.spool.clone(), name, record_path);
+    let mut cursor = stream.units().subscribe();
+    loop {
+        match cursor.next().await {
+            Next::Item(unit) => recorder.push(unit),
+            Next::Lagged { skipped } => {
+                rec.lagged_units.fetch_add(skipped, Ordering::Relaxed);
+                tracing::error!(path = %name, "recorder fell behind: {skipped} units lost from the recording");
+                continue;
+            }
+            Next::Closed => break,
+            Next::Pending => continue,
+        }
+        while let Some(event) = recorder.pull() {
+            sink.handle(event).await;
+        }
+    }
+    recorder.finish();
+    while let Some(event) = recorder.pull() {
+        sink.handle(event).await;
+    }
+    tracing::info!(path = %name, "recording stopped: the stream ended");
+}
+
+fn describe(record_path: &RecordPath) -> String {
+    match record_path.destination() {
+        Destination::S3 { bucket } => format!("s3://{bucket}"),
+        Destination::Local { root } => root.display().to_string(),
+    }
+}
+
+/// Writes a recorder's events into the spool, off the async threads.
+struct SegmentSink {
+    spool: Arc<Spool>,
+    path: String,
+    record_path: RecordPath,
+    open: Option<SegmentWriter>,
+}
+
+impl SegmentSink {
+    fn new(spool: Arc<Spool>, path: &str, record_path: &RecordPath) -> Self {
+        SegmentSink {
+            spool,
+            path: path.to_owned(),
+            record_path: record_path.clone(),
+            open: None,
+        }
+    }
+
+    async fn handle(&mut self, event: RecordEvent) {
+        let spool = self.spool.clone();
+        let open = self.open.take();
+        let meta = match &event {
+            RecordEvent::SegmentStart { start_us, .. } => Some(SegmentMeta {
+                path: self.path.clone(),
+                destination: self.record_path.destination().clone(),
+                key: self.record_path.key(&self.path, *start_us),
+                start_us: *start_us,
+                duration_us: None,
+            }),
+            _ => None,
+        };
+        let result = tokio::task::spawn_blocking(move || apply(&spool, open, meta, event)).await;
+        match result {
+            Ok(Ok(open)) => self.open = open,
+            Ok(Err(e)) => {
+                tracing::error!(path = %self.path, "recording: {e}; this segment is lost from here on")
+            }
+            Err(e) => tracing::error!(path = %self.path, "recording: spool task failed: {e}"),
+        }
+    }
+}
+
+/// One event against the spool; returns the segment left open.
+fn apply(
+    spool: &Arc<Spool>,
+    open: Option<SegmentWriter>,
+    meta: Option<SegmentMeta>,
+    event: RecordEvent,
+) -> Result<Option<SegmentWriter>, StorageError> {
+    match event {
+        RecordEvent::SegmentStart { init, .. } => {
+            let Some(meta) = meta else {
+                return Ok(open);
+            };
+            Ok(Some(spool.begin(meta, &init)?))
+        }
+        RecordEvent::Part { chunks, .. } => {
+            let Some(mut writer) = open else {
+                return Ok(None);
+            };
+            writer.append(&chunks)?;
+            Ok(Some(writer))
+        }
+        RecordEvent::SegmentEnd { duration_us } => {
+            if let Some(writer) = open {
+                writer.finish(duration_us)?;
+            }
+            Ok(None)
+        }
+    }
+}
