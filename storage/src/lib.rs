@@ -20,6 +20,7 @@
 //! - [`template::RecordPath`]: `recordPath` → destination and object keys, and back.
 
 pub mod index;
+pub mod playback;
 pub mod recorder;
 pub mod retention;
 pub mod segment;
