@@ -117,6 +117,9 @@ impl Clip {
 
     /// The clip's path, encoding it first if it is not cached yet.
     pub fn path(self) -> PathBuf {
+        // Tests of one binary run in parallel threads: one encodes, the others wait for it.
+        static ENCODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = ENCODING.lock().unwrap_or_else(|e| e.into_inner());
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/conformance-clips");
         std::fs::create_dir_all(&dir).expect("create clip cache dir");
         let path = dir.join(self.file_name());

@@ -353,6 +353,8 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
 pub mod clips;
 /// ffprobe results as plain structs.
 pub mod probe;
+/// Recorded segments read back with ffprobe.
+pub mod recordings;
 /// A raw RTSP client for tests that inspect RTP.
 pub mod rtsp_client;
 pub mod s3;

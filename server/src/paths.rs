@@ -19,6 +19,14 @@ use crate::stream::PathStream;
 /// Why a path operation was refused; each maps to an RTSP status in the driver.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PathError {
+    /// The name could never name a path (`..`, `\`, control characters…): a bad request.
+    #[error("invalid path name {name:?}: {problem}")]
+    InvalidName {
+        /// The name as requested.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// No `paths` entry matches the name.
     #[error("path '{0}' is not configured")]
     NotConfigured(String),
@@ -96,7 +104,8 @@ impl PathManager {
     pub(crate) fn get(self: &Arc<Self>, name: &str) -> Result<Arc<Path>, PathError> {
         if let Err(problem) = check_path_name(name) {
             tracing::debug!(path = ?name, "refused: invalid path name: {problem}");
-            return Err(PathError::NotConfigured(name.to_string()));
+            let name = name.to_string();
+            return Err(PathError::InvalidName { name, problem });
         }
         let mut paths = lock(&self.paths);
         if let Some(path) = paths.get(name) {
@@ -384,7 +393,7 @@ mod tests {
         ] {
             let err = paths.get(name).err().expect(name);
             assert!(
-                matches!(err, PathError::NotConfigured(_)),
+                matches!(err, PathError::InvalidName { .. }),
                 "{name:?}: {err}"
             );
         }

@@ -136,6 +136,9 @@ fn authorize(
 async fn serve_file(server: &Arc<HlsServer>, name: &str, file: &str, query: &str) -> Reply {
     let muxer = match server.muxer(name).await {
         Ok(m) => m,
+        Err(e @ PathError::InvalidName { .. }) => {
+            return Reply::Error(StatusCode::BAD_REQUEST, e.to_string());
+        }
         Err(e) => return Reply::Error(StatusCode::NOT_FOUND, e.to_string()),
     };
     muxer.touch();

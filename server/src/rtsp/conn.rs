@@ -657,7 +657,8 @@ fn refusal(e: PathError) -> (StatusCode, String) {
         PathError::NotConfigured(_) | PathError::NoStream(_) | PathError::SourceTimeout(_) => {
             StatusCode::NOT_FOUND
         }
-        PathError::NotPublishable { .. }
+        PathError::InvalidName { .. }
+        | PathError::NotPublishable { .. }
         | PathError::AlreadyPublishing(_)
         | PathError::TooManyReaders(_) => StatusCode::BAD_REQUEST,
     };
