@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use vigia_media::fmp4::{Cut, FragmentWriter, PartDraft, Segmenter};
+use vigia_media::fmp4::{Cut, FragmentWriter, G711Storage, PartDraft, Segmenter};
 use vigia_media::{AccessUnit, CodecParams, Track};
 
 /// How a path's segments are cut (`recordPartDuration`, `recordSegmentDuration`,
@@ -112,7 +112,7 @@ impl Recorder {
             config,
             tracks,
             segmenter,
-            writer: FragmentWriter::new(),
+            writer: FragmentWriter::with_g711(G711Storage::Raw),
             init: None,
             open: None,
             sequence: 0,

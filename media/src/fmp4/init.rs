@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::G711Storage;
 use super::writer::BoxWriter;
 use super::{Fmp4Error, timescale};
 use crate::codec::{flac, h264, h265};
@@ -33,6 +34,12 @@ enum Entry<'a> {
         sample_rate: u32,
         channels: u16,
     },
+    /// G.711 as received: QuickTime's `ulaw` / `alaw` sample entries.
+    G711 {
+        mu_law: bool,
+        sample_rate: u32,
+        channels: u16,
+    },
 }
 
 /// One track's identity and entry.
@@ -44,11 +51,11 @@ struct TrakSpec<'a> {
 }
 
 /// Builds the initialization segment for `tracks` (track ID = index + 1).
-pub(super) fn build(tracks: &[Track]) -> Result<Bytes, Fmp4Error> {
+pub(super) fn build(tracks: &[Track], g711: G711Storage) -> Result<Bytes, Fmp4Error> {
     let specs = tracks
         .iter()
         .enumerate()
-        .map(|(i, t)| spec(i, t))
+        .map(|(i, t)| spec(i, t, g711))
         .collect::<Result<Vec<_>, _>>()?;
     let mut w = BoxWriter::with_capacity(1024 + 512 * specs.len());
     ftyp(&mut w);
@@ -66,7 +73,7 @@ pub(super) fn build(tracks: &[Track]) -> Result<Bytes, Fmp4Error> {
     Ok(w.buf.freeze())
 }
 
-fn spec(index: usize, track: &Track) -> Result<TrakSpec<'_>, Fmp4Error> {
+fn spec(index: usize, track: &Track, g711: G711Storage) -> Result<TrakSpec<'_>, Fmp4Error> {
     let id = u32::try_from(index + 1).map_err(|_| Fmp4Error::BadParams {
         track: index,
         what: "too many tracks",
@@ -82,11 +89,11 @@ fn spec(index: usize, track: &Track) -> Result<TrakSpec<'_>, Fmp4Error> {
         id,
         timescale: ts,
         kind: track.kind(),
-        entry: entry(index, &track.codec)?,
+        entry: entry(index, &track.codec, g711)?,
     })
 }
 
-fn entry(index: usize, codec: &CodecParams) -> Result<Entry<'_>, Fmp4Error> {
+fn entry(index: usize, codec: &CodecParams, g711: G711Storage) -> Result<Entry<'_>, Fmp4Error> {
     let bad = |what| Fmp4Error::BadParams { track: index, what };
     Ok(match codec {
         CodecParams::H264(p) => {
@@ -115,6 +122,11 @@ fn entry(index: usize, codec: &CodecParams) -> Result<Entry<'_>, Fmp4Error> {
         },
         CodecParams::Opus(o) => Entry::Opus {
             channels: o.channels,
+        },
+        CodecParams::G711(g) if g711 == G711Storage::Raw => Entry::G711 {
+            mu_law: g.mu_law,
+            sample_rate: g.sample_rate,
+            channels: g.channels.clamp(1, 8),
         },
         CodecParams::G711(g) => Entry::Flac {
             sample_rate: g.sample_rate,
@@ -320,6 +332,15 @@ fn sample_entry(w: &mut BoxWriter, e: &Entry<'_>) {
         } => {
             let b = audio_entry(w, b"fLaC", *channels, *sample_rate);
             dfla(w, *sample_rate, *channels);
+            w.close(b);
+        }
+        Entry::G711 {
+            mu_law,
+            sample_rate,
+            channels,
+        } => {
+            let fourcc = if *mu_law { b"ulaw" } else { b"alaw" };
+            let b = audio_entry(w, fourcc, *channels, *sample_rate);
             w.close(b);
         }
     }

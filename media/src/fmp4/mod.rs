@@ -13,7 +13,7 @@
 //!   fMP4 in general), for tests, fuzzing and verification. It never panics on any input.
 //!
 //! G.711 tracks are written as FLAC (`fLaC` + `dfLa`), because browsers cannot play G.711 in
-//! MP4; see [`crate::codec::flac`].
+//! MP4 (see [`crate::codec::flac`]), or as received ([`G711Storage::Raw`]) for recordings.
 
 mod fragment;
 mod init;
@@ -90,7 +90,24 @@ pub enum Fmp4Error {
 /// the track index + 1. Fails if a video track has no SPS/PPS (or, for H.265, VPS) yet, or
 /// its SPS does not parse.
 pub fn init_segment(tracks: &[Track]) -> Result<Bytes, Fmp4Error> {
-    init::build(tracks)
+    init::build(tracks, G711Storage::Flac)
+}
+
+/// How G.711 tracks are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum G711Storage {
+    /// Transcoded to FLAC (`fLaC` + `dfLa`): what browsers play (LL-HLS, live viewing).
+    #[default]
+    Flac,
+    /// The bytes as received, in QuickTime's `ulaw` / `alaw` sample entries (one sample per
+    /// access unit, payload not copied): what recordings keep, bit-exact evidence that
+    /// ffmpeg, VLC and every VMS read, though browsers do not.
+    Raw,
+}
+
+/// [`init_segment`] with G.711 tracks written as `g711` says.
+pub fn init_segment_with(tracks: &[Track], g711: G711Storage) -> Result<Bytes, Fmp4Error> {
+    init::build(tracks, g711)
 }
 
 /// Builds one fragment (`moof` + `mdat`, ISO/IEC 14496-12 §8.8.4–§8.8.8 and §8.1.1).

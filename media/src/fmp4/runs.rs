@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::segmenter::{PartRun, PartSample};
-use super::{Fmp4Error, Sample, SampleBuilder, TrackRun};
+use super::{Fmp4Error, G711Storage, Sample, SampleBuilder, TrackRun};
 use crate::model::Track;
 
 /// Writes a stream's init segment and its parts as `moof`+`mdat` fragments; used by the LL-HLS
@@ -14,6 +14,7 @@ use crate::model::Track;
 /// knows them when a part closes, rescaled to each track's fMP4 timescale.
 #[derive(Debug, Default)]
 pub struct FragmentWriter {
+    g711: G711Storage,
     builders: Vec<SampleBuilder>,
     /// Per track: (clock rate, fMP4 timescale).
     scales: Vec<(u32, u32)>,
@@ -25,11 +26,22 @@ impl FragmentWriter {
         Self::default()
     }
 
+    /// A writer that writes G.711 tracks as `g711` says (FLAC for browsers, raw for recordings).
+    pub fn with_g711(g711: G711Storage) -> Self {
+        FragmentWriter {
+            g711,
+            ..Self::default()
+        }
+    }
+
     /// The init segment for `tracks` (track ids are indexes plus one); resets the per-track
     /// sample builders.
     pub fn init(&mut self, tracks: &[Track]) -> Result<Bytes, Fmp4Error> {
-        let init = super::init_segment(tracks)?;
-        self.builders = tracks.iter().map(SampleBuilder::new).collect();
+        let init = super::init_segment_with(tracks, self.g711)?;
+        self.builders = tracks
+            .iter()
+            .map(|t| SampleBuilder::with_g711(t, self.g711))
+            .collect();
         self.scales = tracks
             .iter()
             .map(|t| (t.clock_rate.max(1), super::timescale(t).max(1)))

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::fragment::Sample;
-use super::timescale;
+use super::{G711Storage, timescale};
 use crate::codec::{flac, g711};
 use crate::model::{AccessUnit, CodecParams, Track};
 
@@ -54,6 +54,8 @@ enum Codec {
         channels: u16,
         sample_rate: u32,
     },
+    /// G.711 kept as received: one sample per unit, its chunks as they are.
+    G711Raw,
 }
 
 /// A unit waiting for the next DTS.
@@ -70,7 +72,13 @@ struct Pending {
 impl SampleBuilder {
     /// A builder for `track`.
     pub fn new(track: &Track) -> Self {
+        Self::with_g711(track, G711Storage::Flac)
+    }
+
+    /// A builder for `track` writing G.711 as `g711` says (the init segment must agree).
+    pub fn with_g711(track: &Track, g711: G711Storage) -> Self {
         let codec = match &track.codec {
+            CodecParams::G711(_) if g711 == G711Storage::Raw => Codec::G711Raw,
             CodecParams::H264(_) => Codec::Avc,
             CodecParams::H265(_) => Codec::Hevc,
             CodecParams::Aac(_) | CodecParams::Opus(_) => Codec::Frames,
@@ -138,6 +146,7 @@ impl SampleBuilder {
             Codec::Hevc => length_prefixed(&au.data, |n| (n >> 1) & 0x3F == 35),
             Codec::Frames => au.data.iter().filter(|f| !f.is_empty()).cloned().collect(),
             Codec::G711 { .. } => self.flac_frame(&au.data).into_iter().collect(),
+            Codec::G711Raw => au.data.iter().filter(|c| !c.is_empty()).cloned().collect(),
         };
         (!data.is_empty()).then_some(data)
     }

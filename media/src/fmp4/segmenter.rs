@@ -432,9 +432,11 @@ impl Segmenter {
         let (state_clock, decode_end) = self.tracks.get(t).map(|s| (s.clock_rate, s.decode_end))?;
         let start = match self.recording {
             // Each recorded segment is a file of its own whose decode times start at 0.
-            Some(_) => Timestamp::new(self.seg_start, self.tracks.get(self.leading)?.clock_rate)
-                .rescale(state_clock)
-                .ticks,
+            Some(_) => {
+                Timestamp::new(self.seg_start, self.tracks.get(self.leading)?.clock_rate)
+                    .rescale(state_clock)
+                    .ticks
+            }
             None => first - decode_end as i64,
         };
         let state = self.tracks.get_mut(t)?;

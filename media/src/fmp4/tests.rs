@@ -330,6 +330,28 @@ fn g711_becomes_one_flac_frame_per_unit() {
     }
 }
 
+#[test]
+fn raw_g711_keeps_the_received_bytes() {
+    let track = pcma(1);
+    let init = super::init_segment_with(std::slice::from_ref(&track), G711Storage::Raw).unwrap();
+    let info = read_init(&init).unwrap();
+    assert_eq!(&info.tracks[0].codec, b"alaw");
+    assert_eq!(info.tracks[0].timescale, 8000);
+    let mut b = SampleBuilder::with_g711(&track, G711Storage::Raw);
+    let codes = Bytes::from(vec![0xD5u8; 160]);
+    let chunks = vec![codes.slice(..100), codes.slice(100..)];
+    b.push(&unit(0, 0, 8000, true, chunks.clone()));
+    b.push(&unit(160, 160, 8000, true, vec![codes.clone()]));
+    b.flush();
+    let (dts, first) = b.pull().unwrap();
+    assert_eq!((dts, first.duration, first.keyframe), (0, 160, true));
+    assert_eq!(first.data.len(), 2);
+    for (got, sent) in first.data.iter().zip(&chunks) {
+        assert_eq!(got.as_ptr(), sent.as_ptr(), "payload shared, not copied");
+    }
+    assert_eq!(b.pull().unwrap().1.size(), 160);
+}
+
 /// (name, bytes, expected error) for inputs the reader must reject.
 #[test]
 fn reader_rejects_malformed_input() {
