@@ -1,7 +1,8 @@
 //! Tests against the real RabbitMQ at 127.0.0.1:5672 (guest/guest).
 //!
 //! Each test uses its own exchange and queues (`t.<test>.<pid>`), deleted at the end, except
-//! `contract_exchange_...` which uses the real `vigia.events`.
+//! `contract_exchange_...` which uses the real `vigia.events` and counts only events from its own
+//! unique `source` (other clients may publish there at any time).
 
 mod support;
 
@@ -14,25 +15,45 @@ use lapin::options::BasicPublishOptions;
 use support::proxy::{Proxy, rabbitmqctl_close};
 use support::{
     Listener, Seen, URL, cleanup, cli_out, consumer_config, flush_within, health, name,
-    publisher_config, raw_channel, state_dir, wait_until,
+    publisher_config, raw_channel, state_dir, unique_source, wait_until,
 };
-use vigia_events::{Consumer, EXCHANGE, Event, Publisher, PublisherConfig, cli, examples};
+use vigia_events::{
+    CameraDeleted, Consumer, EXCHANGE, Event, EventData, Publisher, PublisherConfig, cli, examples,
+};
 
+/// The only test on the shared `vigia.events`: other clients (a running vigia, another test
+/// run) may publish `camera.*` there at the same time, so this test counts only events from its
+/// own unique `source`, names a camera no one else has, and proves it by publishing such a
+/// foreign event itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_exchange_is_declared_idempotently_and_routes_by_type() {
     let test = "contract";
+    let source = unique_source(test);
     let seen = Seen::default();
     let cfg = consumer_config(test, URL, EXCHANGE, &["camera.*"]);
     // Declaring twice with the same arguments must succeed.
-    let first = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let first = Consumer::start(cfg.clone(), seen.handler_for_source(&source))
+        .await
+        .unwrap();
     first.stop().await;
-    let consumer = Consumer::start(cfg.clone(), seen.handler()).await.unwrap();
+    let consumer = Consumer::start(cfg.clone(), seen.handler_for_source(&source))
+        .await
+        .unwrap();
     let publisher = Publisher::start(publisher_config(test, URL, EXCHANGE)).unwrap();
-    let camera = Event::new("/cidades", examples().remove(0).data);
+    // A camera no consumer knows: deleting it is a no-op for anyone else listening.
+    let gone = EventData::CameraDeleted(CameraDeleted {
+        camera_id: format!("t-{}", name(test)),
+        city_id: "t-city".into(),
+    });
+    let foreign = Event::new(unique_source("someone-else"), gone.clone());
+    let camera = Event::new(&*source, gone);
+    publisher.publish(foreign).unwrap(); // another client on the same exchange
     publisher.publish(camera.clone()).unwrap();
-    publisher.publish(Event::new("/vigia", health())).unwrap(); // not bound: not delivered
+    let mut check = Event::new(&*source, health()); // not bound: not delivered
+    check.subject = Some(format!("camera/t-{}", name(test)));
+    publisher.publish(check).unwrap();
     flush_within(&publisher, 20).await;
-    wait_until("camera.created", Duration::from_secs(10), || {
+    wait_until("camera.deleted", Duration::from_secs(10), || {
         seen.len() == 1
     })
     .await;

@@ -21,6 +21,15 @@ pub(crate) fn name(test: &str) -> String {
     format!("t.{test}.{}", std::process::id())
 }
 
+/// A CloudEvents `source` private to this test run: `/test/<test>/<pid>-<uuid>`.
+pub(crate) fn unique_source(test: &str) -> String {
+    format!(
+        "/test/{test}/{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
 /// An empty state directory for this test (the directory itself does not exist yet).
 pub(crate) fn state_dir(test: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vigia-events-{}", name(test)));
@@ -61,6 +70,22 @@ impl Seen {
         let seen = self.0.clone();
         move |e: Event| {
             seen.lock().unwrap().push(e.id);
+            futures::future::ready(Ok(()))
+        }
+    }
+
+    /// A handler that records the ids of events whose `source` is `source` and ignores (but
+    /// acknowledges) the rest: for tests on the shared `vigia.events` exchange, where other
+    /// clients may publish the same types at the same time.
+    pub(crate) fn handler_for_source(
+        &self,
+        source: &str,
+    ) -> impl Fn(Event) -> futures::future::Ready<Result<(), String>> + Send + Sync + 'static {
+        let (seen, source) = (self.0.clone(), source.to_owned());
+        move |e: Event| {
+            if e.source == source {
+                seen.lock().unwrap().push(e.id);
+            }
             futures::future::ready(Ok(()))
         }
     }
