@@ -33,8 +33,11 @@ pub trait Sink {
 /// A sample of a fragment being read, and where its bytes are.
 #[derive(Clone, Copy, Debug)]
 pub struct SampleRef<'a> {
-    /// Duration, size, flags, composition offset, and offset in `fragment`.
+    /// Duration, size, flags, recorded composition offset, and offset in `fragment`.
     pub info: &'a SampleInfo,
+    /// Composition offset on the output: the recorded one minus the track's first sync
+    /// sample's (see the parent module).
+    pub composition_offset: i32,
     /// The whole fragment (`moof`+`mdat`) it belongs to.
     pub fragment: &'a Bytes,
     /// Offset of the fragment in its segment file.
@@ -77,6 +80,8 @@ pub struct Assembler<S> {
     init: Option<(Bytes, Vec<InitTrack>)>,
     leading: usize,
     keys: Vec<String>,
+    /// Per track, the composition offset of its first sync sample, subtracted from all.
+    cto_shift: Vec<Option<i32>>,
     current: Option<Current>,
     /// Output time of the next segment's decode time 0, ns; `None` before the first segment.
     next_offset_ns: Option<i64>,
@@ -109,6 +114,7 @@ impl<S: Sink> Assembler<S> {
             init: None,
             leading: 0,
             keys: Vec::new(),
+            cto_shift: Vec::new(),
             current: None,
             next_offset_ns: None,
             prev_end_us: None,
@@ -241,6 +247,7 @@ impl<S: Sink> Assembler<S> {
                     .position(|t| &t.handler == b"vide")
                     .unwrap_or(0);
                 self.sink.init(&bytes, &info.tracks);
+                self.cto_shift = vec![None; info.tracks.len()];
                 self.init = Some((bytes, info.tracks));
             }
         }
@@ -290,6 +297,7 @@ impl<S: Sink> Assembler<S> {
             }
             let sample = SampleRef {
                 info,
+                composition_offset: self.output_cto(run.track, info),
                 fragment,
                 fragment_at: run.at,
                 segment: run.segment,
@@ -303,6 +311,17 @@ impl<S: Sink> Assembler<S> {
             ticks_to_ns(base.saturating_add(total), run.timescale),
             ended,
         )
+    }
+
+    /// `info`'s composition offset minus its track's first sync sample's.
+    fn output_cto(&mut self, track: usize, info: &SampleInfo) -> i32 {
+        let Some(shift) = self.cto_shift.get_mut(track) else {
+            return info.composition_offset;
+        };
+        if shift.is_none() && info.is_sync() {
+            *shift = Some(info.composition_offset);
+        }
+        info.composition_offset.saturating_sub(shift.unwrap_or(0))
     }
 
     fn note_end(&mut self, track: usize, end_ns: i64) {

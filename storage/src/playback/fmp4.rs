@@ -8,6 +8,7 @@ use vigia_media::fmp4::{self, InitTrack, Sample, TrackRun};
 
 use super::Assembler;
 use super::assembler::{SampleRef, Sink};
+use super::moov;
 
 /// Length of an output fragment, in seconds of one track's time.
 const PART_SECONDS: i64 = 1;
@@ -33,6 +34,8 @@ struct TrackOut {
     first_dts: Option<i64>,
     last_dts: i64,
     samples: Vec<Sample>,
+    /// The most negative composition offset written (0 if none).
+    min_cto: i32,
 }
 
 impl Sink for Fmp4Muxer {
@@ -57,10 +60,11 @@ impl Sink for Fmp4Muxer {
         }
         let s = Sample {
             duration: 0,
-            composition_offset: sample.info.composition_offset,
+            composition_offset: sample.composition_offset,
             keyframe: sample.is_sync(),
             data: vec![sample.payload()],
         };
+        t.min_cto = t.min_cto.min(s.composition_offset);
         if dts < 0 {
             t.preroll(s);
             return;
@@ -110,11 +114,27 @@ impl Fmp4Muxer {
             return;
         }
         if let Some(init) = self.init.take() {
-            self.out.push_back(init);
+            self.out.push_back(self.edited(&init));
         }
         self.sequence = self.sequence.wrapping_add(1);
         self.out.extend(fmp4::fragment(self.sequence, &runs));
         self.wrote_media = true;
+    }
+
+    /// The init with an edit list in each track whose composition offsets went negative, so
+    /// that players that shift such tracks (ffmpeg, and browsers playing a file through it)
+    /// still present its first sync sample at 0.
+    fn edited(&self, init: &Bytes) -> Bytes {
+        let skips: Vec<(u32, u64)> = self
+            .tracks
+            .iter()
+            .filter(|t| t.min_cto < 0)
+            .map(|t| (t.id, u64::from(t.min_cto.unsigned_abs())))
+            .collect();
+        if skips.is_empty() {
+            return init.clone();
+        }
+        moov::with_edit_lists(init, &skips)
     }
 }
 
@@ -143,11 +163,17 @@ impl TrackOut {
                     last.duration = duration_u32(dts);
                 }
             }
+            // A sample recorded earlier than where the track is goes at that place, so the
+            // track's time never runs back and never drifts (see the parent module).
             Some(_) => {
+                let dts = dts.max(self.last_dts);
                 let duration = duration_u32(dts - self.last_dts);
                 if let Some(last) = self.samples.last_mut() {
                     last.duration = duration;
                 }
+                self.samples.push(s);
+                self.last_dts = dts;
+                return;
             }
         }
         self.samples.push(s);

@@ -1,4 +1,5 @@
-//! The `/list` answer, byte for byte as MediaMTX writes it (Go's `encoding/json` through gin):
+//! Times as the playback API reads them ([`parse_rfc3339`]), and the `/list` answer, byte for
+//! byte as MediaMTX writes it (Go's `encoding/json` through gin):
 //!
 //! ```json
 //! [{"start":"2025-12-02T14:04:05.123456Z","duration":60,"url":"http://host:9996/get?duration=60\u0026path=cam\u0026start=2025-12-02T14%3A04%3A05.123456Z"}]
@@ -37,6 +38,15 @@ pub fn render(spans: &[Span], path: &str, base_url: &str) -> String {
     out
 }
 
+/// The body of an error answer, as MediaMTX's: `{"status":"error","error":"<message>"}`.
+pub fn error_json(message: &str) -> String {
+    let mut out = String::with_capacity(32 + message.len());
+    out.push_str("{\"status\":\"error\",\"error\":");
+    json_string(&mut out, message);
+    out.push('}');
+    out
+}
+
 /// `t_us` (UNIX µs) in RFC 3339, UTC, trailing zeros of the fraction dropped:
 /// `2025-12-02T14:04:05.1Z`, `2025-12-02T14:04:05Z`.
 pub fn rfc3339(t_us: i64) -> String {
@@ -55,6 +65,19 @@ pub fn rfc3339(t_us: i64) -> String {
         }
         None => text,
     }
+}
+
+/// Parses an RFC 3339 time as Go's `time.Parse(time.RFC3339, …)` accepts it (fraction
+/// optional, `Z` or a numeric offset) into UNIX µs. An offset's `+` that arrived as a space (a
+/// query written without escaping) is read as `+`.
+pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
+    let parse = |t: &str| DateTime::parse_from_rfc3339(t).map(|d| d.timestamp_micros());
+    parse(text)
+        .or_else(|e| match text.rsplit_once(' ') {
+            Some((time, offset)) => parse(&format!("{time}+{offset}")).map_err(|_| e),
+            None => Err(e),
+        })
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))
 }
 
 /// `us` microseconds as seconds, computed as Go's `Duration.Seconds` and written as the
@@ -140,6 +163,16 @@ mod tests {
             assert_eq!(seconds(us), text);
         }
         assert_eq!(query_escape("a b/c:d+é"), "a+b%2Fc%3Ad%2B%C3%A9");
+        for (text, parsed) in [
+            ("2025-12-02T14:04:05Z", Ok(T0)),
+            ("2025-12-02T14:04:05.5Z", Ok(T0 + 500_000)),
+            ("2025-12-02T16:04:05+02:00", Ok(T0)),
+            ("2025-12-02T16:04:05 02:00", Ok(T0)),
+            ("2025-12-02 14:04", Err(())),
+            ("", Err(())),
+        ] {
+            assert_eq!(parse_rfc3339(text).map_err(|_| ()), parsed, "{text}");
+        }
     }
 
     #[test]
@@ -165,5 +198,9 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed[1]["duration"], 32.33);
         assert_eq!(render(&[], "cam", "http://h"), "[]");
+        assert_eq!(
+            error_json("invalid path name: \"a<b\""),
+            r#"{"status":"error","error":"invalid path name: \"a\u003cb\""}"#
+        );
     }
 }

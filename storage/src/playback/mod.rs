@@ -31,6 +31,16 @@
 //!   dropped (every audio sample is a sync sample). In MP4 those samples keep their durations
 //!   and an edit list (`elst` media time) skips them, which players honour; a track whose
 //!   first sample comes after `start` gets an empty edit first (both as MediaMTX).
+//! - **Presentation times.** Each track's composition offsets are shifted so that its first
+//!   sync sample's is 0 (B-frames then get negative offsets: `trun` and `ctts` version 1). A
+//!   segment's wall-clock start is the presentation time of its first keyframe, so this puts
+//!   presentation times, not only decode times, on the wall clock: the keyframe recorded at
+//!   wall time `t` is presented at `t - start`. (MediaMTX leaves the offsets as recorded, so its
+//!   B-frame video is presented late by the keyframe's offset, two frames for x264's default.)
+//! - **Decode times never run back.** A sample recorded with a decode time before the end of
+//!   the track's previous one (a recorder clamping a track's first decode time to its segment's
+//!   start makes such overlaps) is placed where the track is; the track then catches up with
+//!   its recorded times, so its length stays right instead of growing by every overlap.
 //! - **End.** Samples whose decode time is at or after `start + duration` are cut; the last one
 //!   kept keeps its whole duration, so the output lasts `duration` within one frame.
 //! - **Across segments.** The next segment continues the output only if it is the recording's

@@ -96,6 +96,70 @@ pub(crate) fn sample_descriptions(init: &[u8]) -> Vec<(u32, Bytes)> {
         .collect()
 }
 
+/// `init` with, in each `trak` listed in `skips` (track ID, media time in the track's
+/// timescale), an edit list of one edit from that media time to the end (`segment_duration`
+/// 0, as fragmented files write it; §8.6.6), replacing any it had. Every other box is kept byte
+/// for byte; an init this cannot take apart is returned as it is.
+pub(crate) fn with_edit_lists(init: &Bytes, skips: &[(u32, u64)]) -> Bytes {
+    let rewrite = || -> Option<Bytes> {
+        let mut w = Writer::default();
+        for (fourcc, whole, body) in whole_children(init)? {
+            if &fourcc != b"moov" {
+                w.bytes(whole);
+                continue;
+            }
+            let moov = w.open(b"moov");
+            for (fourcc, whole, trak) in whole_children(body)? {
+                let skip = (&fourcc == b"trak")
+                    .then(|| track_id(find(trak, b"tkhd")?.1))
+                    .flatten()
+                    .and_then(|id| skips.iter().find(|(i, _)| *i == id));
+                match skip {
+                    Some(&(_, media_time)) => edited_trak(&mut w, trak, media_time)?,
+                    None => w.bytes(whole),
+                }
+            }
+            w.close(moov);
+        }
+        Some(w.buf.freeze())
+    };
+    rewrite().unwrap_or_else(|| init.clone())
+}
+
+/// A `trak` with body `trak`, its `edts` replaced by one skipping to `media_time`.
+fn edited_trak(w: &mut Writer, trak: &[u8], media_time: u64) -> Option<()> {
+    let b = w.open(b"trak");
+    for (fourcc, whole, _) in whole_children(trak)? {
+        if &fourcc == b"edts" {
+            continue;
+        }
+        w.bytes(whole);
+        if &fourcc == b"tkhd" {
+            let v1 = i32::try_from(media_time).is_err();
+            let edts = w.open(b"edts");
+            let elst = w.open_full(b"elst", u8::from(v1), 0);
+            w.u32(1);
+            w.time(v1, 0);
+            w.time(v1, media_time);
+            w.u32(0x0001_0000);
+            w.close(elst);
+            w.close(edts);
+        }
+    }
+    w.close(b);
+    Some(())
+}
+
+/// A box in a buffer: its type, all of its bytes, and its body.
+pub(crate) type BoxRef<'a> = ([u8; 4], &'a [u8], &'a [u8]);
+
+/// The child boxes of `data`, if they cover it exactly.
+fn whole_children(data: &[u8]) -> Option<Vec<BoxRef<'_>>> {
+    let boxes: Vec<_> = children(data).collect();
+    let covered: usize = boxes.iter().map(|(_, whole, _)| whole.len()).sum();
+    (covered == data.len()).then_some(boxes)
+}
+
 fn mvhd(w: &mut Writer, duration: u64, tracks: &[TrackTables<'_>]) {
     let v1 = duration > u64::from(u32::MAX);
     let b = w.open_full(b"mvhd", u8::from(v1), 0);
@@ -391,7 +455,7 @@ pub(crate) fn find<'a>(data: &'a [u8], fourcc: &[u8; 4]) -> Option<(&'a [u8], &'
 }
 
 /// The boxes laid end to end in `data` (32-bit sizes; stops at the first that does not fit).
-pub(crate) fn children(data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8], &[u8])> {
+pub(crate) fn children(data: &[u8]) -> impl Iterator<Item = BoxRef<'_>> {
     let mut pos = 0usize;
     std::iter::from_fn(move || {
         let header = data.get(pos..pos.checked_add(8)?)?;

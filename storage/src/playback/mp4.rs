@@ -70,14 +70,22 @@ impl Sink for Mp4Muxer {
         if sync && (dts < 0 || t.last_dts < 0) {
             t.samples.clear();
         }
-        match t.samples.last_mut() {
-            None => t.time_offset = dts,
-            Some(last) => last.duration = duration_u32(dts - t.last_dts),
-        }
+        // A sample recorded earlier than where the track is goes at that place (as in fMP4).
+        let dts = match t.samples.last_mut() {
+            None => {
+                t.time_offset = dts;
+                dts
+            }
+            Some(last) => {
+                let dts = dts.max(t.last_dts);
+                last.duration = duration_u32(dts - t.last_dts);
+                dts
+            }
+        };
         t.samples.push(Planned {
             duration: 0,
             size: sample.info.size,
-            composition_offset: sample.info.composition_offset,
+            composition_offset: sample.composition_offset,
             sync,
             segment: sample.segment,
             src: sample.segment_range().start,

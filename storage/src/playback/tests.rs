@@ -299,3 +299,25 @@ fn dump(case: &Case, ext: &str, bytes: &[u8]) {
         std::fs::write(file, bytes).unwrap();
     }
 }
+
+#[test]
+fn edit_lists_go_into_the_init_and_keep_it_readable() {
+    let made = recordings();
+    let (_, first) = &segments_of(&made, &cases()[0].recording)[0];
+    let init = first.slice(..SegmentScan::scan(first).init_len);
+    let edited = super::moov::with_edit_lists(&init, &[(1, 3600)]);
+    let before = vigia_media::fmp4::read_init(&init).unwrap();
+    assert_eq!(vigia_media::fmp4::read_init(&edited).unwrap(), before);
+    let (_, moov) = find(&edited, b"moov").unwrap();
+    let traks: Vec<&[u8]> = children(moov)
+        .filter(|(f, _, _)| f == b"trak")
+        .map(|(_, _, body)| body)
+        .collect();
+    let elst = path(traks[0], &[b"edts", b"elst"]).expect("an edit list in track 1");
+    assert_eq!(elst, [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 14, 16, 0, 1, 0, 0]);
+    assert!(path(traks[1], &[b"edts"]).is_none());
+    assert_eq!(edited.len(), init.len() + 8 + 8 + 20);
+    // An init it cannot take apart comes back as it was.
+    let torn = init.slice(..init.len() - 3);
+    assert_eq!(super::moov::with_edit_lists(&torn, &[(1, 3600)]), torn);
+}
