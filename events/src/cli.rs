@@ -19,19 +19,19 @@ use std::io::Write;
 use std::path::Path;
 
 use futures::StreamExt;
+use lapin::Channel;
 use lapin::message::BasicGetMessage;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel};
 
-use crate::amqp::Link;
+use crate::amqp::{Link, message_properties};
 use crate::consumer::{header_i64, header_str, headers_of, republish};
 use crate::{
-    ATTEMPTS_HEADER, CONTENT_TYPE, EXCHANGE, Error, Event, KIND_HEADER, Publisher, PublisherConfig,
-    QUEUE_HEADER, REASON_HEADER, URL_ENV, topology,
+    ATTEMPTS_HEADER, EXCHANGE, Error, Event, KIND_HEADER, Publisher, PublisherConfig, QUEUE_HEADER,
+    REASON_HEADER, URL_ENV, topology,
 };
 
 /// Runs `vigia events <args>` (the arguments after `events`), printing to stdout.
@@ -246,19 +246,17 @@ fn parse_events(text: &str) -> Result<Vec<Event>, Error> {
 async fn publish_confirmed(url: &str, exchange: &str, events: &[Event]) -> Result<(), Error> {
     let link = Link::open(url, "vigia-events-publish").await?;
     topology::declare_exchange(&link.channel, exchange).await?;
-    let props = BasicProperties::default()
-        .with_content_type(CONTENT_TYPE.into())
-        .with_delivery_mode(2);
     for e in events {
         let key = e.event_type().as_str();
+        let body = e.to_bytes();
         let confirm = link
             .channel
             .basic_publish(
                 exchange.into(),
                 key.into(),
                 BasicPublishOptions::default(),
-                &e.to_bytes(),
-                props.clone(),
+                &body,
+                message_properties(&body),
             )
             .await
             .map_err(|err| Error::amqp(format!("basic.publish {exchange} {key}"), err))?

@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use lapin::options::BasicPublishOptions;
-use lapin::{BasicProperties, Channel, PublisherConfirm};
+use lapin::{Channel, PublisherConfirm};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::amqp::{Backoff, Link, bounded, redact};
+use crate::amqp::{Backoff, Link, bounded, message_properties, redact};
 use crate::outbox::{Incoming, Outbox, Record};
-use crate::{CONTENT_TYPE, Error, Event, EventData, PublisherConfig, topology};
+use crate::{Error, Event, EventData, PublisherConfig, topology};
 
 /// A cheap-to-clone handle for publishing events; see the module docs for the guarantees.
 ///
@@ -377,15 +377,13 @@ impl InFlight {
         exchange: &str,
         records: &[Record],
     ) -> Result<(), Error> {
-        let props = BasicProperties::default()
-            .with_content_type(CONTENT_TYPE.into())
-            .with_delivery_mode(2);
         for r in records {
+            let props = message_properties(&r.body);
             let publish = async {
                 let opts = BasicPublishOptions::default();
                 let key = (&*r.routing_key).into();
                 channel
-                    .basic_publish(exchange.into(), key, opts, &r.body, props.clone())
+                    .basic_publish(exchange.into(), key, opts, &r.body, props)
                     .await
                     .map_err(|e| Error::amqp(format!("basic.publish {exchange}"), e))
             };

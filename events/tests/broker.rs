@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lapin::BasicProperties;
-use lapin::options::BasicPublishOptions;
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use support::proxy::{Proxy, rabbitmqctl_close};
 use support::{
     Listener, Seen, URL, cleanup, cli_out, consumer_config, flush_within, health, name,
@@ -19,6 +20,7 @@ use support::{
 };
 use vigia_events::{
     CameraDeleted, Consumer, EXCHANGE, Event, EventData, Publisher, PublisherConfig, cli, examples,
+    with_correlation,
 };
 
 /// The only test on the shared `vigia.events`: other clients (a running vigia, another test
@@ -602,4 +604,58 @@ async fn consumer_started_before_the_broker_is_reachable_consumes_once_it_is() {
     flush_within(&publisher, 20).await;
     consumer.stop().await;
     cleanup(&cfg.queue, Some(&exchange)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_messages_carry_message_id_correlation_id_and_timestamp() {
+    let test = "props";
+    let exchange = name(test);
+    let (conn, ch) = raw_channel().await;
+    vigia_events::topology::declare_exchange(&ch, &exchange)
+        .await
+        .unwrap();
+    let opts = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    let q = ch
+        .queue_declare("".into(), opts, FieldTable::default())
+        .await
+        .unwrap();
+    ch.queue_bind(
+        q.name().clone(),
+        exchange.as_str().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    // One event through the publisher (with an inherited correlation id), one through the CLI.
+    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let by_publisher =
+        with_correlation("corr-props".into(), async { Event::new("/t", health()) }).await;
+    publisher.publish(by_publisher.clone()).unwrap();
+    flush_within(&publisher, 20).await;
+    let by_cli = examples().remove(5);
+    let file = state_dir(test).with_extension("json");
+    std::fs::write(&file, by_cli.to_bytes()).unwrap();
+    let file_arg = file.to_str().unwrap();
+    cli_out(&["--url", URL, "--exchange", &exchange, "publish", file_arg]).await;
+    for want in [&by_publisher, &by_cli] {
+        let msg = ch
+            .basic_get(q.name().clone(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+            .expect("a message");
+        let p = &msg.delivery.properties;
+        let short = |s: &Option<lapin::types::ShortString>| s.as_ref().map(|s| s.to_string());
+        assert_eq!(short(p.message_id()), Some(want.id.clone()));
+        assert_eq!(short(p.correlation_id()), Some(want.correlation_id.clone()));
+        assert_eq!(*p.timestamp(), Some(want.time.timestamp() as u64));
+        assert_eq!(*p.delivery_mode(), Some(2));
+    }
+    assert_eq!(by_publisher.correlation_id, "corr-props");
+    let _ = conn.close(200, "bye".into()).await;
+    cleanup("none", Some(&exchange)).await;
 }
