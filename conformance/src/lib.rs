@@ -351,6 +351,8 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
 
 /// A test clip encoded once per test run by ffmpeg (cached under the target dir).
 pub mod clips;
+/// A plain HTTP/1.1 client.
+pub mod http;
 /// ffprobe results as plain structs.
 pub mod probe;
 /// Recorded segments read back with ffprobe.

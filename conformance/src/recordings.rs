@@ -16,6 +16,8 @@ pub struct SegmentProbe {
     pub video_frames: u64,
     /// Audio packets read from the file.
     pub audio_packets: u64,
+    /// The audio codec ffprobe names (`aac`, `pcm_mulaw`…), empty without audio.
+    pub audio_codec: String,
     /// ffprobe's stderr: empty for a clean file.
     pub errors: String,
 }
@@ -28,7 +30,7 @@ pub fn probe_segment(file: &Path) -> SegmentProbe {
         "error",
         "-count_packets",
         "-show_entries",
-        "stream=codec_type,nb_read_packets:format=duration",
+        "stream=codec_type,codec_name,nb_read_packets:format=duration",
         "-of",
         "json",
         &path,
@@ -51,6 +53,14 @@ pub fn probe_segment(file: &Path) -> SegmentProbe {
             .unwrap_or(0.0),
         video_frames: count("video"),
         audio_packets: count("audio"),
+        audio_codec: json["streams"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["codec_type"] == "audio")
+            .and_then(|s| s["codec_name"].as_str())
+            .unwrap_or_default()
+            .to_owned(),
         errors: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }

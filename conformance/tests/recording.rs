@@ -48,6 +48,20 @@ fn stored(s3: &S3Server, prefix: &str) -> Vec<(String, SegmentProbe)> {
         .collect()
 }
 
+/// `pathDefaults` recording to the test bucket with `defaults` (indented key lines) added, and
+/// one recorded publisher path, `cam`.
+fn one_s3_camera(defaults: &str) -> String {
+    format!(
+        "pathDefaults:\n  recordPath: s3://{BUCKET}/%path/%s-%f\n{defaults}paths:\n  cam:\n    record: yes\n"
+    )
+}
+
+/// Fails unless `text` shows up in the logs within `secs`.
+fn expect_log(vigia: &Vigia, text: &str, secs: u64) {
+    let found = vigia.logs_soon_contain(text, Duration::from_secs(secs));
+    assert!(found, "no {text:?} in the logs:\n{}", vigia.logs());
+}
+
 fn total_duration(segments: &[(String, SegmentProbe)]) -> f64 {
     segments.iter().map(|(_, p)| p.duration).sum()
 }
@@ -113,9 +127,7 @@ fn an_s3_outage_of_60_s_loses_no_frame() {
     let yaml = config(
         &ports,
         &spool,
-        &format!(
-            "pathDefaults:\n  recordPath: s3://{BUCKET}/%path/%Y-%m-%d_%H-%M-%S-%f\n  recordSegmentDuration: 5s\npaths:\n  cam:\n    record: yes\n"
-        ),
+        &one_s3_camera("  recordSegmentDuration: 5s\n"),
     );
     let vigia = start(&yaml, &s3.env(), ports.rtsp);
     let started = Instant::now();
@@ -175,9 +187,7 @@ fn sigkill_mid_segment_keeps_every_fsynced_part() {
     let yaml = config(
         &ports,
         &spool,
-        &format!(
-            "pathDefaults:\n  recordPath: s3://{BUCKET}/%path/%Y-%m-%d_%H-%M-%S-%f\n  recordSegmentDuration: 1h\npaths:\n  cam:\n    record: yes\n"
-        ),
+        &one_s3_camera("  recordSegmentDuration: 1h\n"),
     );
     let mut vigia = start(&yaml, &s3.env(), ports.rtsp);
     let publisher = Clip::H264Aac.publish(&ports.rtsp_url("cam"), "tcp");
@@ -285,18 +295,12 @@ fn unreachable_s3_at_start_spools_and_says_so() {
         &ports,
         &spool,
         &format!(
-            "recordSpoolMaxSize: 400K\npathDefaults:\n  recordPath: s3://{BUCKET}/%path/%s-%f\n  recordSegmentDuration: 1s\npaths:\n  cam:\n    record: yes\n"
+            "recordSpoolMaxSize: 400K\n{}",
+            one_s3_camera("  recordSegmentDuration: 1s\n")
         ),
     );
     let vigia = start(&yaml, &env, ports.rtsp);
-    assert!(
-        vigia.logs_soon_contain(
-            "recording destination unusable now",
-            Duration::from_secs(15)
-        ),
-        "{}",
-        vigia.logs()
-    );
+    expect_log(&vigia, "recording destination unusable now", 15);
     assert!(
         vigia.logs().contains(&format!("s3://{BUCKET}")),
         "{}",
@@ -309,11 +313,7 @@ fn unreachable_s3_at_start_spools_and_says_so() {
         .is_some()
     );
     // 800 kbit/s fills a 400 KB spool in about 4 s: the oldest segments are dropped, counted.
-    assert!(
-        vigia.logs_soon_contain("spool full", Duration::from_secs(20)),
-        "{}",
-        vigia.logs()
-    );
+    expect_log(&vigia, "spool full", 20);
 }
 
 #[test]
@@ -326,22 +326,9 @@ fn wrong_credentials_are_an_error_naming_the_bucket() {
             *value = "not-the-secret";
         }
     }
-    let yaml = config(
-        &ports,
-        &spool,
-        &format!(
-            "pathDefaults:\n  recordPath: s3://{BUCKET}/%path/%s-%f\npaths:\n  cam:\n    record: yes\n"
-        ),
-    );
+    let yaml = config(&ports, &spool, &one_s3_camera(""));
     let vigia = start(&yaml, &env, ports.rtsp);
-    assert!(
-        vigia.logs_soon_contain(
-            "recording destination unusable now",
-            Duration::from_secs(15)
-        ),
-        "{}",
-        vigia.logs()
-    );
+    expect_log(&vigia, "recording destination unusable now", 15);
     let logs = vigia.logs();
     let line = logs.lines().find(|l| l.contains("unusable now")).unwrap();
     assert!(line.contains(&format!("s3://{BUCKET}")), "{line}");
@@ -349,4 +336,86 @@ fn wrong_credentials_are_an_error_naming_the_bucket() {
         line.contains("403") || line.to_lowercase().contains("signature"),
         "{line}"
     );
+}
+
+#[test]
+fn g711_is_recorded_as_received_next_to_h264() {
+    let (ports, spool) = (Ports::fresh(), TempDir::new("vigia-spool"));
+    let local = TempDir::new("vigia-local-rec");
+    let yaml = config(
+        &ports,
+        &spool,
+        &format!(
+            "pathDefaults:\n  recordSegmentDuration: 2s\n  record: yes\n  recordPath: {}/%path/%s-%f\n",
+            local.path().display()
+        ),
+    );
+    let _vigia = start(&yaml, &[], ports.rtsp);
+    let _publisher = Clip::H264G711.publish(&ports.rtsp_url("g711"), "tcp");
+    let dir = local.path().join("g711");
+    let segment = eventually(Duration::from_secs(20), || {
+        let entries = std::fs::read_dir(&dir).ok()?;
+        let first = entries.filter_map(Result::ok).next()?;
+        Some(probe_segment(&first.path()))
+    })
+    .expect("a G.711 segment");
+    assert_eq!(segment.audio_codec, "pcm_mulaw", "{segment:?}");
+    assert!(
+        segment.audio_packets > 0 && segment.video_frames > 0,
+        "{segment:?}"
+    );
+    assert!(segment.errors.trim().is_empty(), "{}", segment.errors);
+}
+
+/// A camera that drops for 10 s and comes back: one recording timeline in `/list`, two spans
+/// with the outage between them (plus the puller's reconnect delay, at most 5 s).
+#[test]
+fn a_camera_outage_is_a_gap_in_list() {
+    let (ports, spool) = (Ports::fresh(), TempDir::new("vigia-spool"));
+    let local = TempDir::new("vigia-local-rec");
+    let playback = vigia_conformance::free_port();
+    let yaml = config(
+        &ports,
+        &spool,
+        &format!(
+            "playback: yes\nplaybackAddress: 127.0.0.1:{playback}\npathDefaults:\n  recordSegmentDuration: 5s\n  recordPath: {}/%path/%Y-%m-%d_%H-%M-%S-%f\npaths:\n  src:\n  cam:\n    source: rtsp://127.0.0.1:{}/src\n    record: yes\n",
+            local.path().display(),
+            ports.rtsp
+        ),
+    );
+    let vigia = start(&yaml, &[], ports.rtsp);
+    let first = Clip::H264Aac.publish(&ports.rtsp_url("src"), "tcp");
+    sleep(Duration::from_secs(12));
+    drop(first);
+    sleep(Duration::from_secs(10));
+    let _second = Clip::H264Aac.publish(&ports.rtsp_url("src"), "tcp");
+    // Wait until the second span holds at least one stored segment.
+    let spans = eventually(Duration::from_secs(40), || {
+        let spans = list(playback, "cam");
+        (spans.len() >= 2 && spans[1].1 >= 4.0).then_some(spans)
+    })
+    .unwrap_or_else(|| panic!("spans {:?}\n{}", list(playback, "cam"), vigia.logs()));
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let (a, b) = (spans[0], spans[1]);
+    assert!(a.1 >= 9.0, "first span {a:?}");
+    let gap = b.0 - (a.0 + a.1);
+    assert!((9.5..=16.5).contains(&gap), "gap {gap:.2} s in {spans:?}");
+}
+
+/// `/list` of `path`: (start, duration) in seconds, oldest first.
+fn list(port: u16, path: &str) -> Vec<(f64, f64)> {
+    let Some(answer) = vigia_conformance::http::get(port, &format!("/list?path={path}"), &[])
+    else {
+        return Vec::new();
+    };
+    let json: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    json.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|span| {
+            let start = chrono::DateTime::parse_from_rfc3339(span["start"].as_str()?).ok()?;
+            let start = start.timestamp_micros() as f64 / 1e6;
+            Some((start, span["duration"].as_f64()?))
+        })
+        .collect()
 }

@@ -1,0 +1,64 @@
+//! A plain HTTP/1.1 client for tests: one request per connection, bounded by a read timeout.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// An answer: status, raw head (status line and headers) and body.
+#[derive(Clone, Debug, Default)]
+pub struct Response {
+    /// Status code (0 if the answer could not be read).
+    pub status: u16,
+    /// Status line and headers, as sent.
+    pub head: String,
+    /// The body, as sent (no transfer decoding is done: ask for identity answers).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// `GET target` on `127.0.0.1:port` with extra header lines (`"Range: bytes=0-99"`); `None`
+/// when the connection fails.
+pub fn get(port: u16, target: &str, headers: &[&str]) -> Option<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Some(Response {
+        status,
+        head,
+        body: raw[split..].to_vec(),
+    })
+}
