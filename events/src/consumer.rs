@@ -9,6 +9,12 @@
 //!   `x-vigia-attempts`, `x-vigia-error-kind = handler_error` → ack;
 //! - malformed message (bad JSON, invalid envelope, unknown type, unsupported version, schema
 //!   violation) → `<queue>.dlq` at once, with the parse error as reason → ack;
+//! - misrouted message (published with a routing key other than its `type`, so it reached
+//!   queues bound for another type) → `<queue>.dlq` at once, kind `routing_key_mismatch` → ack.
+//!   Retry queues and the DLQ route by queue name, so when the consumer moves a message there it
+//!   keeps the key it was published with in the header `x-vigia-routing-key`, and a message
+//!   arriving through the default exchange (a retry coming back, a DLQ replay) is checked
+//!   against that header;
 //! - a lost connection → reconnect with backoff; unacked messages come back and the dedupe
 //!   window absorbs the ones already handled.
 
@@ -38,6 +44,11 @@ pub const REASON_HEADER: &str = "x-vigia-reason";
 pub const KIND_HEADER: &str = "x-vigia-error-kind";
 /// Header: the work queue the message came from.
 pub const QUEUE_HEADER: &str = "x-vigia-queue";
+/// Header: the routing key the message was published to the exchange with, kept when the
+/// consumer moves it to a retry queue or the DLQ (both route by queue name).
+pub const ROUTING_KEY_HEADER: &str = "x-vigia-routing-key";
+/// [`KIND_HEADER`] of a message whose routing key differs from its `type`.
+pub const ROUTING_KEY_MISMATCH: &str = "routing_key_mismatch";
 
 /// The future a [`Handler`] returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -68,9 +79,9 @@ pub struct ConsumerStats {
     pub duplicates: u64,
     /// Handler failures sent to a retry queue.
     pub retried: u64,
-    /// Messages sent to the DLQ (malformed or out of retries).
+    /// Messages sent to the DLQ (malformed, misrouted or out of retries).
     pub dead_lettered: u64,
-    /// Of those, malformed messages.
+    /// Of those, malformed or misrouted messages.
     pub malformed: u64,
     /// Connections lost or failed.
     pub reconnects: u64,
@@ -302,6 +313,13 @@ impl<H: Handler> Worker<H> {
                 return ack(&delivery).await;
             }
         };
+        if let Err(reason) = check_routing_key(&delivery, &event) {
+            tracing::warn!(queue = %self.config.queue, %reason, "events consumer: misrouted message to DLQ");
+            bump(&self.counters.malformed);
+            self.dead_letter(ch, &delivery, &reason, ROUTING_KEY_MISMATCH, attempts)
+                .await?;
+            return ack(&delivery).await;
+        }
         if self.dedupe.contains(&event.id) {
             bump(&self.counters.duplicates);
             return ack(&delivery).await;
@@ -361,7 +379,7 @@ impl<H: Handler> Worker<H> {
                 .await;
         };
         tracing::info!(queue = %self.config.queue, failures, ?delay, %reason, "events consumer: handler failed, retrying");
-        let mut headers = headers_of(delivery);
+        let mut headers = headers_with_routing_key(delivery);
         headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongLongInt(failures));
         headers.insert(REASON_HEADER.into(), long_string(reason));
         let retry = topology::retry_queue(&self.config.queue, delay);
@@ -378,7 +396,7 @@ impl<H: Handler> Worker<H> {
         kind: &str,
         attempts: i64,
     ) -> Result<(), Error> {
-        let mut headers = headers_of(delivery);
+        let mut headers = headers_with_routing_key(delivery);
         headers.insert(REASON_HEADER.into(), long_string(reason));
         headers.insert(KIND_HEADER.into(), long_string(kind));
         headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongLongInt(attempts));
@@ -425,6 +443,43 @@ pub(crate) async fn republish(
 /// The message's headers (empty if none).
 pub(crate) fn headers_of(delivery: &Delivery) -> FieldTable {
     delivery.properties.headers().clone().unwrap_or_default()
+}
+
+/// The routing key `delivery` was published to the exchange with: its own routing key if it came
+/// through an exchange, else (a retry coming back, a DLQ replay, all through the default
+/// exchange) the [`ROUTING_KEY_HEADER`] the consumer recorded when it moved the message.
+fn published_routing_key(delivery: &Delivery) -> Option<String> {
+    if !delivery.exchange.as_str().is_empty() {
+        return Some(delivery.routing_key.as_str().to_owned());
+    }
+    header_str(delivery, ROUTING_KEY_HEADER)
+}
+
+/// `Err(reason)` if `event` was published with a routing key other than its `type`.
+fn check_routing_key(delivery: &Delivery, event: &Event) -> Result<(), String> {
+    let ty = event.event_type().as_str();
+    match published_routing_key(delivery) {
+        Some(key) if key == ty => Ok(()),
+        Some(key) => Err(format!(
+            "routing key {key:?} differs from the event type {ty:?} (event {})",
+            event.id
+        )),
+        None => Err(format!(
+            "no routing key to check against type {ty:?}: published straight to the queue \
+             through the default exchange without an {ROUTING_KEY_HEADER} header (event {})",
+            event.id
+        )),
+    }
+}
+
+/// The message's headers plus [`ROUTING_KEY_HEADER`], unless it is already there or unknown.
+fn headers_with_routing_key(delivery: &Delivery) -> FieldTable {
+    let mut headers = headers_of(delivery);
+    let known = headers.contains_key(ROUTING_KEY_HEADER);
+    if let (false, Some(key)) = (known, published_routing_key(delivery)) {
+        headers.insert(ROUTING_KEY_HEADER.into(), long_string(&key));
+    }
+    headers
 }
 
 /// An integer header, whatever integer width the sender used.

@@ -30,7 +30,7 @@ pub mod topology;
 pub use config::{ConsumerConfig, EXCHANGE, PublisherConfig, URL_ENV, resolve_url};
 pub use consumer::{
     ATTEMPTS_HEADER, Consumer, ConsumerStats, Handler, HandlerFuture, KIND_HEADER, QUEUE_HEADER,
-    REASON_HEADER,
+    REASON_HEADER, ROUTING_KEY_HEADER, ROUTING_KEY_MISMATCH,
 };
 pub use envelope::{
     CONTENT_TYPE, Event, ParseError, current_correlation, fuzz_envelope, with_correlation,

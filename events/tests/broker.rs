@@ -659,3 +659,46 @@ async fn published_messages_carry_message_id_correlation_id_and_timestamp() {
     let _ = conn.close(200, "bye".into()).await;
     cleanup("none", Some(&exchange)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_routing_key_differs_from_its_type_is_dead_lettered() {
+    let listener = Listener::start("misrouted").await;
+    let (exchange, seen) = (listener.exchange.clone(), listener.seen.clone());
+    // A valid camera.created published as camera.deleted: queues bound to `camera.deleted`
+    // would get a creation.
+    let misrouted = Event::new("/cidades", examples().remove(0).data);
+    let (conn, ch) = raw_channel().await;
+    ch.basic_publish(
+        exchange.as_str().into(),
+        "camera.deleted".into(),
+        BasicPublishOptions::default(),
+        &misrouted.to_bytes(),
+        BasicProperties::default(),
+    )
+    .await
+    .unwrap();
+    let _ = conn.close(200, "bye".into()).await;
+    let publisher = listener.publisher();
+    let good = Event::new("/cidades", examples().remove(2).data);
+    publisher.publish(good.clone()).unwrap();
+    wait_until("the good event", Duration::from_secs(10), || {
+        seen.len() == 1
+    })
+    .await;
+    wait_until("the dead letter", Duration::from_secs(10), || {
+        listener.consumer.stats().dead_lettered == 1
+    })
+    .await;
+    assert_eq!(seen.ids(), [good.id]);
+    listener.consumer.stop().await;
+    let listed = cli_out(&["--url", URL, "dlq", "list", &listener.cfg.queue]).await;
+    assert!(listed.contains("kind=routing_key_mismatch"), "{listed}");
+    assert!(
+        listed.contains(
+            "reason=routing key \"camera.deleted\" differs from the event type \"camera.created\""
+        ),
+        "{listed}"
+    );
+    assert!(listed.contains(&misrouted.id), "{listed}");
+    cleanup(&listener.cfg.queue, Some(&exchange)).await;
+}
