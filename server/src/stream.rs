@@ -1,6 +1,26 @@
 //! A path's live stream: its tracks, the hub of access units every reader shares, and the RTP
 //! packets made once per stream for every RTSP reader.
+//!
+//! # One timeline across source reconnects
+//!
+//! A stream outlives its source: when a pulled camera (or the synthetic source) reconnects with
+//! the same tracks, the path keeps its stream and readers keep their sessions. The new source
+//! starts its timestamps from an origin of its own, so [`Timeline`] shifts them onto the
+//! stream's timeline. What every reader of [`PathStream::units`] can rely on:
+//!
+//! - PTS and DTS only move forward, across any number of reconnects;
+//! - an outage is a *gap* of its real length: the first unit after a reconnect sits as far after
+//!   the last unit before it as the wall clock says (at least one frame), so a 10 s outage is a
+//!   10 s DTS jump (the HLS segmenter ends the segment there, a recorder records a gap);
+//! - every unit has `wallclock_us = Some(..)`: the source's own (RTCP sender reports, else the
+//!   arrival time ingest stamped), else PTS plus the stream's wall offset;
+//! - the stream has one wall offset (wall clock minus PTS), fixed by its first unit and never
+//!   changed, so PTS plus that offset — what RTCP sender reports and `RTP-Info` send to RTSP
+//!   readers — maps the whole timeline, gaps included, to wall-clock time without a jump;
+//! - [`PathStream::resumes_at`] names the first unit after each reconnect, for readers that mark
+//!   it (HLS writes `EXT-X-DISCONTINUITY` there even when the outage was short).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use vigia_media::hub::Hub;
@@ -16,6 +36,10 @@ const RING_MIN: usize = 256;
 const RING_MAX: usize = 4096;
 /// RTP payload size for packets made for readers (MediaMTX's udpMaxPayloadSize minus headers).
 pub(crate) const RTP_MTU: usize = 1400;
+/// Reconnects whose first unit [`PathStream::resumes_at`] remembers.
+const RESUMES_KEPT: usize = 8;
+/// The shortest gap a reconnect leaves, when the track's frame interval is not known yet.
+const DEFAULT_FRAME_US: i64 = 40_000;
 
 /// The RTP packets of one access unit, made once and shared by every RTSP reader.
 pub(crate) struct RtpBatch {
@@ -46,22 +70,14 @@ pub(crate) struct PathStream {
     rtp: Arc<Hub<RtpBatch>>,
     rtp_sources: Vec<RtpSource>,
     writer: Mutex<Writer>,
+    /// Unit hub sequence numbers of the first unit after the last few reconnects.
+    resumes: Mutex<VecDeque<u64>>,
     has_video: bool,
 }
 
 struct Writer {
     packetizers: Vec<Box<dyn Packetizer>>,
-    rebase: Rebase,
-    /// Wall clock minus PTS (µs), taken from the first unit and again after each reconnect.
-    wall_offset_us: Option<i64>,
-}
-
-/// Keeps timestamps continuous when a source reconnects and starts again from another origin.
-#[derive(Default)]
-struct Rebase {
-    offset_us: i64,
-    pending: bool,
-    last_pts_us: i64,
+    timeline: Timeline,
 }
 
 impl PathStream {
@@ -98,9 +114,9 @@ impl PathStream {
             rtp_sources,
             writer: Mutex::new(Writer {
                 packetizers,
-                rebase: Rebase::default(),
-                wall_offset_us: None,
+                timeline: Timeline::default(),
             }),
+            resumes: Mutex::new(VecDeque::new()),
             has_video,
         })
     }
@@ -146,9 +162,17 @@ impl PathStream {
             })
     }
 
-    /// Marks a source reconnect: the next unit's timestamps are shifted to follow on from the last.
+    /// Marks a source reconnect: the next unit's timestamps are shifted so that the outage
+    /// becomes a gap of its real length (see the module doc).
     pub(crate) fn resume(&self) {
-        lock(&self.writer).rebase.pending = true;
+        lock(&self.writer).timeline.resume();
+    }
+
+    /// Whether the unit numbered `seq` in [`Self::units`] is the first one after a source
+    /// reconnect (one of the last few). A reader that got it from a cursor knows its number as
+    /// `cursor.position() - 1`.
+    pub(crate) fn resumes_at(&self, seq: u64) -> bool {
+        lock(&self.resumes).contains(&seq)
     }
 
     /// Ends the stream: readers drain what is queued, then see it closed.
@@ -165,14 +189,8 @@ impl PathStream {
         };
         let join = unit.keyframe && (track.kind() == MediaKind::Video || !self.has_video);
         let mut writer = lock(&self.writer);
-        if writer.rebase.pending {
-            writer.wall_offset_us = None;
-        }
-        writer.rebase.apply(&mut unit);
-        let pts_us = unit.pts.as_micros();
-        let wall_offset_us = *writer
-            .wall_offset_us
-            .get_or_insert_with(|| unit.wallclock_us.unwrap_or_else(unix_micros) - pts_us);
+        let resumed = writer.timeline.is_resuming();
+        let wallclock_us = writer.timeline.apply(&mut unit, unix_micros());
         let mut packets = Vec::new();
         if let Some(packetizer) = writer.packetizers.get_mut(unit.track)
             && let Err(e) = packetizer.packetize(&unit, &mut packets)
@@ -183,30 +201,276 @@ impl PathStream {
         let batch = RtpBatch {
             track: unit.track,
             packets,
-            wallclock_us: pts_us + wall_offset_us,
+            wallclock_us,
         };
-        self.units.publish(Arc::new(unit), join);
+        let seq = self.units.publish(Arc::new(unit), join);
+        if resumed {
+            let mut resumes = lock(&self.resumes);
+            if resumes.len() >= RESUMES_KEPT {
+                resumes.pop_front();
+            }
+            resumes.push_back(seq);
+        }
         if !batch.packets.is_empty() {
             self.rtp.publish(Arc::new(batch), join);
         }
     }
 }
 
-impl Rebase {
-    fn apply(&mut self, unit: &mut AccessUnit) {
-        let pts_us = unit.pts.as_micros();
-        if self.pending {
-            self.pending = false;
-            // Follow on one 40 ms frame after the last unit written before the reconnect.
-            self.offset_us = self.last_pts_us + 40_000 - pts_us;
+/// The stream's one timeline (see the module doc): shifts each source's timestamps onto it and
+/// stamps wall-clock time. Sans-IO: the caller passes the arrival time.
+///
+/// The rule at a reconnect, for the first unit `U` of the new source (raw PTS `p`, arriving at
+/// `now`), with the stream's wall offset `o` and the last unit `L` written before the outage:
+///
+/// 1. `U`'s wall-clock time `w` is the new source's own when it has one (a sender report already
+///    mapped it, or ingest stamped its arrival), else `now`: the source knows best when it
+///    captured the frame, and arrival time is only a late estimate of that;
+/// 2. `U` goes where the unchanged offset maps `w`: shifted PTS `w - o`. The gap after `L` is
+///    then `w - (pts(L) + o)`, the real length of the outage on the stream's own mapping, and
+///    PTS + `o` stays the wall-clock mapping of the whole timeline: RTCP sender reports do not
+///    jump and units keep a PTS that says when they happened. Resetting the offset instead would
+///    make the new source's wall clock win just the same, but hide the outage and make the SR
+///    mapping jump by its length;
+/// 3. never less than one frame: when the new source's clock says `U` came before `L` or at
+///    most a frame after it (a camera whose clock disagrees with the previous one's, or with
+///    arrival time), `U` is placed one frame (the track's last DTS step, else 40 ms) after `L`'s
+///    PTS and DTS instead; PTS + `o` is then later than `U`'s own `wallclock_us`, which is kept.
+#[derive(Debug, Default)]
+struct Timeline {
+    /// Wall clock minus PTS (µs), from the stream's first unit; never changes afterwards.
+    wall_offset_us: Option<i64>,
+    /// Added to the current source's timestamps (µs).
+    shift_us: i64,
+    /// A source reconnected: the next unit sets a new shift.
+    pending: bool,
+    /// Latest shifted PTS and DTS written (µs), once a unit was.
+    last: Option<(i64, i64)>,
+    /// Per track: its last shifted DTS (µs) and the positive step that led to it (0 if none).
+    steps: Vec<Option<(i64, i64)>>,
+}
+
+impl Timeline {
+    /// A source reconnected: the next unit starts its timestamps from a new origin.
+    fn resume(&mut self) {
+        self.pending = true;
+    }
+
+    /// Whether the next unit is the first one after a reconnect.
+    fn is_resuming(&self) -> bool {
+        self.pending && self.last.is_some()
+    }
+
+    /// Moves `unit` onto the stream's timeline and fills in its `wallclock_us` if the source
+    /// did not; returns PTS plus the wall offset (the stream's mapping, for RTP).
+    fn apply(&mut self, unit: &mut AccessUnit, arrival_us: i64) -> i64 {
+        if std::mem::take(&mut self.pending) {
+            self.rebase(unit, arrival_us);
         }
-        if self.offset_us != 0 {
-            let shift = Timestamp::new(self.offset_us, 1_000_000)
+        if self.shift_us != 0 {
+            let shift = Timestamp::new(self.shift_us, 1_000_000)
                 .rescale(unit.pts.clock_rate)
                 .ticks;
             unit.pts.ticks += shift;
             unit.dts.ticks += shift;
         }
-        self.last_pts_us = self.last_pts_us.max(pts_us + self.offset_us);
+        let (pts_us, dts_us) = (unit.pts.as_micros(), unit.dts.as_micros());
+        let offset = *self
+            .wall_offset_us
+            .get_or_insert_with(|| unit.wallclock_us.unwrap_or(arrival_us) - pts_us);
+        unit.wallclock_us.get_or_insert(pts_us + offset);
+        self.note(unit.track, pts_us, dts_us);
+        pts_us + offset
+    }
+
+    /// Steps 1 to 3 of the rule above: the shift for the new source, from its first unit.
+    fn rebase(&mut self, unit: &AccessUnit, arrival_us: i64) {
+        let (Some(offset), Some((last_pts, last_dts))) = (self.wall_offset_us, self.last) else {
+            // Nothing was written before the reconnect: the first unit starts the timeline.
+            return;
+        };
+        let (pts, dts) = (unit.pts.as_micros(), unit.dts.as_micros());
+        let frame = match self.steps.get(unit.track) {
+            Some(Some((_, step))) if *step > 0 => *step,
+            _ => DEFAULT_FRAME_US,
+        };
+        let by_wall = unit.wallclock_us.unwrap_or(arrival_us) - offset - pts;
+        let after_last = (last_pts + frame - pts).max(last_dts + frame - dts);
+        self.shift_us = by_wall.max(after_last);
+    }
+
+    fn note(&mut self, track: usize, pts_us: i64, dts_us: i64) {
+        self.last = Some(match self.last {
+            Some((p, d)) => (p.max(pts_us), d.max(dts_us)),
+            None => (pts_us, dts_us),
+        });
+        if self.steps.len() <= track {
+            self.steps.resize(track + 1, None);
+        }
+        if let Some(slot) = self.steps.get_mut(track) {
+            let step = match *slot {
+                Some((last, _)) if dts_us > last => dts_us - last,
+                Some((_, step)) => step,
+                None => 0,
+            };
+            *slot = Some((dts_us, step));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use vigia_media::hub::Next;
+    use vigia_media::model::G711Params;
+    use vigia_media::{CodecParams, Track};
+
+    use super::*;
+
+    /// Clock rates of the tracks in the case table: 90 kHz video, 48 kHz audio.
+    const CLOCKS: [u32; 2] = [90_000, 48_000];
+
+    /// One unit into the timeline: a reconnect before it, its track, raw PTS and DTS, the
+    /// source's wall clock and the arrival time (all ms).
+    type In = (bool, usize, i64, i64, Option<i64>, i64);
+    /// What comes out: shifted PTS and DTS, `wallclock_us`, and PTS + offset (all ms).
+    type Out = (i64, i64, i64, i64);
+
+    const NO: bool = false;
+    const RECONNECT: bool = true;
+
+    #[rustfmt::skip]
+    fn rebase_cases() -> Vec<(&'static str, Vec<In>, Vec<Out>)> {
+        vec![
+            ("first unit: the offset comes from its arrival",
+             vec![(NO, 0, 0, 0, None, 1000), (NO, 0, 40, 40, None, 1041), (NO, 0, 80, 80, None, 1079)],
+             vec![(0, 0, 1000, 1000), (40, 40, 1040, 1040), (80, 80, 1080, 1080)]),
+            ("first unit: the source's clock sets the offset and is kept",
+             vec![(NO, 0, 0, 0, Some(900), 1000), (NO, 0, 40, 40, Some(941), 1040)],
+             vec![(0, 0, 900, 900), (40, 40, 941, 940)]),
+            ("a 10 s outage is a 10 s gap, mapped to the arrival time",
+             vec![(NO, 0, 0, 0, None, 1000), (NO, 0, 40, 40, None, 1040),
+                  (RECONNECT, 0, 0, 0, None, 11_040), (NO, 0, 40, 40, None, 11_080)],
+             vec![(0, 0, 1000, 1000), (40, 40, 1040, 1040),
+                  (10_040, 10_040, 11_040, 11_040), (10_080, 10_080, 11_080, 11_080)]),
+            ("the new source's own clock (RTCP) wins over arrival time",
+             vec![(NO, 0, 0, 0, None, 1000), (NO, 0, 40, 40, None, 1040),
+                  (RECONNECT, 0, 123_000, 123_000, Some(6000), 6300)],
+             vec![(0, 0, 1000, 1000), (40, 40, 1040, 1040), (5000, 5000, 6000, 6000)]),
+            ("an outage shorter than a frame: one frame after the last unit",
+             vec![(NO, 0, 0, 0, None, 1000), (NO, 0, 40, 40, None, 1040),
+                  (RECONNECT, 0, 0, 0, None, 1050)],
+             vec![(0, 0, 1000, 1000), (40, 40, 1040, 1040), (80, 80, 1080, 1080)]),
+            ("a new source whose clock is behind: one frame after, its own clock kept",
+             vec![(NO, 0, 0, 0, None, 1000), (NO, 0, 40, 40, None, 1040),
+                  (RECONNECT, 0, 0, 0, Some(500), 1100)],
+             vec![(0, 0, 1000, 1000), (40, 40, 1040, 1040), (80, 80, 500, 1080)]),
+            ("B-frames: the first DTS after the reconnect still follows the last DTS",
+             vec![(NO, 0, 0, 0, None, 1000), (NO, 0, 120, 40, None, 1040),
+                  (RECONNECT, 0, 80, -40, None, 1100)],
+             vec![(0, 0, 1000, 1000), (120, 40, 1120, 1120), (200, 80, 1200, 1200)]),
+            ("an audio unit first after the reconnect: both tracks take its shift",
+             vec![(NO, 0, 0, 0, None, 1000), (NO, 1, 0, 0, None, 1000),
+                  (NO, 0, 40, 40, None, 1040), (NO, 1, 20, 20, None, 1021),
+                  (RECONNECT, 1, 0, 0, None, 3040), (NO, 0, 0, 0, None, 3041)],
+             vec![(0, 0, 1000, 1000), (0, 0, 1000, 1000), (40, 40, 1040, 1040),
+                  (20, 20, 1020, 1020), (2040, 2040, 3040, 3040), (2040, 2040, 3040, 3040)]),
+            ("two reconnects keep one offset",
+             vec![(NO, 0, 0, 0, None, 1000), (RECONNECT, 0, 0, 0, None, 4000),
+                  (NO, 0, 40, 40, None, 4040), (RECONNECT, 0, 0, 0, None, 9000)],
+             vec![(0, 0, 1000, 1000), (3000, 3000, 4000, 4000), (3040, 3040, 4040, 4040),
+                  (8000, 8000, 9000, 9000)]),
+            ("a reconnect before any unit: the first unit starts the timeline",
+             vec![(RECONNECT, 0, 500, 500, None, 1000), (NO, 0, 540, 540, None, 1040)],
+             vec![(500, 500, 1000, 1000), (540, 540, 1040, 1040)]),
+        ]
+    }
+
+    fn ms(ms: i64, clock_rate: u32) -> Timestamp {
+        Timestamp::new(ms * i64::from(clock_rate) / 1000, clock_rate)
+    }
+
+    fn to_ms(t: Timestamp) -> i64 {
+        t.as_micros().div_euclid(1000)
+    }
+
+    #[test]
+    fn rebase_rule() {
+        for (name, ins, outs) in rebase_cases() {
+            let mut timeline = Timeline::default();
+            let got: Vec<Out> = ins
+                .iter()
+                .map(|&(resume, track, pts, dts, wall, at)| {
+                    if resume {
+                        timeline.resume();
+                    }
+                    let clock = CLOCKS[track];
+                    let mut unit = AccessUnit::new(track, ms(pts, clock), true, Vec::new());
+                    unit.dts = ms(dts, clock);
+                    unit.wallclock_us = wall.map(|w| w * 1000);
+                    let mapped = timeline.apply(&mut unit, at * 1000);
+                    let wall = unit.wallclock_us.expect("every unit has a wall clock");
+                    (to_ms(unit.pts), to_ms(unit.dts), wall / 1000, mapped / 1000)
+                })
+                .collect();
+            assert_eq!(got, outs, "{name}");
+        }
+    }
+
+    fn audio_stream() -> Arc<PathStream> {
+        let g711 = CodecParams::G711(G711Params {
+            mu_law: true,
+            sample_rate: 8000,
+            channels: 1,
+        });
+        PathStream::new(
+            "cam",
+            vec![Track {
+                codec: g711,
+                clock_rate: 8000,
+            }],
+        )
+    }
+
+    fn audio_unit(pts_ms: i64, wallclock_us: i64) -> AccessUnit {
+        let mut unit = AccessUnit::new(0, ms(pts_ms, 8000), true, vec![Bytes::from(vec![0; 160])]);
+        unit.wallclock_us = Some(wallclock_us);
+        unit
+    }
+
+    /// What a recorder reading the hub sees across a reconnect: the gap as a DTS jump, a wall
+    /// clock on every unit, the first unit after it named, and RTP times that map without a jump.
+    #[test]
+    fn readers_see_the_outage_as_a_gap() {
+        let stream = audio_stream();
+        let mut units = stream.units().subscribe();
+        let mut rtp = stream.rtp().subscribe();
+        let t0 = 1_700_000_000_000_000;
+        stream.publish(audio_unit(0, t0));
+        stream.publish(audio_unit(20, t0 + 20_000));
+        stream.resume();
+        // The new source starts from 0 again; its own clock says 10 s passed.
+        stream.publish(audio_unit(0, t0 + 10_020_000));
+        stream.publish(audio_unit(20, t0 + 10_040_000));
+        let mut seen = Vec::new();
+        while let Next::Item(unit) = units.try_next() {
+            let seq = units.position() - 1;
+            seen.push((to_ms(unit.dts), unit.wallclock_us, stream.resumes_at(seq)));
+        }
+        let wall = |us: i64| Some(t0 + us);
+        assert_eq!(
+            seen,
+            [
+                (0, wall(0), false),
+                (20, wall(20_000), false),
+                (10_020, wall(10_020_000), true),
+                (10_040, wall(10_040_000), false),
+            ]
+        );
+        let mut mapped = Vec::new();
+        while let Next::Item(batch) = rtp.try_next() {
+            mapped.push(batch.wallclock_us - t0);
+        }
+        assert_eq!(mapped, [0, 20_000, 10_020_000, 10_040_000]);
     }
 }

@@ -1,5 +1,11 @@
 //! One HLS muxer per path: fed from the path's unit hub in its own task, shared by every viewer,
 //! closed after `hlsMuxerCloseAfter` without requests (unless `hlsAlwaysRemux`).
+//!
+//! A source reconnect ([`PathStream::resumes_at`]) ends the segment in progress and starts the
+//! next one, at the next keyframe, after an `EXT-X-DISCONTINUITY` with the new unit's
+//! `PROGRAM-DATE-TIME`. The stream's timeline already has the outage as a gap, and a gap longer
+//! than the target duration would be a discontinuity anyway; a shorter one would otherwise be
+//! one long sample, a part longer than `PART-TARGET` (RFC 8216bis §4.4.4.9).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,6 +57,17 @@ impl Muxer {
         lock(&self.last_request).elapsed()
     }
 
+    /// Pushes unit number `seq` of `stream`'s hub, after a discontinuity if a source reconnect
+    /// happened just before it.
+    fn take(&self, stream: &PathStream, seq: u64, unit: Arc<vigia_media::AccessUnit>) {
+        if stream.resumes_at(seq) {
+            let mut state = lock(&self.state);
+            let tracks = state.tracks().to_vec();
+            state.reset(tracks);
+        }
+        self.push_unit(unit);
+    }
+
     fn push_unit(&self, unit: Arc<vigia_media::AccessUnit>) {
         let mut state = lock(&self.state);
         let oversized = state.oversized_segments();
@@ -97,7 +114,7 @@ async fn follow(muxer: &Muxer, stream: &PathStream, close_after: Option<Duration
     loop {
         tokio::select! {
             next = cursor.next() => match next {
-                Next::Item(unit) => muxer.push_unit(unit),
+                Next::Item(unit) => muxer.take(stream, cursor.position() - 1, unit),
                 Next::Lagged { skipped } => tracing::warn!(path = %muxer.path, "[HLS] muxer skipped {skipped} units"),
                 Next::Closed => return true,
                 Next::Pending => {}
@@ -142,5 +159,80 @@ fn muxer_config(conf: &HlsConf) -> HlsConfig {
         segment_count: conf.segment_count,
         segment_max_size: usize::try_from(conf.segment_max_size).unwrap_or(usize::MAX),
         ..HlsConfig::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigia_media::synthetic::{self, Player};
+    use vigia_protocol::hls::PlaylistAnswer;
+    use vigia_protocol::hls::check::{Naming, check_with};
+
+    use super::*;
+
+    /// 2024-01-01T00:00:00Z in UNIX µs.
+    const T0: i64 = 1_704_067_200_000_000;
+
+    /// Plays `seconds` of the synthetic clip from its start into `stream`, dated from
+    /// `start_us`, feeding `muxer` as its task would.
+    fn play(
+        stream: &PathStream,
+        muxer: &Muxer,
+        cursor: &mut vigia_media::hub::Cursor<vigia_media::AccessUnit>,
+        start_us: i64,
+        seconds: i64,
+    ) {
+        let mut player = Player::new(synthetic::builtin_360p());
+        while player.next_due_us() < seconds * 1_000_000 {
+            let at = start_us + player.next_due_us();
+            stream.publish(player.next_unit(at));
+            while let Next::Item(unit) = cursor.try_next() {
+                muxer.take(stream, cursor.position() - 1, unit);
+            }
+        }
+    }
+
+    /// A source that goes away and comes back: the playlist is valid, has a discontinuity, and
+    /// the segment after it is dated by the outage's real length. The clip's target duration is
+    /// 1 s: 500 ms is an outage shorter than it, which as one long sample would make a part
+    /// longer than `PART-TARGET`.
+    #[test]
+    fn a_reconnect_is_a_dated_discontinuity() {
+        for gap_ms in [0, 500, 3000, 10_000] {
+            let clip = synthetic::builtin_360p();
+            let stream = PathStream::new("cam", clip.tracks().to_vec());
+            let muxer = Muxer::new("cam", &stream, &HlsConf::default());
+            let mut cursor = stream.units().subscribe();
+            play(&stream, &muxer, &mut cursor, T0, 4);
+            stream.resume();
+            let back_us = T0 + 4_000_000 + gap_ms * 1000;
+            play(&stream, &muxer, &mut cursor, back_us, 4);
+            let text = match lock(&muxer.state).media_playlist(&Default::default()) {
+                PlaylistAnswer::Ready(text) => text,
+                other => panic!("gap {gap_ms} ms: {other:?}"),
+            };
+            let (parsed, violations) = check_with(&text, &Naming::default());
+            assert!(
+                violations.is_empty(),
+                "gap {gap_ms} ms: {violations:?}\n{text}"
+            );
+            let segments = parsed.expect("parsed").segments;
+            let after = segments
+                .iter()
+                .position(|s| s.discontinuity)
+                .unwrap_or_else(|| panic!("gap {gap_ms} ms: no discontinuity\n{text}"));
+            let before = &segments[after - 1];
+            let end_before = before.program_date_time_us.unwrap() + (before.duration * 1e6) as i64;
+            let date_after = segments[after].program_date_time_us.unwrap();
+            assert_eq!(
+                date_after, back_us,
+                "gap {gap_ms} ms: the first segment after it\n{text}"
+            );
+            let gap_us = date_after - end_before;
+            assert!(
+                (gap_us - gap_ms * 1000).abs() <= 50_000,
+                "gap {gap_ms} ms: PROGRAM-DATE-TIME shows a gap of {gap_us} µs\n{text}"
+            );
+        }
     }
 }

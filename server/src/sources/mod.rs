@@ -3,6 +3,7 @@
 mod backoff;
 mod rtsp_pull;
 mod synthetic;
+mod wallclock;
 
 pub(crate) use synthetic::unix_micros;
 

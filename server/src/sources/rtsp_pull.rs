@@ -1,7 +1,11 @@
 //! Pulling a camera over RTSP with `retina`, reconnecting with backoff.
 //!
 //! Readers of the path stay connected across a reconnect: the path keeps its stream when the
-//! camera comes back with the same tracks, and timestamps continue where they stopped.
+//! camera comes back with the same tracks, and the outage becomes a gap of its real length on
+//! the stream's one timeline (see [`crate::stream`]).
+//!
+//! Frames carry the camera's wall clock, mapped from its RTCP sender reports by
+//! [`SourceClock`]; before a track's first report, ingest stamps the arrival time.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +21,8 @@ use vigia_media::model::{AacParams, G711Params, OpusParams, VideoParams};
 use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
 
 use super::Backoff;
+use super::unix_micros;
+use super::wallclock::{Ignored, SourceClock};
 use crate::config::SourceTransport;
 use crate::ingest::Ingest;
 use crate::paths::Path;
@@ -83,10 +89,23 @@ async fn pull_once(path: &Arc<Path>, url: &str) -> Result<(), String> {
     let mut demuxed = playing.demuxed().map_err(|e| e.to_string())?;
     let stream = path.source_ready(tracks.clone());
     let mut ingest = Ingest::new(&tracks);
+    let mut clock = SourceClock::new(tracks.iter().map(|t| t.clock_rate));
+    let mut warned_skew = false;
     let index_of = |stream_id: usize| chosen.iter().position(|(i, _)| *i == stream_id);
     while let Some(item) = demuxed.next().await {
         let item = item.map_err(|e| e.to_string())?;
-        let Some(unit) = to_access_unit(item, index_of) else {
+        if let CodecItem::Rtcp(rtcp) = &item {
+            let Some(track) = index_of(rtcp.stream_id()) else {
+                continue;
+            };
+            if let Err(Ignored::Skewed(skew)) = on_rtcp(&mut clock, track, rtcp)
+                && !std::mem::replace(&mut warned_skew, true)
+            {
+                tracing::warn!(path = %path.name, "the source's clock is {:.1} s off; its sender reports are ignored and frames are dated by arrival", skew as f64 / 1e6);
+            }
+            continue;
+        }
+        let Some(unit) = to_access_unit(item, index_of, &clock) else {
             continue;
         };
         if let Some(unit) = ingest.finish(unit) {
@@ -94,6 +113,23 @@ async fn pull_once(path: &Arc<Path>, url: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Feeds the sender reports of one compound RTCP packet of `track` to `clock`.
+fn on_rtcp(
+    clock: &mut SourceClock,
+    track: usize,
+    rtcp: &retina::rtcp::ReceivedCompoundPacket,
+) -> Result<(), Ignored> {
+    let mut result = Ok(());
+    for packet in rtcp.pkts() {
+        if let Ok(Some(sr)) = packet.as_sender_report() {
+            let arrival_us = unix_micros();
+            result =
+                clock.on_sender_report(track, sr.rtp_timestamp(), sr.ntp_timestamp().0, arrival_us);
+        }
+    }
+    result
 }
 
 fn split_credentials(url: &str) -> Result<(Url, Option<Credentials>), String> {
@@ -186,30 +222,32 @@ fn aac_params(stream: &retina::client::Stream) -> Option<AacParams> {
     })
 }
 
+/// The access unit of a frame, dated by `clock` when a sender report of its track is known.
 fn to_access_unit(
     item: CodecItem,
     index_of: impl Fn(usize) -> Option<usize>,
+    clock: &SourceClock,
 ) -> Option<AccessUnit> {
-    match item {
+    let (track, ts, keyframe, data) = match item {
         CodecItem::VideoFrame(frame) => {
             let track = index_of(frame.stream_id())?;
             let ts = frame.timestamp();
             let keyframe = frame.is_random_access_point();
             let data = split_length_prefixed(Bytes::from(frame.into_data()));
-            Some(unit(track, ts, keyframe, data))
+            (track, ts, keyframe, data)
         }
         CodecItem::AudioFrame(frame) => {
             let track = index_of(frame.stream_id())?;
             let data = vec![Bytes::copy_from_slice(frame.data())];
-            Some(unit(track, frame.timestamp(), true, data))
+            (track, frame.timestamp(), true, data)
         }
-        _ => None,
-    }
-}
-
-fn unit(track: usize, ts: retina::Timestamp, keyframe: bool, data: Vec<Bytes>) -> AccessUnit {
+        _ => return None,
+    };
     let pts = Timestamp::new(ts.elapsed(), ts.clock_rate().get());
-    AccessUnit::new(track, pts, keyframe, data)
+    let mut unit = AccessUnit::new(track, pts, keyframe, data);
+    // The low 32 bits of retina's extended timestamp are the packet's RTP timestamp.
+    unit.wallclock_us = clock.wallclock_us(track, ts.timestamp() as u32);
+    Some(unit)
 }
 
 /// NAL units of a 4-byte-length-prefixed buffer, as slices of it (no copy).
