@@ -32,7 +32,9 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 
 /// Pulls `url` into `path` until the task is aborted.
 pub(crate) async fn run(path: Arc<Path>, url: String) {
-    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    // At most 5 s between attempts, as MediaMTX retries its sources: a camera that comes back
+    // is recorded again within 5 s, so a recording gap is never much longer than the outage.
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
     loop {
         let started = Instant::now();
         match pull_once(&path, &url).await {
