@@ -46,7 +46,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(loaded.config.log_level);
+    if let Err(e) = logging::init(&loaded.config) {
+        eprintln!("vigia: {}", error_chain(&e));
+        return ExitCode::FAILURE;
+    }
     let version = env!("CARGO_PKG_VERSION");
     match &loaded.source {
         ConfigSource::File(file) => {

@@ -27,15 +27,13 @@ pub(crate) enum LogLevel {
     Debug,
 }
 
-/// One of `logDestinations`.
+/// One of `logDestinations`. MediaMTX's third one, `syslog`, is refused at load time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LogDestination {
     /// Standard output.
     Stdout,
-    /// The file named by `logFile` (not implemented yet).
+    /// The file named by `logFile`, appended to (created if missing).
     File,
-    /// Syslog (not implemented yet).
-    Syslog,
 }
 
 /// One of `rtspTransports`: what RTSP clients may use.
@@ -84,6 +82,11 @@ pub(crate) struct Config {
     pub log_level: LogLevel,
     /// `logDestinations` ([stdout]).
     pub log_destinations: Vec<LogDestination>,
+    /// `logStructured` (false): one JSON object per line (JSONL) instead of text.
+    pub log_structured: bool,
+    /// `logFile` (mediamtx.log): the file the `file` destination appends to, relative to
+    /// the working directory; not empty when `file` is a destination.
+    pub log_file: String,
     /// `readTimeout` (10s).
     pub read_timeout: Duration,
     /// `writeTimeout` (10s).
@@ -159,6 +162,8 @@ impl Default for Config {
         Config {
             log_level: LogLevel::Info,
             log_destinations: vec![LogDestination::Stdout],
+            log_structured: false,
+            log_file: "mediamtx.log".to_owned(),
             read_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             write_queue_size: 512,
@@ -235,7 +240,13 @@ pub(crate) fn set_key(
 ) -> Result<(), ConfigError> {
     match key {
         "logLevel" => cfg.log_level = keyword(ctx, kp, v, LOG_LEVELS)?,
-        "logDestinations" => cfg.log_destinations = keyword_list(ctx, kp, v, LOG_DESTINATIONS)?,
+        "logDestinations" => cfg.log_destinations = log_destinations(ctx, kp, v)?,
+        "logStructured" => cfg.log_structured = ctx.boolean(kp, v)?,
+        "logFile" => cfg.log_file = ctx.string(kp, v)?,
+        // Only read by the `syslog` destination, which is refused: checked, then dropped.
+        "sysLogPrefix" => {
+            ctx.string(kp, v)?;
+        }
         "readTimeout" => cfg.read_timeout = positive_duration(ctx, kp, v)?,
         "writeTimeout" => cfg.write_timeout = positive_duration(ctx, kp, v)?,
         "writeQueueSize" => cfg.write_queue_size = write_queue_size(ctx, kp, v)?,
@@ -273,6 +284,12 @@ pub(crate) fn set_key(
 /// Checks that need several keys at once (MediaMTX's `Conf.Validate`).
 pub(crate) fn check(ctx: &Ctx, cfg: &Config) -> Result<(), ConfigError> {
     let root = KeyPath::default();
+    if cfg.log_destinations.contains(&LogDestination::File) && cfg.log_file.is_empty() {
+        return Err(ctx.invalid(
+            &root.key("logFile"),
+            "must be set when logDestinations contains file",
+        ));
+    }
     if cfg.rtsp && cfg.rtsp_encryption != Encryption::Strict && cfg.rtsp_address.is_empty() {
         return Err(ctx.invalid(&root.key("rtspAddress"), "must be set when RTSP is enabled"));
     }
@@ -317,8 +334,25 @@ const LOG_LEVELS: &[(&str, LogLevel)] = &[
 const LOG_DESTINATIONS: &[(&str, LogDestination)] = &[
     ("stdout", LogDestination::Stdout),
     ("file", LogDestination::File),
-    ("syslog", LogDestination::Syslog),
 ];
+
+/// `logDestinations`: `stdout` and `file`; MediaMTX's `syslog` is refused with a way out,
+/// since ignoring it would lose every log line.
+fn log_destinations(
+    ctx: &Ctx,
+    kp: &KeyPath,
+    v: &Value,
+) -> Result<Vec<LogDestination>, ConfigError> {
+    if let Value::Sequence(items) = v
+        && let Some(i) = items.iter().position(|it| it.as_str() == Some("syslog"))
+    {
+        return Err(ctx.invalid(
+            &kp.index(i),
+            "syslog is not supported by Vigia yet; use stdout or file (with logStructured: yes for JSON lines)",
+        ));
+    }
+    keyword_list(ctx, kp, v, LOG_DESTINATIONS)
+}
 
 const RTSP_TRANSPORTS: &[(&str, RtspTransport)] = &[
     ("udp", RtspTransport::Udp),

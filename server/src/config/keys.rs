@@ -8,6 +8,9 @@
 pub(crate) const GLOBAL_IMPLEMENTED: &[&str] = &[
     "logLevel",
     "logDestinations",
+    "logStructured",
+    "logFile",
+    "sysLogPrefix",
     "readTimeout",
     "writeTimeout",
     "writeQueueSize",
@@ -123,9 +126,6 @@ pub(crate) const DEPRECATED_GLOBAL_PATH_KEYS: &[&str] = &[
 
 /// Global keys of MediaMTX v1.20 that Vigia accepts but does not implement yet.
 pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
-    "logStructured",
-    "logFile",
-    "sysLogPrefix",
     "dumpPackets",
     "udpReadBufferSize",
     "runOnConnect",

@@ -262,6 +262,37 @@ const BAD: &[(&str, &str, &str, usize)] = &[
     ),
     ("bad log level", "logLevel: loud\n", "logLevel", 1),
     (
+        "bad log destination",
+        "logDestinations: [stdout, printer]\n",
+        "logDestinations[1]",
+        1,
+    ),
+    (
+        "syslog destination",
+        "logDestinations:\n  - stdout\n  - syslog\n",
+        "logDestinations[1]",
+        3,
+    ),
+    (
+        "bad logStructured",
+        "logStructured: maybe\n",
+        "logStructured",
+        1,
+    ),
+    ("logFile as a list", "logFile: [a.log]\n", "logFile", 1),
+    (
+        "file destination without logFile",
+        "logDestinations: [file]\nlogFile: \"\"\n",
+        "logFile",
+        2,
+    ),
+    (
+        "sysLogPrefix as a map",
+        "sysLogPrefix: {a: 1}\n",
+        "sysLogPrefix",
+        1,
+    ),
+    (
         "bad transport",
         "rtspTransports: [udp, carrier-pigeon]\n",
         "rtspTransports[1]",
@@ -918,6 +949,97 @@ fn recording_paths_unique_by_time() {
     ] {
         assert!(record::check_record_path(bad).is_err(), "{bad}");
     }
+}
+
+/// (what, yaml, environment, (logStructured, logDestinations, logFile))
+type LogCase = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    (bool, &'static [LogDestination], &'static str),
+);
+
+const LOG_CASES: &[LogCase] = &[
+    (
+        "defaults",
+        "",
+        &[],
+        (false, &[LogDestination::Stdout], "mediamtx.log"),
+    ),
+    (
+        "MediaMTX's spellings",
+        "logStructured: yes\nlogDestinations: [stdout, file]\nlogFile: /var/log/vigia.log\nsysLogPrefix: vigia\n",
+        &[],
+        (
+            true,
+            &[LogDestination::Stdout, LogDestination::File],
+            "/var/log/vigia.log",
+        ),
+    ),
+    (
+        "file only, duplicates dropped",
+        "logStructured: false\nlogDestinations: [file, file]\n",
+        &[],
+        (false, &[LogDestination::File], "mediamtx.log"),
+    ),
+    (
+        "no destination",
+        "logDestinations: []\n",
+        &[],
+        (false, &[], "mediamtx.log"),
+    ),
+    (
+        "MTX_ overrides",
+        "logStructured: no\n",
+        &[
+            ("MTX_LOGSTRUCTURED", "yes"),
+            ("MTX_LOGDESTINATIONS", "stdout,file"),
+            ("MTX_LOGFILE", "/tmp/v.log"),
+        ],
+        (
+            true,
+            &[LogDestination::Stdout, LogDestination::File],
+            "/tmp/v.log",
+        ),
+    ),
+    (
+        "VIGIA_ wins over MTX_",
+        "",
+        &[("MTX_LOGSTRUCTURED", "no"), ("VIGIA_LOGSTRUCTURED", "true")],
+        (true, &[LogDestination::Stdout], "mediamtx.log"),
+    ),
+];
+
+#[test]
+fn log_keys_are_typed() {
+    for (what, yaml, vars, (structured, destinations, file)) in LOG_CASES {
+        let loaded = Config::from_yaml_str(yaml, "test.yml", &env(vars)).unwrap();
+        let cfg = &loaded.config;
+        assert_eq!(cfg.log_structured, *structured, "{what}");
+        assert_eq!(cfg.log_destinations, *destinations, "{what}");
+        assert_eq!(cfg.log_file, *file, "{what}");
+        assert!(loaded.warnings.is_empty(), "{what}: {:?}", loaded.warnings);
+    }
+    let mediamtx = Config::from_yaml_str(MEDIAMTX_YML, "mediamtx.yml", &no_env()).unwrap();
+    let d = Config::default();
+    assert_eq!(mediamtx.config.log_structured, d.log_structured);
+    assert_eq!(mediamtx.config.log_file, d.log_file);
+}
+
+#[test]
+fn log_errors_read_well() {
+    let e = load("logDestinations: [syslog]\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid value for \"logDestinations[0]\" at line 1 of test.yml: syslog is not supported by Vigia yet; use stdout or file (with logStructured: yes for JSON lines)"
+    );
+    let vars = env(&[("MTX_LOGDESTINATIONS", "file,syslog")]);
+    let e = Config::built_in(&vars).unwrap_err();
+    assert!(e.to_string().contains("MTX_LOGDESTINATIONS"), "{e}");
+    let vars = env(&[("MTX_LOGSTRUCTURED", "jsonl")]);
+    let e = Config::built_in(&vars).unwrap_err();
+    assert_eq!(e.key(), Some("logStructured"), "{e}");
+    assert!(e.to_string().contains("MTX_LOGSTRUCTURED"), "{e}");
 }
 
 #[test]
