@@ -1,5 +1,5 @@
 //! The consumer: reads a service queue with manual acks and bounded prefetch, deduplicates by
-//! event id, runs the handler inside a span and correlation scope, and routes failures.
+//! event `source` + `id`, runs the handler inside a span and correlation scope, and routes failures.
 //!
 //! - handler `Ok` → id recorded in the dedupe window → ack;
 //! - handler `Err` (or panic) on attempt n ≤ len(retry_delays) → copy to the retry queue of
@@ -320,14 +320,14 @@ impl<H: Handler> Worker<H> {
                 .await?;
             return ack(&delivery).await;
         }
-        if self.dedupe.contains(&event.id) {
+        if self.dedupe.contains(&event.source, &event.id) {
             bump(&self.counters.duplicates);
             return ack(&delivery).await;
         }
-        let id = event.id.clone();
+        let (source, id) = (event.source.clone(), event.id.clone());
         match self.run_handler(event, attempts).await {
             Ok(()) => {
-                if let Err(e) = self.dedupe.insert(&id) {
+                if let Err(e) = self.dedupe.insert(&source, &id) {
                     tracing::error!(error = %e, "events consumer: cannot persist dedupe id");
                 }
                 bump(&self.counters.handled);

@@ -15,7 +15,8 @@ pub const CONTENT_TYPE: &str = "application/cloudevents+json";
 /// One event: envelope attributes and a typed payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// Unique id (a UUID for events this crate creates); consumers deduplicate on it.
+    /// Unique per `source` (a UUID for events this crate creates); consumers deduplicate on
+    /// `source` + `id`.
     pub id: String,
     /// Who produced it, a URI reference such as `/vigia/node-1` or `/cidades`.
     pub source: String,

@@ -5,7 +5,7 @@
 //! - [`topology`]: the durable topic exchange [`EXCHANGE`], per-service quorum queues, retry
 //!   queues and DLQs.
 //! - [`Publisher`]: never blocks the caller; durable outbox; confirms; replay on reconnect.
-//! - [`Consumer`]: manual acks, retry ladder, DLQ, dedupe by event id, correlation ids.
+//! - [`Consumer`]: manual acks, retry ladder, DLQ, dedupe by event source + id, correlation ids.
 //! - [`cli`]: the `vigia events ...` operator commands.
 //!
 //! The contract is documented, with an example per type, in `docs/events.md`; a JSON Schema

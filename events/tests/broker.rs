@@ -702,3 +702,33 @@ async fn a_message_whose_routing_key_differs_from_its_type_is_dead_lettered() {
     assert!(listed.contains(&misrouted.id), "{listed}");
     cleanup(&listener.cfg.queue, Some(&exchange)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedupe_knows_events_by_source_and_id_and_has_one_owner() {
+    let listener = Listener::start("dedupe-source").await;
+    let publisher = listener.publisher();
+    // Two producers that both number their events: same id, different sources.
+    let mut from_cidades = Event::new("/cidades", examples().remove(2).data);
+    from_cidades.id = "42".into();
+    let mut from_ai = Event::new("/ai", examples().remove(7).data);
+    from_ai.id = "42".into();
+    for e in [&from_cidades, &from_ai, &from_cidades] {
+        publisher.publish(e.clone()).unwrap();
+    }
+    flush_within(&publisher, 20).await;
+    wait_until("three deliveries", Duration::from_secs(10), || {
+        let stats = listener.consumer.stats();
+        stats.handled + stats.duplicates == 3
+    })
+    .await;
+    assert_eq!(listener.seen.ids(), ["42", "42"]);
+    assert_eq!(listener.consumer.stats().duplicates, 1);
+    // A second consumer on the same state file (another process, say) is refused.
+    let second = Seen::default();
+    let err = match Consumer::start(listener.cfg.clone(), second.handler()).await {
+        Ok(_) => panic!("a second owner of the dedupe window started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("another consumer"), "{err}");
+    listener.finish().await;
+}
