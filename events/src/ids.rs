@@ -15,7 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// in 2026 (12 characters `0-9A-Z`, then 2 numeric check digits). Check digits follow the
 /// Receita's modulo-11 rule, with each character valued as its ASCII code minus 48. On the wire it
 /// is the 14 characters without punctuation (`11222333000181`); [`Cnpj::parse`] also accepts the
-/// formatted form (`11.222.333/0001-81`).
+/// formatted form (`11.222.333/0001-81`). Letters are kept upper case; lower case input (on the
+/// wire too, as the JSON Schema allows) is normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cnpj(String);
 
@@ -89,7 +90,9 @@ impl Cnpj {
 
 /// A Brazilian vehicle licence plate, old (`ABC1234`) or Mercosul (`ABC1D23`) format.
 ///
-/// Stored upper case without the hyphen; [`Plate::parse`] accepts `abc-1234` too.
+/// Stored upper case without the hyphen; [`Plate::parse`] accepts `abc-1234` too. On the wire
+/// (deserialization) lower case is accepted and normalized, as the JSON Schema allows; the hyphen
+/// is not.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Plate(String);
 

@@ -184,6 +184,40 @@ fn invalid_cnpj_and_plate_are_schema_violations() {
     );
 }
 
+/// Schema and parser agree, value by value, on what a plate or CNPJ may look like: lower case
+/// is accepted by both and read as upper case; punctuation is refused by both.
+#[test]
+fn schemas_and_code_agree_on_plate_and_cnpj_case() {
+    let ex = examples();
+    let cases: &[(usize, &str, &str, Option<&str>)] = &[
+        (7, "plate", "BRA2E19", Some("BRA2E19")),
+        (7, "plate", "bra2e19", Some("BRA2E19")),
+        (7, "plate", "Abc1234", Some("ABC1234")),
+        (7, "plate", "ABC-1234", None),
+        (7, "plate", "AB12345", None),
+        (3, "cityHallCnpj", "11222333000181", Some("11222333000181")),
+        (3, "cityHallCnpj", "12abc34501de35", Some("12ABC34501DE35")),
+        (3, "cityHallCnpj", "12ABC34501dE35", Some("12ABC34501DE35")),
+        (3, "cityHallCnpj", "11.222.333/0001-81", None),
+        (9, "cityHallCnpj", "12abc34501de35", Some("12ABC34501DE35")),
+    ];
+    for &(example, field, value, want) in cases {
+        let mut v = ex[example].to_json();
+        v["data"][field] = json!(value);
+        let ty = ex[example].event_type();
+        let schema_ok = validator(ty).is_valid(&v);
+        let parsed = Event::from_json(v);
+        assert_eq!(
+            schema_ok,
+            parsed.is_ok(),
+            "{ty} {field}={value:?}: {parsed:?}"
+        );
+        let Some(want) = want else { continue };
+        let read = parsed.unwrap().data.to_json()[field].clone();
+        assert_eq!(read, json!(want), "{ty} {field}={value:?}");
+    }
+}
+
 #[test]
 fn docs_have_a_valid_example_per_type() {
     let doc = std::fs::read_to_string(root().join("../docs/events.md")).unwrap();
