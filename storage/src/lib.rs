@@ -20,6 +20,7 @@
 //! - [`template::RecordPath`]: `recordPath` → destination and object keys, and back.
 
 pub mod index;
+pub mod rebuild;
 pub mod playback;
 pub mod recorder;
 pub mod retention;
@@ -27,6 +28,7 @@ pub mod segment;
 pub mod spool;
 pub mod store;
 pub mod template;
+pub mod trailer;
 pub mod uploader;
 
 mod error;

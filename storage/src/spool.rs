@@ -6,8 +6,9 @@
 //! [`SegmentWriter::append`] returns: it was written with one vectored write and fsynced.
 //!
 //! Crash recovery ([`Spool::open`]): a segment without a duration was cut by a crash; its file is
-//! truncated to the last whole fragment (anything after was never acknowledged) and marked
-//! complete with the duration those fragments cover, so it is uploaded as a valid fMP4.
+//! truncated to the last whole fragment (anything after was never acknowledged), given its
+//! [trailer](crate::trailer) and marked complete with the duration those fragments cover, so it
+//! is uploaded as a valid fMP4.
 //!
 //! Size limit: when appending would take the spool past `max_size`, the oldest complete
 //! segments are dropped (logged as errors and counted) until it fits; if none can be dropped
@@ -15,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{IoSlice, Write};
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -27,6 +28,7 @@ use tokio::sync::Notify;
 use crate::StorageError;
 use crate::segment::SegmentScan;
 use crate::template::Destination;
+use crate::trailer::{TRAILER_LEN, trailer};
 
 /// What a spooled segment is and where it goes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,8 +319,10 @@ impl SegmentWriter {
         Ok(true)
     }
 
-    /// Marks the segment complete with its duration; the uploader takes it from here.
+    /// Appends the [trailer](crate::trailer) and marks the segment complete with its duration;
+    /// the uploader takes it from here.
     pub fn finish(mut self, duration_us: i64) -> Result<(), StorageError> {
+        self.append(&[trailer(duration_us)])?;
         self.meta.duration_us = Some(duration_us);
         write_meta(&self.spool.meta_file(self.id), &self.meta)?;
         if let Some((meta, _)) = self.spool.lock().segments.get_mut(&self.id) {
@@ -342,10 +346,13 @@ fn repair(file: &Path) -> Option<(u64, i64)> {
     if scan.fragments.is_empty() {
         return None;
     }
-    let f = OpenOptions::new().write(true).open(file).ok()?;
+    let mut f = OpenOptions::new().write(true).open(file).ok()?;
     f.set_len(scan.valid_len as u64).ok()?;
+    let duration_us = scan.duration_us();
+    f.seek(SeekFrom::End(0)).ok()?;
+    f.write_all(&trailer(duration_us)).ok()?;
     f.sync_all().ok()?;
-    Some((scan.valid_len as u64, scan.duration_us()))
+    Some(((scan.valid_len + TRAILER_LEN) as u64, duration_us))
 }
 
 /// Writes `meta` to `file` atomically: a temporary file, fsync, rename, fsync of the directory.

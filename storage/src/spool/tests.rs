@@ -76,7 +76,12 @@ fn complete_segments_wait_for_upload_in_order() {
     let data = std::fs::read(&first.file).unwrap();
     assert_eq!(data.len() as u64, first.size);
     let scan = SegmentScan::scan(&data);
-    assert_eq!(scan.valid_len, data.len());
+    assert_eq!(
+        scan.valid_len + TRAILER_LEN,
+        data.len(),
+        "whole fragments, then the trailer"
+    );
+    assert_eq!(crate::trailer::read_trailer(&data), Some(3_000_000));
     assert_eq!(scan.fragments.len(), parts.len());
     spool.remove(first.id);
     assert_eq!(spool.next_pending().unwrap().meta.key, "b");
@@ -103,7 +108,11 @@ fn a_crash_leaves_a_valid_segment_of_every_fsynced_part() {
     let data = std::fs::read(&p.file).unwrap();
     let scan = SegmentScan::scan(&data);
     assert_eq!(scan.fragments.len(), 3);
-    assert_eq!(scan.valid_len, data.len());
+    assert_eq!(scan.valid_len + TRAILER_LEN, data.len());
+    assert_eq!(
+        crate::trailer::read_trailer(&data),
+        Some(scan.duration_us())
+    );
     assert_eq!(p.meta.duration_us, Some(scan.duration_us()));
     assert!((2_900_000..=3_100_000).contains(&scan.duration_us()));
     let again = spool.begin(meta("next"), &init).unwrap();
