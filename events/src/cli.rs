@@ -9,8 +9,9 @@
 //! The broker is `--url`, else `VIGIA_EVENTSURL`. `tail` binds a temporary queue to the
 //! exchange with `--type` as routing pattern (default `#`) and pretty-prints events whose subject
 //! equals `--subject` (or starts with it, if it ends in `*`). `publish` reads one event, a JSON
-//! array of events or JSON lines, validates each, and publishes with confirms (without a broker it
-//! appends them to `--jsonl`, default `vigia-events.jsonl`). `dlq list` shows `<QUEUE>.dlq`
+//! array of events or JSON lines, validates each, and publishes each as written (unknown
+//! attributes and fields untouched) with confirms (without a broker it appends them to
+//! `--jsonl`, default `vigia-events.jsonl`, one line each). `dlq list` shows `<QUEUE>.dlq`
 //! without consuming it; `dlq replay` moves its messages back to `QUEUE` with a fresh retry
 //! count. `QUEUE` defaults to `vigia`.
 
@@ -28,6 +29,8 @@ use lapin::options::{
 use lapin::types::FieldTable;
 
 use crate::amqp::{Link, message_properties};
+
+mod publish;
 use crate::consumer::{header_i64, header_str, headers_of, republish};
 use crate::{
     ATTEMPTS_HEADER, EXCHANGE, Error, Event, KIND_HEADER, Publisher, PublisherConfig, QUEUE_HEADER,
@@ -47,7 +50,7 @@ pub async fn run_to<W: Write + Send>(args: Vec<String>, out: &mut W) -> Result<(
     let words: Vec<&str> = args.positional.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["tail"] => tail(&args, out).await,
-        ["publish", file] => publish(&args, Path::new(file), out).await,
+        ["publish", file] => publish_file(&args, Path::new(file), out).await,
         ["dlq", "list", rest @ ..] if rest.len() <= 1 => {
             dlq_list(&args, queue_arg(rest), out).await
         }
@@ -208,9 +211,10 @@ fn subject_matches(filter: Option<&str>, subject: Option<&str>) -> bool {
     }
 }
 
-async fn publish<W: Write + Send>(args: &Args, file: &Path, out: &mut W) -> Result<(), Error> {
+/// Publishes every event of `file` as written (see [`publish`](mod@publish)).
+async fn publish_file<W: Write + Send>(args: &Args, file: &Path, out: &mut W) -> Result<(), Error> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::io("read", file, e))?;
-    let events = parse_events(&text)?;
+    let events = publish::parse_file(&text)?;
     match args.url() {
         Some(url) => publish_confirmed(&url, args.exchange(), &events).await?,
         None => {
@@ -218,45 +222,32 @@ async fn publish<W: Write + Send>(args: &Args, file: &Path, out: &mut W) -> Resu
             let mut config = PublisherConfig::new(None, ".");
             config.jsonl_path = path.into();
             let publisher = Publisher::start(config)?;
-            for e in &events {
-                publisher.publish_durable(e.clone()).await?;
+            for o in &events {
+                let line = publish::minify(&o.body);
+                publisher.publish_body_durable(&o.event, line).await?;
             }
         }
     }
     write_out(out, &format!("published {} events\n", events.len()))
 }
 
-/// Parses a JSON object, a JSON array of objects, or JSON lines; every event must be valid.
-fn parse_events(text: &str) -> Result<Vec<Event>, Error> {
-    if let Ok(serde_json::Value::Array(items)) = serde_json::from_str(text) {
-        return items
-            .into_iter()
-            .map(|v| Ok(Event::from_json(v)?))
-            .collect();
-    }
-    if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(text) {
-        return Ok(vec![Event::from_json(v)?]);
-    }
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| Ok(Event::from_slice(l.as_bytes())?))
-        .collect()
-}
-
-async fn publish_confirmed(url: &str, exchange: &str, events: &[Event]) -> Result<(), Error> {
+async fn publish_confirmed(
+    url: &str,
+    exchange: &str,
+    events: &[publish::Outgoing],
+) -> Result<(), Error> {
     let link = Link::open(url, "vigia-events-publish").await?;
     topology::declare_exchange(&link.channel, exchange).await?;
-    for e in events {
+    for publish::Outgoing { event: e, body } in events {
         let key = e.event_type().as_str();
-        let body = e.to_bytes();
         let confirm = link
             .channel
             .basic_publish(
                 exchange.into(),
                 key.into(),
                 BasicPublishOptions::default(),
-                &body,
-                message_properties(&body),
+                body,
+                message_properties(body),
             )
             .await
             .map_err(|err| Error::amqp(format!("basic.publish {exchange} {key}"), err))?
@@ -385,10 +376,10 @@ mod tests {
         let one = ex[0].to_json().to_string();
         let arr = serde_json::Value::Array(ex.iter().map(Event::to_json).collect()).to_string();
         let lines: String = ex.iter().map(|e| e.to_json().to_string() + "\n").collect();
-        assert_eq!(parse_events(&one).unwrap().len(), 1);
-        assert_eq!(parse_events(&arr).unwrap().len(), ex.len());
-        assert_eq!(parse_events(&lines).unwrap().len(), ex.len());
-        assert!(parse_events("{\"specversion\":\"1.0\"}").is_err());
+        assert_eq!(publish::parse_file(&one).unwrap().len(), 1);
+        assert_eq!(publish::parse_file(&arr).unwrap().len(), ex.len());
+        assert_eq!(publish::parse_file(&lines).unwrap().len(), ex.len());
+        assert!(publish::parse_file("{\"specversion\":\"1.0\"}").is_err());
     }
 
     #[tokio::test]

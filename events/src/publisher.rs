@@ -112,6 +112,25 @@ impl Publisher {
         wait.await.map_err(|_| Error::Stopped)?
     }
 
+    /// Like [`Publisher::publish_durable`], but sends `body` (the JSON of `event` as its author
+    /// wrote it, with attributes and fields this build does not model) instead of re-encoding
+    /// `event`. For `vigia events publish`; the caller has validated `body` into `event`.
+    pub(crate) async fn publish_body_durable(
+        &self,
+        event: &Event,
+        body: Vec<u8>,
+    ) -> Result<(), Error> {
+        let (done, wait) = oneshot::channel();
+        let cmd = Command::Publish {
+            routing_key: event.event_type().as_str().into(),
+            body: body.into(),
+            id: event.id.clone(),
+            done: Some(done),
+        };
+        self.tx.send(cmd).await.map_err(|_| Error::Stopped)?;
+        wait.await.map_err(|_| Error::Stopped)?
+    }
+
     /// Waits until every event handed over so far is confirmed by the broker (or written, for
     /// the JSONL sink). Waits as long as the broker is away; wrap it in a timeout.
     pub async fn flush(&self) -> Result<(), Error> {

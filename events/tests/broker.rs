@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lapin::BasicProperties;
-use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicPublishOptions;
 use support::proxy::{Proxy, rabbitmqctl_close};
 use support::{
-    Listener, Seen, URL, cleanup, cli_out, consumer_config, flush_within, health, name,
+    Listener, Seen, Tap, URL, cleanup, cli_out, consumer_config, flush_within, health, name,
     publisher_config, raw_channel, state_dir, unique_source, wait_until,
 };
 use vigia_events::{
@@ -610,27 +609,7 @@ async fn consumer_started_before_the_broker_is_reachable_consumes_once_it_is() {
 async fn published_messages_carry_message_id_correlation_id_and_timestamp() {
     let test = "props";
     let exchange = name(test);
-    let (conn, ch) = raw_channel().await;
-    vigia_events::topology::declare_exchange(&ch, &exchange)
-        .await
-        .unwrap();
-    let opts = QueueDeclareOptions {
-        exclusive: true,
-        ..Default::default()
-    };
-    let q = ch
-        .queue_declare("".into(), opts, FieldTable::default())
-        .await
-        .unwrap();
-    ch.queue_bind(
-        q.name().clone(),
-        exchange.as_str().into(),
-        "#".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    let tap = Tap::start(&exchange).await;
     // One event through the publisher (with an inherited correlation id), one through the CLI.
     let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
     let by_publisher =
@@ -643,12 +622,8 @@ async fn published_messages_carry_message_id_correlation_id_and_timestamp() {
     let file_arg = file.to_str().unwrap();
     cli_out(&["--url", URL, "--exchange", &exchange, "publish", file_arg]).await;
     for want in [&by_publisher, &by_cli] {
-        let msg = ch
-            .basic_get(q.name().clone(), BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-            .expect("a message");
-        let p = &msg.delivery.properties;
+        let msg = tap.next().await;
+        let p = &msg.properties;
         let short = |s: &Option<lapin::types::ShortString>| s.as_ref().map(|s| s.to_string());
         assert_eq!(short(p.message_id()), Some(want.id.clone()));
         assert_eq!(short(p.correlation_id()), Some(want.correlation_id.clone()));
@@ -656,7 +631,7 @@ async fn published_messages_carry_message_id_correlation_id_and_timestamp() {
         assert_eq!(*p.delivery_mode(), Some(2));
     }
     assert_eq!(by_publisher.correlation_id, "corr-props");
-    let _ = conn.close(200, "bye".into()).await;
+    tap.close().await;
     cleanup("none", Some(&exchange)).await;
 }
 
@@ -731,4 +706,50 @@ async fn dedupe_knows_events_by_source_and_id_and_has_one_owner() {
     };
     assert!(err.contains("another consumer"), "{err}");
     listener.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_publish_forwards_events_untouched() {
+    let test = "cli-raw";
+    let exchange = name(test);
+    let tap = Tap::start(&exchange).await;
+    // What this build does not model: a traceparent, another extension, an unknown data field,
+    // its own key order, spacing and number forms. Once as JSON lines, once as a pretty object.
+    let extras = |e: &Event| {
+        e.to_json()
+            .to_string()
+            .replacen(
+                "{",
+                "{\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\", \
+             \"tenantid\":\"campinas\",",
+                1,
+            )
+            .replacen(
+                "\"data\":{",
+                "\"data\":{\"vendorNote\":{\"keep\":[1,2.50]},",
+                1,
+            )
+    };
+    let lines = format!("{}\n{}\n", extras(&examples()[6]), extras(&examples()[7]));
+    let pretty = extras(&examples()[2]).replace(",\"", ",\n  \"");
+    for (kind, text, want) in [
+        (
+            "lines",
+            lines.clone(),
+            lines.lines().map(String::from).collect(),
+        ),
+        ("object", pretty.clone(), vec![pretty.clone()]),
+    ] {
+        let file = state_dir(test).with_extension(kind);
+        std::fs::write(&file, &text).unwrap();
+        let args = ["--url", URL, "--exchange", &exchange, "publish"];
+        cli_out(&[&args[..], &[file.to_str().unwrap()]].concat()).await;
+        let want: Vec<String> = want;
+        for body in want {
+            let got = tap.next().await;
+            assert_eq!(String::from_utf8(got.data).unwrap(), body, "{kind}");
+        }
+    }
+    tap.close().await;
+    cleanup("none", Some(&exchange)).await;
 }

@@ -7,7 +7,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use vigia_events::{
     Consumer, ConsumerConfig, Event, EventData, Publisher, PublisherConfig, cli, examples, topology,
@@ -214,5 +219,52 @@ impl Listener {
     pub(crate) async fn finish(self) {
         self.consumer.stop().await;
         cleanup(&self.cfg.queue, Some(&self.exchange)).await;
+    }
+}
+
+/// A private, exclusive queue bound to `#` on a test's exchange, read with `basic.get`: sees
+/// exactly what was published, bodies and properties, with no consumer in between.
+pub(crate) struct Tap {
+    conn: Connection,
+    ch: Channel,
+    queue: String,
+}
+
+impl Tap {
+    /// Declares `exchange` and binds a new exclusive queue to it.
+    pub(crate) async fn start(exchange: &str) -> Tap {
+        let (conn, ch) = raw_channel().await;
+        topology::declare_exchange(&ch, exchange).await.unwrap();
+        let opts = QueueDeclareOptions {
+            exclusive: true,
+            ..Default::default()
+        };
+        let q = ch
+            .queue_declare("".into(), opts, FieldTable::default())
+            .await
+            .unwrap();
+        ch.queue_bind(
+            q.name().clone(),
+            exchange.into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        let queue = q.name().to_string();
+        Tap { conn, ch, queue }
+    }
+
+    /// The next message (acknowledged at once); panics if there is none.
+    pub(crate) async fn next(&self) -> Delivery {
+        let opts = BasicGetOptions { no_ack: true };
+        let msg = self.ch.basic_get(self.queue.as_str().into(), opts).await;
+        msg.unwrap().expect("a message in the tap").delivery
+    }
+
+    /// Closes the connection (the queue goes with it).
+    pub(crate) async fn close(self) {
+        let _ = self.conn.close(200, "bye".into()).await;
     }
 }
