@@ -5,6 +5,7 @@
 //! `demo` stream); `vigia events …` is the operator tool for the event bus.
 
 mod auth;
+mod bus;
 mod config;
 mod hls;
 mod ingest;
@@ -86,11 +87,13 @@ fn main() -> ExitCode {
 async fn serve(config: Arc<Config>) -> Result<(), String> {
     let paths = PathManager::new(config.clone());
     let mut tasks = Vec::new();
-    if records_anything(&config) || config.playback {
+    // With the bus on, cameras announced by events may ask to record.
+    if records_anything(&config) || config.playback || config.events_url.is_some() {
         let recording = record::Recording::open(config.clone())?;
         tasks.extend(recording.start());
         paths.set_recording(recording);
     }
+    let _bus = bus::start(&paths).await?;
     if config.rtsp {
         tasks.extend(rtsp::start(paths.clone()).await?);
     }

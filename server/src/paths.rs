@@ -5,6 +5,7 @@
 //! [`PathStream`] at a time; publishers and sources replace it, readers subscribe to it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -52,10 +53,35 @@ pub(crate) enum PathError {
     SourceTimeout(String),
 }
 
+/// Why a runtime path was refused ([`PathManager::add_dynamic`]).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DynamicPathError {
+    /// The name could never name a path.
+    #[error("invalid path name {name:?}: {problem}")]
+    InvalidName {
+        /// The name asked for.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The config file names this path exactly; a runtime path cannot replace it.
+    #[error("path '{0}' is in the config file; a path added at runtime cannot replace it")]
+    ConfigClash(String),
+    /// The path could not be created.
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
 /// All paths of the server.
+///
+/// Paths come from the config file and, at runtime, from [`PathManager::add_dynamic`] (cameras
+/// announced on the event bus). A runtime path is looked up before the config's `~regex` and
+/// `all_others` entries but may never take the name of an exactly named config path.
 pub(crate) struct PathManager {
     config: Arc<Config>,
     paths: Mutex<HashMap<String, Arc<Path>>>,
+    /// Runtime paths by name. Lock order: `paths`, then `dynamic`.
+    dynamic: Mutex<HashMap<String, DynamicPath>>,
     /// Set once at start when anything records: each new path is offered to it.
     recording: OnceLock<Arc<Recording>>,
 }
@@ -66,6 +92,7 @@ impl PathManager {
         Arc::new(Self {
             config,
             paths: Mutex::new(HashMap::new()),
+            dynamic: Mutex::new(HashMap::new()),
             recording: OnceLock::new(),
         })
     }
@@ -78,6 +105,75 @@ impl PathManager {
     /// The server's configuration.
     pub(crate) fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// The recording machinery, when anything may record.
+    pub(crate) fn recording(&self) -> Option<&Arc<Recording>> {
+        self.recording.get()
+    }
+
+    /// Adds (or replaces) the runtime path `name` with `conf`, and starts its source unless it is
+    /// on demand. A path of that name that already runs is retired first (its source stops, its
+    /// readers are closed). `correlation_id` is carried on the source's span and on the events
+    /// the path causes.
+    pub(crate) fn add_dynamic(
+        self: &Arc<Self>,
+        name: &str,
+        conf: PathConf,
+        correlation_id: Option<String>,
+    ) -> Result<Arc<Path>, DynamicPathError> {
+        self.check_dynamic_name(name)?;
+        let old = {
+            let mut paths = lock(&self.paths);
+            let entry = DynamicPath {
+                conf,
+                correlation_id,
+            };
+            lock(&self.dynamic).insert(name.to_string(), entry);
+            paths.remove(name)
+        };
+        if let Some(old) = old {
+            old.retire();
+        }
+        let path = self.get(name)?;
+        if path.conf.source != Source::Publisher && !path.conf.source_on_demand {
+            path.ensure_source_running();
+        }
+        Ok(path)
+    }
+
+    /// Removes the runtime path `name`: its source stops, its readers are closed, and the name
+    /// is looked up in the config again. Returns whether such a path existed.
+    pub(crate) fn remove_dynamic(&self, name: &str) -> bool {
+        let old = {
+            let mut paths = lock(&self.paths);
+            if lock(&self.dynamic).remove(name).is_none() {
+                return false;
+            }
+            paths.remove(name)
+        };
+        if let Some(old) = old {
+            old.retire();
+        }
+        true
+    }
+
+    /// Whether `name` could be a runtime path: a valid name that no exactly named config path
+    /// has.
+    pub(crate) fn check_dynamic_name(&self, name: &str) -> Result<(), DynamicPathError> {
+        if let Err(problem) = check_path_name(name) {
+            let name = name.to_string();
+            return Err(DynamicPathError::InvalidName { name, problem });
+        }
+        let clash = self
+            .config
+            .paths
+            .iter()
+            .any(|e| matches!(e.matcher, PathMatcher::Exact) && e.name == name);
+        if clash {
+            return Err(DynamicPathError::ConfigClash(name.to_string()));
+        }
+        Ok(())
     }
 
     /// Starts the sources of exactly named paths that are not on-demand (synthetic, RTSP pull).
@@ -111,12 +207,18 @@ impl PathManager {
         if let Some(path) = paths.get(name) {
             return Ok(path.clone());
         }
-        let conf = self
-            .config
-            .path_config(name)
-            .map(|m| m.conf_for(name, ""))
-            .ok_or_else(|| PathError::NotConfigured(name.to_string()))?;
-        let path = Path::new(name, conf);
+        let dynamic = lock(&self.dynamic)
+            .get(name)
+            .map(|d| (d.conf.clone(), d.correlation_id.clone()));
+        let (conf, correlation_id) = match dynamic {
+            Some(found) => found,
+            None => self
+                .config
+                .path_config(name)
+                .map(|m| (m.conf_for(name, ""), None))
+                .ok_or_else(|| PathError::NotConfigured(name.to_string()))?,
+        };
+        let path = Path::new(name, conf, correlation_id);
         paths.insert(name.to_string(), path.clone());
         if let Some(recording) = self.recording.get() {
             recording.watch(&path);
@@ -138,12 +240,22 @@ impl PathManager {
     }
 }
 
+/// A path added at runtime.
+struct DynamicPath {
+    conf: PathConf,
+    correlation_id: Option<String>,
+}
+
 /// One path: its config, its current stream, its publisher and its readers.
 pub(crate) struct Path {
     /// The path's name as requested (no leading slash).
     pub(crate) name: String,
     /// The merged config of the entry the name matched.
     pub(crate) conf: PathConf,
+    /// For a runtime path, the correlation id of the event that added it.
+    pub(crate) correlation_id: Option<String>,
+    /// Set once the path left the manager (a runtime path removed or replaced).
+    retired: AtomicBool,
     state: Mutex<PathState>,
     ready: watch::Sender<Option<Arc<PathStream>>>,
 }
@@ -178,11 +290,13 @@ pub(crate) struct ReaderGuard {
 }
 
 impl Path {
-    fn new(name: &str, conf: PathConf) -> Arc<Self> {
+    fn new(name: &str, conf: PathConf, correlation_id: Option<String>) -> Arc<Self> {
         let (ready, _) = watch::channel(None);
         Arc::new(Self {
             name: name.to_string(),
             conf,
+            correlation_id,
+            retired: AtomicBool::new(false),
             state: Mutex::default(),
             ready,
         })
@@ -196,6 +310,23 @@ impl Path {
     /// The stream being produced now, if any.
     pub(crate) fn stream(&self) -> Option<Arc<PathStream>> {
         self.ready.borrow().clone()
+    }
+
+    /// Whether the path left the manager; its stream watchers should stop following it.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Takes the path out of service: stops its source and closes its stream (readers and the
+    /// recorder see it end, then [`Path::is_retired`]).
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        let source = lock(&self.state).source.take();
+        if let Some(source) = source {
+            source.stop();
+        }
+        self.replace_stream(None);
+        tracing::info!(path = %self.name, "path removed");
     }
 
     /// Whether a client may publish here (the path's source is `publisher`).
@@ -300,6 +431,9 @@ impl Path {
 
     fn ensure_source_running(self: &Arc<Self>) {
         let mut state = lock(&self.state);
+        if self.is_retired() {
+            return;
+        }
         if state.source.as_ref().is_some_and(|s| !s.is_finished()) {
             return;
         }

@@ -9,8 +9,8 @@
 //! reads the hub like any other reader: it never holds up ingest, and if it falls more than the
 //! hub's ring behind, the lost units are logged and counted.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -23,6 +23,7 @@ use vigia_storage::spool::{SegmentMeta, SegmentWriter, Spool};
 use vigia_storage::template::{Destination, RecordPath};
 use vigia_storage::uploader::{self, Stores, UploadStats};
 
+use crate::bus::{Bus, RecordingRun};
 use crate::config::{Config, PathConf};
 use crate::paths::Path;
 use crate::sources::unix_micros;
@@ -42,6 +43,8 @@ pub(crate) struct Recording {
     retention: Arc<Retention>,
     uploads: Arc<UploadStats>,
     lagged_units: AtomicU64,
+    /// Set at start when `eventsURL` is: recording runs are reported on it.
+    bus: OnceLock<Arc<Bus>>,
 }
 
 impl Recording {
@@ -64,6 +67,7 @@ impl Recording {
             retention: Arc::new(Retention::new()),
             uploads: Arc::new(UploadStats::default()),
             lagged_units: AtomicU64::new(0),
+            bus: OnceLock::new(),
         }))
     }
 
@@ -90,6 +94,11 @@ impl Recording {
         });
         self.probe_destinations();
         vec![uploader, retention]
+    }
+
+    /// Reports each recording run (`recording.started` / `recording.stopped`) on `bus`.
+    pub(crate) fn set_bus(&self, bus: Arc<Bus>) {
+        let _ = self.bus.set(bus);
     }
 
     /// The recording index (playback).
@@ -170,16 +179,16 @@ async fn probe(stores: Arc<Stores>, destination: Destination) {
     }
 }
 
-/// Records each stream the path gets, one after the other.
+/// Records each stream the path gets, one after the other, until the path is removed.
 async fn follow_path(rec: Arc<Recording>, path: Arc<Path>, record_path: RecordPath) {
     let mut streams = path.watch_stream();
     let config = recorder_config(&path.conf);
     loop {
         let current = streams.borrow_and_update().clone();
         if let Some(stream) = current {
-            record_stream(&rec, &path.name, &record_path, config, &stream).await;
+            record_stream(&rec, &path, &record_path, config, &stream).await;
         }
-        if streams.changed().await.is_err() {
+        if path.is_retired() || streams.changed().await.is_err() {
             return;
         }
     }
@@ -196,11 +205,13 @@ fn recorder_config(conf: &PathConf) -> RecorderConfig {
 /// Records `stream` until it closes.
 async fn record_stream(
     rec: &Arc<Recording>,
-    name: &str,
+    path: &Path,
     record_path: &RecordPath,
     config: RecorderConfig,
     stream: &Arc<PathStream>,
 ) {
+    let name = path.name.as_str();
+    let mut run = rec.bus.get().map(|bus| RecordingRun::new(bus.clone(), path));
     tracing::info!(path = %name, "recording {} to {}", stream.describe(), describe(record_path));
     let mut recorder = Recorder::new(stream.tracks().to_vec(), config);
     let mut sink = SegmentSink::new(rec.spool.clone(), name, record_path);
@@ -217,12 +228,17 @@ async fn record_stream(
             Next::Pending => continue,
         }
         while let Some(event) = recorder.pull() {
+            run.iter_mut().for_each(|r| r.observe(&event));
             sink.handle(event).await;
         }
     }
     recorder.finish();
     while let Some(event) = recorder.pull() {
+        run.iter_mut().for_each(|r| r.observe(&event));
         sink.handle(event).await;
+    }
+    if let Some(run) = run {
+        run.finish(if path.is_retired() { "deleted" } else { "source_lost" });
     }
     tracing::info!(path = %name, "recording stopped: the stream ended");
 }

@@ -10,6 +10,7 @@ pub(crate) use synthetic::unix_micros;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::config::{Source, SyntheticProfile};
 use crate::paths::Path;
@@ -39,13 +40,18 @@ impl Drop for SourceHandle {
     }
 }
 
-/// Starts the source configured for `path` (which must be a pulled source).
+/// Starts the source configured for `path` (which must be a pulled source). The task runs in a
+/// span carrying the `correlation_id` of the event that added the path, if one did.
 pub(crate) fn start(path: Arc<Path>) -> SourceHandle {
+    let span = match &path.correlation_id {
+        Some(id) => tracing::info_span!("source", correlation_id = %id),
+        None => tracing::Span::none(),
+    };
     let task = match path.conf.source.clone() {
-        Source::Synthetic(profile) => {
-            tokio::spawn(synthetic::run(path, profile == SyntheticProfile::P1080))
-        }
-        Source::Rtsp(url) => tokio::spawn(rtsp_pull::run(path, url)),
+        Source::Synthetic(profile) => tokio::spawn(
+            synthetic::run(path, profile == SyntheticProfile::P1080).instrument(span),
+        ),
+        Source::Rtsp(url) => tokio::spawn(rtsp_pull::run(path, url).instrument(span)),
         Source::Unsupported(url) => {
             tracing::warn!(path = %path.name, "source {url} is not supported yet; the path stays empty");
             tokio::spawn(async {})

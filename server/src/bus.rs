@@ -1,0 +1,211 @@
+//! The server on the event bus (`eventsURL`): what this node publishes and consumes.
+//!
+//! - Out: one [`Publisher`] per node (CloudEvents `source` `/vigia/<hostname>`). Publishing never
+//!   blocks media: events go through the publisher's durable outbox, so with the broker down
+//!   vigia runs as usual and the events of that time are delivered, in order, once it is back.
+//!   The recorder reports `recording.started` / `recording.stopped` through a [`RecordingRun`].
+//! - In: a [`Consumer`] of `camera.*` on the node's own quorum queue `vigia.streaming.<hostname>`
+//!   (see [`cameras`]), started so that vigia runs without the broker: it keeps trying in the
+//!   background, and the cameras of the last run come from the local state file meanwhile.
+//! - State lives in `<recordSpoolDirectory>.state/` (next to the spool, not inside it, so the
+//!   spool's crash repair never sees it): the outbox, the consumer's dedupe window and
+//!   `cameras.json`.
+
+mod cameras;
+mod registry;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use vigia_events::{
+    Consumer, ConsumerConfig, Event, EventData, Publisher, PublisherConfig, RecordingStarted,
+    RecordingStopped,
+};
+use vigia_storage::recorder::RecordEvent;
+
+use crate::config::Config;
+use crate::paths::{Path, PathManager};
+
+/// The node's handle on the bus, shared by everything that publishes.
+pub(crate) struct Bus {
+    publisher: Publisher,
+    source: String,
+}
+
+/// What [`start`] keeps running; dropping it stops consuming (publishing stops with the last
+/// [`Bus`] handle).
+pub(crate) struct BusNode {
+    #[allow(dead_code)] // kept alive: its publisher's task runs while a handle exists
+    bus: Arc<Bus>,
+    #[allow(dead_code)] // kept alive: dropping it ends the consumer task
+    consumer: Consumer,
+}
+
+/// Starts the bus when `eventsURL` (or `VIGIA_EVENTSURL`) names a broker: the publisher, handed
+/// to the recorder; the cameras of the state file; the camera consumer. An unreachable broker is
+/// not an error (the outbox holds the events, the consumer retries); only local state that
+/// cannot be opened is.
+pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, String> {
+    let config = paths.config();
+    let Some(url) = vigia_events::resolve_url(config.events_url.as_deref()) else {
+        return Ok(None);
+    };
+    let host = hostname();
+    let dir = state_dir(config);
+    let mut pc = PublisherConfig::new(Some(url.clone()), &dir);
+    pc.source = format!("/vigia/{host}");
+    pc.connection_name = format!("vigia-{host}");
+    let source = pc.source.clone();
+    let publisher = Publisher::start(pc)
+        .map_err(|e| format!("events: can't open the outbox in {}: {e}", dir.display()))?;
+    let bus = Arc::new(Bus { publisher, source });
+    if let Some(recording) = paths.recording() {
+        recording.set_bus(bus.clone());
+    }
+    tracing::info!(
+        "events: publishing as /vigia/{host} (outbox in {})",
+        dir.display()
+    );
+    let cameras = cameras::Cameras::load(paths.clone(), dir.join("cameras.json"))?;
+    let queue = format!("vigia.streaming.{host}");
+    let mut cc = ConsumerConfig::new(url, queue.as_str(), &cameras::BINDINGS, &dir);
+    cc.connection_name = format!("vigia-{host}-cameras");
+    let handler = move |event: Event| {
+        let result = cameras.handle(&event);
+        async move { result }
+    };
+    let consumer = Consumer::start_or_retry(cc, handler)
+        .await
+        .map_err(|e| format!("events: camera consumer: {e}"))?;
+    tracing::info!("events: cameras from queue {queue}");
+    Ok(Some(BusNode { bus, consumer }))
+}
+
+impl Bus {
+    /// Hands `data` to the publisher with `correlation_id` (else the one of the event being
+    /// handled on this task, else a fresh one). Never blocks; a full intake is logged.
+    pub(crate) fn emit(&self, data: EventData, correlation_id: Option<&str>) {
+        let mut event = Event::new(self.source.as_str(), data);
+        if let Some(id) = correlation_id {
+            event.correlation_id = id.to_owned();
+        }
+        let ty = event.event_type();
+        if let Err(e) = self.publisher.publish(event) {
+            tracing::warn!("events: {ty} not published: {e}");
+        }
+    }
+}
+
+/// One recording run of a path (one stream, from its first segment to its end), reported as
+/// `recording.started` at the first segment and `recording.stopped` at the end, both carrying
+/// the correlation id of the event that added the path, if any.
+pub(crate) struct RecordingRun {
+    bus: Arc<Bus>,
+    path: String,
+    correlation_id: Option<String>,
+    recording_id: String,
+    started_at: Option<DateTime<Utc>>,
+    segment_start_us: i64,
+    end_us: Option<i64>,
+    bytes: u64,
+}
+
+impl RecordingRun {
+    /// A run of `path` that has not written anything yet.
+    pub(crate) fn new(bus: Arc<Bus>, path: &Path) -> RecordingRun {
+        RecordingRun {
+            bus,
+            path: path.name.clone(),
+            correlation_id: path.correlation_id.clone(),
+            recording_id: uuid::Uuid::new_v4().to_string(),
+            started_at: None,
+            segment_start_us: 0,
+            end_us: None,
+            bytes: 0,
+        }
+    }
+
+    /// Follows the recorder's output; the first segment publishes `recording.started`.
+    pub(crate) fn observe(&mut self, event: &RecordEvent) {
+        match event {
+            RecordEvent::SegmentStart { start_us, init } => {
+                self.bytes += init.len() as u64;
+                self.segment_start_us = *start_us;
+                if self.started_at.is_none() {
+                    let started_at = from_unix_micros(*start_us);
+                    self.started_at = Some(started_at);
+                    self.emit_started(started_at);
+                }
+            }
+            RecordEvent::Part { chunks, .. } => {
+                self.bytes += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+            }
+            RecordEvent::SegmentEnd { duration_us } => {
+                self.end_us = Some(self.segment_start_us.saturating_add(*duration_us));
+            }
+        }
+    }
+
+    /// The run ended for `reason` (`source_lost`, `deleted`, …): publishes `recording.stopped`
+    /// if it had started.
+    pub(crate) fn finish(self, reason: &str) {
+        let Some(started_at) = self.started_at else {
+            return;
+        };
+        let stopped_at = self
+            .end_us
+            .map(from_unix_micros)
+            .unwrap_or_else(Utc::now)
+            .max(started_at);
+        let data = EventData::RecordingStopped(RecordingStopped {
+            camera_id: self.path.clone(),
+            path: self.path.clone(),
+            recording_id: self.recording_id.clone(),
+            started_at,
+            stopped_at,
+            bytes: self.bytes,
+            reason: reason.to_owned(),
+        });
+        self.bus.emit(data, self.correlation_id.as_deref());
+    }
+
+    fn emit_started(&self, started_at: DateTime<Utc>) {
+        let data = EventData::RecordingStarted(RecordingStarted {
+            camera_id: self.path.clone(),
+            path: self.path.clone(),
+            recording_id: self.recording_id.clone(),
+            started_at,
+        });
+        self.bus.emit(data, self.correlation_id.as_deref());
+    }
+}
+
+/// The node's bus state directory: `<recordSpoolDirectory>.state`.
+fn state_dir(config: &Config) -> PathBuf {
+    let spool = config.record_spool_directory.trim_end_matches('/');
+    PathBuf::from(format!("{spool}.state"))
+}
+
+/// This machine's host name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`), reduced to the
+/// characters a queue name and an event source take; `node` if there is none.
+fn hostname() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .collect();
+    if name.is_empty() {
+        "node".to_owned()
+    } else {
+        name
+    }
+}
+
+fn from_unix_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_else(Utc::now)
+}

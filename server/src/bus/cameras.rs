@@ -1,0 +1,321 @@
+//! Cameras from events: `camera.created` / `camera.updated` / `camera.deleted` become runtime
+//! pulled paths, named by `cameraId`, with `source` = the camera URL, `record` from the event and
+//! `recordDeleteAfter` = the storage plan's retention days; every other key comes from
+//! `pathDefaults`.
+//!
+//! The [`CameraRegistry`] decides (order, idempotence); this driver applies its actions to the
+//! [`PathManager`] and keeps the registry in a state file (JSON, written to a temporary file,
+//! fsynced, then renamed over the old one), loaded at start, so a restart without the broker
+//! pulls the same cameras. A camera whose id is not a valid path name, or is the name of a path
+//! in the config file, is refused: the handler errs, and after the consumer's retries the event
+//! is in the DLQ; the error names the camera in the log.
+
+use std::io::Write;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vigia_events::{Camera, Event, EventData};
+
+use super::registry::{Action, CameraEvent, CameraRegistry, CameraSpec, Version};
+use crate::config::{PathConf, Source};
+use crate::paths::{PathManager, lock};
+
+/// The routing keys the camera consumer binds.
+pub(crate) const BINDINGS: [&str; 3] = ["camera.created", "camera.updated", "camera.deleted"];
+
+/// Applies camera events to the path manager; one per node.
+pub(crate) struct Cameras {
+    paths: Arc<PathManager>,
+    state_file: PathBuf,
+    registry: Mutex<CameraRegistry>,
+}
+
+impl Cameras {
+    /// Loads the registry from `state_file` (none yet is an empty registry) and adds a path for
+    /// every camera in it. A state file that cannot be read or parsed is an error.
+    pub(crate) fn load(
+        paths: Arc<PathManager>,
+        state_file: PathBuf,
+    ) -> Result<Arc<Cameras>, String> {
+        let registry = match std::fs::read(&state_file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("events: camera state {}: {e}", state_file.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CameraRegistry::default(),
+            Err(e) => {
+                return Err(format!(
+                    "events: camera state {}: {e}",
+                    state_file.display()
+                ));
+            }
+        };
+        let cameras = Arc::new(Cameras {
+            paths,
+            state_file,
+            registry: Mutex::new(registry),
+        });
+        let known: Vec<CameraSpec> = lock(&cameras.registry).cameras().cloned().collect();
+        if !known.is_empty() {
+            tracing::info!(
+                "events: {} cameras restored from {}",
+                known.len(),
+                cameras.state_file.display()
+            );
+        }
+        for spec in known {
+            if let Err(e) = cameras.add_path(&spec) {
+                tracing::error!(path = %spec.camera_id, correlation_id = %spec.correlation_id, "camera not restored: {e}");
+            }
+        }
+        Ok(cameras)
+    }
+
+    /// Handles one event from the queue; an `Err` is retried, then dead-lettered.
+    pub(crate) fn handle(&self, event: &Event) -> Result<(), String> {
+        let Some(change) = camera_event(event)? else {
+            return Ok(());
+        };
+        let id = match &change {
+            CameraEvent::Upsert(_, spec) => &spec.camera_id,
+            CameraEvent::Delete(_, id) => id,
+        };
+        if let Err(e) = self.paths.check_dynamic_name(id) {
+            tracing::error!(path = %id, correlation_id = %event.correlation_id, "{} {} refused: {e}", event.event_type(), event.id);
+            return Err(e.to_string());
+        }
+        let mut registry = lock(&self.registry);
+        let action = registry.apply(change);
+        let result = self.perform(&action, event);
+        if !matches!(action, Action::Skip(_)) {
+            self.save(&registry);
+        }
+        result
+    }
+
+    fn perform(&self, action: &Action, event: &Event) -> Result<(), String> {
+        let corr = &event.correlation_id;
+        match action {
+            Action::Add(spec) | Action::Update(spec) => {
+                self.add_path(spec).map_err(|e| {
+                    tracing::error!(path = %spec.camera_id, correlation_id = %corr, "camera not applied: {e}");
+                    e
+                })?;
+                let verb = if matches!(action, Action::Add(_)) {
+                    "added"
+                } else {
+                    "updated"
+                };
+                tracing::info!(path = %spec.camera_id, correlation_id = %corr, "camera {verb} by {} {}", event.event_type(), event.id);
+            }
+            Action::Remove(id) => {
+                self.paths.remove_dynamic(id);
+                tracing::info!(path = %id, correlation_id = %corr, "camera removed by {} {}", event.event_type(), event.id);
+            }
+            Action::Skip(why) => {
+                tracing::debug!(correlation_id = %corr, "{} {} changes nothing: {why:?}", event.event_type(), event.id);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_path(&self, spec: &CameraSpec) -> Result<(), String> {
+        let conf = path_conf(&self.paths.config().path_defaults, spec);
+        let corr = Some(spec.correlation_id.clone());
+        self.paths
+            .add_dynamic(&spec.camera_id, conf, corr)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Writes the registry; a failure is logged (the paths run; a restart would miss the change).
+    fn save(&self, registry: &CameraRegistry) {
+        let result = serde_json::to_vec_pretty(registry)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomically(&self.state_file, &bytes));
+        if let Err(e) = result {
+            tracing::error!(
+                "events: camera state not saved to {}: {e}",
+                self.state_file.display()
+            );
+        }
+    }
+}
+
+/// The registry's view of `event`; `None` for types the camera consumer does not handle.
+fn camera_event(event: &Event) -> Result<Option<CameraEvent>, String> {
+    let version = Version {
+        time: event.time,
+        id: event.id.clone(),
+    };
+    let out = match &event.data {
+        EventData::CameraCreated(c) | EventData::CameraUpdated(c) => {
+            CameraEvent::Upsert(version, spec_of(c, &event.correlation_id)?)
+        }
+        EventData::CameraDeleted(d) => CameraEvent::Delete(version, d.camera_id.clone()),
+        _ => return Ok(None),
+    };
+    Ok(Some(out))
+}
+
+fn spec_of(camera: &Camera, correlation_id: &str) -> Result<CameraSpec, String> {
+    Ok(CameraSpec {
+        camera_id: camera.camera_id.clone(),
+        source: source_url(camera)?,
+        record: camera.record,
+        retention_days: camera.storage_plan.retention_days,
+        correlation_id: correlation_id.to_owned(),
+    })
+}
+
+/// The URL to pull: `rtspUrl` with the camera's login in it.
+// TODO: when vigia-events can decrypt the credentials of `camera.*` events (being added), take
+// them from its decryption API instead of the clear-text `credentials` field used here.
+fn source_url(camera: &Camera) -> Result<String, String> {
+    let Some(creds) = &camera.credentials else {
+        return Ok(camera.rtsp_url.clone());
+    };
+    let mut url = url::Url::parse(&camera.rtsp_url)
+        .map_err(|e| format!("camera {}: rtspUrl: {e}", camera.camera_id))?;
+    let bad = |_| format!("camera {}: rtspUrl cannot carry a login", camera.camera_id);
+    url.set_username(&creds.username).map_err(bad)?;
+    url.set_password(Some(&creds.password)).map_err(bad)?;
+    Ok(url.to_string())
+}
+
+/// `pathDefaults` with the camera's source, recording and retention.
+fn path_conf(defaults: &PathConf, spec: &CameraSpec) -> PathConf {
+    let mut conf = defaults.clone();
+    conf.source = Source::Rtsp(spec.source.clone());
+    conf.record = spec.record;
+    conf.record_delete_after = Duration::from_secs(u64::from(spec.retention_days) * 86_400);
+    conf
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new file, never a mix:
+/// a temporary file next to it, fsynced, renamed over it, then the directory fsynced. The file
+/// holds camera logins, so it is created readable by its owner only.
+fn write_atomically(path: &FsPath, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(FsPath::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use vigia_events::{CameraDeleted, Credentials, StoragePlan};
+
+    use super::*;
+    use crate::config::Config;
+
+    fn camera(id: &str, url: &str) -> Camera {
+        Camera {
+            camera_id: id.to_owned(),
+            city_id: "city-1".to_owned(),
+            name: "Av. Paulista".to_owned(),
+            rtsp_url: url.to_owned(),
+            credentials: None,
+            record: false,
+            storage_plan: StoragePlan {
+                plan_id: "p".to_owned(),
+                retention_days: 3,
+            },
+        }
+    }
+
+    fn manager(yaml: &str) -> Arc<PathManager> {
+        let loaded = Config::from_yaml_str(yaml, "test.yml", &HashMap::new()).unwrap();
+        PathManager::new(Arc::new(loaded.config))
+    }
+
+    fn state_file(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vigia-cameras-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("cameras.json")
+    }
+
+    #[test]
+    fn credentials_go_into_the_source_url() {
+        let mut cam = camera("c", "rtsp://10.0.0.5:554/stream1");
+        cam.credentials = Some(Credentials {
+            username: "admin".to_owned(),
+            password: "p@ss word".to_owned(),
+        });
+        let url = source_url(&cam).unwrap();
+        assert_eq!(url, "rtsp://admin:p%40ss%20word@10.0.0.5:554/stream1");
+    }
+
+    #[test]
+    fn path_conf_takes_record_and_retention_from_the_event() {
+        let mut spec = spec_of(&camera("c", "rtsp://h/s"), "corr").unwrap();
+        spec.record = true;
+        let conf = path_conf(&PathConf::default(), &spec);
+        assert_eq!(conf.source, Source::Rtsp("rtsp://h/s".to_owned()));
+        assert!(conf.record);
+        assert_eq!(conf.record_delete_after, Duration::from_secs(3 * 86_400));
+    }
+
+    #[tokio::test]
+    async fn events_make_paths_and_the_state_survives_a_restart() {
+        let file = state_file("restart");
+        let paths = manager("paths:\n  fixed:\n    source: publisher\n");
+        let cams = Cameras::load(paths.clone(), file.clone()).unwrap();
+        let created = Event::new(
+            "/cidades",
+            EventData::CameraCreated(camera("cam-1", "rtsp://127.0.0.1:1/x")),
+        );
+        cams.handle(&created).unwrap();
+        cams.handle(&created).unwrap();
+        assert_eq!(
+            paths.get("cam-1").unwrap().correlation_id.as_deref(),
+            Some(created.correlation_id.as_str())
+        );
+
+        let clash = Event::new(
+            "/cidades",
+            EventData::CameraCreated(camera("fixed", "rtsp://h/s")),
+        );
+        assert!(cams.handle(&clash).unwrap_err().contains("config file"));
+        let bad = Event::new(
+            "/cidades",
+            EventData::CameraCreated(camera("../x", "rtsp://h/s")),
+        );
+        assert!(cams.handle(&bad).is_err());
+
+        let paths2 = manager("paths:\n  fixed:\n    source: publisher\n");
+        Cameras::load(paths2.clone(), file.clone()).unwrap();
+        let restored = paths2.get("cam-1").unwrap();
+        assert_eq!(
+            restored.conf.source,
+            Source::Rtsp("rtsp://127.0.0.1:1/x".to_owned())
+        );
+
+        let deleted = Event::new(
+            "/cidades",
+            EventData::CameraDeleted(CameraDeleted {
+                camera_id: "cam-1".to_owned(),
+                city_id: "city-1".to_owned(),
+            }),
+        );
+        cams.handle(&deleted).unwrap();
+        assert!(
+            paths.get("cam-1").is_err(),
+            "no config entry matches once removed"
+        );
+        let paths3 = manager("");
+        Cameras::load(paths3.clone(), file.clone()).unwrap();
+        assert!(paths3.get("cam-1").is_err());
+        let _ = std::fs::remove_dir_all(file.parent().unwrap());
+    }
+}
