@@ -12,30 +12,24 @@
 //! array of events or JSON lines, validates each, and publishes each as written (unknown
 //! attributes and fields untouched) with confirms (without a broker it appends them to
 //! `--jsonl`, default `vigia-events.jsonl`, one line each). `dlq list` shows `<QUEUE>.dlq`
-//! without consuming it; `dlq replay` moves its messages back to `QUEUE` with a fresh retry
-//! count. `QUEUE` defaults to `vigia`.
+//! without consuming or ageing it (see `cli/dlq.rs` for how); `dlq replay` moves its messages
+//! back to `QUEUE` with a fresh retry count. `QUEUE` defaults to `vigia`.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
 use futures::StreamExt;
-use lapin::Channel;
-use lapin::message::BasicGetMessage;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 
 use crate::amqp::{Link, message_properties};
+use crate::{EXCHANGE, Error, Event, Publisher, PublisherConfig, URL_ENV, topology};
 
+mod dlq;
 mod publish;
-use crate::consumer::{header_i64, header_str, headers_of, republish};
-use crate::{
-    ATTEMPTS_HEADER, EXCHANGE, Error, Event, KIND_HEADER, Publisher, PublisherConfig, QUEUE_HEADER,
-    REASON_HEADER, URL_ENV, topology,
-};
 
 /// Runs `vigia events <args>` (the arguments after `events`), printing to stdout.
 pub async fn run(args: Vec<String>) -> Result<(), Error> {
@@ -52,10 +46,10 @@ pub async fn run_to<W: Write + Send>(args: Vec<String>, out: &mut W) -> Result<(
         ["tail"] => tail(&args, out).await,
         ["publish", file] => publish_file(&args, Path::new(file), out).await,
         ["dlq", "list", rest @ ..] if rest.len() <= 1 => {
-            dlq_list(&args, queue_arg(rest), out).await
+            dlq::list(&args, queue_arg(rest), out).await
         }
         ["dlq", "replay", rest @ ..] if rest.len() <= 1 => {
-            dlq_replay(&args, queue_arg(rest), out).await
+            dlq::replay(&args, queue_arg(rest), out).await
         }
         _ => Err(Error::Usage(USAGE.into())),
     }
@@ -259,86 +253,6 @@ async fn publish_confirmed(
     }
     link.close().await;
     Ok(())
-}
-
-/// Messages in `queue` now (passive declare).
-async fn message_count(ch: &Channel, queue: &str) -> Result<u32, Error> {
-    let opts = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    ch.queue_declare(queue.into(), opts, FieldTable::default())
-        .await
-        .map(|q| q.message_count())
-        .map_err(|e| Error::amqp(format!("queue.declare passive {queue}"), e))
-}
-
-/// One message from `queue`, unacked (`basic.get`); `None` when the queue is empty.
-async fn get_one(ch: &Channel, queue: &str) -> Result<Option<BasicGetMessage>, Error> {
-    ch.basic_get(queue.into(), BasicGetOptions::default())
-        .await
-        .map_err(|e| Error::amqp(format!("basic.get {queue}"), e))
-}
-
-/// The dead-letter queue of `queue`, a link to the broker, and how many messages it holds now.
-async fn open_dlq(args: &Args, queue: &str) -> Result<(String, Link, u32), Error> {
-    let dlq = topology::dlq(queue);
-    let link = Link::open(&args.require_url()?, "vigia-events-dlq").await?;
-    let count = message_count(&link.channel, &dlq).await?;
-    Ok((dlq, link, count))
-}
-
-async fn dlq_list<W: Write + Send>(args: &Args, queue: String, out: &mut W) -> Result<(), Error> {
-    let (dlq, link, count) = open_dlq(args, &queue).await?;
-    write_out(out, &format!("{dlq}: {count} messages\n"))?;
-    for n in 1..=count {
-        // Unacked gets: closing the connection puts them all back.
-        let Some(msg) = get_one(&link.channel, &dlq).await? else {
-            break;
-        };
-        let d = &msg.delivery;
-        let line = format!(
-            "#{n} attempts={} kind={} reason={}\n{}\n",
-            header_i64(d, ATTEMPTS_HEADER).unwrap_or(0),
-            header_str(d, KIND_HEADER).unwrap_or_default(),
-            header_str(d, REASON_HEADER).unwrap_or_default(),
-            String::from_utf8_lossy(&d.data)
-        );
-        write_out(out, &line)?;
-    }
-    link.close().await;
-    Ok(())
-}
-
-async fn dlq_replay<W: Write + Send>(args: &Args, queue: String, out: &mut W) -> Result<(), Error> {
-    let (dlq, link, count) = open_dlq(args, &queue).await?;
-    let mut replayed = 0;
-    for _ in 0..count {
-        let Some(msg) = get_one(&link.channel, &dlq).await? else {
-            break;
-        };
-        let mut headers = headers_of(&msg.delivery);
-        let mut kept = FieldTable::default();
-        for (k, v) in headers.inner() {
-            let ours =
-                [ATTEMPTS_HEADER, REASON_HEADER, KIND_HEADER, QUEUE_HEADER].contains(&k.as_str());
-            if !ours && k.as_str() != "x-death" {
-                kept.insert(k.clone(), v.clone());
-            }
-        }
-        headers = kept;
-        republish(&link.channel, &queue, &msg.delivery, headers).await?;
-        msg.delivery
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(|e| Error::amqp(format!("basic.ack {dlq}"), e))?;
-        replayed += 1;
-    }
-    link.close().await;
-    write_out(
-        out,
-        &format!("replayed {replayed} messages from {dlq} to {queue}\n"),
-    )
 }
 
 fn write_out<W: Write>(out: &mut W, text: &str) -> Result<(), Error> {

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lapin::BasicProperties;
-use lapin::options::BasicPublishOptions;
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use support::proxy::{Proxy, rabbitmqctl_close};
 use support::{
     Listener, Seen, Tap, URL, cleanup, cli_out, consumer_config, flush_within, health, name,
@@ -752,4 +753,70 @@ async fn cli_publish_forwards_events_untouched() {
     }
     tap.close().await;
     cleanup("none", Some(&exchange)).await;
+}
+
+/// A DLQ with a delivery limit (as a policy may set, and RabbitMQ 4 does by default): listing it
+/// over and over must neither empty it nor raise the messages' delivery counts, nor reorder them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_the_dlq_neither_consumes_nor_ages_its_messages() {
+    let test = "dlq-list";
+    let queue = name(test);
+    let dlq = vigia_events::topology::dlq(&queue);
+    let (conn, ch) = raw_channel().await;
+    ch.confirm_select(Default::default()).await.unwrap();
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(1));
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(dlq.as_str().into(), durable, args)
+        .await
+        .unwrap();
+    let events: Vec<Event> = (0..3).map(|_| Event::new("/t", health())).collect();
+    for (i, e) in events.iter().enumerate() {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            vigia_events::REASON_HEADER.into(),
+            AMQPValue::LongString(format!("reason {i}").as_str().into()),
+        );
+        let props = BasicProperties::default().with_headers(headers);
+        ch.basic_publish(
+            "".into(),
+            dlq.as_str().into(),
+            BasicPublishOptions::default(),
+            &e.to_bytes(),
+            props,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    for round in 0..4 {
+        let listed = cli_out(&["--url", URL, "dlq", "list", &queue]).await;
+        assert!(listed.contains(": 3 messages"), "round {round}: {listed}");
+        let at: Vec<usize> = events.iter().map(|e| listed.find(&e.id).unwrap()).collect();
+        assert!(at.is_sorted(), "round {round}: order changed:\n{listed}");
+        assert!(
+            listed.contains("reason=reason 2"),
+            "round {round}: {listed}"
+        );
+    }
+    for e in &events {
+        let opts = BasicGetOptions { no_ack: true };
+        let msg = ch.basic_get(dlq.as_str().into(), opts).await.unwrap();
+        let d = msg.expect("message still in the DLQ").delivery;
+        assert_eq!(Event::from_slice(&d.data).unwrap().id, e.id);
+        let headers = d.properties.headers().clone().unwrap_or_default();
+        let count = headers.inner().get("x-delivery-count");
+        let fresh = matches!(count, None | Some(AMQPValue::LongLongInt(0)));
+        assert!(fresh, "aged: {headers:?}");
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    cleanup(&queue, None).await;
 }
