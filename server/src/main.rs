@@ -11,6 +11,7 @@ mod hls;
 mod ingest;
 mod logging;
 mod paths;
+mod playback;
 mod record;
 mod rtsp;
 mod sources;
