@@ -11,7 +11,7 @@
 //! [`Assembler::end_segment`]; then [`Assembler::finish`]. [`Assembler::is_done`] turns true as
 //! soon as nothing more is needed (the window's end was reached, or continuity broke), so the
 //! driver stops downloading. A segment is parsed one whole top-level box at a time (the init,
-//! then one `moof`+`mdat` fragment at a time, see [`reader`]): memory stays bounded by one
+//! then one `moof`+`mdat` fragment at a time): memory stays bounded by one
 //! fragment (about a second of media), never a segment.
 //!
 //! # Timing, and how it compares with MediaMTX
@@ -71,7 +71,7 @@ mod reader;
 #[doc(hidden)]
 pub mod fuzz;
 
-pub use assembler::{Assembler, Sink};
+pub use assembler::{Assembler, SampleRef, Sink};
 pub use fmp4::Fmp4Muxer;
 pub use mp4::{Mp4File, Mp4Muxer, Piece};
 
