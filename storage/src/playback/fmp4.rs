@@ -70,7 +70,8 @@ impl Sink for Fmp4Muxer {
             return;
         }
         t.visible(dts, s);
-        if t.last_dts - t.first_dts.unwrap_or(t.last_dts) >= PART_SECONDS * i64::from(t.timescale) {
+        let part = PART_SECONDS * i64::from(t.timescale);
+        if t.last_dts.saturating_sub(t.first_dts.unwrap_or(t.last_dts)) >= part {
             self.flush(false);
         }
     }
@@ -79,7 +80,7 @@ impl Sink for Fmp4Muxer {
         if let Some(t) = self.tracks.get_mut(track)
             && t.first_dts.is_some()
         {
-            let duration = duration_u32(dts - t.last_dts);
+            let duration = duration_u32(dts.saturating_sub(t.last_dts));
             if let Some(last) = t.samples.last_mut() {
                 last.duration = duration;
             }
@@ -167,7 +168,7 @@ impl TrackOut {
             // track's time never runs back and never drifts (see the parent module).
             Some(_) => {
                 let dts = dts.max(self.last_dts);
-                let duration = duration_u32(dts - self.last_dts);
+                let duration = duration_u32(dts.saturating_sub(self.last_dts));
                 if let Some(last) = self.samples.last_mut() {
                     last.duration = duration;
                 }

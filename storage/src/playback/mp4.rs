@@ -78,7 +78,7 @@ impl Sink for Mp4Muxer {
             }
             Some(last) => {
                 let dts = dts.max(t.last_dts);
-                last.duration = duration_u32(dts - t.last_dts);
+                last.duration = duration_u32(dts.saturating_sub(t.last_dts));
                 dts
             }
         };
@@ -95,7 +95,7 @@ impl Sink for Mp4Muxer {
 
     fn run_end(&mut self, track: usize, dts: i64) {
         if let Some(t) = self.tracks.get_mut(track) {
-            let duration = duration_u32(dts - t.last_dts);
+            let duration = duration_u32(dts.saturating_sub(t.last_dts));
             if let Some(last) = t.samples.last_mut() {
                 last.duration = duration;
             }
