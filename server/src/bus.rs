@@ -1,10 +1,10 @@
 //! The server on the event bus (`eventsURL`): what this node publishes and consumes.
 //!
-//! - Out: one [`Publisher`] per node (CloudEvents `source` `/vigia/<hostname>`). Publishing never
-//!   blocks media: events go through the publisher's durable outbox, so with the broker down
+//! - Out: one [`Publisher`] per node (CloudEvents `source` `/vigia/<node>`, the node being the
+//!   host name or `$VIGIA_NODE`). Publishing never blocks media: events go through the publisher's durable outbox, so with the broker down
 //!   vigia runs as usual and the events of that time are delivered, in order, once it is back.
 //!   The recorder reports `recording.started` / `recording.stopped` through a [`RecordingRun`].
-//! - In: a [`Consumer`] of `camera.*` on the node's own quorum queue `vigia.streaming.<hostname>`
+//! - In: a [`Consumer`] of `camera.*` on the node's own quorum queue `vigia.streaming.<node>`
 //!   (see [`cameras`]), started so that vigia runs without the broker: it keeps trying in the
 //!   background, and the cameras of the last run come from the local state file meanwhile.
 //! - State lives in `<recordSpoolDirectory>.state/` (next to the spool, not inside it, so the
@@ -12,10 +12,13 @@
 //!   `cameras.json`.
 
 mod cameras;
+mod health;
 mod registry;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use vigia_events::{
@@ -26,6 +29,10 @@ use vigia_storage::recorder::RecordEvent;
 
 use crate::config::Config;
 use crate::paths::{Path, PathManager};
+
+/// Environment variable naming the node (its queue `vigia.streaming.<node>`, its event source
+/// `/vigia/<node>`); the host name by default.
+const NODE_ENV: &str = "VIGIA_NODE";
 
 /// The node's handle on the bus, shared by everything that publishes.
 pub(crate) struct Bus {
@@ -51,7 +58,7 @@ pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, S
     let Some(url) = vigia_events::resolve_url(config.events_url.as_deref()) else {
         return Ok(None);
     };
-    let host = hostname();
+    let host = node_name();
     let dir = state_dir(config);
     let mut pc = PublisherConfig::new(Some(url.clone()), &dir);
     pc.source = format!("/vigia/{host}");
@@ -79,6 +86,7 @@ pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, S
         .await
         .map_err(|e| format!("events: camera consumer: {e}"))?;
     tracing::info!("events: cameras from queue {queue}");
+    tokio::spawn(report_health(paths.clone(), bus.clone()));
     Ok(Some(BusNode { bus, consumer }))
 }
 
@@ -181,17 +189,78 @@ impl RecordingRun {
     }
 }
 
+/// Samples every pulled path each second and publishes the `stream.health_check` reports
+/// [`health::HealthMonitor`] says are due (see there for the policy), with the correlation id of
+/// the event that added the path. Runs as long as the server.
+async fn report_health(paths: Arc<PathManager>, bus: Arc<Bus>) {
+    let interval = paths.config().events_health_interval;
+    let interval_us = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
+    let mut monitor = health::HealthMonitor::new(interval_us);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let pulled = paths.pulled_paths();
+        let samples: Vec<health::Sample> = pulled.iter().map(|p| sample(p)).collect();
+        for report in monitor.observe(crate::sources::unix_micros(), &samples) {
+            let corr = pulled
+                .iter()
+                .find(|p| p.name == report.data.path)
+                .and_then(|p| p.correlation_id.clone());
+            log_change(&report, corr.as_deref());
+            bus.emit(EventData::StreamHealthCheck(report.data), corr.as_deref());
+        }
+    }
+}
+
+fn sample(path: &Path) -> health::Sample {
+    let (frames, bytes, last_frame_us) = match path.stream() {
+        Some(stream) => {
+            let c = stream.counters();
+            (
+                c.frames.load(Ordering::Relaxed),
+                c.bytes.load(Ordering::Relaxed),
+                c.last_unit_us.load(Ordering::Relaxed),
+            )
+        }
+        None => (0, 0, 0),
+    };
+    health::Sample {
+        path: path.name.clone(),
+        source: path.source_status(),
+        frames,
+        bytes,
+        last_frame_us,
+        readers: u32::try_from(path.readers()).unwrap_or(u32::MAX),
+    }
+}
+
+fn log_change(report: &health::Report, correlation_id: Option<&str>) {
+    if !report.changed {
+        return;
+    }
+    let path = &report.data.path;
+    let corr = correlation_id.unwrap_or_default();
+    match &report.reason {
+        Some(reason) => {
+            tracing::warn!(path = %path, correlation_id = %corr, reconnects = report.reconnects, "camera offline: {reason}")
+        }
+        None => tracing::info!(path = %path, correlation_id = %corr, "camera online"),
+    }
+}
+
 /// The node's bus state directory: `<recordSpoolDirectory>.state`.
 fn state_dir(config: &Config) -> PathBuf {
     let spool = config.record_spool_directory.trim_end_matches('/');
     PathBuf::from(format!("{spool}.state"))
 }
 
-/// This machine's host name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`), reduced to the
-/// characters a queue name and an event source take; `node` if there is none.
-fn hostname() -> String {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// The node's name in queue names and event sources: `$VIGIA_NODE` if set (two vigia on one
+/// machine, tests), else the host name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`), reduced
+/// to the characters a queue name takes; `node` if there is none.
+fn node_name() -> String {
+    let raw = std::env::var(NODE_ENV)
         .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_default();
     let name: String = raw

@@ -226,6 +226,18 @@ impl PathManager {
         Ok(path)
     }
 
+    /// Every path created so far whose source Vigia pulls (RTSP), sorted by name.
+    pub(crate) fn pulled_paths(&self) -> Vec<Arc<Path>> {
+        let paths = lock(&self.paths);
+        let mut pulled: Vec<Arc<Path>> = paths
+            .values()
+            .filter(|p| p.conf.has_pulled_source())
+            .cloned()
+            .collect();
+        pulled.sort_by(|a, b| a.name.cmp(&b.name));
+        pulled
+    }
+
     /// Names of paths with a stream ready now, sorted.
     #[allow(dead_code)]
     pub(crate) fn ready_paths(&self) -> Vec<String> {
@@ -238,6 +250,17 @@ impl PathManager {
         names.sort();
         names
     }
+}
+
+/// The connection state of a source Vigia runs (RTSP pull), for health reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SourceStatus {
+    /// Connected and playing.
+    pub(crate) online: bool,
+    /// Connections lost or failed since the path was created.
+    pub(crate) failures: u64,
+    /// Why the last connection failed or ended, as the source said it.
+    pub(crate) last_error: Option<String>,
 }
 
 /// A path added at runtime.
@@ -256,6 +279,8 @@ pub(crate) struct Path {
     pub(crate) correlation_id: Option<String>,
     /// Set once the path left the manager (a runtime path removed or replaced).
     retired: AtomicBool,
+    /// What the source Vigia runs for the path last said about its connection.
+    source_status: Mutex<SourceStatus>,
     state: Mutex<PathState>,
     ready: watch::Sender<Option<Arc<PathStream>>>,
 }
@@ -297,6 +322,7 @@ impl Path {
             conf,
             correlation_id,
             retired: AtomicBool::new(false),
+            source_status: Mutex::default(),
             state: Mutex::default(),
             ready,
         })
@@ -310,6 +336,29 @@ impl Path {
     /// The stream being produced now, if any.
     pub(crate) fn stream(&self) -> Option<Arc<PathStream>> {
         self.ready.borrow().clone()
+    }
+
+    /// The source's connection state.
+    pub(crate) fn source_status(&self) -> SourceStatus {
+        lock(&self.source_status).clone()
+    }
+
+    /// Called by a source Vigia runs once it plays.
+    pub(crate) fn source_connected(&self) {
+        lock(&self.source_status).online = true;
+    }
+
+    /// Called by a source Vigia runs when a connection attempt failed or the connection ended.
+    pub(crate) fn source_failed(&self, error: &str) {
+        let mut status = lock(&self.source_status);
+        status.online = false;
+        status.failures += 1;
+        status.last_error = Some(error.to_owned());
+    }
+
+    /// Readers attached now.
+    pub(crate) fn readers(&self) -> usize {
+        lock(&self.state).readers
     }
 
     /// Whether the path left the manager; its stream watchers should stop following it.

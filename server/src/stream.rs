@@ -21,6 +21,7 @@
 //!   it (HLS writes `EXT-X-DISCONTINUITY` there even when the outage was short).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vigia_media::hub::Hub;
@@ -73,6 +74,18 @@ pub(crate) struct PathStream {
     /// Unit hub sequence numbers of the first unit after the last few reconnects.
     resumes: Mutex<VecDeque<u64>>,
     has_video: bool,
+    counters: StreamCounters,
+}
+
+/// What a stream received, for health reports: plain counters, read by anyone.
+#[derive(Default)]
+pub(crate) struct StreamCounters {
+    /// Access units of the leading track (video if there is one).
+    pub(crate) frames: AtomicU64,
+    /// Payload bytes of every track.
+    pub(crate) bytes: AtomicU64,
+    /// Wall-clock arrival of the last unit (UNIX µs); 0 before the first.
+    pub(crate) last_unit_us: AtomicI64,
 }
 
 struct Writer {
@@ -118,6 +131,7 @@ impl PathStream {
             }),
             resumes: Mutex::new(VecDeque::new()),
             has_video,
+            counters: StreamCounters::default(),
         })
     }
 
@@ -181,12 +195,28 @@ impl PathStream {
         self.rtp.close();
     }
 
+    fn count(&self, track: &Track, unit: &AccessUnit) {
+        let c = &self.counters;
+        if track.kind() == MediaKind::Video || !self.has_video {
+            c.frames.fetch_add(1, Ordering::Relaxed);
+        }
+        let bytes: usize = unit.data.iter().map(|d| d.len()).sum();
+        c.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        c.last_unit_us.store(unix_micros(), Ordering::Relaxed);
+    }
+
+    /// What the stream received so far.
+    pub(crate) fn counters(&self) -> &StreamCounters {
+        &self.counters
+    }
+
     /// Publishes one access unit: into the unit hub, and packetized once into the RTP hub.
     /// Never waits for a reader.
     pub(crate) fn publish(&self, mut unit: AccessUnit) {
         let Some(track) = self.tracks.get(unit.track) else {
             return;
         };
+        self.count(track, &unit);
         let join = unit.keyframe && (track.kind() == MediaKind::Video || !self.has_video);
         let mut writer = lock(&self.writer);
         let resumed = writer.timeline.is_resuming();

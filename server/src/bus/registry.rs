@@ -172,7 +172,12 @@ mod tests {
     }
 
     /// Name, events in, actions out, cameras left.
-    type Case = (&'static str, Vec<CameraEvent>, Vec<Action>, Vec<&'static str>);
+    type Case = (
+        &'static str,
+        Vec<CameraEvent>,
+        Vec<Action>,
+        Vec<&'static str>,
+    );
 
     #[test]
     fn case_table() {

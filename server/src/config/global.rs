@@ -141,6 +141,10 @@ pub(crate) struct Config {
     // ---- (and in `keys::GLOBAL_VIGIA`), each with a `VIGIA_*` environment override.
     /// `eventsURL`: the AMQP broker for events (`amqp://…`); none by default.
     pub events_url: Option<String>,
+    /// `eventsHealthInterval`: how often each pulled camera's `stream.health_check` is
+    /// published when `eventsURL` is set (10s; > 0). A camera going offline or coming back is
+    /// reported at once besides.
+    pub events_health_interval: Duration,
     /// `recordSpoolDirectory`: the local directory where the recorder writes and fsyncs
     /// parts before they are uploaded (`./vigia-spool`; not empty).
     pub record_spool_directory: String,
@@ -194,6 +198,7 @@ impl Default for Config {
             playback_allow_origins: vec!["*".to_owned()],
             playback_trusted_proxies: Vec::new(),
             events_url: None,
+            events_health_interval: Duration::from_secs(10),
             record_spool_directory: "./vigia-spool".to_owned(),
             record_spool_max_size: 2 << 30,
             path_defaults: PathConf::default(),
@@ -274,6 +279,7 @@ pub(crate) fn set_key(
         "playbackAllowOrigins" => cfg.playback_allow_origins = ctx.string_list(kp, v)?,
         "playbackTrustedProxies" => cfg.playback_trusted_proxies = ip_list(ctx, kp, v)?,
         "eventsURL" => cfg.events_url = Some(ctx.string(kp, v)?).filter(|s| !s.is_empty()),
+        "eventsHealthInterval" => cfg.events_health_interval = positive_duration(ctx, kp, v)?,
         "recordSpoolDirectory" => cfg.record_spool_directory = non_empty(ctx, kp, v)?,
         "recordSpoolMaxSize" => cfg.record_spool_max_size = positive_size(ctx, kp, v)?,
         _ => return Err(ctx.unknown(kp)),

@@ -42,8 +42,12 @@ pub(crate) const GLOBAL_IMPLEMENTED: &[&str] = &[
 /// Reserved here so they are never reported as unknown. S3/object storage (`s3*`),
 /// AMQP and retention keys go in this list, with a typed field in `global.rs`
 /// (section "Vigia's own keys") when their feature lands.
-pub(crate) const GLOBAL_VIGIA: &[&str] =
-    &["eventsURL", "recordSpoolDirectory", "recordSpoolMaxSize"];
+pub(crate) const GLOBAL_VIGIA: &[&str] = &[
+    "eventsURL",
+    "eventsHealthInterval",
+    "recordSpoolDirectory",
+    "recordSpoolMaxSize",
+];
 
 /// Path keys Vigia implements (parsed into typed fields of `PathConf`).
 pub(crate) const PATH_IMPLEMENTED: &[&str] = &[

@@ -1337,3 +1337,18 @@ fn source_variables_are_substituted_per_request() {
         Source::Rtsp("rtsp://10.0.3.10/s?p=cam3_10&a=1".into())
     );
 }
+
+#[test]
+fn events_health_interval_defaults_to_10s_and_must_be_positive() {
+    let cfg = load("").unwrap().config;
+    assert_eq!(cfg.events_health_interval, Duration::from_secs(10));
+    let cfg = load("eventsHealthInterval: 2500ms\n").unwrap().config;
+    assert_eq!(cfg.events_health_interval, Duration::from_millis(2500));
+    let env = HashMap::from([("VIGIA_EVENTSHEALTHINTERVAL".to_owned(), "30s".to_owned())]);
+    let cfg = Config::from_yaml_str("", "test.yml", &env).unwrap().config;
+    assert_eq!(cfg.events_health_interval, Duration::from_secs(30));
+    for bad in ["eventsHealthInterval: 0s\n", "eventsHealthInterval: soon\n"] {
+        let err = load(bad).unwrap_err().to_string();
+        assert!(err.contains("eventsHealthInterval"), "{bad}: {err}");
+    }
+}

@@ -48,9 +48,9 @@ pub(crate) fn start(path: Arc<Path>) -> SourceHandle {
         None => tracing::Span::none(),
     };
     let task = match path.conf.source.clone() {
-        Source::Synthetic(profile) => tokio::spawn(
-            synthetic::run(path, profile == SyntheticProfile::P1080).instrument(span),
-        ),
+        Source::Synthetic(profile) => {
+            tokio::spawn(synthetic::run(path, profile == SyntheticProfile::P1080).instrument(span))
+        }
         Source::Rtsp(url) => tokio::spawn(rtsp_pull::run(path, url).instrument(span)),
         Source::Unsupported(url) => {
             tracing::warn!(path = %path.name, "source {url} is not supported yet; the path stays empty");

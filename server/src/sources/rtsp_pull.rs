@@ -38,8 +38,14 @@ pub(crate) async fn run(path: Arc<Path>, url: String) {
     loop {
         let started = Instant::now();
         match pull_once(&path, &url).await {
-            Ok(()) => tracing::warn!(path = %path.name, "source {} ended the stream", redact(&url)),
-            Err(e) => tracing::warn!(path = %path.name, "source {} failed: {e}", redact(&url)),
+            Ok(()) => {
+                path.source_failed("the source ended the stream");
+                tracing::warn!(path = %path.name, "source {} ended the stream", redact(&url))
+            }
+            Err(e) => {
+                path.source_failed(&e);
+                tracing::warn!(path = %path.name, "source {} failed: {e}", redact(&url))
+            }
         }
         if started.elapsed() >= HEALTHY_AFTER {
             backoff.reset();
@@ -72,7 +78,10 @@ async fn pull_once(path: &Arc<Path>, url: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let chosen = choose_streams(session.streams());
     if chosen.is_empty() {
-        return Err("the source offers no stream Vigia supports".into());
+        return Err(format!(
+            "unsupported codec: the source offers only {}",
+            offered_codecs(session.streams())
+        ));
     }
     for (stream_index, _) in &chosen {
         let setup = SetupOptions::default()
@@ -90,6 +99,7 @@ async fn pull_once(path: &Arc<Path>, url: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut demuxed = playing.demuxed().map_err(|e| e.to_string())?;
     let stream = path.source_ready(tracks.clone());
+    path.source_connected();
     let mut ingest = Ingest::new(&tracks);
     let mut clock = SourceClock::new(tracks.iter().map(|t| t.clock_rate));
     let mut warned_skew = false;
@@ -174,6 +184,22 @@ fn choose_streams(streams: &[retina::client::Stream]) -> Vec<(usize, Track)> {
         .enumerate()
         .filter_map(|(i, s)| track_of(s).map(|t| (i, t)))
         .collect()
+}
+
+/// The codecs of `streams` as people name them (`MJPEG`, `H264`, `MPEG4-GENERIC`), for errors.
+fn offered_codecs(streams: &[retina::client::Stream]) -> String {
+    let names: Vec<String> = streams
+        .iter()
+        .map(|s| match s.encoding_name() {
+            "jpeg" => "MJPEG".to_owned(),
+            other => other.to_ascii_uppercase(),
+        })
+        .collect();
+    if names.is_empty() {
+        "no stream".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 fn track_of(stream: &retina::client::Stream) -> Option<Track> {
