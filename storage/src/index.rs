@@ -117,7 +117,7 @@ impl RecordingIndex {
     /// The segments of `path` that overlap `[start_us, end_us)`, oldest first.
     pub fn segments(&self, path: &str, start_us: i64, end_us: i64) -> Vec<SegmentEntry> {
         let paths = self.lock();
-        let Some(map) = paths.get(path) else {
+        let Some(map) = paths.get(path).filter(|_| start_us <= end_us) else {
             return Vec::new();
         };
         // A segment starting before `start_us` may still cover it: begin at the one before.
@@ -135,27 +135,26 @@ impl RecordingIndex {
     /// The recorded spans of `path` overlapping `[start_us, end_us)`: consecutive segments
     /// (within [`SPAN_TOLERANCE_US`]) merged, clipped to the window.
     pub fn spans(&self, path: &str, start_us: i64, end_us: i64) -> Vec<Span> {
-        let mut spans: Vec<Span> = Vec::new();
+        // (start, end) pairs with saturating ends: times near the ends of `i64` (a corrupt
+        // journal, a camera clock gone wild) must not overflow.
+        let mut spans: Vec<(i64, i64)> = Vec::new();
         for e in self.segments(path, start_us, end_us) {
             match spans.last_mut() {
-                Some(last)
-                    if e.start_us <= last.start_us + last.duration_us + SPAN_TOLERANCE_US =>
-                {
-                    last.duration_us = last.duration_us.max(e.end_us() - last.start_us);
+                Some((_, end)) if e.start_us <= end.saturating_add(SPAN_TOLERANCE_US) => {
+                    *end = (*end).max(e.end_us());
                 }
-                _ => spans.push(Span {
-                    start_us: e.start_us,
-                    duration_us: e.duration_us,
-                }),
+                _ => spans.push((e.start_us, e.end_us())),
             }
         }
-        for s in &mut spans {
-            let end = (s.start_us + s.duration_us).min(end_us);
-            s.start_us = s.start_us.max(start_us);
-            s.duration_us = end - s.start_us;
-        }
-        spans.retain(|s| s.duration_us > 0);
         spans
+            .into_iter()
+            .map(|(start, end)| (start.max(start_us), end.min(end_us)))
+            .filter(|(start, end)| start < end)
+            .map(|(start, end)| Span {
+                start_us: start,
+                duration_us: end.saturating_sub(start),
+            })
+            .collect()
     }
 
     /// The names of the paths with at least one segment.
@@ -218,6 +217,21 @@ impl RecordingIndex {
             return Ok(());
         };
         let tmp = file.with_extension("tmp");
+        let out = self.compacted();
+        let write = || -> std::io::Result<File> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&out)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, file)?;
+            OpenOptions::new().append(true).open(file)
+        };
+        let f = write().map_err(|e| StorageError::file(file, "rewrite index journal", &e))?;
+        *self.journal.lock().unwrap_or_else(PoisonError::into_inner) = Some(f);
+        Ok(())
+    }
+
+    /// The journal of the current entries: one `add` line each.
+    fn compacted(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for (path, map) in self.lock().iter() {
             for entry in map.values() {
@@ -229,16 +243,7 @@ impl RecordingIndex {
                 out.push(b'\n');
             }
         }
-        let write = || -> std::io::Result<File> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&out)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, file)?;
-            OpenOptions::new().append(true).open(file)
-        };
-        let f = write().map_err(|e| StorageError::file(file, "rewrite index journal", &e))?;
-        *self.journal.lock().unwrap_or_else(PoisonError::into_inner) = Some(f);
-        Ok(())
+        out
     }
 
     fn journal(&self, line: &JournalLine) {
@@ -255,6 +260,137 @@ impl RecordingIndex {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<i64, SegmentEntry>>> {
         self.paths.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Fuzz entry point of the `index_journal` target: the journal replay of
+/// [`RecordingIndex::open`] on arbitrary bytes, asserting that `segments` and `spans` over the
+/// whole time line and over windows read from the input (inverted ones included) are sorted,
+/// inside the window and, for spans, disjoint and not empty; and that the compacted journal
+/// replays to the same index.
+#[doc(hidden)]
+pub fn fuzz_index_journal(data: &[u8]) {
+    let index = RecordingIndex::in_memory();
+    index.replay(data);
+    let mut windows = vec![(i64::MIN, i64::MAX)];
+    for w in data.chunks_exact(16).take(4) {
+        let at = |i: usize| w.get(i..i + 8).and_then(|b| b.try_into().ok());
+        if let (Some(a), Some(b)) = (at(0), at(8)) {
+            let (a, b) = (i64::from_le_bytes(a), i64::from_le_bytes(b));
+            windows.extend([(a, b), (b, a)]);
+        }
+    }
+    for path in index.paths() {
+        for &(start, end) in &windows {
+            fuzz::check_window(&index, &path, start, end);
+        }
+    }
+    let again = RecordingIndex::in_memory();
+    again.replay(index.compacted().as_slice());
+    assert_eq!(
+        fuzz::entries(&again),
+        fuzz::entries(&index),
+        "compaction keeps the index"
+    );
+}
+
+/// Named seeds for the `index_journal` corpus: a journal of adds and deletes over two paths
+/// with a torn last line, and one with extreme times and durations.
+#[doc(hidden)]
+pub fn fuzz_index_journal_seeds() -> Vec<(String, Vec<u8>)> {
+    let seg = |start_us: i64, duration_us: i64| SegmentEntry {
+        key: format!("k{start_us}"),
+        start_us,
+        duration_us,
+        size: 1,
+    };
+    let add = |path: &str, entry| JournalLine::Add {
+        path: path.to_owned(),
+        entry,
+    };
+    let del = |path: &str, start_us| JournalLine::Del {
+        path: path.to_owned(),
+        start_us,
+    };
+    let journals = [
+        (
+            "journal",
+            vec![
+                add("a", seg(0, 60_000_000)),
+                add("a", seg(60_000_000, 60_000_000)),
+                add("a", seg(120_500_000, 30_000_000)),
+                add("b/c", seg(5_000_000, 1_000_000)),
+                del("a", 0),
+                add("a", seg(200_000_000, 10_000_000)),
+            ],
+        ),
+        (
+            "extremes",
+            vec![
+                add("x", seg(i64::MIN, i64::MAX)),
+                add("x", seg(-5, -10)),
+                add("x", seg(i64::MAX - 1, i64::MAX)),
+                add("x", seg(i64::MAX, 0)),
+            ],
+        ),
+    ];
+    journals
+        .into_iter()
+        .map(|(name, lines)| {
+            let mut out = Vec::new();
+            for line in &lines {
+                out.extend(serde_json::to_vec(line).unwrap_or_default());
+                out.push(b'\n');
+            }
+            if name == "journal" {
+                out.extend_from_slice(b"{\"op\":\"add\",\"pa");
+            }
+            (name.to_owned(), out)
+        })
+        .collect()
+}
+
+mod fuzz {
+    //! Checks of [`super::fuzz_index_journal`]; panics here are findings.
+
+    use std::collections::BTreeMap;
+
+    use super::{RecordingIndex, SegmentEntry};
+
+    /// What `segments` and `spans` promise for the window `[start, end)` of `path`.
+    pub(super) fn check_window(index: &RecordingIndex, path: &str, start: i64, end: i64) {
+        let segments = index.segments(path, start, end);
+        for w in segments.windows(2) {
+            assert!(w[0].start_us < w[1].start_us, "segments sorted");
+        }
+        for s in &segments {
+            assert!(
+                s.start_us < end && s.end_us() > start,
+                "segment overlaps the window"
+            );
+        }
+        let spans = index.spans(path, start, end);
+        for s in &spans {
+            assert!(s.duration_us > 0, "span not empty: {s:?}");
+            assert!(s.start_us >= start && s.start_us.saturating_add(s.duration_us) <= end);
+        }
+        for w in spans.windows(2) {
+            let end_of_first = w[0].start_us.saturating_add(w[0].duration_us);
+            assert!(
+                end_of_first < w[1].start_us,
+                "spans sorted and disjoint: {w:?}"
+            );
+        }
+    }
+
+    /// Every path's entries, paths without entries left out.
+    pub(super) fn entries(index: &RecordingIndex) -> BTreeMap<String, BTreeMap<i64, SegmentEntry>> {
+        let paths = index.lock();
+        paths
+            .iter()
+            .filter(|(_, m)| !m.is_empty())
+            .map(|(p, m)| (p.clone(), m.clone()))
+            .collect()
     }
 }
 
@@ -304,6 +440,30 @@ mod tests {
             index.ending_before("cam", 120_000_000),
             [seg(0, 60), seg(60, 60)]
         );
+    }
+
+    /// Found by the `index_journal` fuzz target: sums of times near `i64::MAX` overflowed in
+    /// `spans`, and a window ending before it starts panicked in `BTreeMap::range`.
+    #[test]
+    fn extreme_times_and_inverted_windows_do_not_panic() {
+        let index = RecordingIndex::in_memory();
+        let entry = |start_us, duration_us| SegmentEntry {
+            key: "k".to_owned(),
+            start_us,
+            duration_us,
+            size: 1,
+        };
+        index.insert("x", entry(i64::MIN, i64::MAX));
+        index.insert("x", entry(i64::MAX - 1, i64::MAX));
+        index.insert("x", entry(0, -10));
+        let spans = index.spans("x", i64::MIN, i64::MAX);
+        let whole = |start_us, duration_us| Span {
+            start_us,
+            duration_us,
+        };
+        assert_eq!(spans, [whole(i64::MIN, i64::MAX), whole(i64::MAX - 1, 1)]);
+        assert!(index.segments("x", 10, 5).is_empty());
+        assert!(index.spans("x", 10, 5).is_empty());
     }
 
     #[test]
