@@ -51,17 +51,24 @@ const TIME_VARS: [char; 8] = ['Y', 'm', 'd', 'H', 'M', 'S', 'f', 's'];
 
 impl RecordPath {
     /// Parses a template; it must contain `%path` and either `%s` or all of `%Y %m %d %H %M %S`
-    /// (so that two segments of one path never share a name).
+    /// (so that two segments of one path never share a name), and `%s` at most once (two
+    /// numbers of any length side by side could not be told apart when reading a key back).
     pub fn parse(template: &str) -> Result<Self, StorageError> {
         let fail = |what: &str| StorageError::Template {
             template: template.to_owned(),
             what: what.to_owned(),
         };
         let (destination, rest) = split_destination(template).map_err(|w| fail(w))?;
-        if !rest.contains("%path") {
+        let vars: Vec<Token> = tokens(rest)
+            .filter(|t| !matches!(t, Token::Text(_)))
+            .collect();
+        let has = |v: &str| tokens(v).next().is_some_and(|t| vars.contains(&t));
+        if !has("%path") {
             return Err(fail("must contain %path"));
         }
-        let has = |v: &str| rest.contains(v);
+        if vars.iter().filter(|&&t| t == Token::Time('s')).count() > 1 {
+            return Err(fail("may contain %s only once"));
+        }
         let full_date = ["%Y", "%m", "%d", "%H", "%M", "%S"].iter().all(|v| has(v));
         if !has("%s") && !full_date {
             return Err(fail(
@@ -83,29 +90,13 @@ impl RecordPath {
     pub fn key(&self, path: &str, start_us: i64) -> String {
         let time = DateTime::<Utc>::from_timestamp_micros(start_us).unwrap_or_default();
         let mut out = String::with_capacity(self.key_template.len() + path.len() + 16);
-        let mut rest = self.key_template.as_str();
-        while let Some(i) = rest.find('%') {
-            out.push_str(&rest[..i]);
-            rest = &rest[i + 1..];
-            if let Some(after) = rest.strip_prefix("path") {
-                out.push_str(path);
-                rest = after;
-                continue;
-            }
-            let Some(c) = rest.chars().next() else {
-                out.push('%');
-                break;
-            };
-            rest = &rest[c.len_utf8()..];
-            match time_field(&time, c) {
-                Some(value) => out.push_str(&value),
-                None => {
-                    out.push('%');
-                    out.push(c);
-                }
+        for token in tokens(&self.key_template) {
+            match token {
+                Token::Text(text) => out.push_str(text),
+                Token::Path => out.push_str(path),
+                Token::Time(c) => out.push_str(&time_field(&time, c).unwrap_or_default()),
             }
         }
-        out.push_str(rest);
         out.push_str(".mp4");
         out
     }
@@ -113,38 +104,32 @@ impl RecordPath {
     /// The longest directory prefix shared by every key of `path` (ends with `/` or is empty):
     /// what to list to find its segments.
     pub fn list_prefix(&self, path: &str) -> String {
-        let rendered = self.key_template.replace("%path", path);
-        let fixed = rendered
-            .find(|c| c == '%')
-            .map_or(rendered.as_str(), |i| &rendered[..i]);
+        let mut fixed = String::new();
+        for token in tokens(&self.key_template) {
+            match token {
+                Token::Text(text) => fixed.push_str(text),
+                Token::Path => fixed.push_str(path),
+                Token::Time(_) => break,
+            }
+        }
+        fixed.truncate(fixed.rfind('/').map_or(0, |i| i + 1));
         fixed
-            .rfind('/')
-            .map_or(String::new(), |i| fixed[..=i].to_owned())
     }
 
     /// A matcher for the keys of `path`'s segments.
     pub fn matcher(&self, path: &str) -> KeyMatcher {
         let mut pattern = String::from("^");
         let mut fields = Vec::new();
-        let mut rest = self.key_template.as_str();
-        while let Some(i) = rest.find('%') {
-            pattern.push_str(&regex::escape(&rest[..i]));
-            rest = &rest[i + 1..];
-            if let Some(after) = rest.strip_prefix("path") {
-                pattern.push_str(&regex::escape(path));
-                rest = after;
-                continue;
-            }
-            match rest.chars().next() {
-                Some(c) if TIME_VARS.contains(&c) => {
+        for token in tokens(&self.key_template) {
+            match token {
+                Token::Text(text) => pattern.push_str(&regex::escape(text)),
+                Token::Path => pattern.push_str(&regex::escape(path)),
+                Token::Time(c) => {
                     pattern.push_str(field_pattern(c));
                     fields.push(c);
-                    rest = &rest[1..];
                 }
-                _ => pattern.push('%'),
             }
         }
-        pattern.push_str(&regex::escape(rest));
         pattern.push_str(r"\.mp4$");
         KeyMatcher {
             regex: Regex::new(&pattern).unwrap_or_else(|_| Regex::new("$^").expect("never")),
@@ -191,7 +176,8 @@ impl TimeParts {
     }
 
     fn to_micros(&self) -> Option<i64> {
-        if let Some(unix) = self.unix.filter(|_| !self.has_date) {
+        // `%s` is the whole time; date fields next to it may be only some of them.
+        if let Some(unix) = self.unix {
             return unix.checked_mul(1_000_000)?.checked_add(self.micros);
         }
         let [y, mo, d, h, mi, s] = self.date;
@@ -199,6 +185,49 @@ impl TimeParts {
         let time = date.and_hms_opt(h as u32, mi as u32, s as u32)?;
         Some(time.and_utc().timestamp_micros() + self.micros)
     }
+}
+
+/// One piece of a key template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token<'a> {
+    /// Text kept as is, including a `%` not followed by a variable (with the character after
+    /// it, so `%%s` is the text `%%` and then `s`).
+    Text(&'a str),
+    /// `%path`.
+    Path,
+    /// One of [`TIME_VARS`].
+    Time(char),
+}
+
+/// The pieces of `template`, in order: the one reading of a template that parsing, rendering,
+/// matching and listing share.
+fn tokens(template: &str) -> impl Iterator<Item = Token<'_>> {
+    let mut rest = template;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(after) = rest.strip_prefix('%') else {
+            let (text, tail) = rest.split_at(rest.find('%').unwrap_or(rest.len()));
+            rest = tail;
+            return Some(Token::Text(text));
+        };
+        if let Some(tail) = after.strip_prefix("path") {
+            rest = tail;
+            return Some(Token::Path);
+        }
+        match after.chars().next() {
+            Some(c) if TIME_VARS.contains(&c) => {
+                rest = &after[1..];
+                Some(Token::Time(c))
+            }
+            next => {
+                let (text, tail) = rest.split_at(1 + next.map_or(0, char::len_utf8));
+                rest = tail;
+                Some(Token::Text(text))
+            }
+        }
+    })
 }
 
 fn split_destination(template: &str) -> Result<(Destination, &str), &'static str> {
@@ -239,37 +268,105 @@ fn time_field(time: &DateTime<Utc>, c: char) -> Option<String> {
     })
 }
 
+/// What a time field renders as: ASCII digits (`\d` would take any Unicode digit), a sign for
+/// UNIX times before 1970.
 fn field_pattern(c: char) -> &'static str {
     match c {
-        'Y' => r"(\d{4})",
-        'f' => r"(\d{6})",
-        's' => r"(\d+)",
-        _ => r"(\d{2})",
+        'Y' => r"([0-9]{4})",
+        'f' => r"([0-9]{6})",
+        's' => r"(-?[0-9]+)",
+        _ => r"([0-9]{2})",
     }
+}
+
+/// (template, path, key at [`CASES_T`], list prefix): the case table of the unit tests and the
+/// seeds of the `record_path` fuzz target.
+const CASES: &[(&str, &str, &str, &str)] = &[
+    (
+        "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
+        "cam1",
+        "cam1/2025-12-02_14-04-05-123456.mp4",
+        "cam1/",
+    ),
+    (
+        "s3://bucket/city/%path/%Y/%m/%d/%H-%M-%S-%f",
+        "sp/cam2",
+        "city/sp/cam2/2025/12/02/14-04-05-123456.mp4",
+        "city/sp/cam2/",
+    ),
+    ("rec/%path_%s_%f", "c", "c_1764684245_123456.mp4", ""),
+];
+
+/// The time the keys of [`CASES`] are rendered at: 2025-12-02T14:04:05.123456Z.
+const CASES_T: i64 = 1_764_684_245_123_456;
+
+/// Fuzz entry point of the `record_path` target. The input is 8 bytes of time (little-endian,
+/// folded into years 0000–9999, the range whose `%Y` has four digits), then the template, a
+/// newline and the path name. If the template parses, keys of the path at that time, the next
+/// microsecond and [`CASES_T`] must read back as their time (to the second when the template
+/// has no `%f`) and start with the path's list prefix.
+#[doc(hidden)]
+pub fn fuzz_record_path(data: &[u8]) {
+    const MIN_T: i64 = -62_167_219_200_000_000; // 0000-01-01T00:00:00Z
+    const MAX_T: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
+    let (time, text) = data.split_at(data.len().min(8));
+    let mut raw = [0u8; 8];
+    raw[..time.len()].copy_from_slice(time);
+    let raw = i64::from_le_bytes(raw);
+    let text = String::from_utf8_lossy(text);
+    let (template, path) = text.split_once('\n').unwrap_or((&text, "cam"));
+    let Ok(rp) = RecordPath::parse(template) else {
+        return;
+    };
+    let _ = rp.key(path, raw);
+    let matcher = rp.matcher(path);
+    let _ = matcher.start_us(path);
+    let prefix = rp.list_prefix(path);
+    assert!(prefix.is_empty() || prefix.ends_with('/'), "{prefix:?}");
+    let t = MIN_T + raw.rem_euclid(MAX_T - MIN_T);
+    let has_micros = rp.key(path, 0) != rp.key(path, 1);
+    for t in [t, t + 1, CASES_T] {
+        let key = rp.key(path, t);
+        let expected = if has_micros {
+            t
+        } else {
+            t - t.rem_euclid(1_000_000)
+        };
+        assert_eq!(
+            matcher.start_us(&key),
+            Some(expected),
+            "{template:?} {key:?}"
+        );
+        assert!(key.starts_with(&prefix), "{key:?} starts with {prefix:?}");
+    }
+}
+
+/// Named seeds for the `record_path` corpus: the templates of [`CASES`] with their path names,
+/// and MediaMTX's default template with path names regular expressions and templates treat
+/// specially.
+#[doc(hidden)]
+pub fn fuzz_record_path_seeds() -> Vec<(String, Vec<u8>)> {
+    let default = "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f";
+    let odd_paths = ["a.b+c*(d)", "x/%s/y", "%path", "cam 1/ü"];
+    let inputs = CASES
+        .iter()
+        .map(|&(template, path, _, _)| (template, path))
+        .chain(odd_paths.iter().map(|&path| (default, path)));
+    inputs
+        .enumerate()
+        .map(|(i, (template, path))| {
+            let mut data = CASES_T.to_le_bytes().to_vec();
+            data.extend_from_slice(format!("{template}\n{path}").as_bytes());
+            (format!("case-{i}"), data)
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const T: i64 = 1_764_684_245_123_456; // 2025-12-02T14:04:05.123456Z
-
-    /// (template, path, key, list prefix)
-    const CASES: &[(&str, &str, &str, &str)] = &[
-        (
-            "./recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
-            "cam1",
-            "cam1/2025-12-02_14-04-05-123456.mp4",
-            "cam1/",
-        ),
-        (
-            "s3://bucket/city/%path/%Y/%m/%d/%H-%M-%S-%f",
-            "sp/cam2",
-            "city/sp/cam2/2025/12/02/14-04-05-123456.mp4",
-            "city/sp/cam2/",
-        ),
-        ("rec/%path_%s_%f", "c", "c_1764684245_123456.mp4", ""),
-    ];
+    const T: i64 = CASES_T;
 
     #[test]
     fn keys_render_and_parse_back() {
@@ -318,5 +415,45 @@ mod tests {
         let b = rp.key("c", T + 1);
         let c = rp.key("c", T + 86_400_000_000);
         assert!(a < b && b < c);
+    }
+
+    /// Found by the `record_path` fuzz target: keys that did not read back as their time.
+    #[test]
+    fn keys_read_back_where_they_did_not() {
+        for (template, path, t) in [
+            // `%s` with some date fields: the date fields were read and the rest taken as 0.
+            ("./r/%path/%Y/%s_%f", "c", T),
+            // Before 1970 `%s` is negative: the sign did not match.
+            ("./r/%path_%s_%f", "c", -1_500_000),
+            // `%%` before a time letter: rendered as text, matched as the variable.
+            ("./r/%path/%%Y_%x%é%s_%f", "c", T),
+            // A path with `%` in it cut the list prefix short (not wrong, but a longer list).
+            ("./r/%path/%s_%f", "a%b/c", T),
+        ] {
+            let rp = RecordPath::parse(template).unwrap();
+            let key = rp.key(path, t);
+            assert_eq!(rp.matcher(path).start_us(&key), Some(t), "{template} {key}");
+            assert!(key.starts_with(&rp.list_prefix(path)), "{template} {key}");
+        }
+        assert_eq!(
+            RecordPath::parse("./r/%path/%s")
+                .unwrap()
+                .list_prefix("a%b/c"),
+            "a%b/c/"
+        );
+    }
+
+    /// Found by the `record_path` fuzz target: templates whose keys are not unique or cannot
+    /// be read back were accepted.
+    #[test]
+    fn templates_that_only_look_right_are_refused() {
+        for (template, why) in [
+            ("./r/%path/%%s", "%Y %m %d %H %M %S"),
+            ("./r/%%path/%s", "must contain %path"),
+            ("./r/%path/%s%s", "%s only once"),
+        ] {
+            let err = RecordPath::parse(template).unwrap_err().to_string();
+            assert!(err.contains(why), "{template}: {err}");
+        }
     }
 }
