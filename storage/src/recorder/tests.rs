@@ -104,3 +104,39 @@ fn parts_respect_the_size_cap() {
         .count();
     assert!(parts > 12, "{parts} parts");
 }
+
+/// No payload copy before the spool write: a part's chunks are the pushed units' own NAL-unit
+/// and audio-frame `Bytes` (same address, same length), between the box headers.
+#[test]
+fn parts_share_the_units_payload_bytes() {
+    let mut player = Player::new(builtin_360p());
+    let mut recorder = Recorder::new(player.clip().tracks().to_vec(), config(60));
+    let mut pushed = Vec::new();
+    let mut parts = Vec::new();
+    while player.next_due_us() < 3_000_000 {
+        let due = player.next_due_us();
+        let unit = Arc::new(player.next_unit(WALL0 + due));
+        pushed.extend(unit.data.iter().map(|d| (d.as_ptr(), d.len())));
+        recorder.push(unit);
+        parts.extend(std::iter::from_fn(|| recorder.pull()));
+    }
+    recorder.finish();
+    parts.extend(std::iter::from_fn(|| recorder.pull()));
+    let chunks: std::collections::HashSet<(*const u8, usize)> = parts
+        .iter()
+        .filter_map(|e| match e {
+            RecordEvent::Part { chunks, .. } => Some(chunks),
+            _ => None,
+        })
+        .flatten()
+        .map(|c| (c.as_ptr(), c.len()))
+        .collect();
+    assert!(pushed.len() > 200, "{} payload chunks pushed", pushed.len());
+    let missing: Vec<_> = pushed.iter().filter(|p| !chunks.contains(p)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} copied",
+        missing.len(),
+        pushed.len()
+    );
+}
