@@ -314,7 +314,10 @@ fn edit_lists_go_into_the_init_and_keep_it_readable() {
         .map(|(_, _, body)| body)
         .collect();
     let elst = path(traks[0], &[b"edts", b"elst"]).expect("an edit list in track 1");
-    assert_eq!(elst, [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 14, 16, 0, 1, 0, 0]);
+    assert_eq!(
+        elst,
+        [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 14, 16, 0, 1, 0, 0]
+    );
     assert!(path(traks[1], &[b"edts"]).is_none());
     assert_eq!(edited.len(), init.len() + 8 + 8 + 20);
     // An init it cannot take apart comes back as it was.
