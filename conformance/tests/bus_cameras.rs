@@ -204,3 +204,145 @@ fn cameras_follow_camera_events() {
         vigia.logs()
     );
 }
+
+/// `vigia events tail` of one camera's health events, its stdout in a file.
+struct HealthTail {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl HealthTail {
+    fn start(cam: &str) -> Self {
+        let dir = TempDir::new("vigia-bus-tail");
+        let out = dir.path().join("tail.txt");
+        let file = std::fs::File::create(&out).expect("create tail output");
+        let subject = format!("camera/{cam}");
+        let child = std::process::Command::new(vigia_bin())
+            .args(["events", "--url", BROKER, "tail"])
+            .args([
+                "--type",
+                "stream.health_check",
+                "--subject",
+                subject.as_str(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(file)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn vigia events tail");
+        // Give it the time to bind its queue before anything is published.
+        std::thread::sleep(Duration::from_secs(1));
+        Self {
+            child,
+            out,
+            _dir: dir,
+        }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// The statuses reported so far, in order.
+    fn statuses(&self) -> Vec<String> {
+        let text = self.text();
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("\"status\": \""))
+            .map(|s| s.trim_end_matches([',', '"']).to_owned())
+            .collect()
+    }
+}
+
+impl Drop for HealthTail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_camera_that_dies_is_reported_offline_then_online() {
+    // The camera: another vigia serving its synthetic clip, stopped and started again.
+    let camera_ports = Ports::fresh();
+    let camera_config = format!(
+        "{}paths:\n  demo:\n    source: synthetic\n",
+        camera_ports.yaml()
+    );
+    let mut camera_vigia = Vigia::start(&camera_config, camera_ports.rtsp);
+
+    let ports = Ports::fresh();
+    let config = format!(
+        "{}eventsURL: {BROKER}\neventsHealthInterval: 2s\n",
+        ports.yaml()
+    );
+    let dir = TempDir::new("vigia-bus-health");
+    std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
+    let node = unique("conformance");
+    let vigia = Vigia::spawn(
+        dir,
+        &["vigia.yml"],
+        &[("VIGIA_NODE", node.as_str())],
+        ports.rtsp,
+    );
+    assert!(vigia.logs_soon_contain("events: cameras from queue", Duration::from_secs(10)));
+
+    let cam = unique("cam");
+    let corr = unique("corr");
+    let tail = HealthTail::start(&cam);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let url = camera_ports.rtsp_url("demo");
+    let created = event(
+        "camera.created",
+        &unique("ev"),
+        now_ms,
+        &corr,
+        camera(&cam, &url),
+    );
+    publish(&TempDir::new("vigia-bus-events"), &created);
+
+    let online = |t: &HealthTail| t.statuses().iter().any(|s| s == "online").then_some(());
+    assert!(
+        eventually(Duration::from_secs(10), || online(&tail)).is_some(),
+        "no online health event:\n{}\n{}",
+        tail.text(),
+        vigia.logs()
+    );
+    assert!(
+        tail.text().contains(&format!("correlationid={corr}")),
+        "health events carry the camera's correlation id:\n{}",
+        tail.text()
+    );
+
+    camera_vigia.stop();
+    let offline_after_online = |t: &HealthTail| {
+        let s = t.statuses();
+        let first_online = s.iter().position(|x| x == "online")?;
+        s[first_online..]
+            .iter()
+            .any(|x| x == "offline")
+            .then_some(())
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || offline_after_online(&tail)).is_some(),
+        "no offline health event within 10 s of the camera's death:\n{}\n{}",
+        tail.text(),
+        vigia.logs()
+    );
+    assert!(vigia.logs().contains("camera offline"), "{}", vigia.logs());
+
+    let _camera_back = Vigia::start(&camera_config, camera_ports.rtsp);
+    let back = |t: &HealthTail| {
+        let s = t.statuses();
+        let offline = s.iter().rposition(|x| x == "offline")?;
+        s[offline..].iter().any(|x| x == "online").then_some(())
+    };
+    assert!(
+        eventually(Duration::from_secs(15), || back(&tail)).is_some(),
+        "no online health event after the camera came back:\n{}\n{}",
+        tail.text(),
+        vigia.logs()
+    );
+}
