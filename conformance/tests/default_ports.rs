@@ -14,7 +14,7 @@ use vigia_conformance::{TempDir, Vigia, eventually};
 static DEFAULT_PORTS: Mutex<()> = Mutex::new(());
 
 fn compat_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat/mediamtx.yml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/testdata/mediamtx.yml")
 }
 
 #[test]

@@ -92,6 +92,9 @@ async fn serve(config: Arc<Config>) -> Result<(), String> {
     if records_anything(&config) || config.playback || config.events_url.is_some() {
         let recording = record::Recording::open(config.clone())?;
         tasks.extend(recording.start());
+        if config.playback {
+            tasks.extend(playback::start(config.clone(), recording.clone()).await?);
+        }
         paths.set_recording(recording);
     }
     let _bus = bus::start(&paths).await?;

@@ -71,7 +71,6 @@ struct Plan {
 }
 
 /// Binds the playback listener and serves until aborted.
-#[allow(dead_code)] // called from `serve()` once the recording owner wires it in
 pub(crate) async fn start(
     config: Arc<Config>,
     recording: Arc<Recording>,
@@ -145,14 +144,14 @@ struct Request<'a> {
 async fn route(r: &Request<'_>) -> Response {
     let query = r.uri.query().unwrap_or("");
     match r.uri.path() {
-        "/list" => list(r, query),
+        "/list" => list(r, query).await,
         "/get" => get(r, query).await,
         path => page(r, path),
     }
 }
 
 /// `/list`: the spans of the window, from the index.
-fn list(r: &Request<'_>, query: &str) -> Response {
+async fn list(r: &Request<'_>, query: &str) -> Response {
     let q = match ListQuery::parse(query) {
         Ok(q) => q,
         Err(e) => return bad_request(&e.to_string()),
@@ -162,6 +161,7 @@ fn list(r: &Request<'_>, query: &str) -> Response {
     }
     let start = q.start_us.unwrap_or(i64::MIN);
     let end = q.end_us.unwrap_or(i64::MAX);
+    r.server.recording.reconcile(&q.path).await;
     let spans = r.server.recording.index().spans(&q.path, start, end);
     if spans.is_empty() {
         return error(StatusCode::NOT_FOUND, NO_RECORDINGS);
@@ -191,6 +191,7 @@ async fn get(r: &Request<'_>, query: &str) -> Response {
         start_us: q.start_us,
         duration_us: q.duration_us,
     };
+    recording.reconcile(&q.path).await;
     let segments = recording
         .index()
         .segments(&q.path, window.start_us, window.end_us());

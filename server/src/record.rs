@@ -9,14 +9,16 @@
 //! reads the hub like any other reader: it never holds up ingest, and if it falls more than the
 //! hub's ring behind, the lost units are logged and counted.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use vigia_media::hub::Next;
 use vigia_storage::StorageError;
 use vigia_storage::index::RecordingIndex;
+use vigia_storage::rebuild::rebuild;
 use vigia_storage::recorder::{RecordEvent, Recorder, RecorderConfig};
 use vigia_storage::retention::Retention;
 use vigia_storage::spool::{SegmentMeta, SegmentWriter, Spool};
@@ -25,7 +27,7 @@ use vigia_storage::uploader::{self, Stores, UploadStats};
 
 use crate::bus::{Bus, RecordingRun};
 use crate::config::{Config, PathConf};
-use crate::paths::Path;
+use crate::paths::{Path, lock};
 use crate::sources::unix_micros;
 use crate::stream::PathStream;
 
@@ -43,6 +45,8 @@ pub(crate) struct Recording {
     retention: Arc<Retention>,
     uploads: Arc<UploadStats>,
     lagged_units: AtomicU64,
+    /// Paths whose store was already searched for segments the index lacks.
+    reconciled: Mutex<HashSet<String>>,
     /// Set at start when `eventsURL` is: recording runs are reported on it.
     bus: OnceLock<Arc<Bus>>,
 }
@@ -67,6 +71,7 @@ impl Recording {
             retention: Arc::new(Retention::new()),
             uploads: Arc::new(UploadStats::default()),
             lagged_units: AtomicU64::new(0),
+            reconciled: Mutex::new(HashSet::new()),
             bus: OnceLock::new(),
         }))
     }
@@ -102,24 +107,49 @@ impl Recording {
     }
 
     /// The recording index (playback).
-    #[allow(dead_code)] // read by the playback server, which is being written
     pub(crate) fn index(&self) -> &Arc<RecordingIndex> {
         &self.index
     }
 
     /// The stores of every destination (playback).
-    #[allow(dead_code)] // read by the playback server, which is being written
     pub(crate) fn stores(&self) -> &Arc<Stores> {
         &self.stores
     }
 
-    /// Where `path`'s recordings are, from its `recordPath`.
-    #[allow(dead_code)] // read by the playback server, which is being written
-    pub(crate) fn destination(&self, path: &str) -> Option<Destination> {
+    /// Adds to the index the segments of `path` that its store holds but the index lacks
+    /// (uploaded by another node, or before this node's journal was lost): once per path and
+    /// run, on the first playback request for it; a failed search is tried again next time.
+    pub(crate) async fn reconcile(&self, path: &str) {
+        if !lock(&self.reconciled).insert(path.to_owned()) {
+            return;
+        }
+        let Some(record_path) = self.record_path(path) else {
+            return;
+        };
+        let result = match self.stores.get(record_path.destination()) {
+            Ok(store) => rebuild(&store, &record_path, path, &self.index).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(stats) if stats.added > 0 => {
+                tracing::info!(path = %path, "recording index: {} segments found in the store", stats.added)
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(path = %path, "recording index: can't search the store: {e}");
+                lock(&self.reconciled).remove(path);
+            }
+        }
+    }
+
+    fn record_path(&self, path: &str) -> Option<RecordPath> {
         let conf = self.config.path_config(path)?.conf_for(path, "");
-        RecordPath::parse(&conf.record_path)
-            .ok()
-            .map(|rp| rp.destination().clone())
+        RecordPath::parse(&conf.record_path).ok()
+    }
+
+    /// Where `path`'s recordings are, from its `recordPath`.
+    pub(crate) fn destination(&self, path: &str) -> Option<Destination> {
+        self.record_path(path).map(|rp| rp.destination().clone())
     }
 
     /// Starts recording `path` if its config says so: a task that lives as long as the server.
@@ -211,7 +241,10 @@ async fn record_stream(
     stream: &Arc<PathStream>,
 ) {
     let name = path.name.as_str();
-    let mut run = rec.bus.get().map(|bus| RecordingRun::new(bus.clone(), path));
+    let mut run = rec
+        .bus
+        .get()
+        .map(|bus| RecordingRun::new(bus.clone(), path));
     tracing::info!(path = %name, "recording {} to {}", stream.describe(), describe(record_path));
     let mut recorder = Recorder::new(stream.tracks().to_vec(), config);
     let mut sink = SegmentSink::new(rec.spool.clone(), name, record_path);
@@ -238,7 +271,11 @@ async fn record_stream(
         sink.handle(event).await;
     }
     if let Some(run) = run {
-        run.finish(if path.is_retired() { "deleted" } else { "source_lost" });
+        run.finish(if path.is_retired() {
+            "deleted"
+        } else {
+            "source_lost"
+        });
     }
     tracing::info!(path = %name, "recording stopped: the stream ended");
 }

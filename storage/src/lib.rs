@@ -20,8 +20,8 @@
 //! - [`template::RecordPath`]: `recordPath` → destination and object keys, and back.
 
 pub mod index;
-pub mod rebuild;
 pub mod playback;
+pub mod rebuild;
 pub mod recorder;
 pub mod retention;
 pub mod segment;

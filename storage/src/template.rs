@@ -58,7 +58,7 @@ impl RecordPath {
             template: template.to_owned(),
             what: what.to_owned(),
         };
-        let (destination, rest) = split_destination(template).map_err(|w| fail(w))?;
+        let (destination, rest) = split_destination(template).map_err(fail)?;
         let vars: Vec<Token> = tokens(rest)
             .filter(|t| !matches!(t, Token::Text(_)))
             .collect();
@@ -72,7 +72,7 @@ impl RecordPath {
         let full_date = ["%Y", "%m", "%d", "%H", "%M", "%S"].iter().all(|v| has(v));
         if !has("%s") && !full_date {
             return Err(fail(
-                "must contain %s or all of %Y %m %d %H %M %S, so that segment names are unique",
+                "must contain either %s or all of %Y %m %d %H %M %S, so that segment names are unique",
             ));
         }
         Ok(RecordPath {
@@ -232,11 +232,10 @@ fn tokens(template: &str) -> impl Iterator<Item = Token<'_>> {
 
 fn split_destination(template: &str) -> Result<(Destination, &str), &'static str> {
     if let Some(rest) = template.strip_prefix("s3://") {
-        let (bucket, key) = rest
-            .split_once('/')
-            .ok_or("s3:// needs a bucket and a key")?;
-        if bucket.is_empty() {
-            return Err("s3:// needs a bucket name");
+        let bucket_error = "must name a bucket without variables: s3://bucket/prefix/%path/...";
+        let (bucket, key) = rest.split_once('/').ok_or(bucket_error)?;
+        if bucket.is_empty() || bucket.contains('%') {
+            return Err(bucket_error);
         }
         let bucket = bucket.to_owned();
         return Ok((Destination::S3 { bucket }, key.trim_start_matches('/')));
@@ -398,9 +397,10 @@ mod tests {
     fn bad_templates_say_why() {
         for (template, why) in [
             ("./rec/%Y-%m-%d", "must contain %path"),
-            ("./rec/%path/%Y-%m", "must contain %s"),
-            ("s3:///x/%path/%s", "needs a bucket"),
-            ("s3://bucket", "needs a bucket and a key"),
+            ("./rec/%path/%Y-%m", "must contain either %s"),
+            ("s3:///x/%path/%s", "must name a bucket"),
+            ("s3://bucket", "must name a bucket"),
+            ("s3://b%path/%path/%s", "must name a bucket"),
             ("ftp://h/%path/%s", "only local paths"),
         ] {
             let err = RecordPath::parse(template).unwrap_err().to_string();

@@ -1,7 +1,7 @@
 //! Which keys exist: implemented by Vigia, MediaMTX's not implemented yet, deprecated, Vigia's own.
 //!
 //! The lists of MediaMTX keys are those of MediaMTX v1.20's default `mediamtx.yml`
-//! (`shared/compat/mediamtx.yml`). When Vigia implements one, move it from an
+//! (`server/testdata/mediamtx.yml`). When Vigia implements one, move it from an
 //! `*_UNIMPLEMENTED` list to the typed structs in `global.rs` / `path.rs`.
 
 /// Global keys Vigia implements (parsed into typed fields of `Config`).

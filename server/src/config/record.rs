@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use serde_yaml::Value;
+use vigia_storage::StorageError;
+use vigia_storage::template::RecordPath;
 
 use super::error::ConfigError;
 use super::global::{Config, positive_duration, positive_size};
@@ -58,29 +60,6 @@ pub(crate) fn check(ctx: &Ctx, cfg: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Checks a `recordPath` template: it must contain `%path` and either `%s` or all of
-/// `%Y %m %d %H %M %S`, as MediaMTX requires, so that two segments never get the same
-/// name; an `s3://` destination must also name a bucket, without variables.
-pub(crate) fn check_record_path(text: &str) -> Result<(), String> {
-    if let Some(rest) = text.strip_prefix("s3://") {
-        check_bucket(rest)?;
-    }
-    if !text.contains("%path") {
-        return Err(format!(
-            "\"{text}\" must contain %path, so that each path records to its own place"
-        ));
-    }
-    let dated = ["%Y", "%m", "%d", "%H", "%M", "%S"]
-        .iter()
-        .all(|var| text.contains(var));
-    if !text.contains("%s") && !dated {
-        return Err(format!(
-            "\"{text}\" must contain either %s or all of %Y %m %d %H %M %S, so that segment names are unique"
-        ));
-    }
-    Ok(())
-}
-
 /// Longest `recordSegmentDuration`: MediaMTX's limit, so that the 32-bit duration of a
 /// version-0 `mvhd` box cannot overflow.
 const MAX_SEGMENT: Duration = Duration::from_secs(86_400);
@@ -114,17 +93,12 @@ fn check_conf(ctx: &Ctx, kp: &KeyPath, conf: &PathConf, playback: bool) -> Resul
 
 fn record_path(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
     let text = ctx.string(kp, v)?;
-    check_record_path(&text).map_err(|p| ctx.invalid(kp, p))?;
-    Ok(text)
-}
-
-/// `rest` is what follows `s3://`: `bucket/prefix…`.
-fn check_bucket(rest: &str) -> Result<(), String> {
-    match rest.split_once('/') {
-        Some((bucket, _)) if !bucket.is_empty() && !bucket.contains('%') => Ok(()),
-        _ => Err(format!(
-            "\"s3://{rest}\" must name a bucket without variables: s3://bucket/prefix/%path/…"
-        )),
+    match RecordPath::parse(&text) {
+        Ok(_) => Ok(text),
+        Err(StorageError::Template { what, .. }) => {
+            Err(ctx.invalid(kp, format!("\"{text}\" {what}")))
+        }
+        Err(e) => Err(ctx.invalid(kp, e.to_string())),
     }
 }
 
