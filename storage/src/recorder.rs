@@ -208,13 +208,19 @@ impl Recorder {
             let Some(init) = self.init.clone() else {
                 return;
             };
+            // The file's time 0 may lie a little before its first keyframe (audio captured
+            // just before it): the segment starts there, and lasts that much longer.
+            let lead_in_us = self.lead_in_us(&draft);
             let start_us = draft
                 .wallclock_us
                 .or_else(|| self.estimate_wall(&draft))
-                .unwrap_or(0);
+                .unwrap_or(0)
+                - lead_in_us;
             self.events
                 .push_back(RecordEvent::SegmentStart { start_us, init });
-            self.open = Some(OpenSegment { duration_us: 0 });
+            self.open = Some(OpenSegment {
+                duration_us: lead_in_us,
+            });
             self.stats.segments += 1;
         }
         self.sequence = self.sequence.wrapping_add(1);
@@ -227,6 +233,19 @@ impl Recorder {
             chunks,
             duration_us,
         });
+    }
+
+    /// Decode time of the first leading sample of a segment's first part, in µs (0 unless
+    /// another track starts earlier in the file).
+    fn lead_in_us(&self, draft: &PartDraft) -> i64 {
+        let Some(run) = draft.runs.first() else {
+            return 0;
+        };
+        let clock = self
+            .tracks
+            .get(run.track)
+            .map_or(1, |t| t.clock_rate.max(1));
+        (i128::from(run.base_decode_time) * 1_000_000 / i128::from(clock)) as i64
     }
 
     /// Wall time of a part whose first unit carried none: the last known wall clock moved by

@@ -112,6 +112,10 @@ pub struct Segmenter {
     started: bool,
     restarted: bool,
     seg_start: i64,
+    /// Recording: the leading-track time that is decode time 0 of the open segment's file: its
+    /// first keyframe, or earlier when another track's first sample in it is earlier (audio
+    /// captured just before the keyframe), so no track's first sample is clamped.
+    seg_origin: Option<i64>,
     part_start: i64,
     seg_has_parts: bool,
     part: Vec<PartSample>,
@@ -148,6 +152,7 @@ impl Segmenter {
             started: false,
             restarted: false,
             seg_start: 0,
+            seg_origin: None,
             part_start: 0,
             seg_has_parts: false,
             part: Vec::new(),
@@ -251,6 +256,7 @@ impl Segmenter {
             t.origin = None;
             t.queue.clear();
         }
+        self.seg_origin = None;
         self.started = false;
         self.restarted = true;
     }
@@ -394,13 +400,18 @@ impl Segmenter {
         self.part_bytes = 0;
         let independent = leading.first().is_some_and(|s| s.unit.keyframe);
         let wallclock_us = leading.first().and_then(|s| s.unit.wallclock_us);
-        let mut runs = Vec::with_capacity(self.tracks.len());
-        runs.extend(self.run(self.leading, leading));
-        let leading = self.leading;
-        for t in (0..self.tracks.len()).filter(|&t| t != leading) {
-            let samples = self.drain_before(t, other_before);
-            runs.extend(self.run(t, samples));
+        let lead = self.leading;
+        let mut tracks = vec![(lead, leading)];
+        for t in (0..self.tracks.len()).filter(|&t| t != lead) {
+            tracks.push((t, self.drain_before(t, other_before)));
         }
+        if self.recording.is_some() && self.seg_origin.is_none() {
+            self.seg_origin = Some(self.earliest(&tracks).min(self.seg_start));
+        }
+        let runs: Vec<PartRun> = tracks
+            .into_iter()
+            .filter_map(|(t, samples)| self.run(t, samples))
+            .collect();
         let duration = self.seconds(end - self.part_start);
         self.longest_part = self.longest_part.max(duration);
         cuts.push(Cut::Part(PartDraft {
@@ -411,6 +422,20 @@ impl Segmenter {
         }));
         self.part_start = end;
         self.seg_has_parts = true;
+    }
+
+    /// The earliest first-sample DTS of `tracks`, in leading-track ticks (rounded down).
+    fn earliest(&self, tracks: &[(usize, Vec<PartSample>)]) -> i64 {
+        let leading_clock = i128::from(self.clock(self.leading));
+        tracks
+            .iter()
+            .filter_map(|(_, samples)| samples.first())
+            .map(|s| {
+                let dts = i128::from(s.unit.dts.ticks) * leading_clock;
+                dts.div_euclid(i128::from(s.unit.dts.clock_rate.max(1))) as i64
+            })
+            .min()
+            .unwrap_or(self.seg_start)
     }
 
     fn drain_before(&mut self, t: usize, before: i64) -> Vec<PartSample> {
@@ -433,7 +458,8 @@ impl Segmenter {
         let start = match self.recording {
             // Each recorded segment is a file of its own whose decode times start at 0.
             Some(_) => {
-                Timestamp::new(self.seg_start, self.tracks.get(self.leading)?.clock_rate)
+                let origin = self.seg_origin.unwrap_or(self.seg_start);
+                Timestamp::new(origin, self.tracks.get(self.leading)?.clock_rate)
                     .rescale(state_clock)
                     .ticks
             }
@@ -470,6 +496,7 @@ impl Segmenter {
                 t.origin = None;
                 t.decode_end = 0;
             }
+            self.seg_origin = None;
         }
         self.seg_start = end;
         self.seg_has_parts = false;
