@@ -1,9 +1,9 @@
 //! The playback server (`playback: yes`) over a real recording: ffmpeg publishes the H.264
-//! (with B-frames) + AAC clip for about 45 s into a path recorded in 10 s segments on a local
-//! `recordPath`; then `/list` shows one span, a 20 s window starting in the middle of a segment
-//! is read by ffprobe as 20 s (fMP4 and MP4), an MP4 byte range is answered `206`, malformed
-//! queries are `400` naming the parameter, and headless Chromium plays the window from the
-//! timeline page.
+//! (with B-frames) + AAC clip for about 45 s into a path recorded in 10 s segments to a real
+//! S3-protocol server (s3s-fs); then `/list` shows one span, a 20 s window starting in the
+//! middle of a segment is read by ffprobe as 20 s (fMP4 and MP4), an MP4 byte range is answered
+//! `206`, malformed queries are `400` naming the parameter, and headless Chromium plays the
+//! window from the timeline page.
 //!
 //! One test does it all, in order: a recording takes 45 s of real time.
 
@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 use vigia_conformance::clips::Clip;
 use vigia_conformance::recordings::{SegmentProbe, probe_bytes};
+use vigia_conformance::s3::S3Server;
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, free_port, run_with_timeout};
 
 /// How long the clip is published.
@@ -30,7 +31,11 @@ const FRAME_S: f64 = 0.04;
 #[test]
 fn a_recording_is_listed_and_played_back() {
     let (ports, playback, storage) = (Ports::fresh(), free_port(), TempDir::new("vigia-pb"));
-    let mut vigia = Vigia::start(&config(&ports, playback, &storage), ports.rtsp);
+    let s3 = S3Server::start("recordings");
+    let dir = TempDir::new("vigia-pb-conf");
+    let yaml = config(&ports, playback, &storage);
+    std::fs::write(dir.path().join("vigia.yml"), yaml).expect("write config");
+    let mut vigia = Vigia::spawn(dir, &["vigia.yml"], &s3.env(), ports.rtsp);
     let mut publisher = Clip::H264Aac.publish(&ports.rtsp_url("cam"), "tcp");
     sleep(PUBLISH);
     publisher.stop();
@@ -77,10 +82,9 @@ fn a_recording_is_listed_and_played_back() {
 
 fn config(ports: &Ports, playback: u16, storage: &TempDir) -> String {
     format!(
-        "{}playback: yes\nplaybackAddress: 127.0.0.1:{playback}\nrecordSpoolDirectory: {}\npathDefaults:\n  recordPath: {}/%path/%Y-%m-%d_%H-%M-%S-%f\n  recordSegmentDuration: 10s\npaths:\n  cam:\n    record: yes\n",
+        "{}playback: yes\nplaybackAddress: 127.0.0.1:{playback}\nrecordSpoolDirectory: {}\npathDefaults:\n  recordPath: s3://recordings/%path/%Y-%m-%d_%H-%M-%S-%f\n  recordSegmentDuration: 10s\npaths:\n  cam:\n    record: yes\n",
         ports.yaml(),
         storage.path().join("spool").display(),
-        storage.path().join("recordings").display()
     )
 }
 
