@@ -1,5 +1,5 @@
 //! Cameras from the event bus, against the real broker at 127.0.0.1:5672: a `camera.created`
-//! makes a pulled path that plays over RTSP within 5 s, a `camera.updated` moves it to a new URL,
+//! makes a pulled path that plays over RTSP and HLS within 5 s, a `camera.updated` moves it to a new URL,
 //! a duplicate and a late (older) update change nothing, and a `camera.deleted` makes DESCRIBE
 //! answer 404 within 5 s. The "cameras" are vigia's own synthetic paths `demo` (the default
 //! clip) and `demo1080` (1080p), so which source plays is told by the picture height.
@@ -10,6 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
+use vigia_conformance::http;
 use vigia_conformance::probe::ffprobe;
 use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, run_with_timeout, vigia_bin};
@@ -150,6 +151,11 @@ fn cameras_follow_camera_events() {
         "the correlation id is on the camera's log lines:\n{}",
         vigia.logs()
     );
+    let playlist = format!("/{cam}/index.m3u8");
+    let hls = eventually(Duration::from_secs(5), || {
+        http::get(ports.hls, &playlist, &[]).filter(|r| r.status == 200)
+    });
+    assert!(hls.is_some(), "the camera plays over HLS within 5 s");
 
     // The same event again changes nothing.
     publish(&work, &created);
@@ -345,4 +351,44 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
         tail.text(),
         vigia.logs()
     );
+}
+
+#[test]
+fn cameras_of_the_last_run_play_with_the_broker_down() {
+    let ports = Ports::fresh();
+    // Nothing listens on port 1: the broker is down for the whole run.
+    let config = format!(
+        "{}eventsURL: amqp://guest:guest@127.0.0.1:1/%2f\npaths:\n  demo:\n    source: synthetic\n",
+        ports.yaml()
+    );
+    let dir = TempDir::new("vigia-bus-offline");
+    std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
+    let cam = unique("cam");
+    let state = json!({"cameras": {cam.as_str(): {
+        "version": {"time": "2026-01-01T00:00:00Z", "id": "ev-1"},
+        "camera": {
+            "cameraId": cam,
+            "source": ports.rtsp_url("demo"),
+            "record": false,
+            "retentionDays": 7,
+            "correlationId": "corr-last-run",
+        },
+    }}});
+    let state_dir = dir.path().join("vigia-spool.state");
+    std::fs::create_dir_all(&state_dir).expect("state dir");
+    std::fs::write(state_dir.join("cameras.json"), state.to_string()).expect("write state");
+    let node = unique("conformance");
+    let vigia = Vigia::spawn(
+        dir,
+        &["vigia.yml"],
+        &[("VIGIA_NODE", node.as_str())],
+        ports.rtsp,
+    );
+    let height = eventually(Duration::from_secs(5), || video_height(&ports, &cam));
+    assert!(
+        height.is_some(),
+        "the camera of the state file plays:\n{}",
+        vigia.logs()
+    );
+    assert!(vigia.logs().contains("corr-last-run"), "{}", vigia.logs());
 }

@@ -45,14 +45,15 @@ pub(crate) struct Bus {
 pub(crate) struct BusNode {
     #[allow(dead_code)] // kept alive: its publisher's task runs while a handle exists
     bus: Arc<Bus>,
-    #[allow(dead_code)] // kept alive: dropping it ends the consumer task
-    consumer: Consumer,
+    /// The camera consumer (holding its [`Consumer`]) and the health reporter.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Starts the bus when `eventsURL` (or `VIGIA_EVENTSURL`) names a broker: the publisher, handed
-/// to the recorder; the cameras of the state file; the camera consumer. An unreachable broker is
-/// not an error (the outbox holds the events, the consumer retries); only local state that
-/// cannot be opened is.
+/// to the recorder; the cameras of the state file; then, in the background, the camera consumer
+/// and the health reporter. An unreachable broker is not an error (the outbox holds the events,
+/// the consumer retries) and never delays start-up; local state that cannot be opened is an
+/// error (a consumer whose dedupe window cannot be opened is logged, and takes no events).
 pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, String> {
     let config = paths.config();
     let Some(url) = vigia_events::resolve_url(config.events_url.as_deref()) else {
@@ -82,12 +83,31 @@ pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, S
         let result = cameras.handle(&event);
         async move { result }
     };
-    let consumer = Consumer::start_or_retry(cc, handler)
-        .await
-        .map_err(|e| format!("events: camera consumer: {e}"))?;
-    tracing::info!("events: cameras from queue {queue}");
-    tokio::spawn(report_health(paths.clone(), bus.clone()));
-    Ok(Some(BusNode { bus, consumer }))
+    // In the background: a broker that does not answer (rather than refusing) would otherwise
+    // hold up the listeners for the consumer's set-up bound.
+    let consumer = tokio::spawn(async move {
+        match Consumer::start_or_retry(cc, handler).await {
+            Ok(consumer) => {
+                tracing::info!("events: cameras from queue {queue}");
+                std::future::pending::<()>().await;
+                consumer.stop().await;
+            }
+            Err(e) => tracing::error!("events: no cameras from events: {e}"),
+        }
+    });
+    let health = tokio::spawn(report_health(paths.clone(), bus.clone()));
+    Ok(Some(BusNode {
+        bus,
+        tasks: vec![consumer, health],
+    }))
+}
+
+impl Drop for BusNode {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 impl Bus {
