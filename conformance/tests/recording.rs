@@ -346,7 +346,7 @@ fn g711_is_recorded_as_received_next_to_h264() {
         &ports,
         &spool,
         &format!(
-            "pathDefaults:\n  recordSegmentDuration: 2s\n  record: yes\n  recordPath: {}/%path/%s-%f\n",
+            "pathDefaults:\n  recordSegmentDuration: 2s\n  record: yes\n  recordPath: {}/%path/%s-%f\npaths:\n  g711:\n",
             local.path().display()
         ),
     );
