@@ -59,7 +59,10 @@ fn segments(events: &[RecordEvent]) -> Vec<(i64, i64, Vec<u8>)> {
                     // just before it (then the video starts a little later, never clamped).
                     let earliest = info.tracks.iter().map(|t| t.base_decode_time).min();
                     assert_eq!(earliest, Some(0), "{info:?}");
-                    assert!(info.tracks[0].base_decode_time < 9_000, "video within 100 ms");
+                    assert!(
+                        info.tracks[0].base_decode_time < 9_000,
+                        "video within 100 ms"
+                    );
                     assert!(info.tracks[0].samples[0].is_sync());
                 }
                 seg.2.extend(fragment);
@@ -166,5 +169,8 @@ fn audio_captured_before_a_keyframe_leads_the_segment_in() {
             _ => {}
         }
     }
-    assert!(lead_ins > 0, "the built-in clip has audio just before some keyframes");
+    assert!(
+        lead_ins > 0,
+        "the built-in clip has audio just before some keyframes"
+    );
 }
