@@ -26,7 +26,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 
 use crate::amqp::{Link, message_properties};
-use crate::{EXCHANGE, Error, Event, Publisher, PublisherConfig, URL_ENV, topology};
+use crate::{EXCHANGE, Error, Event, Keyring, Publisher, PublisherConfig, URL_ENV, topology};
 
 mod dlq;
 mod publish;
@@ -208,7 +208,18 @@ fn subject_matches(filter: Option<&str>, subject: Option<&str>) -> bool {
 /// Publishes every event of `file` as written (see [`publish`](mod@publish)).
 async fn publish_file<W: Write + Send>(args: &Args, file: &Path, out: &mut W) -> Result<(), Error> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::io("read", file, e))?;
-    let events = publish::parse_file(&text)?;
+    let events = publish::parse_file(&text, &Keyring::from_env)?;
+    let sealed: Vec<&str> = events
+        .iter()
+        .filter_map(|o| o.sealed_with.as_deref())
+        .collect();
+    if let Some(key_id) = sealed.first() {
+        let n = sealed.len();
+        write_out(
+            out,
+            &format!("sealed {n} camera passwords with key {key_id}\n"),
+        )?;
+    }
     match args.url() {
         Some(url) => publish_confirmed(&url, args.exchange(), &events).await?,
         None => {
@@ -232,7 +243,7 @@ async fn publish_confirmed(
 ) -> Result<(), Error> {
     let link = Link::open(url, "vigia-events-publish").await?;
     topology::declare_exchange(&link.channel, exchange).await?;
-    for publish::Outgoing { event: e, body } in events {
+    for publish::Outgoing { event: e, body, .. } in events {
         let key = e.event_type().as_str();
         let confirm = link
             .channel
@@ -290,10 +301,16 @@ mod tests {
         let one = ex[0].to_json().to_string();
         let arr = serde_json::Value::Array(ex.iter().map(Event::to_json).collect()).to_string();
         let lines: String = ex.iter().map(|e| e.to_json().to_string() + "\n").collect();
-        assert_eq!(publish::parse_file(&one).unwrap().len(), 1);
-        assert_eq!(publish::parse_file(&arr).unwrap().len(), ex.len());
-        assert_eq!(publish::parse_file(&lines).unwrap().len(), ex.len());
-        assert!(publish::parse_file("{\"specversion\":\"1.0\"}").is_err());
+        assert_eq!(publish::parse_file(&one, &|| Ok(None)).unwrap().len(), 1);
+        assert_eq!(
+            publish::parse_file(&arr, &|| Ok(None)).unwrap().len(),
+            ex.len()
+        );
+        assert_eq!(
+            publish::parse_file(&lines, &|| Ok(None)).unwrap().len(),
+            ex.len()
+        );
+        assert!(publish::parse_file("{\"specversion\":\"1.0\"}", &|| Ok(None)).is_err());
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-use crate::payload::{EventData, EventType};
+use crate::payload::{EventData, EventType, clear_secret};
 
 /// The AMQP `content-type` of a structured-mode CloudEvent.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -52,6 +52,15 @@ pub enum ParseError {
         /// Versions this build understands.
         supported: &'static [u32],
     },
+    /// A camera secret in clear (a password in `data.credentials.password`, or credentials in
+    /// `data.rtspUrl`): refused whatever the version, so it never reaches a handler or a log.
+    #[error("clear secret in {ty}: {reason}")]
+    ClearSecret {
+        /// The event type.
+        ty: String,
+        /// Where the secret is and what to send instead.
+        reason: String,
+    },
     /// The payload does not match its schema.
     #[error("schema violation in {ty} data: {reason}")]
     SchemaViolation {
@@ -64,13 +73,14 @@ pub enum ParseError {
 
 impl ParseError {
     /// A short machine-readable kind: `bad_json`, `invalid_envelope`, `unknown_type`,
-    /// `unsupported_version`, `schema_violation`.
+    /// `clear_secret`, `unsupported_version`, `schema_violation`.
     pub fn kind(&self) -> &'static str {
         match self {
             ParseError::BadJson(_) => "bad_json",
             ParseError::InvalidEnvelope(_) => "invalid_envelope",
             ParseError::UnknownType(_) => "unknown_type",
             ParseError::UnsupportedVersion { .. } => "unsupported_version",
+            ParseError::ClearSecret { .. } => "clear_secret",
             ParseError::SchemaViolation { .. } => "schema_violation",
         }
     }
@@ -159,6 +169,12 @@ impl Event {
             )));
         }
         let (ty_name, ty) = parse_type(&m)?;
+        if let Some(reason) = clear_secret(ty, m.get("data")) {
+            return Err(ParseError::ClearSecret {
+                ty: ty_name,
+                reason,
+            });
+        }
         let version = parse_version(&m, &ty_name, ty)?;
         check_content_type(&m)?;
         let id = non_empty_attr(&m, "id")?;
@@ -169,9 +185,11 @@ impl Event {
         let data = m
             .remove("data")
             .ok_or_else(|| ParseError::InvalidEnvelope("missing attribute \"data\"".into()))?;
-        let data = match version {
-            1 => EventData::from_json_v1(ty, data),
-            _ => unreachable_version(version),
+        let supported = ty.supported_versions();
+        let data = if supported.iter().any(|&v| i64::from(v) == version) {
+            EventData::from_json_supported(ty, data)
+        } else {
+            unreachable_version(version)
         }
         .map_err(|reason| ParseError::SchemaViolation {
             ty: ty_name.clone(),

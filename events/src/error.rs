@@ -55,6 +55,20 @@ pub enum Error {
     /// The publisher or consumer task has stopped.
     #[error("events task stopped")]
     Stopped,
+    /// The keys for sealed secrets (`VIGIA_EVENTS_KEYS`, or `VIGIA_EVENTS_KEY` with
+    /// `VIGIA_EVENTS_KEY_ID`) are missing or unusable.
+    #[error("events keys: {0}")]
+    Keys(String),
+    /// A sealed secret (a camera password) could not be opened.
+    #[error("cannot open the {what} sealed with key {key_id:?}: {reason}")]
+    Secret {
+        /// Which secret (`camera cam-12 password`).
+        what: String,
+        /// The key id the secret names.
+        key_id: String,
+        /// Why, and what to do about it.
+        reason: String,
+    },
     /// Bad command line or configuration.
     #[error("usage: {0}")]
     Usage(String),

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::envelope::Event;
 use crate::ids::{Cnpj, Plate};
 use crate::payload::*;
+use crate::secret::{Keyring, camera_password_context};
 
 /// One example [`Event`] per [`EventType`], in [`EventType::ALL`] order, with fixed ids and times.
 #[doc(hidden)]
@@ -97,19 +98,38 @@ fn source_of(ty: EventType) -> &'static str {
     }
 }
 
+/// The keyring the examples' camera password is sealed with: key id `example`, key bytes
+/// 0, 1, … 31 (base64 `AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=`). The password is `s3cret`:
+/// a test vector for producers in other languages, never a key to deploy.
+#[doc(hidden)]
+pub fn example_keyring() -> Keyring {
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+    Keyring::new([("example".to_owned(), key)]).unwrap_or_else(|_| unreachable!())
+}
+
 fn camera(record: bool) -> Camera {
-    Camera {
+    let mut camera = Camera {
         camera_id: "cam-0042".into(),
         city_id: "sp-campinas".into(),
         name: "Av. Francisco Glicério x R. Barão de Jaguara".into(),
         rtsp_url: "rtsp://10.20.0.42:554/Streaming/Channels/101".into(),
-        credentials: Some(Credentials {
-            username: "vigia".into(),
-            password: "s3cret".into(),
-        }),
+        credentials: None,
         record,
         storage_plan: plan(),
-    }
+    };
+    // Fixed nonces, so the examples are fixed; a real producer uses `Camera::set_login`, which
+    // draws a fresh one for every encryption.
+    let nonce = if record {
+        *b"vigia-events"
+    } else {
+        *b"vigia-event2"
+    };
+    let context = camera_password_context(&camera.camera_id, &camera.rtsp_url, "vigia");
+    camera.credentials = Some(Credentials {
+        username: "vigia".into(),
+        password: example_keyring().seal_with_nonce(nonce, "s3cret", &context),
+    });
+    camera
 }
 
 fn plan() -> StoragePlan {

@@ -6,6 +6,8 @@
 //!   queues and DLQs.
 //! - [`Publisher`]: never blocks the caller; durable outbox; confirms; replay on reconnect.
 //! - [`Consumer`]: manual acks, retry ladder, DLQ, dedupe by event source + id, correlation ids.
+//! - [`Keyring`] and [`SealedSecret`]: camera passwords cross the bus sealed with AES-256-GCM;
+//!   [`Camera::pull_url`] opens them for pulling.
 //! - [`cli`]: the `vigia events ...` operator commands.
 //!
 //! The contract is documented, with an example per type, in `docs/events.md`; a JSON Schema
@@ -25,6 +27,7 @@ mod ids;
 mod outbox;
 mod payload;
 mod publisher;
+mod secret;
 pub mod topology;
 
 pub use config::{ConsumerConfig, EXCHANGE, PublisherConfig, URL_ENV, resolve_url};
@@ -36,7 +39,11 @@ pub use envelope::{
     CONTENT_TYPE, Event, ParseError, current_correlation, fuzz_envelope, with_correlation,
 };
 pub use error::Error;
-pub use examples::examples;
+pub use examples::{example_keyring, examples};
 pub use ids::{Cnpj, IdError, Plate};
 pub use payload::*;
 pub use publisher::{Publisher, PublisherStats};
+pub use secret::{
+    ALG, KEY_ENV, KEY_ID_ENV, KEYS_ENV, Keyring, Login, PullUrl, SealedSecret,
+    camera_password_context,
+};

@@ -7,7 +7,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
 use crate::ids::{Cnpj, Plate};
+use crate::secret::{
+    KEY_ENV, KEY_ID_ENV, KEYS_ENV, Keyring, Login, PullUrl, SealedSecret, camera_password_context,
+    userinfo_span,
+};
 
 /// The kinds of event on the bus. The wire name ([`EventType::as_str`]) is the CloudEvents
 /// `type` and the AMQP routing key.
@@ -72,13 +77,25 @@ impl EventType {
     }
 
     /// The payload versions this build understands (the newest is the one it produces).
+    ///
+    /// `camera.created` and `camera.updated` read versions 1 and 2: they differ only in
+    /// `credentials.password`, a clear string in 1 and a [`SealedSecret`] in 2, and a clear
+    /// password is refused in any version, so both decode with one shape (a version 1 camera
+    /// without credentials, as every credential-less producer sends, stays valid).
     pub fn supported_versions(self) -> &'static [u32] {
-        &[1]
+        match self.current_version() {
+            2 => &[1, 2],
+            _ => &[1],
+        }
     }
 
-    /// The payload version this build produces.
+    /// The payload version this build produces: 2 for `camera.created` and `camera.updated`
+    /// (the password became a [`SealedSecret`]; version 1 carried it in clear), 1 for the rest.
     pub fn current_version(self) -> u32 {
-        1
+        match self {
+            EventType::CameraCreated | EventType::CameraUpdated => 2,
+            _ => 1,
+        }
     }
 }
 
@@ -88,14 +105,16 @@ impl std::fmt::Display for EventType {
     }
 }
 
-/// Login for a camera's RTSP URL.
+/// Login for a camera's RTSP URL. The password is sealed: see [`Camera::set_login`] to build
+/// one, [`Camera::login`] and [`Camera::pull_url`] to open it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Credentials {
-    /// User name.
+    /// User name (not secret: it is in the clear, as in any RTSP `Authorization` header).
     pub username: String,
-    /// Password, in clear: the bus is internal and the server needs it to pull.
-    pub password: String,
+    /// The password, AES-256-GCM sealed for this camera id, RTSP URL and username
+    /// ([`camera_password_context`]).
+    pub password: SealedSecret,
 }
 
 /// How a city's recordings are kept.
@@ -108,7 +127,7 @@ pub struct StoragePlan {
     pub retention_days: u32,
 }
 
-/// What Cidades owns about a camera; the payload of `camera.created` and `camera.updated` v1.
+/// What Cidades owns about a camera; the payload of `camera.created` and `camera.updated` v2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Camera {
@@ -118,7 +137,8 @@ pub struct Camera {
     pub city_id: String,
     /// Human name ("Av. Paulista x Rua Augusta").
     pub name: String,
-    /// Where to pull the stream from (`rtsp://` or `rtsps://`), without credentials.
+    /// Where to pull the stream from (`rtsp://` or `rtsps://`), without credentials (a URL with
+    /// user info is refused); [`Camera::pull_url`] gives it with the login in it.
     pub rtsp_url: String,
     /// Login for the RTSP URL, if the camera needs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +147,92 @@ pub struct Camera {
     pub record: bool,
     /// The storage plan the recordings follow.
     pub storage_plan: StoragePlan,
+}
+
+impl Camera {
+    /// Sets the camera's login, sealing `password` with `keyring`'s sealing key, bound to this
+    /// camera's id, its `rtsp_url` and `username`. Set the id and URL first: a password sealed
+    /// for another id or URL does not open.
+    pub fn set_login(&mut self, keyring: &Keyring, username: &str, password: &str) {
+        let context = camera_password_context(&self.camera_id, &self.rtsp_url, username);
+        self.credentials = Some(Credentials {
+            username: username.to_owned(),
+            password: keyring.encrypt_secret(password, &context),
+        });
+    }
+
+    /// The username and clear password, `None` if the camera has no credentials. Fails, naming
+    /// the camera and key id, when no keyring is given, the key is not in it, or the password
+    /// was not sealed for this camera id, URL and username.
+    pub fn login(&self, keyring: Option<&Keyring>) -> Result<Option<Login>, Error> {
+        let Some(c) = &self.credentials else {
+            return Ok(None);
+        };
+        let what = format!("camera {} password", self.camera_id);
+        let Some(keyring) = keyring else {
+            return Err(Error::Secret {
+                what,
+                key_id: c.password.key_id().to_owned(),
+                reason: format!(
+                    "no key is configured (set {KEYS_ENV}, or {KEY_ENV} with {KEY_ID_ENV})"
+                ),
+            });
+        };
+        let context = camera_password_context(&self.camera_id, &self.rtsp_url, &c.username);
+        let password = keyring.decrypt_secret(&what, &c.password, &context)?;
+        Ok(Some(Login {
+            username: c.username.clone(),
+            password,
+        }))
+    }
+
+    /// The URL to pull the camera from: `rtsp_url` with the username and password in it
+    /// (percent-encoded: `rtsp://user:p%40ss@host/...`), or `rtsp_url` as it is when the camera
+    /// has no credentials (then `keyring` may be `None`). Errors as [`Camera::login`], or when
+    /// `rtsp_url` has no host to put a login on.
+    pub fn pull_url(&self, keyring: Option<&Keyring>) -> Result<PullUrl, Error> {
+        let Some(login) = self.login(keyring)? else {
+            return Ok(PullUrl::new(self.rtsp_url.clone()));
+        };
+        let invalid = |reason: String| Error::Invalid {
+            what: format!("camera {} rtspUrl", self.camera_id),
+            reason,
+        };
+        let mut url = url::Url::parse(&self.rtsp_url)
+            .map_err(|e| invalid(format!("{:?} is not a URL: {e}", self.rtsp_url)))?;
+        url.set_username(&login.username)
+            .and_then(|()| url.set_password(Some(&login.password)))
+            .map_err(|()| invalid(format!("{:?} has no host for a login", self.rtsp_url)))?;
+        Ok(PullUrl::new(url.into()))
+    }
+}
+
+/// Why `data` of a `ty` event carries a camera secret in clear, if it does. Checked on the raw
+/// JSON before the version, so the refusal says so whatever else is wrong.
+pub(crate) fn clear_secret(ty: EventType, data: Option<&serde_json::Value>) -> Option<String> {
+    if !matches!(ty, EventType::CameraCreated | EventType::CameraUpdated) {
+        return None;
+    }
+    let data = data?;
+    let password = data.pointer("/credentials/password");
+    if password.is_some_and(serde_json::Value::is_string) {
+        return Some(
+            "data.credentials.password is a password in clear; camera passwords travel sealed \
+             with AES-256-GCM ({\"alg\",\"keyId\",\"nonce\",\"ciphertext\"}, see docs/events.md, \
+             \"Camera credentials\")"
+                .into(),
+        );
+    }
+    let url = data.get("rtspUrl").and_then(serde_json::Value::as_str);
+    if url.and_then(userinfo_span).is_some() {
+        return Some(
+            "data.rtspUrl carries credentials before '@'; send the username in \
+             data.credentials.username and the password sealed in data.credentials.password \
+             (see docs/events.md, \"Camera credentials\")"
+                .into(),
+        );
+    }
+    None
 }
 
 /// Payload of `camera.deleted` v1.
@@ -360,8 +466,9 @@ impl EventData {
         v.unwrap_or(serde_json::Value::Null)
     }
 
-    /// Decodes version 1 of `ty`'s payload and checks its semantic rules.
-    pub(crate) fn from_json_v1(
+    /// Decodes `ty`'s payload in any of its supported versions (they share one shape today, see
+    /// [`EventType::supported_versions`]) and checks its semantic rules.
+    pub(crate) fn from_json_supported(
         ty: EventType,
         data: serde_json::Value,
     ) -> Result<EventData, String> {
@@ -433,6 +540,9 @@ fn validate_camera(c: &Camera) -> Result<(), String> {
             "rtspUrl {:?} is not rtsp:// or rtsps://",
             c.rtsp_url
         ));
+    }
+    if userinfo_span(&c.rtsp_url).is_some() {
+        return Err("rtspUrl carries credentials; they go in credentials, sealed".into());
     }
     validate_plan(&c.storage_plan)
 }

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use vigia_events::{Event, EventData, EventType, ParseError, examples, with_correlation};
+use vigia_events::{
+    Camera, Event, EventData, EventType, ParseError, example_keyring, examples, with_correlation,
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -108,10 +110,81 @@ fn malformed_cases() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)>
             "camera.exploded",
         ),
         (
-            "version 2",
-            with(&|v| v["dataversion"] = json!(2)),
+            "version 3",
+            with(&|v| v["dataversion"] = json!(3)),
             "unsupported_version",
-            "version 2",
+            "version 3 of camera.created (supported: [1, 2])",
+        ),
+        (
+            "clear password",
+            with(&|v| v["data"]["credentials"]["password"] = json!("s3cret")),
+            "clear_secret",
+            "data.credentials.password is a password in clear",
+        ),
+        (
+            "clear password v1",
+            with(&|v| {
+                v["dataversion"] = json!(1);
+                v["data"]["credentials"]["password"] = json!("s3cret");
+            }),
+            "clear_secret",
+            "data.credentials.password",
+        ),
+        (
+            "login in url",
+            with(&|v| v["data"]["rtspUrl"] = json!("rtsp://admin:s3cret@10.0.0.1/live")),
+            "clear_secret",
+            "data.rtspUrl carries credentials",
+        ),
+        (
+            "user in url",
+            with(&|v| v["data"]["rtspUrl"] = json!("rtsp://admin@10.0.0.1/live")),
+            "clear_secret",
+            "data.rtspUrl",
+        ),
+        (
+            "sealed alg",
+            with(&|v| v["data"]["credentials"]["password"]["alg"] = json!("A128GCM")),
+            "schema_violation",
+            "alg",
+        ),
+        (
+            "sealed key id",
+            with(&|v| v["data"]["credentials"]["password"]["keyId"] = json!("k 1")),
+            "schema_violation",
+            "key id",
+        ),
+        (
+            "sealed nonce",
+            with(&|v| v["data"]["credentials"]["password"]["nonce"] = json!("AAAAAAAAAAAA")),
+            "schema_violation",
+            "nonce",
+        ),
+        (
+            "sealed short",
+            with(&|v| v["data"]["credentials"]["password"]["ciphertext"] = json!("AAAAAAAA")),
+            "schema_violation",
+            "ciphertext",
+        ),
+        (
+            "sealed non-canonical",
+            with(&|v| {
+                v["data"]["credentials"]["password"]["ciphertext"] =
+                    json!("AAAAAAAAAAAAAAAAAAAAAB==")
+            }),
+            "schema_violation",
+            "ciphertext",
+        ),
+        (
+            "sealed missing",
+            with(&|v| {
+                let p = v["data"]["credentials"]["password"]
+                    .as_object_mut()
+                    .unwrap();
+                p.remove("nonce");
+            }),
+            "schema_violation",
+            "nonce",
         ),
         (
             "missing field",
@@ -157,7 +230,7 @@ fn malformed_messages_are_rejected_with_a_reason_naming_the_problem() {
 #[test]
 fn schema_and_parser_agree_on_payload_violations() {
     for (name, bytes, kind, _) in malformed_cases() {
-        if kind != "schema_violation" && kind != "unsupported_version" {
+        if !["schema_violation", "unsupported_version", "clear_secret"].contains(&kind) {
             continue;
         }
         let v: Value = serde_json::from_slice(&bytes).unwrap();
@@ -215,6 +288,89 @@ fn schemas_and_code_agree_on_plate_and_cnpj_case() {
         let Some(want) = want else { continue };
         let read = parsed.unwrap().data.to_json()[field].clone();
         assert_eq!(read, json!(want), "{ty} {field}={value:?}");
+    }
+}
+
+/// The examples' camera password opens with the example keyring (a test vector for other
+/// languages), only for its own camera, URL and username.
+#[test]
+fn camera_password_opens_for_pulling_and_only_in_its_context() {
+    let keys = example_keyring();
+    let EventData::CameraCreated(camera) = examples().remove(0).data else {
+        panic!("example 0 is camera.created");
+    };
+    let login = camera.login(Some(&keys)).unwrap().unwrap();
+    assert_eq!(
+        (login.username.as_str(), login.password.as_str()),
+        ("vigia", "s3cret")
+    );
+    let url = camera.pull_url(Some(&keys)).unwrap();
+    assert_eq!(
+        url.expose(),
+        "rtsp://vigia:s3cret@10.20.0.42:554/Streaming/Channels/101"
+    );
+    assert_eq!(
+        url.to_string(),
+        "rtsp://vigia:***@10.20.0.42:554/Streaming/Channels/101"
+    );
+    // Moved to another camera or another URL, the sealed password does not open.
+    for f in [
+        &|c: &mut Camera| c.camera_id = "cam-0043".into(),
+        &|c: &mut Camera| c.rtsp_url = "rtsp://203.0.113.9/steal".into(),
+    ] as [&dyn Fn(&mut Camera); 2]
+    {
+        let mut moved = camera.clone();
+        f(&mut moved);
+        let err = moved.pull_url(Some(&keys)).unwrap_err().to_string();
+        assert!(err.contains("authentication failed"), "{err}");
+    }
+    let err = camera.pull_url(None).unwrap_err().to_string();
+    assert!(
+        err.contains("camera cam-0042 password") && err.contains("\"example\""),
+        "{err}"
+    );
+    assert!(err.contains("VIGIA_EVENTS_KEYS"), "{err}");
+    // set_login seals a fresh value that opens, with URL-special characters percent-encoded.
+    let mut fresh = camera.clone();
+    fresh.set_login(&keys, "ad:min", "p@ss/w:rd");
+    let sealed = fresh.credentials.as_ref().unwrap().password.clone();
+    assert_ne!(
+        Some(&sealed),
+        camera.credentials.as_ref().map(|c| &c.password)
+    );
+    assert_eq!(
+        fresh.pull_url(Some(&keys)).unwrap().expose(),
+        "rtsp://ad%3Amin:p%40ss%2Fw%3Ard@10.20.0.42:554/Streaming/Channels/101"
+    );
+    let event = Event::new("/cidades", EventData::CameraUpdated(fresh));
+    assert_valid(&event.to_json());
+    assert!(!event.to_bytes().windows(4).any(|w| w == b"p@ss"));
+    // Without credentials no keyring is needed.
+    let mut open = camera;
+    open.credentials = None;
+    assert_eq!(
+        open.pull_url(None).unwrap().expose(),
+        "rtsp://10.20.0.42:554/Streaming/Channels/101"
+    );
+}
+
+/// Version 1 of a camera event without credentials (what credential-less producers send) is
+/// still valid for schema and code; with a sealed password too. Only a clear one is refused.
+#[test]
+fn camera_version_1_is_read_without_a_clear_password() {
+    for keep_credentials in [false, true] {
+        let mut v = examples()[0].to_json();
+        v["dataversion"] = json!(1);
+        if !keep_credentials {
+            v["data"].as_object_mut().unwrap().remove("credentials");
+        }
+        assert_valid(&v);
+        let e = Event::from_json(v).unwrap();
+        assert_eq!(
+            e.to_json()["dataversion"],
+            2,
+            "re-encoded as the current version"
+        );
     }
 }
 

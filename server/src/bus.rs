@@ -75,7 +75,8 @@ pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, S
         "events: publishing as /vigia/{host} (outbox in {})",
         dir.display()
     );
-    let cameras = cameras::Cameras::load(paths.clone(), dir.join("cameras.json"))?;
+    let keyring = vigia_events::Keyring::from_env().map_err(|e| format!("events: {e}"))?;
+    let cameras = cameras::Cameras::load(paths.clone(), keyring, dir.join("cameras.json"))?;
     let queue = format!("vigia.streaming.{host}");
     let mut cc = ConsumerConfig::new(url, queue.as_str(), &cameras::BINDINGS, &dir);
     cc.connection_name = format!("vigia-{host}-cameras");

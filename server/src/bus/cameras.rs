@@ -15,7 +15,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use vigia_events::{Camera, Event, EventData};
+use vigia_events::{Camera, Event, EventData, Keyring};
 
 use super::registry::{Action, CameraEvent, CameraRegistry, CameraSpec, Version};
 use crate::config::{PathConf, Source};
@@ -27,6 +27,8 @@ pub(crate) const BINDINGS: [&str; 3] = ["camera.created", "camera.updated", "cam
 /// Applies camera events to the path manager; one per node.
 pub(crate) struct Cameras {
     paths: Arc<PathManager>,
+    /// Opens the sealed camera passwords (`VIGIA_EVENTS_KEYS`…); `None` when no key is set.
+    keyring: Option<Keyring>,
     state_file: PathBuf,
     registry: Mutex<CameraRegistry>,
 }
@@ -36,6 +38,7 @@ impl Cameras {
     /// every camera in it. A state file that cannot be read or parsed is an error.
     pub(crate) fn load(
         paths: Arc<PathManager>,
+        keyring: Option<Keyring>,
         state_file: PathBuf,
     ) -> Result<Arc<Cameras>, String> {
         let registry = match std::fs::read(&state_file) {
@@ -51,6 +54,7 @@ impl Cameras {
         };
         let cameras = Arc::new(Cameras {
             paths,
+            keyring,
             state_file,
             registry: Mutex::new(registry),
         });
@@ -72,7 +76,7 @@ impl Cameras {
 
     /// Handles one event from the queue; an `Err` is retried, then dead-lettered.
     pub(crate) fn handle(&self, event: &Event) -> Result<(), String> {
-        let Some(change) = camera_event(event)? else {
+        let Some(change) = camera_event(event, self.keyring.as_ref())? else {
             return Ok(());
         };
         let id = match &change {
@@ -142,14 +146,14 @@ impl Cameras {
 }
 
 /// The registry's view of `event`; `None` for types the camera consumer does not handle.
-fn camera_event(event: &Event) -> Result<Option<CameraEvent>, String> {
+fn camera_event(event: &Event, keyring: Option<&Keyring>) -> Result<Option<CameraEvent>, String> {
     let version = Version {
         time: event.time,
         id: event.id.clone(),
     };
     let out = match &event.data {
         EventData::CameraCreated(c) | EventData::CameraUpdated(c) => {
-            CameraEvent::Upsert(version, spec_of(c, &event.correlation_id)?)
+            CameraEvent::Upsert(version, spec_of(c, keyring, &event.correlation_id)?)
         }
         EventData::CameraDeleted(d) => CameraEvent::Delete(version, d.camera_id.clone()),
         _ => return Ok(None),
@@ -157,29 +161,22 @@ fn camera_event(event: &Event) -> Result<Option<CameraEvent>, String> {
     Ok(Some(out))
 }
 
-fn spec_of(camera: &Camera, correlation_id: &str) -> Result<CameraSpec, String> {
+/// What the path needs; the source URL carries the camera's login, its password opened with
+/// `keyring` ([`Camera::pull_url`]). A password that does not open is an error naming the
+/// camera and the key id (the event is retried, then dead-lettered).
+fn spec_of(
+    camera: &Camera,
+    keyring: Option<&Keyring>,
+    correlation_id: &str,
+) -> Result<CameraSpec, String> {
+    let source = camera.pull_url(keyring).map_err(|e| e.to_string())?;
     Ok(CameraSpec {
         camera_id: camera.camera_id.clone(),
-        source: source_url(camera)?,
+        source: source.expose().to_owned(),
         record: camera.record,
         retention_days: camera.storage_plan.retention_days,
         correlation_id: correlation_id.to_owned(),
     })
-}
-
-/// The URL to pull: `rtspUrl` with the camera's login in it.
-// TODO: when vigia-events can decrypt the credentials of `camera.*` events (being added), take
-// them from its decryption API instead of the clear-text `credentials` field used here.
-fn source_url(camera: &Camera) -> Result<String, String> {
-    let Some(creds) = &camera.credentials else {
-        return Ok(camera.rtsp_url.clone());
-    };
-    let mut url = url::Url::parse(&camera.rtsp_url)
-        .map_err(|e| format!("camera {}: rtspUrl: {e}", camera.camera_id))?;
-    let bad = |_| format!("camera {}: rtspUrl cannot carry a login", camera.camera_id);
-    url.set_username(&creds.username).map_err(bad)?;
-    url.set_password(Some(&creds.password)).map_err(bad)?;
-    Ok(url.to_string())
 }
 
 /// `pathDefaults` with the camera's source, recording and retention.
@@ -214,7 +211,7 @@ fn write_atomically(path: &FsPath, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use std::collections::HashMap;
 
-    use vigia_events::{CameraDeleted, Credentials, StoragePlan};
+    use vigia_events::{CameraDeleted, StoragePlan};
 
     use super::*;
     use crate::config::Config;
@@ -246,19 +243,22 @@ mod tests {
     }
 
     #[test]
-    fn credentials_go_into_the_source_url() {
+    fn sealed_credentials_are_opened_into_the_source_url() {
+        let keyring = Keyring::new([("k1".to_owned(), [7u8; 32])]).unwrap();
         let mut cam = camera("c", "rtsp://10.0.0.5:554/stream1");
-        cam.credentials = Some(Credentials {
-            username: "admin".to_owned(),
-            password: "p@ss word".to_owned(),
-        });
-        let url = source_url(&cam).unwrap();
-        assert_eq!(url, "rtsp://admin:p%40ss%20word@10.0.0.5:554/stream1");
+        cam.set_login(&keyring, "admin", "p@ss word");
+        let spec = spec_of(&cam, Some(&keyring), "corr").unwrap();
+        assert_eq!(
+            spec.source,
+            "rtsp://admin:p%40ss%20word@10.0.0.5:554/stream1"
+        );
+        let err = spec_of(&cam, None, "corr").unwrap_err();
+        assert!(err.contains("camera c"), "{err}");
     }
 
     #[test]
     fn path_conf_takes_record_and_retention_from_the_event() {
-        let mut spec = spec_of(&camera("c", "rtsp://h/s"), "corr").unwrap();
+        let mut spec = spec_of(&camera("c", "rtsp://h/s"), None, "corr").unwrap();
         spec.record = true;
         let conf = path_conf(&PathConf::default(), &spec);
         assert_eq!(conf.source, Source::Rtsp("rtsp://h/s".to_owned()));
@@ -270,7 +270,7 @@ mod tests {
     async fn events_make_paths_and_the_state_survives_a_restart() {
         let file = state_file("restart");
         let paths = manager("paths:\n  fixed:\n    source: publisher\n");
-        let cams = Cameras::load(paths.clone(), file.clone()).unwrap();
+        let cams = Cameras::load(paths.clone(), None, file.clone()).unwrap();
         let created = Event::new(
             "/cidades",
             EventData::CameraCreated(camera("cam-1", "rtsp://127.0.0.1:1/x")),
@@ -294,7 +294,7 @@ mod tests {
         assert!(cams.handle(&bad).is_err());
 
         let paths2 = manager("paths:\n  fixed:\n    source: publisher\n");
-        Cameras::load(paths2.clone(), file.clone()).unwrap();
+        Cameras::load(paths2.clone(), None, file.clone()).unwrap();
         let restored = paths2.get("cam-1").unwrap();
         assert_eq!(
             restored.conf.source,
@@ -314,7 +314,7 @@ mod tests {
             "no config entry matches once removed"
         );
         let paths3 = manager("");
-        Cameras::load(paths3.clone(), file.clone()).unwrap();
+        Cameras::load(paths3.clone(), None, file.clone()).unwrap();
         assert!(paths3.get("cam-1").is_err());
         let _ = std::fs::remove_dir_all(file.parent().unwrap());
     }
