@@ -9,7 +9,7 @@
 //! reads the hub like any other reader: it never holds up ingest, and if it falls more than the
 //! hub's ring behind, the lost units are logged and counted.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -47,6 +47,8 @@ pub(crate) struct Recording {
     lagged_units: AtomicU64,
     /// Paths whose store was already searched for segments the index lacks.
     reconciled: Mutex<HashSet<String>>,
+    /// `recordPath` of every path recorded in this run, config or event camera alike.
+    recorded: Mutex<HashMap<String, RecordPath>>,
     /// Set at start when `eventsURL` is: recording runs are reported on it.
     bus: OnceLock<Arc<Bus>>,
 }
@@ -72,6 +74,7 @@ impl Recording {
             uploads: Arc::new(UploadStats::default()),
             lagged_units: AtomicU64::new(0),
             reconciled: Mutex::new(HashSet::new()),
+            recorded: Mutex::new(HashMap::new()),
             bus: OnceLock::new(),
         }))
     }
@@ -142,7 +145,12 @@ impl Recording {
         }
     }
 
+    /// `path`'s `recordPath`: as it was recorded in this run (event cameras have no config
+    /// entry), else from the config.
     fn record_path(&self, path: &str) -> Option<RecordPath> {
+        if let Some(rp) = lock(&self.recorded).get(path) {
+            return Some(rp.clone());
+        }
         let conf = self.config.path_config(path)?.conf_for(path, "");
         RecordPath::parse(&conf.record_path).ok()
     }
@@ -164,6 +172,7 @@ impl Recording {
         let keep = Some(path.conf.record_delete_after);
         let destination = record_path.destination().clone();
         self.retention.set_path(&path.name, keep, destination);
+        lock(&self.recorded).insert(path.name.clone(), record_path.clone());
         tokio::spawn(follow_path(self.clone(), path.clone(), record_path));
     }
 
