@@ -11,7 +11,7 @@ pub struct Response {
     pub status: u16,
     /// Status line and headers, as sent.
     pub head: String,
-    /// The body, as sent (no transfer decoding is done: ask for identity answers).
+    /// The body, with a chunked transfer coding removed.
     pub body: Vec<u8>,
 }
 
@@ -37,7 +37,8 @@ pub fn get(port: u16, target: &str, headers: &[&str]) -> Option<Response> {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
-    let mut request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut request =
+        format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for h in headers {
         request.push_str(h);
         request.push_str("\r\n");
@@ -56,9 +57,34 @@ pub fn get(port: u16, target: &str, headers: &[&str]) -> Option<Response> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    Some(Response {
+    let mut answer = Response {
         status,
         head,
         body: raw[split..].to_vec(),
-    })
+    };
+    if answer.header("transfer-encoding") == Some("chunked") {
+        answer.body = dechunk(&answer.body);
+    }
+    Some(answer)
+}
+
+/// The payload of a chunked body (RFC 9112 §7.1); stops at the last chunk or at a malformed one.
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size = size_text.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(size, 16) else {
+            break;
+        };
+        let Some(chunk) = data.get(eol + 2..eol + 2 + size) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(chunk);
+        data = data.get(eol + 4 + size..).unwrap_or_default();
+    }
+    out
 }

@@ -7,14 +7,13 @@
 //!
 //! One test does it all, in order: a recording takes 45 s of real time.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::thread::sleep;
 use std::time::Duration;
 
 use serde_json::Value;
 use vigia_conformance::clips::Clip;
+use vigia_conformance::http::{self, Response};
 use vigia_conformance::recordings::{SegmentProbe, probe_bytes};
 use vigia_conformance::s3::S3Server;
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, free_port, run_with_timeout};
@@ -233,72 +232,8 @@ fn escape(text: &str) -> String {
         .collect()
 }
 
-/// An HTTP answer.
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// A plain HTTP/1.1 GET with `extra` header lines; a chunked body is decoded.
-fn http(port: u16, target: &str, extra: &str) -> Answer {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to playback");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(raw.len(), |p| p + 4);
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut answer = Answer {
-        status,
-        head,
-        body: raw[split..].to_vec(),
-    };
-    if answer.header("transfer-encoding") == Some("chunked") {
-        answer.body = dechunk(&answer.body);
-    }
-    answer
-}
-
-/// The payload of a chunked body (RFC 9112 §7.1).
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .expect("a chunk size");
-        if size == 0 {
-            break;
-        }
-        let chunk = &data[eol + 2..];
-        out.extend_from_slice(&chunk[..size]);
-        data = &chunk[size + 2..];
-    }
-    out
+/// A GET with `extra` header lines (each ending in CRLF); a chunked body is decoded.
+fn http(port: u16, target: &str, extra: &str) -> Response {
+    let headers: Vec<&str> = extra.lines().filter(|l| !l.is_empty()).collect();
+    http::get(port, target, &headers).expect("connect to playback")
 }
