@@ -103,25 +103,25 @@ pub async fn run(
     }
 }
 
-/// Sends one segment and indexes it.
+/// Sends one segment and indexes it; the index journal's fsync runs on the blocking pool.
 pub async fn upload(
     pending: &Pending,
     stores: &Stores,
-    index: &RecordingIndex,
+    index: &Arc<RecordingIndex>,
 ) -> Result<(), StorageError> {
     let store = stores.get(&pending.meta.destination)?;
     store
         .put_file(&pending.meta.key, &pending.file, pending.size)
         .await?;
-    index.insert(
-        &pending.meta.path,
-        SegmentEntry {
-            key: pending.meta.key.clone(),
-            start_us: pending.meta.start_us,
-            duration_us: pending.meta.duration_us.unwrap_or(0),
-            size: pending.size,
-        },
-    );
+    let (index, path) = (index.clone(), pending.meta.path.clone());
+    let entry = SegmentEntry {
+        key: pending.meta.key.clone(),
+        start_us: pending.meta.start_us,
+        duration_us: pending.meta.duration_us.unwrap_or(0),
+        size: pending.size,
+    };
+    // Stored already: a failed journal task only loses the journal line, logged by the index.
+    let _ = tokio::task::spawn_blocking(move || index.insert(&path, entry)).await;
     Ok(())
 }
 
