@@ -8,6 +8,7 @@
 //! - [`Consumer`]: manual acks, retry ladder, DLQ, dedupe by event source + id, correlation ids.
 //! - [`Keyring`] and [`SealedSecret`]: camera passwords cross the bus sealed with AES-256-GCM;
 //!   [`Camera::pull_url`] opens them for pulling.
+//! - [`registry`]: the cameras and city storage plans the bus announced, in event order.
 //! - [`cli`]: the `vigia events ...` operator commands.
 //!
 //! The contract is documented, with an example per type, in `docs/events.md`; a JSON Schema
@@ -27,6 +28,7 @@ mod ids;
 mod outbox;
 mod payload;
 mod publisher;
+pub mod registry;
 mod secret;
 pub mod topology;
 

@@ -13,7 +13,6 @@
 
 mod cameras;
 mod health;
-mod registry;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -109,6 +109,12 @@ impl Recording {
         let _ = self.bus.set(bus);
     }
 
+    /// Keeps `path`'s recordings for `keep` (a city storage plan), overriding its config's
+    /// `recordDeleteAfter`; `None` goes back to the config.
+    pub(crate) fn set_retention_override(&self, path: &str, keep: Option<Duration>) {
+        self.retention.set_override(path, keep);
+    }
+
     /// The recording index (playback).
     pub(crate) fn index(&self) -> &Arc<RecordingIndex> {
         &self.index

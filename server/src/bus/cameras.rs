@@ -1,10 +1,12 @@
 //! Cameras from events: `camera.created` / `camera.updated` / `camera.deleted` become runtime
 //! pulled paths, named by `cameraId`, with `source` = the camera URL, `record` from the event and
 //! `recordDeleteAfter` = the storage plan's retention days; every other key comes from
-//! `pathDefaults`.
+//! `pathDefaults`. A `city.storage_plan_changed` changes the retention of the city's cameras
+//! without restarting them (the recorder's next retention pass applies it).
 //!
-//! The [`CameraRegistry`] decides (order, idempotence); this driver applies its actions to the
-//! [`PathManager`] and keeps the registry in a state file (JSON, written to a temporary file,
+//! The [`CameraRegistry`] decides (order, idempotence, which plan is in force); this driver
+//! applies its actions to the [`PathManager`] and the recorder's retention, and keeps the
+//! registry in a state file (JSON, written to a temporary file,
 //! fsynced, then renamed over the old one), loaded at start, so a restart without the broker
 //! pulls the same cameras. A camera whose id is not a valid path name, or is the name of a path
 //! in the config file, is refused: the handler errs, and after the consumer's retries the event
@@ -17,12 +19,17 @@ use std::time::Duration;
 
 use vigia_events::{Camera, Event, EventData, Keyring};
 
-use super::registry::{Action, CameraEvent, CameraRegistry, CameraSpec, Version};
 use crate::config::{PathConf, Source};
 use crate::paths::{PathManager, lock};
+use vigia_events::registry::{Action, CameraEvent, CameraRegistry, CameraSpec, Version};
 
 /// The routing keys the camera consumer binds.
-pub(crate) const BINDINGS: [&str; 3] = ["camera.created", "camera.updated", "camera.deleted"];
+pub(crate) const BINDINGS: [&str; 4] = [
+    "camera.created",
+    "camera.updated",
+    "camera.deleted",
+    "city.storage_plan_changed",
+];
 
 /// Applies camera events to the path manager; one per node.
 pub(crate) struct Cameras {
@@ -58,7 +65,10 @@ impl Cameras {
             state_file,
             registry: Mutex::new(registry),
         });
-        let known: Vec<CameraSpec> = lock(&cameras.registry).cameras().cloned().collect();
+        let known: Vec<CameraSpec> = {
+            let registry = lock(&cameras.registry);
+            registry.cameras().map(|c| registry.in_force(c)).collect()
+        };
         if !known.is_empty() {
             tracing::info!(
                 "events: {} cameras restored from {}",
@@ -80,10 +90,12 @@ impl Cameras {
             return Ok(());
         };
         let id = match &change {
-            CameraEvent::Upsert(_, spec) => &spec.camera_id,
-            CameraEvent::Delete(_, id) => id,
+            CameraEvent::Upsert(_, spec) => Some(&spec.camera_id),
+            CameraEvent::Delete(_, id) => Some(id),
+            CameraEvent::CityPlan(..) => None,
         };
-        if let Err(e) = self.paths.check_dynamic_name(id) {
+        if let Some(Err(e)) = id.map(|id| self.paths.check_dynamic_name(id)) {
+            let id = id.map(String::as_str).unwrap_or_default();
             tracing::error!(path = %id, correlation_id = %event.correlation_id, "{} {} refused: {e}", event.event_type(), event.id);
             return Err(e.to_string());
         }
@@ -111,8 +123,17 @@ impl Cameras {
                 };
                 tracing::info!(path = %spec.camera_id, correlation_id = %corr, "camera {verb} by {} {}", event.event_type(), event.id);
             }
+            Action::Retain(changed) => {
+                for (id, days) in changed {
+                    self.retain(id, *days);
+                    tracing::info!(path = %id, correlation_id = %corr, "camera keeps recordings {days} days, by {} {}", event.event_type(), event.id);
+                }
+            }
             Action::Remove(id) => {
                 self.paths.remove_dynamic(id);
+                if let Some(recording) = self.paths.recording() {
+                    recording.set_retention_override(id, None);
+                }
                 tracing::info!(path = %id, correlation_id = %corr, "camera removed by {} {}", event.event_type(), event.id);
             }
             Action::Skip(why) => {
@@ -122,13 +143,23 @@ impl Cameras {
         Ok(())
     }
 
+    /// Adds or replaces the camera's path; `spec` has the retention in force.
     fn add_path(&self, spec: &CameraSpec) -> Result<(), String> {
         let conf = path_conf(&self.paths.config().path_defaults, spec);
         let corr = Some(spec.correlation_id.clone());
         self.paths
             .add_dynamic(&spec.camera_id, conf, corr)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        self.retain(&spec.camera_id, spec.retention_days);
+        Ok(())
+    }
+
+    /// Makes the recorder keep `id`'s recordings `days` days, whatever its path's config said
+    /// when it started recording (a plan can change while it records).
+    fn retain(&self, id: &str, days: u32) {
+        if let Some(recording) = self.paths.recording() {
+            recording.set_retention_override(id, Some(retention(days)));
+        }
     }
 
     /// Writes the registry; a failure is logged (the paths run; a restart would miss the change).
@@ -147,18 +178,13 @@ impl Cameras {
 
 /// The registry's view of `event`; `None` for types the camera consumer does not handle.
 fn camera_event(event: &Event, keyring: Option<&Keyring>) -> Result<Option<CameraEvent>, String> {
-    let version = Version {
-        time: event.time,
-        id: event.id.clone(),
-    };
-    let out = match &event.data {
+    match &event.data {
         EventData::CameraCreated(c) | EventData::CameraUpdated(c) => {
-            CameraEvent::Upsert(version, spec_of(c, keyring, &event.correlation_id)?)
+            let spec = spec_of(c, keyring, &event.correlation_id)?;
+            Ok(Some(CameraEvent::Upsert(Version::of(event), spec)))
         }
-        EventData::CameraDeleted(d) => CameraEvent::Delete(version, d.camera_id.clone()),
-        _ => return Ok(None),
-    };
-    Ok(Some(out))
+        _ => Ok(CameraEvent::without_login(event)),
+    }
 }
 
 /// What the path needs; the source URL carries the camera's login, its password opened with
@@ -172,6 +198,7 @@ fn spec_of(
     let source = camera.pull_url(keyring).map_err(|e| e.to_string())?;
     Ok(CameraSpec {
         camera_id: camera.camera_id.clone(),
+        city_id: camera.city_id.clone(),
         source: source.expose().to_owned(),
         record: camera.record,
         retention_days: camera.storage_plan.retention_days,
@@ -184,8 +211,13 @@ fn path_conf(defaults: &PathConf, spec: &CameraSpec) -> PathConf {
     let mut conf = defaults.clone();
     conf.source = Source::Rtsp(spec.source.clone());
     conf.record = spec.record;
-    conf.record_delete_after = Duration::from_secs(u64::from(spec.retention_days) * 86_400);
+    conf.record_delete_after = retention(spec.retention_days);
     conf
+}
+
+/// `days` as a `recordDeleteAfter`.
+fn retention(days: u32) -> Duration {
+    Duration::from_secs(u64::from(days) * 86_400)
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new file, never a mix:
@@ -316,6 +348,41 @@ mod tests {
         let paths3 = manager("");
         Cameras::load(paths3.clone(), None, file.clone()).unwrap();
         assert!(paths3.get("cam-1").is_err());
+        let _ = std::fs::remove_dir_all(file.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_city_plan_changes_retention_and_survives_a_restart() {
+        let file = state_file("plan");
+        let paths = manager("");
+        let cams = Cameras::load(paths.clone(), None, file.clone()).unwrap();
+        let created = Event::new(
+            "/cidades",
+            EventData::CameraCreated(camera("cam-p", "rtsp://127.0.0.1:1/x")),
+        );
+        cams.handle(&created).unwrap();
+        let started = paths.get("cam-p").unwrap();
+        let mut plan = Event::new(
+            "/cidades",
+            EventData::CityStoragePlanChanged(vigia_events::CityStoragePlanChanged {
+                city_id: "city-1".to_owned(),
+                city_hall_cnpj: vigia_events::Cnpj::parse("11222333000181").unwrap(),
+                storage_plan: StoragePlan {
+                    plan_id: "p2".to_owned(),
+                    retention_days: 30,
+                },
+            }),
+        );
+        plan.time = created.time + chrono::Duration::seconds(1);
+        cams.handle(&plan).unwrap();
+        assert!(
+            Arc::ptr_eq(&started, &paths.get("cam-p").unwrap()),
+            "a plan change does not restart the path"
+        );
+        let paths2 = manager("");
+        Cameras::load(paths2.clone(), None, file.clone()).unwrap();
+        let restored = paths2.get("cam-p").unwrap();
+        assert_eq!(restored.conf.record_delete_after, retention(30));
         let _ = std::fs::remove_dir_all(file.parent().unwrap());
     }
 }
