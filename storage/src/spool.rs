@@ -14,7 +14,7 @@
 //! segments are dropped (logged as errors and counted) until it fits; if none can be dropped
 //! the new part itself is dropped and counted. Nothing else ever blocks or fails recording.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -71,6 +71,18 @@ pub struct SpoolStats {
     pub dropped_bytes: u64,
     /// Segments repaired after a crash.
     pub recovered_segments: u64,
+}
+
+/// What one path has waiting for upload (its complete segments), as plain numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Complete segments waiting for upload.
+    pub segments: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// End of the oldest of them (its start plus its duration, as the recording dates them),
+    /// UNIX µs.
+    pub oldest_end_us: i64,
 }
 
 /// The spool of one node; shared by every recorder (writing) and the uploader (reading).
@@ -196,6 +208,27 @@ impl Spool {
             dropped_bytes: self.dropped_bytes.load(Ordering::Relaxed),
             recovered_segments: self.recovered.load(Ordering::Relaxed),
         }
+    }
+
+    /// The upload backlog of every path that has one: one pass over the spool's table under
+    /// its lock, no file access, so it can be taken every second.
+    pub fn backlog(&self) -> HashMap<String, Backlog> {
+        let state = self.lock();
+        let mut out: HashMap<String, Backlog> = HashMap::new();
+        for (meta, size) in state.segments.values() {
+            let Some(duration_us) = meta.duration_us else {
+                continue;
+            };
+            let end_us = meta.start_us.saturating_add(duration_us);
+            let b = out.entry(meta.path.clone()).or_insert(Backlog {
+                oldest_end_us: end_us,
+                ..Backlog::default()
+            });
+            b.segments += 1;
+            b.bytes += size;
+            b.oldest_end_us = b.oldest_end_us.min(end_us);
+        }
+        out
     }
 
     /// Makes room for `n` more bytes by dropping the oldest complete segments; `false` if

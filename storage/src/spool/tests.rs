@@ -88,6 +88,37 @@ fn complete_segments_wait_for_upload_in_order() {
 }
 
 #[test]
+fn the_backlog_counts_complete_segments_per_path() {
+    let dir = Dir::new("backlog");
+    let spool = Spool::open(&dir.0, 1 << 30).unwrap();
+    let init = Bytes::from_static(b"init");
+    let other = SegmentMeta {
+        path: "other".into(),
+        ..meta("c")
+    };
+    let a = spool.begin(meta("a"), &init).unwrap();
+    let b = spool.begin(meta("b"), &init).unwrap();
+    let _open = spool.begin(meta("open"), &init).unwrap();
+    let c = spool.begin(other, &init).unwrap();
+    assert!(spool.backlog().is_empty(), "open segments are no backlog");
+    b.finish(5).unwrap();
+    a.finish(3).unwrap();
+    c.finish(1).unwrap();
+    let backlog = spool.backlog();
+    let cam = backlog["cam"];
+    assert_eq!((cam.segments, cam.oldest_end_us), (2, 7 + 3));
+    let first = spool.next_pending().unwrap();
+    assert_eq!(
+        cam.bytes,
+        2 * first.size,
+        "init and trailer of two same-length segments"
+    );
+    assert_eq!(backlog["other"].segments, 1);
+    spool.remove(first.id);
+    assert_eq!(spool.backlog()["cam"].oldest_end_us, 7 + 5);
+}
+
+#[test]
 fn a_crash_leaves_a_valid_segment_of_every_fsynced_part() {
     let dir = Dir::new("crash");
     let (init, parts) = recorded(4);
