@@ -46,6 +46,13 @@ pub fn examples() -> Vec<Event> {
             fps: 12.5,
             readers: 3,
             last_frame_at: Some(at("2026-11-28T10:14:59.960Z")),
+            last_frame_age_ms: Some(40),
+            reason: Some(HealthReason::LowFps),
+            detail: Some("12.5 fps, usual 25.0 fps".into()),
+            reconnects: Some(2),
+            recorder_backlog_segments: Some(1),
+            recorder_backlog_bytes: Some(4_718_592),
+            recorder_backlog_age_ms: Some(3_200),
         }),
         EventData::LprDetected(LprDetected {
             camera_id: "cam-0042".into(),

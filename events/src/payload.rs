@@ -303,6 +303,88 @@ pub enum HealthStatus {
     Offline,
 }
 
+/// Why a stream is `offline` or `degraded`, as the kind a consumer can act on; the wording the
+/// source used is in [`StreamHealthCheck::detail`]. On the wire, [`HealthReason::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
+pub enum HealthReason {
+    /// Offline: the camera refused the connection.
+    ConnectionRefused,
+    /// Offline: no answer, or no frame, in time.
+    Timeout,
+    /// Offline: the camera offers no codec Vigia can carry (e.g. only MJPEG).
+    UnsupportedCodec,
+    /// Offline: the camera refused the login.
+    AuthFailure,
+    /// Offline: the camera has no such stream (RTSP 404).
+    NotFound,
+    /// Offline: the camera ended the stream.
+    SourceEnded,
+    /// Offline: any other failure.
+    Error,
+    /// Degraded: frames stutter (the last one is over 2 s old).
+    Stalled,
+    /// Degraded: the frame rate fell below half of the stream's usual rate.
+    LowFps,
+    /// Degraded: recorded segments wait too long for upload (the object store fails or lags).
+    RecorderBacklog,
+}
+
+impl HealthReason {
+    /// Every reason: the offline kinds, then the degraded ones.
+    pub const ALL: [HealthReason; 10] = [
+        HealthReason::ConnectionRefused,
+        HealthReason::Timeout,
+        HealthReason::UnsupportedCodec,
+        HealthReason::AuthFailure,
+        HealthReason::NotFound,
+        HealthReason::SourceEnded,
+        HealthReason::Error,
+        HealthReason::Stalled,
+        HealthReason::LowFps,
+        HealthReason::RecorderBacklog,
+    ];
+
+    /// The wire name, e.g. `unsupported_codec`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthReason::ConnectionRefused => "connection_refused",
+            HealthReason::Timeout => "timeout",
+            HealthReason::UnsupportedCodec => "unsupported_codec",
+            HealthReason::AuthFailure => "auth_failure",
+            HealthReason::NotFound => "not_found",
+            HealthReason::SourceEnded => "source_ended",
+            HealthReason::Error => "error",
+            HealthReason::Stalled => "stalled",
+            HealthReason::LowFps => "low_fps",
+            HealthReason::RecorderBacklog => "recorder_backlog",
+        }
+    }
+}
+
+impl From<HealthReason> for &'static str {
+    fn from(reason: HealthReason) -> &'static str {
+        reason.as_str()
+    }
+}
+
+impl TryFrom<String> for HealthReason {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<HealthReason, String> {
+        HealthReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| format!("unknown health reason {name:?}"))
+    }
+}
+
+impl std::fmt::Display for HealthReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Payload of `stream.health_check` v1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -322,6 +404,29 @@ pub struct StreamHealthCheck {
     /// Last frame received, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_frame_at: Option<DateTime<Utc>>,
+    /// Milliseconds between the last frame and this report, if a frame was received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_frame_age_ms: Option<u64>,
+    /// Why the stream is `offline` or `degraded`; absent when `online`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<HealthReason>,
+    /// The reason in words: the source's own error for an offline (e.g. `unsupported codec:
+    /// the source offers only MJPEG`), or what was measured for a degraded stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Connections to the source lost or failed since the stream was set up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnects: Option<u64>,
+    /// Recorded streams only: complete segments waiting in the spool for upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder_backlog_segments: Option<u64>,
+    /// Recorded streams only: bytes of those segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder_backlog_bytes: Option<u64>,
+    /// Recorded streams only, with a backlog: milliseconds since the oldest waiting segment
+    /// was complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder_backlog_age_ms: Option<u64>,
 }
 
 /// Payload of `lpr.detected` v1.

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use vigia_events::{
-    Camera, Event, EventData, EventType, ParseError, example_keyring, examples, with_correlation,
+    Camera, Event, EventData, EventType, HealthReason, ParseError, example_keyring, examples,
+    with_correlation,
 };
 
 fn root() -> PathBuf {
@@ -289,6 +290,68 @@ fn schemas_and_code_agree_on_plate_and_cnpj_case() {
         let read = parsed.unwrap().data.to_json()[field].clone();
         assert_eq!(read, json!(want), "{ty} {field}={value:?}");
     }
+}
+
+/// `stream.health_check`'s optional fields: schema and parser agree, value by value; a payload
+/// without them (what earlier producers send) is still valid, and every reason kind reads back.
+#[test]
+fn schema_and_code_agree_on_health_check_fields() {
+    let health = examples()[6].to_json();
+    assert_eq!(health["type"], "stream.health_check");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas/stream.health_check.json")).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = HealthReason::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(
+        schema["properties"]["data"]["properties"]["reason"]["enum"],
+        json!(names),
+        "the schema lists every reason, in order"
+    );
+    let mut cases: Vec<(&str, Value, bool)> =
+        names.iter().map(|r| ("reason", json!(r), true)).collect();
+    cases.extend([
+        ("reason", json!("flaky"), false),
+        ("reason", json!(3), false),
+        (
+            "detail",
+            json!("unsupported codec: the source offers only MJPEG"),
+            true,
+        ),
+        ("detail", json!(7), false),
+        ("reconnects", json!(0), true),
+        ("reconnects", json!(-1), false),
+        ("lastFrameAgeMs", json!(1.5), false),
+        ("recorderBacklogSegments", json!("2"), false),
+        ("recorderBacklogBytes", json!(u64::MAX), true),
+        ("recorderBacklogAgeMs", json!(-5), false),
+    ]);
+    for (field, value, ok) in cases {
+        let mut v = health.clone();
+        v["data"][field] = value.clone();
+        let schema_ok = validator(EventType::StreamHealthCheck).is_valid(&v);
+        let parsed = Event::from_json(v);
+        assert_eq!(schema_ok, ok, "schema, {field}={value}");
+        assert_eq!(parsed.is_ok(), ok, "parser, {field}={value}: {parsed:?}");
+        if ok {
+            assert_eq!(parsed.unwrap().data.to_json()[field], value, "{field}");
+        }
+    }
+    let mut bare = health;
+    let data = bare["data"].as_object_mut().unwrap();
+    for field in [
+        "lastFrameAgeMs",
+        "reason",
+        "detail",
+        "reconnects",
+        "recorderBacklogSegments",
+        "recorderBacklogBytes",
+        "recorderBacklogAgeMs",
+    ] {
+        assert!(data.remove(field).is_some(), "the example has {field}");
+    }
+    assert_valid(&bare);
+    assert_eq!(Event::from_json(bare.clone()).unwrap().to_json(), bare);
 }
 
 /// The examples' camera password opens with the example keyring (a test vector for other

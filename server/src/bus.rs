@@ -14,6 +14,7 @@
 mod cameras;
 mod health;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,10 +22,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use vigia_events::{
-    Consumer, ConsumerConfig, Event, EventData, Publisher, PublisherConfig, RecordingStarted,
-    RecordingStopped,
+    Consumer, ConsumerConfig, Event, EventData, HealthStatus, Publisher, PublisherConfig,
+    RecordingStarted, RecordingStopped,
 };
 use vigia_storage::recorder::RecordEvent;
+use vigia_storage::spool::Backlog;
 
 use crate::config::Config;
 use crate::paths::{Path, PathManager};
@@ -220,7 +222,8 @@ async fn report_health(paths: Arc<PathManager>, bus: Arc<Bus>) {
     loop {
         tick.tick().await;
         let pulled = paths.pulled_paths();
-        let samples: Vec<health::Sample> = pulled.iter().map(|p| sample(p)).collect();
+        let backlog = paths.recording().map(|r| r.backlog()).unwrap_or_default();
+        let samples: Vec<health::Sample> = pulled.iter().map(|p| sample(p, &backlog)).collect();
         for report in monitor.observe(crate::sources::unix_micros(), &samples) {
             let corr = pulled
                 .iter()
@@ -232,7 +235,8 @@ async fn report_health(paths: Arc<PathManager>, bus: Arc<Bus>) {
     }
 }
 
-fn sample(path: &Path) -> health::Sample {
+/// `path` now; `backlog` is the recorder's upload backlog of every path that has one.
+fn sample(path: &Path, backlog: &HashMap<String, Backlog>) -> health::Sample {
     let (frames, bytes, last_frame_us) = match path.stream() {
         Some(stream) => {
             let c = stream.counters();
@@ -251,6 +255,10 @@ fn sample(path: &Path) -> health::Sample {
         bytes,
         last_frame_us,
         readers: u32::try_from(path.readers()).unwrap_or(u32::MAX),
+        backlog: path
+            .conf
+            .record
+            .then(|| backlog.get(&path.name).copied().unwrap_or_default()),
     }
 }
 
@@ -258,14 +266,20 @@ fn log_change(report: &health::Report, correlation_id: Option<&str>) {
     if !report.changed {
         return;
     }
-    let path = &report.data.path;
+    let d = &report.data;
     let corr = correlation_id.unwrap_or_default();
-    match &report.reason {
-        Some(reason) => {
-            tracing::warn!(path = %path, correlation_id = %corr, reconnects = report.reconnects, "camera offline: {reason}")
+    let reconnects = d.reconnects.unwrap_or_default();
+    let status = match d.status {
+        HealthStatus::Online => {
+            tracing::info!(path = %d.path, correlation_id = %corr, "camera online");
+            return;
         }
-        None => tracing::info!(path = %path, correlation_id = %corr, "camera online"),
-    }
+        HealthStatus::Degraded => "degraded",
+        HealthStatus::Offline => "offline",
+    };
+    let reason = d.reason.map_or("", |r| r.as_str());
+    let detail = d.detail.as_deref().unwrap_or_default();
+    tracing::warn!(path = %d.path, correlation_id = %corr, reconnects, "camera {status}: {reason}: {detail}");
 }
 
 /// The node's bus state directory: `<recordSpoolDirectory>.state`.

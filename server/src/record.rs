@@ -21,7 +21,7 @@ use vigia_storage::index::RecordingIndex;
 use vigia_storage::rebuild::rebuild;
 use vigia_storage::recorder::{RecordEvent, Recorder, RecorderConfig};
 use vigia_storage::retention::Retention;
-use vigia_storage::spool::{SegmentMeta, SegmentWriter, Spool};
+use vigia_storage::spool::{Backlog, SegmentMeta, SegmentWriter, Spool};
 use vigia_storage::template::{Destination, RecordPath};
 use vigia_storage::uploader::{self, Stores, UploadStats};
 
@@ -107,6 +107,11 @@ impl Recording {
     /// Reports each recording run (`recording.started` / `recording.stopped`) on `bus`.
     pub(crate) fn set_bus(&self, bus: Arc<Bus>) {
         let _ = self.bus.set(bus);
+    }
+
+    /// The upload backlog of every recorded path that has one (the health reports).
+    pub(crate) fn backlog(&self) -> HashMap<String, Backlog> {
+        self.spool.backlog()
     }
 
     /// Keeps `path`'s recordings for `keep` (a city storage plan), overriding its config's
