@@ -1,6 +1,6 @@
 //! Tests that use the default listeners (:8554, :8000/:8001): `vigia` with no config serving the
-//! synthetic `demo` stream, and `vigia mediamtx.yml` with MediaMTX's own default file. They share
-//! the ports, so they run one at a time.
+//! synthetic `demo` stream and taking publishers on any other name, and `vigia mediamtx.yml` with
+//! MediaMTX's own default file. They share the ports, so they run one at a time.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,9 +18,9 @@ fn compat_file() -> PathBuf {
 }
 
 #[test]
-fn no_config_serves_the_synthetic_demo_stream() {
+fn no_config_serves_the_synthetic_demo_stream_and_takes_publishers() {
     let _guard = DEFAULT_PORTS.lock().unwrap_or_else(|p| p.into_inner());
-    let _vigia = Vigia::spawn(TempDir::new("vigia-noconf"), &[], &[], 8554);
+    let vigia = Vigia::spawn(TempDir::new("vigia-noconf"), &[], &[], 8554);
     let probe = eventually(Duration::from_secs(10), || {
         let p = ffprobe(
             "rtsp://127.0.0.1:8554/demo",
@@ -43,6 +43,19 @@ fn no_config_serves_the_synthetic_demo_stream() {
     assert!(
         probe.packets_of(index).len() >= 50,
         "demo plays in real time"
+    );
+
+    // The README's command: any other name takes a publisher (`all_others`).
+    let url = "rtsp://127.0.0.1:8554/cam1";
+    let _publisher = Clip::H264Aac.publish(url, "tcp");
+    let probe = eventually(Duration::from_secs(20), || {
+        let p = ffprobe(url, &["-rtsp_transport", "tcp"], Some(2));
+        (p.streams.len() == 2 && !p.packets.is_empty()).then_some(p)
+    });
+    assert!(
+        probe.is_some(),
+        "cam1 published on built-in defaults reads back:\n{}",
+        vigia.logs()
     );
 }
 

@@ -2,8 +2,9 @@
 //! MediaMTX's defaults at load time.
 //!
 //! - `vigia [CONFIG]`: with no argument, `vigia.yml` then `mediamtx.yml` in the working
-//!   directory, else built-in defaults (MediaMTX's, plus one path `demo` with
-//!   `source: synthetic`). With a file, paths are exactly what the file says.
+//!   directory, else built-in defaults (MediaMTX's: `all_others` takes publishers on any
+//!   name, plus one path `demo` with `source: synthetic`). With a file, paths are exactly what
+//!   the file says.
 //! - Every key of MediaMTX v1.20's default file is accepted. Keys Vigia does not
 //!   implement yet are kept loosely ([`Config::unimplemented`], [`PathConf::unimplemented`])
 //!   and reported once each in [`Loaded::warnings`]. Unknown keys, deprecated MediaMTX keys
@@ -62,7 +63,7 @@ use parse::Ctx;
 pub(crate) const DEFAULT_FILE_NAMES: &[&str] = &["vigia.yml", "mediamtx.yml"];
 
 /// The configuration used when no file is found.
-const BUILT_IN_YAML: &str = "paths:\n  demo:\n    source: synthetic\n";
+const BUILT_IN_YAML: &str = "paths:\n  demo:\n    source: synthetic\n  all_others:\n";
 
 /// A loaded configuration, where it came from, and what the operator should be told.
 #[derive(Debug, Clone)]

@@ -182,13 +182,17 @@ fn built_in_defaults_serve_a_synthetic_demo() {
     assert_eq!(loaded.source, ConfigSource::BuiltIn);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let cfg = &loaded.config;
-    assert_eq!(cfg.paths.len(), 1);
+    assert_eq!(cfg.paths.len(), 2);
     let demo = cfg.path_config("demo").unwrap();
     assert_eq!(
         demo.entry.conf.source,
         Source::Synthetic(SyntheticProfile::Default)
     );
-    assert!(cfg.path_config("other").is_none());
+    let other = cfg
+        .path_config("cam1")
+        .expect("all_others takes any other name");
+    assert_eq!(other.entry.name, "all_others");
+    assert_eq!(other.entry.conf.source, Source::Publisher);
     assert_eq!(cfg.rtsp_address, ":8554");
 }
 
