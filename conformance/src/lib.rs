@@ -349,6 +349,8 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
     }
 }
 
+/// Events on the real broker's `vigia.events`, as a wire tap and as a deduplicating consumer.
+pub mod bus;
 /// A test clip encoded once per test run by ffmpeg (cached under the target dir).
 pub mod clips;
 /// A plain HTTP/1.1 client.
@@ -360,3 +362,5 @@ pub mod recordings;
 /// A raw RTSP client for tests that inspect RTP.
 pub mod rtsp_client;
 pub mod s3;
+/// A TCP proxy that can be taken down and brought back, for outage tests.
+pub mod tcp_proxy;
