@@ -18,17 +18,23 @@ use super::lines::{KeyPath, Seg};
 /// Prefixes read, in the order applied (a later one wins).
 const PREFIXES: &[&str] = &["MTX_", "VIGIA_"];
 
-/// Keys whose environment value is a comma-separated list.
+/// Keys whose environment value is a comma-separated list, besides every `…AllowOrigins` and
+/// `…TrustedProxies` key ([`is_list_key`]).
 const LIST_KEYS: &[&str] = &[
     "logDestinations",
     "rtspTransports",
     "rtspAuthMethods",
     "ips",
-    "hlsAllowOrigins",
-    "hlsTrustedProxies",
-    "playbackAllowOrigins",
-    "playbackTrustedProxies",
+    "webrtcIPsFromInterfacesList",
+    "webrtcAdditionalHosts",
+    "rtspUDPSourcePortRange",
+    "rpiCameraAWBGains",
 ];
+
+/// Whether `key` holds a list of plain values, given in the environment comma-separated.
+fn is_list_key(key: &str) -> bool {
+    LIST_KEYS.contains(&key) || key.ends_with("AllowOrigins") || key.ends_with("TrustedProxies")
+}
 
 /// MediaMTX's default `authInternalUsers`, used as the base when an override edits
 /// a user and the file has none (so `_0_` edits the first default user, as in MediaMTX).
@@ -134,7 +140,7 @@ fn set(root: &mut Mapping, path: &KeyPath, value: &str) {
         let defaults = serde_yaml::from_str(DEFAULT_USERS_YAML).unwrap_or(Value::Null);
         root.insert("authInternalUsers".into(), defaults);
     }
-    let is_list = path.last_key().is_some_and(|k| LIST_KEYS.contains(&k));
+    let is_list = path.last_key().is_some_and(is_list_key);
     let leaf = if is_list {
         let items = value
             .split(',')

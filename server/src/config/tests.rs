@@ -1334,3 +1334,60 @@ fn events_health_interval_defaults_to_10s_and_must_be_positive() {
         assert!(err.contains("eventsHealthInterval"), "{bad}: {err}");
     }
 }
+
+/// `value` as an environment variable gives it: scalars as written, lists of scalars
+/// comma-separated; `None` for lists of objects and mappings (set through indexed variables).
+fn env_text(value: &Value) -> Option<String> {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match value {
+        Value::Sequence(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
+        other => scalar(other),
+    }
+}
+
+#[test]
+fn every_key_of_the_mediamtx_file_takes_an_env_override() {
+    let tree: serde_yaml::Mapping = serde_yaml::from_str(MEDIAMTX_YML).unwrap();
+    let mut vars = HashMap::new();
+    let mut add = |prefix: &str, map: &serde_yaml::Mapping| {
+        for (key, value) in map {
+            let (Some(key), Some(text)) = (key.as_str(), env_text(value)) else {
+                continue;
+            };
+            vars.insert(format!("{prefix}{}", key.to_ascii_uppercase()), text);
+        }
+    };
+    add("MTX_", &tree);
+    add(
+        "MTX_PATHDEFAULTS_",
+        tree["pathDefaults"].as_mapping().unwrap(),
+    );
+    assert!(vars.len() > 150, "{} variables", vars.len());
+    let typed = |vars: &HashMap<String, String>| {
+        let mut cfg = Config::from_yaml_str(MEDIAMTX_YML, "mediamtx.yml", vars)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+        // Keys Vigia does not implement are kept as the YAML gave them: strings from the
+        // environment, typed from the file.
+        cfg.unimplemented.clear();
+        cfg.path_defaults.unimplemented.clear();
+        cfg.paths
+            .iter_mut()
+            .for_each(|p| p.conf.unimplemented.clear());
+        format!("{cfg:?}")
+    };
+    assert_eq!(
+        typed(&vars),
+        typed(&no_env()),
+        "every key set to its own value through the environment changes nothing"
+    );
+}
