@@ -4,6 +4,7 @@
 //! `mediamtx.yml`, in the working directory, else runs on built-in defaults serving the synthetic
 //! `demo` stream); `vigia events …` is the operator tool for the event bus.
 
+mod api;
 mod auth;
 mod bus;
 mod config;
@@ -13,8 +14,10 @@ mod logging;
 mod paths;
 mod playback;
 mod record;
+mod registry;
 mod rtsp;
 mod sources;
+mod state;
 mod stream;
 
 use std::collections::HashMap;
@@ -74,7 +77,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(Arc::new(loaded.config))) {
+    match runtime.block_on(serve(Arc::new(loaded.config), loaded.raw)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -84,8 +87,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Starts every listener and source, then runs until SIGINT/SIGTERM.
-async fn serve(config: Arc<Config>) -> Result<(), String> {
+/// Starts every listener and source, then runs until SIGINT/SIGTERM. `raw` is the config
+/// document as written, which the API shows.
+async fn serve(config: Arc<Config>, raw: serde_yaml::Mapping) -> Result<(), String> {
     let paths = PathManager::new(config.clone());
     let mut tasks = Vec::new();
     // With the bus on, cameras announced by events may ask to record.
@@ -98,6 +102,9 @@ async fn serve(config: Arc<Config>) -> Result<(), String> {
         paths.set_recording(recording);
     }
     let _bus = bus::start(&paths).await?;
+    if config.api {
+        tasks.extend(api::start(paths.clone(), raw).await?);
+    }
     if config.rtsp {
         tasks.extend(rtsp::start(paths.clone()).await?);
     }

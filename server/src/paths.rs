@@ -14,6 +14,7 @@ use vigia_media::Track;
 
 use crate::config::{Config, PathConf, PathMatcher, Source, check_path_name};
 use crate::record::Recording;
+use crate::registry::Registry;
 use crate::sources;
 use crate::stream::PathStream;
 
@@ -84,6 +85,8 @@ pub(crate) struct PathManager {
     dynamic: Mutex<HashMap<String, DynamicPath>>,
     /// Set once at start when anything records: each new path is offered to it.
     recording: OnceLock<Arc<Recording>>,
+    /// Live RTSP connections and sessions, for the API.
+    sessions: Arc<Registry>,
 }
 
 impl PathManager {
@@ -94,7 +97,13 @@ impl PathManager {
             paths: Mutex::new(HashMap::new()),
             dynamic: Mutex::new(HashMap::new()),
             recording: OnceLock::new(),
+            sessions: Arc::default(),
         })
+    }
+
+    /// Live RTSP connections and sessions.
+    pub(crate) fn sessions(&self) -> &Arc<Registry> {
+        &self.sessions
     }
 
     /// Records every path whose config says `record: yes`, from its creation on.
@@ -236,6 +245,22 @@ impl PathManager {
             .collect();
         pulled.sort_by(|a, b| a.name.cmp(&b.name));
         pulled
+    }
+
+    /// Every path created so far, sorted by name.
+    pub(crate) fn all(&self) -> Vec<Arc<Path>> {
+        let mut all: Vec<Arc<Path>> = lock(&self.paths).values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The name of the configuration entry `name` takes its config from: itself for a runtime
+    /// path, else the matching `paths` entry (`cam1`, `~^cam`, `all_others`).
+    pub(crate) fn conf_name(&self, name: &str) -> Option<String> {
+        if lock(&self.dynamic).contains_key(name) {
+            return Some(name.to_string());
+        }
+        self.config.path_config(name).map(|m| m.entry.name.clone())
     }
 
     /// Names of paths with a stream ready now, sorted.

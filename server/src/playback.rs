@@ -569,7 +569,7 @@ fn host(r: &Request<'_>) -> String {
 /// HTTP servers decide it: the origin itself when an entry matches its scheme, host and port
 /// (default ports implied; `*` in an entry's host matches any run of characters, `*.` also
 /// none), else `*` if listed, else nothing.
-fn allowed_origin(origin: Option<&str>, allowed: &[String]) -> Option<String> {
+pub(crate) fn allowed_origin(origin: Option<&str>, allowed: &[String]) -> Option<String> {
     let parts = origin.and_then(origin_parts);
     let matched = parts.is_some_and(|o| {
         allowed

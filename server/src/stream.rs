@@ -75,6 +75,7 @@ pub(crate) struct PathStream {
     resumes: Mutex<VecDeque<u64>>,
     has_video: bool,
     counters: StreamCounters,
+    created: chrono::DateTime<chrono::Utc>,
 }
 
 /// What a stream received, for health reports: plain counters, read by anyone.
@@ -132,7 +133,13 @@ impl PathStream {
             resumes: Mutex::new(VecDeque::new()),
             has_video,
             counters: StreamCounters::default(),
+            created: chrono::Utc::now(),
         })
+    }
+
+    /// When the stream began (the path became ready).
+    pub(crate) fn created(&self) -> chrono::DateTime<chrono::Utc> {
+        self.created
     }
 
     /// The stream's tracks.

@@ -12,8 +12,7 @@
 //! in the config file, is refused: the handler errs, and after the consumer's retries the event
 //! is in the DLQ; the error names the camera in the log.
 
-use std::io::Write;
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use vigia_events::{Camera, Event, EventData, Keyring};
 
 use crate::config::{PathConf, Source};
 use crate::paths::{PathManager, lock};
+use crate::state::write_atomically;
 use vigia_events::registry::{Action, CameraEvent, CameraRegistry, CameraSpec, Version};
 
 /// The routing keys the camera consumer binds.
@@ -218,25 +218,6 @@ fn path_conf(defaults: &PathConf, spec: &CameraSpec) -> PathConf {
 /// `days` as a `recordDeleteAfter`.
 fn retention(days: u32) -> Duration {
     Duration::from_secs(u64::from(days) * 86_400)
-}
-
-/// Replaces `path` with `bytes` so that a crash leaves the old or the new file, never a mix:
-/// a temporary file next to it, fsynced, renamed over it, then the directory fsynced. The file
-/// holds camera logins, so it is created readable by its owner only.
-fn write_atomically(path: &FsPath, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(FsPath::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

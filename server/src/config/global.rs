@@ -137,6 +137,20 @@ pub(crate) struct Config {
     pub playback_allow_origins: Vec<String>,
     /// `playbackTrustedProxies` ([]): proxies whose X-Forwarded-For is believed in logs.
     pub playback_trusted_proxies: Vec<IpNet>,
+    /// `api`: run the control API, MediaMTX's v3 (false).
+    pub api: bool,
+    /// `apiAddress` (:9997).
+    pub api_address: String,
+    /// `apiEncryption` (false). HTTPS is not implemented yet: `true` is refused at load.
+    pub api_encryption: bool,
+    /// `apiServerKey` (server.key).
+    pub api_server_key: String,
+    /// `apiServerCert` (server.crt).
+    pub api_server_cert: String,
+    /// `apiAllowOrigins` (["*"]): CORS origins, `*` wildcards allowed.
+    pub api_allow_origins: Vec<String>,
+    /// `apiTrustedProxies` ([]): proxies whose X-Forwarded-For is believed in logs.
+    pub api_trusted_proxies: Vec<IpNet>,
     // ---- Vigia's own keys. S3/object storage, AMQP and retention keys go here
     // ---- (and in `keys::GLOBAL_VIGIA`), each with a `VIGIA_*` environment override.
     /// `eventsURL`: the AMQP broker for events (`amqp://…`); none by default.
@@ -197,6 +211,13 @@ impl Default for Config {
             playback_server_cert: "server.crt".to_owned(),
             playback_allow_origins: vec!["*".to_owned()],
             playback_trusted_proxies: Vec::new(),
+            api: false,
+            api_address: ":9997".to_owned(),
+            api_encryption: false,
+            api_server_key: "server.key".to_owned(),
+            api_server_cert: "server.crt".to_owned(),
+            api_allow_origins: vec!["*".to_owned()],
+            api_trusted_proxies: Vec::new(),
             events_url: None,
             events_health_interval: Duration::from_secs(10),
             record_spool_directory: "./vigia-spool".to_owned(),
@@ -278,6 +299,13 @@ pub(crate) fn set_key(
         "playbackServerCert" => cfg.playback_server_cert = ctx.string(kp, v)?,
         "playbackAllowOrigins" => cfg.playback_allow_origins = ctx.string_list(kp, v)?,
         "playbackTrustedProxies" => cfg.playback_trusted_proxies = ip_list(ctx, kp, v)?,
+        "api" => cfg.api = ctx.boolean(kp, v)?,
+        "apiAddress" => cfg.api_address = address(ctx, kp, v)?,
+        "apiEncryption" => cfg.api_encryption = https_off(ctx, kp, v, "the API")?,
+        "apiServerKey" => cfg.api_server_key = ctx.string(kp, v)?,
+        "apiServerCert" => cfg.api_server_cert = ctx.string(kp, v)?,
+        "apiAllowOrigins" => cfg.api_allow_origins = ctx.string_list(kp, v)?,
+        "apiTrustedProxies" => cfg.api_trusted_proxies = ip_list(ctx, kp, v)?,
         "eventsURL" => cfg.events_url = Some(ctx.string(kp, v)?).filter(|s| !s.is_empty()),
         "eventsHealthInterval" => cfg.events_health_interval = positive_duration(ctx, kp, v)?,
         "recordSpoolDirectory" => cfg.record_spool_directory = non_empty(ctx, kp, v)?,
@@ -309,6 +337,12 @@ pub(crate) fn check(ctx: &Ctx, cfg: &Config) -> Result<(), ConfigError> {
         return Err(ctx.invalid(
             &root.key("playbackAddress"),
             "must be set when playback is enabled",
+        ));
+    }
+    if cfg.api && cfg.api_address.is_empty() {
+        return Err(ctx.invalid(
+            &root.key("apiAddress"),
+            "must be set when the API is enabled",
         ));
     }
     if cfg.rtsp && cfg.rtsp_auth_methods.is_empty() {

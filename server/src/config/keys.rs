@@ -35,6 +35,13 @@ pub(crate) const GLOBAL_IMPLEMENTED: &[&str] = &[
     "playbackServerCert",
     "playbackAllowOrigins",
     "playbackTrustedProxies",
+    "api",
+    "apiAddress",
+    "apiEncryption",
+    "apiServerKey",
+    "apiServerCert",
+    "apiAllowOrigins",
+    "apiTrustedProxies",
 ];
 
 /// Vigia's own global keys (not in MediaMTX).
@@ -144,13 +151,6 @@ pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
     "authJWTExclude",
     "authJWTIssuer",
     "authJWTAudience",
-    "api",
-    "apiAddress",
-    "apiEncryption",
-    "apiServerKey",
-    "apiServerCert",
-    "apiAllowOrigins",
-    "apiTrustedProxies",
     "metrics",
     "metricsAddress",
     "metricsEncryption",

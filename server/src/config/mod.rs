@@ -74,6 +74,8 @@ pub(crate) struct Loaded {
     pub source: ConfigSource,
     /// Warnings to log at startup (one per not-yet-implemented key, unsupported sources…).
     pub warnings: Vec<String>,
+    /// The document's keys as written, environment overrides applied (the API shows them).
+    pub raw: Mapping,
 }
 
 /// Where a configuration came from.
@@ -147,7 +149,21 @@ impl Config {
             config,
             source: ConfigSource::Text(source_name.to_owned()),
             warnings: ctx.warnings,
+            raw: root,
         })
+    }
+
+    /// Builds the `paths` entry `name` from `keys` (a mapping of path keys, as in the file)
+    /// over this configuration's `pathDefaults`, with the loader's checks; errors name the
+    /// key and say it came from `source_name` (the API's "request body").
+    pub(crate) fn path_entry(
+        &self,
+        name: &str,
+        keys: &Value,
+        source_name: &str,
+    ) -> Result<PathEntry, ConfigError> {
+        let mut ctx = Ctx::new(source_name, "", HashMap::new());
+        path::build_entry(&mut ctx, &self.path_defaults, name, keys)
     }
 
     /// The configuration for a requested path name: an exact name wins, then `~regex`

@@ -29,6 +29,7 @@ use super::{RtspServer, peer_ip};
 use crate::auth::{self, Attempt, Verdict};
 use crate::config::AuthAction;
 use crate::paths::{Path, PathError, PublishGuard, ReaderGuard, lock};
+use crate::registry::{ConnEntry, SessionState};
 use crate::stream::{PathStream, RtpBatch};
 
 /// Responses and play plans queued for the writing half.
@@ -50,9 +51,11 @@ pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: Socket
             server.send_buffer,
         );
         let writer = tokio::spawn(writer.in_current_span());
-        let mut conn = Connection::new(server, peer, out);
+        let registered = server.paths.sessions().open(peer);
+        let mut conn = Connection::new(server, peer, out, registered.entry.clone());
         let reason = conn.serve(read_half, writer).await;
         conn.release();
+        drop(registered);
         tracing::debug!("connection closed: {reason}");
     }
     .instrument(span)
@@ -70,6 +73,8 @@ struct Connection {
     publishing: Option<Publishing>,
     /// Sent to the writer after the response of the request being handled.
     after_response: Option<Outgoing>,
+    /// This connection in the registry the API reads.
+    entry: Arc<ConnEntry>,
 }
 
 struct Announced {
@@ -95,7 +100,12 @@ struct Publishing {
 }
 
 impl Connection {
-    fn new(server: Arc<RtspServer>, peer: SocketAddr, out: mpsc::Sender<Outgoing>) -> Self {
+    fn new(
+        server: Arc<RtspServer>,
+        peer: SocketAddr,
+        out: mpsc::Sender<Outgoing>,
+        entry: Arc<ConnEntry>,
+    ) -> Self {
         let session_id = format!("{:016x}", rand::random::<u64>());
         let machine = ServerConnection::new(server.machine.clone(), Instant::now(), session_id);
         Self {
@@ -108,6 +118,7 @@ impl Connection {
             reading: None,
             publishing: None,
             after_response: None,
+            entry,
         }
     }
 
@@ -123,7 +134,8 @@ impl Connection {
             tokio::select! {
                 read = read_more(&mut socket, &mut buf) => match read {
                     Ok(0) => return "closed by the client".into(),
-                    Ok(_) => {
+                    Ok(n) => {
+                        self.entry.count_inbound(n);
                         if let Err(reason) = self.process(&mut buf).await {
                             return reason;
                         }
@@ -142,6 +154,10 @@ impl Connection {
                 _ = kicked(&mut self.publishing) => {
                     tracing::info!("closing publisher: another publisher took over the path");
                     return "replaced by another publisher".into();
+                }
+                _ = self.entry.kicked() => {
+                    tracing::info!("closing connection: session kicked through the API");
+                    return "kicked".into();
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     if let Some(reason) = self.on_deadline() {
@@ -284,6 +300,10 @@ impl Connection {
         {
             return ServerAnswer::Unauthorized { challenges };
         }
+        let starts_session = matches!(
+            query.kind,
+            QueryKind::Announce { .. } | QueryKind::Setup { .. }
+        );
         let result = match query.kind {
             QueryKind::Describe => self.describe(&query.path).await,
             QueryKind::Announce { tracks, .. } => self.announce(&query.path, tracks),
@@ -303,6 +323,9 @@ impl Connection {
                 Ok(ServerAnswer::Accept)
             }
         };
+        if starts_session && result.is_ok() {
+            self.entry.begin_session(&query.path, &query.query);
+        }
         result.unwrap_or_else(|(status, message)| {
             tracing::info!(path = %query.path, "{} refused ({}): {message}", query.method.as_str(), status.0);
             ServerAnswer::Reject(status)
@@ -449,6 +472,8 @@ impl Connection {
             reports: SenderReports::new(reading.stream.rtp_sources()),
         };
         self.after_response = Some(Outgoing::Play(plan));
+        let transport = transport_names(tracks);
+        self.entry.set_session_state(SessionState::Read, transport);
         tracing::info!(path = %reading.path.name, "is reading from path ({})", transport_names(tracks));
         Ok(ServerAnswer::Play { rtp_info })
     }
@@ -490,6 +515,9 @@ impl Connection {
             udp_routes,
             targets,
         });
+        let transport = transport_names(tracks);
+        self.entry
+            .set_session_state(SessionState::Publish, transport);
         Ok(ServerAnswer::Accept)
     }
 
@@ -542,6 +570,7 @@ impl Connection {
         }
         self.announced = None;
         self.after_response = Some(Outgoing::Stop);
+        self.entry.end_session();
     }
 }
 

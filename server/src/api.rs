@@ -1,0 +1,292 @@
+//! The control API (`apiAddress`, `:9997`, with `api: yes`): MediaMTX's API v3, its routes
+//! and JSON shapes (see `api/openapi.yaml` in the repository and `docs/api.md`).
+//!
+//! - Read: `/v3/info`, `/v3/paths/list|get/{name}`, `/v3/rtspconns/list|get/{id}`,
+//!   `/v3/rtspsessions/list|get/{id}`, `/v3/config/global/get`,
+//!   `/v3/config/pathdefaults/get`, `/v3/config/paths/list|get/{name}`,
+//!   `/v3/recordings/list|get/{name}`.
+//! - Act: `POST /v3/rtspsessions/kick/{id}`, `DELETE /v3/recordings/deletesegment`.
+//! - Configure: `POST /v3/config/paths/add/{name}`, `PATCH .../patch/{name}`,
+//!   `POST .../replace/{name}`, `DELETE .../delete/{name}` — on paths added through the API,
+//!   which become runtime paths at once and are kept in `<recordSpoolDirectory>.state/
+//!   api-paths.json`, so they survive a restart (MediaMTX forgets them).
+//!
+//! Lists take MediaMTX's pagination (`itemsPerPage`, default 100; `page`, from 0) and answer
+//! `{"itemCount","pageCount","items"}`. Errors are `{"status":"error","error":"…"}`: 400 naming
+//! what was wrong, 401 with a challenge, 404. Every request is checked against
+//! `authInternalUsers` for the `api` action (by default only from localhost).
+
+mod conf;
+mod pagination;
+mod recordings;
+mod store;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path as UrlPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, patch, post};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use self::pagination::Page;
+use self::store::ApiPaths;
+use crate::auth::{self, Attempt, Verdict};
+use crate::config::AuthAction;
+use crate::paths::PathManager;
+use crate::playback::allowed_origin;
+use crate::rtsp::{listen_addr, peer_ip};
+
+/// Shared state of the API listener.
+pub(crate) struct Api {
+    paths: Arc<PathManager>,
+    /// The configuration document as written (environment overrides applied).
+    raw: serde_yaml::Mapping,
+    /// Paths added through the API, persisted.
+    added: Mutex<ApiPaths>,
+    started: DateTime<Utc>,
+}
+
+/// Binds the API listener, restores the paths the API added in earlier runs, and serves
+/// until aborted.
+pub(crate) async fn start(
+    paths: Arc<PathManager>,
+    raw: serde_yaml::Mapping,
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let config = paths.config().clone();
+    let added = ApiPaths::open(&config)?;
+    let api = Arc::new(Api {
+        paths,
+        raw,
+        added: Mutex::new(added),
+        started: Utc::now(),
+    });
+    conf::restore(&api);
+    let listener = tokio::net::TcpListener::bind(listen_addr(&config.api_address))
+        .await
+        .map_err(|e| format!("can't listen on {} (apiAddress): {e}", config.api_address))?;
+    tracing::info!("[API] listener opened on {}", config.api_address);
+    let app = router()
+        .layer(middleware::from_fn_with_state(api.clone(), guard))
+        .with_state(api);
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    Ok(vec![tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, service).await {
+            tracing::error!("[API] server stopped: {e}");
+        }
+    })])
+}
+
+fn router() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/v3/info", get(info))
+        .route("/v3/paths/list", get(views::paths_list))
+        .route("/v3/paths/get/{*name}", get(views::paths_get))
+        .route("/v3/rtspconns/list", get(views::conns_list))
+        .route("/v3/rtspconns/get/{id}", get(views::conns_get))
+        .route("/v3/rtspsessions/list", get(views::sessions_list))
+        .route("/v3/rtspsessions/get/{id}", get(views::sessions_get))
+        .route("/v3/rtspsessions/kick/{id}", post(views::sessions_kick))
+        .route("/v3/config/global/get", get(conf::global_get))
+        .route("/v3/config/global/patch", patch(conf::global_patch))
+        .route("/v3/config/pathdefaults/get", get(conf::path_defaults_get))
+        .route("/v3/config/pathdefaults/patch", patch(conf::global_patch))
+        .route("/v3/config/paths/list", get(conf::paths_list))
+        .route("/v3/config/paths/get/{*name}", get(conf::paths_get))
+        .route("/v3/config/paths/add/{*name}", post(conf::paths_add))
+        .route("/v3/config/paths/patch/{*name}", patch(conf::paths_patch))
+        .route(
+            "/v3/config/paths/replace/{*name}",
+            post(conf::paths_replace),
+        )
+        .route(
+            "/v3/config/paths/delete/{*name}",
+            delete(conf::paths_delete),
+        )
+        .route("/v3/recordings/list", get(recordings::list))
+        .route("/v3/recordings/get/{*name}", get(recordings::get))
+        .route(
+            "/v3/recordings/deletesegment",
+            delete(recordings::delete_segment),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Authentication (action `api`), CORS and preflights, around every route.
+async fn guard(
+    State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        preflight_response()
+    } else if let Some(refusal) = authenticate(&api, peer, &request) {
+        refusal
+    } else {
+        next.run(request).await
+    };
+    let allowed = allowed_origin(origin.as_deref(), &api.paths.config().api_allow_origins);
+    if let Some(value) = allowed.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    response
+}
+
+/// `None` when the peer may use the API; else a 401 with challenges.
+fn authenticate(api: &Api, peer: SocketAddr, request: &Request) -> Option<Response> {
+    let attempt = Attempt {
+        authorization: request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+        method: request.method().as_str(),
+        ip: peer_ip(peer),
+        action: AuthAction::Api,
+        path: "",
+        nonce: "",
+    };
+    match auth::check(api.paths.config(), &attempt, false) {
+        Verdict::Allow => None,
+        Verdict::Challenge(challenges) => {
+            let mut response = error(StatusCode::UNAUTHORIZED, "authentication error");
+            for value in challenges
+                .iter()
+                .filter_map(|c| HeaderValue::from_str(c).ok())
+            {
+                response
+                    .headers_mut()
+                    .append(header::WWW_AUTHENTICATE, value);
+            }
+            Some(response)
+        }
+    }
+}
+
+fn preflight_response() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("OPTIONS, GET, POST, PATCH, DELETE"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type"),
+    );
+    response
+}
+
+/// `GET /v3/info`: version and start time.
+async fn info(State(api): State<Arc<Api>>) -> Response {
+    ok_json(&json!({
+        "version": concat!("v", env!("CARGO_PKG_VERSION")),
+        "started": rfc3339(api.started),
+    }))
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn method_not_allowed() -> Response {
+    error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+/// A `200` with `value` as JSON.
+fn ok_json(value: &Value) -> Response {
+    json_response(StatusCode::OK, value.to_string())
+}
+
+/// MediaMTX's `{"status":"ok"}`.
+fn ok_status() -> Response {
+    ok_json(&json!({"status": "ok"}))
+}
+
+/// MediaMTX's `{"status":"error","error":message}` with `status`.
+fn error(status: StatusCode, message: &str) -> Response {
+    if status.is_client_error() {
+        tracing::debug!("[API] {}: {message}", status.as_u16());
+    }
+    json_response(
+        status,
+        json!({"status": "error", "error": message}).to_string(),
+    )
+}
+
+fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// A list answer: `items` paginated by the request's `itemsPerPage` and `page`.
+fn list_response(uri: &Uri, items: Vec<Value>) -> Response {
+    let page = match Page::from_query(uri.query().unwrap_or("")) {
+        Ok(page) => page,
+        Err(message) => return bad_request(&message),
+    };
+    let item_count = items.len();
+    let (page_count, items) = page.apply(items);
+    ok_json(&json!({
+        "itemCount": item_count,
+        "pageCount": page_count,
+        "items": items,
+    }))
+}
+
+/// A time as MediaMTX writes it (RFC 3339, nanoseconds trimmed).
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// The `{name}` of a route, without the leading slash MediaMTX tolerates.
+fn name_param(UrlPath(name): UrlPath<String>) -> String {
+    name.trim_start_matches('/').to_string()
+}
+
+/// Why a request fails: the status and the message of MediaMTX's error body.
+type Failure = (StatusCode, String);
+
+/// The error answer of a [`Failure`].
+fn failure((status, message): Failure) -> Response {
+    error(status, &message)
+}
+
+/// A request body as a JSON object, or a 400 saying why not.
+fn json_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Failure> {
+    let bad = |message: String| (StatusCode::BAD_REQUEST, message);
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad("the request body must be a JSON object".to_string())),
+        Err(e) => Err(bad(format!("invalid JSON in the request body: {e}"))),
+    }
+}

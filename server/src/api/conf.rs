@@ -1,0 +1,279 @@
+//! `/v3/config/*`: the configuration as MediaMTX shows it, and paths added, changed and removed
+//! through the API.
+//!
+//! What is shown is MediaMTX's default `mediamtx.yml` (every key, MediaMTX's defaults) with the
+//! keys of the loaded document laid over it, as written; a path adds its own keys over
+//! `pathDefaults`. Paths added through the API are checked by the config loader, become
+//! runtime paths at once ([`PathManager::add_dynamic`]) and are kept in the state file (see
+//! [`super::store`]). Paths of the config file cannot be changed through the API (their
+//! names are refused), nor can the global keys or `pathDefaults`: Vigia has no hot reload
+//! yet.
+//!
+//! [`PathManager::add_dynamic`]: crate::paths::PathManager::add_dynamic
+
+use std::sync::{Arc, LazyLock};
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Map, Value};
+use serde_yaml::Mapping;
+
+use super::store::PathKeys;
+use super::{
+    Api, Failure, bad_request, error, failure, json_object, list_response, name_param, ok_json,
+    ok_status,
+};
+use crate::config::PathMatcher;
+use crate::paths::lock;
+
+/// MediaMTX's default configuration file (v1.20), the base every key's value is shown over.
+const MEDIAMTX_DEFAULTS: &str = include_str!("../../testdata/mediamtx.yml");
+
+/// The default file's top level, parsed once.
+static DEFAULTS: LazyLock<Mapping> = LazyLock::new(|| {
+    serde_yaml::from_str::<serde_yaml::Value>(MEDIAMTX_DEFAULTS)
+        .ok()
+        .and_then(|v| v.as_mapping().cloned())
+        .unwrap_or_default()
+});
+
+/// `GET /v3/config/global/get`.
+pub(super) async fn global_get(State(api): State<Arc<Api>>) -> Response {
+    let mut global = to_json_map(&DEFAULTS);
+    overlay(&mut global, to_json_map(&api.raw));
+    global.remove("paths");
+    global.remove("pathDefaults");
+    ok_json(&Value::Object(global))
+}
+
+/// `GET /v3/config/pathdefaults/get`.
+pub(super) async fn path_defaults_get(State(api): State<Arc<Api>>) -> Response {
+    ok_json(&Value::Object(path_defaults(&api)))
+}
+
+/// `PATCH /v3/config/global/patch` and `/v3/config/pathdefaults/patch`: not supported.
+pub(super) async fn global_patch() -> Response {
+    bad_request(
+        "Vigia does not change global keys or pathDefaults through the API yet; edit the config file and restart",
+    )
+}
+
+/// `GET /v3/config/paths/list`: the config file's paths, then the API's, by name.
+pub(super) async fn paths_list(State(api): State<Arc<Api>>, uri: Uri) -> Response {
+    let mut names: Vec<String> = file_paths(&api).keys().cloned().collect();
+    names.extend(lock(&api.added).all().keys().cloned());
+    names.sort();
+    let items = names
+        .iter()
+        .filter_map(|name| path_conf(&api, name))
+        .map(Value::Object)
+        .collect();
+    list_response(&uri, items)
+}
+
+/// `GET /v3/config/paths/get/{name}`.
+pub(super) async fn paths_get(State(api): State<Arc<Api>>, name: UrlPath<String>) -> Response {
+    match path_conf(&api, &name_param(name)) {
+        Some(conf) => ok_json(&Value::Object(conf)),
+        None => error(StatusCode::NOT_FOUND, "path configuration not found"),
+    }
+}
+
+/// `POST /v3/config/paths/add/{name}`.
+pub(super) async fn paths_add(
+    State(api): State<Arc<Api>>,
+    name: UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    let name = name_param(name);
+    if file_paths(&api).contains_key(&name) || lock(&api.added).get(&name).is_some() {
+        return bad_request("path already exists");
+    }
+    match json_object(&body) {
+        Ok(keys) => apply(&api, &name, keys),
+        Err(f) => failure(f),
+    }
+}
+
+/// `PATCH /v3/config/paths/patch/{name}`: the body's keys over the path's.
+pub(super) async fn paths_patch(
+    State(api): State<Arc<Api>>,
+    name: UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    let name = name_param(name);
+    let mut keys = match added_keys(&api, &name) {
+        Ok(keys) => keys,
+        Err(f) => return failure(f),
+    };
+    match json_object(&body) {
+        Ok(patch) => {
+            keys.extend(patch);
+            apply(&api, &name, keys)
+        }
+        Err(f) => failure(f),
+    }
+}
+
+/// `POST /v3/config/paths/replace/{name}`: the body's keys instead of the path's.
+pub(super) async fn paths_replace(
+    State(api): State<Arc<Api>>,
+    name: UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    let name = name_param(name);
+    if let Err(f) = added_keys(&api, &name) {
+        return failure(f);
+    }
+    match json_object(&body) {
+        Ok(keys) => apply(&api, &name, keys),
+        Err(f) => failure(f),
+    }
+}
+
+/// `DELETE /v3/config/paths/delete/{name}`: the runtime path stops and leaves the state file.
+pub(super) async fn paths_delete(State(api): State<Arc<Api>>, name: UrlPath<String>) -> Response {
+    let name = name_param(name);
+    if let Err(f) = added_keys(&api, &name) {
+        return failure(f);
+    }
+    let removed = lock(&api.added).remove(&name);
+    match removed {
+        Ok(_) => {
+            api.paths.remove_dynamic(&name);
+            tracing::info!(path = %name, "[API] path removed");
+            ok_status()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+/// Starts the paths the API added in earlier runs. One the current config refuses is logged
+/// and kept in the file, so fixing the config brings it back.
+pub(super) fn restore(api: &Api) {
+    let added: Vec<(String, PathKeys)> = lock(&api.added)
+        .all()
+        .iter()
+        .map(|(n, k)| (n.clone(), k.clone()))
+        .collect();
+    for (name, keys) in added {
+        match start_path(api, &name, &keys) {
+            Ok(()) => tracing::info!(path = %name, "[API] path restored from the state file"),
+            Err(e) => {
+                tracing::warn!(path = %name, "[API] path from the state file not started: {e}")
+            }
+        }
+    }
+}
+
+/// The keys of a path the API added, or the error that says why it can't be changed.
+fn added_keys(api: &Api, name: &str) -> Result<PathKeys, Failure> {
+    if let Some(keys) = lock(&api.added).get(name) {
+        return Ok(keys.clone());
+    }
+    if file_paths(api).contains_key(name) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "this path is in the config file; Vigia's API changes only paths added through the API"
+                .to_string(),
+        ));
+    }
+    Err((
+        StatusCode::NOT_FOUND,
+        "path configuration not found".to_string(),
+    ))
+}
+
+/// Checks `keys`, (re)starts the runtime path and saves it.
+fn apply(api: &Api, name: &str, keys: PathKeys) -> Response {
+    if let Err(e) = start_path(api, name, &keys) {
+        return bad_request(&e);
+    }
+    let saved = lock(&api.added).set(name, keys);
+    if let Err(e) = saved {
+        api.paths.remove_dynamic(name);
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &e);
+    }
+    tracing::info!(path = %name, "[API] path configured");
+    ok_status()
+}
+
+/// Builds the path's config with the loader's checks and starts it as a runtime path.
+fn start_path(api: &Api, name: &str, keys: &PathKeys) -> Result<(), String> {
+    let yaml = serde_yaml::to_value(keys).map_err(|e| e.to_string())?;
+    let config = api.paths.config();
+    let entry = config
+        .path_entry(name, &yaml, "the request body")
+        .map_err(|e| e.to_string())?;
+    if !matches!(entry.matcher, PathMatcher::Exact) {
+        return Err(
+            "only plain path names can be added through the API (regular expressions and all_others belong in the config file)"
+                .to_string(),
+        );
+    }
+    api.paths
+        .add_dynamic(name, entry.conf, None)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The config of path `name` as MediaMTX shows it: `pathDefaults`, the path's keys, its name.
+fn path_conf(api: &Api, name: &str) -> Option<Map<String, Value>> {
+    let own = match lock(&api.added).get(name) {
+        Some(keys) => keys.clone(),
+        None => match file_paths(api).get(name)? {
+            Value::Object(keys) => keys.clone(),
+            _ => Map::new(),
+        },
+    };
+    let mut conf = path_defaults(api);
+    overlay(&mut conf, own);
+    conf.insert("name".to_string(), Value::String(name.to_string()));
+    Some(conf)
+}
+
+/// MediaMTX's `pathDefaults` with the document's laid over them.
+fn path_defaults(api: &Api) -> Map<String, Value> {
+    let mut defaults = section(&DEFAULTS, "pathDefaults");
+    overlay(&mut defaults, section(&api.raw, "pathDefaults"));
+    defaults
+}
+
+/// Lays `keys` over `base`. A switch written `yes`/`no` (a string to YAML 1.2, a boolean to
+/// MediaMTX) is shown as the boolean the default's type says it is.
+fn overlay(base: &mut Map<String, Value>, keys: Map<String, Value>) {
+    for (key, value) in keys {
+        let value = match (base.get(&key), &value) {
+            (Some(Value::Bool(_)), Value::String(s)) => match s.as_str() {
+                "yes" | "true" => Value::Bool(true),
+                "no" | "false" => Value::Bool(false),
+                _ => value,
+            },
+            _ => value,
+        };
+        base.insert(key, value);
+    }
+}
+
+/// The `paths` of the config document, as JSON.
+fn file_paths(api: &Api) -> Map<String, Value> {
+    section(&api.raw, "paths")
+}
+
+fn section(doc: &Mapping, key: &str) -> Map<String, Value> {
+    match doc.get(key) {
+        Some(serde_yaml::Value::Mapping(m)) => to_json_map(m),
+        _ => Map::new(),
+    }
+}
+
+/// A YAML mapping as a JSON object; keys that are not strings (never in a valid config)
+/// are left out.
+fn to_json_map(mapping: &Mapping) -> Map<String, Value> {
+    mapping
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), serde_json::to_value(v).ok()?)))
+        .collect()
+}

@@ -1,0 +1,240 @@
+//! The live state as MediaMTX shows it: `/v3/paths/*`, `/v3/rtspconns/*`,
+//! `/v3/rtspsessions/*` (and kicking a session).
+//!
+//! Figures Vigia does not measure yet are given as MediaMTX's schema allows, and listed in
+//! `docs/api.md`: `outboundBytes` and packet counters are 0, `codecProps` is null, `user` and
+//! `userAgent` are empty, HLS viewers are not listed among a path's readers.
+
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Api, Failure, error, failure, list_response, name_param, ok_json, ok_status, rfc3339};
+use crate::config::Source;
+use crate::paths::Path;
+use crate::registry::{ConnView, SessionInfo, SessionState};
+
+/// `GET /v3/paths/list`.
+pub(super) async fn paths_list(State(api): State<Arc<Api>>, uri: Uri) -> Response {
+    let conns = api.paths.sessions().conns();
+    let items = api
+        .paths
+        .all()
+        .iter()
+        .map(|p| path_json(&api, p, &conns))
+        .collect();
+    list_response(&uri, items)
+}
+
+/// `GET /v3/paths/get/{name}`.
+pub(super) async fn paths_get(State(api): State<Arc<Api>>, name: UrlPath<String>) -> Response {
+    let name = name_param(name);
+    let conns = api.paths.sessions().conns();
+    match api.paths.all().iter().find(|p| p.name == name) {
+        Some(path) => ok_json(&path_json(&api, path, &conns)),
+        None => error(StatusCode::NOT_FOUND, "path not found"),
+    }
+}
+
+/// `GET /v3/rtspconns/list`.
+pub(super) async fn conns_list(State(api): State<Arc<Api>>, uri: Uri) -> Response {
+    let items = api.paths.sessions().conns().iter().map(conn_json).collect();
+    list_response(&uri, items)
+}
+
+/// `GET /v3/rtspconns/get/{id}`.
+pub(super) async fn conns_get(
+    State(api): State<Arc<Api>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(f) => return failure(f),
+    };
+    match api.paths.sessions().conn(id) {
+        Some(conn) => ok_json(&conn_json(&conn)),
+        None => error(StatusCode::NOT_FOUND, "connection not found"),
+    }
+}
+
+/// `GET /v3/rtspsessions/list`.
+pub(super) async fn sessions_list(State(api): State<Arc<Api>>, uri: Uri) -> Response {
+    let items = api
+        .paths
+        .sessions()
+        .conns()
+        .iter()
+        .filter_map(session_json)
+        .collect();
+    list_response(&uri, items)
+}
+
+/// `GET /v3/rtspsessions/get/{id}`.
+pub(super) async fn sessions_get(
+    State(api): State<Arc<Api>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(f) => return failure(f),
+    };
+    match api
+        .paths
+        .sessions()
+        .session(id)
+        .as_ref()
+        .and_then(session_json)
+    {
+        Some(session) => ok_json(&session),
+        None => error(StatusCode::NOT_FOUND, "session not found"),
+    }
+}
+
+/// `POST /v3/rtspsessions/kick/{id}`: closes the session's connection.
+pub(super) async fn sessions_kick(
+    State(api): State<Arc<Api>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(f) => return failure(f),
+    };
+    if api.paths.sessions().kick_session(id) {
+        tracing::info!("[API] RTSP session {id} kicked");
+        ok_status()
+    } else {
+        error(StatusCode::NOT_FOUND, "session not found")
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(id).map_err(|_| (StatusCode::BAD_REQUEST, "invalid id: not a UUID".into()))
+}
+
+/// MediaMTX's `Path`.
+fn path_json(api: &Api, path: &Path, conns: &[ConnView]) -> Value {
+    let stream = path.stream();
+    let since = stream.as_ref().map(|s| rfc3339(s.created()));
+    let inbound = stream.as_ref().map_or(0, |s| {
+        s.counters()
+            .bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let tracks = stream.as_ref().map_or(Vec::new(), |s| {
+        s.tracks().iter().map(|t| t.codec.name()).collect()
+    });
+    let tracks2: Vec<Value> = tracks
+        .iter()
+        .map(|codec| json!({"codec": codec, "codecProps": null}))
+        .collect();
+    let sessions_on = |state: SessionState| -> Vec<String> {
+        conns
+            .iter()
+            .filter_map(|c| c.session.as_ref())
+            .filter(|s| s.state == state && s.path == path.name)
+            .map(|s| s.id.to_string())
+            .collect()
+    };
+    let readers: Vec<Value> = sessions_on(SessionState::Read)
+        .into_iter()
+        .map(|id| json!({"type": "rtspSession", "id": id}))
+        .collect();
+    let online = stream.is_some();
+    json!({
+        "name": path.name,
+        "confName": api.paths.conf_name(&path.name).unwrap_or_else(|| path.name.clone()),
+        "source": source_json(path, online, sessions_on(SessionState::Publish)),
+        "ready": online,
+        "readyTime": since,
+        "available": online,
+        "availableTime": since,
+        "online": online,
+        "onlineTime": since,
+        "tracks": tracks,
+        "tracks2": tracks2,
+        "readers": readers,
+        "inboundBytes": inbound,
+        "outboundBytes": 0,
+        "inboundFramesInError": 0,
+        "bytesReceived": inbound,
+        "bytesSent": 0,
+    })
+}
+
+/// The path's source: the publishing RTSP session, or the source Vigia runs; null when
+/// nothing produces the path.
+fn source_json(path: &Path, online: bool, publishers: Vec<String>) -> Value {
+    if let Some(id) = publishers.into_iter().next() {
+        return json!({"type": "rtspSession", "id": id});
+    }
+    let kind = match &path.conf.source {
+        Source::Rtsp(url) if url.starts_with("rtsps://") => "rtspsSource",
+        Source::Rtsp(_) => "rtspSource",
+        Source::Synthetic(_) => "synthetic",
+        Source::Publisher | Source::Unsupported(_) => return Value::Null,
+    };
+    if !online && path.conf.source_on_demand {
+        return Value::Null;
+    }
+    json!({"type": kind, "id": ""})
+}
+
+/// MediaMTX's `RTSPConn`.
+fn conn_json(conn: &ConnView) -> Value {
+    json!({
+        "id": conn.id.to_string(),
+        "created": rfc3339(conn.created),
+        "remoteAddr": conn.remote_addr.to_string(),
+        "session": conn.session.as_ref().map(|s| s.id.to_string()),
+        "tunnel": "none",
+        "inboundBytes": conn.inbound_bytes,
+        "outboundBytes": 0,
+        "bytesReceived": conn.inbound_bytes,
+        "bytesSent": 0,
+    })
+}
+
+/// MediaMTX's `RTSPSession`, for a connection that holds one.
+fn session_json(conn: &ConnView) -> Option<Value> {
+    let session: &SessionInfo = conn.session.as_ref()?;
+    let inbound = conn.inbound_bytes;
+    Some(json!({
+        "id": session.id.to_string(),
+        "created": rfc3339(session.created),
+        "remoteAddr": conn.remote_addr.to_string(),
+        "state": session.state.as_str(),
+        "path": session.path,
+        "query": session.query,
+        "user": "",
+        "userAgent": "",
+        "transport": session.transport.map(|t| t.replace(' ', "-")),
+        "profile": session.transport.map(|_| "AVP"),
+        "conns": [conn.id.to_string()],
+        "inboundBytes": inbound,
+        "inboundRTPPackets": 0,
+        "inboundRTPPacketsLost": 0,
+        "inboundRTPPacketsInError": 0,
+        "inboundRTPPacketsJitter": 0.0,
+        "inboundRTCPPackets": 0,
+        "inboundRTCPPacketsInError": 0,
+        "outboundBytes": 0,
+        "outboundRTPPackets": 0,
+        "outboundRTPPacketsReportedLost": 0,
+        "outboundRTPPacketsDiscarded": 0,
+        "outboundRTCPPackets": 0,
+        "bytesReceived": inbound,
+        "bytesSent": 0,
+        "rtpPacketsReceived": 0,
+        "rtpPacketsSent": 0,
+        "rtpPacketsLost": 0,
+        "rtpPacketsInError": 0,
+        "rtpPacketsJitter": 0.0,
+        "rtcpPacketsReceived": 0,
+        "rtcpPacketsSent": 0,
+        "rtcpPacketsInError": 0,
+    }))
+}
