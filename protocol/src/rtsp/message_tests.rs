@@ -303,13 +303,13 @@ fn content_length_is_rewritten() {
 }
 
 #[test]
-fn write_seeds() {
+fn seeds_are_in_the_fuzz_corpus() {
     let mut seeds: Vec<(String, Vec<u8>)> = cases()
         .into_iter()
         .map(|c| (c.name.to_owned(), c.input))
         .collect();
     seeds.extend(testutil::client_dialog_seeds());
-    testutil::write_seeds("rtsp_message", &seeds);
+    testutil::check_seeds("rtsp_message", &seeds);
 }
 
 #[test]

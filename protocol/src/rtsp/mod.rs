@@ -224,17 +224,28 @@ pub(crate) mod testutil {
         ),
     ];
 
-    /// Writes fuzz seeds into `fuzz/corpus/<target>/` when `VIGIA_WRITE_CORPUS` is set.
-    pub(crate) fn write_seeds(target: &str, seeds: &[(String, Vec<u8>)]) {
-        if std::env::var_os("VIGIA_WRITE_CORPUS").is_none() {
-            return;
-        }
+    /// Checks that every seed is in `fuzz/corpus/<target>/` with the same bytes, so the corpus
+    /// replay (and the fuzzer) starts from the unit tests' cases; with `VIGIA_WRITE_CORPUS` set,
+    /// writes them there instead (after a case is added or changed).
+    pub(crate) fn check_seeds(target: &str, seeds: &[(String, Vec<u8>)]) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../fuzz/corpus")
             .join(target);
-        std::fs::create_dir_all(&dir).unwrap();
+        let write = std::env::var_os("VIGIA_WRITE_CORPUS").is_some();
+        if write {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
         for (name, bytes) in seeds {
-            std::fs::write(dir.join(name), bytes).unwrap();
+            let file = dir.join(name);
+            if write {
+                std::fs::write(&file, bytes).unwrap();
+            }
+            let stored = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                stored == *bytes,
+                "seed {name} is missing or stale in {}: run the test with VIGIA_WRITE_CORPUS=1",
+                dir.display()
+            );
         }
     }
 }
