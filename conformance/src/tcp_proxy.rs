@@ -154,3 +154,57 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// An upstream that echoes every connection, on its own thread.
+    fn echo_server() -> SocketAddr {
+        let addr = SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
+        let listener = TcpListener::bind(addr).expect("bind echo");
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut r = s.try_clone().expect("clone");
+                    let _ = std::io::copy(&mut r, &mut s);
+                });
+            }
+        });
+        addr
+    }
+
+    fn echoes(stream: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 4];
+        stream.write_all(b"ping").is_ok() && stream.read_exact(&mut buf).is_ok() && &buf == b"ping"
+    }
+
+    #[test]
+    fn forwards_goes_down_and_comes_back_on_the_same_port() {
+        let mut proxy = TcpProxy::start(echo_server());
+        let addr = SocketAddr::from(([127, 0, 0, 1], proxy.port()));
+        let mut before = TcpStream::connect(addr).expect("connect through the proxy");
+        before
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        assert!(echoes(&mut before));
+
+        proxy.down();
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            before.read(&mut buf).ok(),
+            Some(0),
+            "the connection was closed"
+        );
+        assert!(TcpStream::connect(addr).is_err(), "refused while down");
+
+        proxy.up();
+        let mut after = TcpStream::connect(addr).expect("connect after up");
+        after
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        assert!(echoes(&mut after));
+    }
+}
