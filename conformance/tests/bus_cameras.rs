@@ -4,6 +4,10 @@
 //! answer 404 within 5 s. The "cameras" are vigia's own synthetic paths `demo` (the default
 //! clip) and `demo1080` (1080p), so which source plays is told by the picture height.
 //!
+//! Health: a camera that dies is reported `offline` (with the reason) then `online` again (with
+//! the reconnect counted), and a camera offering only MJPEG is reported `offline` at once with
+//! reason `unsupported_codec` naming MJPEG; both read with `vigia events tail`.
+//!
 //! Each run uses its own node name (its own queue) and camera id, so other tests on the same
 //! broker do not interfere.
 
@@ -250,12 +254,21 @@ impl HealthTail {
         std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
+    /// The payloads reported so far, in order (each printed as a header line, then its JSON;
+    /// one still being written is left out).
+    fn reports(&self) -> Vec<serde_json::Value> {
+        let text = self.text();
+        text.split("--- ")
+            .filter_map(|block| block.split_once('\n'))
+            .filter_map(|(_, body)| serde_json::from_str(body).ok())
+            .collect()
+    }
+
     /// The statuses reported so far, in order.
     fn statuses(&self) -> Vec<String> {
-        let text = self.text();
-        text.lines()
-            .filter_map(|l| l.trim().strip_prefix("\"status\": \""))
-            .map(|s| s.trim_end_matches([',', '"']).to_owned())
+        self.reports()
+            .iter()
+            .filter_map(|r| r["status"].as_str().map(str::to_owned))
             .collect()
     }
 }
@@ -338,6 +351,23 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
         vigia.logs()
     );
     assert!(vigia.logs().contains("camera offline"), "{}", vigia.logs());
+    let reports = tail.reports();
+    let online = reports
+        .iter()
+        .find(|r| r["status"] == "online")
+        .expect("an online report");
+    assert!(online["lastFrameAgeMs"].as_u64().is_some(), "{online:#}");
+    assert_eq!(online.get("reason"), None, "{online:#}");
+    let offline = reports
+        .iter()
+        .rev()
+        .find(|r| r["status"] == "offline")
+        .expect("an offline report");
+    assert!(
+        offline["reason"].as_str().is_some_and(|r| !r.is_empty())
+            && offline["detail"].as_str().is_some(),
+        "the offline event says why:\n{offline:#}"
+    );
 
     let _camera_back = Vigia::start(&camera_config, camera_ports.rtsp);
     let back = |t: &HealthTail| {
@@ -349,6 +379,129 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
         eventually(Duration::from_secs(15), || back(&tail)).is_some(),
         "no online health event after the camera came back:\n{}\n{}",
         tail.text(),
+        vigia.logs()
+    );
+    let reports = tail.reports();
+    let last = reports.last().expect("reports");
+    assert!(
+        last["reconnects"].as_u64().is_some_and(|n| n > 0),
+        "the reconnect is counted:\n{last:#}"
+    );
+}
+
+/// The SDP of a camera whose only stream is MJPEG (RFC 2435 over RTP, payload type 26).
+const MJPEG_SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=MJPEG camera\r\n\
+    c=IN IP4 0.0.0.0\r\nt=0 0\r\nm=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\n\
+    a=control:track1\r\n";
+
+/// A "camera" that speaks RTSP but offers only MJPEG (RFC 2435, static payload type 26):
+/// OPTIONS and DESCRIBE are answered, anything else is refused with 455. Returns its URL.
+fn mjpeg_only_camera() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind camera");
+    let port = listener.local_addr().expect("camera address").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || answer_as_mjpeg_camera(conn, port));
+        }
+    });
+    format!("rtsp://127.0.0.1:{port}/mjpeg")
+}
+
+/// Answers the requests of one RTSP connection until the client closes it.
+fn answer_as_mjpeg_camera(conn: std::net::TcpStream, port: u16) {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut out) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut head = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line.trim().is_empty() => break,
+                Ok(_) => head.push(line.trim().to_owned()),
+            }
+        }
+        let method = head.first().and_then(|l| l.split(' ').next()).unwrap_or("");
+        let cseq = head
+            .iter()
+            .find_map(|l| l.strip_prefix("CSeq:"))
+            .map_or("0", str::trim);
+        let sdp = MJPEG_SDP;
+        let answer = match method {
+            "OPTIONS" => format!(
+                "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n"
+            ),
+            "DESCRIBE" => format!(
+                "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\n\
+                 Content-Base: rtsp://127.0.0.1:{port}/mjpeg/\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len()
+            ),
+            _ => format!("RTSP/1.0 455 Method Not Valid in This State\r\nCSeq: {cseq}\r\n\r\n"),
+        };
+        if out.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_camera_offering_only_mjpeg_is_reported_offline_naming_mjpeg() {
+    let url = mjpeg_only_camera();
+    let ports = Ports::fresh();
+    let config = format!("{}eventsURL: {BROKER}\n", ports.yaml());
+    let dir = TempDir::new("vigia-bus-mjpeg");
+    std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
+    let node = unique("conformance");
+    let vigia = Vigia::spawn(
+        dir,
+        &["vigia.yml"],
+        &[("VIGIA_NODE", node.as_str())],
+        ports.rtsp,
+    );
+    assert!(vigia.logs_soon_contain("events: cameras from queue", Duration::from_secs(10)));
+
+    let cam = unique("cam");
+    let tail = HealthTail::start(&cam);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let created = event(
+        "camera.created",
+        &unique("ev"),
+        now_ms,
+        &unique("corr"),
+        camera(&cam, &url),
+    );
+    publish(&TempDir::new("vigia-bus-events"), &created);
+
+    // The first failure is reported at once (the default interval, 10 s, is not waited for).
+    let offline = eventually(Duration::from_secs(8), || {
+        tail.reports()
+            .into_iter()
+            .find(|r| r["status"] == "offline")
+    });
+    let Some(offline) = offline else {
+        panic!(
+            "no offline health event within 8 s:\n{}\n{}",
+            tail.text(),
+            vigia.logs()
+        );
+    };
+    assert_eq!(offline["reason"], "unsupported_codec", "{offline:#}");
+    let detail = offline["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("MJPEG"), "the codec is named:\n{offline:#}");
+    assert!(
+        offline["reconnects"].as_u64().is_some_and(|n| n >= 1),
+        "{offline:#}"
+    );
+    assert_eq!(offline.get("lastFrameAgeMs"), None, "{offline:#}");
+    assert!(
+        vigia.logs().contains("camera offline: unsupported_codec"),
+        "{}",
         vigia.logs()
     );
 }
