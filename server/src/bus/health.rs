@@ -140,35 +140,14 @@ impl HealthMonitor {
         if !changed && now_us - t.reported_us < interval {
             return None;
         }
-        let dt_s = ((now_us - t.reported_us) as f64 / 1e6).max(1e-3);
         // A new stream (reconnect) restarts its counters: count from zero then.
-        let frames = s.frames.checked_sub(t.frames).unwrap_or(s.frames);
-        let bytes = s.bytes.checked_sub(t.bytes).unwrap_or(s.bytes);
-        (t.status, t.reported_us, t.frames, t.bytes) = (status, now_us, s.frames, s.bytes);
-        let kbps = (bytes as f64 * 8.0 / 1000.0 / dt_s).round();
-        let playing = status != HealthStatus::Offline;
-        let (reason, detail) = why.unzip();
-        let data = StreamHealthCheck {
-            camera_id: s.path.clone(),
-            path: s.path.clone(),
-            status,
-            bitrate_kbps: kbps.clamp(0.0, f64::from(u32::MAX)) as u32,
-            fps: if playing { frames as f64 / dt_s } else { 0.0 },
-            readers: s.readers,
-            last_frame_at: (s.last_frame_us > 0)
-                .then(|| DateTime::<Utc>::from_timestamp_micros(s.last_frame_us))
-                .flatten(),
-            last_frame_age_ms: (s.last_frame_us > 0).then(|| age_ms(now_us, s.last_frame_us)),
-            reason,
-            detail,
-            reconnects: Some(s.source.failures),
-            recorder_backlog_segments: s.backlog.map(|b| b.segments),
-            recorder_backlog_bytes: s.backlog.map(|b| b.bytes),
-            recorder_backlog_age_ms: s
-                .backlog
-                .filter(|b| b.segments > 0)
-                .map(|b| age_ms(now_us, b.oldest_end_us)),
+        let received = Received {
+            dt_us: now_us - t.reported_us,
+            frames: s.frames.checked_sub(t.frames).unwrap_or(s.frames),
+            bytes: s.bytes.checked_sub(t.bytes).unwrap_or(s.bytes),
         };
+        (t.status, t.reported_us, t.frames, t.bytes) = (status, now_us, s.frames, s.bytes);
+        let data = payload(now_us, s, status, why, received);
         Some(Report { data, changed })
     }
 }
@@ -283,6 +262,52 @@ impl FrameRate {
         let weight = 1e6 / USUAL_FPS_TAU_US as f64;
         let usual = self.usual_fps.map_or(fps, |u| u + (fps - u) * weight);
         self.usual_fps = Some(usual);
+    }
+}
+
+/// What a path received since its previous report.
+struct Received {
+    dt_us: i64,
+    frames: u64,
+    bytes: u64,
+}
+
+/// The report of `s` at `now_us`: its `status` and, unless online, `why`.
+fn payload(
+    now_us: i64,
+    s: &Sample,
+    status: HealthStatus,
+    why: Option<(HealthReason, String)>,
+    received: Received,
+) -> StreamHealthCheck {
+    let dt_s = (received.dt_us as f64 / 1e6).max(1e-3);
+    let kbps = (received.bytes as f64 * 8.0 / 1000.0 / dt_s).round();
+    let playing = status != HealthStatus::Offline;
+    let (reason, detail) = why.unzip();
+    let backlog = s.backlog;
+    StreamHealthCheck {
+        camera_id: s.path.clone(),
+        path: s.path.clone(),
+        status,
+        bitrate_kbps: kbps.clamp(0.0, f64::from(u32::MAX)) as u32,
+        fps: if playing {
+            received.frames as f64 / dt_s
+        } else {
+            0.0
+        },
+        readers: s.readers,
+        last_frame_at: (s.last_frame_us > 0)
+            .then(|| DateTime::<Utc>::from_timestamp_micros(s.last_frame_us))
+            .flatten(),
+        last_frame_age_ms: (s.last_frame_us > 0).then(|| age_ms(now_us, s.last_frame_us)),
+        reason,
+        detail,
+        reconnects: Some(s.source.failures),
+        recorder_backlog_segments: backlog.map(|b| b.segments),
+        recorder_backlog_bytes: backlog.map(|b| b.bytes),
+        recorder_backlog_age_ms: backlog
+            .filter(|b| b.segments > 0)
+            .map(|b| age_ms(now_us, b.oldest_end_us)),
     }
 }
 
