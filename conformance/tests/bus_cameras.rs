@@ -4,8 +4,8 @@
 //! answer 404 within 5 s. The "cameras" are vigia's own synthetic paths `demo` (the default
 //! clip) and `demo1080` (1080p), so which source plays is told by the picture height.
 //!
-//! Health: a camera that dies is reported `offline` (with the reason) then `online` again (with
-//! the reconnect counted), and a camera offering only MJPEG is reported `offline` at once with
+//! Health: a recorded camera that dies is reported `offline` (with the reason) then `online`
+//! again (with the reconnect counted), its reports carrying the recorder backlog; and a camera offering only MJPEG is reported `offline` at once with
 //! reason `unsupported_codec` naming MJPEG; both read with `vigia events tail`.
 //!
 //! Each run uses its own node name (its own queue) and camera id, so other tests on the same
@@ -313,13 +313,11 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let url = camera_ports.rtsp_url("demo");
-    let created = event(
-        "camera.created",
-        &unique("ev"),
-        now_ms,
-        &corr,
-        camera(&cam, &url),
-    );
+    // Recorded (into the default recordPath, under the server's directory), so its reports
+    // carry the recorder's upload backlog.
+    let mut recorded = camera(&cam, &url);
+    recorded["record"] = json!(true);
+    let created = event("camera.created", &unique("ev"), now_ms, &corr, recorded);
     publish(&TempDir::new("vigia-bus-events"), &created);
 
     let online = |t: &HealthTail| t.statuses().iter().any(|s| s == "online").then_some(());
@@ -357,6 +355,11 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
         .find(|r| r["status"] == "online")
         .expect("an online report");
     assert!(online["lastFrameAgeMs"].as_u64().is_some(), "{online:#}");
+    assert!(
+        online["recorderBacklogSegments"].as_u64().is_some()
+            && online["recorderBacklogBytes"].as_u64().is_some(),
+        "a recorded camera's report carries the recorder backlog:\n{online:#}"
+    );
     assert_eq!(online.get("reason"), None, "{online:#}");
     let offline = reports
         .iter()
@@ -499,6 +502,11 @@ fn a_camera_offering_only_mjpeg_is_reported_offline_naming_mjpeg() {
         "{offline:#}"
     );
     assert_eq!(offline.get("lastFrameAgeMs"), None, "{offline:#}");
+    assert_eq!(
+        offline.get("recorderBacklogSegments"),
+        None,
+        "not recorded: no backlog field\n{offline:#}"
+    );
     assert!(
         vigia.logs().contains("camera offline: unsupported_codec"),
         "{}",
