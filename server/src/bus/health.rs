@@ -36,6 +36,10 @@ use vigia_storage::spool::Backlog;
 
 use crate::paths::SourceStatus;
 
+/// A periodic report is due this much before its interval is over: samples come about once a
+/// second, so one a few microseconds early would otherwise push the report a whole second late.
+const SAMPLE_SLACK_US: i64 = 500_000;
+
 /// A source whose last frame is this old (5 s) is offline.
 pub(crate) const STALE_AFTER_US: i64 = 5_000_000;
 /// A playing source whose last frame is this old (2 s) is degraded (`stalled`).
@@ -137,7 +141,7 @@ impl HealthMonitor {
         let (status, why) = t.assess(now_us, s);
         let changed = status != t.status || (!t.settled && s.source.failures > 0);
         t.settled |= changed;
-        if !changed && now_us - t.reported_us < interval {
+        if !changed && now_us - t.reported_us + SAMPLE_SLACK_US < interval {
             return None;
         }
         // A new stream (reconnect) restarts its counters: count from zero then.

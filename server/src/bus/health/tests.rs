@@ -267,3 +267,15 @@ fn removed_paths_are_forgotten() {
     m.observe(T0 + S, &[]);
     assert!(m.paths.is_empty());
 }
+
+#[test]
+fn a_sample_a_little_early_still_makes_the_periodic_report() {
+    let mut m = HealthMonitor::new(2 * S);
+    m.observe(T0, &[sample(false, 0, 0)]);
+    let r = m.observe(T0 + S, &[sample(true, 25, T0 + S)]);
+    assert_eq!(r.len(), 1, "online");
+    // The driver's ticks drift by microseconds: the next one lands just before 2 s.
+    let early = T0 + 3 * S - 20;
+    let r = m.observe(early, &[sample(true, 75, early)]);
+    assert_eq!(r.len(), 1, "reported every 2 s, not every 3 s");
+}
