@@ -1,0 +1,120 @@
+//! Runs `vigia-loadgen` against the release `vigia` (5 cameras × 2 RTSP readers, ~10 s) and
+//! checks both reports. Needs `cargo build --release --bin vigia` (or `VIGIA_BIN`).
+
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The release `vigia`: `VIGIA_BIN`, else `target/release/vigia` of this workspace.
+fn vigia_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("VIGIA_BIN") {
+        return PathBuf::from(bin);
+    }
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/vigia");
+    assert!(
+        bin.exists(),
+        "build it: cargo build --release -j2 --bin vigia"
+    );
+    bin
+}
+
+/// A port below 32768 free for TCP and UDP, with `port + 1` free for UDP too.
+fn free_port(from: u16) -> u16 {
+    (from..32_000)
+        .step_by(2)
+        .find(|&p| {
+            TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && UdpSocket::bind(("0.0.0.0", p)).is_ok()
+                && UdpSocket::bind(("0.0.0.0", p + 1)).is_ok()
+        })
+        .expect("a free port")
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_vigia(dir: &std::path::Path, rtsp: u16, hls: u16, rtp: u16) -> Server {
+    let config = format!(
+        "rtspAddress: 127.0.0.1:{rtsp}\nhlsAddress: 127.0.0.1:{hls}\nrtpAddress: :{rtp}\n\
+         rtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\npaths:\n  all_others:\n",
+        rtp + 1,
+        rtp + 2,
+        rtp + 3
+    );
+    std::fs::write(dir.join("vigia.yml"), config).unwrap();
+    let log = std::fs::File::create(dir.join("vigia.log")).unwrap();
+    let child = Command::new(vigia_bin())
+        .arg("vigia.yml")
+        .current_dir(dir)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn vigia");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", rtsp)).is_err() {
+        assert!(Instant::now() < deadline, "vigia did not listen on {rtsp}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server(child)
+}
+
+#[test]
+fn five_cameras_two_rtsp_readers_each() {
+    let dir = std::env::temp_dir().join(format!("vigia-loadgen-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = 20_000 + (std::process::id() % 4000) as u16 * 2;
+    let rtsp = free_port(base);
+    let hls = free_port(rtsp + 2);
+    let rtp = free_port(hls + 2);
+    let server = start_vigia(&dir, rtsp, hls, rtp);
+    let report = dir.join("out.json");
+    let status = Command::new(env!("CARGO_BIN_EXE_vigia-loadgen"))
+        .args(["--target", "127.0.0.1", "--rtsp-port", &rtsp.to_string()])
+        .args([
+            "--cameras",
+            "5",
+            "--readers-per-camera",
+            "2",
+            "--protocol",
+            "rtsp",
+        ])
+        .args(["--duration", "8s", "--ramp", "1s", "--quiet"])
+        .args(["--server-pid", &server.0.id().to_string()])
+        .arg("--report")
+        .arg(&report)
+        .status()
+        .expect("run vigia-loadgen");
+    assert!(status.success());
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let s = &json["summary"];
+    let lat = &s["latency"]["rtsp"];
+    assert!(lat["samples"].as_u64().unwrap() > 500, "{lat}");
+    let p50 = lat["p50_ms"].as_f64().unwrap();
+    let p99 = lat["p99_ms"].as_f64().unwrap();
+    assert!(
+        (0.0..200.0).contains(&p50) && p99 < 1000.0,
+        "implausible latency {lat}"
+    );
+    assert_eq!(s["gaps"], 0, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    assert_eq!(s["frames_unstamped"], 0, "{s}");
+    assert_eq!(
+        (s["cameras_peak"].as_u64(), s["readers_peak"].as_u64()),
+        (Some(5), Some(10))
+    );
+    assert!(s["server"]["cpu_s_per_stream_minute"].as_f64().unwrap() > 0.0);
+    assert!(json["series"].as_array().unwrap().len() >= 8);
+    let html = std::fs::read_to_string(dir.join("out.html")).unwrap();
+    assert!(html.contains("<svg") && !html.contains("<script"));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
