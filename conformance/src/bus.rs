@@ -8,12 +8,14 @@
 //! - **handled**: a [`vigia_events::Consumer`] on a queue of its own, deduplicating by event
 //!   `source` + `id` as every service does, recording what its handler is given.
 //!
+//! Also what every bus test needs to publish: [`publish`], [`event`], [`camera`], [`unique`].
+//!
 //! Only events that pass the test's filter are kept (other tests publish on the same exchange).
 //! Both queues are bound before [`Collector::start`] returns; the consumer's durable queue and
 //! DLQ are deleted on drop. It runs on a tokio runtime of its own, so tests stay synchronous.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use lapin::options::{
@@ -23,13 +25,87 @@ use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use vigia_events::{Consumer, ConsumerConfig, EXCHANGE, Event, topology};
 
-use crate::TempDir;
+use serde_json::{Value, json};
+
+use crate::{TempDir, run_with_timeout, vigia_bin};
 
 /// The broker every conformance test uses.
 pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// Which events a [`Collector`] keeps.
 pub type Filter = Arc<dyn Fn(&Event) -> bool + Send + Sync>;
+
+/// A name no other run uses (queues, node names, camera ids).
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Milliseconds since the UNIX epoch, now.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Publishes one event with `vigia events publish FILE` (confirmed by the broker), writing it
+/// to `dir` first. Panics, with the tool's output, if it fails.
+pub fn publish(dir: &TempDir, event: &Value) {
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, event.to_string()).expect("write event");
+    let bin = vigia_bin();
+    let args = [
+        "events",
+        "--url",
+        BROKER,
+        "publish",
+        file.to_str().expect("utf-8 path"),
+    ];
+    let out = run_with_timeout(
+        bin.to_str().expect("utf-8 path"),
+        &args,
+        Duration::from_secs(15),
+    );
+    assert!(
+        out.status.success(),
+        "vigia events publish: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CloudEvents envelope (dataversion 1) of type `ty` at `time_ms` (UNIX ms) around `data`.
+pub fn event(ty: &str, id: &str, time_ms: i64, correlation: &str, data: Value) -> Value {
+    let time = chrono::DateTime::from_timestamp_millis(time_ms)
+        .expect("time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "/conformance/bus",
+        "type": ty,
+        "time": time,
+        "datacontenttype": "application/json",
+        "dataversion": 1,
+        "correlationid": correlation,
+        "data": data,
+    })
+}
+
+/// The data of a `camera.created` / `camera.updated`: a camera at `url` without credentials,
+/// not recorded, in city `city-conformance` with a 7-day plan (tests change fields as needed).
+pub fn camera(id: &str, url: &str) -> Value {
+    json!({
+        "cameraId": id,
+        "cityId": "city-conformance",
+        "name": "Conformance camera",
+        "rtspUrl": url,
+        "record": false,
+        "storagePlan": {"planId": "plan-1", "retentionDays": 7},
+    })
+}
 
 /// Events of `vigia.events` seen by a test; see the module docs.
 pub struct Collector {

@@ -11,83 +11,14 @@
 //! Each run uses its own node name (its own queue) and camera id, so other tests on the same
 //! broker do not interfere.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
+use vigia_conformance::bus::{BROKER, camera, event, publish, unique, unix_ms};
 use vigia_conformance::http;
 use vigia_conformance::probe::ffprobe;
 use vigia_conformance::rtsp_client::RtspClient;
-use vigia_conformance::{Ports, TempDir, Vigia, eventually, run_with_timeout, vigia_bin};
-
-const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-/// A name no other run uses.
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-/// Publishes one event with `vigia events publish FILE` (confirmed by the broker).
-fn publish(dir: &TempDir, event: &serde_json::Value) {
-    let file = dir.path().join("event.json");
-    std::fs::write(&file, event.to_string()).expect("write event");
-    let bin = vigia_bin();
-    let args = [
-        "events",
-        "--url",
-        BROKER,
-        "publish",
-        file.to_str().expect("utf-8 path"),
-    ];
-    let out = run_with_timeout(
-        bin.to_str().expect("utf-8 path"),
-        &args,
-        Duration::from_secs(15),
-    );
-    assert!(
-        out.status.success(),
-        "vigia events publish: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CloudEvents envelope of `ty` at `time_ms` (Unix ms) around `data`.
-fn event(
-    ty: &str,
-    id: &str,
-    time_ms: i64,
-    correlation: &str,
-    data: serde_json::Value,
-) -> serde_json::Value {
-    let time = chrono::DateTime::from_timestamp_millis(time_ms)
-        .expect("time")
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": "/conformance/bus_cameras",
-        "type": ty,
-        "time": time,
-        "datacontenttype": "application/json",
-        "dataversion": 1,
-        "correlationid": correlation,
-        "data": data,
-    })
-}
-
-fn camera(id: &str, url: &str) -> serde_json::Value {
-    json!({
-        "cameraId": id,
-        "cityId": "city-conformance",
-        "name": "Conformance camera",
-        "rtspUrl": url,
-        "record": false,
-        "storagePlan": {"planId": "plan-1", "retentionDays": 7},
-    })
-}
+use vigia_conformance::{Ports, TempDir, Vigia, eventually, vigia_bin};
 
 /// The height of the video `path` plays over RTSP, if it plays.
 fn video_height(ports: &Ports, path: &str) -> Option<u64> {
@@ -128,9 +59,7 @@ fn cameras_follow_camera_events() {
     let work = TempDir::new("vigia-bus-events");
     let cam = unique("cam");
     let corr = unique("corr");
-    let t0 = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let t0 = unix_ms();
     let demo = ports.rtsp_url("demo");
     let demo1080 = ports.rtsp_url("demo1080");
     let small = video_height(&ports, "demo").expect("demo plays");
@@ -309,9 +238,7 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
     let cam = unique("cam");
     let corr = unique("corr");
     let tail = HealthTail::start(&cam);
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = unix_ms();
     let url = camera_ports.rtsp_url("demo");
     // Recorded (into the default recordPath, under the server's directory), so its reports
     // carry the recorder's upload backlog.
@@ -469,9 +396,7 @@ fn a_camera_offering_only_mjpeg_is_reported_offline_naming_mjpeg() {
 
     let cam = unique("cam");
     let tail = HealthTail::start(&cam);
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = unix_ms();
     let created = event(
         "camera.created",
         &unique("ev"),

@@ -21,10 +21,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use vigia_conformance::bus::{Collector, Filter};
+use vigia_conformance::bus::{Collector, Filter, unique};
 use vigia_conformance::clips::Clip;
 use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::tcp_proxy::TcpProxy;
@@ -37,14 +37,6 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// Longest gap between two health reports of a path reported every 2 s and sampled every 1 s
 /// (3 s), plus scheduling slack.
 const MAX_HEALTH_GAP: Duration = Duration::from_secs(4);
-
-/// A name no other run uses.
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
 
 /// The camera: a vigia serving its synthetic clip at `demo`.
 fn start_camera(ports: &Ports) -> Vigia {

@@ -8,12 +8,12 @@
 //! segments its store has and its journal lacks on the first request for a path).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, free_port, http};
 
-use bus_helpers::{camera, event, publish, unique, unix_ms};
+use vigia_conformance::bus::{BROKER, camera, event, publish, unique, unix_ms};
 
 /// Ten days, in seconds: the age of the copied segment.
 const TEN_DAYS_S: u64 = 10 * 86_400;
@@ -37,7 +37,7 @@ fn a_city_plan_shortens_the_retention_of_its_cameras() {
         "{}eventsURL: {}\nplayback: yes\nplaybackAddress: 127.0.0.1:{playback}\n\
          pathDefaults:\n  recordSegmentDuration: 1s\n  recordPath: {}/%path/%s-%f\n",
         ports.yaml(),
-        bus_helpers::BROKER,
+        BROKER,
         store.path().display()
     );
     std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
@@ -162,79 +162,4 @@ fn is_days_old(span: &Value, days: i64) -> bool {
     let start = span["start"].as_str().unwrap_or_default();
     chrono::DateTime::parse_from_rfc3339(start)
         .is_ok_and(|t| chrono::Utc::now().signed_duration_since(t).num_days() >= days)
-}
-
-/// What the bus tests share: publishing events with `vigia events publish`.
-mod bus_helpers {
-    use super::*;
-    use vigia_conformance::{run_with_timeout, vigia_bin};
-
-    /// The broker every conformance test uses.
-    pub(super) const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-    /// Milliseconds since the UNIX epoch.
-    pub(super) fn unix_ms() -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    }
-
-    /// A name no other run uses.
-    pub(super) fn unique(prefix: &str) -> String {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("{prefix}-{}-{nanos}", std::process::id())
-    }
-
-    /// Publishes one event with `vigia events publish FILE` (confirmed by the broker).
-    pub(super) fn publish(dir: &TempDir, event: &Value) {
-        let file = dir.path().join("event.json");
-        std::fs::write(&file, event.to_string()).expect("write event");
-        let bin = vigia_bin();
-        let args = [
-            "events",
-            "--url",
-            BROKER,
-            "publish",
-            file.to_str().expect("utf-8"),
-        ];
-        let out = run_with_timeout(bin.to_str().expect("utf-8"), &args, Duration::from_secs(15));
-        assert!(
-            out.status.success(),
-            "vigia events publish: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// A CloudEvents envelope of `ty` at `time_ms` (Unix ms) around `data`.
-    pub(super) fn event(ty: &str, id: &str, time_ms: i64, correlation: &str, data: Value) -> Value {
-        let time = chrono::DateTime::from_timestamp_millis(time_ms)
-            .expect("time")
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        json!({
-            "specversion": "1.0",
-            "id": id,
-            "source": "/conformance/bus",
-            "type": ty,
-            "time": time,
-            "datacontenttype": "application/json",
-            "dataversion": 1,
-            "correlationid": correlation,
-            "data": data,
-        })
-    }
-
-    /// A camera without credentials, not recorded, in city `city-conformance`.
-    pub(super) fn camera(id: &str, url: &str) -> Value {
-        json!({
-            "cameraId": id,
-            "cityId": "city-conformance",
-            "name": "Conformance camera",
-            "rtspUrl": url,
-            "record": false,
-            "storagePlan": {"planId": "plan-1", "retentionDays": 7},
-        })
-    }
 }
