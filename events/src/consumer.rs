@@ -1,6 +1,14 @@
 //! The consumer: reads a service queue with manual acks and bounded prefetch, deduplicates by
 //! event `source` + `id`, runs the handler inside a span and correlation scope, and routes failures.
 //!
+//! Handlers overlap: [`Handler::handle`] is called for each delivery in delivery order, and the
+//! next delivery does not wait for the previous one's future to complete; up to `prefetch`
+//! futures run at once and each delivery is settled (acked, retried, dead-lettered) when its own
+//! future completes. A handler that does its work at once and makes its future wait for
+//! durability (a group commit) thus gets many events' writes into one. A copy of an event that
+//! arrives while the event's handler runs waits for it: acked as a duplicate if it worked,
+//! handed back to the broker if it failed.
+//!
 //! - handler `Ok` → id recorded in the dedupe window → ack;
 //! - handler `Err` (or panic) on attempt n ≤ len(retry_delays) → copy to the retry queue of
 //!   delay n with header `x-vigia-attempts = n` (confirmed) → ack; the retry queue dead-letters
@@ -18,22 +26,27 @@
 //! - a lost connection → reconnect with backoff; unacked messages come back and the dedupe
 //!   window absorbs the ones already handled.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::amqp::{Backoff, Link, bounded};
 use crate::dedupe::Dedupe;
+use crate::envelope::sync_with_correlation;
 use crate::{ConsumerConfig, Error, Event, topology, with_correlation};
 
 /// Header: failed attempts so far (integer).
@@ -55,8 +68,13 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>
 
 /// Handles one event. An `Err` text becomes the retry / DLQ reason. Implemented for any
 /// `Fn(Event) -> impl Future<Output = Result<(), String>>`.
+///
+/// `handle` is called in delivery order, inside the event's span and correlation scope; the
+/// returned futures of up to `prefetch` deliveries run at once, and a delivery is acked only
+/// once its future completes `Ok`.
 pub trait Handler: Send + Sync + 'static {
     /// Handles `event`; must be idempotent in effect only within the dedupe window's promise.
+    /// A redelivery can arrive while the first delivery's future still runs.
     fn handle(&self, event: Event) -> HandlerFuture;
 }
 
@@ -135,6 +153,7 @@ impl Consumer {
             handler: Arc::new(handler),
             dedupe,
             counters: counters.clone(),
+            running: HashMap::new(),
         };
         let task = tokio::spawn(worker.run(link, stop_rx));
         Consumer {
@@ -149,7 +168,7 @@ impl Consumer {
         self.counters.snapshot()
     }
 
-    /// Stops after the event in progress, closes the connection and syncs the dedupe window.
+    /// Stops after the events in progress, closes the connection and syncs the dedupe window.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -184,6 +203,21 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The error of a handler that panicked.
+const PANICKED: &str = "handler panicked";
+
+/// A handler running on one delivery.
+type Running = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// A delivery whose handler completed, to settle.
+struct Done {
+    result: Result<(), String>,
+    delivery: Delivery,
+    source: String,
+    id: String,
+    attempts: i64,
+}
+
 /// Why a consume loop ended.
 enum Exit {
     Stopped,
@@ -195,6 +229,10 @@ struct Worker<H> {
     handler: Arc<H>,
     dedupe: Dedupe,
     counters: Arc<Counters>,
+    /// Events (`source`, `id`) whose handler runs now, with the redeliveries of each that
+    /// arrived meanwhile: settled when it completes, so an event is handled once even when its
+    /// copies overlap.
+    running: HashMap<(String, String), Vec<Delivery>>,
 }
 
 async fn open_link(config: &ConsumerConfig) -> Result<Link, Error> {
@@ -281,18 +319,25 @@ impl<H: Handler> Worker<H> {
             Err(e) => return Exit::Lost(e),
         };
         backoff.reset();
+        // Deliveries of a lost channel cannot be settled any more; the broker sends them again.
+        self.running.clear();
+        // Handlers started and not finished yet; at most `prefetch`, as the broker sends no more
+        // unacked messages than that.
+        let mut running = FuturesUnordered::new();
         loop {
-            let next = tokio::select! {
-                _ = stop.changed() => return Exit::Stopped,
-                next = deliveries.next() => next,
-            };
-            let result = match next {
-                None => Err(Error::amqp(
-                    format!("consume {queue}"),
-                    "consumer cancelled",
-                )),
-                Some(Err(e)) => Err(Error::amqp(format!("consume {queue}"), e)),
-                Some(Ok(delivery)) => self.process(ch, delivery).await,
+            let result = tokio::select! {
+                _ = stop.changed() => return self.drain(ch, running).await,
+                Some(done) = running.next(), if !running.is_empty() => self.finish(ch, done).await,
+                next = deliveries.next() => match next {
+                    None => Err(Error::amqp(
+                        format!("consume {queue}"),
+                        "consumer cancelled",
+                    )),
+                    Some(Err(e)) => Err(Error::amqp(format!("consume {queue}"), e)),
+                    Some(Ok(delivery)) => self.start(ch, delivery).await.map(|started| {
+                        running.extend(started);
+                    }),
+                },
             };
             if let Err(e) = result {
                 return Exit::Lost(e);
@@ -300,8 +345,20 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Handles one delivery to its end (ack after handling, retry or dead-lettering).
-    async fn process(&mut self, ch: &Channel, delivery: Delivery) -> Result<(), Error> {
+    /// On stop: lets the running handlers finish and acks them, then stops.
+    async fn drain(&mut self, ch: &Channel, mut running: FuturesUnordered<Running>) -> Exit {
+        while let Some(done) = running.next().await {
+            if let Err(e) = self.finish(ch, done).await {
+                return Exit::Lost(e);
+            }
+        }
+        Exit::Stopped
+    }
+
+    /// Starts one delivery: a malformed, misrouted or duplicate one is settled (and acked) at
+    /// once; otherwise its handler is called now, in delivery order, and its future is returned,
+    /// to be [finished](Self::finish) when it completes.
+    async fn start(&mut self, ch: &Channel, delivery: Delivery) -> Result<Option<Running>, Error> {
         let attempts = header_i64(&delivery, ATTEMPTS_HEADER).unwrap_or(0);
         let event = match Event::from_slice(&delivery.data) {
             Ok(e) => e,
@@ -310,7 +367,7 @@ impl<H: Handler> Worker<H> {
                 bump(&self.counters.malformed);
                 self.dead_letter(ch, &delivery, &pe.to_string(), pe.kind(), attempts)
                     .await?;
-                return ack(&delivery).await;
+                return ack(&delivery).await.map(|()| None);
             }
         };
         if let Err(reason) = check_routing_key(&delivery, &event) {
@@ -318,30 +375,68 @@ impl<H: Handler> Worker<H> {
             bump(&self.counters.malformed);
             self.dead_letter(ch, &delivery, &reason, ROUTING_KEY_MISMATCH, attempts)
                 .await?;
-            return ack(&delivery).await;
+            return ack(&delivery).await.map(|()| None);
         }
         if self.dedupe.contains(&event.source, &event.id) {
             bump(&self.counters.duplicates);
-            return ack(&delivery).await;
+            return ack(&delivery).await.map(|()| None);
         }
         let (source, id) = (event.source.clone(), event.id.clone());
-        match self.run_handler(event, attempts).await {
+        if let Some(copies) = self.running.get_mut(&(source.clone(), id.clone())) {
+            copies.push(delivery);
+            return Ok(None);
+        }
+        self.running
+            .insert((source.clone(), id.clone()), Vec::new());
+        let handling = self.run_handler(event, attempts);
+        Ok(Some(Box::pin(async move {
+            Done {
+                result: handling.await,
+                delivery,
+                source,
+                id,
+                attempts,
+            }
+        })))
+    }
+
+    /// Settles a delivery whose handler completed: `Ok` → dedupe window, `Err` → retry or DLQ;
+    /// then the ack. Copies that arrived while it ran are then duplicates (acked) if it worked,
+    /// else handed back to the broker, to be handled again.
+    async fn finish(&mut self, ch: &Channel, done: Done) -> Result<(), Error> {
+        let copies = self
+            .running
+            .remove(&(done.source.clone(), done.id.clone()))
+            .unwrap_or_default();
+        let handled = done.result.is_ok();
+        match done.result {
             Ok(()) => {
-                if let Err(e) = self.dedupe.insert(&source, &id) {
+                if let Err(e) = self.dedupe.insert(&done.source, &done.id) {
                     tracing::error!(error = %e, "events consumer: cannot persist dedupe id");
                 }
                 bump(&self.counters.handled);
             }
             Err(reason) => {
-                self.handler_failed(ch, &delivery, attempts + 1, &reason)
+                self.handler_failed(ch, &done.delivery, done.attempts + 1, &reason)
                     .await?
             }
         }
-        ack(&delivery).await
+        ack(&done.delivery).await?;
+        for copy in copies {
+            if handled {
+                bump(&self.counters.duplicates);
+                ack(&copy).await?;
+            } else {
+                requeue(&copy).await?;
+            }
+        }
+        Ok(())
     }
 
-    /// Runs the handler in a span carrying the correlation id, turning a panic into an error.
-    async fn run_handler(&self, event: Event, attempts: i64) -> Result<(), String> {
+    /// Calls the handler now, in a span carrying the correlation id and within its correlation
+    /// scope (so its synchronous part sees both too), and returns its future, which turns a
+    /// panic into an error.
+    fn run_handler(&self, event: Event, attempts: i64) -> HandlerFuture {
         let span = tracing::info_span!(
             "event",
             event_id = %event.id,
@@ -351,13 +446,14 @@ impl<H: Handler> Worker<H> {
         );
         let corr = event.correlation_id.clone();
         let handler = self.handler.clone();
-        // Called inside the scope, so that even the synchronous part of the handler (before its
-        // first await) sees the correlation id.
-        let fut = AssertUnwindSafe(async move { handler.handle(event).await }).catch_unwind();
-        match with_correlation(corr, fut).instrument(span).await {
-            Ok(r) => r,
-            Err(_) => Err("handler panicked".into()),
-        }
+        let call = AssertUnwindSafe(|| handler.handle(event));
+        let started = span
+            .in_scope(|| sync_with_correlation(corr.clone(), || std::panic::catch_unwind(call)));
+        let Ok(fut) = started else {
+            return Box::pin(std::future::ready(Err(PANICKED.to_owned())));
+        };
+        let fut = with_correlation(corr, AssertUnwindSafe(fut).catch_unwind()).instrument(span);
+        Box::pin(fut.map(|r| r.unwrap_or_else(|_| Err(PANICKED.to_owned()))))
     }
 
     async fn handler_failed(
@@ -507,6 +603,19 @@ pub(crate) fn header_str(delivery: &Delivery, name: &str) -> Option<String> {
 
 pub(crate) fn long_string(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s))
+}
+
+/// Hands `delivery` back to the broker, which delivers it again.
+async fn requeue(delivery: &Delivery) -> Result<(), Error> {
+    let opts = BasicNackOptions {
+        requeue: true,
+        ..BasicNackOptions::default()
+    };
+    delivery
+        .nack(opts)
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::amqp("basic.nack", e))
 }
 
 async fn ack(delivery: &Delivery) -> Result<(), Error> {

@@ -84,7 +84,12 @@ impl Dedupe {
             return Ok(());
         }
         self.remember(&line);
-        writeln!(self.file, "{line}").map_err(|e| Error::io("append", &self.path, e))?;
+        let mut text = line;
+        text.push('\n');
+        // One write(2) per key: the line goes to the OS whole, never torn by a kill.
+        self.file
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io("append", &self.path, e))?;
         self.lines_in_file += 1;
         self.unsynced += 1;
         if self.lines_in_file > 2 * self.window {

@@ -212,6 +212,12 @@ pub async fn with_correlation<F: std::future::Future>(correlation_id: String, fu
     CORRELATION.scope(correlation_id, fut).await
 }
 
+/// Runs `f` (synchronous code: the part of a handler before its future is first polled) with
+/// `correlation_id` as the current correlation id, like [`with_correlation`].
+pub(crate) fn sync_with_correlation<R>(correlation_id: String, f: impl FnOnce() -> R) -> R {
+    CORRELATION.sync_scope(correlation_id, f)
+}
+
 /// The correlation id of the event being handled on this task, if any.
 pub fn current_correlation() -> Option<String> {
     CORRELATION.try_with(Clone::clone).ok()
