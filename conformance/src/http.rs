@@ -33,18 +33,35 @@ impl Response {
 /// `GET target` on `127.0.0.1:port` with extra header lines (`"Range: bytes=0-99"`); `None`
 /// when the connection fails.
 pub fn get(port: u16, target: &str, headers: &[&str]) -> Option<Response> {
+    request(port, "GET", target, headers, None)
+}
+
+/// `method target` on `127.0.0.1:port` with extra header lines and, if given, a body (sent
+/// with its `Content-Length`); `None` when the connection fails.
+pub fn request(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[&str],
+    body: Option<&[u8]>,
+) -> Option<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
     let mut request =
-        format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for h in headers {
         request.push_str(h);
         request.push_str("\r\n");
     }
+    if let Some(body) = body {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body.unwrap_or_default());
+    stream.write_all(&bytes).ok()?;
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let split = raw

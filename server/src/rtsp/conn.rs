@@ -157,6 +157,8 @@ impl Connection {
                 }
                 _ = self.entry.kicked() => {
                     tracing::info!("closing connection: session kicked through the API");
+                    // The writer holds the socket's other half: stop it, or it keeps playing.
+                    writer.abort();
                     return "kicked".into();
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {

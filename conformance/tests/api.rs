@@ -1,0 +1,367 @@
+//! The control API (`api: yes`) against a running server: the JSON of paths, RTSP connections
+//! and sessions validates against the schemas of the repository's `api/openapi.yaml`
+//! (MediaMTX's shapes); a kicked session's connection closes and the session is gone; bad
+//! input gets MediaMTX's 400 error body; a path added through the API is still there, and
+//! streaming, after a restart on the same state directory.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vigia_conformance::http::{Response, request};
+use vigia_conformance::rtsp_client::RtspClient;
+use vigia_conformance::{Background, TempDir, Vigia, eventually, free_port, free_udp_pair};
+
+/// Ports and state directory of one server, kept across its restart.
+struct Setup {
+    api: u16,
+    rtsp: u16,
+    rtp: u16,
+    state: TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        Setup {
+            api: free_port(),
+            rtsp: free_port(),
+            rtp: free_udp_pair(),
+            state: TempDir::new("vigia-api-state"),
+        }
+    }
+
+    /// The config: the API on, the synthetic `demo`, anything else publishable.
+    fn yaml(&self) -> String {
+        format!(
+            "api: yes\napiAddress: 127.0.0.1:{}\nrtspAddress: 127.0.0.1:{}\nrtpAddress: :{}\nrtcpAddress: :{}\nrtspTransports: [tcp, udp]\nhls: no\nrecordSpoolDirectory: {}\npaths:\n  demo:\n    source: synthetic\n  all_others:\n",
+            self.api,
+            self.rtsp,
+            self.rtp,
+            self.rtp + 1,
+            self.spool().display()
+        )
+    }
+
+    fn spool(&self) -> PathBuf {
+        self.state.path().join("spool")
+    }
+
+    fn start(&self) -> Vigia {
+        Vigia::start(&self.yaml(), self.api)
+    }
+
+    fn rtsp_url(&self, path: &str) -> String {
+        format!("rtsp://127.0.0.1:{}/{path}", self.rtsp)
+    }
+
+    /// `method /v3/<route>` with a JSON body; the status and the parsed JSON answer.
+    fn call(&self, method: &str, route: &str, body: Option<&str>) -> (u16, Value) {
+        let target = format!("/v3/{route}");
+        let headers = ["Content-Type: application/json"];
+        let answer: Response =
+            request(self.api, method, &target, &headers, body.map(str::as_bytes))
+                .unwrap_or_else(|| panic!("{method} {target}: no answer"));
+        let value = serde_json::from_slice(&answer.body)
+            .unwrap_or_else(|e| panic!("{method} {target}: not JSON ({e}): {}", answer.text()));
+        (answer.status, value)
+    }
+
+    /// `GET /v3/<route>`, which must answer 200.
+    fn get(&self, route: &str) -> Value {
+        let (status, value) = self.call("GET", route, None);
+        assert_eq!(status, 200, "GET {route}: {value}");
+        value
+    }
+}
+
+/// Validates `value` against `#/components/schemas/<schema>` of `api/openapi.yaml`.
+fn assert_shape(schema: &str, value: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/openapi.yaml");
+    let text = std::fs::read_to_string(&path).expect("read api/openapi.yaml");
+    let mut document: Value = serde_yaml::from_str(&text).expect("api/openapi.yaml is YAML");
+    document["$ref"] = json!(format!("#/components/schemas/{schema}"));
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&document)
+        .unwrap_or_else(|e| panic!("api/openapi.yaml: {schema}: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{schema}: {errors:?}\n{value:#}");
+}
+
+/// The session of `list` (an `RTSPSessionList`) on `path` in `state`.
+fn session_id(list: &Value, path: &str, state: &str) -> Option<String> {
+    list["items"].as_array()?.iter().find_map(|s| {
+        (s["path"] == path && s["state"] == state).then(|| s["id"].as_str().map(str::to_owned))?
+    })
+}
+
+#[test]
+fn live_state_matches_the_shapes_a_kicked_session_is_gone_and_api_paths_survive_a_restart() {
+    let setup = Setup::new();
+    let mut vigia = setup.start();
+    let _publisher = Background::start(
+        "ffmpeg",
+        &[
+            "-loglevel",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            &setup.rtsp_url("demo"),
+            "-c",
+            "copy",
+            "-f",
+            "rtsp",
+            "-rtsp_transport",
+            "tcp",
+            &setup.rtsp_url("cam1"),
+        ],
+    );
+    let online = eventually(Duration::from_secs(20), || {
+        let (status, path) = setup.call("GET", "paths/get/cam1", None);
+        (status == 200 && path["online"] == true).then_some(())
+    });
+    assert!(
+        online.is_some(),
+        "cam1 never came online:\n{}",
+        vigia.logs()
+    );
+    let mut reader = RtspClient::connect(setup.rtsp, &setup.rtsp_url("cam1")).expect("connect");
+    reader.play_tcp().expect("play cam1");
+    reader.read_frame().expect("a first frame");
+
+    let sessions = eventually(Duration::from_secs(5), || {
+        let list = setup.get("rtspsessions/list");
+        session_id(&list, "cam1", "read").map(|_| list)
+    })
+    .expect("the reader's session is listed");
+    check_shapes(&setup, &sessions);
+    check_bad_input(&setup);
+
+    let reader_session = session_id(&sessions, "cam1", "read").unwrap();
+    kick(&setup, &reader_session, &mut reader);
+
+    add_path(&setup);
+    vigia.stop();
+    let _vigia = setup.start();
+    restored(&setup);
+}
+
+/// Paths, connections and sessions validate, and point at each other.
+fn check_shapes(setup: &Setup, sessions: &Value) {
+    assert_shape("RTSPSessionList", sessions);
+    let publisher = session_id(sessions, "cam1", "publish").expect("the publisher's session");
+    let reader = session_id(sessions, "cam1", "read").unwrap();
+    let session = setup.get(&format!("rtspsessions/get/{reader}"));
+    assert_shape("RTSPSession", &session);
+    assert_eq!(session["transport"], "TCP");
+
+    let paths = setup.get("paths/list");
+    assert_shape("PathList", &paths);
+    let cam1 = setup.get("paths/get/cam1");
+    assert_shape("Path", &cam1);
+    assert_eq!(cam1["confName"], "all_others");
+    assert_eq!(
+        cam1["source"],
+        json!({"type": "rtspSession", "id": publisher})
+    );
+    assert_eq!(
+        cam1["readers"],
+        json!([{"type": "rtspSession", "id": reader}])
+    );
+    assert!(cam1["inboundBytes"].as_u64().unwrap() > 0, "{cam1}");
+
+    let conns = setup.get("rtspconns/list");
+    assert_shape("RTSPConnList", &conns);
+    let conn_id = session["conns"][0].as_str().unwrap();
+    let conn = setup.get(&format!("rtspconns/get/{conn_id}"));
+    assert_shape("RTSPConn", &conn);
+    assert_eq!(conn["session"], json!(reader));
+
+    let page = setup.get("paths/list?itemsPerPage=1&page=1");
+    assert_shape("PathList", &page);
+    assert_eq!(page["itemCount"], paths["itemCount"]);
+    assert_eq!(page["pageCount"], paths["itemCount"]);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+
+    assert_shape("PathConfList", &setup.get("config/paths/list"));
+    assert_shape("GlobalConf", &setup.get("config/global/get"));
+    assert_shape("PathDefaults", &setup.get("config/pathdefaults/get"));
+}
+
+/// MediaMTX's error body, 400 naming what was wrong, 404 for what does not exist.
+fn check_bad_input(setup: &Setup) {
+    let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
+        (
+            "GET",
+            "paths/list?itemsPerPage=0",
+            None,
+            400,
+            "itemsPerPage",
+        ),
+        ("GET", "paths/list?page=x", None, 400, "page"),
+        ("GET", "paths/get/nothing-here", None, 404, "path not found"),
+        (
+            "GET",
+            "rtspsessions/get/not-a-uuid",
+            None,
+            400,
+            "invalid id",
+        ),
+        (
+            "POST",
+            "rtspsessions/kick/8c4a3a1e-1cc7-4d0e-9f4e-3d3ff6e0b6a1",
+            None,
+            404,
+            "session not found",
+        ),
+        (
+            "POST",
+            "config/paths/add/bad1",
+            Some("{\"source\":"),
+            400,
+            "invalid JSON",
+        ),
+        (
+            "POST",
+            "config/paths/add/bad2",
+            Some("[1]"),
+            400,
+            "JSON object",
+        ),
+        (
+            "POST",
+            "config/paths/add/bad3",
+            Some("{\"sorce\":\"synthetic\"}"),
+            400,
+            "sorce",
+        ),
+        (
+            "POST",
+            "config/paths/add/bad4",
+            Some("{\"maxReaders\":\"many\"}"),
+            400,
+            "maxReaders",
+        ),
+        (
+            "POST",
+            "config/paths/add/a..b",
+            Some("{}"),
+            400,
+            "invalid path name",
+        ),
+        (
+            "POST",
+            "config/paths/add/demo",
+            Some("{}"),
+            400,
+            "already exists",
+        ),
+        (
+            "PATCH",
+            "config/paths/patch/demo",
+            Some("{}"),
+            400,
+            "config file",
+        ),
+        (
+            "DELETE",
+            "config/paths/delete/nothing-here",
+            None,
+            404,
+            "not found",
+        ),
+        (
+            "DELETE",
+            "recordings/deletesegment?path=cam1",
+            None,
+            400,
+            "start",
+        ),
+    ];
+    for (method, route, body, status, message) in cases {
+        let (got, value) = setup.call(method, route, *body);
+        assert_eq!(got, *status, "{method} {route}: {value}");
+        assert_shape("Error", &value);
+        let error = value["error"].as_str().unwrap();
+        assert!(error.contains(message), "{method} {route}: {error}");
+    }
+}
+
+/// Kicks the reader: its connection closes and the session is no longer listed.
+fn kick(setup: &Setup, id: &str, reader: &mut RtspClient) {
+    let (status, value) = setup.call("POST", &format!("rtspsessions/kick/{id}"), None);
+    assert_eq!((status, &value), (200, &json!({"status": "ok"})));
+    // Frames already in the socket buffers still arrive; then the connection ends.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reader.read_frame().is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the kicked reader's connection stayed open"
+        );
+    }
+    let (status, _) = setup.call("GET", &format!("rtspsessions/get/{id}"), None);
+    assert_eq!(status, 404);
+    let gone = eventually(Duration::from_secs(5), || {
+        session_id(&setup.get("rtspsessions/list"), "cam1", "read")
+            .is_none()
+            .then_some(())
+    });
+    assert!(gone.is_some(), "the kicked session is still listed");
+}
+
+/// Adds `api1` (synthetic) and changes it: it streams at once and is in the state file.
+fn add_path(setup: &Setup) {
+    let (status, value) = setup.call(
+        "POST",
+        "config/paths/add/api1",
+        Some("{\"source\":\"synthetic\"}"),
+    );
+    assert_eq!((status, &value), (200, &json!({"status": "ok"})));
+    let (status, _) = setup.call(
+        "PATCH",
+        "config/paths/patch/api1",
+        Some("{\"maxReaders\":5}"),
+    );
+    assert_eq!(status, 200);
+    let conf = setup.get("config/paths/get/api1");
+    assert_shape("PathConf", &conf);
+    assert_eq!(
+        (&conf["source"], &conf["maxReaders"]),
+        (&json!("synthetic"), &json!(5))
+    );
+    streams(setup, "api1");
+    let file = PathBuf::from(format!("{}.state/api-paths.json", setup.spool().display()));
+    let saved = std::fs::read_to_string(&file).expect("the API's state file");
+    assert!(saved.contains("api1"), "{saved}");
+}
+
+/// After the restart: `api1` is configured as it was left and streams.
+fn restored(setup: &Setup) {
+    let conf = setup.get("config/paths/get/api1");
+    assert_eq!(
+        (&conf["source"], &conf["maxReaders"]),
+        (&json!("synthetic"), &json!(5))
+    );
+    streams(setup, "api1");
+    let (status, _) = setup.call("DELETE", "config/paths/delete/api1", None);
+    assert_eq!(status, 200);
+    let (status, _) = setup.call("GET", "config/paths/get/api1", None);
+    assert_eq!(status, 404);
+}
+
+fn streams(setup: &Setup, path: &str) {
+    let online = eventually(Duration::from_secs(10), || {
+        let (status, value) = setup.call("GET", &format!("paths/get/{path}"), None);
+        (status == 200 && value["online"] == true).then_some(value)
+    })
+    .unwrap_or_else(|| panic!("{path} is not streaming"));
+    assert_shape("Path", &online);
+    assert_eq!(online["source"]["type"], "synthetic");
+    let mut reader = RtspClient::connect(setup.rtsp, &setup.rtsp_url(path)).expect("connect");
+    reader.play_tcp().expect("play");
+    reader.read_frame().expect("a frame");
+}
