@@ -1,6 +1,6 @@
 //! The control API (`api: yes`) against a running server: the JSON of paths, RTSP connections
-//! and sessions validates against the schemas of the repository's `api/openapi.yaml`
-//! (MediaMTX's shapes); a kicked session's connection closes and the session is gone; bad
+//! and sessions validates against the schemas of the repository's `api/openapi.yaml` and of
+//! MediaMTX's own API document (`testdata/mediamtx-openapi.yaml`); a kicked session's connection closes and the session is gone; bad
 //! input gets MediaMTX's 400 error body; a path added through the API is still there, and
 //! streaming, after a restart on the same state directory.
 
@@ -74,21 +74,54 @@ impl Setup {
     }
 }
 
-/// Validates `value` against `#/components/schemas/<schema>` of `api/openapi.yaml`.
+/// Validates `value` against `#/components/schemas/<schema>` of Vigia's `api/openapi.yaml`.
 fn assert_shape(schema: &str, value: &Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/openapi.yaml");
-    let text = std::fs::read_to_string(&path).expect("read api/openapi.yaml");
-    let mut document: Value = serde_yaml::from_str(&text).expect("api/openapi.yaml is YAML");
+    let document = openapi("../api/openapi.yaml");
+    validate(document, "api/openapi.yaml", schema, value);
+}
+
+/// Validates `value` against `#/components/schemas/<schema>` of MediaMTX's own API document
+/// (`conformance/testdata/mediamtx-openapi.yaml`, OpenAPI 3.0: `nullable` is rewritten as JSON
+/// Schema's `null` type).
+fn assert_mediamtx_shape(schema: &str, value: &Value) {
+    let mut document = openapi("testdata/mediamtx-openapi.yaml");
+    rewrite_nullable(&mut document);
+    validate(document, "MediaMTX's openapi.yaml", schema, value);
+}
+
+fn openapi(relative: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `{…, nullable: true}` → `{anyOf: [{type: null}, {…}]}`, everywhere in `node`.
+fn rewrite_nullable(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            map.values_mut().for_each(rewrite_nullable);
+            if map.remove("nullable") == Some(json!(true)) {
+                let inner = Value::Object(std::mem::take(map));
+                map.insert("anyOf".into(), json!([{"type": "null"}, inner]));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_nullable),
+        _ => {}
+    }
+}
+
+fn validate(mut document: Value, name: &str, schema: &str, value: &Value) {
     document["$ref"] = json!(format!("#/components/schemas/{schema}"));
     let validator = jsonschema::options()
         .should_validate_formats(true)
         .build(&document)
-        .unwrap_or_else(|e| panic!("api/openapi.yaml: {schema}: {e}"));
+        .unwrap_or_else(|e| panic!("{name}: {schema}: {e}"));
     let errors: Vec<String> = validator
         .iter_errors(value)
         .map(|e| format!("{e} at {}", e.instance_path))
         .collect();
-    assert!(errors.is_empty(), "{schema}: {errors:?}\n{value:#}");
+    assert!(errors.is_empty(), "{name}: {schema}: {errors:?}\n{value:#}");
 }
 
 /// The session of `list` (an `RTSPSessionList`) on `path` in `state`.
@@ -153,16 +186,19 @@ fn live_state_matches_the_shapes_a_kicked_session_is_gone_and_api_paths_survive_
 /// Paths, connections and sessions validate, and point at each other.
 fn check_shapes(setup: &Setup, sessions: &Value) {
     assert_shape("RTSPSessionList", sessions);
+    assert_mediamtx_shape("RTSPSessionList", sessions);
     let publisher = session_id(sessions, "cam1", "publish").expect("the publisher's session");
     let reader = session_id(sessions, "cam1", "read").unwrap();
     let session = setup.get(&format!("rtspsessions/get/{reader}"));
     assert_shape("RTSPSession", &session);
+    assert_mediamtx_shape("RTSPSession", &session);
     assert_eq!(session["transport"], "TCP");
 
     let paths = setup.get("paths/list");
     assert_shape("PathList", &paths);
     let cam1 = setup.get("paths/get/cam1");
     assert_shape("Path", &cam1);
+    assert_mediamtx_shape("Path", &cam1);
     assert_eq!(cam1["confName"], "all_others");
     assert_eq!(
         cam1["source"],
@@ -176,9 +212,11 @@ fn check_shapes(setup: &Setup, sessions: &Value) {
 
     let conns = setup.get("rtspconns/list");
     assert_shape("RTSPConnList", &conns);
+    assert_mediamtx_shape("RTSPConnList", &conns);
     let conn_id = session["conns"][0].as_str().unwrap();
     let conn = setup.get(&format!("rtspconns/get/{conn_id}"));
     assert_shape("RTSPConn", &conn);
+    assert_mediamtx_shape("RTSPConn", &conn);
     assert_eq!(conn["session"], json!(reader));
 
     let page = setup.get("paths/list?itemsPerPage=1&page=1");
