@@ -81,10 +81,7 @@ pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, S
     let queue = format!("vigia.streaming.{host}");
     let mut cc = ConsumerConfig::new(url, queue.as_str(), &cameras::BINDINGS, &dir);
     cc.connection_name = format!("vigia-{host}-cameras");
-    let handler = move |event: Event| {
-        let result = cameras.handle(&event);
-        async move { result }
-    };
+    let handler = move |event: Event| cameras.handle(&event);
     // In the background: a broker that does not answer (rather than refusing) would otherwise
     // hold up the listeners for the consumer's set-up bound.
     let consumer = tokio::spawn(async move {

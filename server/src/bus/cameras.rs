@@ -5,22 +5,28 @@
 //! without restarting them (the recorder's next retention pass applies it).
 //!
 //! The [`CameraRegistry`] decides (order, idempotence, which plan is in force); this driver
-//! applies its actions to the [`PathManager`] and the recorder's retention, and keeps the
-//! registry in a state file (JSON, written to a temporary file,
-//! fsynced, then renamed over the old one), loaded at start, so a restart without the broker
-//! pulls the same cameras. A camera whose id is not a valid path name, or is the name of a path
-//! in the config file, is refused: the handler errs, and after the consumer's retries the event
-//! is in the DLQ; the error names the camera in the log.
+//! applies its actions to the [`PathManager`] and the recorder's retention at once, and keeps the
+//! registry in a state file (compact JSON, replaced atomically), loaded at start, so a restart
+//! without the broker pulls the same cameras. The file is saved by [group
+//! commit](group_commit): the handler's future, after which the consumer acks, completes only
+//! once a save that includes the event's change is on disk, so a crash never loses an acked
+//! camera, while a burst of events costs a few saves, not one each. A camera whose id is not a
+//! valid path name, or is the name of a path in the config file, is refused: the handler errs,
+//! and after the consumer's retries the event is in the DLQ; the error names the camera in the
+//! log.
 
+mod group_commit;
+
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use vigia_events::{Camera, Event, EventData, Keyring};
 
 use crate::config::{PathConf, Source};
-use crate::paths::{PathManager, lock};
-use crate::state::write_atomically;
+use crate::paths::PathManager;
+use group_commit::{Persisted, Ticket};
 use vigia_events::registry::{Action, CameraEvent, CameraRegistry, CameraSpec, Version};
 
 /// The routing keys the camera consumer binds.
@@ -36,13 +42,13 @@ pub(crate) struct Cameras {
     paths: Arc<PathManager>,
     /// Opens the sealed camera passwords (`VIGIA_EVENTS_KEYS`…); `None` when no key is set.
     keyring: Option<Keyring>,
-    state_file: PathBuf,
-    registry: Mutex<CameraRegistry>,
+    registry: Arc<Persisted<CameraRegistry>>,
 }
 
 impl Cameras {
     /// Loads the registry from `state_file` (none yet is an empty registry) and adds a path for
-    /// every camera in it. A state file that cannot be read or parsed is an error.
+    /// every camera in it. A state file that cannot be read or parsed is an error. Must be
+    /// called within a tokio runtime (the state file's writer is a task).
     pub(crate) fn load(
         paths: Arc<PathManager>,
         keyring: Option<Keyring>,
@@ -59,23 +65,19 @@ impl Cameras {
                 ));
             }
         };
-        let cameras = Arc::new(Cameras {
-            paths,
-            keyring,
-            state_file,
-            registry: Mutex::new(registry),
-        });
-        let known: Vec<CameraSpec> = {
-            let registry = lock(&cameras.registry);
-            registry.cameras().map(|c| registry.in_force(c)).collect()
-        };
+        let known: Vec<CameraSpec> = registry.cameras().map(|c| registry.in_force(c)).collect();
         if !known.is_empty() {
             tracing::info!(
                 "events: {} cameras restored from {}",
                 known.len(),
-                cameras.state_file.display()
+                state_file.display()
             );
         }
+        let cameras = Arc::new(Cameras {
+            paths,
+            keyring,
+            registry: Persisted::new(state_file, registry),
+        });
         for spec in known {
             if let Err(e) = cameras.add_path(&spec) {
                 tracing::error!(path = %spec.camera_id, correlation_id = %spec.correlation_id, "camera not restored: {e}");
@@ -84,10 +86,29 @@ impl Cameras {
         Ok(cameras)
     }
 
-    /// Handles one event from the queue; an `Err` is retried, then dead-lettered.
-    pub(crate) fn handle(&self, event: &Event) -> Result<(), String> {
+    /// Handles one event from the queue: applies it now, and returns a future that completes
+    /// once the change is on disk (then the consumer may ack). An `Err` is retried, then
+    /// dead-lettered.
+    pub(crate) fn handle(
+        &self,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), String>> + Send + use<> {
+        let durable = self
+            .apply(event)
+            .map(|ticket| ticket.map(|t| self.registry.durable(t)));
+        async move {
+            match durable? {
+                Some(durable) => durable.await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// Applies `event` to the registry and the paths; the ticket of the registry state it
+    /// leaves, to wait for (`None` for an event the camera consumer does not handle).
+    fn apply(&self, event: &Event) -> Result<Option<Ticket>, String> {
         let Some(change) = camera_event(event, self.keyring.as_ref())? else {
-            return Ok(());
+            return Ok(None);
         };
         let id = match &change {
             CameraEvent::Upsert(_, spec) => Some(&spec.camera_id),
@@ -99,13 +120,12 @@ impl Cameras {
             tracing::error!(path = %id, correlation_id = %event.correlation_id, "{} {} refused: {e}", event.event_type(), event.id);
             return Err(e.to_string());
         }
-        let mut registry = lock(&self.registry);
-        let action = registry.apply(change);
-        let result = self.perform(&action, event);
-        if !matches!(action, Action::Skip(_)) {
-            self.save(&registry);
-        }
-        result
+        let (result, ticket) = self.registry.update(|registry| {
+            let action = registry.apply(change);
+            let changed = !matches!(action, Action::Skip(_));
+            (self.perform(&action, event), changed)
+        });
+        result.map(|()| Some(ticket))
     }
 
     fn perform(&self, action: &Action, event: &Event) -> Result<(), String> {
@@ -159,19 +179,6 @@ impl Cameras {
     fn retain(&self, id: &str, days: u32) {
         if let Some(recording) = self.paths.recording() {
             recording.set_retention_override(id, Some(retention(days)));
-        }
-    }
-
-    /// Writes the registry; a failure is logged (the paths run; a restart would miss the change).
-    fn save(&self, registry: &CameraRegistry) {
-        let result = serde_json::to_vec_pretty(registry)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomically(&self.state_file, &bytes));
-        if let Err(e) = result {
-            tracing::error!(
-                "events: camera state not saved to {}: {e}",
-                self.state_file.display()
-            );
         }
     }
 }
@@ -288,8 +295,8 @@ mod tests {
             "/cidades",
             EventData::CameraCreated(camera("cam-1", "rtsp://127.0.0.1:1/x")),
         );
-        cams.handle(&created).unwrap();
-        cams.handle(&created).unwrap();
+        cams.handle(&created).await.unwrap();
+        cams.handle(&created).await.unwrap();
         assert_eq!(
             paths.get("cam-1").unwrap().correlation_id.as_deref(),
             Some(created.correlation_id.as_str())
@@ -299,12 +306,17 @@ mod tests {
             "/cidades",
             EventData::CameraCreated(camera("fixed", "rtsp://h/s")),
         );
-        assert!(cams.handle(&clash).unwrap_err().contains("config file"));
+        assert!(
+            cams.handle(&clash)
+                .await
+                .unwrap_err()
+                .contains("config file")
+        );
         let bad = Event::new(
             "/cidades",
             EventData::CameraCreated(camera("../x", "rtsp://h/s")),
         );
-        assert!(cams.handle(&bad).is_err());
+        assert!(cams.handle(&bad).await.is_err());
 
         let paths2 = manager("paths:\n  fixed:\n    source: publisher\n");
         Cameras::load(paths2.clone(), None, file.clone()).unwrap();
@@ -321,7 +333,7 @@ mod tests {
                 city_id: "city-1".to_owned(),
             }),
         );
-        cams.handle(&deleted).unwrap();
+        cams.handle(&deleted).await.unwrap();
         assert!(
             paths.get("cam-1").is_err(),
             "no config entry matches once removed"
@@ -341,7 +353,7 @@ mod tests {
             "/cidades",
             EventData::CameraCreated(camera("cam-p", "rtsp://127.0.0.1:1/x")),
         );
-        cams.handle(&created).unwrap();
+        cams.handle(&created).await.unwrap();
         let started = paths.get("cam-p").unwrap();
         let mut plan = Event::new(
             "/cidades",
@@ -355,7 +367,7 @@ mod tests {
             }),
         );
         plan.time = created.time + chrono::Duration::seconds(1);
-        cams.handle(&plan).unwrap();
+        cams.handle(&plan).await.unwrap();
         assert!(
             Arc::ptr_eq(&started, &paths.get("cam-p").unwrap()),
             "a plan change does not restart the path"
