@@ -16,6 +16,7 @@ pub mod clip;
 pub mod error;
 pub mod hls;
 pub mod html;
+pub mod http;
 pub mod procfs;
 pub mod publisher;
 pub mod reader;
