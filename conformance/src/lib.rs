@@ -223,6 +223,11 @@ impl Vigia {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The process id (for `/proc/<pid>/…`: CPU time, memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM-like kill and waits.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
