@@ -218,6 +218,7 @@ fn check_shapes(setup: &Setup, sessions: &Value) {
     assert_shape("RTSPConn", &conn);
     assert_mediamtx_shape("RTSPConn", &conn);
     assert_eq!(conn["session"], json!(reader));
+    assert!(conn["outboundBytes"].as_u64().unwrap() > 0, "{conn}");
 
     let page = setup.get("paths/list?itemsPerPage=1&page=1");
     assert_shape("PathList", &page);

@@ -35,6 +35,8 @@ pub(crate) struct ConnEntry {
     pub(crate) remote_addr: SocketAddr,
     /// Bytes read from the socket.
     pub(crate) inbound_bytes: AtomicU64,
+    /// Bytes of RTSP responses and RTP packets sent (the writer task counts them).
+    pub(crate) outbound_bytes: Arc<AtomicU64>,
     /// The session on this connection, if any.
     session: Mutex<Option<SessionInfo>>,
     /// Woken by [`Registry::kick_session`].
@@ -91,6 +93,8 @@ pub(crate) struct ConnView {
     pub(crate) remote_addr: SocketAddr,
     /// Bytes read from the socket so far.
     pub(crate) inbound_bytes: u64,
+    /// Bytes sent so far.
+    pub(crate) outbound_bytes: u64,
     /// Its session, if any.
     pub(crate) session: Option<SessionInfo>,
 }
@@ -110,6 +114,7 @@ impl Registry {
             created: Utc::now(),
             remote_addr,
             inbound_bytes: AtomicU64::new(0),
+            outbound_bytes: Arc::default(),
             session: Mutex::new(None),
             kick: Notify::new(),
         });
@@ -162,6 +167,7 @@ impl ConnEntry {
             created: self.created,
             remote_addr: self.remote_addr,
             inbound_bytes: self.inbound_bytes.load(Ordering::Relaxed),
+            outbound_bytes: self.outbound_bytes.load(Ordering::Relaxed),
             session: lock(&self.session).clone(),
         }
     }

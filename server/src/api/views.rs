@@ -2,10 +2,11 @@
 //! `/v3/rtspsessions/*` (and kicking a session).
 //!
 //! Figures Vigia does not measure yet are given as MediaMTX's schema allows, and listed in
-//! `docs/api.md`: `outboundBytes` and packet counters are 0, `codecProps` is null, `user` and
+//! `docs/api.md`: packet counters are 0, `codecProps` is null, `user` and
 //! `userAgent` are empty, HLS viewers are not listed among a path's readers.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, Uri};
@@ -119,35 +120,26 @@ fn parse_id(id: &str) -> Result<Uuid, Failure> {
 fn path_json(api: &Api, path: &Path, conns: &[ConnView]) -> Value {
     let stream = path.stream();
     let since = stream.as_ref().map(|s| rfc3339(s.created()));
-    let inbound = stream.as_ref().map_or(0, |s| {
-        s.counters()
-            .bytes
-            .load(std::sync::atomic::Ordering::Relaxed)
-    });
-    let tracks = stream.as_ref().map_or(Vec::new(), |s| {
+    let inbound = stream
+        .as_ref()
+        .map_or(0, |s| s.counters().bytes.load(Ordering::Relaxed));
+    let tracks: Vec<&str> = stream.as_ref().map_or(Vec::new(), |s| {
         s.tracks().iter().map(|t| t.codec.name()).collect()
     });
     let tracks2: Vec<Value> = tracks
         .iter()
         .map(|codec| json!({"codec": codec, "codecProps": null}))
         .collect();
-    let sessions_on = |state: SessionState| -> Vec<String> {
-        conns
-            .iter()
-            .filter_map(|c| c.session.as_ref())
-            .filter(|s| s.state == state && s.path == path.name)
-            .map(|s| s.id.to_string())
-            .collect()
-    };
-    let readers: Vec<Value> = sessions_on(SessionState::Read)
-        .into_iter()
-        .map(|id| json!({"type": "rtspSession", "id": id}))
-        .collect();
+    let readers = sessions_on(conns, &path.name, SessionState::Read);
+    let outbound: u64 = readers.iter().map(|(conn, _)| conn.outbound_bytes).sum();
+    let publisher = sessions_on(conns, &path.name, SessionState::Publish)
+        .first()
+        .map(|(_, session)| session.id);
     let online = stream.is_some();
     json!({
         "name": path.name,
         "confName": api.paths.conf_name(&path.name).unwrap_or_else(|| path.name.clone()),
-        "source": source_json(path, online, sessions_on(SessionState::Publish)),
+        "source": source_json(path, online, publisher),
         "ready": online,
         "readyTime": since,
         "available": online,
@@ -156,20 +148,36 @@ fn path_json(api: &Api, path: &Path, conns: &[ConnView]) -> Value {
         "onlineTime": since,
         "tracks": tracks,
         "tracks2": tracks2,
-        "readers": readers,
+        "readers": readers
+            .iter()
+            .map(|(_, s)| json!({"type": "rtspSession", "id": s.id.to_string()}))
+            .collect::<Vec<_>>(),
         "inboundBytes": inbound,
-        "outboundBytes": 0,
+        "outboundBytes": outbound,
         "inboundFramesInError": 0,
         "bytesReceived": inbound,
-        "bytesSent": 0,
+        "bytesSent": outbound,
     })
+}
+
+/// The RTSP sessions on `path` in `state`, with their connections.
+fn sessions_on<'a>(
+    conns: &'a [ConnView],
+    path: &str,
+    state: SessionState,
+) -> Vec<(&'a ConnView, &'a SessionInfo)> {
+    conns
+        .iter()
+        .filter_map(|c| c.session.as_ref().map(|s| (c, s)))
+        .filter(|(_, s)| s.state == state && s.path == path)
+        .collect()
 }
 
 /// The path's source: the publishing RTSP session, or the source Vigia runs; null when
 /// nothing produces the path.
-fn source_json(path: &Path, online: bool, publishers: Vec<String>) -> Value {
-    if let Some(id) = publishers.into_iter().next() {
-        return json!({"type": "rtspSession", "id": id});
+fn source_json(path: &Path, online: bool, publisher: Option<Uuid>) -> Value {
+    if let Some(id) = publisher {
+        return json!({"type": "rtspSession", "id": id.to_string()});
     }
     let kind = match &path.conf.source {
         Source::Rtsp(url) if url.starts_with("rtsps://") => "rtspsSource",
@@ -192,9 +200,9 @@ fn conn_json(conn: &ConnView) -> Value {
         "session": conn.session.as_ref().map(|s| s.id.to_string()),
         "tunnel": "none",
         "inboundBytes": conn.inbound_bytes,
-        "outboundBytes": 0,
+        "outboundBytes": conn.outbound_bytes,
         "bytesReceived": conn.inbound_bytes,
-        "bytesSent": 0,
+        "bytesSent": conn.outbound_bytes,
     })
 }
 
@@ -221,13 +229,13 @@ fn session_json(conn: &ConnView) -> Option<Value> {
         "inboundRTPPacketsJitter": 0.0,
         "inboundRTCPPackets": 0,
         "inboundRTCPPacketsInError": 0,
-        "outboundBytes": 0,
+        "outboundBytes": conn.outbound_bytes,
         "outboundRTPPackets": 0,
         "outboundRTPPacketsReportedLost": 0,
         "outboundRTPPacketsDiscarded": 0,
         "outboundRTCPPackets": 0,
         "bytesReceived": inbound,
-        "bytesSent": 0,
+        "bytesSent": conn.outbound_bytes,
         "rtpPacketsReceived": 0,
         "rtpPacketsSent": 0,
         "rtpPacketsLost": 0,

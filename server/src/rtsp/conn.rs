@@ -42,6 +42,7 @@ pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: Socket
     let span = tracing::info_span!("rtsp", conn = %peer);
     async move {
         tracing::debug!("connection opened");
+        let registered = server.paths.sessions().open(peer);
         let (read_half, write_half) = socket.into_split();
         let (out, requests) = mpsc::channel(OUTGOING_QUEUE);
         let writer = writer::run(
@@ -49,9 +50,9 @@ pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: Socket
             requests,
             server.write_timeout,
             server.send_buffer,
+            registered.entry.outbound_bytes.clone(),
         );
         let writer = tokio::spawn(writer.in_current_span());
-        let registered = server.paths.sessions().open(peer);
         let mut conn = Connection::new(server, peer, out, registered.entry.clone());
         let reason = conn.serve(read_half, writer).await;
         conn.release();

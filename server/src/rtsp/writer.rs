@@ -7,6 +7,7 @@
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use socket2::SockRef;
@@ -91,25 +92,34 @@ pub(crate) async fn run(
     mut requests: mpsc::Receiver<Outgoing>,
     write_timeout: Duration,
     send_buffer: usize,
+    sent: Arc<AtomicU64>,
 ) -> WriterEnd {
     let mut play: Option<PlayPlan> = None;
+    let count = |n: usize| sent.fetch_add(n as u64, Ordering::Relaxed);
     let mut slow = WarnSummary::default();
     loop {
         let step = tokio::select! {
             biased;
             msg = requests.recv() => match msg {
                 None => return WriterEnd::Closed,
-                Some(Outgoing::Bytes(bytes)) => timed(write_timeout, socket.write_all(&bytes)).await,
+                Some(Outgoing::Bytes(bytes)) => {
+                    count(bytes.len());
+                    timed(write_timeout, socket.write_all(&bytes)).await
+                }
                 Some(Outgoing::Play(mut plan)) => {
                     let _ = SockRef::from(socket.as_ref()).set_send_buffer_size(send_buffer);
                     let pending = std::mem::take(&mut plan.pending);
+                    count(pending.iter().map(|b| rtp_bytes(b)).sum());
                     play = Some(plan);
                     send_all(&mut socket, play.as_mut(), &pending, write_timeout).await
                 }
                 Some(Outgoing::Stop) => { play = None; Ok(()) }
             },
             next = next_batch(&mut play) => match next {
-                Next::Item(batch) => send_batch(&mut socket, play.as_mut(), &batch, write_timeout).await,
+                Next::Item(batch) => {
+                    count(rtp_bytes(&batch));
+                    send_batch(&mut socket, play.as_mut(), &batch, write_timeout).await
+                }
                 Next::Lagged { skipped } => {
                     let path = play.as_ref().map_or("", |p| p.path.as_str());
                     slow.warn(path, format_args!("reader is too slow for its connection: skipped {skipped} units, resuming at the newest keyframe"));
@@ -125,6 +135,11 @@ pub(crate) async fn run(
             Err(e) => return WriterEnd::Failed(e.to_string()),
         }
     }
+}
+
+/// Bytes of the RTP packets of `batch` (what `outboundBytes` counts, with RTSP responses).
+fn rtp_bytes(batch: &RtpBatch) -> usize {
+    batch.packets.iter().map(|p| p.len()).sum()
 }
 
 fn is_disconnect(e: &io::Error) -> bool {
