@@ -76,6 +76,7 @@ pub(crate) async fn start(
     let app = router()
         .layer(middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api);
+    let app = crate::metrics::instrument(app, "api");
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     Ok(vec![tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, service).await {

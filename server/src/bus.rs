@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use vigia_events::{
     Consumer, ConsumerConfig, Event, EventData, HealthStatus, Publisher, PublisherConfig,
-    RecordingStarted, RecordingStopped,
+    PublisherStats, RecordingStarted, RecordingStopped,
 };
 use vigia_storage::recorder::RecordEvent;
 use vigia_storage::spool::Backlog;
@@ -44,7 +44,7 @@ pub(crate) struct Bus {
 /// What [`start`] keeps running; dropping it stops consuming (publishing stops with the last
 /// [`Bus`] handle).
 pub(crate) struct BusNode {
-    #[allow(dead_code)] // kept alive: its publisher's task runs while a handle exists
+    /// Also keeps the publisher's task running while the node runs.
     bus: Arc<Bus>,
     /// The camera consumer (holding its [`Consumer`]) and the health reporter.
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -101,6 +101,13 @@ pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, S
     }))
 }
 
+impl BusNode {
+    /// The node's bus handle (the metrics read its outbox).
+    pub(crate) fn bus(&self) -> &Arc<Bus> {
+        &self.bus
+    }
+}
+
 impl Drop for BusNode {
     fn drop(&mut self) {
         for task in &self.tasks {
@@ -110,6 +117,11 @@ impl Drop for BusNode {
 }
 
 impl Bus {
+    /// The publisher's counters, outbox depth included.
+    pub(crate) fn outbox(&self) -> PublisherStats {
+        self.publisher.stats()
+    }
+
     /// Hands `data` to the publisher with `correlation_id` (else the one of the event being
     /// handled on this task, else a fresh one). Never blocks; a full intake is logged.
     pub(crate) fn emit(&self, data: EventData, correlation_id: Option<&str>) {

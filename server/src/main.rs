@@ -11,6 +11,7 @@ mod config;
 mod hls;
 mod ingest;
 mod logging;
+mod metrics;
 mod paths;
 mod playback;
 mod record;
@@ -101,7 +102,7 @@ async fn serve(config: Arc<Config>, raw: serde_yaml::Mapping) -> Result<(), Stri
         }
         paths.set_recording(recording);
     }
-    let _bus = bus::start(&paths).await?;
+    let bus_node = bus::start(&paths).await?;
     if config.api {
         tasks.extend(api::start(paths.clone(), raw).await?);
     }
@@ -110,6 +111,10 @@ async fn serve(config: Arc<Config>, raw: serde_yaml::Mapping) -> Result<(), Stri
     }
     if config.hls.enabled {
         tasks.extend(hls::start(paths.clone()).await?);
+    }
+    if config.metrics {
+        let bus = bus_node.as_ref().map(|node| node.bus().clone());
+        tasks.extend(metrics::start(paths.clone(), bus).await?);
     }
     paths.start_static_sources();
     wait_for_shutdown().await;

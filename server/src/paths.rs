@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 use vigia_media::Track;
 
 use crate::config::{Config, PathConf, PathMatcher, Source, check_path_name};
+use crate::hls::HlsMuxers;
 use crate::record::Recording;
 use crate::registry::Registry;
 use crate::sources;
@@ -85,6 +86,8 @@ pub(crate) struct PathManager {
     dynamic: Mutex<HashMap<String, DynamicPath>>,
     /// Set once at start when anything records: each new path is offered to it.
     recording: OnceLock<Arc<Recording>>,
+    /// Set once at start when the HLS listener runs: its live muxers.
+    hls_muxers: OnceLock<Arc<HlsMuxers>>,
     /// Live RTSP connections and sessions, for the API.
     sessions: Arc<Registry>,
 }
@@ -97,6 +100,7 @@ impl PathManager {
             paths: Mutex::new(HashMap::new()),
             dynamic: Mutex::new(HashMap::new()),
             recording: OnceLock::new(),
+            hls_muxers: OnceLock::new(),
             sessions: Arc::default(),
         })
     }
@@ -109,6 +113,16 @@ impl PathManager {
     /// Records every path whose config says `record: yes`, from its creation on.
     pub(crate) fn set_recording(&self, recording: Arc<Recording>) {
         let _ = self.recording.set(recording);
+    }
+
+    /// Shares the HLS listener's live muxers (with the metrics).
+    pub(crate) fn set_hls_muxers(&self, muxers: Arc<HlsMuxers>) {
+        let _ = self.hls_muxers.set(muxers);
+    }
+
+    /// The HLS listener's live muxers, when it runs.
+    pub(crate) fn hls_muxers(&self) -> Option<&Arc<HlsMuxers>> {
+        self.hls_muxers.get()
     }
 
     /// The server's configuration.

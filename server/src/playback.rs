@@ -88,7 +88,10 @@ pub(crate) async fn start(
         recording,
         plans: Mutex::default(),
     });
-    let app = Router::new().fallback(handle).with_state(server);
+    let app = crate::metrics::instrument(
+        Router::new().fallback(handle).with_state(server),
+        "playback",
+    );
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     Ok(vec![tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, service).await {

@@ -21,7 +21,7 @@ use vigia_storage::index::RecordingIndex;
 use vigia_storage::rebuild::rebuild;
 use vigia_storage::recorder::{RecordEvent, Recorder, RecorderConfig};
 use vigia_storage::retention::Retention;
-use vigia_storage::spool::{Backlog, SegmentMeta, SegmentWriter, Spool};
+use vigia_storage::spool::{Backlog, SegmentMeta, SegmentWriter, Spool, SpoolStats};
 use vigia_storage::template::{Destination, RecordPath};
 use vigia_storage::uploader::{self, Stores, UploadStats};
 
@@ -51,6 +51,23 @@ pub(crate) struct Recording {
     recorded: Mutex<HashMap<String, RecordPath>>,
     /// Set at start when `eventsURL` is: recording runs are reported on it.
     bus: OnceLock<Arc<Bus>>,
+}
+
+/// The recording machinery's counters at one instant, as plain numbers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RecordingFigures {
+    /// The spool's own counters.
+    pub(crate) spool: SpoolStats,
+    /// `recordSpoolMaxSize`.
+    pub(crate) spool_max_bytes: u64,
+    /// Segments stored in their destination.
+    pub(crate) uploaded_segments: u64,
+    /// Bytes stored in their destination.
+    pub(crate) uploaded_bytes: u64,
+    /// Failed upload attempts.
+    pub(crate) upload_failures: u64,
+    /// Access units recorders lost because they fell behind their stream.
+    pub(crate) lagged_units: u64,
 }
 
 impl Recording {
@@ -112,6 +129,18 @@ impl Recording {
     /// The upload backlog of every recorded path that has one (the health reports).
     pub(crate) fn backlog(&self) -> HashMap<String, Backlog> {
         self.spool.backlog()
+    }
+
+    /// The spool's, uploader's and recorders' counters, for the metrics.
+    pub(crate) fn figures(&self) -> RecordingFigures {
+        RecordingFigures {
+            spool: self.spool.stats(),
+            spool_max_bytes: self.config.record_spool_max_size,
+            uploaded_segments: self.uploads.uploaded_segments.load(Ordering::Relaxed),
+            uploaded_bytes: self.uploads.uploaded_bytes.load(Ordering::Relaxed),
+            upload_failures: self.uploads.failures.load(Ordering::Relaxed),
+            lagged_units: self.lagged_units.load(Ordering::Relaxed),
+        }
     }
 
     /// Keeps `path`'s recordings for `keep` (a city storage plan), overriding its config's

@@ -151,6 +151,20 @@ pub(crate) struct Config {
     pub api_allow_origins: Vec<String>,
     /// `apiTrustedProxies` ([]): proxies whose X-Forwarded-For is believed in logs.
     pub api_trusted_proxies: Vec<IpNet>,
+    /// `metrics`: run the Prometheus metrics server (false).
+    pub metrics: bool,
+    /// `metricsAddress` (:9998).
+    pub metrics_address: String,
+    /// `metricsEncryption` (false). HTTPS is not implemented yet: `true` is refused at load.
+    pub metrics_encryption: bool,
+    /// `metricsServerKey` (server.key).
+    pub metrics_server_key: String,
+    /// `metricsServerCert` (server.crt).
+    pub metrics_server_cert: String,
+    /// `metricsAllowOrigins` (["*"]): CORS origins, `*` wildcards allowed.
+    pub metrics_allow_origins: Vec<String>,
+    /// `metricsTrustedProxies` ([]): proxies whose X-Forwarded-For is believed in logs.
+    pub metrics_trusted_proxies: Vec<IpNet>,
     // ---- Vigia's own keys. S3/object storage, AMQP and retention keys go here
     // ---- (and in `keys::GLOBAL_VIGIA`), each with a `VIGIA_*` environment override.
     /// `eventsURL`: the AMQP broker for events (`amqp://…`); none by default.
@@ -218,6 +232,13 @@ impl Default for Config {
             api_server_cert: "server.crt".to_owned(),
             api_allow_origins: vec!["*".to_owned()],
             api_trusted_proxies: Vec::new(),
+            metrics: false,
+            metrics_address: ":9998".to_owned(),
+            metrics_encryption: false,
+            metrics_server_key: "server.key".to_owned(),
+            metrics_server_cert: "server.crt".to_owned(),
+            metrics_allow_origins: vec!["*".to_owned()],
+            metrics_trusted_proxies: Vec::new(),
             events_url: None,
             events_health_interval: Duration::from_secs(10),
             record_spool_directory: "./vigia-spool".to_owned(),
@@ -306,6 +327,15 @@ pub(crate) fn set_key(
         "apiServerCert" => cfg.api_server_cert = ctx.string(kp, v)?,
         "apiAllowOrigins" => cfg.api_allow_origins = ctx.string_list(kp, v)?,
         "apiTrustedProxies" => cfg.api_trusted_proxies = ip_list(ctx, kp, v)?,
+        "metrics" => cfg.metrics = ctx.boolean(kp, v)?,
+        "metricsAddress" => cfg.metrics_address = address(ctx, kp, v)?,
+        "metricsEncryption" => {
+            cfg.metrics_encryption = https_off(ctx, kp, v, "the metrics server")?
+        }
+        "metricsServerKey" => cfg.metrics_server_key = ctx.string(kp, v)?,
+        "metricsServerCert" => cfg.metrics_server_cert = ctx.string(kp, v)?,
+        "metricsAllowOrigins" => cfg.metrics_allow_origins = ctx.string_list(kp, v)?,
+        "metricsTrustedProxies" => cfg.metrics_trusted_proxies = ip_list(ctx, kp, v)?,
         "eventsURL" => cfg.events_url = Some(ctx.string(kp, v)?).filter(|s| !s.is_empty()),
         "eventsHealthInterval" => cfg.events_health_interval = positive_duration(ctx, kp, v)?,
         "recordSpoolDirectory" => cfg.record_spool_directory = non_empty(ctx, kp, v)?,
@@ -343,6 +373,12 @@ pub(crate) fn check(ctx: &Ctx, cfg: &Config) -> Result<(), ConfigError> {
         return Err(ctx.invalid(
             &root.key("apiAddress"),
             "must be set when the API is enabled",
+        ));
+    }
+    if cfg.metrics && cfg.metrics_address.is_empty() {
+        return Err(ctx.invalid(
+            &root.key("metricsAddress"),
+            "must be set when metrics are enabled",
         ));
     }
     if cfg.rtsp && cfg.rtsp_auth_methods.is_empty() {

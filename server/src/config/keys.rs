@@ -42,6 +42,13 @@ pub(crate) const GLOBAL_IMPLEMENTED: &[&str] = &[
     "apiServerCert",
     "apiAllowOrigins",
     "apiTrustedProxies",
+    "metrics",
+    "metricsAddress",
+    "metricsEncryption",
+    "metricsServerKey",
+    "metricsServerCert",
+    "metricsAllowOrigins",
+    "metricsTrustedProxies",
 ];
 
 /// Vigia's own global keys (not in MediaMTX).
@@ -151,13 +158,6 @@ pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
     "authJWTExclude",
     "authJWTIssuer",
     "authJWTAudience",
-    "metrics",
-    "metricsAddress",
-    "metricsEncryption",
-    "metricsServerKey",
-    "metricsServerCert",
-    "metricsAllowOrigins",
-    "metricsTrustedProxies",
     "pprof",
     "pprofAddress",
     "pprofEncryption",

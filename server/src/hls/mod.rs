@@ -35,7 +35,37 @@ const MAX_WAIT: Duration = Duration::from_secs(6);
 struct HlsServer {
     paths: Arc<PathManager>,
     conf: HlsConf,
-    muxers: Mutex<HashMap<String, Arc<Muxer>>>,
+    muxers: Arc<HlsMuxers>,
+}
+
+/// The live muxers by path name, shared with the metrics.
+#[derive(Default)]
+pub(crate) struct HlsMuxers {
+    map: Mutex<HashMap<String, Arc<Muxer>>>,
+}
+
+/// One muxer, as the metrics show it.
+#[derive(Debug, Clone)]
+pub(crate) struct MuxerView {
+    /// Its path's name.
+    pub(crate) path: String,
+    /// Bytes of playlists and media answered to viewers.
+    pub(crate) bytes_sent: u64,
+}
+
+impl HlsMuxers {
+    /// Every live muxer, by path name.
+    pub(crate) fn list(&self) -> Vec<MuxerView> {
+        let mut views: Vec<MuxerView> = lock(&self.map)
+            .values()
+            .map(|m| MuxerView {
+                path: m.path.clone(),
+                bytes_sent: m.bytes_sent(),
+            })
+            .collect();
+        views.sort_by(|a, b| a.path.cmp(&b.path));
+        views
+    }
 }
 
 /// Binds the HLS listener and serves until aborted.
@@ -46,16 +76,18 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         .await
         .map_err(|e| format!("can't listen on {} (hlsAddress): {e}", conf.address))?;
     tracing::info!("[HLS] listener opened on {}", conf.address);
+    let muxers = Arc::new(HlsMuxers::default());
+    paths.set_hls_muxers(muxers.clone());
     let server = Arc::new(HlsServer {
         paths,
         conf,
-        muxers: Mutex::default(),
+        muxers,
     });
     let mut tasks = Vec::new();
     if server.conf.always_remux {
         tasks.push(tokio::spawn(remux_always(server.clone())));
     }
-    let app = Router::new().fallback(handle).with_state(server);
+    let app = crate::metrics::instrument(Router::new().fallback(handle).with_state(server), "hls");
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, service).await {
@@ -142,14 +174,20 @@ async fn serve_file(server: &Arc<HlsServer>, name: &str, file: &str, query: &str
         Err(e) => return Reply::Error(StatusCode::NOT_FOUND, e.to_string()),
     };
     muxer.touch();
-    match file {
+    let reply = match file {
         "index.m3u8" => wait_playlist(&muxer, |m| m.multivariant_playlist()).await,
         "stream.m3u8" => match PlaylistRequest::parse(query) {
             Ok(request) => wait_playlist(&muxer, |m| m.media_playlist(&request)).await,
             Err(e) => Reply::Error(StatusCode::BAD_REQUEST, e.to_string()),
         },
         _ => wait_file(&muxer, file).await,
+    };
+    match &reply {
+        Reply::Playlist(text) => muxer.count_sent(text.len()),
+        Reply::Media(chunks) => muxer.count_sent(chunks.iter().map(|c| c.len()).sum()),
+        _ => {}
     }
+    reply
 }
 
 /// Answers as soon as the muxer can: blocked requests wake when a new part exists.
@@ -207,12 +245,12 @@ async fn wait_file(muxer: &Muxer, file: &str) -> Reply {
 impl HlsServer {
     /// The path's muxer, created on first request (the stream must be ready or startable).
     async fn muxer(self: &Arc<Self>, name: &str) -> Result<Arc<Muxer>, PathError> {
-        if let Some(muxer) = lock(&self.muxers).get(name) {
+        if let Some(muxer) = lock(&self.muxers.map).get(name) {
             return Ok(muxer.clone());
         }
         let path = self.paths.get(name)?;
         let (stream, guard) = path.read().await?;
-        let mut muxers = lock(&self.muxers);
+        let mut muxers = lock(&self.muxers.map);
         if let Some(muxer) = muxers.get(name) {
             return Ok(muxer.clone());
         }
@@ -231,7 +269,7 @@ impl HlsServer {
     }
 
     fn forget(&self, muxer: &Arc<Muxer>) {
-        let mut muxers = lock(&self.muxers);
+        let mut muxers = lock(&self.muxers.map);
         if muxers
             .get(&muxer.path)
             .is_some_and(|m| Arc::ptr_eq(m, muxer))
@@ -245,7 +283,7 @@ impl HlsServer {
 async fn remux_always(server: Arc<HlsServer>) {
     loop {
         for name in server.paths.ready_paths() {
-            if !lock(&server.muxers).contains_key(&name) {
+            if !lock(&server.muxers.map).contains_key(&name) {
                 let _ = server.muxer(&name).await;
             }
         }

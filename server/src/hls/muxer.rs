@@ -7,6 +7,7 @@
 //! than the target duration would be a discontinuity anyway; a shorter one would otherwise be
 //! one long sample, a part longer than `PART-TARGET` (RFC 8216bis §4.4.4.9).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ pub(crate) struct Muxer {
     /// Bumped after every unit pushed: blocked requests re-check on change.
     pub(crate) version: watch::Sender<u64>,
     last_request: Mutex<Instant>,
+    /// Bytes of playlists and media answered to viewers.
+    bytes_sent: AtomicU64,
 }
 
 impl Muxer {
@@ -45,12 +48,23 @@ impl Muxer {
             state: Mutex::new(muxer),
             version: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
+            bytes_sent: AtomicU64::new(0),
         })
     }
 
     /// Notes a viewer request (keeps the muxer open).
     pub(crate) fn touch(&self) {
         *lock(&self.last_request) = Instant::now();
+    }
+
+    /// Counts `n` bytes answered to a viewer.
+    pub(crate) fn count_sent(&self, n: usize) {
+        self.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes of playlists and media answered to viewers so far.
+    pub(crate) fn bytes_sent(&self) -> u64 {
+        self.bytes_sent.load(Ordering::Relaxed)
     }
 
     fn idle_for(&self) -> Duration {
@@ -111,6 +125,9 @@ pub(crate) async fn feed(
 /// Pushes units until the stream ends (`true`) or the muxer idles out (`false`).
 async fn follow(muxer: &Muxer, stream: &PathStream, close_after: Option<Duration>) -> bool {
     let mut cursor = stream.units().subscribe();
+    // One timer for the whole loop: a sleep made anew at each unit would never fire while the
+    // stream flows, and the muxer would never idle out.
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
     loop {
         tokio::select! {
             next = cursor.next() => match next {
@@ -119,7 +136,7 @@ async fn follow(muxer: &Muxer, stream: &PathStream, close_after: Option<Duration
                 Next::Closed => return true,
                 Next::Pending => {}
             },
-            _ = tokio::time::sleep(IDLE_CHECK) => {
+            _ = idle_check.tick() => {
                 if close_after.is_some_and(|limit| muxer.idle_for() >= limit) {
                     return false;
                 }

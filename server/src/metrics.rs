@@ -1,0 +1,151 @@
+//! The metrics server (`metricsAddress`, `:9998`, with `metrics: yes`): `GET /metrics` in the
+//! OpenMetrics text format that Prometheus scrapes, through the `prometheus-client` crate.
+//!
+//! What is exported (every family is listed in `docs/metrics.md`):
+//! - MediaMTX's names and labels for what Vigia has (`paths`, `paths_inbound_bytes`, …,
+//!   `rtsp_conns`, `rtsp_sessions`, `hls_muxers`…), so its dashboards keep working;
+//! - the seed's `http_requests_total`, `http_request_duration_seconds` (every HTTP listener,
+//!   see [`instrument`]) and `streaming_active_cameras`;
+//! - per-camera health, the hubs' reader losses, the recorder and spool, the event outbox.
+//!
+//! Collection happens at scrape time ([`collector`]): the media path updates nothing for the
+//! metrics. The only background work is one sample of each stream's counters per second, for
+//! the frame rate and bitrate ([`rates`]). Access follows `authInternalUsers` for the
+//! `metrics` action (by default only from localhost), as MediaMTX's does.
+
+mod collector;
+mod family;
+mod http;
+mod rates;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use tokio::task::JoinHandle;
+
+use self::collector::{ServerCollector, sample_rates};
+use self::rates::Rates;
+use crate::auth::{self, Attempt, Verdict};
+use crate::bus::Bus;
+use crate::config::AuthAction;
+use crate::paths::PathManager;
+use crate::rtsp::{listen_addr, peer_ip};
+
+pub(crate) use self::http::instrument;
+
+/// The OpenMetrics text format's content type (its `unknown` type and `# EOF` need it).
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Shared state of the metrics listener.
+struct MetricsServer {
+    paths: Arc<PathManager>,
+    registry: Registry,
+}
+
+/// Binds the metrics listener and starts the rate sampler; returns their tasks. `bus` is the
+/// event bus, whose outbox is exported when it runs.
+pub(crate) async fn start(
+    paths: Arc<PathManager>,
+    bus: Option<Arc<Bus>>,
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let address = paths.config().metrics_address.clone();
+    let listener = tokio::net::TcpListener::bind(listen_addr(&address))
+        .await
+        .map_err(|e| format!("can't listen on {address} (metricsAddress): {e}"))?;
+    tracing::info!("[metrics] listener opened on {address}");
+    let rates = Arc::new(Mutex::new(Rates::default()));
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(ServerCollector {
+        paths: paths.clone(),
+        rates: rates.clone(),
+        bus,
+    }));
+    let sampler = tokio::spawn(run_sampler(paths.clone(), rates));
+    let server = Arc::new(MetricsServer { paths, registry });
+    let app = instrument(
+        Router::new()
+            .route("/metrics", get(scrape))
+            .with_state(server),
+        "metrics",
+    );
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let serve = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, service).await {
+            tracing::error!("[metrics] server stopped: {e}");
+        }
+    });
+    Ok(vec![sampler, serve])
+}
+
+/// `GET /metrics`: every family, after checking the client may read metrics.
+async fn scrape(
+    State(server): State<Arc<MetricsServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refusal(&server, peer, &headers) {
+        return refusal;
+    }
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &server.registry) {
+        tracing::error!("[metrics] can't encode: {e}");
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "can't encode metrics".into(),
+        );
+    }
+    let mut response = Response::new(Body::from(text));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+}
+
+/// The 401 answer when the client may not read metrics (`authInternalUsers`, action `metrics`).
+fn refusal(server: &MetricsServer, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
+    let attempt = Attempt {
+        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()),
+        method: "GET",
+        ip: peer_ip(peer),
+        action: AuthAction::Metrics,
+        path: "",
+        nonce: "",
+    };
+    match auth::check(server.paths.config(), &attempt, false) {
+        Verdict::Allow => None,
+        Verdict::Challenge(challenges) => {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "authentication error".into());
+            for challenge in challenges {
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .append(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            Some(response)
+        }
+    }
+}
+
+fn plain(status: StatusCode, message: String) -> Response {
+    let mut response = Response::new(Body::from(message));
+    *response.status_mut() = status;
+    response
+}
+
+/// Samples every stream's counters once a second, for the rates.
+async fn run_sampler(paths: Arc<PathManager>, rates: Arc<Mutex<Rates>>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        sample_rates(&paths, &rates);
+    }
+}
