@@ -463,6 +463,43 @@ async fn cli_publish_file_and_tail_with_filters() {
     cleanup("none", Some(&exchange)).await;
 }
 
+/// The handler is called in delivery order, and the next delivery does not wait for the previous
+/// future: slow futures (a group commit waiting for its fsync) overlap, up to the prefetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_are_called_in_delivery_order_and_their_futures_overlap() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let test = "overlap";
+    let exchange = name(test);
+    let cfg = consumer_config(test, URL, &exchange, &["#"]);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let handler = {
+        let (calls, running, peak) = (calls.clone(), running.clone(), peak.clone());
+        move |e: Event| {
+            calls.lock().unwrap().push(e.id);
+            peak.fetch_max(running.fetch_add(1, SeqCst) + 1, SeqCst);
+            let running = running.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                running.fetch_sub(1, SeqCst);
+                Ok(())
+            }
+        }
+    };
+    let consumer = Consumer::start(cfg.clone(), handler).await.unwrap();
+    let publisher = Publisher::start(publisher_config(test, URL, &exchange)).unwrap();
+    let ids: Vec<String> = (0..10).map(|_| publisher.emit(health()).unwrap()).collect();
+    publisher.flush().await.unwrap();
+    wait_until("all handled", Duration::from_secs(10), || {
+        consumer.stats().handled == 10
+    })
+    .await;
+    assert_eq!(*calls.lock().unwrap(), ids, "called in delivery order");
+    assert!(peak.load(SeqCst) > 1, "futures overlap");
+    consumer.stop().await;
+    cleanup(&cfg.queue, Some(&exchange)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_or_replayed_event_is_handled_once_even_after_a_consumer_restart() {
     let mut listener = Listener::start("dedupe").await;
