@@ -27,16 +27,20 @@ pub fn sample(pid: &str) -> Option<ProcSample> {
     })
 }
 
-/// The process on this host whose command name is exactly `name`, the newest if several.
-pub fn find_by_name(name: &str) -> Option<u32> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    entries
+/// The processes on this host whose command name is exactly `name`.
+pub fn find_by_name(name: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
         })
-        .max()
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// `utime + stime` in seconds from the text of `/proc/<pid>/stat`.

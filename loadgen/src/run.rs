@@ -54,11 +54,25 @@ pub async fn run(opts: Options) -> Result<Report, Error> {
     Ok(report)
 }
 
-/// The server process to sample: `--server-pid`, else a local process named `vigia`.
+/// The server process to sample: `--server-pid`, else the one local process named `vigia`
+/// (none, with a warning, when there are several: the sample would be a guess).
 fn server_pid(opts: &Options) -> Option<u32> {
-    let local = matches!(opts.target.as_str(), "127.0.0.1" | "localhost" | "::1");
-    opts.server_pid
-        .or_else(|| local.then(|| procfs::find_by_name("vigia")).flatten())
+    if opts.server_pid.is_some() {
+        return opts.server_pid;
+    }
+    if !matches!(opts.target.as_str(), "127.0.0.1" | "localhost" | "::1") {
+        return None;
+    }
+    match procfs::find_by_name("vigia").as_slice() {
+        [pid] => Some(*pid),
+        [] => None,
+        pids => {
+            eprintln!(
+                "vigia-loadgen: several vigia processes {pids:?}; pass --server-pid to sample one"
+            );
+            None
+        }
+    }
 }
 
 fn spawn_all(
