@@ -21,9 +21,13 @@ const FAMILIES: &[&str] = &[
     "rtsp_conns",
     "rtsp_conns_inbound_bytes",
     "rtsp_conns_bytes_received",
+    "rtsp_conns_outbound_bytes",
+    "rtsp_conns_bytes_sent",
     "rtsp_sessions",
     "rtsp_sessions_inbound_bytes",
     "rtsp_sessions_bytes_received",
+    "rtsp_sessions_outbound_bytes",
+    "rtsp_sessions_bytes_sent",
     "hls_muxers",
     "hls_muxers_outbound_bytes",
     "hls_muxers_bytes_sent",
@@ -185,7 +189,11 @@ fn metrics_parse_hold_the_names_and_follow_publishers_and_readers() {
         "the publisher's and the reader's connections"
     );
     assert!(path_value(&read, "hls_muxers_outbound_bytes") > 0.0);
-    assert!(path_value(&read, "paths_outbound_bytes") > 0.0);
+    let reading = [("path", PATH), ("state", "read")];
+    let rtsp_sent = value(&read, "rtsp_sessions_outbound_bytes", &reading).unwrap_or(0.0);
+    assert!(rtsp_sent > 0.0, "the RTSP reader's bytes");
+    let hls_sent = path_value(&read, "hls_muxers_outbound_bytes");
+    assert!(path_value(&read, "paths_outbound_bytes") >= rtsp_sent + hls_sent);
     let hls_requests = value(&read, "http_requests_total", &[("listener", "hls")]);
     assert!(
         hls_requests.unwrap_or(0.0) >= 1.0,

@@ -19,7 +19,7 @@ use crate::config::Source;
 use crate::hls::MuxerView;
 use crate::paths::{Path, PathManager, lock};
 use crate::record::RecordingFigures;
-use crate::registry::ConnView;
+use crate::registry::{ConnView, SessionState};
 use crate::sources::unix_micros;
 
 /// Everything the metrics server reads at each scrape.
@@ -42,16 +42,17 @@ impl Collector for ServerCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
         let now_us = unix_micros();
         let muxers = self.paths.hls_muxers().map_or_else(Vec::new, |m| m.list());
+        let conns = self.paths.sessions().conns();
         let views: Vec<PathView> = {
             let rates = lock(&self.rates);
             let all = self.paths.all();
             all.iter()
-                .map(|p| PathView::of(p, now_us, &rates, &muxers))
+                .map(|p| PathView::of(p, now_us, &rates, &muxers, &conns))
                 .collect()
         };
         encode_paths(&mut encoder, &views)?;
         super::http::encode(&mut encoder)?;
-        encode_rtsp(&mut encoder, &self.paths.sessions().conns())?;
+        encode_rtsp(&mut encoder, &conns)?;
         encode_hls(&mut encoder, &muxers)?;
         encode_cameras(&mut encoder, &views)?;
         let figures = self.paths.recording().map(|r| r.figures());
@@ -89,7 +90,7 @@ struct PathView {
     reconnects: u64,
     frames: u64,
     bytes: u64,
-    /// Bytes sent to the path's HLS viewers.
+    /// Bytes sent to the path's readers (RTSP sessions and HLS viewers).
     bytes_sent: u64,
     last_unit_us: i64,
     now_us: i64,
@@ -99,7 +100,13 @@ struct PathView {
 }
 
 impl PathView {
-    fn of(path: &Path, now_us: i64, rates: &Rates, muxers: &[MuxerView]) -> PathView {
+    fn of(
+        path: &Path,
+        now_us: i64,
+        rates: &Rates,
+        muxers: &[MuxerView],
+        conns: &[ConnView],
+    ) -> PathView {
         let stream = path.stream();
         let counters = stream.as_ref().map(|s| s.counters());
         let load = |f: fn(&crate::stream::StreamCounters) -> u64| counters.map_or(0, f);
@@ -112,11 +119,7 @@ impl PathView {
             reconnects: path.source_status().failures,
             frames: load(|c| c.frames.load(Ordering::Relaxed)),
             bytes: load(|c| c.bytes.load(Ordering::Relaxed)),
-            bytes_sent: muxers
-                .iter()
-                .filter(|m| m.path == path.name)
-                .map(|m| m.bytes_sent)
-                .sum(),
+            bytes_sent: outbound_bytes(&path.name, muxers, conns),
             last_unit_us: counters.map_or(0, |c| c.last_unit_us.load(Ordering::Relaxed)),
             now_us,
             rate: rates.rate(&path.name),
@@ -133,6 +136,25 @@ impl PathView {
     fn camera_labels(&self) -> Labels {
         labels([("path", &self.name)])
     }
+}
+
+/// Bytes sent to `path`'s readers: its reading RTSP sessions' and its HLS muxer's.
+fn outbound_bytes(path: &str, muxers: &[MuxerView], conns: &[ConnView]) -> u64 {
+    let hls: u64 = muxers
+        .iter()
+        .filter(|m| m.path == path)
+        .map(|m| m.bytes_sent)
+        .sum();
+    let rtsp: u64 = conns
+        .iter()
+        .filter(|c| {
+            c.session
+                .as_ref()
+                .is_some_and(|s| s.state == SessionState::Read && s.path == path)
+        })
+        .map(|c| c.outbound_bytes)
+        .sum();
+    hls + rtsp
 }
 
 /// MediaMTX's path families, its deprecated byte names, and `streaming_active_cameras`.
@@ -172,7 +194,7 @@ fn encode_paths(encoder: &mut DescriptorEncoder<'_>, views: &[PathView]) -> fmt:
         &inbound,
     )?;
     let outbound = each(|v| v.bytes_sent);
-    let help = "Bytes sent to the path's HLS viewers (RTSP readers' bytes are not counted yet)";
+    let help = "Bytes sent to the path's readers (RTSP sessions and HLS viewers)";
     write(
         encoder,
         "paths_outbound_bytes",
@@ -198,40 +220,14 @@ fn encode_paths(encoder: &mut DescriptorEncoder<'_>, views: &[PathView]) -> fmt:
     )
 }
 
-/// MediaMTX's RTSP connection and session families (a session lives on one connection, so
-/// its inbound bytes are its connection's, requests included).
+/// MediaMTX's RTSP connection and session families. A session lives on one connection, so
+/// its byte counts are its connection's (requests and responses included).
 fn encode_rtsp(encoder: &mut DescriptorEncoder<'_>, conns: &[ConnView]) -> fmt::Result {
-    let conn_samples = |value: fn(&ConnView) -> u64| -> Vec<(Labels, u64)> {
-        conns
-            .iter()
-            .map(|c| (labels([("id", &c.id.to_string())]), value(c)))
-            .collect()
-    };
-    write(
-        encoder,
-        "rtsp_conns",
-        "RTSP connections, 1 each",
-        Kind::Gauge,
-        &conn_samples(|_| 1),
-    )?;
-    let inbound = conn_samples(|c| c.inbound_bytes);
-    let help = "Bytes read from the RTSP connection";
-    write(
-        encoder,
-        "rtsp_conns_inbound_bytes",
-        help,
-        Kind::Unsuffixed,
-        &inbound,
-    )?;
-    let help = "Deprecated MediaMTX name of rtsp_conns_inbound_bytes";
-    write(
-        encoder,
-        "rtsp_conns_bytes_received",
-        help,
-        Kind::Unsuffixed,
-        &inbound,
-    )?;
-    let sessions: Vec<(Labels, u64)> = conns
+    let by_conn: Vec<(Labels, &ConnView)> = conns
+        .iter()
+        .map(|c| (labels([("id", &c.id.to_string())]), c))
+        .collect();
+    let by_session: Vec<(Labels, &ConnView)> = conns
         .iter()
         .filter_map(|c| {
             let s = c.session.as_ref()?;
@@ -241,28 +237,55 @@ fn encode_rtsp(encoder: &mut DescriptorEncoder<'_>, conns: &[ConnView]) -> fmt::
                 ("remoteAddr", &c.remote_addr.to_string()),
                 ("state", s.state.as_str()),
             ]);
-            Some((labels, c.inbound_bytes))
+            Some((labels, c))
         })
         .collect();
-    let ones: Vec<(Labels, u64)> = sessions.iter().map(|(l, _)| (l.clone(), 1)).collect();
+    let help = "RTSP connections, 1 each";
+    encode_conn_families(encoder, "rtsp_conns", help, &by_conn)?;
     let help = "RTSP sessions, 1 each; state is idle, read or publish";
-    write(encoder, "rtsp_sessions", help, Kind::Gauge, &ones)?;
-    let help = "Bytes read from the session's connection";
-    write(
-        encoder,
-        "rtsp_sessions_inbound_bytes",
-        help,
-        Kind::Unsuffixed,
-        &sessions,
-    )?;
-    let help = "Deprecated MediaMTX name of rtsp_sessions_inbound_bytes";
-    write(
-        encoder,
-        "rtsp_sessions_bytes_received",
-        help,
-        Kind::Unsuffixed,
-        &sessions,
-    )
+    encode_conn_families(encoder, "rtsp_sessions", help, &by_session)
+}
+
+/// A connection byte family: name suffix, help, and how to read its value.
+type ConnFamily = (&'static str, &'static str, fn(&ConnView) -> u64);
+
+/// `<prefix>` (1 each), `<prefix>_inbound_bytes`, `<prefix>_outbound_bytes`, and MediaMTX's
+/// deprecated names of the latter two, `<prefix>_bytes_received` and `<prefix>_bytes_sent`.
+fn encode_conn_families(
+    encoder: &mut DescriptorEncoder<'_>,
+    prefix: &str,
+    help: &str,
+    items: &[(Labels, &ConnView)],
+) -> fmt::Result {
+    let each = |value: fn(&ConnView) -> u64| -> Vec<(Labels, u64)> {
+        items.iter().map(|(l, c)| (l.clone(), value(c))).collect()
+    };
+    write(encoder, prefix, help, Kind::Gauge, &each(|_| 1))?;
+    let families: [ConnFamily; 4] = [
+        ("inbound_bytes", "Bytes read from the connection", |c| {
+            c.inbound_bytes
+        }),
+        (
+            "bytes_received",
+            "Deprecated MediaMTX name of *_inbound_bytes",
+            |c| c.inbound_bytes,
+        ),
+        (
+            "outbound_bytes",
+            "Bytes of responses and RTP/RTCP packets sent",
+            |c| c.outbound_bytes,
+        ),
+        (
+            "bytes_sent",
+            "Deprecated MediaMTX name of *_outbound_bytes",
+            |c| c.outbound_bytes,
+        ),
+    ];
+    for (suffix, help, value) in families {
+        let name = format!("{prefix}_{suffix}");
+        write(encoder, &name, help, Kind::Unsuffixed, &each(value))?;
+    }
+    Ok(())
 }
 
 /// MediaMTX's HLS muxer families.
