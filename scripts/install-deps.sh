@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the outside tools the test suite drives, if they are missing: ffmpeg, GStreamer (with
 # the RTSP client and server), the Python GI bindings used to emulate cameras, Chromium with
-# playwright-core (browser tests), hls.js (embedded in the player page), a RabbitMQ broker, and
-# s3s-fs (the S3-protocol server of the recording tests) in a tools cache outside the repository.
+# playwright-core (browser tests), hls.js (embedded in the player page), a RabbitMQ broker, and,
+# in a tools cache outside the repository, s3s-fs (the S3-protocol server of the recording tests)
+# and schemathesis (checks the control API against api/openapi.yaml).
 set -euo pipefail
 
 need=()
@@ -48,5 +49,14 @@ tools="${VIGIA_TOOLS:-$HOME/.cache/vigia-tools}"
 if [ ! -x "${VIGIA_S3S_FS:-$tools/bin/s3s-fs}" ]; then
   echo "installing s3s-fs 0.14.1 into $tools (once per machine, several minutes)"
   cargo install s3s-fs@0.14.1 --features binary --locked --root "$tools" -j2
+fi
+# schemathesis (checks the API against api/openapi.yaml in conformance/tests/api.rs), pinned, in
+# a virtualenv in the same cache; conformance/src/lib.rs finds it as $tools/bin/schemathesis.
+if [ ! -x "$tools/bin/schemathesis" ]; then
+  echo "installing schemathesis 4.32.5 into $tools"
+  python3 -m venv "$tools/schemathesis"
+  "$tools/schemathesis/bin/pip" install -q --disable-pip-version-check "schemathesis==4.32.5"
+  mkdir -p "$tools/bin"
+  ln -sf "$tools/schemathesis/bin/schemathesis" "$tools/bin/schemathesis"
 fi
 echo "outside tools: ok"

@@ -17,7 +17,7 @@
 //! ```
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,34 +44,7 @@ const START_LIMIT: Duration = Duration::from_secs(15);
 /// `$HOME/.cache/vigia-tools/bin/s3s-fs`, else `s3s-fs` on `PATH`. Panics, saying to run
 /// `scripts/install-deps.sh`, when none exists.
 pub fn s3s_fs_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("VIGIA_S3S_FS") {
-        let bin = PathBuf::from(bin);
-        assert!(
-            bin.is_file(),
-            "VIGIA_S3S_FS={} does not exist: unset it, or run scripts/install-deps.sh",
-            bin.display()
-        );
-        return bin;
-    }
-    let tools = std::env::var_os("VIGIA_TOOLS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/vigia-tools"))
-        });
-    if let Some(bin) = tools.map(|tools| tools.join("bin/s3s-fs"))
-        && bin.is_file()
-    {
-        return bin;
-    }
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("s3s-fs"))
-            .find(|bin| bin.is_file())
-    });
-    on_path.expect(
-        "s3s-fs is missing (looked in $VIGIA_TOOLS/bin, default ~/.cache/vigia-tools/bin, and on \
-         PATH): run scripts/install-deps.sh, which installs s3s-fs 0.14.1 into the tools cache",
-    )
+    crate::tools::tool_bin("s3s-fs", "VIGIA_S3S_FS", "s3s-fs 0.14.1")
 }
 
 /// A running `s3s-fs` on `127.0.0.1:<port>` with one bucket, killed on drop. Objects live as
