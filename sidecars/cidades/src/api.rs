@@ -1,0 +1,184 @@
+//! The REST API (JSON, camelCase): routes, thin handlers over [`State`], health and readiness.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET/POST /v1/plans`, `GET/PUT /v1/plans/{id}` | storage plans |
+//! | `GET/POST /v1/cities`, `GET/PUT /v1/cities/{id}` | cities (`?uf=&name=`) |
+//! | `GET /v1/cities/{id}/occurrences` | `lpr.detected` / `alert.triggered` of the city |
+//! | `GET/POST /v1/cameras`, `GET/PUT/DELETE /v1/cameras/{id}` | cameras (`?cityId=&status=&name=`) |
+//! | `GET /healthz`, `GET /readyz` | liveness; readiness (PostgreSQL answers) |
+//!
+//! Lists take `?page=&perPage=` and answer `{items, page, perPage, total}`.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State as Extract};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::extract::{Body, ListParams};
+use crate::model::{CameraInput, CityInput, PlanInput};
+use crate::service::State;
+use crate::{Error, store};
+
+type Answer = Result<Response, Error>;
+
+/// The service's routes over `state`.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/v1/plans", get(list_plans).post(create_plan))
+        .route("/v1/plans/{id}", get(get_plan).put(update_plan))
+        .route("/v1/cities", get(list_cities).post(create_city))
+        .route("/v1/cities/{id}", get(get_city).put(update_city))
+        .route("/v1/cities/{id}/occurrences", get(list_occurrences))
+        .route("/v1/cameras", get(list_cameras).post(create_camera))
+        .route(
+            "/v1/cameras/{id}",
+            get(get_camera).put(update_camera).delete(delete_camera),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .with_state(state)
+}
+
+async fn ready(Extract(s): Extract<State>) -> Response {
+    match sqlx::query("SELECT 1").execute(&s.pool).await {
+        Ok(_) => "ready".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")).into_response(),
+    }
+}
+
+async fn list_plans(Extract(s): Extract<State>, p: ListParams) -> Answer {
+    ok(store::plans(&mut *s.pool.acquire().await?, &p).await?)
+}
+
+async fn create_plan(Extract(s): Extract<State>, Body(input): Body<PlanInput>) -> Answer {
+    created(s.create_plan(input).await?)
+}
+
+async fn get_plan(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer {
+    let id = path_id(&id)?;
+    let key = s.cache.plan_key(id);
+    cached(&s, &key, async {
+        store::plan(&mut *s.pool.acquire().await?, id)
+            .await?
+            .ok_or(Error::NotFound("plan"))
+    })
+    .await
+}
+
+async fn update_plan(
+    Extract(s): Extract<State>,
+    Path(id): Path<String>,
+    Body(input): Body<PlanInput>,
+) -> Answer {
+    ok(s.update_plan(path_id(&id)?, input).await?)
+}
+
+async fn list_cities(Extract(s): Extract<State>, p: ListParams) -> Answer {
+    ok(store::cities(&mut *s.pool.acquire().await?, &p).await?)
+}
+
+async fn create_city(Extract(s): Extract<State>, Body(input): Body<CityInput>) -> Answer {
+    created(s.create_city(input).await?)
+}
+
+async fn get_city(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer {
+    let id = path_id(&id)?;
+    let key = s.cache.city_key(id);
+    cached(&s, &key, async {
+        store::city(&mut *s.pool.acquire().await?, id)
+            .await?
+            .ok_or(Error::NotFound("city"))
+    })
+    .await
+}
+
+async fn update_city(
+    Extract(s): Extract<State>,
+    Path(id): Path<String>,
+    Body(input): Body<CityInput>,
+) -> Answer {
+    ok(s.update_city(path_id(&id)?, input).await?)
+}
+
+async fn list_occurrences(
+    Extract(s): Extract<State>,
+    Path(id): Path<String>,
+    p: ListParams,
+) -> Answer {
+    let id = path_id(&id)?;
+    let mut db = s.pool.acquire().await?;
+    store::city(&mut db, id)
+        .await?
+        .ok_or(Error::NotFound("city"))?;
+    ok(store::occurrences(&mut db, id, &p).await?)
+}
+
+async fn list_cameras(Extract(s): Extract<State>, p: ListParams) -> Answer {
+    let Some(key) = s.cache.cameras_key(&p.cache_key()).await else {
+        return ok(store::cameras(&mut *s.pool.acquire().await?, &p).await?);
+    };
+    cached(&s, &key, async {
+        store::cameras(&mut *s.pool.acquire().await?, &p).await
+    })
+    .await
+}
+
+async fn create_camera(Extract(s): Extract<State>, Body(input): Body<CameraInput>) -> Answer {
+    created(s.create_camera(input).await?)
+}
+
+async fn get_camera(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer {
+    let id = path_id(&id)?;
+    let camera = store::camera(&mut *s.pool.acquire().await?, id).await?;
+    ok(camera.ok_or(Error::NotFound("camera"))?)
+}
+
+async fn update_camera(
+    Extract(s): Extract<State>,
+    Path(id): Path<String>,
+    Body(input): Body<CameraInput>,
+) -> Answer {
+    ok(s.update_camera(path_id(&id)?, input).await?)
+}
+
+async fn delete_camera(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer {
+    s.delete_camera(path_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The cached JSON at `key`, else `load`'s value (cached after).
+async fn cached<T: Serialize>(
+    s: &State,
+    key: &str,
+    load: impl std::future::Future<Output = Result<T, Error>>,
+) -> Answer {
+    if let Some(json) = s.cache.get(key).await {
+        return Ok(json_response(StatusCode::OK, json));
+    }
+    let json = serde_json::to_string(&load.await?).unwrap_or_default();
+    s.cache.put(key, &json).await;
+    Ok(json_response(StatusCode::OK, json))
+}
+
+fn json_response(status: StatusCode, json: String) -> Response {
+    let header = [(axum::http::header::CONTENT_TYPE, "application/json")];
+    (status, header, json).into_response()
+}
+
+fn ok<T: Serialize>(value: T) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+fn created<T: Serialize>(value: T) -> Answer {
+    Ok((StatusCode::CREATED, Json(value)).into_response())
+}
+
+/// A UUID from the URL path; anything else is a 404 (no such thing), not a 500.
+fn path_id(raw: &str) -> Result<Uuid, Error> {
+    raw.parse().map_err(|_| Error::NotFound("resource"))
+}

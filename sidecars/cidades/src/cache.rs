@@ -1,0 +1,139 @@
+//! Redis as a read cache, never as the truth: a miss or a Redis failure reads PostgreSQL.
+//!
+//! What is cached (JSON of the answer, as sent):
+//! - `GET /v1/cities/{id}` and `GET /v1/plans/{id}` under `{prefix}:city:{id}` and
+//!   `{prefix}:plan:{id}` — deleted after the commit of any change to that city or plan;
+//! - camera list pages (`GET /v1/cameras?…`, what the console polls) under
+//!   `{prefix}:cameras:{generation}:{query}` — the generation (`{prefix}:gen:cameras`) is
+//!   incremented after the commit of any camera change and of any camera *status transition*
+//!   consumed from `stream.health_check`, so every cached page is unreachable at once; a
+//!   health check that does not change the status leaves the cache alone (`statusAt` in a cached
+//!   page may then lag by up to the TTL).
+//!
+//! Every key has a TTL ([`TTL_SECS`]), the bound on staleness if the process dies between a
+//! commit and its invalidation.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+/// Lifetime of every cached value, seconds.
+pub const TTL_SECS: u64 = 30;
+
+/// The cache; a disabled one (no Redis configured) misses always.
+#[derive(Clone, Default)]
+pub struct Cache {
+    conn: Option<ConnectionManager>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cache(enabled: {})", self.conn.is_some())
+    }
+}
+
+impl Cache {
+    /// A cache that always misses.
+    pub fn disabled() -> Cache {
+        Cache {
+            conn: None,
+            prefix: String::new(),
+        }
+    }
+
+    /// Connects to `url` (`redis://127.0.0.1:6379`), every key starting with `prefix`
+    /// (`cidades`); a Redis that cannot be reached disables the cache with a warning rather than
+    /// failing the service.
+    pub async fn connect(url: &str, prefix: &str) -> Cache {
+        let client = match redis::Client::open(url) {
+            Ok(c) => c,
+            Err(e) => return Cache::warn_disabled(&e),
+        };
+        let connect = ConnectionManager::new(client);
+        match tokio::time::timeout(Duration::from_secs(3), connect).await {
+            Ok(Ok(conn)) => Cache {
+                conn: Some(conn),
+                prefix: prefix.to_owned(),
+            },
+            Ok(Err(e)) => Cache::warn_disabled(&e),
+            Err(_) => Cache::warn_disabled(&"connect timed out"),
+        }
+    }
+
+    /// Whether Redis is in use.
+    pub fn enabled(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// The value at `key`, if cached.
+    pub async fn get(&self, key: &str) -> Option<String> {
+        self.query(redis::cmd("GET").arg(key)).await.flatten()
+    }
+
+    /// Caches `value` at `key` for [`TTL_SECS`].
+    pub async fn put(&self, key: &str, value: &str) {
+        let _: Option<()> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(TTL_SECS),
+            )
+            .await;
+    }
+
+    /// Forgets `key`.
+    pub async fn delete(&self, key: &str) {
+        let _: Option<i64> = self.query(redis::cmd("DEL").arg(key)).await;
+    }
+
+    /// The key of a camera list page for its canonical query, `None` when Redis is unavailable.
+    pub async fn cameras_key(&self, query: &str) -> Option<String> {
+        let generation: Option<i64> = self
+            .query(redis::cmd("GET").arg(self.generation_key()))
+            .await
+            .flatten();
+        let prefix = &self.prefix;
+        self.enabled()
+            .then(|| format!("{prefix}:cameras:{}:{query}", generation.unwrap_or(0)))
+    }
+
+    /// Makes every cached camera list page unreachable.
+    pub async fn invalidate_cameras(&self) {
+        let _: Option<i64> = self
+            .query(redis::cmd("INCR").arg(self.generation_key()))
+            .await;
+    }
+
+    /// The cache key of a city document.
+    pub fn city_key(&self, id: uuid::Uuid) -> String {
+        format!("{}:city:{id}", self.prefix)
+    }
+
+    /// The cache key of a plan document.
+    pub fn plan_key(&self, id: uuid::Uuid) -> String {
+        format!("{}:plan:{id}", self.prefix)
+    }
+
+    fn generation_key(&self) -> String {
+        format!("{}:gen:cameras", self.prefix)
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+        let mut conn = self.conn.clone()?;
+        match cmd.query_async(&mut conn).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "redis cache unavailable; reading PostgreSQL");
+                None
+            }
+        }
+    }
+
+    fn warn_disabled(e: &dyn std::fmt::Display) -> Cache {
+        tracing::warn!(error = %e, "redis unreachable; the cache is disabled");
+        Cache::disabled()
+    }
+}

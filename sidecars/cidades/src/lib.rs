@@ -1,0 +1,112 @@
+//! Cidades: the platform's registry of cities, storage plans and cameras.
+//!
+//! - [`api`]: the REST API over PostgreSQL, validation errors naming the field, pagination
+//!   and filters;
+//! - [`service`]: each change and the events it causes commit in one transaction, the events
+//!   into the [`outbox`], whose relay publishes them to `vigia.events` with publisher confirms;
+//! - [`consume`]: `stream.health_check` sets camera status, `lpr.detected` / `alert.triggered`
+//!   become occurrences per city, each event applied once;
+//! - [`crypto`]: camera passwords sealed at rest; [`events`] re-seals them for the bus;
+//! - [`cache`]: Redis in front of the hot reads.
+//!
+//! `docs/cidades.md` documents the API, configuration, outbox and cache policy.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod cache;
+pub mod config;
+pub mod consume;
+pub mod crypto;
+mod error;
+pub mod events;
+pub mod extract;
+pub mod model;
+pub mod outbox;
+pub mod service;
+pub mod store;
+pub mod validate;
+
+pub use error::Error;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use vigia_events::Consumer;
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::events::Keys;
+use crate::outbox::{Relay, RelayConfig};
+use crate::service::State;
+
+/// The embedded migrations (`sidecars/cidades/migrations`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A running service: its routes, outbox relay and bus consumer.
+pub struct App {
+    /// The request state (pool, cache, keys).
+    pub state: State,
+    relay: Option<Relay>,
+    consumer: Option<Consumer>,
+}
+
+impl App {
+    /// Connects to PostgreSQL, migrates, connects the cache, and starts the relay and the
+    /// consumer when a broker is configured (an unreachable broker is retried in the background).
+    pub async fn start(config: &Config, keys: Keys) -> Result<App, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&config.database_url)
+            .await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Database(e.into()))?;
+        let cache = match &config.redis_url {
+            Some(url) => Cache::connect(url, &config.redis_prefix).await,
+            None => Cache::disabled(),
+        };
+        let state = State { pool, cache, keys };
+        let mut app = App {
+            state,
+            relay: None,
+            consumer: None,
+        };
+        if let Some(url) = &config.events_url {
+            app.start_bus(config, url).await?;
+        }
+        Ok(app)
+    }
+
+    /// The HTTP routes.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.state.clone())
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    /// Stops the relay and the consumer.
+    pub async fn stop(self) {
+        if let Some(relay) = self.relay {
+            relay.stop().await;
+        }
+        if let Some(consumer) = self.consumer {
+            consumer.stop().await;
+        }
+    }
+
+    async fn start_bus(&mut self, config: &Config, url: &str) -> Result<(), Error> {
+        self.relay = Some(Relay::spawn(self.state.pool.clone(), RelayConfig::new(url)));
+        let consumer_config =
+            consume::consumer_config(url, &config.queue, config.state_dir.clone());
+        let handler = consume::handler(self.state.clone());
+        let consumer = Consumer::start_or_retry(consumer_config, handler)
+            .await
+            .map_err(|e| Error::Bus(e.to_string()))?;
+        self.consumer = Some(consumer);
+        Ok(())
+    }
+}
