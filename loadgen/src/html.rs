@@ -12,6 +12,8 @@ pub struct Line<'a> {
     pub color: &'a str,
     /// Points in data coordinates.
     pub points: Vec<(f64, f64)>,
+    /// Draw the points as dots (a scatter plot) instead of joining them.
+    pub dots: bool,
 }
 
 const W: f64 = 640.0;
@@ -23,7 +25,7 @@ pub fn render(r: &Report) -> String {
     let mut out = String::from(
         "<!doctype html><meta charset=utf-8><title>vigia-loadgen report</title>\
          <style>body{font:14px sans-serif;margin:2em}td,th{padding:2px 10px;text-align:left}\
-         svg{border:1px solid #ddd;margin:8px 0}</style><h1>vigia-loadgen report</h1>",
+         svg{border:1px solid #ddd;margin:8px 0}pre{white-space:pre-wrap}</style><h1>vigia-loadgen report</h1>",
     );
     let _ = write!(out, "<pre>{}</pre>", escape(&summary_text(r)));
     let t = |f: fn(&crate::report::Second) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -45,16 +47,19 @@ pub fn render(r: &Report) -> String {
                 name: "p50",
                 color: "#1a7f37",
                 points: lat(|s| s.latency.p50_ms),
+                dots: false,
             },
             Line {
                 name: "p90",
                 color: "#bf8700",
                 points: lat(|s| s.latency.p90_ms),
+                dots: false,
             },
             Line {
                 name: "p99",
                 color: "#cf222e",
                 points: lat(|s| s.latency.p99_ms),
+                dots: false,
             },
         ],
     );
@@ -73,11 +78,13 @@ pub fn render(r: &Report) -> String {
                 name: "server",
                 color: "#0969da",
                 points: cams(|s| s.server_cpu_pct),
+                dots: true,
             },
             Line {
                 name: "loadgen",
                 color: "#8250df",
                 points: cams(|s| Some(s.loadgen_cpu_pct)),
+                dots: true,
             },
         ],
     );
@@ -90,11 +97,13 @@ pub fn render(r: &Report) -> String {
                 name: "server",
                 color: "#0969da",
                 points: cams(|s| s.server_rss_mib),
+                dots: true,
             },
             Line {
                 name: "loadgen",
                 color: "#8250df",
                 points: cams(|s| Some(s.loadgen_rss_mib)),
+                dots: true,
             },
         ],
     );
@@ -107,11 +116,13 @@ pub fn render(r: &Report) -> String {
                 name: "cameras",
                 color: "#0969da",
                 points: t(|s| Some(s.cameras as f64)),
+                dots: false,
             },
             Line {
                 name: "readers",
                 color: "#1a7f37",
                 points: t(|s| Some(s.readers as f64)),
+                dots: false,
             },
         ],
     );
@@ -227,6 +238,20 @@ pub fn plot(title: &str, x_label: &str, y_label: &str, lines: &[Line<'_>]) -> St
 }
 
 fn polyline(l: &Line<'_>, sx: &dyn Fn(f64) -> f64, sy: &dyn Fn(f64) -> f64) -> String {
+    if l.dots {
+        return l
+            .points
+            .iter()
+            .map(|&(x, y)| {
+                format!(
+                    "<circle cx='{:.1}' cy='{:.1}' r='2' fill='{}'/>",
+                    sx(x),
+                    sy(y),
+                    l.color
+                )
+            })
+            .collect();
+    }
     let pts: Vec<String> = l
         .points
         .iter()
@@ -252,12 +277,10 @@ fn nice(v: f64) -> f64 {
         .unwrap_or(10.0 * mag)
 }
 
+/// An axis label: up to two decimals, trailing zeros dropped.
 fn short(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
+    let text = format!("{v:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn escape(s: &str) -> String {
@@ -284,6 +307,19 @@ mod tests {
     }
 
     #[test]
+    fn axis_labels() {
+        for (v, want) in [
+            (0.0, "0"),
+            (0.25, "0.25"),
+            (0.5, "0.5"),
+            (125.0, "125"),
+            (37.5, "37.5"),
+        ] {
+            assert_eq!(short(v), want);
+        }
+    }
+
+    #[test]
     fn plot_is_self_contained_svg() {
         let svg = plot(
             "t<1>",
@@ -293,6 +329,7 @@ mod tests {
                 name: "p50",
                 color: "red",
                 points: vec![(0.0, 1.0), (10.0, 3.0)],
+                dots: false,
             }],
         );
         assert!(svg.contains("<svg") && svg.ends_with("</svg>"));
