@@ -256,3 +256,51 @@ fn metrics_encryption_is_refused_at_load() {
         "{stderr}"
     );
 }
+
+/// Every metric the Grafana dashboard (`docs/grafana/vigia.json`) queries is a family the server
+/// describes.
+#[test]
+fn the_grafana_dashboard_queries_only_exported_families() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/grafana/vigia.json");
+    let text = std::fs::read_to_string(&file).expect("read the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+    let mut queried = Vec::new();
+    collect_metric_names(&dashboard, &mut queried);
+    assert!(queried.len() >= 20, "too few metrics found: {queried:?}");
+    let server = Server::start();
+    let families = server.scrape().docs;
+    for name in &queried {
+        let family = name
+            .strip_suffix("_total")
+            .or_else(|| name.strip_suffix("_bucket"))
+            .unwrap_or(name);
+        assert!(
+            families.contains_key(family),
+            "the dashboard queries {name}, not exported"
+        );
+    }
+}
+
+/// The metric names in every `expr` and `query` string under `value`.
+fn collect_metric_names(value: &serde_json::Value, names: &mut Vec<String>) {
+    const PREFIXES: [&str; 6] = ["paths", "rtsp_", "hls_", "http_", "streaming_", "vigia_"];
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                if let (true, Some(expr)) = (key == "expr" || key == "query", item.as_str()) {
+                    let tokens = expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+                    names.extend(
+                        tokens
+                            .filter(|t| PREFIXES.iter().any(|p| t.starts_with(p)))
+                            .map(str::to_owned),
+                    );
+                }
+                collect_metric_names(item, names);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|i| collect_metric_names(i, names))
+        }
+        _ => {}
+    }
+}
