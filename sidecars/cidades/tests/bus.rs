@@ -1,0 +1,396 @@
+//! Cidades and the bus, against the real PostgreSQL and RabbitMQ: every change is an event on
+//! `vigia.events` through the outbox (also after a broker outage), passwords travel sealed, and
+//! consumed health checks, plates and alerts are applied once.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use chrono::Utc;
+use serde_json::json;
+use vigia_cidades::outbox::{self, Relay, RelayConfig};
+use vigia_events::{
+    AlertTriggered, Event, EventData, HealthReason, HealthStatus, LprDetected, Plate, Severity,
+    StreamHealthCheck,
+};
+
+use common::{BROKER, Bus, Harness, camera_body, plan_body, publish, str_of};
+
+fn about_camera(e: &Event, id: &str) -> bool {
+    match &e.data {
+        EventData::CameraCreated(c) | EventData::CameraUpdated(c) => c.camera_id == id,
+        EventData::CameraDeleted(d) => d.camera_id == id,
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn camera_changes_are_events_with_the_password_sealed() {
+    let mut bus = Bus::listen(&["camera.*"]).await;
+    let h = Harness::start().await;
+    let (plan, city) = h.seed_city().await;
+    let body = camera_body(&city, "Paulista", "rtsp://10.1.0.1:554/live");
+    let cam = h
+        .ok(
+            Method::POST,
+            "/v1/cameras",
+            Some(body.clone()),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = str_of(&cam["id"]);
+    assert!(!cam.to_string().contains("s3nh@forte"), "{cam}");
+
+    let created = bus.next(10, |e| about_camera(e, &id)).await;
+    let EventData::CameraCreated(c) = &created.data else {
+        panic!("first event is {:?}", created.event_type());
+    };
+    assert_eq!((c.city_id.as_str(), c.record), (city.as_str(), true));
+    assert_eq!(c.storage_plan.plan_id, plan);
+    assert_eq!(c.storage_plan.retention_days, 30);
+    assert!(!created.to_bytes().windows(10).any(|w| w == b"s3nh@forte"));
+    let login = c.login(Some(&h.bus_keys)).unwrap().unwrap();
+    assert_eq!(
+        (login.username.as_str(), login.password.as_str()),
+        ("admin", "s3nh@forte")
+    );
+    let stored: String = sqlx::query_scalar("SELECT password_sealed::text FROM cameras")
+        .fetch_one(h.app.pool())
+        .await
+        .unwrap();
+    assert!(!stored.contains("s3nh@forte") && stored.contains("A256GCM"));
+
+    let mut renamed = body.clone();
+    renamed["name"] = "Paulista x Augusta".into();
+    renamed.as_object_mut().unwrap().remove("password");
+    h.ok(
+        Method::PUT,
+        &format!("/v1/cameras/{id}"),
+        Some(renamed),
+        StatusCode::OK,
+    )
+    .await;
+    let updated = bus.next(10, |e| about_camera(e, &id)).await;
+    let EventData::CameraUpdated(u) = &updated.data else {
+        panic!("second event is {:?}", updated.event_type());
+    };
+    assert_eq!(u.name, "Paulista x Augusta");
+    let login = u.login(Some(&h.bus_keys)).unwrap().unwrap();
+    assert_eq!(
+        login.password, "s3nh@forte",
+        "a PUT without password keeps it"
+    );
+
+    h.ok(
+        Method::DELETE,
+        &format!("/v1/cameras/{id}"),
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let deleted = bus.next(10, |e| about_camera(e, &id)).await;
+    assert!(matches!(&deleted.data, EventData::CameraDeleted(d) if d.city_id == city));
+    let (status, _) = h
+        .call(Method::GET, &format!("/v1/cameras/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    wait_sent(&h).await;
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn plan_changes_are_city_storage_plan_changed() {
+    let mut bus = Bus::listen(&["city.storage_plan_changed"]).await;
+    let h = Harness::start().await;
+    let (plan, city) = h.seed_city().await;
+    let of_city =
+        |e: &Event| matches!(&e.data, EventData::CityStoragePlanChanged(p) if p.city_id == city);
+
+    let gold = h
+        .ok(
+            Method::POST,
+            "/v1/plans",
+            Some(plan_body("Ouro", 90)),
+            StatusCode::CREATED,
+        )
+        .await;
+    let mut body = h
+        .ok(
+            Method::GET,
+            &format!("/v1/cities/{city}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    for k in ["id", "createdAt", "updatedAt"] {
+        body.as_object_mut().unwrap().remove(k);
+    }
+    body["storagePlanId"] = gold["id"].clone();
+    h.ok(
+        Method::PUT,
+        &format!("/v1/cities/{city}"),
+        Some(body.clone()),
+        StatusCode::OK,
+    )
+    .await;
+    let e = bus.next(10, of_city).await;
+    let EventData::CityStoragePlanChanged(p) = &e.data else {
+        unreachable!()
+    };
+    assert_eq!(
+        (
+            p.storage_plan.plan_id.as_str(),
+            p.storage_plan.retention_days
+        ),
+        (gold["id"].as_str().unwrap(), 90)
+    );
+    assert_eq!(p.city_hall_cnpj.as_str(), common::CNPJ);
+    let cached = h
+        .ok(
+            Method::GET,
+            &format!("/v1/cities/{city}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        cached["storagePlanId"], gold["id"],
+        "the cached city was invalidated"
+    );
+
+    let gold_id = str_of(&gold["id"]);
+    h.ok(
+        Method::PUT,
+        &format!("/v1/plans/{gold_id}"),
+        Some(plan_body("Ouro", 120)),
+        StatusCode::OK,
+    )
+    .await;
+    let e = bus.next(10, of_city).await;
+    let EventData::CityStoragePlanChanged(p) = &e.data else {
+        unreachable!()
+    };
+    assert_eq!(p.storage_plan.retention_days, 120);
+    body["name"] = "São Paulo (capital)".into();
+    h.ok(
+        Method::PUT,
+        &format!("/v1/cities/{city}"),
+        Some(body),
+        StatusCode::OK,
+    )
+    .await;
+    h.ok(
+        Method::PUT,
+        &format!("/v1/plans/{plan}"),
+        Some(plan_body("Básico", 15)),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        !bus.any_within(1500, of_city).await,
+        "no plan change, no event"
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn outbox_delivers_after_a_broker_outage() {
+    let mut bus = Bus::listen(&["camera.created"]).await;
+    // A relay pointed at a port where no broker listens: the change still commits.
+    let h = Harness::start_with_broker(Some("amqp://guest:guest@127.0.0.1:1/%2f")).await;
+    let (_, city) = h.seed_city().await;
+    let body = camera_body(&city, "Outage", "rtsp://10.2.0.1/live");
+    let cam = h
+        .ok(Method::POST, "/v1/cameras", Some(body), StatusCode::CREATED)
+        .await;
+    let id = str_of(&cam["id"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(outbox::pending(h.app.pool()).await.unwrap(), 1);
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM outbox")
+        .fetch_one(h.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(attempts, 0, "nothing was published, so nothing was marked");
+
+    let relay = Relay::spawn(h.app.pool().clone(), RelayConfig::new(BROKER));
+    let e = bus.next(10, |e| about_camera(e, &id)).await;
+    assert!(matches!(e.data, EventData::CameraCreated(_)));
+    wait_sent(&h).await;
+    relay.stop().await;
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn health_checks_set_status_once_and_in_order() {
+    let h = Harness::start().await;
+    let (_, city) = h.seed_city().await;
+    let body = camera_body(&city, "Saúde", "rtsp://10.3.0.1/live");
+    let cam = h
+        .ok(Method::POST, "/v1/cameras", Some(body), StatusCode::CREATED)
+        .await;
+    let id = str_of(&cam["id"]);
+    let online = Event::new(
+        "/vigia/test",
+        EventData::StreamHealthCheck(health(&id, HealthStatus::Online)),
+    );
+    publish(&online).await;
+    let path = format!("/v1/cameras/{id}");
+    let got = wait_status(&h, &path, "online").await;
+    assert_eq!(got["statusReason"], serde_json::Value::Null);
+    let filtered = h
+        .ok(
+            Method::GET,
+            &format!("/v1/cameras?status=online&cityId={city}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(filtered["total"], 1, "the cached list was invalidated");
+
+    publish(&online).await;
+    let mut older = health(&id, HealthStatus::Offline);
+    older.reason = Some(HealthReason::Timeout);
+    let mut older = Event::new("/vigia/test", EventData::StreamHealthCheck(older));
+    older.time = online.time - chrono::Duration::seconds(30);
+    publish(&older).await;
+    wait_consumed(&h, 2).await;
+    let got = h.ok(Method::GET, &path, None, StatusCode::OK).await;
+    assert_eq!(
+        got["status"], "online",
+        "an older health check changes nothing"
+    );
+    assert_eq!(
+        got["statusAt"]
+            .as_str()
+            .map(|t| t.parse::<chrono::DateTime<Utc>>().unwrap()),
+        Some(online.time.trunc_subsecs_ms())
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn plates_and_alerts_become_occurrences_once() {
+    let h = Harness::start().await;
+    let (_, city) = h.seed_city().await;
+    let body = camera_body(&city, "LPR", "rtsp://10.4.0.1/live");
+    let cam = h
+        .ok(Method::POST, "/v1/cameras", Some(body), StatusCode::CREATED)
+        .await;
+    let id = str_of(&cam["id"]);
+    let lpr = Event::new(
+        "/ai/test",
+        EventData::LprDetected(LprDetected {
+            camera_id: id.clone(),
+            plate: Plate::parse("BRA2E19").unwrap(),
+            confidence: 0.97,
+            detected_at: Utc::now(),
+            snapshot_key: None,
+        }),
+    );
+    let alert = Event::new(
+        "/ai/test",
+        EventData::AlertTriggered(AlertTriggered {
+            alert_id: "a-1".into(),
+            camera_id: id.clone(),
+            kind: "plate_watchlist".into(),
+            severity: Severity::Critical,
+            message: "placa em lista".into(),
+            cause_event_id: Some(lpr.id.clone()),
+        }),
+    );
+    for e in [&lpr, &alert, &lpr, &alert] {
+        publish(e).await;
+    }
+    wait_consumed(&h, 2).await;
+    // Past the consumer's dedupe window too: the database remembers what it applied.
+    vigia_cidades::consume::apply(&h.app.state, &lpr)
+        .await
+        .unwrap();
+    let path = format!("/v1/cities/{city}/occurrences");
+    let list = h.ok(Method::GET, &path, None, StatusCode::OK).await;
+    assert_eq!(list["total"], 2, "{list}");
+    let kinds: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"lpr") && kinds.contains(&"alert"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == "lpr")
+            .unwrap()["detail"]["plate"],
+        json!("BRA2E19")
+    );
+    h.finish().await;
+}
+
+fn health(id: &str, status: HealthStatus) -> StreamHealthCheck {
+    StreamHealthCheck {
+        camera_id: id.to_owned(),
+        path: id.to_owned(),
+        status,
+        bitrate_kbps: 2000,
+        fps: 25.0,
+        readers: 0,
+        last_frame_at: None,
+        last_frame_age_ms: None,
+        reason: None,
+        detail: None,
+        reconnects: None,
+        recorder_backlog_segments: None,
+        recorder_backlog_bytes: None,
+        recorder_backlog_age_ms: None,
+    }
+}
+
+trait TruncMs {
+    fn trunc_subsecs_ms(self) -> Self;
+}
+
+impl TruncMs for chrono::DateTime<Utc> {
+    /// Events carry their time to the millisecond.
+    fn trunc_subsecs_ms(self) -> Self {
+        chrono::DurationRound::duration_trunc(self, chrono::Duration::milliseconds(1)).unwrap()
+    }
+}
+
+async fn wait_status(h: &Harness, path: &str, want: &str) -> serde_json::Value {
+    for _ in 0..100 {
+        let got = h.ok(Method::GET, path, None, StatusCode::OK).await;
+        if got["status"] == want {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never became {want}");
+}
+
+/// Waits until `n` distinct events were consumed, then a little longer for copies.
+async fn wait_consumed(h: &Harness, n: i64) {
+    for _ in 0..100 {
+        if h.count("consumed_events").await >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.count("consumed_events").await, n);
+}
+
+async fn wait_sent(h: &Harness) {
+    for _ in 0..50 {
+        if outbox::pending(h.app.pool()).await.unwrap() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("outbox rows still unsent");
+}
