@@ -281,7 +281,10 @@ fn recorder_config(conf: &PathConf) -> RecorderConfig {
     }
 }
 
-/// Records `stream` until it closes.
+/// Records `stream` until it closes. A source that stops sending for [`SOURCE_LOST_AFTER`]
+/// ends the recording there: its open segment is completed (and uploaded, not held open for the
+/// whole outage) and its run reported stopped (`source_lost`); the next unit starts a new
+/// segment and a new run.
 async fn record_stream(
     rec: &Arc<Recording>,
     path: &Path,
@@ -290,43 +293,70 @@ async fn record_stream(
     stream: &Arc<PathStream>,
 ) {
     let name = path.name.as_str();
-    let mut run = rec
-        .bus
-        .get()
-        .map(|bus| RecordingRun::new(bus.clone(), path));
     tracing::info!(path = %name, "recording {} to {}", stream.describe(), describe(record_path));
-    let mut recorder = Recorder::new(stream.tracks().to_vec(), config);
     let mut sink = SegmentSink::new(rec.spool.clone(), name, record_path);
+    let mut session: Option<Session> = None;
     let mut cursor = stream.units().subscribe();
     loop {
-        match cursor.next().await {
-            Next::Item(unit) => recorder.push(unit),
-            Next::Lagged { skipped } => {
+        let next = tokio::time::timeout(SOURCE_LOST_AFTER, cursor.next()).await;
+        let unit = match next {
+            Ok(Next::Item(unit)) => unit,
+            Ok(Next::Lagged { skipped }) => {
                 rec.lagged_units.fetch_add(skipped, Ordering::Relaxed);
                 tracing::error!(path = %name, "recorder fell behind: {skipped} units lost from the recording");
                 continue;
             }
-            Next::Closed => break,
-            Next::Pending => continue,
+            Ok(Next::Closed) => break,
+            Ok(Next::Pending) => continue,
+            Err(_) => {
+                if let Some(idle) = session.take() {
+                    tracing::warn!(path = %name, "recording paused: no media for {} s", SOURCE_LOST_AFTER.as_secs());
+                    idle.finish(&mut sink, "source_lost").await;
+                }
+                continue;
+            }
+        };
+        let active = session.get_or_insert_with(|| Session::new(rec, path, stream, config));
+        active.recorder.push(unit);
+        active.drain(&mut sink).await;
+    }
+    if let Some(last) = session {
+        let reason = if path.is_retired() { "deleted" } else { "source_lost" };
+        last.finish(&mut sink, reason).await;
+    }
+    tracing::info!(path = %name, "recording stopped: the stream ended");
+}
+
+/// One stretch of a stream's recording without a pause: its recorder and its recording run.
+struct Session {
+    recorder: Recorder,
+    run: Option<RecordingRun>,
+}
+
+impl Session {
+    fn new(rec: &Recording, path: &Path, stream: &PathStream, config: RecorderConfig) -> Self {
+        Session {
+            recorder: Recorder::new(stream.tracks().to_vec(), config),
+            run: rec.bus.get().map(|bus| RecordingRun::new(bus.clone(), path)),
         }
-        while let Some(event) = recorder.pull() {
-            run.iter_mut().for_each(|r| r.observe(&event));
+    }
+
+    /// Hands what the recorder produced to the sink and the run.
+    async fn drain(&mut self, sink: &mut SegmentSink) {
+        while let Some(event) = self.recorder.pull() {
+            self.run.iter_mut().for_each(|r| r.observe(&event));
             sink.handle(event).await;
         }
     }
-    recorder.finish();
-    while let Some(event) = recorder.pull() {
-        run.iter_mut().for_each(|r| r.observe(&event));
-        sink.handle(event).await;
+
+    /// Completes the open segment and reports the run stopped for `reason`.
+    async fn finish(mut self, sink: &mut SegmentSink, reason: &str) {
+        self.recorder.finish();
+        self.drain(sink).await;
+        if let Some(run) = self.run {
+            run.finish(reason);
+        }
     }
-    if let Some(run) = run {
-        run.finish(if path.is_retired() {
-            "deleted"
-        } else {
-            "source_lost"
-        });
-    }
-    tracing::info!(path = %name, "recording stopped: the stream ended");
 }
 
 fn describe(record_path: &RecordPath) -> String {
