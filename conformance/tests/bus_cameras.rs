@@ -14,11 +14,14 @@
 use std::time::Duration;
 
 use serde_json::json;
-use vigia_conformance::bus::{BROKER, camera, event, publish, unique, unix_ms};
+use std::sync::Arc;
+
+use vigia_conformance::bus::{BROKER, Collector, Filter, camera, event, publish, unique, unix_ms};
 use vigia_conformance::http;
 use vigia_conformance::probe::ffprobe;
 use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, vigia_bin};
+use vigia_events::{Event, EventData};
 
 /// The height of the video `path` plays over RTSP, if it plays.
 fn video_height(ports: &Ports, path: &str) -> Option<u64> {
@@ -238,6 +241,7 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
     let cam = unique("cam");
     let corr = unique("corr");
     let tail = HealthTail::start(&cam);
+    let runs = RecordingRuns::start(&cam, &node);
     let now_ms = unix_ms();
     let url = camera_ports.rtsp_url("demo");
     // Recorded (into the default recordPath, under the server's directory), so its reports
@@ -276,6 +280,14 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
         vigia.logs()
     );
     assert!(vigia.logs().contains("camera offline"), "{}", vigia.logs());
+    let stopped =
+        |r: &RecordingRuns| (r.kinds() == ["started", "stopped:source_lost"]).then_some(());
+    assert!(
+        eventually(Duration::from_secs(10), || stopped(&runs)).is_some(),
+        "the recording run stops when the camera dies: {:?}\n{}",
+        runs.kinds(),
+        vigia.logs()
+    );
     let reports = tail.reports();
     let online = reports
         .iter()
@@ -317,6 +329,57 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
         last["reconnects"].as_u64().is_some_and(|n| n > 0),
         "the reconnect is counted:\n{last:#}"
     );
+    let restarted = |r: &RecordingRuns| (r.kinds().len() == 3).then_some(());
+    assert!(
+        eventually(Duration::from_secs(10), || restarted(&runs)).is_some(),
+        "a new recording run starts when the camera is back: {:?}",
+        runs.kinds()
+    );
+    assert_eq!(runs.kinds()[2], "started");
+    assert_ne!(
+        runs.ids()[0],
+        runs.ids()[2],
+        "a new run has a new recordingId"
+    );
+}
+
+/// The `recording.*` events of one camera from one node, as a deduplicating consumer handles
+/// them (every node started by these tests pulls every camera announced).
+struct RecordingRuns(Collector);
+
+impl RecordingRuns {
+    fn start(cam: &str, node: &str) -> Self {
+        let path = cam.to_owned();
+        let source = format!("/vigia/{node}");
+        let keep: Filter = Arc::new(move |e: &Event| {
+            e.source == source
+                && match &e.data {
+                    EventData::RecordingStarted(r) => r.path == path,
+                    EventData::RecordingStopped(r) => r.path == path,
+                    _ => false,
+                }
+        });
+        Self(Collector::start(&unique("runs"), &["recording.*"], keep))
+    }
+
+    /// `started`, or `stopped:<reason>`, in order.
+    fn kinds(&self) -> Vec<String> {
+        let kind = |e: &Event| match &e.data {
+            EventData::RecordingStopped(r) => format!("stopped:{}", r.reason),
+            _ => "started".to_owned(),
+        };
+        self.0.handled().iter().map(kind).collect()
+    }
+
+    /// The recording id of each event, in order.
+    fn ids(&self) -> Vec<String> {
+        let id = |e: &Event| match &e.data {
+            EventData::RecordingStarted(r) => r.recording_id.clone(),
+            EventData::RecordingStopped(r) => r.recording_id.clone(),
+            _ => String::new(),
+        };
+        self.0.handled().iter().map(id).collect()
+    }
 }
 
 /// The SDP of a camera whose only stream is MJPEG (RFC 2435 over RTP, payload type 26).
