@@ -33,6 +33,9 @@ use crate::stream::PathStream;
 
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(5);
+/// A recorded stream that sends nothing for this long has lost its source (the health
+/// reports call it offline after the same 5 s).
+const SOURCE_LOST_AFTER: Duration = Duration::from_secs(5);
 /// How long the start-up check of an S3 destination may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -321,7 +324,11 @@ async fn record_stream(
         active.drain(&mut sink).await;
     }
     if let Some(last) = session {
-        let reason = if path.is_retired() { "deleted" } else { "source_lost" };
+        let reason = if path.is_retired() {
+            "deleted"
+        } else {
+            "source_lost"
+        };
         last.finish(&mut sink, reason).await;
     }
     tracing::info!(path = %name, "recording stopped: the stream ended");
@@ -337,7 +344,10 @@ impl Session {
     fn new(rec: &Recording, path: &Path, stream: &PathStream, config: RecorderConfig) -> Self {
         Session {
             recorder: Recorder::new(stream.tracks().to_vec(), config),
-            run: rec.bus.get().map(|bus| RecordingRun::new(bus.clone(), path)),
+            run: rec
+                .bus
+                .get()
+                .map(|bus| RecordingRun::new(bus.clone(), path)),
         }
     }
 
