@@ -9,6 +9,10 @@
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (PostgreSQL answers) |
 //!
 //! Lists take `?page=&perPage=` and answer `{items, page, perPage, total}`.
+//!
+//! **Correlation.** Each request runs with the correlation id of its `x-correlation-id` header
+//! (a fresh UUID without one), echoed in the answer, set on the request's log span and carried
+//! as `correlationid` by the events the request causes.
 
 use axum::Json;
 use axum::Router;
@@ -17,6 +21,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::extract::{Body, ListParams};
@@ -41,7 +46,30 @@ pub fn router(state: State) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .layer(axum::middleware::from_fn(correlate))
         .with_state(state)
+}
+
+/// The header carrying a correlation id in and out.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// Runs the request inside its correlation scope and a span, logging the outcome.
+async fn correlate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let id = req
+        .headers()
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), correlation_id = %id);
+    let mut resp = vigia_events::with_correlation(id.clone(), next.run(req))
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| tracing::info!(status = resp.status().as_u16(), "request"));
+    if let Ok(value) = id.parse() {
+        resp.headers_mut().insert(CORRELATION_HEADER, value);
+    }
+    resp
 }
 
 async fn ready(Extract(s): Extract<State>) -> Response {

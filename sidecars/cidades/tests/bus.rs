@@ -31,14 +31,15 @@ async fn camera_changes_are_events_with_the_password_sealed() {
     let h = Harness::start().await;
     let (plan, city) = h.seed_city().await;
     let body = camera_body(&city, "Paulista", "rtsp://10.1.0.1:554/live");
-    let cam = h
-        .ok(
+    let (status, cam) = h
+        .call_correlated(
             Method::POST,
             "/v1/cameras",
             Some(body.clone()),
-            StatusCode::CREATED,
+            Some("req-42"),
         )
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{cam}");
     let id = str_of(&cam["id"]);
     assert!(!cam.to_string().contains("s3nh@forte"), "{cam}");
 
@@ -47,6 +48,10 @@ async fn camera_changes_are_events_with_the_password_sealed() {
         panic!("first event is {:?}", created.event_type());
     };
     assert_eq!((c.city_id.as_str(), c.record), (city.as_str(), true));
+    assert_eq!(
+        created.correlation_id, "req-42",
+        "the request's correlation id"
+    );
     assert_eq!(c.storage_plan.plan_id, plan);
     assert_eq!(c.storage_plan.retention_days, 30);
     assert!(!created.to_bytes().windows(10).any(|w| w == b"s3nh@forte"));

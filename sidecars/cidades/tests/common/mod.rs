@@ -103,7 +103,21 @@ impl Harness {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.call_correlated(method, path, body, None).await
+    }
+
+    /// `call` with an `x-correlation-id` header.
+    pub async fn call_correlated(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        correlation: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(id) = correlation {
+            req = req.header("x-correlation-id", id);
+        }
         let body = match body {
             Some(v) => {
                 req = req.header("content-type", "application/json");
