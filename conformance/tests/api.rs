@@ -8,17 +8,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vigia_conformance::http::{Response, request};
+use vigia_conformance::http::{Response, get, request};
 use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::tools::tool_bin;
-use vigia_conformance::{
-    Background, TempDir, Vigia, eventually, free_port, free_udp_pair, run_with_timeout,
-};
+use vigia_conformance::{Background, TempDir, Vigia, eventually, free_port, free_udp_pair};
 
 /// Ports and state directory of one server, kept across its restart.
 struct Setup {
     api: u16,
     rtsp: u16,
+    hls: u16,
     rtp: u16,
     state: TempDir,
 }
@@ -28,6 +27,7 @@ impl Setup {
         Setup {
             api: free_port(),
             rtsp: free_port(),
+            hls: free_port(),
             rtp: free_udp_pair(),
             state: TempDir::new("vigia-api-state"),
         }
@@ -36,11 +36,12 @@ impl Setup {
     /// The config: the API on, the synthetic `demo`, anything else publishable.
     fn yaml(&self) -> String {
         format!(
-            "api: yes\napiAddress: 127.0.0.1:{}\nrtspAddress: 127.0.0.1:{}\nrtpAddress: :{}\nrtcpAddress: :{}\nrtspTransports: [tcp, udp]\nhls: no\nrecordSpoolDirectory: {}\npaths:\n  demo:\n    source: synthetic\n  all_others:\n",
+            "api: yes\napiAddress: 127.0.0.1:{}\nrtspAddress: 127.0.0.1:{}\nrtpAddress: :{}\nrtcpAddress: :{}\nrtspTransports: [tcp, udp]\nhlsAddress: 127.0.0.1:{}\nrecordSpoolDirectory: {}\npaths:\n  demo:\n    source: synthetic\n  all_others:\n",
             self.api,
             self.rtsp,
             self.rtp,
             self.rtp + 1,
+            self.hls,
             self.spool().display()
         )
     }
@@ -213,8 +214,18 @@ fn schemathesis_finds_nothing_against_api_openapi_yaml() {
         "1",
         "--max-examples",
         "25",
+        "--generation-database",
+        "none",
     ];
-    let out = run_with_timeout(bin.to_str().unwrap(), &args, Duration::from_secs(180));
+    // In a scratch directory: schemathesis and hypothesis leave caches in their working one.
+    let scratch = TempDir::new("vigia-schemathesis");
+    let out = std::process::Command::new("timeout")
+        .arg("180")
+        .arg(&bin)
+        .args(args)
+        .current_dir(scratch.path())
+        .output()
+        .expect("run schemathesis");
     assert!(
         out.status.success(),
         "schemathesis found problems:\n{}\n{}",
@@ -266,9 +277,22 @@ fn check_shapes(setup: &Setup, sessions: &Value) {
     assert_eq!(page["pageCount"], paths["itemCount"]);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 
+    check_hls_muxer(setup);
     assert_shape("PathConfList", &setup.get("config/paths/list"));
     assert_shape("GlobalConf", &setup.get("config/global/get"));
     assert_shape("PathDefaults", &setup.get("config/pathdefaults/get"));
+}
+
+/// An HLS viewer's request makes a muxer, listed with MediaMTX's shape.
+fn check_hls_muxer(setup: &Setup) {
+    let playlist = get(setup.hls, "/cam1/index.m3u8", &[]).expect("HLS answers");
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    let muxers = setup.get("hlsmuxers/list");
+    assert_shape("HLSMuxerList", &muxers);
+    assert_mediamtx_shape("HLSMuxerList", &muxers);
+    let muxer = setup.get("hlsmuxers/get/cam1");
+    assert_shape("HLSMuxer", &muxer);
+    assert!(muxer["outboundBytes"].as_u64().unwrap() > 0, "{muxer}");
 }
 
 /// MediaMTX's error body, 400 naming what was wrong, 404 for what does not exist.

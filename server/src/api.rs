@@ -2,7 +2,8 @@
 //! and JSON shapes (see `api/openapi.yaml` in the repository and `docs/api.md`).
 //!
 //! - Read: `/v3/info`, `/v3/paths/list|get/{name}`, `/v3/rtspconns/list|get/{id}`,
-//!   `/v3/rtspsessions/list|get/{id}`, `/v3/config/global/get`,
+//!   `/v3/rtspsessions/list|get/{id}`, `/v3/hlsmuxers/list|get/{name}`,
+//!   `/v3/config/global/get`,
 //!   `/v3/config/pathdefaults/get`, `/v3/config/paths/list|get/{name}`,
 //!   `/v3/recordings/list|get/{name}`.
 //! - Act: `POST /v3/rtspsessions/kick/{id}`, `DELETE /v3/recordings/deletesegment`.
@@ -17,6 +18,7 @@
 //! `authInternalUsers` for the `api` action (by default only from localhost).
 
 mod conf;
+mod hls;
 mod pagination;
 mod recordings;
 mod store;
@@ -95,6 +97,8 @@ fn router() -> Router<Arc<Api>> {
         .route("/v3/rtspsessions/list", get(views::sessions_list))
         .route("/v3/rtspsessions/get/{id}", get(views::sessions_get))
         .route("/v3/rtspsessions/kick/{id}", post(views::sessions_kick))
+        .route("/v3/hlsmuxers/list", get(hls::list))
+        .route("/v3/hlsmuxers/get/{*name}", get(hls::get))
         .route("/v3/config/global/get", get(conf::global_get))
         .route("/v3/config/global/patch", patch(conf::global_patch))
         .route("/v3/config/pathdefaults/get", get(conf::path_defaults_get))

@@ -45,6 +45,11 @@ pub(super) async fn global_get(State(api): State<Arc<Api>>) -> Response {
     overlay(&mut global, to_json_map(&api.raw));
     global.remove("paths");
     global.remove("pathDefaults");
+    if let Some(Value::Array(users)) = global.get_mut("authInternalUsers") {
+        for user in users.iter_mut().filter_map(Value::as_object_mut) {
+            redact(user, &["pass"]);
+        }
+    }
     ok_json(&Value::Object(global))
 }
 
@@ -230,6 +235,7 @@ fn path_conf(api: &Api, name: &str) -> Option<Map<String, Value>> {
     };
     let mut conf = path_defaults(api);
     overlay(&mut conf, own);
+    redact(&mut conf, PATH_CREDENTIALS);
     conf.insert("name".to_string(), Value::String(name.to_string()));
     Some(conf)
 }
@@ -238,7 +244,22 @@ fn path_conf(api: &Api, name: &str) -> Option<Map<String, Value>> {
 fn path_defaults(api: &Api) -> Map<String, Value> {
     let mut defaults = section(&DEFAULTS, "pathDefaults");
     overlay(&mut defaults, section(&api.raw, "pathDefaults"));
+    redact(&mut defaults, PATH_CREDENTIALS);
     defaults
+}
+
+/// Path keys holding a password, shown redacted.
+const PATH_CREDENTIALS: &[&str] = &["publishPass", "readPass"];
+
+/// Replaces the non-empty values of `keys` with MediaMTX's `<redacted>`.
+fn redact(map: &mut Map<String, Value>, keys: &[&str]) {
+    for key in keys {
+        if let Some(value) = map.get_mut(*key)
+            && value.as_str().is_some_and(|s| !s.is_empty())
+        {
+            *value = Value::String("<redacted>".to_string());
+        }
+    }
 }
 
 /// Lays `keys` over `base`. A switch written `yes`/`no` (a string to YAML 1.2, a boolean to

@@ -44,13 +44,17 @@ pub(crate) struct HlsMuxers {
     map: Mutex<HashMap<String, Arc<Muxer>>>,
 }
 
-/// One muxer, as the metrics show it.
+/// One muxer, as the metrics and the API show it.
 #[derive(Debug, Clone)]
 pub(crate) struct MuxerView {
     /// Its path's name.
     pub(crate) path: String,
     /// Bytes of playlists and media answered to viewers.
     pub(crate) bytes_sent: u64,
+    /// When it was created.
+    pub(crate) created: chrono::DateTime<chrono::Utc>,
+    /// When a viewer last asked it for something.
+    pub(crate) last_request: chrono::DateTime<chrono::Utc>,
 }
 
 impl HlsMuxers {
@@ -61,6 +65,8 @@ impl HlsMuxers {
             .map(|m| MuxerView {
                 path: m.path.clone(),
                 bytes_sent: m.bytes_sent(),
+                created: m.created,
+                last_request: m.last_request(),
             })
             .collect();
         views.sort_by(|a, b| a.path.cmp(&b.path));

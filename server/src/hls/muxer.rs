@@ -33,6 +33,8 @@ pub(crate) struct Muxer {
     last_request: Mutex<Instant>,
     /// Bytes of playlists and media answered to viewers.
     bytes_sent: AtomicU64,
+    /// When the muxer was created.
+    pub(crate) created: chrono::DateTime<chrono::Utc>,
 }
 
 impl Muxer {
@@ -49,6 +51,7 @@ impl Muxer {
             version: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
             bytes_sent: AtomicU64::new(0),
+            created: chrono::Utc::now(),
         })
     }
 
@@ -65,6 +68,12 @@ impl Muxer {
     /// Bytes of playlists and media answered to viewers so far.
     pub(crate) fn bytes_sent(&self) -> u64 {
         self.bytes_sent.load(Ordering::Relaxed)
+    }
+
+    /// The wall-clock time of the last viewer request (creation counts as one).
+    pub(crate) fn last_request(&self) -> chrono::DateTime<chrono::Utc> {
+        let idle = chrono::Duration::from_std(self.idle_for()).unwrap_or_default();
+        chrono::Utc::now() - idle
     }
 
     fn idle_for(&self) -> Duration {
