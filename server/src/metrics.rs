@@ -16,7 +16,10 @@
 mod collector;
 mod family;
 mod http;
+mod paths;
 mod rates;
+mod sessions;
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,112 @@
+//! MediaMTX's RTSP connection, RTSP session and HLS muxer families, from the RTSP registry and
+//! the HLS listener's muxers.
+
+use std::fmt;
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::family::{Kind, Labels, labels, write};
+use crate::hls::MuxerView;
+use crate::registry::ConnView;
+
+/// MediaMTX's RTSP connection and session families. A session lives on one connection, so
+/// its byte counts are its connection's (requests and responses included).
+pub(super) fn encode_rtsp(encoder: &mut DescriptorEncoder<'_>, conns: &[ConnView]) -> fmt::Result {
+    let by_conn: Vec<(Labels, &ConnView)> = conns
+        .iter()
+        .map(|c| (labels([("id", &c.id.to_string())]), c))
+        .collect();
+    let by_session: Vec<(Labels, &ConnView)> = conns
+        .iter()
+        .filter_map(|c| {
+            let s = c.session.as_ref()?;
+            let labels = labels([
+                ("id", &s.id.to_string()),
+                ("path", &s.path),
+                ("remoteAddr", &c.remote_addr.to_string()),
+                ("state", s.state.as_str()),
+            ]);
+            Some((labels, c))
+        })
+        .collect();
+    let help = "RTSP connections, 1 each";
+    encode_conn_families(encoder, "rtsp_conns", help, &by_conn)?;
+    let help = "RTSP sessions, 1 each; state is idle, read or publish";
+    encode_conn_families(encoder, "rtsp_sessions", help, &by_session)
+}
+
+/// A connection byte family: name suffix, help, and how to read its value.
+type ConnFamily = (&'static str, &'static str, fn(&ConnView) -> u64);
+
+/// `<prefix>` (1 each), `<prefix>_inbound_bytes`, `<prefix>_outbound_bytes`, and MediaMTX's
+/// deprecated names of the latter two, `<prefix>_bytes_received` and `<prefix>_bytes_sent`.
+fn encode_conn_families(
+    encoder: &mut DescriptorEncoder<'_>,
+    prefix: &str,
+    help: &str,
+    items: &[(Labels, &ConnView)],
+) -> fmt::Result {
+    let each = |value: fn(&ConnView) -> u64| -> Vec<(Labels, u64)> {
+        items.iter().map(|(l, c)| (l.clone(), value(c))).collect()
+    };
+    write(encoder, prefix, help, Kind::Gauge, &each(|_| 1))?;
+    let families: [ConnFamily; 4] = [
+        ("inbound_bytes", "Bytes read from the connection", |c| {
+            c.inbound_bytes
+        }),
+        (
+            "bytes_received",
+            "Deprecated MediaMTX name of *_inbound_bytes",
+            |c| c.inbound_bytes,
+        ),
+        (
+            "outbound_bytes",
+            "Bytes of responses and RTP/RTCP packets sent",
+            |c| c.outbound_bytes,
+        ),
+        (
+            "bytes_sent",
+            "Deprecated MediaMTX name of *_outbound_bytes",
+            |c| c.outbound_bytes,
+        ),
+    ];
+    for (suffix, help, value) in families {
+        let name = format!("{prefix}_{suffix}");
+        write(encoder, &name, help, Kind::Unsuffixed, &each(value))?;
+    }
+    Ok(())
+}
+
+/// MediaMTX's HLS muxer families.
+pub(super) fn encode_hls(encoder: &mut DescriptorEncoder<'_>, muxers: &[MuxerView]) -> fmt::Result {
+    let each = |value: fn(&MuxerView) -> u64| -> Vec<(Labels, u64)> {
+        muxers
+            .iter()
+            .map(|m| (labels([("name", &m.path)]), value(m)))
+            .collect()
+    };
+    write(
+        encoder,
+        "hls_muxers",
+        "HLS muxers, 1 each",
+        Kind::Gauge,
+        &each(|_| 1),
+    )?;
+    let sent = each(|m| m.bytes_sent);
+    let help = "Bytes of playlists and media the muxer answered to viewers";
+    write(
+        encoder,
+        "hls_muxers_outbound_bytes",
+        help,
+        Kind::Unsuffixed,
+        &sent,
+    )?;
+    let help = "Deprecated MediaMTX name of hls_muxers_outbound_bytes";
+    write(
+        encoder,
+        "hls_muxers_bytes_sent",
+        help,
+        Kind::Unsuffixed,
+        &sent,
+    )
+}
