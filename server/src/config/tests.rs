@@ -165,6 +165,11 @@ fn mediamtx_default_file_gives_mediamtx_defaults() {
         ("server.key", "server.crt")
     );
     assert!(cfg.playback_trusted_proxies.is_empty());
+    assert!(!cfg.metrics && !cfg.metrics_encryption);
+    assert_eq!(cfg.metrics_address, ":9998");
+    assert_eq!(cfg.metrics_address, d.metrics_address);
+    assert_eq!(cfg.metrics_allow_origins, vec!["*".to_owned()]);
+    assert!(cfg.metrics_trusted_proxies.is_empty());
     // Vigia's own keys are not in MediaMTX's file: their defaults.
     assert_eq!(cfg.record_spool_directory, "./vigia-spool");
     assert_eq!(cfg.record_spool_max_size, 2 << 30);
@@ -547,6 +552,25 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         "playback over HTTPS",
         "playbackEncryption: yes\n",
         "playbackEncryption",
+        1,
+    ),
+    ("bad metrics", "metrics: often\n", "metrics", 1),
+    (
+        "bad metricsAddress",
+        "metricsAddress: 9998\n",
+        "metricsAddress",
+        1,
+    ),
+    (
+        "metrics over HTTPS",
+        "metricsEncryption: yes\n",
+        "metricsEncryption",
+        1,
+    ),
+    (
+        "bad metricsTrustedProxies",
+        "metricsTrustedProxies: [10.0.0.0/99]\n",
+        "metricsTrustedProxies[0]",
         1,
     ),
     (
