@@ -75,6 +75,11 @@ pub struct ConsumerConfig {
     pub bindings: Vec<String>,
     /// Unacknowledged messages the broker may push ahead (basic.qos prefetch).
     pub prefetch: u16,
+    /// Handler futures that may run at once (see [`crate::Handler`]): 1 handles one event at a
+    /// time, as a handler whose effects must not interleave needs; more lets a handler that
+    /// does its work when called and waits in its future (a group commit) overlap that wait.
+    /// More than `prefetch` changes nothing: the broker sends no more unacked messages.
+    pub concurrency: u16,
     /// Delay before each retry; after the last one fails the message goes to the DLQ.
     pub retry_delays: Vec<Duration>,
     /// File of the persisted dedupe window.
@@ -88,7 +93,8 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    /// Defaults: prefetch 32, retries after 1 s, 2 s and 4 s, a window of 100 000 ids.
+    /// Defaults: prefetch 32, one handler at a time, retries after 1 s, 2 s and 4 s, a window
+    /// of 100 000 ids.
     pub fn new(
         url: impl Into<String>,
         queue: impl Into<String>,
@@ -104,6 +110,7 @@ impl ConsumerConfig {
             queue,
             bindings: bindings.iter().map(|b| b.to_string()).collect(),
             prefetch: 32,
+            concurrency: 1,
             retry_delays: [1, 2, 4].map(Duration::from_secs).to_vec(),
             dedupe_window: 100_000,
             reconnect_backoff: (Duration::from_millis(100), Duration::from_secs(5)),

@@ -1,13 +1,14 @@
 //! The consumer: reads a service queue with manual acks and bounded prefetch, deduplicates by
 //! event `source` + `id`, runs the handler inside a span and correlation scope, and routes failures.
 //!
-//! Handlers overlap: [`Handler::handle`] is called for each delivery in delivery order, and the
-//! next delivery does not wait for the previous one's future to complete; up to `prefetch`
-//! futures run at once and each delivery is settled (acked, retried, dead-lettered) when its own
-//! future completes. A handler that does its work at once and makes its future wait for
-//! durability (a group commit) thus gets many events' writes into one. A copy of an event that
-//! arrives while the event's handler runs waits for it: acked as a duplicate if it worked,
-//! handed back to the broker if it failed.
+//! Handlers may overlap: [`Handler::handle`] is called for each delivery in delivery order, and
+//! with [`ConsumerConfig::concurrency`] above 1 the next delivery does not wait for the previous
+//! one's future to complete; up to that many futures run at once and each delivery is settled
+//! (acked, retried, dead-lettered) when its own future completes. A handler that does its work
+//! at once and makes its future wait for durability (a group commit) thus gets many events'
+//! writes into one. A copy of an event that arrives while the event's handler runs waits for it:
+//! acked as a duplicate if it worked, handed back to the broker if it failed. The default, 1,
+//! handles one event at a time.
 //!
 //! - handler `Ok` → id recorded in the dedupe window → ack;
 //! - handler `Err` (or panic) on attempt n ≤ len(retry_delays) → copy to the retry queue of
@@ -70,8 +71,8 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>
 /// `Fn(Event) -> impl Future<Output = Result<(), String>>`.
 ///
 /// `handle` is called in delivery order, inside the event's span and correlation scope; the
-/// returned futures of up to `prefetch` deliveries run at once, and a delivery is acked only
-/// once its future completes `Ok`.
+/// returned futures of up to [`ConsumerConfig::concurrency`] deliveries run at once (one by
+/// default), and a delivery is acked only once its future completes `Ok`.
 pub trait Handler: Send + Sync + 'static {
     /// Handles `event`; must be idempotent in effect only within the dedupe window's promise.
     /// A redelivery can arrive while the first delivery's future still runs.
@@ -321,14 +322,15 @@ impl<H: Handler> Worker<H> {
         backoff.reset();
         // Deliveries of a lost channel cannot be settled any more; the broker sends them again.
         self.running.clear();
-        // Handlers started and not finished yet; at most `prefetch`, as the broker sends no more
-        // unacked messages than that.
+        // Handlers started and not finished yet: at most `concurrency` (and `prefetch`, as the
+        // broker sends no more unacked messages than that).
         let mut running = FuturesUnordered::new();
+        let limit = usize::from(self.config.concurrency.max(1));
         loop {
             let result = tokio::select! {
                 _ = stop.changed() => return self.drain(ch, running).await,
                 Some(done) = running.next(), if !running.is_empty() => self.finish(ch, done).await,
-                next = deliveries.next() => match next {
+                next = deliveries.next(), if running.len() < limit => match next {
                     None => Err(Error::amqp(
                         format!("consume {queue}"),
                         "consumer cancelled",

@@ -81,6 +81,9 @@ pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, S
     let queue = format!("vigia.streaming.{host}");
     let mut cc = ConsumerConfig::new(url, queue.as_str(), &cameras::BINDINGS, &dir);
     cc.connection_name = format!("vigia-{host}-cameras");
+    // The handler applies each event when called and waits for its save in its future: letting
+    // the futures overlap puts a burst's changes into a few saves (see `cameras`).
+    cc.concurrency = cc.prefetch;
     let handler = move |event: Event| cameras.handle(&event);
     // In the background: a broker that does not answer (rather than refusing) would otherwise
     // hold up the listeners for the consumer's set-up bound.
