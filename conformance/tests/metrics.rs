@@ -304,3 +304,36 @@ fn collect_metric_names(value: &serde_json::Value, names: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// With the broker down and a path recording, the spool fills and the `recording.started` event
+/// waits in the outbox: the recorder, spool and outbox families have values, and they move.
+#[test]
+fn spool_and_outbox_figures_move_while_recording_with_the_broker_down() {
+    let metrics = free_port();
+    let config = format!(
+        "metrics: yes\nmetricsAddress: 127.0.0.1:{metrics}\n\
+         eventsURL: amqp://guest:guest@127.0.0.1:1/%2f\n\
+         paths:\n  all_others:\n    record: yes\n"
+    );
+    let (vigia, ports) = Vigia::start_on_fresh_ports(&config);
+    let server = Server {
+        _vigia: vigia,
+        ports,
+        metrics,
+    };
+    let idle = server.scrape();
+    assert_eq!(value(&idle, "vigia_spool_bytes", &[]), Some(0.0));
+    assert_eq!(value(&idle, "vigia_events_outbox_pending", &[]), Some(0.0));
+    assert!(value(&idle, "vigia_spool_max_bytes", &[]).unwrap_or(0.0) > 0.0);
+    let _publisher = Clip::H264Aac.publish(&server.ports.rtsp_url(PATH), "tcp");
+    let recording = server.until("the spool filling and an event waiting", |s| {
+        value(s, "vigia_spool_bytes", &[]).unwrap_or(0.0) > 0.0
+            && value(s, "vigia_events_outbox_pending", &[]).unwrap_or(0.0) >= 1.0
+    });
+    assert!(value(&recording, "vigia_events_accepted_total", &[]).unwrap_or(0.0) >= 1.0);
+    assert_eq!(
+        value(&recording, "vigia_events_confirmed_total", &[]),
+        Some(0.0)
+    );
+    assert!(value(&recording, "vigia_spool_segments", &[]).unwrap_or(0.0) >= 1.0);
+}
