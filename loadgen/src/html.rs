@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::report::Report;
+use crate::report::{Report, Second};
 
 /// One line of a plot: a name, a CSS colour, and (x, y) points.
 pub struct Line<'a> {
@@ -20,113 +20,108 @@ const W: f64 = 640.0;
 const H: f64 = 260.0;
 const PAD: f64 = 48.0;
 
+/// A value of one second of the series, `None` when there is none to plot.
+type Field = fn(&Second) -> Option<f64>;
+
+/// What a plot's x axis is.
+#[derive(Clone, Copy)]
+enum XAxis {
+    /// Seconds since the start (lines).
+    Time,
+    /// Cameras up (dots: several seconds share a camera count).
+    Cameras,
+}
+
+/// One plot of the HTML report: title, x axis, y label, and (legend, colour, field) per line.
+struct PlotSpec {
+    title: &'static str,
+    x: XAxis,
+    y_label: &'static str,
+    lines: &'static [(&'static str, &'static str, Field)],
+}
+
+const PLOTS: &[PlotSpec] = &[
+    PlotSpec {
+        title: "Latency over time",
+        x: XAxis::Time,
+        y_label: "ms",
+        lines: &[
+            ("p50", "#1a7f37", |s| latency(s, s.latency.p50_ms)),
+            ("p90", "#bf8700", |s| latency(s, s.latency.p90_ms)),
+            ("p99", "#cf222e", |s| latency(s, s.latency.p99_ms)),
+        ],
+    },
+    PlotSpec {
+        title: "CPU vs cameras",
+        x: XAxis::Cameras,
+        y_label: "% of one core",
+        lines: &[
+            ("server", "#0969da", |s| s.server_cpu_pct),
+            ("loadgen", "#8250df", |s| Some(s.loadgen_cpu_pct)),
+        ],
+    },
+    PlotSpec {
+        title: "RSS vs cameras",
+        x: XAxis::Cameras,
+        y_label: "MiB",
+        lines: &[
+            ("server", "#0969da", |s| s.server_rss_mib),
+            ("loadgen", "#8250df", |s| Some(s.loadgen_rss_mib)),
+        ],
+    },
+    PlotSpec {
+        title: "Cameras and readers over time",
+        x: XAxis::Time,
+        y_label: "count",
+        lines: &[
+            ("cameras", "#0969da", |s| Some(s.cameras as f64)),
+            ("readers", "#1a7f37", |s| Some(s.readers as f64)),
+        ],
+    },
+];
+
+const HEAD: &str = "<!doctype html><meta charset=utf-8><title>vigia-loadgen report</title>\
+    <style>body{font:14px sans-serif;margin:2em}svg{border:1px solid #ddd;margin:8px 0}\
+    pre{white-space:pre-wrap}</style><h1>vigia-loadgen report</h1>";
+
 /// The report as one HTML page.
 pub fn render(r: &Report) -> String {
-    let mut out = String::from(
-        "<!doctype html><meta charset=utf-8><title>vigia-loadgen report</title>\
-         <style>body{font:14px sans-serif;margin:2em}td,th{padding:2px 10px;text-align:left}\
-         svg{border:1px solid #ddd;margin:8px 0}pre{white-space:pre-wrap}</style><h1>vigia-loadgen report</h1>",
-    );
+    let mut out = String::from(HEAD);
     let _ = write!(out, "<pre>{}</pre>", escape(&summary_text(r)));
-    let t = |f: fn(&crate::report::Second) -> Option<f64>| -> Vec<(f64, f64)> {
-        r.series
+    for spec in PLOTS {
+        let lines: Vec<Line<'_>> = spec
+            .lines
             .iter()
-            .filter_map(|s| Some((s.t_s, f(s)?)))
-            .collect()
-    };
-    let has = |s: &&crate::report::Second| s.latency.samples > 0;
-    let lat = |f: fn(&crate::report::Second) -> f64| -> Vec<(f64, f64)> {
-        r.series.iter().filter(has).map(|s| (s.t_s, f(s))).collect()
-    };
-    out += &plot(
-        "Latency over time",
-        "s",
-        "ms",
-        &[
-            Line {
-                name: "p50",
-                color: "#1a7f37",
-                points: lat(|s| s.latency.p50_ms),
-                dots: false,
-            },
-            Line {
-                name: "p90",
-                color: "#bf8700",
-                points: lat(|s| s.latency.p90_ms),
-                dots: false,
-            },
-            Line {
-                name: "p99",
-                color: "#cf222e",
-                points: lat(|s| s.latency.p99_ms),
-                dots: false,
-            },
-        ],
-    );
-    let cams = |f: fn(&crate::report::Second) -> Option<f64>| -> Vec<(f64, f64)> {
-        r.series
-            .iter()
-            .filter_map(|s| Some((s.cameras as f64, f(s)?)))
-            .collect()
-    };
-    out += &plot(
-        "CPU vs cameras",
-        "cameras",
-        "% of one core",
-        &[
-            Line {
-                name: "server",
-                color: "#0969da",
-                points: cams(|s| s.server_cpu_pct),
-                dots: true,
-            },
-            Line {
-                name: "loadgen",
-                color: "#8250df",
-                points: cams(|s| Some(s.loadgen_cpu_pct)),
-                dots: true,
-            },
-        ],
-    );
-    out += &plot(
-        "RSS vs cameras",
-        "cameras",
-        "MiB",
-        &[
-            Line {
-                name: "server",
-                color: "#0969da",
-                points: cams(|s| s.server_rss_mib),
-                dots: true,
-            },
-            Line {
-                name: "loadgen",
-                color: "#8250df",
-                points: cams(|s| Some(s.loadgen_rss_mib)),
-                dots: true,
-            },
-        ],
-    );
-    out += &plot(
-        "Cameras and readers over time",
-        "s",
-        "count",
-        &[
-            Line {
-                name: "cameras",
-                color: "#0969da",
-                points: t(|s| Some(s.cameras as f64)),
-                dots: false,
-            },
-            Line {
-                name: "readers",
-                color: "#1a7f37",
-                points: t(|s| Some(s.readers as f64)),
-                dots: false,
-            },
-        ],
-    );
+            .map(|&(name, color, field)| Line {
+                name,
+                color,
+                points: points(&r.series, spec.x, field),
+                dots: matches!(spec.x, XAxis::Cameras),
+            })
+            .collect();
+        let x_label = match spec.x {
+            XAxis::Time => "s",
+            XAxis::Cameras => "cameras",
+        };
+        out += &plot(spec.title, x_label, spec.y_label, &lines);
+    }
     out
+}
+
+fn points(series: &[Second], x: XAxis, field: Field) -> Vec<(f64, f64)> {
+    let x_of = |s: &Second| match x {
+        XAxis::Time => s.t_s,
+        XAxis::Cameras => s.cameras as f64,
+    };
+    series
+        .iter()
+        .filter_map(|s| Some((x_of(s), field(s)?)))
+        .collect()
+}
+
+/// A latency figure of a second that has samples.
+fn latency(s: &Second, value: f64) -> Option<f64> {
+    (s.latency.samples > 0).then_some(value)
 }
 
 /// The summary as text (also the end-of-run console output).

@@ -1,5 +1,6 @@
-//! Runs `vigia-loadgen` against the release `vigia` (5 cameras × 2 RTSP readers, ~10 s) and
-//! checks both reports. Needs `cargo build --release --bin vigia` (or `VIGIA_BIN`).
+//! Runs `vigia-loadgen` against the release `vigia` (5 cameras × 2 RTSP readers for ~10 s;
+//! 2 cameras × 1 LL-HLS reader for ~8 s) and checks both reports.
+//! Needs `cargo build --release --bin vigia` (or `VIGIA_BIN`).
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
@@ -66,12 +67,15 @@ fn start_vigia(dir: &std::path::Path, rtsp: u16, hls: u16, rtp: u16) -> Server {
     Server(child)
 }
 
-#[test]
-fn five_cameras_two_rtsp_readers_each() {
-    let dir = std::env::temp_dir().join(format!("vigia-loadgen-test-{}", std::process::id()));
+/// Starts `vigia` on free ports (searched from a base that differs per `salt`, so tests running
+/// in parallel do not race for the same port), runs `vigia-loadgen` with `args` against it and
+/// returns the JSON report and the HTML one.
+fn run_loadgen(salt: u16, args: &[&str]) -> (serde_json::Value, String) {
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("vigia-loadgen-test-{pid}-{salt}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let base = 20_000 + (std::process::id() % 4000) as u16 * 2;
+    let base = 20_000 + (pid % 1000) as u16 * 4 + salt * 5_000;
     let rtsp = free_port(base);
     let hls = free_port(rtsp + 2);
     let rtp = free_port(hls + 2);
@@ -79,42 +83,84 @@ fn five_cameras_two_rtsp_readers_each() {
     let report = dir.join("out.json");
     let status = Command::new(env!("CARGO_BIN_EXE_vigia-loadgen"))
         .args(["--target", "127.0.0.1", "--rtsp-port", &rtsp.to_string()])
-        .args([
-            "--cameras",
-            "5",
-            "--readers-per-camera",
-            "2",
-            "--protocol",
-            "rtsp",
-        ])
-        .args(["--duration", "8s", "--ramp", "1s", "--quiet"])
+        .args(["--hls-port", &hls.to_string(), "--quiet"])
         .args(["--server-pid", &server.0.id().to_string()])
+        .args(args)
         .arg("--report")
         .arg(&report)
         .status()
         .expect("run vigia-loadgen");
     assert!(status.success());
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let json = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let html = std::fs::read_to_string(dir.join("out.html")).unwrap();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    (json, html)
+}
+
+/// Checks what every run must show: at least `min_samples` latency samples with a median under
+/// `max_p50_ms`, no gap, no error, every frame stamped, server sampled, HTML with plots.
+fn check_report(
+    json: &serde_json::Value,
+    html: &str,
+    protocol: &str,
+    min_samples: u64,
+    max_p50_ms: f64,
+) {
     let s = &json["summary"];
-    let lat = &s["latency"]["rtsp"];
-    assert!(lat["samples"].as_u64().unwrap() > 500, "{lat}");
+    let lat = &s["latency"][protocol];
+    assert!(lat["samples"].as_u64().unwrap() >= min_samples, "{lat}");
     let p50 = lat["p50_ms"].as_f64().unwrap();
     let p99 = lat["p99_ms"].as_f64().unwrap();
     assert!(
-        (0.0..200.0).contains(&p50) && p99 < 1000.0,
+        (0.0..max_p50_ms).contains(&p50) && p99 < 2000.0,
         "implausible latency {lat}"
     );
     assert_eq!(s["gaps"], 0, "{s}");
     assert_eq!(s["errors"], 0, "{s}");
     assert_eq!(s["frames_unstamped"], 0, "{s}");
+    assert!(s["server"]["cpu_s_per_stream_minute"].as_f64().unwrap() > 0.0);
+    assert!(html.contains("<svg") && !html.contains("<script"));
+}
+
+#[test]
+fn five_cameras_two_rtsp_readers_each() {
+    let args = [
+        "--cameras",
+        "5",
+        "--readers-per-camera",
+        "2",
+        "--protocol",
+        "rtsp",
+    ];
+    let (json, html) = run_loadgen(
+        0,
+        &[&args[..], &["--duration", "8s", "--ramp", "1s"]].concat(),
+    );
+    check_report(&json, &html, "rtsp", 1000, 200.0);
+    let s = &json["summary"];
     assert_eq!(
         (s["cameras_peak"].as_u64(), s["readers_peak"].as_u64()),
         (Some(5), Some(10))
     );
-    assert!(s["server"]["cpu_s_per_stream_minute"].as_f64().unwrap() > 0.0);
     assert!(json["series"].as_array().unwrap().len() >= 8);
-    let html = std::fs::read_to_string(dir.join("out.html")).unwrap();
-    assert!(html.contains("<svg") && !html.contains("<script"));
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn two_cameras_one_ll_hls_reader_each() {
+    let args = [
+        "--cameras",
+        "2",
+        "--readers-per-camera",
+        "1",
+        "--protocol",
+        "hls",
+    ];
+    let (json, html) = run_loadgen(
+        1,
+        &[&args[..], &["--duration", "6s", "--ramp", "0s"]].concat(),
+    );
+    // A frame waits up to one 200 ms part before it can be fetched.
+    check_report(&json, &html, "hls", 100, 1000.0);
+    assert_eq!(json["summary"]["readers_peak"].as_u64(), Some(2));
 }
