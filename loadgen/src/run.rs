@@ -229,3 +229,22 @@ fn write_reports(opts: &Options, report: &Report) -> Result<(), Error> {
     std::fs::write(&html_path, html::render(report))
         .context(|| format!("report {}", html_path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn webrtc_says_whep_does_not_exist_yet() {
+        let opts = Options {
+            protocol: Protocol::Webrtc,
+            report: std::env::temp_dir().join("vigia-loadgen-never-written.json"),
+            ..Options::default()
+        };
+        let err = run(opts).await.unwrap_err().to_string();
+        assert!(
+            err.contains("not supported yet: WHEP does not exist in vigia"),
+            "{err}"
+        );
+    }
+}
