@@ -41,6 +41,9 @@ pub enum Error {
     /// A secret could not be sealed or opened.
     #[error("secret: {0}")]
     Secret(String),
+    /// The HTTP listener failed.
+    #[error("serve: {0}")]
+    Serve(std::io::Error),
     /// The configuration is invalid (startup only).
     #[error("config {var}: {message}")]
     Config {
@@ -66,9 +69,11 @@ impl Error {
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
-            Error::Database(_) | Error::Bus(_) | Error::Secret(_) | Error::Config { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::Database(_)
+            | Error::Bus(_)
+            | Error::Serve(_)
+            | Error::Secret(_)
+            | Error::Config { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

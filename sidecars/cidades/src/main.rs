@@ -39,13 +39,26 @@ async fn run() -> Result<(), Error> {
         })?;
     tracing::info!(address = %config.address, "vigia-cidades listening");
     let served = axum::serve(listener, app.router())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown())
         .await;
     app.stop().await;
-    served.map_err(|e| Error::Config {
-        var: "CIDADES_ADDRESS",
-        message: e.to_string(),
-    })
+    served.map_err(Error::Serve)
+}
+
+/// Resolves on SIGINT or SIGTERM (what an orchestrator sends).
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("vigia-cidades shutting down");
 }

@@ -22,6 +22,11 @@ struct Vigia {
     dir: PathBuf,
 }
 
+/// The queue of vigia node `node` (see server/src/bus.rs).
+fn node_queue(node: &str) -> String {
+    format!("vigia.streaming.{node}")
+}
+
 impl Vigia {
     fn spawn(config: &str, node: &str) -> Vigia {
         let dir = std::env::temp_dir().join(format!("cidades-vigia-{}", unique()));
@@ -104,7 +109,8 @@ async fn a_camera_created_in_cidades_is_pulled_by_vigia_and_shows_online() {
         rtp + 1,
         mcast + 1
     );
-    let vigia = Vigia::spawn(&config, &format!("cidades-e2e-{}", unique()));
+    let node = format!("cidades-e2e-{}", unique());
+    let vigia = Vigia::spawn(&config, &node);
     assert!(
         vigia
             .logs_soon_contain("events: cameras from queue", Duration::from_secs(15))
@@ -155,4 +161,6 @@ async fn a_camera_created_in_cidades_is_pulled_by_vigia_and_shows_online() {
         vigia.logs()
     );
     h.finish().await;
+    drop(vigia);
+    common::delete_service_queues(&node_queue(&node)).await;
 }

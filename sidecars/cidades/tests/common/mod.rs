@@ -176,8 +176,11 @@ impl Harness {
             .unwrap()
     }
 
-    /// Stops the service, drops its database and deletes its queues.
+    /// Deletes the cameras left (so no Vigia on the shared broker keeps pulling them), waits
+    /// for their `camera.deleted` to be relayed when the real broker is in use, stops the
+    /// service, drops its database and deletes its queues.
     pub async fn finish(self) {
+        self.delete_cameras().await;
         let queue = self.config.queue.clone();
         let pool = self.app.pool().clone();
         self.app.stop().await;
@@ -187,16 +190,33 @@ impl Harness {
             .expect("admin db");
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db);
         let _ = sqlx::query(&drop).execute(&mut admin).await;
-        let mut queues = vec![vigia_events::topology::dlq(&queue)];
-        for d in [1, 2, 4] {
-            queues.push(vigia_events::topology::retry_queue(
-                &queue,
-                Duration::from_secs(d),
-            ));
-        }
-        queues.push(queue);
-        delete_queues(&queues).await;
+        delete_service_queues(&queue).await;
         let _ = std::fs::remove_dir_all(&self.config.state_dir);
+    }
+}
+
+impl Harness {
+    async fn delete_cameras(&self) {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM cameras")
+            .fetch_all(self.app.pool())
+            .await
+            .unwrap_or_default();
+        for id in ids {
+            let _ = self.app.state.delete_camera(id).await;
+        }
+        if self.config.events_url.as_deref() != Some(BROKER) {
+            return;
+        }
+        for _ in 0..50 {
+            if vigia_cidades::outbox::pending(self.app.pool())
+                .await
+                .unwrap_or(0)
+                == 0
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -337,6 +357,18 @@ async fn connect() -> Connection {
         .await
         .expect("broker timed out")
         .expect("connect to the broker")
+}
+
+/// Deletes a service queue of `vigia_events` with its retry queues (the default 1, 2, 4 s) and DLQ.
+pub async fn delete_service_queues(queue: &str) {
+    let mut queues = vec![vigia_events::topology::dlq(queue), queue.to_owned()];
+    for d in [1, 2, 4] {
+        queues.push(vigia_events::topology::retry_queue(
+            queue,
+            Duration::from_secs(d),
+        ));
+    }
+    delete_queues(&queues).await;
 }
 
 async fn delete_queues(queues: &[String]) {
