@@ -416,7 +416,8 @@ fn kick(setup: &Setup, id: &str, reader: &mut RtspClient) {
     assert!(gone.is_some(), "the kicked session is still listed");
 }
 
-/// Adds `api1` (synthetic) and changes it: it streams at once and is in the state file.
+/// Adds `api1` (synthetic) and changes it: it streams at once and is in the state file. Changes
+/// `pathDefaults` and a global key for the next start (a bad value is refused).
 fn add_path(setup: &Setup) {
     let (status, value) = setup.call(
         "POST",
@@ -437,13 +438,30 @@ fn add_path(setup: &Setup) {
         (&json!("synthetic"), &json!(5))
     );
     streams(setup, "api1");
+    let patches = [
+        ("config/pathdefaults/patch", "{\"maxReaders\":7}", 200),
+        ("config/global/patch", "{\"readTimeout\":\"7s\"}", 200),
+        ("config/global/patch", "{\"readTimeout\":\"soon\"}", 400),
+        (
+            "config/global/patch",
+            "{\"recordSpoolDirectory\":\"/x\"}",
+            400,
+        ),
+    ];
+    for (route, body, status) in patches {
+        let (got, value) = setup.call("PATCH", route, Some(body));
+        assert_eq!(got, status, "PATCH {route} {body}: {value}");
+    }
     let file = PathBuf::from(format!("{}.state/api-paths.json", setup.spool().display()));
     let saved = std::fs::read_to_string(&file).expect("the API's state file");
     assert!(saved.contains("api1"), "{saved}");
 }
 
-/// After the restart: `api1` is configured as it was left and streams.
+/// After the restart: `api1` is configured as it was left and streams; the global and
+/// `pathDefaults` changes are in force.
 fn restored(setup: &Setup) {
+    assert_eq!(setup.get("config/global/get")["readTimeout"], "7s");
+    assert_eq!(setup.get("config/pathdefaults/get")["maxReaders"], 7);
     let conf = setup.get("config/paths/get/api1");
     assert_eq!(
         (&conf["source"], &conf["maxReaders"]),

@@ -10,7 +10,9 @@
 //! - Configure: `POST /v3/config/paths/add/{name}`, `PATCH .../patch/{name}`,
 //!   `POST .../replace/{name}`, `DELETE .../delete/{name}` — on paths added through the API,
 //!   which become runtime paths at once and are kept in `<recordSpoolDirectory>.state/
-//!   api-paths.json`, so they survive a restart (MediaMTX forgets them).
+//!   api-paths.json`, so they survive a restart (MediaMTX forgets them);
+//!   `PATCH /v3/config/global/patch` and `/v3/config/pathdefaults/patch`, checked at once,
+//!   kept in `api-config.json` beside it and applied at the next start.
 //!
 //! Lists take MediaMTX's pagination (`itemsPerPage`, default 100; `page`, from 0) and answer
 //! `{"itemCount","pageCount","items"}`. Errors are `{"status":"error","error":"…"}`: 400 naming
@@ -21,6 +23,7 @@ mod conf;
 mod hls;
 mod pagination;
 mod recordings;
+mod saved;
 mod store;
 mod views;
 
@@ -39,6 +42,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use self::pagination::Page;
+use self::saved::SavedConfig;
+pub(crate) use self::saved::with_saved_changes;
 use self::store::ApiPaths;
 use crate::auth::{self, Attempt, Verdict};
 use crate::config::AuthAction;
@@ -53,6 +58,8 @@ pub(crate) struct Api {
     raw: serde_yaml::Mapping,
     /// Paths added through the API, persisted.
     added: Mutex<ApiPaths>,
+    /// Global and `pathDefaults` changes for the next start, persisted.
+    saved: Mutex<SavedConfig>,
     started: DateTime<Utc>,
 }
 
@@ -64,10 +71,12 @@ pub(crate) async fn start(
 ) -> Result<Vec<JoinHandle<()>>, String> {
     let config = paths.config().clone();
     let added = ApiPaths::open(&config)?;
+    let saved = SavedConfig::open(&config)?;
     let api = Arc::new(Api {
         paths,
         raw,
         added: Mutex::new(added),
+        saved: Mutex::new(saved),
         started: Utc::now(),
     });
     conf::restore(&api);
@@ -102,7 +111,10 @@ fn router() -> Router<Arc<Api>> {
         .route("/v3/config/global/get", get(conf::global_get))
         .route("/v3/config/global/patch", patch(conf::global_patch))
         .route("/v3/config/pathdefaults/get", get(conf::path_defaults_get))
-        .route("/v3/config/pathdefaults/patch", patch(conf::global_patch))
+        .route(
+            "/v3/config/pathdefaults/patch",
+            patch(conf::path_defaults_patch),
+        )
         .route("/v3/config/paths/list", get(conf::paths_list))
         .route("/v3/config/paths/get/{*name}", get(conf::paths_get))
         .route("/v3/config/paths/add/{*name}", post(conf::paths_add))

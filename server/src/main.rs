@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let loaded = api::with_saved_changes(loaded, &env);
     if let Err(e) = logging::init(&loaded.config) {
         eprintln!("vigia: {}", error_chain(&e));
         return ExitCode::FAILURE;

@@ -6,8 +6,8 @@
 //! `pathDefaults`. Paths added through the API are checked by the config loader, become
 //! runtime paths at once ([`PathManager::add_dynamic`]) and are kept in the state file (see
 //! [`super::store`]). Paths of the config file cannot be changed through the API (their
-//! names are refused), nor can the global keys or `pathDefaults`: Vigia has no hot reload
-//! yet.
+//! names are refused). Global keys and `pathDefaults` can, for the next start (Vigia has no
+//! hot reload yet; see [`super::saved`]).
 //!
 //! [`PathManager::add_dynamic`]: crate::paths::PathManager::add_dynamic
 
@@ -58,11 +58,40 @@ pub(super) async fn path_defaults_get(State(api): State<Arc<Api>>) -> Response {
     ok_json(&Value::Object(path_defaults(&api)))
 }
 
-/// `PATCH /v3/config/global/patch` and `/v3/config/pathdefaults/patch`: not supported.
-pub(super) async fn global_patch() -> Response {
-    bad_request(
-        "Vigia does not change global keys or pathDefaults through the API yet; edit the config file and restart",
-    )
+/// Global keys that `config/global/patch` refuses: the sections have their own routes, and the
+/// spool directory locates the file the changes are kept in.
+const NOT_PATCHABLE: &[&str] = &["paths", "pathDefaults", "recordSpoolDirectory"];
+
+/// `PATCH /v3/config/global/patch`: checked now, applied at the next start (see
+/// [`super::saved`]).
+pub(super) async fn global_patch(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let keys = match json_object(&body) {
+        Ok(keys) => keys,
+        Err(f) => return failure(f),
+    };
+    if let Some(key) = keys.keys().find(|k| NOT_PATCHABLE.contains(&k.as_str())) {
+        return bad_request(&format!("{key} can't be changed with config/global/patch"));
+    }
+    save_change(&api, "global", keys)
+}
+
+/// `PATCH /v3/config/pathdefaults/patch`: checked now, applied at the next start.
+pub(super) async fn path_defaults_patch(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    match json_object(&body) {
+        Ok(keys) => save_change(&api, "pathDefaults", keys),
+        Err(f) => failure(f),
+    }
+}
+
+fn save_change(api: &Api, section: &str, keys: PathKeys) -> Response {
+    let saved = lock(&api.saved).patch(&api.raw, section, keys);
+    match saved {
+        Ok(()) => {
+            tracing::info!("[API] {section} changed; the change applies at the next start");
+            ok_status()
+        }
+        Err(e) => bad_request(&e),
+    }
 }
 
 /// `GET /v3/config/paths/list`: the config file's paths, then the API's, by name.
