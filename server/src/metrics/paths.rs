@@ -1,6 +1,7 @@
 //! The path families at scrape time: MediaMTX's `paths*`, `streaming_active_cameras`, and each
 //! camera's health (rates, last frame age, reconnects) with what its readers lost in the hubs.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::Ordering;
 
@@ -39,8 +40,7 @@ impl PathView {
         path: &Path,
         now_us: i64,
         rates: &Rates,
-        muxers: &[MuxerView],
-        conns: &[ConnView],
+        outbound: &HashMap<&str, u64>,
     ) -> PathView {
         let stream = path.stream();
         let counters = stream.as_ref().map(|s| s.counters());
@@ -54,7 +54,7 @@ impl PathView {
             reconnects: path.source_status().failures,
             frames: load(|c| c.frames.load(Ordering::Relaxed)),
             bytes: load(|c| c.bytes.load(Ordering::Relaxed)),
-            bytes_sent: outbound_bytes(&path.name, muxers, conns),
+            bytes_sent: outbound.get(path.name.as_str()).copied().unwrap_or(0),
             last_unit_us: counters.map_or(0, |c| c.last_unit_us.load(Ordering::Relaxed)),
             now_us,
             rate: rates.rate(&path.name),
@@ -73,23 +73,26 @@ impl PathView {
     }
 }
 
-/// Bytes sent to `path`'s readers: its reading RTSP sessions' and its HLS muxer's.
-fn outbound_bytes(path: &str, muxers: &[MuxerView], conns: &[ConnView]) -> u64 {
-    let hls: u64 = muxers
-        .iter()
-        .filter(|m| m.path == path)
-        .map(|m| m.bytes_sent)
-        .sum();
-    let rtsp: u64 = conns
-        .iter()
-        .filter(|c| {
-            c.session
-                .as_ref()
-                .is_some_and(|s| s.state == SessionState::Read && s.path == path)
-        })
-        .map(|c| c.outbound_bytes)
-        .sum();
-    hls + rtsp
+/// Bytes sent to each path's readers: its reading RTSP sessions' and its HLS muxer's, by path
+/// name (one pass over each list, whatever the number of paths).
+pub(super) fn outbound_by_path<'a>(
+    muxers: &'a [MuxerView],
+    conns: &'a [ConnView],
+) -> HashMap<&'a str, u64> {
+    let mut outbound: HashMap<&str, u64> = HashMap::new();
+    for muxer in muxers {
+        *outbound.entry(muxer.path.as_str()).or_default() += muxer.bytes_sent;
+    }
+    for conn in conns {
+        if let Some(session) = conn
+            .session
+            .as_ref()
+            .filter(|s| s.state == SessionState::Read)
+        {
+            *outbound.entry(session.path.as_str()).or_default() += conn.outbound_bytes;
+        }
+    }
+    outbound
 }
 
 /// MediaMTX's path families, its deprecated byte names, and `streaming_active_cameras`.
@@ -247,4 +250,55 @@ fn encode_hubs(encoder: &mut DescriptorEncoder<'_>, live: &[&PathView]) -> fmt::
     let help = "Readers with a cursor in the hub";
     let readers = per_hub(|s| s.readers as u64);
     write(encoder, "vigia_hub_readers", help, Kind::Gauge, &readers)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::registry::SessionInfo;
+
+    fn conn(path: &str, state: SessionState, outbound_bytes: u64) -> ConnView {
+        ConnView {
+            id: Uuid::new_v4(),
+            created: Utc::now(),
+            remote_addr: "127.0.0.1:5000".parse().unwrap(),
+            inbound_bytes: 0,
+            outbound_bytes,
+            session: Some(SessionInfo {
+                id: Uuid::new_v4(),
+                created: Utc::now(),
+                state,
+                path: path.to_owned(),
+                query: String::new(),
+                transport: Some("TCP"),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_path_sends_what_its_readers_and_its_hls_muxer_sent() {
+        let muxers = [MuxerView {
+            path: "cam1".to_owned(),
+            bytes_sent: 100,
+            created: Utc::now(),
+            last_request: Utc::now(),
+        }];
+        let conns = [
+            conn("cam1", SessionState::Read, 10),
+            conn("cam1", SessionState::Read, 5),
+            conn("cam1", SessionState::Publish, 1000),
+            conn("cam2", SessionState::Read, 7),
+        ];
+        let outbound = outbound_by_path(&muxers, &conns);
+        assert_eq!(
+            outbound.get("cam1"),
+            Some(&115),
+            "the publisher's bytes are not sent"
+        );
+        assert_eq!(outbound.get("cam2"), Some(&7));
+        assert_eq!(outbound.get("cam3"), None);
+    }
 }
