@@ -1,14 +1,15 @@
 //! A value kept in a JSON file by group commit: changes are made in memory at once, and a writer
 //! task saves the whole value (compact JSON, replacing the file atomically: temporary file,
-//! fsync, rename, directory fsync) whenever it changed. While one save runs, further changes accumulate and go out together in
-//! the next, so a burst of changes costs a few writes, not one each.
+//! fsync, rename, directory fsync) whenever it changed. While one save runs, further changes
+//! accumulate and go out together in the next, so a burst of changes costs a few writes, not
+//! one each.
 //!
 //! Each change gets a [`Ticket`]; [`Persisted::durable`] resolves once a save that includes it
 //! is on disk (or fails with the error of a save that included it and failed). A change that
 //! changes nothing gets the ticket of the value as it is, so it too waits for whatever unsaved
 //! change it depends on (a redelivered event is not acked before the first delivery's change is
 //! on disk). After a failed save the writer waits for the next change or the next caller that
-//! needs a save (a retried event) before it tries again.
+//! waits for an unsaved change (a retried event) before it tries again.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -102,7 +103,15 @@ impl<T: Serialize + Send + 'static> Persisted<T> {
         ticket: Ticket,
     ) -> impl Future<Output = Result<(), String>> + Send + use<T> {
         let mut saved = self.saved.subscribe();
-        let seen = saved.borrow().attempts;
+        let (seen, on_disk) = {
+            let now = saved.borrow();
+            (now.attempts, now.generation)
+        };
+        if ticket.0 > on_disk {
+            // A save that starts after `seen` settles this wait, whatever happened before (a
+            // save of this change may have failed between `update` and now).
+            self.wake.notify_one();
+        }
         let failed_since = move |s: &Saved| {
             s.failed
                 .as_ref()
