@@ -15,7 +15,6 @@ mod cameras;
 mod health;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -28,8 +27,8 @@ use vigia_events::{
 use vigia_storage::recorder::RecordEvent;
 use vigia_storage::spool::Backlog;
 
-use crate::config::Config;
 use crate::paths::{Path, PathManager};
+use crate::state::state_dir;
 
 /// Environment variable naming the node (its queue `vigia.streaming.<node>`, its event source
 /// `/vigia/<node>`); the host name by default.
@@ -292,12 +291,6 @@ fn log_change(report: &health::Report, correlation_id: Option<&str>) {
     let reason = d.reason.map_or("", |r| r.as_str());
     let detail = d.detail.as_deref().unwrap_or_default();
     tracing::warn!(path = %d.path, correlation_id = %corr, reconnects, "camera {status}: {reason}: {detail}");
-}
-
-/// The node's bus state directory: `<recordSpoolDirectory>.state`.
-fn state_dir(config: &Config) -> PathBuf {
-    let spool = config.record_spool_directory.trim_end_matches('/');
-    PathBuf::from(format!("{spool}.state"))
 }
 
 /// The node's name in queue names and event sources: `$VIGIA_NODE` if set (two vigia on one
