@@ -57,23 +57,17 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
 
--- Events consumed, by CloudEvents source + id: the effect and this row commit together, so a
--- redelivered event changes nothing.
-CREATE TABLE consumed_events (
-    source      TEXT NOT NULL,
-    event_id    TEXT NOT NULL,
-    event_type  TEXT NOT NULL,
-    consumed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (source, event_id)
-);
-
--- lpr.detected and alert.triggered, per city.
+-- lpr.detected and alert.triggered, per city; one row per event (CloudEvents source + id), so a
+-- redelivered event adds nothing.
 CREATE TABLE occurrences (
-    id          BIGSERIAL PRIMARY KEY,
+    id           BIGSERIAL PRIMARY KEY,
+    event_source TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
     city_id     UUID NOT NULL REFERENCES cities (id) ON DELETE CASCADE,
     camera_id   UUID NOT NULL,
     kind        TEXT NOT NULL,
     detail      JSONB NOT NULL,
-    occurred_at TIMESTAMPTZ NOT NULL
+    occurred_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (event_source, event_id)
 );
 CREATE INDEX occurrences_city ON occurrences (city_id, occurred_at DESC);

@@ -1,12 +1,13 @@
 //! What Cidades takes from the bus: `stream.health_check` (camera status) and `lpr.detected` /
 //! `alert.triggered` (occurrences per city).
 //!
-//! **Idempotence.** Besides the consumer's dedupe window, each event's `source` + `id` is
-//! inserted into `consumed_events` in the same transaction as its effect; a copy finds the row
-//! and changes nothing, however late it comes. **Order.** A health check older than the one that
-//! set the camera's status (by event time) is recorded as consumed but does not change it.
-//! Events about unknown cameras (another installation's, or deleted) are acknowledged and
-//! ignored.
+//! **Idempotence**, beyond the consumer's dedupe window, by the data itself, however late a copy
+//! comes: an occurrence row is unique by the event's `source` + `id`, so a copy inserts nothing;
+//! a health check sets the camera's status only if it is not older (by event time) than the one
+//! that set it, so a copy writes the same values again and an older check changes nothing (no
+//! table of consumed ids, which at one check per camera every few seconds would grow by
+//! millions of rows a day). Events about unknown cameras (another installation's, or deleted)
+//! are acknowledged and ignored.
 
 use std::path::PathBuf;
 
@@ -33,12 +34,9 @@ pub fn handler(state: State) -> impl Fn(Event) -> HandlerFuture + Send + Sync + 
     }
 }
 
-/// Applies `event` once: its effect and its `consumed_events` row commit together.
+/// Applies `event` (any number of times, with the effect of once).
 pub async fn apply(state: &State, event: &Event) -> Result<(), Error> {
     let mut tx = state.pool.begin().await?;
-    if !first_time(&mut tx, event).await? {
-        return Ok(());
-    }
     let status_changed = match &event.data {
         EventData::StreamHealthCheck(h) => health(&mut tx, event, h).await?,
         EventData::LprDetected(d) => occurrence(&mut tx, event, &d.camera_id, "lpr").await?,
@@ -50,20 +48,6 @@ pub async fn apply(state: &State, event: &Event) -> Result<(), Error> {
         state.cache.invalidate_cameras().await;
     }
     Ok(())
-}
-
-/// Records the event as consumed; false when it already was.
-async fn first_time(tx: &mut PgConnection, event: &Event) -> Result<bool, Error> {
-    let done = sqlx::query(
-        "INSERT INTO consumed_events (source, event_id, event_type) VALUES ($1, $2, $3) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&event.source)
-    .bind(&event.id)
-    .bind(event.event_type().as_str())
-    .execute(tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Sets the camera's status from a newer health check; true when the status changed.
@@ -79,10 +63,11 @@ async fn health(
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
-    let before: Option<(String,)> = sqlx::query_as("SELECT status FROM cameras WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let before: Option<(String,)> =
+        sqlx::query_as("SELECT status FROM cameras WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let updated = sqlx::query(
         "UPDATE cameras SET status = $2, status_reason = $3, status_at = $4 \
          WHERE id = $1 AND (status_at IS NULL OR status_at <= $4)",
@@ -107,13 +92,16 @@ async fn occurrence(
         return Ok(false);
     };
     sqlx::query(
-        "INSERT INTO occurrences (city_id, camera_id, kind, detail, occurred_at) \
-         SELECT city_id, id, $2, $3, $4 FROM cameras WHERE id = $1",
+        "INSERT INTO occurrences (event_source, event_id, city_id, camera_id, kind, detail, \
+         occurred_at) SELECT $5, $6, city_id, id, $2, $3, $4 FROM cameras WHERE id = $1 \
+         ON CONFLICT (event_source, event_id) DO NOTHING",
     )
     .bind(id)
     .bind(kind)
     .bind(event.data.to_json())
     .bind(event.time)
+    .bind(&event.source)
+    .bind(&event.id)
     .execute(tx)
     .await?;
     Ok(false)

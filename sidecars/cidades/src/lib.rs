@@ -31,7 +31,7 @@ pub use error::Error;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use vigia_events::Consumer;
+use vigia_events::{Consumer, ConsumerStats};
 
 use crate::cache::Cache;
 use crate::config::Config;
@@ -86,6 +86,14 @@ impl App {
     /// The database pool.
     pub fn pool(&self) -> &PgPool {
         &self.state.pool
+    }
+
+    /// The bus consumer's counters (all zero without a broker).
+    pub fn consumer_stats(&self) -> ConsumerStats {
+        self.consumer
+            .as_ref()
+            .map(Consumer::stats)
+            .unwrap_or_default()
     }
 
     /// Stops the relay and the consumer.

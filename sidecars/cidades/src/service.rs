@@ -38,6 +38,9 @@ impl State {
     pub async fn update_plan(&self, id: Uuid, input: PlanInput) -> Result<Plan, Error> {
         let plan = plan_from(id, input)?;
         let mut tx = self.pool.begin().await?;
+        // Lock order city → plan, as every camera change takes them, so the two never deadlock;
+        // the cities are read again after the plan's lock, to include one that just moved onto it.
+        store::cities_on_plan(&mut tx, id).await?;
         let plan = store::update_plan(&mut tx, &plan)
             .await?
             .ok_or(Error::NotFound("plan"))?;
@@ -125,7 +128,7 @@ impl State {
     /// The plan of city `city_id`, which must exist (else 422 naming `cityId`); the city row
     /// stays locked so its plan cannot change before the camera event commits.
     async fn city_plan(&self, tx: &mut PgConnection, city_id: Uuid) -> Result<Plan, Error> {
-        let city = store::city_for_update(tx, city_id)
+        let city = store::city_for_share(tx, city_id)
             .await?
             .ok_or_else(|| Error::invalid("cityId", "unknown city"))?;
         plan_of(tx, &city).await
@@ -191,8 +194,10 @@ impl State {
     }
 }
 
+/// The plan of `city`, share-locked: an event carrying it and a change of the plan are ordered
+/// by the lock, so the later event always carries the newer plan.
 async fn plan_of(tx: &mut PgConnection, city: &City) -> Result<Plan, Error> {
-    store::plan(tx, city.storage_plan_id)
+    store::plan_for_share(tx, city.storage_plan_id)
         .await?
         .ok_or(Error::NotFound("plan"))
 }

@@ -51,6 +51,13 @@ pub async fn plan(db: &mut PgConnection, id: Uuid) -> Result<Option<Plan>, Error
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
 
+/// One plan, share-locked until the transaction ends (so it cannot change under an event that
+/// carries it).
+pub async fn plan_for_share(db: &mut PgConnection, id: Uuid) -> Result<Option<Plan>, Error> {
+    let sql = format!("SELECT {PLAN_COLUMNS} FROM storage_plans WHERE id = $1 FOR SHARE");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
+}
+
 /// A page of plans, by name.
 pub async fn plans(db: &mut PgConnection, p: &ListParams) -> Result<Page<Plan>, Error> {
     let filter = |q: &mut Query<'_>| name_filter(q, p);
@@ -77,7 +84,12 @@ pub async fn insert_city(db: &mut PgConnection, c: &City) -> Result<(), Error> {
 
 /// Replaces a city's fields, returning the city before and after (`None`: no such city).
 pub async fn update_city(db: &mut PgConnection, c: &City) -> Result<Option<(City, City)>, Error> {
-    let Some(before) = city_for_update(db, c.id).await? else {
+    let sql = format!("SELECT {CITY_COLUMNS} FROM cities WHERE id = $1 FOR UPDATE");
+    let before: Option<City> = sqlx::query_as(&sql)
+        .bind(c.id)
+        .fetch_optional(&mut *db)
+        .await?;
+    let Some(before) = before else {
         return Ok(None);
     };
     let sql = format!(
@@ -103,8 +115,9 @@ pub async fn city(db: &mut PgConnection, id: Uuid) -> Result<Option<City>, Error
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
 
-/// One city, locked until the transaction ends (so its plan cannot change under a camera event).
-pub async fn city_for_update(db: &mut PgConnection, id: Uuid) -> Result<Option<City>, Error> {
+/// One city, share-locked until the transaction ends (so its plan cannot change under a camera
+/// event).
+pub async fn city_for_share(db: &mut PgConnection, id: Uuid) -> Result<Option<City>, Error> {
     let sql = format!("SELECT {CITY_COLUMNS} FROM cities WHERE id = $1 FOR SHARE");
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
