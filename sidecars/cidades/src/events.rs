@@ -87,3 +87,80 @@ pub fn plan_changed(city: &City, plan: &Plan) -> Result<Event, Error> {
         }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REST: &str = "rest:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    const BUS: &str = "bus:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+    fn plan() -> Plan {
+        Plan {
+            id: uuid::Uuid::new_v4(),
+            name: "P".into(),
+            retention_days: 45,
+            quota_gb: 1,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    fn camera(keys: &Keys, password: Option<&str>) -> Camera {
+        let id = uuid::Uuid::new_v4();
+        let sealed = password.map(|p| keys.at_rest.as_ref().unwrap().seal(&id.to_string(), p));
+        Camera {
+            id,
+            city_id: uuid::Uuid::new_v4(),
+            name: "Cam".into(),
+            location: String::new(),
+            rtsp_url: "rtsp://10.0.0.1/s".into(),
+            username: password.map(|_| "admin".into()),
+            password_sealed: sealed,
+            record: true,
+            status: "unknown".into(),
+            status_reason: None,
+            status_at: None,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    fn keys() -> Keys {
+        Keys {
+            at_rest: Some(AtRest::new(Keyring::parse(REST).unwrap())),
+            bus: Some(Keyring::parse(BUS).unwrap()),
+        }
+    }
+
+    #[test]
+    fn camera_event_reseals_the_password_for_the_bus() {
+        let keys = keys();
+        let cam = camera(&keys, Some("pw"));
+        let plan = plan();
+        let event = camera_event(&keys, &cam, &plan, true).unwrap();
+        let EventData::CameraCreated(c) = &event.data else {
+            panic!("{:?}", event.event_type());
+        };
+        assert_eq!(c.storage_plan, storage_plan(&plan));
+        assert_eq!(c.credentials.as_ref().unwrap().password.key_id(), "bus");
+        let login = c.login(keys.bus.as_ref()).unwrap().unwrap();
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("admin", "pw")
+        );
+        assert_eq!(event.source, SOURCE);
+        let again = Event::from_slice(&event.to_bytes()).unwrap();
+        assert_eq!(again.data, event.data, "a valid event of the contract");
+    }
+
+    #[test]
+    fn camera_event_without_password_or_keys() {
+        let keys = keys();
+        let cam = camera(&keys, None);
+        let event = camera_event(&Keys::default(), &cam, &plan(), false).unwrap();
+        assert!(matches!(&event.data, EventData::CameraUpdated(c) if c.credentials.is_none()));
+        let with_password = camera(&keys, Some("pw"));
+        assert!(camera_event(&Keys::default(), &with_password, &plan(), true).is_err());
+    }
+}

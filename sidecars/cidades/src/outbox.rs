@@ -259,3 +259,24 @@ async fn record_failure(pool: &PgPool, ids: &[i64], e: &Error) {
         tracing::warn!(error = %db, "outbox relay could not record a failure");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_come_from_the_event() {
+        let event = vigia_events::examples().swap_remove(0);
+        let body = String::from_utf8(event.to_bytes()).unwrap();
+        let p = properties(&body);
+        let short = |s: &Option<ShortString>| s.as_ref().map(|s| s.as_str().to_owned());
+        assert_eq!(short(p.message_id()), Some(event.id.clone()));
+        assert_eq!(
+            short(p.correlation_id()),
+            Some(event.correlation_id.clone())
+        );
+        assert_eq!(short(p.content_type()).as_deref(), Some(CONTENT_TYPE));
+        assert_eq!(*p.delivery_mode(), Some(2));
+        assert_eq!(*properties("not json").delivery_mode(), Some(2));
+    }
+}

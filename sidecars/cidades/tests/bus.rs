@@ -221,6 +221,7 @@ async fn outbox_delivers_after_a_broker_outage() {
     let relay = Relay::spawn(h.app.pool().clone(), RelayConfig::new(BROKER));
     let e = bus.next(10, |e| about_camera(e, &id)).await;
     assert!(matches!(e.data, EventData::CameraCreated(_)));
+    h.delete_cameras().await;
     wait_sent(&h).await;
     relay.stop().await;
     h.finish().await;
@@ -400,4 +401,45 @@ async fn wait_sent(h: &Harness) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("outbox rows still unsent");
+}
+
+#[tokio::test]
+async fn two_relays_publish_each_event_exactly_once() {
+    let mut bus = Bus::listen(&["camera.created"]).await;
+    let h = Harness::start_with_broker(None).await;
+    let (_, city) = h.seed_city().await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let body = camera_body(&city, &format!("R{i:02}"), &format!("rtsp://10.5.0.{i}/s"));
+        let cam = h
+            .ok(Method::POST, "/v1/cameras", Some(body), StatusCode::CREATED)
+            .await;
+        ids.push(str_of(&cam["id"]));
+    }
+    let relays = [(); 2].map(|()| Relay::spawn(h.app.pool().clone(), RelayConfig::new(BROKER)));
+    let mut seen = Vec::new();
+    while seen.len() < ids.len() {
+        let e = bus
+            .next(10, |e| ids.iter().any(|id| about_camera(e, id)))
+            .await;
+        let EventData::CameraCreated(c) = e.data else {
+            unreachable!()
+        };
+        seen.push(c.camera_id);
+    }
+    assert!(
+        !bus.any_within(1000, |e| ids.iter().any(|id| about_camera(e, id)))
+            .await,
+        "no event twice"
+    );
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|id| ids.iter().position(|x| x == id));
+    sorted.dedup();
+    assert_eq!(sorted, ids, "every event once");
+    h.delete_cameras().await;
+    wait_sent(&h).await;
+    for r in relays {
+        r.stop().await;
+    }
+    h.finish().await;
 }

@@ -196,7 +196,9 @@ impl Harness {
 }
 
 impl Harness {
-    async fn delete_cameras(&self) {
+    /// Deletes every camera (their `camera.deleted` go to the outbox) and, when this instance
+    /// relays to the real broker, waits until the outbox is empty.
+    pub async fn delete_cameras(&self) {
         let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM cameras")
             .fetch_all(self.app.pool())
             .await
