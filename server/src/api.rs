@@ -60,6 +60,8 @@ pub(crate) struct Api {
     added: Mutex<ApiPaths>,
     /// Global and `pathDefaults` changes for the next start, persisted.
     saved: Mutex<SavedConfig>,
+    /// Held by each change of a path's configuration, so that two never interleave.
+    writes: Mutex<()>,
     started: DateTime<Utc>,
 }
 
@@ -77,6 +79,7 @@ pub(crate) async fn start(
         raw,
         added: Mutex::new(added),
         saved: Mutex::new(saved),
+        writes: Mutex::new(()),
         started: Utc::now(),
     });
     conf::restore(&api);

@@ -268,10 +268,15 @@ impl PathManager {
         all
     }
 
+    /// Whether `name` is a runtime path (added by the API or an event camera).
+    pub(crate) fn is_runtime(&self, name: &str) -> bool {
+        lock(&self.dynamic).contains_key(name)
+    }
+
     /// The name of the configuration entry `name` takes its config from: itself for a runtime
     /// path, else the matching `paths` entry (`cam1`, `~^cam`, `all_others`).
     pub(crate) fn conf_name(&self, name: &str) -> Option<String> {
-        if lock(&self.dynamic).contains_key(name) {
+        if self.is_runtime(name) {
             return Some(name.to_string());
         }
         self.config.path_config(name).map(|m| m.entry.name.clone())

@@ -122,7 +122,9 @@ pub(super) async fn paths_add(
     body: Bytes,
 ) -> Response {
     let name = name_param(name);
-    if file_paths(&api).contains_key(&name) || lock(&api.added).get(&name).is_some() {
+    let _one_at_a_time = lock(&api.writes);
+    // A runtime path the API did not add is an event camera's.
+    if file_paths(&api).contains_key(&name) || api.paths.is_runtime(&name) {
         return bad_request("path already exists");
     }
     match json_object(&body) {
@@ -138,6 +140,7 @@ pub(super) async fn paths_patch(
     body: Bytes,
 ) -> Response {
     let name = name_param(name);
+    let _one_at_a_time = lock(&api.writes);
     let mut keys = match added_keys(&api, &name) {
         Ok(keys) => keys,
         Err(f) => return failure(f),
@@ -158,6 +161,7 @@ pub(super) async fn paths_replace(
     body: Bytes,
 ) -> Response {
     let name = name_param(name);
+    let _one_at_a_time = lock(&api.writes);
     if let Err(f) = added_keys(&api, &name) {
         return failure(f);
     }
@@ -170,6 +174,7 @@ pub(super) async fn paths_replace(
 /// `DELETE /v3/config/paths/delete/{name}`: the runtime path stops and leaves the state file.
 pub(super) async fn paths_delete(State(api): State<Arc<Api>>, name: UrlPath<String>) -> Response {
     let name = name_param(name);
+    let _one_at_a_time = lock(&api.writes);
     if let Err(f) = added_keys(&api, &name) {
         return failure(f);
     }
