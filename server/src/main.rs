@@ -117,7 +117,7 @@ async fn serve(config: Arc<Config>, raw: serde_yaml::Mapping) -> Result<(), Stri
         let bus = bus_node.as_ref().map(|node| node.bus().clone());
         tasks.extend(metrics::start(paths.clone(), bus).await?);
     }
-    paths.start_static_sources();
+    paths.start();
     wait_for_shutdown().await;
     tracing::info!("shutting down");
     for task in tasks {

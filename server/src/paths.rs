@@ -5,7 +5,7 @@
 //! [`PathStream`] at a time; publishers and sources replace it, readers subscribe to it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -18,6 +18,12 @@ use crate::record::Recording;
 use crate::registry::Registry;
 use crate::sources;
 use crate::stream::PathStream;
+
+/// How often [`PathManager::forget_unused`] runs.
+const FORGET_EVERY: Duration = Duration::from_secs(5);
+/// How long a path that a client request created is kept unused before it is forgotten: longer
+/// than a client takes between DESCRIBE and PLAY, or ANNOUNCE and RECORD.
+const FORGET_AFTER: Duration = Duration::from_secs(10);
 
 /// Why a path operation was refused; each maps to an RTSP status in the driver.
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +205,45 @@ impl PathManager {
         Ok(())
     }
 
+    /// Starts what runs with the server: the sources of exactly named paths (see
+    /// [`PathManager::start_static_sources`]) and the task that forgets unused paths
+    /// ([`PathManager::forget_unused`]) every [`FORGET_EVERY`].
+    pub(crate) fn start(self: &Arc<Self>) {
+        self.start_static_sources();
+        let manager = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FORGET_EVERY);
+            loop {
+                tick.tick().await;
+                let Some(manager) = manager.upgrade() else {
+                    return;
+                };
+                manager.forget_unused(sources::unix_micros());
+            }
+        });
+    }
+
+    /// Forgets the paths that client requests created (names matched by a `~regex` or
+    /// `all_others` entry) and that nobody has used for [`FORGET_AFTER`]: no stream, publisher,
+    /// reader or running source, and no lookup. Returns how many. Config paths of an exact
+    /// name and runtime paths stay.
+    pub(crate) fn forget_unused(&self, now_us: i64) -> usize {
+        let idle_us = i64::try_from(FORGET_AFTER.as_micros()).unwrap_or(i64::MAX);
+        let forgotten: Vec<Arc<Path>> = {
+            let mut paths = lock(&self.paths);
+            let names: Vec<String> = paths
+                .values()
+                .filter(|p| p.is_forgettable(now_us, idle_us))
+                .map(|p| p.name.clone())
+                .collect();
+            names.iter().filter_map(|n| paths.remove(n)).collect()
+        };
+        for path in &forgotten {
+            path.retire();
+        }
+        forgotten.len()
+    }
+
     /// Starts the sources of exactly named paths that are not on-demand (synthetic, RTSP pull).
     pub(crate) fn start_static_sources(self: &Arc<Self>) {
         let exact = self
@@ -228,20 +273,25 @@ impl PathManager {
         }
         let mut paths = lock(&self.paths);
         if let Some(path) = paths.get(name) {
+            path.touch();
             return Ok(path.clone());
         }
         let dynamic = lock(&self.dynamic)
             .get(name)
             .map(|d| (d.conf.clone(), d.correlation_id.clone()));
-        let (conf, correlation_id) = match dynamic {
-            Some(found) => found,
+        let (conf, correlation_id, from_request) = match dynamic {
+            Some((conf, corr)) => (conf, corr, false),
             None => self
                 .config
                 .path_config(name)
-                .map(|m| (m.conf_for(name, ""), None))
+                .map(|m| {
+                    let exact = matches!(m.entry.matcher, PathMatcher::Exact);
+                    (m.conf_for(name, ""), None, !exact)
+                })
                 .ok_or_else(|| PathError::NotConfigured(name.to_string()))?,
         };
         let path = Path::new(name, conf, correlation_id);
+        path.from_request.store(from_request, Ordering::Relaxed);
         paths.insert(name.to_string(), path.clone());
         if let Some(recording) = self.recording.get() {
             recording.watch(&path);
@@ -323,6 +373,11 @@ pub(crate) struct Path {
     pub(crate) correlation_id: Option<String>,
     /// Set once the path left the manager (a runtime path removed or replaced).
     retired: AtomicBool,
+    /// Created by a client's request for a name a `~regex` or `all_others` entry matched:
+    /// forgotten once unused ([`PathManager::forget_unused`]).
+    from_request: AtomicBool,
+    /// The last lookup of the path (UNIX µs).
+    last_used_us: AtomicI64,
     /// What the source Vigia runs for the path last said about its connection.
     source_status: Mutex<SourceStatus>,
     state: Mutex<PathState>,
@@ -366,6 +421,8 @@ impl Path {
             conf,
             correlation_id,
             retired: AtomicBool::new(false),
+            from_request: AtomicBool::new(false),
+            last_used_us: AtomicI64::new(sources::unix_micros()),
             source_status: Mutex::default(),
             state: Mutex::default(),
             ready,
@@ -403,6 +460,24 @@ impl Path {
     /// Readers attached now.
     pub(crate) fn readers(&self) -> usize {
         lock(&self.state).readers
+    }
+
+    /// Notes a lookup: a path in use is not forgotten.
+    fn touch(&self) {
+        self.last_used_us
+            .store(sources::unix_micros(), Ordering::Relaxed);
+    }
+
+    /// Whether [`PathManager::forget_unused`] may forget the path at `now_us`.
+    fn is_forgettable(&self, now_us: i64, idle_us: i64) -> bool {
+        if !self.from_request.load(Ordering::Relaxed)
+            || now_us - self.last_used_us.load(Ordering::Relaxed) < idle_us
+            || self.stream().is_some()
+        {
+            return false;
+        }
+        let state = lock(&self.state);
+        state.publisher.is_none() && state.readers == 0 && state.source.is_none()
     }
 
     /// Whether the path left the manager; its stream watchers should stop following it.
@@ -626,5 +701,40 @@ mod tests {
         }
         assert!(lock(&paths.paths).is_empty(), "no path was created");
         assert_eq!(paths.get("cam/1").unwrap().name, "cam/1");
+    }
+
+    #[tokio::test]
+    async fn paths_that_requests_created_are_forgotten_once_unused() {
+        let paths = manager("paths:\n  fixed:\n  ~^cam:\n    source: publisher\n  all_others:\n");
+        let asked = paths.get("other").unwrap();
+        let regex = paths.get("cam9").unwrap();
+        let fixed = paths.get("fixed").unwrap();
+        regex.reserve_reader().unwrap();
+        let reader = ReaderGuard {
+            path: regex.clone(),
+        };
+        let later = sources::unix_micros() + 11_000_000;
+        assert_eq!(
+            paths.forget_unused(later),
+            1,
+            "only the unused request path"
+        );
+        assert!(asked.is_retired() && !regex.is_retired() && !fixed.is_retired());
+        drop(reader);
+        assert_eq!(paths.forget_unused(later), 1, "the reader left");
+        assert_eq!(
+            paths.forget_unused(later),
+            0,
+            "config paths of an exact name stay"
+        );
+        assert!(
+            !Arc::ptr_eq(&paths.get("other").unwrap(), &asked),
+            "a new path"
+        );
+        assert_eq!(
+            paths.forget_unused(sources::unix_micros() + 1_000_000),
+            0,
+            "a path just looked up is kept"
+        );
     }
 }
