@@ -110,7 +110,7 @@ pub(super) fn encode_paths(encoder: &mut DescriptorEncoder<'_>, views: &[PathVie
     write(
         encoder,
         "paths_readers",
-        "Readers attached to the path (RTSP sessions, HLS muxers, recorder, ...)",
+        "Readers attached to the path (RTSP sessions reading it, its HLS muxer)",
         Kind::Gauge,
         &each(|v| v.readers as u64),
     )?;
