@@ -47,8 +47,8 @@ pub(crate) use self::saved::with_saved_changes;
 use self::store::ApiPaths;
 use crate::auth::{self, Attempt, Verdict};
 use crate::config::AuthAction;
+use crate::cors::allowed_origin;
 use crate::paths::PathManager;
-use crate::playback::allowed_origin;
 use crate::rtsp::{listen_addr, peer_ip};
 
 /// Shared state of the API listener.
