@@ -10,8 +10,9 @@
 //!   health check that does not change the status leaves the cache alone (`statusAt` in a cached
 //!   page may then lag by up to the TTL).
 //!
-//! Every key has a TTL ([`TTL_SECS`]), the bound on staleness if the process dies between a
-//! commit and its invalidation.
+//! Every cached value has a TTL ([`TTL_SECS`]), the bound on staleness if the process dies
+//! between a commit and its invalidation; the generation counter expires a day
+//! ([`GENERATION_TTL_SECS`]) after its last change.
 
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ use redis::aio::ConnectionManager;
 
 /// Lifetime of every cached value, seconds.
 pub const TTL_SECS: u64 = 30;
+/// Lifetime of the camera pages' generation counter after its last change, seconds.
+pub const GENERATION_TTL_SECS: i64 = 86_400;
 
 /// The cache; a disabled one (no Redis configured) misses always.
 #[derive(Clone, Default)]
@@ -102,9 +105,21 @@ impl Cache {
 
     /// Makes every cached camera list page unreachable.
     pub async fn invalidate_cameras(&self) {
-        let _: Option<i64> = self
-            .query(redis::cmd("INCR").arg(self.generation_key()))
+        let Some(mut conn) = self.conn.clone() else {
+            return;
+        };
+        let key = self.generation_key();
+        // The counter outlives every page by far, so a page can never come back from an old
+        // generation; it expires only after a day without camera changes.
+        let bump = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, GENERATION_TTL_SECS)
+            .query_async::<()>(&mut conn)
             .await;
+        if let Err(e) = bump {
+            tracing::warn!(error = %e, "redis cache unavailable; camera pages expire by TTL");
+        }
     }
 
     /// The cache key of a city document.

@@ -236,6 +236,9 @@ async fn health_checks_set_status_once_and_in_order() {
         .ok(Method::POST, "/v1/cameras", Some(body), StatusCode::CREATED)
         .await;
     let id = str_of(&cam["id"]);
+    let list = format!("/v1/cameras?status=online&cityId={city}");
+    let before = h.ok(Method::GET, &list, None, StatusCode::OK).await;
+    assert_eq!(before["total"], 0, "and cached, when Redis runs");
     let online = Event::new(
         "/vigia/test",
         EventData::StreamHealthCheck(health(&id, HealthStatus::Online)),
@@ -244,14 +247,7 @@ async fn health_checks_set_status_once_and_in_order() {
     let path = format!("/v1/cameras/{id}");
     let got = wait_status(&h, &path, "online").await;
     assert_eq!(got["statusReason"], serde_json::Value::Null);
-    let filtered = h
-        .ok(
-            Method::GET,
-            &format!("/v1/cameras?status=online&cityId={city}"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    let filtered = h.ok(Method::GET, &list, None, StatusCode::OK).await;
     assert_eq!(filtered["total"], 1, "the cached list was invalidated");
 
     publish(&online).await;

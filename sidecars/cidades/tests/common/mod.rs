@@ -191,6 +191,7 @@ impl Harness {
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db);
         let _ = sqlx::query(&drop).execute(&mut admin).await;
         delete_service_queues(&queue).await;
+        delete_cache_keys(&self.config).await;
         let _ = std::fs::remove_dir_all(&self.config.state_dir);
     }
 }
@@ -359,6 +360,28 @@ async fn connect() -> Connection {
         .await
         .expect("broker timed out")
         .expect("connect to the broker")
+}
+
+/// Deletes the cache keys of a test instance.
+async fn delete_cache_keys(config: &Config) {
+    let Some(url) = &config.redis_url else {
+        return;
+    };
+    let Ok(client) = redis::Client::open(url.as_str()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let pattern = format!("{}:*", config.redis_prefix);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
 }
 
 /// Deletes a service queue of `vigia_events` with its retry queues (the default 1, 2, 4 s) and DLQ.
