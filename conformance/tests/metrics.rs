@@ -220,10 +220,11 @@ fn metrics_parse_hold_the_names_and_follow_publishers_and_readers() {
 }
 
 #[test]
-fn metrics_need_the_metrics_permission() {
+fn metrics_need_the_metrics_permission_and_answer_allowed_origins() {
     let metrics = free_port();
     let config = format!(
-        "metrics: yes\nmetricsAddress: 127.0.0.1:{metrics}\nauthInternalUsers:\n\
+        "metrics: yes\nmetricsAddress: 127.0.0.1:{metrics}\n\
+         metricsAllowOrigins: ['http://*.example.org']\nauthInternalUsers:\n\
          - user: any\n  permissions: [{{action: read}}]\n- user: prom\n  pass: secret\n  \
          permissions: [{{action: metrics}}]\n"
     );
@@ -231,12 +232,15 @@ fn metrics_need_the_metrics_permission() {
     let anonymous = http::get(metrics, "/metrics", &[]).expect("GET /metrics");
     assert_eq!(anonymous.status, 401);
     // prom:secret
-    let authorized = http::get(
-        metrics,
-        "/metrics",
-        &["Authorization: Basic cHJvbTpzZWNyZXQ="],
-    );
-    assert_eq!(authorized.map(|r| r.status), Some(200));
+    let prom = "Authorization: Basic cHJvbTpzZWNyZXQ=";
+    let grafana = "Origin: http://grafana.example.org";
+    let authorized = http::get(metrics, "/metrics", &[prom, grafana]).expect("GET /metrics");
+    assert_eq!(authorized.status, 200);
+    let allowed = authorized.header("access-control-allow-origin");
+    assert_eq!(allowed, Some("http://grafana.example.org"));
+    let elsewhere = http::get(metrics, "/metrics", &[prom, "Origin: http://evil.test"]);
+    let elsewhere = elsewhere.expect("GET /metrics");
+    assert_eq!(elsewhere.header("access-control-allow-origin"), None);
 }
 
 #[test]

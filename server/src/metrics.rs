@@ -39,6 +39,7 @@ use self::rates::Rates;
 use crate::auth::{self, Attempt, Verdict};
 use crate::bus::Bus;
 use crate::config::AuthAction;
+use crate::cors::allowed_origin;
 use crate::paths::PathManager;
 use crate::rtsp::{listen_addr, peer_ip};
 
@@ -75,7 +76,7 @@ pub(crate) async fn start(
     let server = Arc::new(MetricsServer { paths, registry });
     let app = instrument(
         Router::new()
-            .route("/metrics", get(scrape))
+            .route("/metrics", get(scrape).options(preflight))
             .with_state(server),
         "metrics",
     );
@@ -88,15 +89,50 @@ pub(crate) async fn start(
     Ok(vec![sampler, serve])
 }
 
-/// `GET /metrics`: every family, after checking the client may read metrics.
+/// `GET /metrics`: every family, after checking the client may read metrics; with CORS
+/// headers for the origins `metricsAllowOrigins` allows.
 async fn scrape(
     State(server): State<Arc<MetricsServer>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refusal(&server, peer, &headers) {
-        return refusal;
+    let mut response = match refusal(&server, peer, &headers) {
+        Some(refusal) => refusal,
+        None => exposition(&server),
+    };
+    allow_origin(&server, &headers, &mut response);
+    response
+}
+
+/// `OPTIONS /metrics`: a CORS preflight, answered as MediaMTX's metrics server does.
+async fn preflight(State(server): State<Arc<MetricsServer>>, headers: HeaderMap) -> Response {
+    let mut response = plain(StatusCode::NO_CONTENT, String::new());
+    let cors = response.headers_mut();
+    cors.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("OPTIONS, GET"),
+    );
+    cors.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization"),
+    );
+    allow_origin(&server, &headers, &mut response);
+    response
+}
+
+/// Sets `Access-Control-Allow-Origin` when the request's origin is allowed.
+fn allow_origin(server: &MetricsServer, headers: &HeaderMap, response: &mut Response) {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let allowed = allowed_origin(origin, &server.paths.config().metrics_allow_origins);
+    if let Some(value) = allowed.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
     }
+}
+
+/// Every family in the OpenMetrics text format.
+fn exposition(server: &MetricsServer) -> Response {
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &server.registry) {
         tracing::error!("[metrics] can't encode: {e}");
