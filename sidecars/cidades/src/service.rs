@@ -173,10 +173,7 @@ impl State {
         before: Option<&Camera>,
     ) -> Result<Option<serde_json::Value>, Error> {
         let Some(password) = &input.password else {
-            let kept = before.filter(|b| b.username == *username && b.rtsp_url == rtsp_url);
-            return Ok(kept
-                .and_then(|b| b.password_sealed.clone())
-                .filter(|_| username.is_some()));
+            return kept_password(username, rtsp_url, before);
         };
         if username.is_none() {
             return Err(Error::invalid("username", "a password needs a username"));
@@ -192,6 +189,26 @@ impl State {
         };
         Ok(Some(at_rest.seal(&id.to_string(), password)))
     }
+}
+
+/// The stored password of `before` for a PUT without one: kept while the username and URL stay;
+/// none when the username is removed; refused when either changed, so an edit cannot send the
+/// stored password to another server or user (send it again).
+fn kept_password(
+    username: &Option<String>,
+    rtsp_url: &str,
+    before: Option<&Camera>,
+) -> Result<Option<serde_json::Value>, Error> {
+    let Some(before) = before.filter(|b| b.password_sealed.is_some() && username.is_some()) else {
+        return Ok(None);
+    };
+    if before.username != *username || before.rtsp_url != rtsp_url {
+        return Err(Error::invalid(
+            "password",
+            "the username or RTSP URL changed: send the password again",
+        ));
+    }
+    Ok(before.password_sealed.clone())
 }
 
 /// The plan of `city`, share-locked: an event carrying it and a change of the plan are ordered

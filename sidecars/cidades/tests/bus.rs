@@ -86,6 +86,17 @@ async fn camera_changes_are_events_with_the_password_sealed() {
         login.password, "s3nh@forte",
         "a PUT without password keeps it"
     );
+    let mut moved = body.clone();
+    moved["rtspUrl"] = "rtsp://203.0.113.9/live".into();
+    moved.as_object_mut().unwrap().remove("password");
+    let (status, json) = h
+        .call(Method::PUT, &format!("/v1/cameras/{id}"), Some(moved))
+        .await;
+    assert_eq!(
+        (status, json["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
+        "a new URL needs the password again"
+    );
 
     h.ok(
         Method::DELETE,
