@@ -234,6 +234,29 @@ fn schemathesis_finds_nothing_against_api_openapi_yaml() {
     );
 }
 
+/// Every request needs the `api` action of `authInternalUsers`: without credentials a 401
+/// with MediaMTX's error body and a Basic challenge, with the user's a 200.
+#[test]
+fn the_api_needs_the_api_permission() {
+    let setup = Setup::new();
+    let users =
+        "authInternalUsers:\n- user: admin\n  pass: secret\n  permissions:\n  - action: api\n";
+    let _vigia = Vigia::start(&format!("{}{users}", setup.yaml()), setup.api);
+    let anonymous = request(setup.api, "GET", "/v3/paths/list", &[], None).expect("answer");
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    assert!(
+        anonymous
+            .header("www-authenticate")
+            .is_some_and(|c| c.starts_with("Basic"))
+    );
+    let body: Value = serde_json::from_slice(&anonymous.body).expect("JSON");
+    assert_shape("Error", &body);
+    // admin:secret
+    let admin = ["Authorization: Basic YWRtaW46c2VjcmV0"];
+    let allowed = request(setup.api, "GET", "/v3/paths/list", &admin, None).expect("answer");
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+}
+
 /// Paths, connections and sessions validate, and point at each other.
 fn check_shapes(setup: &Setup, sessions: &Value) {
     assert_shape("RTSPSessionList", sessions);
