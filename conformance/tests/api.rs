@@ -257,6 +257,47 @@ fn the_api_needs_the_api_permission() {
     assert_eq!(allowed.status, 200, "{}", allowed.text());
 }
 
+/// A recorded path is listed with its segments (both documents' `Recording` shape), and one
+/// segment deleted by the API leaves the list; deleting it again is a 404.
+#[test]
+fn recordings_are_listed_and_a_segment_is_deleted() {
+    let setup = Setup::new();
+    let store = setup.state.path().join("recordings");
+    let recorded = format!(
+        "  rec:\n    source: synthetic\n    record: yes\n    recordSegmentDuration: 1s\n    recordPath: {}/%path/%Y-%m-%d_%H-%M-%S-%f\n",
+        store.display()
+    );
+    let _vigia = Vigia::start(&format!("{}{recorded}", setup.yaml()), setup.api);
+    let recording = eventually(Duration::from_secs(30), || {
+        let (status, value) = setup.call("GET", "recordings/get/rec", None);
+        let count = value["segments"].as_array().map_or(0, Vec::len);
+        (status == 200 && count >= 2).then_some(value)
+    })
+    .expect("two segments of rec are listed");
+    assert_shape("Recording", &recording);
+    assert_mediamtx_shape("Recording", &recording);
+    let list = setup.get("recordings/list");
+    assert_shape("RecordingList", &list);
+    assert_mediamtx_shape("RecordingList", &list);
+    let start = recording["segments"][0]["start"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let route = format!("recordings/deletesegment?path=rec&start={start}");
+    let (status, value) = setup.call("DELETE", &route, None);
+    assert_eq!((status, &value), (200, &json!({"status": "ok"})));
+    let after = setup.get("recordings/get/rec");
+    let starts: Vec<&Value> = after["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["start"])
+        .collect();
+    assert!(!starts.contains(&&json!(start)), "{after}");
+    let (status, _) = setup.call("DELETE", &route, None);
+    assert_eq!(status, 404);
+}
+
 /// Paths, connections and sessions validate, and point at each other.
 fn check_shapes(setup: &Setup, sessions: &Value) {
     assert_shape("RTSPSessionList", sessions);
