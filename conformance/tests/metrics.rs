@@ -231,6 +231,9 @@ fn metrics_need_the_metrics_permission_and_answer_allowed_origins() {
     let (_vigia, _ports) = Vigia::start_on_fresh_ports(&config);
     let anonymous = http::get(metrics, "/metrics", &[]).expect("GET /metrics");
     assert_eq!(anonymous.status, 401);
+    assert!(anonymous.header("www-authenticate").is_some());
+    let body: serde_json::Value = serde_json::from_slice(&anonymous.body).expect("a JSON error");
+    assert_eq!(body["status"], "error", "MediaMTX's error body");
     // prom:secret
     let prom = "Authorization: Basic cHJvbTpzZWNyZXQ=";
     let grafana = "Origin: http://grafana.example.org";

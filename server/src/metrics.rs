@@ -106,7 +106,8 @@ async fn scrape(
 
 /// `OPTIONS /metrics`: a CORS preflight, answered as MediaMTX's metrics server does.
 async fn preflight(State(server): State<Arc<MetricsServer>>, headers: HeaderMap) -> Response {
-    let mut response = plain(StatusCode::NO_CONTENT, String::new());
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
     let cors = response.headers_mut();
     cors.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -136,10 +137,7 @@ fn exposition(server: &MetricsServer) -> Response {
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &server.registry) {
         tracing::error!("[metrics] can't encode: {e}");
-        return plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "can't encode metrics".into(),
-        );
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "can't encode metrics");
     }
     let mut response = Response::new(Body::from(text));
     response
@@ -161,7 +159,7 @@ fn refusal(server: &MetricsServer, peer: SocketAddr, headers: &HeaderMap) -> Opt
     match auth::check(server.paths.config(), &attempt, false) {
         Verdict::Allow => None,
         Verdict::Challenge(challenges) => {
-            let mut response = plain(StatusCode::UNAUTHORIZED, "authentication error".into());
+            let mut response = error(StatusCode::UNAUTHORIZED, "authentication error");
             for challenge in challenges {
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     response
@@ -174,9 +172,15 @@ fn refusal(server: &MetricsServer, peer: SocketAddr, headers: &HeaderMap) -> Opt
     }
 }
 
-fn plain(status: StatusCode, message: String) -> Response {
-    let mut response = Response::new(Body::from(message));
+/// `status` with MediaMTX's error body, `{"status":"error","error":"…"}`.
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"status": "error", "error": message}).to_string();
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     response
 }
 
