@@ -5,6 +5,7 @@
 //! `docs/api.md`: packet counters are 0, `codecProps` is null, `user` and
 //! `userAgent` are empty, HLS viewers are not listed among a path's readers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -22,11 +23,12 @@ use crate::registry::{ConnView, SessionInfo, SessionState};
 /// `GET /v3/paths/list`.
 pub(super) async fn paths_list(State(api): State<Arc<Api>>, uri: Uri) -> Response {
     let conns = api.paths.sessions().conns();
+    let sessions = SessionsByPath::new(&conns);
     let items = api
         .paths
         .all()
         .iter()
-        .map(|p| path_json(&api, p, &conns))
+        .map(|p| path_json(&api, p, &sessions))
         .collect();
     list_response(&uri, items)
 }
@@ -35,8 +37,9 @@ pub(super) async fn paths_list(State(api): State<Arc<Api>>, uri: Uri) -> Respons
 pub(super) async fn paths_get(State(api): State<Arc<Api>>, name: UrlPath<String>) -> Response {
     let name = name_param(name);
     let conns = api.paths.sessions().conns();
+    let sessions = SessionsByPath::new(&conns);
     match api.paths.all().iter().find(|p| p.name == name) {
-        Some(path) => ok_json(&path_json(&api, path, &conns)),
+        Some(path) => ok_json(&path_json(&api, path, &sessions)),
         None => error(StatusCode::NOT_FOUND, "path not found"),
     }
 }
@@ -117,7 +120,7 @@ fn parse_id(id: &str) -> Result<Uuid, Failure> {
 }
 
 /// MediaMTX's `Path`.
-fn path_json(api: &Api, path: &Path, conns: &[ConnView]) -> Value {
+fn path_json(api: &Api, path: &Path, sessions: &SessionsByPath<'_>) -> Value {
     let stream = path.stream();
     let since = stream.as_ref().map(|s| rfc3339(s.created()));
     let inbound = stream
@@ -130,9 +133,10 @@ fn path_json(api: &Api, path: &Path, conns: &[ConnView]) -> Value {
         .iter()
         .map(|codec| json!({"codec": codec, "codecProps": null}))
         .collect();
-    let readers = sessions_on(conns, &path.name, SessionState::Read);
+    let readers = sessions.on(&path.name, SessionState::Read);
     let outbound: u64 = readers.iter().map(|(conn, _)| conn.outbound_bytes).sum();
-    let publisher = sessions_on(conns, &path.name, SessionState::Publish)
+    let publisher = sessions
+        .on(&path.name, SessionState::Publish)
         .first()
         .map(|(_, session)| session.id);
     let online = stream.is_some();
@@ -160,17 +164,33 @@ fn path_json(api: &Api, path: &Path, conns: &[ConnView]) -> Value {
     })
 }
 
-/// The RTSP sessions on `path` in `state`, with their connections.
-fn sessions_on<'a>(
-    conns: &'a [ConnView],
-    path: &str,
-    state: SessionState,
-) -> Vec<(&'a ConnView, &'a SessionInfo)> {
-    conns
-        .iter()
-        .filter_map(|c| c.session.as_ref().map(|s| (c, s)))
-        .filter(|(_, s)| s.state == state && s.path == path)
-        .collect()
+/// The RTSP sessions (with their connections) of each path, gathered once per request so
+/// that listing paths stays linear in paths plus sessions.
+struct SessionsByPath<'a>(HashMap<&'a str, Vec<OnPath<'a>>>);
+
+/// A session and its connection.
+type OnPath<'a> = (&'a ConnView, &'a SessionInfo);
+
+impl<'a> SessionsByPath<'a> {
+    fn new(conns: &'a [ConnView]) -> Self {
+        let mut by_path: HashMap<&'a str, Vec<OnPath<'a>>> = HashMap::new();
+        for conn in conns {
+            if let Some(s) = &conn.session {
+                by_path.entry(s.path.as_str()).or_default().push((conn, s));
+            }
+        }
+        Self(by_path)
+    }
+
+    /// The sessions on `path` in `state`.
+    fn on(&self, path: &str, state: SessionState) -> Vec<OnPath<'a>> {
+        let on_path = self.0.get(path).map_or(&[][..], Vec::as_slice);
+        on_path
+            .iter()
+            .filter(|(_, s)| s.state == state)
+            .copied()
+            .collect()
+    }
 }
 
 /// The path's source: the publishing RTSP session, or the source Vigia runs; null when
