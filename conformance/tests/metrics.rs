@@ -31,6 +31,7 @@ const FAMILIES: &[&str] = &[
     "hls_muxers",
     "hls_muxers_outbound_bytes",
     "hls_muxers_bytes_sent",
+    "hls_muxers_outbound_frames_discarded",
     // The seed's.
     "http_requests",
     "http_request_duration_seconds",

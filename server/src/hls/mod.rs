@@ -51,6 +51,8 @@ pub(crate) struct MuxerView {
     pub(crate) path: String,
     /// Bytes of playlists and media answered to viewers.
     pub(crate) bytes_sent: u64,
+    /// Access units the muxer lost by falling behind its stream.
+    pub(crate) units_discarded: u64,
     /// When it was created.
     pub(crate) created: chrono::DateTime<chrono::Utc>,
     /// When a viewer last asked it for something.
@@ -65,6 +67,7 @@ impl HlsMuxers {
             .map(|m| MuxerView {
                 path: m.path.clone(),
                 bytes_sent: m.bytes_sent(),
+                units_discarded: m.units_discarded(),
                 created: m.created,
                 last_request: m.last_request(),
             })

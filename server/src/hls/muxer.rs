@@ -33,6 +33,8 @@ pub(crate) struct Muxer {
     last_request: Mutex<Instant>,
     /// Bytes of playlists and media answered to viewers.
     bytes_sent: AtomicU64,
+    /// Access units the muxer lost by falling behind its stream.
+    units_discarded: AtomicU64,
     /// When the muxer was created.
     pub(crate) created: chrono::DateTime<chrono::Utc>,
 }
@@ -51,6 +53,7 @@ impl Muxer {
             version: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
             bytes_sent: AtomicU64::new(0),
+            units_discarded: AtomicU64::new(0),
             created: chrono::Utc::now(),
         })
     }
@@ -68,6 +71,17 @@ impl Muxer {
     /// Bytes of playlists and media answered to viewers so far.
     pub(crate) fn bytes_sent(&self) -> u64 {
         self.bytes_sent.load(Ordering::Relaxed)
+    }
+
+    /// Access units the muxer lost so far by falling behind its stream.
+    pub(crate) fn units_discarded(&self) -> u64 {
+        self.units_discarded.load(Ordering::Relaxed)
+    }
+
+    /// Counts `skipped` units lost by falling behind (logged, counted for the metrics).
+    fn lagged(&self, skipped: u64) {
+        self.units_discarded.fetch_add(skipped, Ordering::Relaxed);
+        tracing::warn!(path = %self.path, "[HLS] muxer skipped {skipped} units");
     }
 
     /// The wall-clock time of the last viewer request (creation counts as one).
@@ -141,7 +155,7 @@ async fn follow(muxer: &Muxer, stream: &PathStream, close_after: Option<Duration
         tokio::select! {
             next = cursor.next() => match next {
                 Next::Item(unit) => muxer.take(stream, cursor.position() - 1, unit),
-                Next::Lagged { skipped } => tracing::warn!(path = %muxer.path, "[HLS] muxer skipped {skipped} units"),
+                Next::Lagged { skipped } => muxer.lagged(skipped),
                 Next::Closed => return true,
                 Next::Pending => {}
             },

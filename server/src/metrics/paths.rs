@@ -283,6 +283,7 @@ mod tests {
         let muxers = [MuxerView {
             path: "cam1".to_owned(),
             bytes_sent: 100,
+            units_discarded: 0,
             created: Utc::now(),
             last_request: Utc::now(),
         }];

@@ -108,5 +108,14 @@ pub(super) fn encode_hls(encoder: &mut DescriptorEncoder<'_>, muxers: &[MuxerVie
         help,
         Kind::Unsuffixed,
         &sent,
+    )?;
+    let discarded = each(|m| m.units_discarded);
+    let help = "Access units the muxer lost by falling behind its stream";
+    write(
+        encoder,
+        "hls_muxers_outbound_frames_discarded",
+        help,
+        Kind::Unsuffixed,
+        &discarded,
     )
 }
