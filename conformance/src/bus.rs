@@ -244,6 +244,43 @@ async fn consume(
         .expect("collector consumer")
 }
 
+/// The queues a vigia node declares on the broker: `vigia.streaming.<node>`, its retry queues
+/// and its DLQ.
+pub fn node_queues(node: &str) -> Vec<String> {
+    let queue = format!("vigia.streaming.{node}");
+    let delays = ConsumerConfig::new(BROKER, queue.as_str(), &[], ".").retry_delays;
+    let mut all: Vec<String> = delays
+        .into_iter()
+        .map(|d| topology::retry_queue(&queue, d))
+        .collect();
+    all.push(topology::dlq(&queue));
+    all.push(queue);
+    all
+}
+
+/// Deletes a vigia node's queues ([`node_queues`]) when dropped, best effort: every node a test
+/// starts has a name of its own, and its durable queue would otherwise keep collecting every
+/// later run's camera events.
+pub struct NodeQueues(Vec<String>);
+
+impl NodeQueues {
+    /// The guard of `node`'s queues.
+    pub fn of(node: &str) -> Self {
+        Self(node_queues(node))
+    }
+}
+
+impl Drop for NodeQueues {
+    fn drop(&mut self) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(runtime) = runtime {
+            runtime.block_on(delete(&self.0));
+        }
+    }
+}
+
 async fn delete(queues: &[String]) {
     let connect = Connection::connect(BROKER, ConnectionProperties::default());
     let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connect).await else {

@@ -22,12 +22,11 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vigia_conformance::bus::{BROKER, Collector};
+use vigia_conformance::bus::{BROKER, NodeQueues, unique};
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, vigia_bin};
-use vigia_events::{ConsumerConfig, topology};
 /// Cameras in the burst.
 const CAMERAS: usize = 1_000;
 /// The claim: every camera applied within this long after the last confirm.
@@ -51,7 +50,7 @@ fn a_burst_of_1000_cameras_is_applied_within_10_s() {
     let dir = TempDir::new("vigia-bus-burst");
     std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
     let node = unique("burst");
-    let _cleanup = delete_queues_of(&node);
+    let _queues = NodeQueues::of(&node);
     let keys = [("VIGIA_EVENTS_KEY", KEY), ("VIGIA_EVENTS_KEY_ID", KEY_ID)];
     let env = [keys[0], keys[1], ("VIGIA_NODE", node.as_str())];
     let vigia = Vigia::spawn(dir, &["vigia.yml"], &env, ports.rtsp);
@@ -100,27 +99,6 @@ fn a_burst_of_1000_cameras_is_applied_within_10_s() {
         "with {CAMERAS} offline cameras retrying, vigia uses {:.1} % of a core",
         idle * 100.0
     );
-}
-
-/// A name no other run uses.
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-/// Deletes the node's queues (`vigia.streaming.<node>`, its retry queues and DLQ) when dropped,
-/// so later runs' camera events do not pile up in them. The collector itself binds a key no
-/// event has and keeps nothing: it takes no CPU from the burst.
-fn delete_queues_of(node: &str) -> Collector {
-    let queue = format!("vigia.streaming.{node}");
-    let none = std::sync::Arc::new(|_: &vigia_events::Event| false);
-    let mut collector = Collector::start(&unique("burst-cleanup"), &["burst.nothing"], none);
-    let delays = ConsumerConfig::new(BROKER, queue.as_str(), &[], ".").retry_delays;
-    let retries = delays.into_iter().map(|d| topology::retry_queue(&queue, d));
-    collector.delete_on_drop(retries.chain([topology::dlq(&queue), queue.clone()]));
-    collector
 }
 
 /// Writes [`CAMERAS`] `camera.created` events, one JSON line each, passwords in clear.

@@ -16,7 +16,9 @@ use std::time::Duration;
 use serde_json::json;
 use std::sync::Arc;
 
-use vigia_conformance::bus::{BROKER, Collector, Filter, camera, event, publish, unique, unix_ms};
+use vigia_conformance::bus::{
+    BROKER, Collector, Filter, NodeQueues, camera, event, publish, unique, unix_ms,
+};
 use vigia_conformance::http;
 use vigia_conformance::probe::ffprobe;
 use vigia_conformance::rtsp_client::RtspClient;
@@ -48,6 +50,7 @@ fn cameras_follow_camera_events() {
     let dir = TempDir::new("vigia-bus-cameras");
     std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
     let node = unique("conformance");
+    let _queues = NodeQueues::of(&node);
     let vigia = Vigia::spawn(
         dir,
         &["vigia.yml"],
@@ -230,6 +233,7 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
     let dir = TempDir::new("vigia-bus-health");
     std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
     let node = unique("conformance");
+    let _queues = NodeQueues::of(&node);
     let vigia = Vigia::spawn(
         dir,
         &["vigia.yml"],
@@ -449,6 +453,7 @@ fn a_camera_offering_only_mjpeg_is_reported_offline_naming_mjpeg() {
     let dir = TempDir::new("vigia-bus-mjpeg");
     std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
     let node = unique("conformance");
+    let _queues = NodeQueues::of(&node);
     let vigia = Vigia::spawn(
         dir,
         &["vigia.yml"],
@@ -527,6 +532,7 @@ fn cameras_of_the_last_run_play_with_the_broker_down() {
     std::fs::create_dir_all(&state_dir).expect("state dir");
     std::fs::write(state_dir.join("cameras.json"), state.to_string()).expect("write state");
     let node = unique("conformance");
+    let _queues = NodeQueues::of(&node);
     let vigia = Vigia::spawn(
         dir,
         &["vigia.yml"],

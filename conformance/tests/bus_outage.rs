@@ -24,12 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use vigia_conformance::bus::{Collector, Filter, unique};
+use vigia_conformance::bus::{Collector, Filter, node_queues, unique};
 use vigia_conformance::clips::Clip;
 use vigia_conformance::rtsp_client::RtspClient;
 use vigia_conformance::tcp_proxy::TcpProxy;
 use vigia_conformance::{Background, Ports, TempDir, Vigia, eventually};
-use vigia_events::{Event, EventData, HealthStatus, topology};
+use vigia_events::{Event, EventData, HealthStatus};
 
 const OUTAGE: Duration = Duration::from_secs(30);
 /// How long after the broker is back every event of the outage must have arrived.
@@ -67,17 +67,6 @@ impl Names {
         Arc::new(move |e: &Event| {
             e.source == source && subjects.iter().any(|s| e.subject.as_ref() == Some(s))
         })
-    }
-
-    /// The node's camera queue, its retry queues and its DLQ, to delete after the run.
-    fn queues(&self) -> Vec<String> {
-        let queue = format!("vigia.streaming.{}", self.node);
-        let mut all: Vec<String> = [1, 2, 4]
-            .map(|s| topology::retry_queue(&queue, Duration::from_secs(s)))
-            .into();
-        all.push(topology::dlq(&queue));
-        all.push(queue);
-        all
     }
 }
 
@@ -397,7 +386,7 @@ fn events_of_a_broker_outage_arrive_once_it_is_back() {
     let patterns = ["stream.health_check", "recording.*"];
     let queue = format!("conformance.{}", names.node);
     let mut collector = Collector::start(&queue, &patterns, names.filter());
-    collector.delete_on_drop(names.queues());
+    collector.delete_on_drop(node_queues(&names.node));
     let node = Node::start(names, &camera_ports, proxy.port());
     let encoder = node.encoder();
     wait_ready(&collector, &node);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, free_port, http};
 
-use vigia_conformance::bus::{BROKER, camera, event, publish, unique, unix_ms};
+use vigia_conformance::bus::{BROKER, NodeQueues, camera, event, publish, unique, unix_ms};
 
 /// Ten days, in seconds: the age of the copied segment.
 const TEN_DAYS_S: u64 = 10 * 86_400;
@@ -42,6 +42,7 @@ fn a_city_plan_shortens_the_retention_of_its_cameras() {
     );
     std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
     let node = unique("conformance");
+    let _queues = NodeQueues::of(&node);
     let vigia = Vigia::spawn(
         dir,
         &["vigia.yml"],
