@@ -236,10 +236,12 @@ async fn report_health(paths: Arc<PathManager>, bus: Arc<Bus>) {
         let backlog = paths.recording().map(|r| r.backlog()).unwrap_or_default();
         let samples: Vec<health::Sample> = pulled.iter().map(|p| sample(p, &backlog)).collect();
         for report in monitor.observe(crate::sources::unix_micros(), &samples) {
+            // `pulled` is sorted by name: a burst of 1,000 changes costs 1,000 searches of
+            // log2(1,000) steps, not a million comparisons.
             let corr = pulled
-                .iter()
-                .find(|p| p.name == report.data.path)
-                .and_then(|p| p.correlation_id.clone());
+                .binary_search_by(|p| p.name.as_str().cmp(&report.data.path))
+                .ok()
+                .and_then(|i| pulled[i].correlation_id.clone());
             log_change(&report, corr.as_deref());
             bus.emit(EventData::StreamHealthCheck(report.data), corr.as_deref());
         }
