@@ -123,6 +123,15 @@ fn path_value(scrape: &Scrape, name: &str) -> f64 {
     value(scrape, name, &[("name", PATH)]).unwrap_or(0.0)
 }
 
+/// cam1's `paths_readers` of `reader_type` (MediaMTX's `readerType` label).
+fn readers(scrape: &Scrape, reader_type: &str) -> Option<f64> {
+    value(
+        scrape,
+        "paths_readers",
+        &[("name", PATH), ("readerType", reader_type)],
+    )
+}
+
 fn camera_value(scrape: &Scrape, name: &str) -> Option<f64> {
     value(scrape, name, &[("path", PATH)])
 }
@@ -176,7 +185,8 @@ fn metrics_parse_hold_the_names_and_follow_publishers_and_readers() {
     let playlist = http::get(server.ports.hls, &format!("/{PATH}/index.m3u8"), &[]);
     assert_eq!(playlist.map(|r| r.status), Some(200));
     let read = server.until("an RTSP and an HLS reader on cam1", |s| {
-        path_value(s, "paths_readers") >= 2.0
+        readers(s, "rtspSession") == Some(1.0)
+            && readers(s, "hlsMuxer") == Some(1.0)
             && value(s, "rtsp_sessions", &[("path", PATH), ("state", "read")]) == Some(1.0)
             && value(s, "hls_muxers", &[("name", PATH)]) == Some(1.0)
     });
@@ -206,7 +216,7 @@ fn metrics_parse_hold_the_names_and_follow_publishers_and_readers() {
     // They go: the RTSP reader at once, the HLS muxer after hlsMuxerCloseAfter.
     rtsp_reader.stop();
     let left = server.until("no reader left on cam1", |s| {
-        path_value(s, "paths_readers") == 0.0 && value(s, "hls_muxers", &[]).is_none()
+        readers(s, "") == Some(0.0) && value(s, "hls_muxers", &[]).is_none()
     });
     assert_eq!(value(&left, "rtsp_sessions", &[("state", "read")]), None);
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::paths::{PathView, encode_cameras, encode_paths, outbound_by_path};
+use super::paths::{PathView, encode_cameras, encode_paths, readers_by_path};
 use super::rates::{Count, Rates};
 use super::sessions::{encode_hls, encode_rtsp};
 use super::storage::{encode_outbox, encode_recording};
@@ -40,12 +40,12 @@ impl Collector for ServerCollector {
         let now_us = unix_micros();
         let muxers = self.paths.hls_muxers().map_or_else(Vec::new, |m| m.list());
         let conns = self.paths.sessions().conns();
-        let outbound = outbound_by_path(&muxers, &conns);
+        let readers = readers_by_path(&muxers, &conns);
         let views: Vec<PathView> = {
             let rates = lock(&self.rates);
             let all = self.paths.all();
             all.iter()
-                .map(|p| PathView::of(p, now_us, &rates, &outbound))
+                .map(|p| PathView::of(p, now_us, &rates, &readers))
                 .collect()
         };
         encode_paths(&mut encoder, &views)?;

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use prometheus_client::encoding::DescriptorEncoder;
 use vigia_media::hub::HubStats;
 
-use super::family::{Kind, Labels, labels, write};
+use super::family::{Kind, Labels, Text, labels, write};
 use super::rates::{Rate, Rates};
 use crate::config::Source;
 use crate::hls::MuxerView;
@@ -22,12 +22,10 @@ pub(super) struct PathView {
     /// A camera feeds it: pulled by Vigia, or published by a client (not a synthetic source).
     camera: bool,
     pulled: bool,
-    readers: usize,
+    readers: Readers,
     reconnects: u64,
     frames: u64,
     bytes: u64,
-    /// Bytes sent to the path's readers (RTSP sessions and HLS viewers).
-    bytes_sent: u64,
     last_unit_us: i64,
     now_us: i64,
     rate: Option<Rate>,
@@ -40,7 +38,7 @@ impl PathView {
         path: &Path,
         now_us: i64,
         rates: &Rates,
-        outbound: &HashMap<&str, u64>,
+        readers: &HashMap<&str, Readers>,
     ) -> PathView {
         let stream = path.stream();
         let counters = stream.as_ref().map(|s| s.counters());
@@ -50,11 +48,10 @@ impl PathView {
             ready: stream.is_some(),
             camera: path.conf.has_pulled_source() || path.conf.source == Source::Publisher,
             pulled: path.conf.has_pulled_source(),
-            readers: path.readers(),
+            readers: readers.get(path.name.as_str()).copied().unwrap_or_default(),
             reconnects: path.source_status().failures,
             frames: load(|c| c.frames.load(Ordering::Relaxed)),
             bytes: load(|c| c.bytes.load(Ordering::Relaxed)),
-            bytes_sent: outbound.get(path.name.as_str()).copied().unwrap_or(0),
             last_unit_us: counters.map_or(0, |c| c.last_unit_us.load(Ordering::Relaxed)),
             now_us,
             rate: rates.rate(&path.name),
@@ -68,31 +65,69 @@ impl PathView {
         labels([("name", &self.name), ("state", state)])
     }
 
+    /// MediaMTX's `paths_readers` samples: one per reader type present, else one of type `""`
+    /// at 0.
+    fn reader_samples(&self) -> Vec<(Labels, u64)> {
+        let mut types = Vec::new();
+        if self.readers.rtsp_sessions > 0 {
+            types.push(("rtspSession", self.readers.rtsp_sessions));
+        }
+        if self.readers.hls_muxer {
+            types.push(("hlsMuxer", 1));
+        }
+        if types.is_empty() {
+            types.push(("", 0));
+        }
+        let with_type = |reader_type: &str| {
+            let mut labels = self.path_labels();
+            labels.push(("readerType", Text(reader_type.to_owned())));
+            labels
+        };
+        types
+            .into_iter()
+            .map(|(reader_type, n)| (with_type(reader_type), n))
+            .collect()
+    }
+
     fn camera_labels(&self) -> Labels {
         labels([("path", &self.name)])
     }
 }
 
-/// Bytes sent to each path's readers: its reading RTSP sessions' and its HLS muxer's, by path
-/// name (one pass over each list, whatever the number of paths).
-pub(super) fn outbound_by_path<'a>(
+/// A path's readers, from the RTSP registry and the HLS muxers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Readers {
+    /// RTSP sessions reading the path.
+    rtsp_sessions: u64,
+    /// Whether an HLS muxer serves the path.
+    hls_muxer: bool,
+    /// Bytes sent to them: the reading sessions' connections' and the muxer's.
+    bytes_sent: u64,
+}
+
+/// Each path's readers, by path name (one pass over each list, whatever the number of paths).
+pub(super) fn readers_by_path<'a>(
     muxers: &'a [MuxerView],
     conns: &'a [ConnView],
-) -> HashMap<&'a str, u64> {
-    let mut outbound: HashMap<&str, u64> = HashMap::new();
+) -> HashMap<&'a str, Readers> {
+    let mut readers: HashMap<&str, Readers> = HashMap::new();
     for muxer in muxers {
-        *outbound.entry(muxer.path.as_str()).or_default() += muxer.bytes_sent;
+        let entry = readers.entry(muxer.path.as_str()).or_default();
+        entry.hls_muxer = true;
+        entry.bytes_sent += muxer.bytes_sent;
     }
     for conn in conns {
-        if let Some(session) = conn
+        let reading = conn
             .session
             .as_ref()
-            .filter(|s| s.state == SessionState::Read)
-        {
-            *outbound.entry(session.path.as_str()).or_default() += conn.outbound_bytes;
+            .filter(|s| s.state == SessionState::Read);
+        if let Some(session) = reading {
+            let entry = readers.entry(session.path.as_str()).or_default();
+            entry.rtsp_sessions += 1;
+            entry.bytes_sent += conn.outbound_bytes;
         }
     }
-    outbound
+    readers
 }
 
 /// MediaMTX's path families, its deprecated byte names, and `streaming_active_cameras`.
@@ -110,9 +145,12 @@ pub(super) fn encode_paths(encoder: &mut DescriptorEncoder<'_>, views: &[PathVie
     write(
         encoder,
         "paths_readers",
-        "Readers attached to the path (RTSP sessions reading it, its HLS muxer)",
+        "Readers of the path by readerType: rtspSession (RTSP sessions reading), hlsMuxer",
         Kind::Gauge,
-        &each(|v| v.readers as u64),
+        &views
+            .iter()
+            .flat_map(PathView::reader_samples)
+            .collect::<Vec<_>>(),
     )?;
     let inbound = each(|v| v.bytes);
     let help = "Payload bytes the path's current stream received";
@@ -131,7 +169,7 @@ pub(super) fn encode_paths(encoder: &mut DescriptorEncoder<'_>, views: &[PathVie
         Kind::Unsuffixed,
         &inbound,
     )?;
-    let outbound = each(|v| v.bytes_sent);
+    let outbound = each(|v| v.readers.bytes_sent);
     let help = "Bytes sent to the path's readers (RTSP sessions and HLS viewers)";
     write(
         encoder,
@@ -279,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn a_path_sends_what_its_readers_and_its_hls_muxer_sent() {
+    fn a_path_has_its_reading_sessions_and_its_hls_muxer_as_readers() {
         let muxers = [MuxerView {
             path: "cam1".to_owned(),
             bytes_sent: 100,
@@ -293,13 +331,23 @@ mod tests {
             conn("cam1", SessionState::Publish, 1000),
             conn("cam2", SessionState::Read, 7),
         ];
-        let outbound = outbound_by_path(&muxers, &conns);
+        let readers = readers_by_path(&muxers, &conns);
+        let cam1 = Readers {
+            rtsp_sessions: 2,
+            hls_muxer: true,
+            bytes_sent: 115,
+        };
         assert_eq!(
-            outbound.get("cam1"),
-            Some(&115),
-            "the publisher's bytes are not sent"
+            readers.get("cam1"),
+            Some(&cam1),
+            "the publisher is no reader"
         );
-        assert_eq!(outbound.get("cam2"), Some(&7));
-        assert_eq!(outbound.get("cam3"), None);
+        let cam2 = Readers {
+            rtsp_sessions: 1,
+            hls_muxer: false,
+            bytes_sent: 7,
+        };
+        assert_eq!(readers.get("cam2"), Some(&cam2));
+        assert_eq!(readers.get("cam3"), None);
     }
 }
