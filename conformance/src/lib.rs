@@ -367,7 +367,7 @@ pub mod recordings;
 /// A raw RTSP client for tests that inspect RTP.
 pub mod rtsp_client;
 pub mod s3;
-/// Outside tools installed into the tools cache (s3s-fs, schemathesis).
-pub mod tools;
 /// A TCP proxy that can be taken down and brought back, for outage tests.
 pub mod tcp_proxy;
+/// Outside tools installed into the tools cache (s3s-fs, schemathesis).
+pub mod tools;

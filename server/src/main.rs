@@ -10,6 +10,7 @@ mod bus;
 mod config;
 mod cors;
 mod hls;
+mod hooks;
 mod ingest;
 mod logging;
 mod metrics;

@@ -14,6 +14,7 @@ use vigia_media::Track;
 
 use crate::config::{Config, PathConf, PathMatcher, Source, check_path_name};
 use crate::hls::HlsMuxers;
+use crate::hooks::{self, Hook, HookEnv};
 use crate::record::Recording;
 use crate::registry::Registry;
 use crate::sources;
@@ -279,19 +280,22 @@ impl PathManager {
         let dynamic = lock(&self.dynamic)
             .get(name)
             .map(|d| (d.conf.clone(), d.correlation_id.clone()));
-        let (conf, correlation_id, from_request) = match dynamic {
-            Some((conf, corr)) => (conf, corr, false),
+        let (conf, correlation_id, groups) = match dynamic {
+            Some((conf, corr)) => (conf, corr, None),
             None => self
                 .config
                 .path_config(name)
                 .map(|m| {
                     let exact = matches!(m.entry.matcher, PathMatcher::Exact);
-                    (m.conf_for(name, ""), None, !exact)
+                    (m.conf_for(name, ""), None, Some((m.groups, !exact)))
                 })
                 .ok_or_else(|| PathError::NotConfigured(name.to_string()))?,
         };
-        let path = Path::new(name, conf, correlation_id);
+        let (groups, from_request) = groups.unwrap_or_default();
+        let env = hook_env(name, &groups, &self.config.rtsp_address);
+        let path = Path::new(name, conf, correlation_id, env);
         path.from_request.store(from_request, Ordering::Relaxed);
+        path.start_init_hook();
         paths.insert(name.to_string(), path.clone());
         if let Some(recording) = self.recording.get() {
             recording.watch(&path);
@@ -357,6 +361,28 @@ pub(crate) struct SourceStatus {
     pub(crate) last_error: Option<String>,
 }
 
+/// The hooks that last as long as a path or its stream.
+#[derive(Default)]
+struct PathHooks {
+    init: Option<Hook>,
+    available: Option<Hook>,
+}
+
+/// The variables of a path's hooks, as MediaMTX gives them: `MTX_PATH`, `MTX_QUERY` (empty:
+/// Vigia does not keep the publisher's query yet), `RTSP_PORT` (from `rtspAddress`) and the
+/// regular-expression groups `G1`, `G2`….
+fn hook_env(name: &str, groups: &[String], rtsp_address: &str) -> HookEnv {
+    let port = rtsp_address.rsplit(':').next().unwrap_or_default();
+    let mut env = vec![
+        ("MTX_PATH".to_owned(), name.to_owned()),
+        ("MTX_QUERY".to_owned(), String::new()),
+        ("RTSP_PORT".to_owned(), port.to_owned()),
+    ];
+    let numbered = groups.iter().enumerate();
+    env.extend(numbered.map(|(i, g)| (format!("G{}", i + 1), g.clone())));
+    env
+}
+
 /// A path added at runtime.
 struct DynamicPath {
     conf: PathConf,
@@ -378,6 +404,10 @@ pub(crate) struct Path {
     from_request: AtomicBool,
     /// The last lookup of the path (UNIX µs).
     last_used_us: AtomicI64,
+    /// What the path's hook commands get: `MTX_PATH`, `MTX_QUERY`, `RTSP_PORT`, `G1`….
+    hook_env: HookEnv,
+    /// `runOnInit` (while the path exists) and `runOnAvailable` (while it has a stream).
+    hooks: Mutex<PathHooks>,
     /// What the source Vigia runs for the path last said about its connection.
     source_status: Mutex<SourceStatus>,
     state: Mutex<PathState>,
@@ -411,10 +441,17 @@ pub(crate) struct PublishGuard {
 /// Proof of reading; dropping it releases the reader slot (and may stop an on-demand source).
 pub(crate) struct ReaderGuard {
     path: Arc<Path>,
+    /// `runOnRead`, stopped with the guard.
+    hook: Option<Hook>,
 }
 
 impl Path {
-    fn new(name: &str, conf: PathConf, correlation_id: Option<String>) -> Arc<Self> {
+    fn new(
+        name: &str,
+        conf: PathConf,
+        correlation_id: Option<String>,
+        hook_env: HookEnv,
+    ) -> Arc<Self> {
         let (ready, _) = watch::channel(None);
         Arc::new(Self {
             name: name.to_string(),
@@ -423,6 +460,8 @@ impl Path {
             retired: AtomicBool::new(false),
             from_request: AtomicBool::new(false),
             last_used_us: AtomicI64::new(sources::unix_micros()),
+            hook_env,
+            hooks: Mutex::default(),
             source_status: Mutex::default(),
             state: Mutex::default(),
             ready,
@@ -489,6 +528,7 @@ impl Path {
     /// recorder see it end, then [`Path::is_retired`]).
     fn retire(&self) {
         self.retired.store(true, Ordering::Release);
+        lock(&self.hooks).init = None;
         let source = lock(&self.state).source.take();
         if let Some(source) = source {
             source.stop();
@@ -557,7 +597,10 @@ impl Path {
         self: &Arc<Self>,
     ) -> Result<(Arc<PathStream>, ReaderGuard), PathError> {
         self.reserve_reader()?;
-        let guard = ReaderGuard { path: self.clone() };
+        let guard = ReaderGuard {
+            path: self.clone(),
+            hook: self.start_read_hook(),
+        };
         let stream = self.wait_ready().await?;
         Ok((stream, guard))
     }
@@ -609,10 +652,61 @@ impl Path {
     }
 
     fn replace_stream(&self, stream: Option<Arc<PathStream>>) {
+        let available = stream.is_some();
         let old = self.ready.send_replace(stream);
+        let was_available = old.is_some();
         if let Some(old) = old {
             old.close();
         }
+        match (was_available, available) {
+            (false, true) => self.start_available_hook(),
+            (true, false) => self.end_available_hook(),
+            _ => {}
+        }
+    }
+
+    /// Starts `runOnInit`, which runs until the path is retired.
+    fn start_init_hook(&self) {
+        let h = &self.conf.hooks;
+        let what = format!("runOnInit of path {}", self.name);
+        let hook = hooks::start(
+            &h.run_on_init,
+            self.hook_env.clone(),
+            h.run_on_init_restart,
+            what,
+        );
+        lock(&self.hooks).init = hook;
+    }
+
+    fn start_available_hook(&self) {
+        let h = &self.conf.hooks;
+        let what = format!("runOnAvailable of path {}", self.name);
+        let env = self.hook_env.clone();
+        let hook = hooks::start(&h.run_on_available, env, h.run_on_available_restart, what);
+        lock(&self.hooks).available = hook;
+    }
+
+    /// Stops `runOnAvailable` and runs `runOnUnavailable`.
+    fn end_available_hook(&self) {
+        lock(&self.hooks).available = None;
+        let what = format!("runOnUnavailable of path {}", self.name);
+        hooks::run_detached(
+            &self.conf.hooks.run_on_unavailable,
+            self.hook_env.clone(),
+            what,
+        );
+    }
+
+    /// Starts `runOnRead` for a new reader; the guard stops it.
+    fn start_read_hook(&self) -> Option<Hook> {
+        let h = &self.conf.hooks;
+        let what = format!("runOnRead of path {}", self.name);
+        hooks::start(
+            &h.run_on_read,
+            self.hook_env.clone(),
+            h.run_on_read_restart,
+            what,
+        )
     }
 
     fn end_publisher(&self, id: u64) {
@@ -664,6 +758,11 @@ impl Drop for PublishGuard {
 
 impl Drop for ReaderGuard {
     fn drop(&mut self) {
+        if self.hook.take().is_some() || !self.path.conf.hooks.run_on_unread.is_empty() {
+            let what = format!("runOnUnread of path {}", self.path.name);
+            let h = &self.path.conf.hooks;
+            hooks::run_detached(&h.run_on_unread, self.path.hook_env.clone(), what);
+        }
         self.path.release_reader();
     }
 }
@@ -712,6 +811,7 @@ mod tests {
         regex.reserve_reader().unwrap();
         let reader = ReaderGuard {
             path: regex.clone(),
+            hook: None,
         };
         let later = sources::unix_micros() + 11_000_000;
         assert_eq!(

@@ -124,9 +124,6 @@ pub(crate) const DEPRECATED: &[(&str, &str)] = &[
     ("sourceProtocol", "rtspTransport"),
     ("sourceAnyPortEnable", "rtspAnyPort"),
     ("fallback", "alwaysAvailable"),
-    ("runOnReady", "runOnAvailable"),
-    ("runOnReadyRestart", "runOnAvailableRestart"),
-    ("runOnNotReady", "runOnUnavailable"),
 ];
 
 /// Keys MediaMTX accepted globally in old versions and now reads under `pathDefaults`.
@@ -267,22 +264,14 @@ pub(crate) const PATH_UNIMPLEMENTED: &[&str] = &[
     "rpiCameraH264Profile",
     "rpiCameraH264Level",
     "rpiCameraMJPEGQuality",
-    "runOnInit",
-    "runOnInitRestart",
     "runOnDemand",
     "runOnDemandRestart",
     "runOnDemandStartTimeout",
     "runOnDemandCloseAfter",
     "runOnUnDemand",
-    "runOnAvailable",
-    "runOnAvailableRestart",
-    "runOnUnavailable",
     "runOnOnline",
     "runOnOnlineRestart",
     "runOnOffline",
-    "runOnRead",
-    "runOnReadRestart",
-    "runOnUnread",
     "runOnRecordSegmentCreate",
     "runOnRecordSegmentComplete",
 ];
@@ -329,7 +318,7 @@ pub(crate) fn global_kind(key: &str) -> KeyKind {
 
 /// Classifies a key of `pathDefaults` or of a path.
 pub(crate) fn path_kind(key: &str) -> KeyKind {
-    if PATH_IMPLEMENTED.contains(&key) {
+    if PATH_IMPLEMENTED.contains(&key) || super::hooks::KEYS.contains(&key) {
         return KeyKind::Implemented;
     }
     if PATH_UNIMPLEMENTED.contains(&key) {

@@ -18,6 +18,7 @@ mod env;
 mod error;
 mod global;
 mod hls;
+mod hooks;
 mod keys;
 mod lines;
 mod parse;

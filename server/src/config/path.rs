@@ -8,6 +8,7 @@ use regex::Regex;
 use serde_yaml::Value;
 
 use super::error::ConfigError;
+use super::hooks::{self, HookConf};
 use super::keys::{self, KeyKind};
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword};
@@ -84,6 +85,8 @@ pub(crate) struct PathConf {
     pub record_segment_duration: Duration,
     /// `recordDeleteAfter`: segments older than this are deleted (1d); zero means never.
     pub record_delete_after: Duration,
+    /// The `runOn*` hooks Vigia runs.
+    pub hooks: HookConf,
     /// MediaMTX path keys accepted but not implemented yet, as written.
     pub unimplemented: BTreeMap<String, Value>,
 }
@@ -106,6 +109,7 @@ impl Default for PathConf {
             record_max_part_size: 50 * 1024 * 1024,
             record_segment_duration: Duration::from_secs(3600),
             record_delete_after: Duration::from_secs(86_400),
+            hooks: HookConf::default(),
             unimplemented: BTreeMap::new(),
         }
     }
@@ -264,6 +268,14 @@ pub(crate) fn apply_keys(
     v: &Value,
 ) -> Result<(), ConfigError> {
     for (key, val) in ctx.mapping(path, v)? {
+        let key = match hooks::alias_of(&key) {
+            Some(new) => {
+                let message = format!("is deprecated; read as {new}");
+                ctx.warn(&path.key(&key), &message);
+                new.to_owned()
+            }
+            None => key,
+        };
         let kp = path.key(&key);
         match keys::path_kind(&key) {
             KeyKind::Implemented => set_key(ctx, conf, &key, &kp, val)?,
@@ -366,6 +378,7 @@ fn set_key(
         "overridePublisher" => conf.override_publisher = ctx.boolean(kp, v)?,
         "maxReaders" => conf.max_readers = ctx.uint(kp, v, u64::from(u32::MAX))? as u32,
         _ if record::set_key(ctx, conf, key, kp, v)? => {}
+        _ if hooks::set_key(ctx, &mut conf.hooks, key, kp, v)? => {}
         _ => return Err(ctx.unknown(kp)),
     }
     Ok(())

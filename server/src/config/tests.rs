@@ -63,9 +63,32 @@ fn mediamtx_default_file_loads_with_one_warning_per_unimplemented_key() {
     let run = loaded
         .warnings
         .iter()
-        .find(|w| w.contains("\"runOnInit\""))
+        .find(|w| w.contains("\"runOnDemand\""))
         .unwrap();
-    assert!(run.contains("line 765"), "{run}");
+    assert!(run.contains("line 779"), "{run}");
+}
+
+#[test]
+fn hooks_are_typed_and_old_names_are_read_with_a_warning() {
+    let yaml = "pathDefaults:\n  runOnInit: a $MTX_PATH\n  runOnInitRestart: yes\npaths:\n  cam:\n    runOnReady: ffmpeg -i x\n    runOnReadyRestart: yes\n    runOnNotReady: gone\n    runOnRead: r\n    runOnUnread: u\n";
+    let loaded = load(yaml).unwrap();
+    let cam = &loaded.config.path_config("cam").unwrap().entry.conf.hooks;
+    assert_eq!(cam.run_on_init, "a $MTX_PATH");
+    assert!(cam.run_on_init_restart);
+    assert_eq!(cam.run_on_available, "ffmpeg -i x");
+    assert!(cam.run_on_available_restart);
+    assert_eq!(cam.run_on_unavailable, "gone");
+    assert_eq!(
+        (cam.run_on_read.as_str(), cam.run_on_unread.as_str()),
+        ("r", "u")
+    );
+    let warned: Vec<&String> = loaded
+        .warnings
+        .iter()
+        .filter(|w| w.contains("deprecated"))
+        .collect();
+    assert_eq!(warned.len(), 3, "{:?}", loaded.warnings);
+    assert!(warned[0].contains("runOnReady") && warned[0].contains("runOnAvailable"));
 }
 
 #[test]
