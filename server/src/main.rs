@@ -12,6 +12,7 @@ mod cors;
 mod hls;
 mod hooks;
 mod ingest;
+mod limits;
 mod logging;
 mod metrics;
 mod paths;

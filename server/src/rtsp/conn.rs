@@ -15,8 +15,8 @@ use tracing::Instrument;
 use vigia_media::hub::{Cursor, Next};
 use vigia_protocol::rtsp::{
     LowerTransport, ParseError, Parsed, QueryKind, Request, Response, RtpInfoEntry, ServerAnswer,
-    ServerConnection, ServerQuery, SetupTrack, StatusCode, Step, Transport, TransportMode, parse,
-    write_interleaved,
+    ServerConnection, ServerQuery, SetupTrack, State, StatusCode, Step, Transport, TransportMode,
+    parse, write_interleaved,
 };
 use vigia_protocol::sdp::{SdpTrack, sdp_for_tracks};
 
@@ -36,6 +36,9 @@ use crate::stream::{PathStream, RtpBatch};
 const OUTGOING_QUEUE: usize = 16;
 /// Receive buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
+/// Receive buffer of a new connection: enough for any usual request, so that thousands of idle
+/// connections cost little; publishers grow it by [`READ_CHUNK`].
+const FIRST_READ_BUFFER: usize = 4096;
 
 /// Serves one connection until it closes.
 pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: SocketAddr) {
@@ -76,6 +79,9 @@ struct Connection {
     after_response: Option<Outgoing>,
     /// This connection in the registry the API reads.
     entry: Arc<ConnEntry>,
+    /// When the last complete request or interleaved frame was handled: bytes that never finish
+    /// a request (slowloris) do not count.
+    last_item: Instant,
 }
 
 struct Announced {
@@ -120,6 +126,7 @@ impl Connection {
             publishing: None,
             after_response: None,
             entry,
+            last_item: Instant::now(),
         }
     }
 
@@ -129,7 +136,7 @@ impl Connection {
         mut socket: OwnedReadHalf,
         mut writer: tokio::task::JoinHandle<WriterEnd>,
     ) -> String {
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = BytesMut::with_capacity(FIRST_READ_BUFFER);
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -171,19 +178,42 @@ impl Connection {
         }
     }
 
-    /// The next moment something must be checked: the session timeout, or a silent publisher.
+    /// The next moment something must be checked: the session timeout, a silent publisher, or
+    /// an idle connection.
     fn next_deadline(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(3600);
         let session = self.machine.poll_timeout().unwrap_or(far);
+        let idle = self
+            .idle_limit()
+            .map_or(far, |limit| self.last_item + limit);
         let publisher = self.publishing.as_ref().map_or(far, |p| {
             let publisher = lock(&p.publisher);
             (publisher.last_packet() + self.server.read_timeout).min(publisher.next_report())
         });
-        session.min(publisher)
+        session.min(publisher).min(idle)
+    }
+
+    /// How long the connection may go without a complete request or frame. Without a session:
+    /// `readTimeout` (idle and slowloris connections). With a session set up or paused: the
+    /// session timeout, which clients refresh with keepalives. Playing: no limit, since players
+    /// over TCP often send nothing and UDP sessions expire by their own timeout (as gortsplib).
+    /// Recording: none here, the publisher's own `readTimeout` on media applies.
+    fn idle_limit(&self) -> Option<Duration> {
+        match self.machine.state() {
+            State::Initial | State::Announced => Some(self.server.read_timeout),
+            State::PrePlay | State::PreRecord => Some(self.server.machine.session_timeout),
+            State::Playing | State::Recording => None,
+        }
     }
 
     fn on_deadline(&mut self) -> Option<String> {
         let now = Instant::now();
+        if let Some(limit) = self.idle_limit()
+            && now.duration_since(self.last_item) >= limit
+        {
+            self.server.idle_closes.note(self.peer);
+            return Some(format!("no complete request for {limit:?}"));
+        }
         if let Some(p) = &self.publishing {
             let last = lock(&p.publisher).last_packet();
             if now.duration_since(last) >= self.server.read_timeout {
@@ -234,6 +264,7 @@ impl Connection {
                 Ok(Parsed::Request(request, consumed)) => {
                     buf.advance(consumed);
                     self.on_request(request).await?;
+                    self.last_item = Instant::now();
                 }
                 Ok(Parsed::Interleaved {
                     channel,
@@ -282,6 +313,8 @@ impl Connection {
     }
 
     fn on_interleaved(&mut self, channel: u8, frame: bytes::Bytes) {
+        let now = Instant::now();
+        self.last_item = now;
         let Some((media, rtcp)) = self.machine.channel_track(channel) else {
             return;
         };
@@ -293,7 +326,7 @@ impl Connection {
                 publisher.on_rtp(media, frame);
             }
         }
-        self.machine.note_activity(Instant::now());
+        self.machine.note_activity(now);
     }
 
     /// Decides a query of the state machine.

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use vigia_protocol::rtsp::ServerConfig;
 
 use crate::config::{Config, RtspAuthMethod, RtspTransport};
+use crate::limits::Summary;
 use crate::paths::PathManager;
 
 pub(crate) use multicast::Multicast;
@@ -45,6 +46,8 @@ pub(crate) struct RtspServer {
     pub(crate) send_buffer: usize,
     /// Whether Digest challenges are offered (`rtspAuthMethods` has `digest`).
     pub(crate) digest: bool,
+    /// Connections closed for sending no complete request in time, summarized in the log.
+    pub(crate) idle_closes: Arc<Summary>,
 }
 
 /// Binds the RTSP listener (and UDP sockets) and starts accepting. Returns the tasks to stop at
@@ -79,6 +82,13 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         write_timeout: config.write_timeout,
         send_buffer: config.write_queue_size * config.udp_max_payload_size,
         digest: config.rtsp_auth_methods.contains(&RtspAuthMethod::Digest),
+        idle_closes: Summary::start(
+            "RTSP",
+            format!(
+                "closed connections that sent no complete request for {:?} (readTimeout)",
+                config.read_timeout
+            ),
+        ),
     });
     tracing::info!(
         "[RTSP] listener opened on {} (TCP{})",

@@ -1,0 +1,151 @@
+//! Connection limits under abuse (issue 13 item 4): idle and slowloris connections are closed
+//! after `readTimeout` while normal clients are served, and a playing RTSP reader over TCP that
+//! sends nothing is not.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use vigia_conformance::rtsp_client::RtspClient;
+use vigia_conformance::{Ports, Vigia};
+
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long after opening an idle connection the server must have closed it.
+const CLOSED_WITHIN: Duration = Duration::from_secs(4);
+const IDLE: usize = 300;
+const SLOWLORIS: usize = 100;
+
+fn start() -> (Vigia, Ports) {
+    Vigia::start_on_fresh_ports("readTimeout: 2s\npaths:\n  cam1:\n    source: synthetic\n")
+}
+
+/// `VmRSS` of the process, in KiB.
+fn rss_kib(vigia: &Vigia) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", vigia.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn open_idle(port: u16, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect()
+}
+
+/// Whether the server closed `stream` (a read gives end of file or an error, not "would block").
+fn closed_by_server(mut stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1024];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Waits until every stream is closed by the server or `deadline`; returns how many are open.
+fn still_open_at(streams: &[TcpStream], deadline: Instant) -> usize {
+    loop {
+        let open = streams.iter().filter(|s| !closed_by_server(s)).count();
+        if open == 0 || Instant::now() >= deadline {
+            return open;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Connections that send `head` one byte every 500 ms and never finish it; returns, per
+/// connection, whether the server closed it before `until`.
+fn slowloris(port: u16, head: &'static [u8], until: Instant) -> thread::JoinHandle<usize> {
+    let mut streams = open_idle(port, SLOWLORIS);
+    thread::spawn(move || {
+        let mut closed = vec![false; streams.len()];
+        let mut sent = 0;
+        while Instant::now() < until && closed.contains(&false) {
+            for (stream, closed) in streams.iter_mut().zip(closed.iter_mut()) {
+                let byte = &head[sent % head.len()..][..1];
+                *closed = *closed || closed_by_server(stream) || stream.write_all(byte).is_err();
+            }
+            sent += 1;
+            thread::sleep(Duration::from_millis(500));
+        }
+        closed.iter().filter(|c| !**c).count()
+    })
+}
+
+/// A TCP reader that plays and then only reads; returns how many RTP frames it got after
+/// `quiet` had passed.
+fn silent_reader(ports: Ports, quiet: Duration) -> thread::JoinHandle<usize> {
+    let mut client = RtspClient::connect(ports.rtsp, &ports.rtsp_url("cam1")).expect("connect");
+    client.play_tcp().expect("play");
+    let start = Instant::now();
+    thread::spawn(move || {
+        let mut late = 0;
+        while start.elapsed() < quiet + Duration::from_secs(1) {
+            match client.read_frame() {
+                Ok(_) if start.elapsed() > quiet => late += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        late
+    })
+}
+
+fn describe_works(ports: Ports) {
+    let url = ports.rtsp_url("cam1");
+    let started = Instant::now();
+    let mut client = RtspClient::connect(ports.rtsp, &url).expect("connect during the flood");
+    let answer = client.request("DESCRIBE", &url, &[]).expect("DESCRIBE");
+    assert_eq!(answer.status, 200, "DESCRIBE during the flood");
+    println!("DESCRIBE during the flood: {:?}", started.elapsed());
+}
+
+#[test]
+fn idle_and_slowloris_rtsp_connections_are_closed_and_a_silent_player_is_not() {
+    let (vigia, ports) = start();
+    let reader = silent_reader(ports, READ_TIMEOUT * 3);
+    let before = rss_kib(&vigia);
+    let opened = Instant::now();
+    let idle = open_idle(ports.rtsp, IDLE);
+    let trickle = slowloris(
+        ports.rtsp,
+        b"OPTIONS rtsp://127.0.0.1/cam1 RTSP/1.0\r\nCSeq: 1\r\n",
+        opened + CLOSED_WITHIN + Duration::from_secs(1),
+    );
+    let during = rss_kib(&vigia);
+    describe_works(ports);
+
+    let open = still_open_at(&idle, opened + CLOSED_WITHIN);
+    assert_eq!(
+        open, 0,
+        "idle RTSP connections still open after {CLOSED_WITHIN:?}"
+    );
+    let open = trickle.join().unwrap();
+    assert_eq!(open, 0, "slowloris RTSP connections still open");
+    let late = reader.join().unwrap();
+    assert!(
+        late > 10,
+        "the silent TCP reader got {late} frames after 3× readTimeout"
+    );
+    thread::sleep(Duration::from_secs(1));
+    println!(
+        "RSS (KiB): before {before}, with {IDLE}+{SLOWLORIS} idle {during}, after {}",
+        rss_kib(&vigia)
+    );
+    assert!(
+        vigia.logs_soon_contain(
+            "closed connections that sent no complete request",
+            Duration::from_secs(12)
+        ),
+        "the closes are summarized in the log:\n{}",
+        vigia.logs()
+    );
+}
