@@ -1,0 +1,173 @@
+//! Vigia's `authMethod: http` callback and the audit log of who watched or downloaded what.
+//!
+//! Vigia (like MediaMTX, `internal/auth/manager.go`) POSTs every authentication request as JSON
+//! `{ip, user, password, token, action, path, protocol, id, query, userAgent}` and allows it on
+//! a 2xx. This endpoint finds the JWT (the `token` field, else the password, as RTSP clients
+//! send it, else a `jwt=` query parameter), verifies it against the JWKS keys, its expiry and the
+//! `jti` denylist, and checks its `mediamtx_permissions` for the action and path. It answers
+//! 200 (allow), 401 (no or bad token) or 403 (valid token without the permission). Each `read`
+//! (watching) and `playback` (listing or downloading recordings) decision, allowed or not, is
+//! written to the `audit` table: who, path, action, protocol, IP, session id, time.
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Error;
+use crate::state::State;
+use crate::tokens::{self, Claims};
+
+/// MediaMTX's HTTP authentication request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthRequest {
+    /// The client's IP.
+    pub ip: String,
+    /// The user name the client sent.
+    pub user: String,
+    /// The password the client sent (a JWT for RTSP clients).
+    pub password: String,
+    /// The bearer token the client sent.
+    pub token: String,
+    /// `publish`, `read`, `playback`, `api`, `metrics`, `pprof`.
+    pub action: String,
+    /// The path.
+    pub path: String,
+    /// `rtsp`, `rtmp`, `hls`, `webrtc`, `srt`.
+    pub protocol: String,
+    /// The session id.
+    pub id: Option<String>,
+    /// The request's query string.
+    pub query: String,
+    /// The client's user agent.
+    pub user_agent: String,
+}
+
+/// One row of the audit log.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRow {
+    /// When.
+    pub at: chrono::DateTime<Utc>,
+    /// Who (absent without a valid token).
+    pub user_id: Option<Uuid>,
+    /// Their e-mail.
+    pub email: Option<String>,
+    /// `read` or `playback`.
+    pub action: String,
+    /// The camera path.
+    pub path: String,
+    /// The protocol.
+    pub protocol: String,
+    /// From where.
+    pub ip: String,
+    /// Vigia's session id.
+    pub session_id: Option<String>,
+    /// Whether Vigia was told to allow it.
+    pub allowed: bool,
+    /// Why it was refused.
+    pub reason: Option<String>,
+}
+
+/// Decides `req`, writes its audit row when it is a read or a playback, and answers the status
+/// Vigia acts on.
+pub async fn decide(s: &State, req: &AuthRequest) -> Result<StatusCode, Error> {
+    let outcome = check(s, req).await;
+    if matches!(req.action.as_str(), "read" | "playback") {
+        record(s, req, &outcome).await?;
+    }
+    match outcome {
+        Ok(_) => Ok(StatusCode::OK),
+        Err(Error::Forbidden(_)) => Ok(StatusCode::FORBIDDEN),
+        Err(Error::Unauthorized(_)) => Ok(StatusCode::UNAUTHORIZED),
+        Err(e) => Err(e),
+    }
+}
+
+/// A page of the audit log, newest first, optionally of one path.
+pub async fn list(
+    s: &State,
+    path: Option<&str>,
+    page: u32,
+    per_page: u32,
+) -> Result<Vec<AuditRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT at, user_id, email, action, path, protocol, ip, session_id, allowed, reason \
+         FROM audit WHERE $1::text IS NULL OR path = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(path)
+    .bind(i64::from(per_page))
+    .bind(i64::from(page - 1) * i64::from(per_page))
+    .fetch_all(&s.pool)
+    .await?)
+}
+
+async fn check(s: &State, req: &AuthRequest) -> Result<Claims, Error> {
+    let token = token_of(req).ok_or(Error::Unauthorized("no token"))?;
+    let claims = s.verify_access(token, Utc::now().timestamp()).await?;
+    if !tokens::allows(&claims.mediamtx_permissions, &req.action, &req.path) {
+        return Err(Error::Forbidden("no permission for this action and path"));
+    }
+    Ok(claims)
+}
+
+/// The JWT of a request: `token`, else `password`, else the `jwt` query parameter.
+fn token_of(req: &AuthRequest) -> Option<&str> {
+    let query_jwt = req
+        .query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("jwt="))
+        .filter(|t| !t.is_empty());
+    [req.token.as_str(), req.password.as_str()]
+        .into_iter()
+        .find(|t| !t.is_empty())
+        .or(query_jwt)
+}
+
+async fn record(
+    s: &State,
+    req: &AuthRequest,
+    outcome: &Result<Claims, Error>,
+) -> Result<(), Error> {
+    let (user, email) = match outcome {
+        Ok(c) => (Some(c.sub), Some(c.email.clone())),
+        Err(_) => (None, None),
+    };
+    let reason = outcome.as_ref().err().map(ToString::to_string);
+    sqlx::query(
+        "INSERT INTO audit (user_id, email, action, path, protocol, ip, session_id, allowed, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(user)
+    .bind(email)
+    .bind(&req.action)
+    .bind(&req.path)
+    .bind(&req.protocol)
+    .bind(&req.ip)
+    .bind(&req.id)
+    .bind(outcome.is_ok())
+    .bind(reason)
+    .execute(&s.pool)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_found_where_clients_put_it() {
+        let mut r = AuthRequest {
+            query: "a=1&jwt=Q".into(),
+            ..AuthRequest::default()
+        };
+        assert_eq!(token_of(&r), Some("Q"));
+        r.password = "P".into();
+        assert_eq!(token_of(&r), Some("P"));
+        r.token = "T".into();
+        assert_eq!(token_of(&r), Some("T"));
+        assert_eq!(token_of(&AuthRequest::default()), None);
+    }
+}
