@@ -185,7 +185,7 @@ fn authenticate(api: &Api, peer: SocketAddr, request: &Request) -> Option<Respon
         path: "",
         nonce: "",
     };
-    match auth::check(api.paths.config(), &attempt, false) {
+    match auth::check(&api.paths.config(), &attempt, false) {
         Verdict::Allow => None,
         Verdict::Challenge(challenges) => {
             let mut response = error(StatusCode::UNAUTHORIZED, "authentication error");

@@ -60,7 +60,7 @@ pub(crate) async fn start(paths: &Arc<PathManager>) -> Result<Option<BusNode>, S
         return Ok(None);
     };
     let host = node_name();
-    let dir = state_dir(config);
+    let dir = state_dir(&config);
     let mut pc = PublisherConfig::new(Some(url.clone()), &dir);
     pc.source = format!("/vigia/{host}");
     pc.connection_name = format!("vigia-{host}");

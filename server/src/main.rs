@@ -19,6 +19,7 @@ mod paths;
 mod playback;
 mod record;
 mod registry;
+mod reload;
 mod rtsp;
 mod sources;
 mod state;
@@ -82,7 +83,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(Arc::new(loaded.config), loaded.raw)) {
+    let watched = match loaded.source {
+        ConfigSource::File(file) => Some((file, env)),
+        _ => None,
+    };
+    match runtime.block_on(serve(Arc::new(loaded.config), loaded.raw, watched)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -93,9 +98,15 @@ fn main() -> ExitCode {
 }
 
 /// Starts every listener and source, then runs until SIGINT/SIGTERM. `raw` is the config
-/// document as written, which the API shows.
-async fn serve(config: Arc<Config>, raw: serde_yaml::Mapping) -> Result<(), String> {
+/// document as written, which the API shows. `watched`, the config file and the environment
+/// it was loaded with, is reloaded when it changes or on SIGHUP (see [`reload`]).
+async fn serve(
+    config: Arc<Config>,
+    raw: serde_yaml::Mapping,
+    watched: Option<(PathBuf, HashMap<String, String>)>,
+) -> Result<(), String> {
     let paths = PathManager::new(config.clone());
+    let running_raw = raw.clone();
     let mut tasks = Vec::new();
     // With the bus on, cameras announced by events may ask to record.
     if records_anything(&config) || config.playback || config.events_url.is_some() {
@@ -121,6 +132,9 @@ async fn serve(config: Arc<Config>, raw: serde_yaml::Mapping) -> Result<(), Stri
         tasks.extend(metrics::start(paths.clone(), bus).await?);
     }
     paths.start();
+    if let Some((file, env)) = watched {
+        tasks.push(reload::start(paths.clone(), file, env, running_raw));
+    }
     wait_for_shutdown().await;
     tracing::info!("shutting down");
     for task in tasks {

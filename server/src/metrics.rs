@@ -156,7 +156,7 @@ fn refusal(server: &MetricsServer, peer: SocketAddr, headers: &HeaderMap) -> Opt
         path: "",
         nonce: "",
     };
-    match auth::check(server.paths.config(), &attempt, false) {
+    match auth::check(&server.paths.config(), &attempt, false) {
         Verdict::Allow => None,
         Verdict::Challenge(challenges) => {
             let mut response = error(StatusCode::UNAUTHORIZED, "authentication error");

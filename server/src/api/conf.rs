@@ -6,8 +6,8 @@
 //! `pathDefaults`. Paths added through the API are checked by the config loader, become
 //! runtime paths at once ([`PathManager::add_dynamic`]) and are kept in the state file (see
 //! [`super::store`]). Paths of the config file cannot be changed through the API (their
-//! names are refused). Global keys and `pathDefaults` can, for the next start (Vigia has no
-//! hot reload yet; see [`super::saved`]).
+//! names are refused). Global keys and `pathDefaults` can, for the next start or reload of the
+//! config file (see [`super::saved`]).
 //!
 //! [`PathManager::add_dynamic`]: crate::paths::PathManager::add_dynamic
 

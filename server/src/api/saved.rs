@@ -1,7 +1,8 @@
 //! Global keys and `pathDefaults` changed through the API (`PATCH /v3/config/global/patch`,
 //! `/v3/config/pathdefaults/patch`).
 //!
-//! Vigia has no hot reload yet, so these changes apply at the next start: they are checked at
+//! These changes apply at the next start (and, for the keys a reload applies live, at the next
+//! reload of the config file, see `crate::reload`): they are checked at
 //! once (the config document with the changes laid over it must load), kept in
 //! `<recordSpoolDirectory>.state/api-config.json` (`{"global": {…}, "pathDefaults": {…}}`,
 //! replaced atomically), and laid over the config file's keys when the server starts

@@ -51,8 +51,9 @@ pub(crate) enum SourceTransport {
     Tcp,
 }
 
-/// The configuration of one path: `pathDefaults` merged with the path's own keys.
-#[derive(Debug, Clone)]
+/// The configuration of one path: `pathDefaults` merged with the path's own keys. Equality
+/// tells a config reload whether a running path keeps going or restarts.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PathConf {
     /// `source` (default `publisher`).
     pub source: Source,

@@ -168,7 +168,7 @@ fn authorize(
         path,
         nonce: "",
     };
-    match auth::check(server.paths.config(), &attempt, false) {
+    match auth::check(&server.paths.config(), &attempt, false) {
         Verdict::Allow => Ok(()),
         Verdict::Challenge(challenges) => Err(Reply::Unauthorized(challenges)),
     }

@@ -377,7 +377,7 @@ impl Connection {
             path: &query.path,
             nonce: &self.nonce,
         };
-        auth::check(self.server.paths.config(), &attempt, self.server.digest)
+        auth::check(&self.server.paths.config(), &attempt, self.server.digest)
     }
 
     async fn describe(&mut self, name: &str) -> Answer {
