@@ -2,7 +2,7 @@
 //! starts when a publisher's stream is available, with `MTX_PATH` and `RTSP_PORT`, and is
 //! stopped when it ends — even a command that ignores SIGINT is gone within 10 s; then
 //! `runOnNotReady` runs. A crash-looping `runOnInit` with restart is paced (one start per 5 s)
-//! and the server keeps serving.
+//! and the server keeps serving. The recorded-segment hooks name each segment file.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -69,4 +69,59 @@ fn hooks_start_and_stop_with_the_stream_and_a_crash_loop_is_harmless() {
 /// The file's text, if it exists and is not empty.
 fn read(file: &Path) -> Option<String> {
     std::fs::read_to_string(file).ok().filter(|s| !s.is_empty())
+}
+
+/// `runOnRecordSegmentCreate` / `runOnRecordSegmentComplete` on a synthetic path recorded in
+/// 1 s segments to a local directory: every completed segment was created first, with the same
+/// `MTX_SEGMENT_PATH` (the final file, which then exists), and a duration in seconds.
+#[test]
+fn segment_hooks_name_each_segment_file_and_its_duration() {
+    let files = TempDir::new("vigia-segment-hooks");
+    let log = files.path().join("hooks");
+    let rec = files.path().join("rec");
+    let ports = Ports::fresh();
+    let create = format!(
+        "sh -c 'echo \"create $MTX_PATH $RTSP_PORT $MTX_SEGMENT_PATH\" >> {}'",
+        log.display()
+    );
+    let complete = format!(
+        "sh -c 'echo \"complete $MTX_PATH $MTX_SEGMENT_PATH $MTX_SEGMENT_DURATION\" >> {}'",
+        log.display()
+    );
+    let config = format!(
+        "{}recordSpoolDirectory: {}\npaths:\n  rec:\n    source: synthetic\n    record: yes\n    recordSegmentDuration: 1s\n    recordPath: {}/%path/%s-%f\n    runOnRecordSegmentCreate: {create:?}\n    runOnRecordSegmentComplete: {complete:?}\n",
+        ports.yaml(),
+        files.path().join("spool").display(),
+        rec.display()
+    );
+    let vigia = Vigia::start(&config, ports.rtsp);
+    let lines = eventually(Duration::from_secs(30), || {
+        let text = read(&log)?;
+        let completed = text.lines().filter(|l| l.starts_with("complete")).count();
+        (completed >= 2).then_some(text)
+    });
+    let lines = lines.unwrap_or_else(|| panic!("no two segments completed:\n{}", vigia.logs()));
+    let created: Vec<&str> = lines.lines().filter(|l| l.starts_with("create")).collect();
+    let prefix = format!("{}/rec/", rec.display());
+    for line in lines.lines().filter(|l| l.starts_with("complete")) {
+        let [_, path, file, duration] = line.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("{line:?}");
+        };
+        assert_eq!(path, "rec");
+        assert!(
+            file.starts_with(&prefix) && file.ends_with(".mp4"),
+            "{line}"
+        );
+        let expected = format!("create rec {} {file}", ports.rtsp);
+        assert!(
+            created.contains(&expected.as_str()),
+            "{expected:?} in {lines}"
+        );
+        let seconds: f64 = duration.parse().unwrap_or_else(|_| panic!("{line}"));
+        assert!((0.5..=5.0).contains(&seconds), "{line}");
+        let stored = eventually(Duration::from_secs(10), || {
+            Path::new(file).exists().then_some(())
+        });
+        assert!(stored.is_some(), "{file} is uploaded");
+    }
 }

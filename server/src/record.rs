@@ -7,7 +7,10 @@
 //! to the path's `recordPath` destination (local directory or S3) and indexes them. Spool
 //! writes run on tokio's blocking pool, so a slow disk delays only that path's recorder, which
 //! reads the hub like any other reader: it never holds up ingest, and if it falls more than the
-//! hub's ring behind, the lost units are logged and counted.
+//! hub's ring behind, the lost units are logged and counted. Each segment runs the path's
+//! `runOnRecordSegmentCreate` / `runOnRecordSegmentComplete` hooks ([`segment_hooks`]).
+
+mod segment_hooks;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +33,7 @@ use crate::config::{Config, PathConf};
 use crate::paths::{Path, lock};
 use crate::sources::unix_micros;
 use crate::stream::PathStream;
+use segment_hooks::SegmentHooks;
 
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(5);
@@ -297,7 +301,7 @@ async fn record_stream(
 ) {
     let name = path.name.as_str();
     tracing::info!(path = %name, "recording {} to {}", stream.describe(), describe(record_path));
-    let mut sink = SegmentSink::new(rec.spool.clone(), name, record_path);
+    let mut sink = SegmentSink::new(rec.spool.clone(), path, record_path);
     let mut session: Option<Session> = None;
     let mut cursor = stream.units().subscribe();
     loop {
@@ -376,44 +380,86 @@ fn describe(record_path: &RecordPath) -> String {
     }
 }
 
-/// Writes a recorder's events into the spool, off the async threads.
+/// Writes a recorder's events into the spool, off the async threads, and runs the segment
+/// hooks.
 struct SegmentSink {
     spool: Arc<Spool>,
     path: String,
     record_path: RecordPath,
     open: Option<SegmentWriter>,
+    /// Where the open segment ends up (`MTX_SEGMENT_PATH`).
+    location: Option<String>,
+    hooks: SegmentHooks,
 }
 
 impl SegmentSink {
-    fn new(spool: Arc<Spool>, path: &str, record_path: &RecordPath) -> Self {
+    fn new(spool: Arc<Spool>, path: &Path, record_path: &RecordPath) -> Self {
         SegmentSink {
             spool,
-            path: path.to_owned(),
+            path: path.name.clone(),
             record_path: record_path.clone(),
             open: None,
+            location: None,
+            hooks: SegmentHooks::new(path),
         }
     }
 
     async fn handle(&mut self, event: RecordEvent) {
         let spool = self.spool.clone();
         let open = self.open.take();
-        let meta = match &event {
-            RecordEvent::SegmentStart { start_us, .. } => Some(SegmentMeta {
-                path: self.path.clone(),
-                destination: self.record_path.destination().clone(),
-                key: self.record_path.key(&self.path, *start_us),
-                start_us: *start_us,
-                duration_us: None,
-            }),
+        let meta = self.meta(&event);
+        let location = meta
+            .as_ref()
+            .map(|m| segment_hooks::location(&m.destination, &m.key));
+        let ended_us = match event {
+            RecordEvent::SegmentEnd { duration_us } => Some(duration_us),
             _ => None,
         };
         let result = tokio::task::spawn_blocking(move || apply(&spool, open, meta, event)).await;
-        match result {
-            Ok(Ok(open)) => self.open = open,
-            Ok(Err(e)) => {
-                tracing::error!(path = %self.path, "recording: {e}; this segment is lost from here on")
+        let applied = match result {
+            Ok(Ok(open)) => {
+                self.open = open;
+                true
             }
-            Err(e) => tracing::error!(path = %self.path, "recording: spool task failed: {e}"),
+            Ok(Err(e)) => {
+                tracing::error!(path = %self.path, "recording: {e}; this segment is lost from here on");
+                false
+            }
+            Err(e) => {
+                tracing::error!(path = %self.path, "recording: spool task failed: {e}");
+                false
+            }
+        };
+        self.run_hooks(location, ended_us.filter(|_| applied));
+    }
+
+    /// The spool's record of the segment a `SegmentStart` begins.
+    fn meta(&self, event: &RecordEvent) -> Option<SegmentMeta> {
+        let RecordEvent::SegmentStart { start_us, .. } = event else {
+            return None;
+        };
+        Some(SegmentMeta {
+            path: self.path.clone(),
+            destination: self.record_path.destination().clone(),
+            key: self.record_path.key(&self.path, *start_us),
+            start_us: *start_us,
+            duration_us: None,
+        })
+    }
+
+    /// After an event: Create for a segment `started` at that location and now open in the
+    /// spool, Complete for the open one if it was `completed_us` (its duration) there. A segment
+    /// the spool lost gets no Complete.
+    fn run_hooks(&mut self, started: Option<String>, completed_us: Option<i64>) {
+        if let Some(location) = started.filter(|_| self.open.is_some()) {
+            self.hooks.created(&location);
+            self.location = Some(location);
+        }
+        if self.open.is_some() {
+            return;
+        }
+        if let (Some(location), Some(us)) = (self.location.take(), completed_us) {
+            self.hooks.completed(&location, us);
         }
     }
 }

@@ -29,6 +29,10 @@ pub(crate) struct HookConf {
     pub run_on_read_restart: bool,
     /// `runOnUnread`: run once when a reader stops reading.
     pub run_on_unread: String,
+    /// `runOnRecordSegmentCreate`: run once when a recorded segment starts.
+    pub run_on_record_segment_create: String,
+    /// `runOnRecordSegmentComplete`: run once when a recorded segment is complete in the spool.
+    pub run_on_record_segment_complete: String,
 }
 
 /// The path keys this module types.
@@ -41,6 +45,8 @@ pub(crate) const KEYS: &[&str] = &[
     "runOnRead",
     "runOnReadRestart",
     "runOnUnread",
+    "runOnRecordSegmentCreate",
+    "runOnRecordSegmentComplete",
 ];
 
 /// MediaMTX's deprecated hook names and the key each is read as.
@@ -75,6 +81,10 @@ pub(crate) fn set_key(
         "runOnRead" => hooks.run_on_read = ctx.string(kp, v)?,
         "runOnReadRestart" => hooks.run_on_read_restart = ctx.boolean(kp, v)?,
         "runOnUnread" => hooks.run_on_unread = ctx.string(kp, v)?,
+        "runOnRecordSegmentCreate" => hooks.run_on_record_segment_create = ctx.string(kp, v)?,
+        "runOnRecordSegmentComplete" => {
+            hooks.run_on_record_segment_complete = ctx.string(kp, v)?;
+        }
         _ => return Ok(false),
     }
     Ok(true)

@@ -61,6 +61,7 @@ pub(crate) const GLOBAL_VIGIA: &[&str] = &[
     "eventsHealthInterval",
     "recordSpoolDirectory",
     "recordSpoolMaxSize",
+    "maxConnectionsPerIP",
 ];
 
 /// Path keys Vigia implements (parsed into typed fields of `PathConf`).
@@ -272,8 +273,6 @@ pub(crate) const PATH_UNIMPLEMENTED: &[&str] = &[
     "runOnOnline",
     "runOnOnlineRestart",
     "runOnOffline",
-    "runOnRecordSegmentCreate",
-    "runOnRecordSegmentComplete",
 ];
 
 /// What a key is, wherever it appears.

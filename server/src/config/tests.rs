@@ -70,7 +70,7 @@ fn mediamtx_default_file_loads_with_one_warning_per_unimplemented_key() {
 
 #[test]
 fn hooks_are_typed_and_old_names_are_read_with_a_warning() {
-    let yaml = "pathDefaults:\n  runOnInit: a $MTX_PATH\n  runOnInitRestart: yes\npaths:\n  cam:\n    runOnReady: ffmpeg -i x\n    runOnReadyRestart: yes\n    runOnNotReady: gone\n    runOnRead: r\n    runOnUnread: u\n";
+    let yaml = "pathDefaults:\n  runOnInit: a $MTX_PATH\n  runOnInitRestart: yes\npaths:\n  cam:\n    runOnReady: ffmpeg -i x\n    runOnReadyRestart: yes\n    runOnNotReady: gone\n    runOnRead: r\n    runOnUnread: u\n    runOnRecordSegmentCreate: c\n    runOnRecordSegmentComplete: d\n";
     let loaded = load(yaml).unwrap();
     let cam = &loaded.config.path_config("cam").unwrap().entry.conf.hooks;
     assert_eq!(cam.run_on_init, "a $MTX_PATH");
@@ -82,6 +82,8 @@ fn hooks_are_typed_and_old_names_are_read_with_a_warning() {
         (cam.run_on_read.as_str(), cam.run_on_unread.as_str()),
         ("r", "u")
     );
+    assert_eq!(cam.run_on_record_segment_create, "c");
+    assert_eq!(cam.run_on_record_segment_complete, "d");
     let warned: Vec<&String> = loaded
         .warnings
         .iter()
