@@ -85,9 +85,11 @@ pub(crate) enum DynamicPathError {
 ///
 /// Paths come from the config file and, at runtime, from [`PathManager::add_dynamic`] (cameras
 /// announced on the event bus). A runtime path is looked up before the config's `~regex` and
-/// `all_others` entries but may never take the name of an exactly named config path.
+/// `all_others` entries but may never take the name of an exactly named config path. A
+/// reloaded config file replaces the configuration ([`PathManager::reload`]).
 pub(crate) struct PathManager {
-    config: Arc<Config>,
+    /// The configuration now. Lock order: `paths`, then `config`; never held with `dynamic`.
+    config: Mutex<Arc<Config>>,
     paths: Mutex<HashMap<String, Arc<Path>>>,
     /// Runtime paths by name. Lock order: `paths`, then `dynamic`.
     dynamic: Mutex<HashMap<String, DynamicPath>>,
@@ -103,7 +105,7 @@ impl PathManager {
     /// A manager for `config`; call [`PathManager::start_static_sources`] once the runtime runs.
     pub(crate) fn new(config: Arc<Config>) -> Arc<Self> {
         Arc::new(Self {
-            config,
+            config: Mutex::new(config),
             paths: Mutex::new(HashMap::new()),
             dynamic: Mutex::new(HashMap::new()),
             recording: OnceLock::new(),
@@ -132,9 +134,35 @@ impl PathManager {
         self.hls_muxers.get()
     }
 
-    /// The server's configuration.
-    pub(crate) fn config(&self) -> &Arc<Config> {
-        &self.config
+    /// The server's configuration now (a reload may replace it; see [`PathManager::reload`]).
+    pub(crate) fn config(&self) -> Arc<Config> {
+        lock(&self.config).clone()
+    }
+
+    /// Applies a reloaded configuration. Each path in the table is looked up again: one whose
+    /// configuration (merged `PathConf`, hook variables, how it was matched) is unchanged stays
+    /// the same [`Path`], so its publisher, source and readers never notice; one that changed
+    /// or is gone is retired (source stopped, readers closed). Runtime paths stay as they are.
+    /// Then the sources of exactly named paths start, those that changed and those that are
+    /// new. Returns the names retired, sorted.
+    pub(crate) fn reload(self: &Arc<Self>, config: Arc<Config>) -> Vec<String> {
+        let retired: Vec<Arc<Path>> = {
+            let mut paths = lock(&self.paths);
+            *lock(&self.config) = config;
+            let stale: Vec<String> = paths
+                .iter()
+                .filter(|(name, path)| !self.resolve(name).is_some_and(|r| path.is(&r)))
+                .map(|(name, _)| name.clone())
+                .collect();
+            stale.iter().filter_map(|n| paths.remove(n)).collect()
+        };
+        for path in &retired {
+            path.retire();
+        }
+        self.start_static_sources();
+        let mut names: Vec<String> = retired.iter().map(|p| p.name.clone()).collect();
+        names.sort();
+        names
     }
 
     /// The recording machinery, when anything may record.
@@ -196,7 +224,7 @@ impl PathManager {
             return Err(DynamicPathError::InvalidName { name, problem });
         }
         let clash = self
-            .config
+            .config()
             .paths
             .iter()
             .any(|e| matches!(e.matcher, PathMatcher::Exact) && e.name == name);
@@ -247,8 +275,8 @@ impl PathManager {
 
     /// Starts the sources of exactly named paths that are not on-demand (synthetic, RTSP pull).
     pub(crate) fn start_static_sources(self: &Arc<Self>) {
-        let exact = self
-            .config
+        let config = self.config();
+        let exact = config
             .paths
             .iter()
             .filter(|e| matches!(e.matcher, PathMatcher::Exact));
@@ -277,24 +305,10 @@ impl PathManager {
             path.touch();
             return Ok(path.clone());
         }
-        let dynamic = lock(&self.dynamic)
-            .get(name)
-            .map(|d| (d.conf.clone(), d.correlation_id.clone()));
-        let (conf, correlation_id, groups) = match dynamic {
-            Some((conf, corr)) => (conf, corr, None),
-            None => self
-                .config
-                .path_config(name)
-                .map(|m| {
-                    let exact = matches!(m.entry.matcher, PathMatcher::Exact);
-                    (m.conf_for(name, ""), None, Some((m.groups, !exact)))
-                })
-                .ok_or_else(|| PathError::NotConfigured(name.to_string()))?,
-        };
-        let (groups, from_request) = groups.unwrap_or_default();
-        let env = hook_env(name, &groups, &self.config.rtsp_address);
-        let path = Path::new(name, conf, correlation_id, env);
-        path.from_request.store(from_request, Ordering::Relaxed);
+        let resolved = self
+            .resolve(name)
+            .ok_or_else(|| PathError::NotConfigured(name.to_string()))?;
+        let path = Path::new(name, resolved);
         path.start_init_hook();
         paths.insert(name.to_string(), path.clone());
         if let Some(recording) = self.recording.get() {
@@ -333,7 +347,9 @@ impl PathManager {
         if self.is_runtime(name) {
             return Some(name.to_string());
         }
-        self.config.path_config(name).map(|m| m.entry.name.clone())
+        self.config()
+            .path_config(name)
+            .map(|m| m.entry.name.clone())
     }
 
     /// Names of paths with a stream ready now, sorted.
@@ -348,6 +364,39 @@ impl PathManager {
         names.sort();
         names
     }
+
+    /// What `name` is configured as now: its runtime path, else the config entry it matches.
+    /// Takes `dynamic`, then `config`, never both at once.
+    fn resolve(&self, name: &str) -> Option<Resolved> {
+        let dynamic = lock(&self.dynamic).get(name).map(|d| Resolved {
+            conf: d.conf.clone(),
+            correlation_id: d.correlation_id.clone(),
+            hook_env: Vec::new(),
+            from_request: false,
+        });
+        let config = self.config();
+        if let Some(mut resolved) = dynamic {
+            resolved.hook_env = hook_env(name, &[], &config.rtsp_address);
+            return Some(resolved);
+        }
+        let m = config.path_config(name)?;
+        Some(Resolved {
+            conf: m.conf_for(name, ""),
+            correlation_id: None,
+            hook_env: hook_env(name, &m.groups, &config.rtsp_address),
+            from_request: !matches!(m.entry.matcher, PathMatcher::Exact),
+        })
+    }
+}
+
+/// What a path name resolves to in the configuration: what [`PathManager::get`] builds a
+/// [`Path`] from, and what [`PathManager::reload`] compares a running path with.
+struct Resolved {
+    conf: PathConf,
+    correlation_id: Option<String>,
+    hook_env: HookEnv,
+    /// Matched by a `~regex` or `all_others` entry (forgotten once unused).
+    from_request: bool,
 }
 
 /// The connection state of a source Vigia runs (RTSP pull), for health reports.
@@ -401,7 +450,7 @@ pub(crate) struct Path {
     retired: AtomicBool,
     /// Created by a client's request for a name a `~regex` or `all_others` entry matched:
     /// forgotten once unused ([`PathManager::forget_unused`]).
-    from_request: AtomicBool,
+    from_request: bool,
     /// The last lookup of the path (UNIX µs).
     last_used_us: AtomicI64,
     /// What the path's hook commands get: `MTX_PATH`, `MTX_QUERY`, `RTSP_PORT`, `G1`….
@@ -446,21 +495,16 @@ pub(crate) struct ReaderGuard {
 }
 
 impl Path {
-    fn new(
-        name: &str,
-        conf: PathConf,
-        correlation_id: Option<String>,
-        hook_env: HookEnv,
-    ) -> Arc<Self> {
+    fn new(name: &str, resolved: Resolved) -> Arc<Self> {
         let (ready, _) = watch::channel(None);
         Arc::new(Self {
             name: name.to_string(),
-            conf,
-            correlation_id,
+            conf: resolved.conf,
+            correlation_id: resolved.correlation_id,
             retired: AtomicBool::new(false),
-            from_request: AtomicBool::new(false),
+            from_request: resolved.from_request,
             last_used_us: AtomicI64::new(sources::unix_micros()),
-            hook_env,
+            hook_env: resolved.hook_env,
             hooks: Mutex::default(),
             source_status: Mutex::default(),
             state: Mutex::default(),
@@ -509,7 +553,7 @@ impl Path {
 
     /// Whether [`PathManager::forget_unused`] may forget the path at `now_us`.
     fn is_forgettable(&self, now_us: i64, idle_us: i64) -> bool {
-        if !self.from_request.load(Ordering::Relaxed)
+        if !self.from_request
             || now_us - self.last_used_us.load(Ordering::Relaxed) < idle_us
             || self.stream().is_some()
         {
@@ -517,6 +561,14 @@ impl Path {
         }
         let state = lock(&self.state);
         state.publisher.is_none() && state.readers == 0 && state.source.is_none()
+    }
+
+    /// Whether the path is what `resolved` would build now (a config reload keeps it).
+    fn is(&self, resolved: &Resolved) -> bool {
+        self.conf == resolved.conf
+            && self.hook_env == resolved.hook_env
+            && self.correlation_id == resolved.correlation_id
+            && self.from_request == resolved.from_request
     }
 
     /// Whether the path left the manager; its stream watchers should stop following it.
@@ -805,6 +857,59 @@ mod tests {
         }
         assert!(lock(&paths.paths).is_empty(), "no path was created");
         assert_eq!(paths.get("cam/1").unwrap().name, "cam/1");
+    }
+
+    fn config(yaml: &str) -> Arc<Config> {
+        let loaded = Config::from_yaml_str(yaml, "test.yml", &HashMap::new()).unwrap();
+        Arc::new(loaded.config)
+    }
+
+    #[tokio::test]
+    async fn a_reload_keeps_unchanged_paths_and_retires_changed_and_removed_ones() {
+        let paths = manager("paths:\n  a:\n  b:\n  c:\n    maxReaders: 2\n  ~^cam(\\d+)$:\n");
+        let a = paths.get("a").unwrap();
+        let b = paths.get("b").unwrap();
+        let c = paths.get("c").unwrap();
+        let cam = paths.get("cam1").unwrap();
+        let event_camera = paths
+            .add_dynamic("event", PathConf::default(), Some("corr".into()))
+            .unwrap();
+        let retired = paths.reload(config(
+            "paths:\n  a:\n  c:\n    maxReaders: 3\n  d:\n  ~^cam(\\d+)$:\n",
+        ));
+        assert_eq!(retired, ["b", "c"]);
+        assert!(
+            Arc::ptr_eq(&paths.get("a").unwrap(), &a),
+            "a unchanged: same path"
+        );
+        assert!(
+            Arc::ptr_eq(&paths.get("cam1").unwrap(), &cam),
+            "same regex entry"
+        );
+        assert!(Arc::ptr_eq(&paths.get("event").unwrap(), &event_camera));
+        assert!(b.is_retired() && c.is_retired() && !a.is_retired());
+        assert!(matches!(paths.get("b"), Err(PathError::NotConfigured(_))));
+        assert_eq!(paths.get("c").unwrap().conf.max_readers, 3, "restarted");
+        assert!(
+            lock(&paths.paths).contains_key("d"),
+            "new exact path created"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reload_restarts_paths_whose_defaults_or_matching_entry_changed() {
+        let paths = manager("paths:\n  ~^cam(\\d+)$:\n  all_others:\n");
+        let cam = paths.get("cam1").unwrap();
+        let other = paths.get("x").unwrap();
+        let retired = paths.reload(config(
+            "pathDefaults:\n  maxReaders: 1\npaths:\n  ~^(cam)(\\d+)$:\n  all_others:\n",
+        ));
+        assert_eq!(retired, ["cam1", "x"], "new defaults and new regex groups");
+        assert!(cam.is_retired() && other.is_retired());
+        let retired = paths.reload(config(
+            "pathDefaults:\n  maxReaders: 1\npaths:\n  ~^(cam)(\\d+)$:\n  all_others:\n",
+        ));
+        assert!(retired.is_empty(), "same file again: nothing restarts");
     }
 
     #[tokio::test]
