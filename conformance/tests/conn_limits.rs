@@ -1,6 +1,6 @@
 //! Connection limits under abuse (issue 13 item 4): idle and slowloris connections are closed
-//! after `readTimeout` while normal clients are served, and a playing RTSP reader over TCP that
-//! sends nothing is not.
+//! after `readTimeout` on the RTSP and HLS listeners while normal clients are served, a playing
+//! RTSP reader over TCP that sends nothing is not, and `maxConnectionsPerIP` refuses the excess.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -8,16 +8,20 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use vigia_conformance::rtsp_client::RtspClient;
-use vigia_conformance::{Ports, Vigia};
+use vigia_conformance::{Ports, Vigia, eventually, http};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long after opening an idle connection the server must have closed it.
 const CLOSED_WITHIN: Duration = Duration::from_secs(4);
 const IDLE: usize = 300;
 const SLOWLORIS: usize = 100;
+/// The floods come from one IP: above the default cap of 256 per IP.
+const FLOOD_CAP: &str = "maxConnectionsPerIP: 1000\n";
 
-fn start() -> (Vigia, Ports) {
-    Vigia::start_on_fresh_ports("readTimeout: 2s\npaths:\n  cam1:\n    source: synthetic\n")
+fn start(extra: &str) -> (Vigia, Ports) {
+    Vigia::start_on_fresh_ports(&format!(
+        "readTimeout: 2s\n{extra}paths:\n  cam1:\n    source: synthetic\n"
+    ))
 }
 
 /// `VmRSS` of the process, in KiB.
@@ -110,7 +114,7 @@ fn describe_works(ports: Ports) {
 
 #[test]
 fn idle_and_slowloris_rtsp_connections_are_closed_and_a_silent_player_is_not() {
-    let (vigia, ports) = start();
+    let (vigia, ports) = start(FLOOD_CAP);
     let reader = silent_reader(ports, READ_TIMEOUT * 3);
     let before = rss_kib(&vigia);
     let opened = Instant::now();
@@ -148,4 +152,86 @@ fn idle_and_slowloris_rtsp_connections_are_closed_and_a_silent_player_is_not() {
         "the closes are summarized in the log:\n{}",
         vigia.logs()
     );
+}
+
+/// The HLS playlist answers 200 (within `limit`, a muxer being started on the first request).
+fn playlist_works(ports: Ports, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let answered = eventually(limit, || {
+        let started = Instant::now();
+        let r = http::get(ports.hls, "/cam1/index.m3u8", &[])?;
+        (r.status == 200).then(|| started.elapsed())
+    });
+    answered.unwrap_or_else(|| panic!("no playlist within {:?}", started.elapsed()))
+}
+
+#[test]
+fn idle_and_slowloris_hls_connections_are_closed_while_the_playlist_is_served() {
+    let (vigia, ports) = start(FLOOD_CAP);
+    playlist_works(ports, Duration::from_secs(20));
+    let before = rss_kib(&vigia);
+    let opened = Instant::now();
+    let idle = open_idle(ports.hls, IDLE);
+    let trickle = slowloris(
+        ports.hls,
+        b"GET /cam1/index.m3u8 HTTP/1.1\r\nHost: x\r\n",
+        opened + CLOSED_WITHIN + Duration::from_secs(1),
+    );
+    let during = rss_kib(&vigia);
+    let took = playlist_works(ports, Duration::from_secs(2));
+    println!("HLS playlist during the flood: {took:?}");
+
+    let open = still_open_at(&idle, opened + CLOSED_WITHIN);
+    assert_eq!(
+        open, 0,
+        "idle HLS connections still open after {CLOSED_WITHIN:?}"
+    );
+    let open = trickle.join().unwrap();
+    assert_eq!(open, 0, "slowloris HLS connections still open");
+    thread::sleep(Duration::from_secs(1));
+    println!(
+        "RSS (KiB): before {before}, with {IDLE}+{SLOWLORIS} idle HLS {during}, after {}",
+        rss_kib(&vigia)
+    );
+    assert!(
+        vigia.logs_soon_contain(
+            "[HLS] closed connections that sent no complete request head",
+            Duration::from_secs(12)
+        ),
+        "the closes are summarized in the log:\n{}",
+        vigia.logs()
+    );
+}
+
+#[test]
+fn max_connections_per_ip_refuses_the_excess_on_rtsp_and_hls() {
+    const CAP: usize = 50;
+    let (vigia, ports) = start("maxConnectionsPerIP: 50\n");
+    for port in [ports.rtsp, ports.hls] {
+        let held = open_idle(port, CAP);
+        let extra = open_idle(port, 10);
+        // Accepted by the kernel, closed by vigia right after accept.
+        let open = still_open_at(&extra, Instant::now() + Duration::from_secs(1));
+        assert_eq!(open, 0, "connections past the cap on port {port} stay open");
+        let open = held.iter().filter(|s| !closed_by_server(s)).count();
+        assert_eq!(
+            open, CAP,
+            "connections under the cap on port {port} are kept"
+        );
+        drop(held);
+    }
+    // Closing frees the places: a normal client is served again.
+    thread::sleep(Duration::from_millis(200));
+    describe_works(ports);
+    playlist_works(ports, Duration::from_secs(20));
+    for listener in ["[RTSP]", "[HLS]"] {
+        let line = format!(
+            "{listener} refused connections past maxConnectionsPerIP (50) from 127.0.0.1: 10 in the last 10s"
+        );
+        assert!(
+            vigia.logs_soon_contain(&line, Duration::from_secs(12)),
+            "one summarized line per listener and IP:\n{}",
+            vigia.logs()
+        );
+    }
 }

@@ -91,12 +91,7 @@ pub(crate) async fn start(
         .layer(middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api);
     let app = crate::metrics::instrument(app, "api");
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    Ok(vec![tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!("[API] server stopped: {e}");
-        }
-    })])
+    Ok(vec![crate::limits::serve_http("API", &config, listener, app)])
 }
 
 fn router() -> Router<Arc<Api>> {

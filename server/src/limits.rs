@@ -1,15 +1,28 @@
 //! Connection limits shared by every listener (RTSP, HLS, playback, API, metrics): idle and
-//! header-read timeouts, and the log lines that say when a limit bites.
+//! header-read timeouts, a cap on connections per client IP (`maxConnectionsPerIP`), and the log
+//! lines that say when a limit bites. The HTTP listeners share one accept loop,
+//! [`serve_http`].
 //!
 //! A limit that bites under abuse bites thousands of times a second; logging each socket would
 //! turn an attack on the listener into one on the log. [`Summary`] counts per client IP and logs
 //! one line per IP every [`SUMMARY_PERIOD`], as MediaMTX summarizes repeated warnings.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tower_service::Service;
+
+use crate::config::Config;
 use crate::paths::lock;
 use crate::rtsp::peer_ip;
 
@@ -40,7 +53,7 @@ impl Summary {
     }
 
     /// Counts one connection of `peer`.
-    pub(crate) fn note(&self, peer: std::net::SocketAddr) {
+    pub(crate) fn note(&self, peer: SocketAddr) {
         *lock(&self.counts).entry(peer_ip(peer)).or_default() += 1;
     }
 
@@ -67,5 +80,132 @@ async fn flush_every_period(summary: Weak<Summary>) {
             return;
         };
         summary.flush();
+    }
+}
+
+/// The per-IP connection cap of one listener (`maxConnectionsPerIP`): connections past it are
+/// closed right after accept, and the refusals summarized in the log.
+pub(crate) struct ConnLimiter {
+    /// Open connections allowed per client IP; 0: no cap.
+    max_per_ip: usize,
+    /// Open connections per client IP; an IP leaves the map with its last connection.
+    open: Mutex<HashMap<IpAddr, usize>>,
+    refused: Arc<Summary>,
+}
+
+impl ConnLimiter {
+    /// The cap of listener `listener` (a log prefix such as `HLS`). Must be called inside the
+    /// tokio runtime.
+    pub(crate) fn new(listener: &'static str, max_per_ip: usize) -> Arc<Self> {
+        let what = format!("refused connections past maxConnectionsPerIP ({max_per_ip})");
+        Arc::new(Self {
+            max_per_ip,
+            open: Mutex::new(HashMap::new()),
+            refused: Summary::start(listener, what),
+        })
+    }
+
+    /// A permit for a connection of `peer`, held as long as the connection is open; `None`
+    /// (counted in the log summary) when the IP already has `maxConnectionsPerIP` open.
+    pub(crate) fn admit(self: &Arc<Self>, peer: SocketAddr) -> Option<ConnPermit> {
+        let ip = peer_ip(peer);
+        let mut open = lock(&self.open);
+        let count = open.entry(ip).or_default();
+        if self.max_per_ip > 0 && *count >= self.max_per_ip {
+            drop(open);
+            self.refused.note(peer);
+            return None;
+        }
+        *count += 1;
+        Some(ConnPermit {
+            limiter: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One admitted connection; dropping it frees its place under the cap.
+pub(crate) struct ConnPermit {
+    limiter: Arc<ConnLimiter>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        let mut open = lock(&self.limiter.open);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` (an HTTP listener named `name` in logs: `HLS`, `API`…) until
+/// aborted. Every connection is admitted under `maxConnectionsPerIP` and served by hyper with a
+/// header-read timeout of `readTimeout`: a client that does not finish a request head in that
+/// time is closed, whether it is new, trickles bytes (slowloris) or idles between keep-alive
+/// requests. A request whose head is read may take as long as its handler needs (blocking
+/// LL-HLS playlist reloads wait for the next part).
+pub(crate) fn serve_http(
+    name: &'static str,
+    config: &Config,
+    listener: TcpListener,
+    app: Router,
+) -> JoinHandle<()> {
+    let limiter = ConnLimiter::new(name, config.max_connections_per_ip);
+    let idle = config.read_timeout;
+    let timeouts = Summary::start(
+        name,
+        format!("closed connections that sent no complete request head for {idle:?} (readTimeout)"),
+    );
+    tokio::spawn(async move {
+        loop {
+            let (socket, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("[{name}] accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Some(permit) = limiter.admit(peer) else {
+                continue;
+            };
+            let conn = serve_http_conn(socket, peer, app.clone(), idle, timeouts.clone());
+            tokio::spawn(async move {
+                conn.await;
+                drop(permit);
+            });
+        }
+    })
+}
+
+/// Serves one HTTP/1.1 connection; `ConnectInfo<SocketAddr>` is given to the handlers as
+/// `axum::serve` gives it.
+async fn serve_http_conn(
+    socket: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    header_timeout: Duration,
+    timeouts: Arc<Summary>,
+) {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let mut app = app.clone();
+        async move { app.call(request).await }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection(TokioIo::new(socket), service);
+    if let Err(e) = conn.with_upgrades().await {
+        if e.is_timeout() {
+            timeouts.note(peer);
+        } else {
+            tracing::debug!("[HTTP] connection from {peer} ended: {e}");
+        }
     }
 }

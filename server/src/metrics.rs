@@ -60,7 +60,8 @@ pub(crate) async fn start(
     paths: Arc<PathManager>,
     bus: Option<Arc<Bus>>,
 ) -> Result<Vec<JoinHandle<()>>, String> {
-    let address = paths.config().metrics_address.clone();
+    let config = paths.config().clone();
+    let address = config.metrics_address.clone();
     let listener = tokio::net::TcpListener::bind(listen_addr(&address))
         .await
         .map_err(|e| format!("can't listen on {address} (metricsAddress): {e}"))?;
@@ -80,12 +81,7 @@ pub(crate) async fn start(
             .with_state(server),
         "metrics",
     );
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let serve = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!("[metrics] server stopped: {e}");
-        }
-    });
+    let serve = crate::limits::serve_http("metrics", &config, listener, app);
     Ok(vec![sampler, serve])
 }
 

@@ -90,15 +90,11 @@ pub(crate) async fn start(
         plans: Mutex::default(),
     });
     let app = crate::metrics::instrument(
-        Router::new().fallback(handle).with_state(server),
+        Router::new().fallback(handle).with_state(server.clone()),
         "playback",
     );
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    Ok(vec![tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!("[playback] server stopped: {e}");
-        }
-    })])
+    let serve = crate::limits::serve_http("playback", &server.config, listener, app);
+    Ok(vec![serve])
 }
 
 async fn handle(

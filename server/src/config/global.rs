@@ -179,6 +179,9 @@ pub(crate) struct Config {
     /// `recordSpoolMaxSize`: bytes the spool may hold; past it the oldest data not yet
     /// uploaded is dropped (2G; > 0).
     pub record_spool_max_size: u64,
+    /// `maxConnectionsPerIP`: connections one client IP may hold open on each listener (RTSP,
+    /// HLS, playback, API, metrics); past it new ones are closed at accept (256; 0: no cap).
+    pub max_connections_per_ip: usize,
     // ---- Paths.
     /// `pathDefaults`, merged with MediaMTX's defaults.
     pub path_defaults: PathConf,
@@ -243,6 +246,7 @@ impl Default for Config {
             events_health_interval: Duration::from_secs(10),
             record_spool_directory: "./vigia-spool".to_owned(),
             record_spool_max_size: 2 << 30,
+            max_connections_per_ip: 256,
             path_defaults: PathConf::default(),
             paths: Vec::new(),
             unimplemented: BTreeMap::new(),
@@ -340,6 +344,9 @@ pub(crate) fn set_key(
         "eventsHealthInterval" => cfg.events_health_interval = positive_duration(ctx, kp, v)?,
         "recordSpoolDirectory" => cfg.record_spool_directory = non_empty(ctx, kp, v)?,
         "recordSpoolMaxSize" => cfg.record_spool_max_size = positive_size(ctx, kp, v)?,
+        "maxConnectionsPerIP" => {
+            cfg.max_connections_per_ip = ctx.uint(kp, v, u64::from(u32::MAX))? as usize
+        }
         _ => return Err(ctx.unknown(kp)),
     }
     Ok(())

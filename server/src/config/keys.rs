@@ -61,6 +61,7 @@ pub(crate) const GLOBAL_VIGIA: &[&str] = &[
     "eventsHealthInterval",
     "recordSpoolDirectory",
     "recordSpoolMaxSize",
+    "maxConnectionsPerIP",
 ];
 
 /// Path keys Vigia implements (parsed into typed fields of `PathConf`).

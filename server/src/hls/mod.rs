@@ -85,6 +85,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         .await
         .map_err(|e| format!("can't listen on {} (hlsAddress): {e}", conf.address))?;
     tracing::info!("[HLS] listener opened on {}", conf.address);
+    let config = paths.config().clone();
     let muxers = Arc::new(HlsMuxers::default());
     paths.set_hls_muxers(muxers.clone());
     let server = Arc::new(HlsServer {
@@ -97,12 +98,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         tasks.push(tokio::spawn(remux_always(server.clone())));
     }
     let app = crate::metrics::instrument(Router::new().fallback(handle).with_state(server), "hls");
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!("[HLS] server stopped: {e}");
-        }
-    }));
+    tasks.push(crate::limits::serve_http("HLS", &config, listener, app));
     Ok(tasks)
 }
 

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use vigia_protocol::rtsp::ServerConfig;
 
 use crate::config::{Config, RtspAuthMethod, RtspTransport};
-use crate::limits::Summary;
+use crate::limits::{ConnLimiter, Summary};
 use crate::paths::PathManager;
 
 pub(crate) use multicast::Multicast;
@@ -48,6 +48,8 @@ pub(crate) struct RtspServer {
     pub(crate) digest: bool,
     /// Connections closed for sending no complete request in time, summarized in the log.
     pub(crate) idle_closes: Arc<Summary>,
+    /// `maxConnectionsPerIP` on this listener.
+    pub(crate) per_ip: Arc<ConnLimiter>,
 }
 
 /// Binds the RTSP listener (and UDP sockets) and starts accepting. Returns the tasks to stop at
@@ -89,6 +91,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
                 config.read_timeout
             ),
         ),
+        per_ip: ConnLimiter::new("RTSP", config.max_connections_per_ip),
     });
     tracing::info!(
         "[RTSP] listener opened on {} (TCP{})",
@@ -134,8 +137,15 @@ async fn accept_loop(listener: TcpListener, server: Arc<RtspServer>) {
     loop {
         match listener.accept().await {
             Ok((socket, peer)) => {
+                let Some(permit) = server.per_ip.admit(peer) else {
+                    continue;
+                };
                 let _ = socket.set_nodelay(true);
-                tokio::spawn(conn::run(server.clone(), socket, peer));
+                let conn = conn::run(server.clone(), socket, peer);
+                tokio::spawn(async move {
+                    conn.await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 tracing::warn!("[RTSP] accept failed: {e}");
