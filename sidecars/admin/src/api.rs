@@ -32,7 +32,7 @@ use crate::audit::{self, AuthRequest};
 use crate::extract::{Body, Caller, Page};
 use crate::state::State;
 use crate::users::{self, RoleInput, UserInput};
-use crate::{Error, auth};
+use crate::{Error, auth, cameras};
 
 type Answer = Result<Response, Error>;
 
@@ -215,18 +215,18 @@ async fn put_camera(
     Path(path): Path<String>,
     Body(i): Body<CameraInput>,
 ) -> Answer {
-    let old = users::camera_city(&s.pool, &path).await?;
+    let old = cameras::city_of(&s.pool, &path).await?;
     c.must_administer(std::iter::once(i.city_id).chain(old))?;
-    users::put_camera(&s.pool, &path, i.city_id).await?;
+    cameras::upsert(&s, &path, i.city_id, false, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn delete_camera(Extract(s): Extract<State>, c: Caller, Path(path): Path<String>) -> Answer {
-    let city = users::camera_city(&s.pool, &path)
+    let city = cameras::city_of(&s.pool, &path)
         .await?
         .ok_or(Error::NotFound("camera"))?;
     c.must_administer([city])?;
-    users::delete_camera(&s.pool, &path).await?;
+    cameras::upsert(&s, &path, city, true, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

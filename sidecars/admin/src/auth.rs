@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::state::State;
 use crate::tokens::{self, Claims};
-use crate::{Error, users};
+use crate::{Error, cameras, users};
 
 /// A login or refresh answer.
 #[derive(Debug, Serialize)]
@@ -116,7 +116,7 @@ pub async fn claims(s: &State, user: Uuid, now: DateTime<Utc>) -> Result<Claims,
     let (email, superadmin) = users::identity(&s.pool, user).await?;
     let roles = users::roles(&s.pool, user).await?;
     let cities: Vec<Uuid> = roles.keys().copied().collect();
-    let cameras = users::cameras(&s.pool, &cities).await?;
+    let cameras = cameras::by_city(&s.pool, &cities).await?;
     let ttl = s.config.access_ttl.as_secs() as i64;
     Ok(Claims {
         iss: s.config.issuer.clone(),

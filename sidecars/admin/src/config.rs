@@ -1,6 +1,7 @@
 //! Configuration from environment variables, each with a documented default (docs/admin.md).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Error;
@@ -22,6 +23,13 @@ pub struct Config {
     pub key_rotation: Duration,
     /// `ADMIN_RATE_LIMIT`, default `60`: requests per minute per user.
     pub rate_limit: u32,
+    /// `VIGIA_EVENTSURL`, default `amqp://guest:guest@127.0.0.1:5672/%2f`; empty disables the
+    /// `camera.*` consumer (cameras then come only from `PUT /v1/cameras/{path}`).
+    pub events_url: Option<String>,
+    /// `ADMIN_QUEUE`, default `admin`: the service queue on the bus.
+    pub queue: String,
+    /// `ADMIN_STATE_DIR`, default `./admin-state`: the consumer's dedupe window.
+    pub state_dir: PathBuf,
 }
 
 impl Config {
@@ -33,6 +41,7 @@ impl Config {
     /// Reads any source of variables (for tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
         let or = |name: &str, default: &str| var(name).unwrap_or_else(|| default.to_owned());
+        let non_empty = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
         Ok(Config {
             database_url: or(
                 "ADMIN_DATABASE_URL",
@@ -44,6 +53,12 @@ impl Config {
             refresh_ttl: duration("ADMIN_REFRESH_TTL", &or("ADMIN_REFRESH_TTL", "30d"))?,
             key_rotation: duration("ADMIN_KEY_ROTATION", &or("ADMIN_KEY_ROTATION", "1d"))?,
             rate_limit: rate("ADMIN_RATE_LIMIT", &or("ADMIN_RATE_LIMIT", "60"))?,
+            events_url: non_empty(or(
+                vigia_events::URL_ENV,
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+            )),
+            queue: or("ADMIN_QUEUE", "admin"),
+            state_dir: PathBuf::from(or("ADMIN_STATE_DIR", "admin-state")),
         })
     }
 }

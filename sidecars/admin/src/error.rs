@@ -48,6 +48,9 @@ pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The broker failed (the `camera.*` consumer).
+    #[error("bus: {0}")]
+    Bus(String),
     /// Signing, sealing or hashing failed.
     #[error("crypto: {0}")]
     Crypto(String),
@@ -82,9 +85,11 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Database(_) | Error::Crypto(_) | Error::Serve(_) | Error::Config { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::Database(_)
+            | Error::Bus(_)
+            | Error::Crypto(_)
+            | Error::Serve(_)
+            | Error::Config { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Admin: the platform's users, their roles per city, and the tokens Vigia accepts.
 //!
 //! - [`users`]: users (e-mail, [`cpf::Cpf`], Argon2id password hash), roles (`admin`,
-//!   `operator`, `viewer`) per city, and the cameras (Vigia paths) of each city;
+//!   `operator`, `viewer`) per city;
+//! - [`cameras`]: the cameras (Vigia paths) of each city, from Cidades' `camera.*` events;
 //! - [`auth`]: login, one-use refresh tokens, logout and revocation;
 //! - [`tokens`]: the ES256 access token and its `mediamtx_permissions` claim;
 //! - [`keys`]: signing keys sealed at rest, rotated on a schedule, published as a JWKS;
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod cameras;
 pub mod config;
 pub mod cpf;
 mod error;
@@ -32,7 +34,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::postgres::PgPoolOptions;
 use tokio::task::JoinHandle;
-use vigia_events::Keyring;
+use vigia_events::{Consumer, Keyring};
 
 use crate::config::Config;
 use crate::state::State;
@@ -44,16 +46,18 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// (32-byte keys; the first seals, all open).
 pub const KEYS_VAR: &str = "ADMIN_SECRET_KEYS";
 
-/// A running service: its state and the key-rotation task.
+/// A running service: its state, the key-rotation task and the `camera.*` consumer.
 pub struct App {
     /// The request state.
     pub state: State,
     rotation: JoinHandle<()>,
+    consumer: Option<Consumer>,
 }
 
 impl App {
-    /// Connects to PostgreSQL, migrates, makes or loads the signing keys and starts rotating
-    /// them on schedule.
+    /// Connects to PostgreSQL, migrates, makes or loads the signing keys, starts rotating them
+    /// on schedule, and consumes `camera.*` when a broker is configured (an unreachable broker
+    /// is retried in the background).
     pub async fn start(config: Config, keyring: Keyring) -> Result<App, Error> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -63,9 +67,25 @@ impl App {
             .run(&pool)
             .await
             .map_err(|e| Error::Database(e.into()))?;
+        let bus = config
+            .events_url
+            .as_deref()
+            .map(|url| cameras::consumer_config(url, &config.queue, config.state_dir.clone()));
         let state = State::new(pool, config, keyring).await?;
         let rotation = tokio::spawn(maintain(state.clone()));
-        Ok(App { state, rotation })
+        let consumer = match bus {
+            Some(c) => Some(
+                Consumer::start_or_retry(c, cameras::handler(state.clone()))
+                    .await
+                    .map_err(|e| Error::Bus(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(App {
+            state,
+            rotation,
+            consumer,
+        })
     }
 
     /// The HTTP routes.
@@ -82,8 +102,11 @@ impl App {
         Ok(true)
     }
 
-    /// Stops the rotation task and closes the pool.
+    /// Stops the consumer and the rotation task and closes the pool.
     pub async fn stop(self) {
+        if let Some(consumer) = self.consumer {
+            consumer.stop().await;
+        }
         self.rotation.abort();
         self.state.pool.close().await;
     }

@@ -1,4 +1,4 @@
-//! Users and their roles per city, and the cameras (Vigia paths) of each city.
+//! Users and their roles per city.
 //!
 //! Passwords are hashed with Argon2id (the `argon2` crate's defaults: 19 MiB, 2 passes) and a
 //! random salt, on a blocking thread. A user and its roles are written in one transaction.
@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::Error;
-use crate::validate;
+use crate::{Error, validate};
 
 /// The body of `POST /v1/users`.
 #[derive(Debug, Deserialize)]
@@ -197,52 +196,6 @@ pub async fn roles(pool: &PgPool, id: Uuid) -> Result<BTreeMap<Uuid, String>, Er
             .fetch_all(pool)
             .await?;
     Ok(rows.into_iter().collect())
-}
-
-/// The camera paths of each of `cities`.
-pub async fn cameras(pool: &PgPool, cities: &[Uuid]) -> Result<BTreeMap<Uuid, Vec<String>>, Error> {
-    let rows: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT city_id, path FROM cameras WHERE city_id = ANY($1) ORDER BY path")
-            .bind(cities)
-            .fetch_all(pool)
-            .await?;
-    let mut out: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
-    for (city, path) in rows {
-        out.entry(city).or_default().push(path);
-    }
-    Ok(out)
-}
-
-/// Records that Vigia path `path` is a camera of `city`.
-pub async fn put_camera(pool: &PgPool, path: &str, city: Uuid) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO cameras (path, city_id) VALUES ($1, $2) \
-         ON CONFLICT (path) DO UPDATE SET city_id = EXCLUDED.city_id",
-    )
-    .bind(path)
-    .bind(city)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// The city of camera `path`.
-pub async fn camera_city(pool: &PgPool, path: &str) -> Result<Option<Uuid>, Error> {
-    Ok(
-        sqlx::query_scalar("SELECT city_id FROM cameras WHERE path = $1")
-            .bind(path)
-            .fetch_optional(pool)
-            .await?,
-    )
-}
-
-/// Forgets camera `path`.
-pub async fn delete_camera(pool: &PgPool, path: &str) -> Result<(), Error> {
-    sqlx::query("DELETE FROM cameras WHERE path = $1")
-        .bind(path)
-        .execute(pool)
-        .await?;
-    Ok(())
 }
 
 /// The id and superadmin flag of the user with `email` and `password`; a wrong e-mail costs a

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use sqlx::Connection as _;
 use tower::ServiceExt;
 use uuid::Uuid;
-use vigia_admin::App;
 use vigia_admin::config::Config;
 use vigia_admin::users::{self, RoleInput, UserInput};
+use vigia_admin::{App, cameras};
 use vigia_events::Keyring;
 
 /// The local PostgreSQL, a database every test may connect to for admin work.
@@ -61,6 +61,7 @@ impl Harness {
             .expect("create database");
         let mut config = Config::from_vars(|_| None).unwrap();
         config.database_url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+        config.events_url = None;
         edit(&mut config);
         let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
         let keyring = Keyring::parse(&format!("t1:{key}")).unwrap();
@@ -94,7 +95,10 @@ impl Harness {
             .await
             .unwrap();
         for (city, path) in [&self.city_a, &self.city_b] {
-            users::put_camera(pool, path, *city).await.unwrap();
+            let now = chrono::Utc::now();
+            cameras::upsert(&self.app.state, path, *city, false, now)
+                .await
+                .unwrap();
         }
     }
 
