@@ -9,7 +9,7 @@
 //! | `POST /v1/auth/mediamtx` | Vigia | `authMethod: http` callback, writes the audit log |
 //! | `GET/POST /v1/users`, `GET/DELETE /v1/users/{id}` | admins | users |
 //! | `PUT /v1/users/{id}/roles` | admins | replaces the roles per city |
-//! | `POST /v1/users/{id}/revoke` | admins | revokes every refresh token of the user |
+//! | `POST /v1/users/{id}/revoke` | admins | revokes every token of the user |
 //! | `PUT/DELETE /v1/cameras/{path}` | admins | `{cityId}`: the city a Vigia path belongs to |
 //! | `GET /v1/audit?path=` | superadmin | the audit log, newest first |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness; readiness (PostgreSQL answers) |

@@ -5,7 +5,8 @@
 //! its token (one use: it is revoked in the same statement that finds it) and answers a new
 //! pair; the old refresh token is refused from then on. A logout revokes the refresh token and
 //! puts the access token's `jti` on the denylist until it expires, which the `authMethod: http`
-//! callback checks.
+//! callback checks. A refresh token presented again after its use (a sign it was stolen: RFC
+//! 9700 §4.14.2) revokes every token of its user.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -62,9 +63,15 @@ pub async fn refresh(s: &State, refresh_token: &str, now: DateTime<Utc>) -> Resu
     .bind(now)
     .fetch_optional(&s.pool)
     .await?;
-    let user = user.ok_or(Error::Unauthorized(
-        "refresh token invalid, used or revoked",
-    ))?;
+    let Some(user) = user else {
+        if let Some(owner) = owner {
+            tracing::warn!(user = %owner, "a used or revoked refresh token was presented; revoking the user's tokens");
+            revoke_user(s, owner).await?;
+        }
+        return Err(Error::Unauthorized(
+            "refresh token invalid, used or revoked",
+        ));
+    };
     issue(s, user, now).await
 }
 
@@ -98,15 +105,21 @@ pub async fn revoke_access(s: &State, claims: &Claims) -> Result<(), Error> {
     Ok(())
 }
 
-/// Revokes every refresh token of a user (an admin's action; its access tokens expire by
-/// themselves within the access lifetime).
+/// Revokes every token of a user: its refresh tokens, and its access tokens issued until now
+/// (refused by the callback from now on). Returns the number of refresh tokens revoked.
 pub async fn revoke_user(s: &State, user: Uuid) -> Result<u64, Error> {
+    let mut tx = s.pool.begin().await?;
+    sqlx::query("UPDATE users SET tokens_valid_after = now() WHERE id = $1")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
     let done = sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
     )
     .bind(user)
-    .execute(&s.pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 

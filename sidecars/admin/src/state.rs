@@ -72,7 +72,8 @@ impl State {
     }
 
     /// The claims of an access token: signature by a key of the JWKS (reloaded once for an
-    /// unknown `kid`), issuer, expiry at `now`, and `jti` not revoked.
+    /// unknown `kid`), issuer, expiry at `now`, `jti` not revoked, and a user that still exists
+    /// and was not revoked after the token was issued.
     pub async fn verify_access(&self, token: &str, now: i64) -> Result<Claims, Error> {
         let kid = tokens::kid(token)?;
         if self.keys().decoding(&kid).is_none() {
@@ -83,12 +84,17 @@ impl State {
             .decoding(&kid)
             .ok_or(Error::Unauthorized("unknown signing key"))?;
         let claims = tokens::verify(token, key, &self.config.issuer, now)?;
-        let revoked: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_access WHERE jti = $1)")
-                .bind(claims.jti)
-                .fetch_one(&self.pool)
-                .await?;
-        if revoked {
+        let refused: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM revoked_access WHERE jti = $1) \
+             OR NOT EXISTS (SELECT 1 FROM users WHERE id = $2 \
+             AND (tokens_valid_after IS NULL OR to_timestamp($3) >= tokens_valid_after))",
+        )
+        .bind(claims.jti)
+        .bind(claims.sub)
+        .bind(claims.iat as f64)
+        .fetch_one(&self.pool)
+        .await?;
+        if refused {
             return Err(Error::Unauthorized("token revoked"));
         }
         Ok(claims)

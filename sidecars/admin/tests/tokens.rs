@@ -132,10 +132,49 @@ async fn refresh_rotates_and_the_old_refresh_token_is_refused() {
     verify_with_jwks(&h, &str_of(&second["accessToken"])).await;
     let (status, v) = h.call(Method::POST, "/v1/auth/refresh", Some(body)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
-    let body = json!({"refreshToken": second["refreshToken"]});
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_or_an_admin_revocation_revokes_every_token_of_the_user() {
+    let h = Harness::start().await;
+    let cam = h.city_a.1.clone();
+    let first = h.login("ana@test.br").await;
+    let reuse = json!({"refreshToken": first["refreshToken"]});
+    let (_, second) = h
+        .call(Method::POST, "/v1/auth/refresh", Some(reuse.clone()))
+        .await;
+    let (status, _) = h.call(Method::POST, "/v1/auth/refresh", Some(reuse)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let next = json!({"refreshToken": second["refreshToken"]});
+    let (status, _) = h.call(Method::POST, "/v1/auth/refresh", Some(next)).await;
     assert_eq!(
-        h.call(Method::POST, "/v1/auth/refresh", Some(body)).await.0,
-        StatusCode::OK
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the reuse revoked the newer refresh token"
+    );
+    for access in [&first["accessToken"], &second["accessToken"]] {
+        assert_eq!(
+            h.callback(&str_of(access), "read", &cam).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Tokens issued in the second of a revocation are refused too (iat has second precision).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let third = str_of(&h.login("ana@test.br").await["accessToken"]);
+    assert_eq!(h.callback(&third, "read", &cam).await, StatusCode::OK);
+    let ana = verify_with_jwks(&h, &third).await.sub;
+    let root = str_of(&h.login("root@test.br").await["accessToken"]);
+    let path = format!("/v1/users/{ana}/revoke");
+    let (status, v, _) = h.send(Method::POST, &path, Some(&root), None).await;
+    assert_eq!(
+        (status, v["revokedRefreshTokens"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+    assert_eq!(
+        h.callback(&third, "read", &cam).await,
+        StatusCode::UNAUTHORIZED
     );
     h.finish().await;
 }
