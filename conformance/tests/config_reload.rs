@@ -9,7 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use vigia_conformance::rtsp_client::RtspClient;
-use vigia_conformance::{Ports, TempDir, Vigia, eventually, run_with_timeout};
+use vigia_conformance::{Ports, TempDir, Vigia, eventually, free_port, http, run_with_timeout};
 
 /// The longest a reader of an untouched path may go without a packet.
 const MAX_GAP: Duration = Duration::from_secs(1);
@@ -66,9 +66,10 @@ fn assert_soon(vigia: &Vigia, ports: &Ports, path: &str, status: u16) {
     );
 }
 
-/// The config file with synthetic paths `names`.
-fn config(ports: &Ports, names: &[&str]) -> String {
+/// The config file with the API on `api` and synthetic paths `names`.
+fn config(ports: &Ports, api: u16, names: &[&str]) -> String {
     let mut yaml = ports.yaml();
+    yaml.push_str(&format!("api: yes\napiAddress: 127.0.0.1:{api}\n"));
     yaml.push_str("paths:\n");
     for name in names {
         yaml.push_str(&format!("  {name}:\n    source: synthetic\n"));
@@ -89,18 +90,28 @@ fn write_unseen(file: &Path, text: &str, mtime: SystemTime) {
 #[test]
 fn edits_add_and_remove_paths_without_interrupting_another_reader() {
     let ports = Ports::fresh();
+    let api = free_port();
     let dir = TempDir::new("vigia-reload");
     let file = dir.path().join("vigia.yml");
-    std::fs::write(&file, config(&ports, &["a", "b"])).unwrap();
+    std::fs::write(&file, config(&ports, api, &["a", "b"])).unwrap();
     let vigia = Vigia::spawn(dir, &["vigia.yml"], &[], ports.rtsp);
     assert_soon(&vigia, &ports, "a", 200);
     let stop = Arc::new(AtomicBool::new(false));
     let reading = reader(ports, "a", stop.clone());
     thread::sleep(Duration::from_secs(1));
 
-    std::fs::write(&file, config(&ports, &["a", "c"])).unwrap();
+    std::fs::write(&file, config(&ports, api, &["a", "c"])).unwrap();
     assert_soon(&vigia, &ports, "b", 404);
     assert_soon(&vigia, &ports, "c", 200);
+    let shown = |name: &str| {
+        let target = format!("/v3/config/paths/get/{name}");
+        http::get(api, &target, &[]).map_or(0, |r| r.status)
+    };
+    assert_eq!(
+        (shown("b"), shown("c")),
+        (404, 200),
+        "the API shows the new file"
+    );
 
     std::fs::write(&file, "paths:\n  a: [\n").unwrap();
     assert!(
@@ -113,10 +124,10 @@ fn edits_add_and_remove_paths_without_interrupting_another_reader() {
     assert_eq!(describe(&ports, "a"), 200);
     assert_eq!(describe(&ports, "c"), 200);
 
-    std::fs::write(&file, config(&ports, &["a", "c"])).unwrap();
+    std::fs::write(&file, config(&ports, api, &["a", "c"])).unwrap();
     thread::sleep(Duration::from_secs(2));
     let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
-    write_unseen(&file, &config(&ports, &["a", "d"]), mtime);
+    write_unseen(&file, &config(&ports, api, &["a", "d"]), mtime);
     thread::sleep(Duration::from_secs(2));
     assert_eq!(describe(&ports, "d"), 404, "the watcher saw no change");
     let pid = vigia.pid().to_string();

@@ -54,8 +54,6 @@ use crate::rtsp::{listen_addr, peer_ip};
 /// Shared state of the API listener.
 pub(crate) struct Api {
     paths: Arc<PathManager>,
-    /// The configuration document as written (environment overrides applied).
-    raw: serde_yaml::Mapping,
     /// Paths added through the API, persisted.
     added: Mutex<ApiPaths>,
     /// Global and `pathDefaults` changes for the next start, persisted.
@@ -67,16 +65,12 @@ pub(crate) struct Api {
 
 /// Binds the API listener, restores the paths the API added in earlier runs, and serves
 /// until aborted.
-pub(crate) async fn start(
-    paths: Arc<PathManager>,
-    raw: serde_yaml::Mapping,
-) -> Result<Vec<JoinHandle<()>>, String> {
+pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>, String> {
     let config = paths.config().clone();
     let added = ApiPaths::open(&config)?;
     let saved = SavedConfig::open(&config)?;
     let api = Arc::new(Api {
         paths,
-        raw,
         added: Mutex::new(added),
         saved: Mutex::new(saved),
         writes: Mutex::new(()),
@@ -91,7 +85,9 @@ pub(crate) async fn start(
         .layer(middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api);
     let app = crate::metrics::instrument(app, "api");
-    Ok(vec![crate::limits::serve_http("API", &config, listener, app)])
+    Ok(vec![crate::limits::serve_http(
+        "API", &config, listener, app,
+    )])
 }
 
 fn router() -> Router<Arc<Api>> {

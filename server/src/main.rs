@@ -98,15 +98,16 @@ fn main() -> ExitCode {
 }
 
 /// Starts every listener and source, then runs until SIGINT/SIGTERM. `raw` is the config
-/// document as written, which the API shows. `watched`, the config file and the environment
-/// it was loaded with, is reloaded when it changes or on SIGHUP (see [`reload`]).
+/// document as written, which the API shows ([`PathManager::document`]). `watched`, the config
+/// file and the environment it was loaded with, is reloaded when it changes or on SIGHUP (see
+/// [`reload`]).
 async fn serve(
     config: Arc<Config>,
     raw: serde_yaml::Mapping,
     watched: Option<(PathBuf, HashMap<String, String>)>,
 ) -> Result<(), String> {
     let paths = PathManager::new(config.clone());
-    let running_raw = raw.clone();
+    paths.set_document(raw);
     let mut tasks = Vec::new();
     // With the bus on, cameras announced by events may ask to record.
     if records_anything(&config) || config.playback || config.events_url.is_some() {
@@ -119,7 +120,7 @@ async fn serve(
     }
     let bus_node = bus::start(&paths).await?;
     if config.api {
-        tasks.extend(api::start(paths.clone(), raw).await?);
+        tasks.extend(api::start(paths.clone()).await?);
     }
     if config.rtsp {
         tasks.extend(rtsp::start(paths.clone()).await?);
@@ -133,7 +134,7 @@ async fn serve(
     }
     paths.start();
     if let Some((file, env)) = watched {
-        tasks.push(reload::start(paths.clone(), file, env, running_raw));
+        tasks.push(reload::start(paths.clone(), file, env));
     }
     wait_for_shutdown().await;
     tracing::info!("shutting down");

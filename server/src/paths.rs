@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use serde_yaml::Mapping;
 use tokio::sync::{oneshot, watch};
 use vigia_media::Track;
 
@@ -90,6 +91,9 @@ pub(crate) enum DynamicPathError {
 pub(crate) struct PathManager {
     /// The configuration now. Lock order: `paths`, then `config`; never held with `dynamic`.
     config: Mutex<Arc<Config>>,
+    /// The configuration document as written (environment overrides applied), which the API
+    /// shows; replaced with `config` by [`PathManager::reload`].
+    document: Mutex<Arc<Mapping>>,
     paths: Mutex<HashMap<String, Arc<Path>>>,
     /// Runtime paths by name. Lock order: `paths`, then `dynamic`.
     dynamic: Mutex<HashMap<String, DynamicPath>>,
@@ -106,6 +110,7 @@ impl PathManager {
     pub(crate) fn new(config: Arc<Config>) -> Arc<Self> {
         Arc::new(Self {
             config: Mutex::new(config),
+            document: Mutex::default(),
             paths: Mutex::new(HashMap::new()),
             dynamic: Mutex::new(HashMap::new()),
             recording: OnceLock::new(),
@@ -139,16 +144,28 @@ impl PathManager {
         lock(&self.config).clone()
     }
 
-    /// Applies a reloaded configuration. Each path in the table is looked up again: one whose
-    /// configuration (merged `PathConf`, hook variables, how it was matched) is unchanged stays
-    /// the same [`Path`], so its publisher, source and readers never notice; one that changed
-    /// or is gone is retired (source stopped, readers closed). Runtime paths stay as they are.
-    /// Then the sources of exactly named paths start, those that changed and those that are
-    /// new. Returns the names retired, sorted.
-    pub(crate) fn reload(self: &Arc<Self>, config: Arc<Config>) -> Vec<String> {
+    /// The configuration document as written, environment overrides applied.
+    pub(crate) fn document(&self) -> Arc<Mapping> {
+        lock(&self.document).clone()
+    }
+
+    /// Sets the document [`PathManager::document`] gives, at start.
+    pub(crate) fn set_document(&self, document: Mapping) {
+        *lock(&self.document) = Arc::new(document);
+    }
+
+    /// Applies a reloaded configuration (and its `document`, see [`PathManager::document`]).
+    /// Each path in the table is looked up again: one whose configuration (merged `PathConf`,
+    /// hook variables, how it was matched) is unchanged stays the same [`Path`], so its
+    /// publisher, source and readers never notice; one that changed or is gone is retired
+    /// (source stopped, readers closed). Runtime paths stay as they are. Then the sources of
+    /// exactly named paths start, those that changed and those that are new. Returns the names
+    /// retired, sorted.
+    pub(crate) fn reload(self: &Arc<Self>, config: Arc<Config>, document: Mapping) -> Vec<String> {
         let retired: Vec<Arc<Path>> = {
             let mut paths = lock(&self.paths);
             *lock(&self.config) = config;
+            *lock(&self.document) = Arc::new(document);
             let stale: Vec<String> = paths
                 .iter()
                 .filter(|(name, path)| !self.resolve(name).is_some_and(|r| path.is(&r)))
@@ -874,9 +891,10 @@ mod tests {
         let event_camera = paths
             .add_dynamic("event", PathConf::default(), Some("corr".into()))
             .unwrap();
-        let retired = paths.reload(config(
-            "paths:\n  a:\n  c:\n    maxReaders: 3\n  d:\n  ~^cam(\\d+)$:\n",
-        ));
+        let retired = paths.reload(
+            config("paths:\n  a:\n  c:\n    maxReaders: 3\n  d:\n  ~^cam(\\d+)$:\n"),
+            Mapping::new(),
+        );
         assert_eq!(retired, ["b", "c"]);
         assert!(
             Arc::ptr_eq(&paths.get("a").unwrap(), &a),
@@ -901,14 +919,16 @@ mod tests {
         let paths = manager("paths:\n  ~^cam(\\d+)$:\n  all_others:\n");
         let cam = paths.get("cam1").unwrap();
         let other = paths.get("x").unwrap();
-        let retired = paths.reload(config(
-            "pathDefaults:\n  maxReaders: 1\npaths:\n  ~^(cam)(\\d+)$:\n  all_others:\n",
-        ));
+        let retired = paths.reload(
+            config("pathDefaults:\n  maxReaders: 1\npaths:\n  ~^(cam)(\\d+)$:\n  all_others:\n"),
+            Mapping::new(),
+        );
         assert_eq!(retired, ["cam1", "x"], "new defaults and new regex groups");
         assert!(cam.is_retired() && other.is_retired());
-        let retired = paths.reload(config(
-            "pathDefaults:\n  maxReaders: 1\npaths:\n  ~^(cam)(\\d+)$:\n  all_others:\n",
-        ));
+        let retired = paths.reload(
+            config("pathDefaults:\n  maxReaders: 1\npaths:\n  ~^(cam)(\\d+)$:\n  all_others:\n"),
+            Mapping::new(),
+        );
         assert!(retired.is_empty(), "same file again: nothing restarts");
     }
 

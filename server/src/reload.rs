@@ -39,30 +39,37 @@ pub(crate) const LIVE_KEYS: &[&str] = &[
 ];
 
 /// Watches `file` (and SIGHUP) and applies each new version to `paths` until aborted. `env`
-/// is the process environment the file was loaded with, `raw` the document as loaded.
+/// is the process environment the file was loaded with.
 pub(crate) fn start(
     paths: Arc<PathManager>,
     file: PathBuf,
     env: HashMap<String, String>,
-    raw: Mapping,
 ) -> JoinHandle<()> {
-    let mut reloader = Reloader {
-        paths,
-        file,
-        env,
-        raw,
-    };
+    let reloader = Reloader { paths, file, env };
     tokio::spawn(async move { reloader.run().await })
 }
 
+/// What a reload applies.
+pub(crate) struct Live {
+    /// The new configuration with the running values of the keys that need a restart.
+    pub(crate) config: Config,
+    /// Its document (what the API shows), built the same way.
+    pub(crate) document: Mapping,
+    /// Keys, as written, whose change needs a restart.
+    pub(crate) restart: Vec<String>,
+}
+
 /// `new` as the running server can take it: `running`'s values for every global key a reload
-/// does not apply, `new`'s for [`LIVE_KEYS`]. Also returns the keys, as written, whose change
-/// needs a restart (compared between the documents `running_raw` and `new.raw`).
-pub(crate) fn live_config(
-    running: &Config,
-    running_raw: &Mapping,
-    new: &Loaded,
-) -> (Config, Vec<String>) {
+/// does not apply, `new`'s for [`LIVE_KEYS`]; the same for the documents `running_doc` and
+/// `new.raw`, which also tell the keys whose change needs a restart.
+pub(crate) fn live_config(running: &Config, running_doc: &Mapping, new: &Loaded) -> Live {
+    let mut document = running_doc.clone();
+    for key in LIVE_KEYS {
+        match new.raw.get(*key) {
+            Some(value) => document.insert(Value::from(*key), value.clone()),
+            None => document.remove(*key),
+        };
+    }
     let mut config = running.clone();
     config.paths = new.config.paths.clone();
     config.path_defaults = new.config.path_defaults.clone();
@@ -71,10 +78,16 @@ pub(crate) fn live_config(
     config.metrics_allow_origins = new.config.metrics_allow_origins.clone();
     // `Config` holds compiled regular expressions (no `PartialEq`); their `Debug` is their
     // pattern, so equal `Debug` texts mean equal configurations.
-    if format!("{config:?}") == format!("{:?}", new.config) {
-        return (config, Vec::new());
+    let restart = if format!("{config:?}") == format!("{:?}", new.config) {
+        Vec::new()
+    } else {
+        restart_keys(running_doc, &new.raw)
+    };
+    Live {
+        config,
+        document,
+        restart,
     }
-    (config, restart_keys(running_raw, &new.raw))
 }
 
 /// Top-level keys whose value differs between two documents, [`LIVE_KEYS`] aside, sorted.
@@ -92,16 +105,15 @@ fn restart_keys(old: &Mapping, new: &Mapping) -> Vec<String> {
     keys
 }
 
-/// The watcher's state: the document now applied.
+/// What the watcher needs: the running server, its file and environment.
 struct Reloader {
     paths: Arc<PathManager>,
     file: PathBuf,
     env: HashMap<String, String>,
-    raw: Mapping,
 }
 
 impl Reloader {
-    async fn run(&mut self) {
+    async fn run(&self) {
         let mut hangup = Hangup::new();
         let mut seen = stamp(&self.file);
         let mut tick = tokio::time::interval(POLL_EVERY);
@@ -124,7 +136,7 @@ impl Reloader {
     }
 
     /// Loads the file and applies it, or logs why it can't.
-    fn apply(&mut self) {
+    fn apply(&self) {
         let loaded = match Config::load(Some(&self.file), &self.env) {
             Ok(loaded) => crate::api::with_saved_changes(loaded, &self.env),
             Err(e) => {
@@ -133,13 +145,12 @@ impl Reloader {
                 return;
             }
         };
-        let (config, restart) = live_config(&self.paths.config(), &self.raw, &loaded);
-        for key in restart {
+        let live = live_config(&self.paths.config(), &self.paths.document(), &loaded);
+        for key in &live.restart {
             tracing::warn!("config reload: changed {key}: restart vigia to apply");
         }
-        self.warn_clashes(&config);
-        let retired = self.paths.reload(Arc::new(config));
-        self.raw = loaded.raw;
+        self.warn_clashes(&live.config);
+        let retired = self.paths.reload(Arc::new(live.config), live.document);
         if retired.is_empty() {
             tracing::info!("config reloaded: every running path kept");
         } else {
@@ -217,20 +228,32 @@ mod tests {
         let new = load(
             "rtspAddress: :9554\napiAllowOrigins: [x]\npathDefaults:\n  maxReaders: 3\npaths:\n  b:\n",
         );
-        let (config, restart) = live_config(&running.config, &running.raw, &new);
-        assert_eq!(restart, ["rtspAddress"]);
-        assert_eq!(config.rtsp_address, ":8554", "kept until a restart");
-        assert_eq!(config.api_allow_origins, ["x"]);
-        assert_eq!(config.path_defaults.max_readers, 3);
-        assert_eq!(config.paths.len(), 1);
-        assert_eq!(config.paths[0].name, "b");
+        let live = live_config(&running.config, &running.raw, &new);
+        assert_eq!(live.restart, ["rtspAddress"]);
+        assert_eq!(live.config.rtsp_address, ":8554", "kept until a restart");
+        assert_eq!(live.config.api_allow_origins, ["x"]);
+        assert_eq!(live.config.path_defaults.max_readers, 3);
+        assert_eq!(live.config.paths.len(), 1);
+        assert_eq!(live.config.paths[0].name, "b");
+        let shown = |key: &str| {
+            live.document
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            shown("rtspAddress").as_deref(),
+            Some(":8554"),
+            "shown as running"
+        );
+        assert!(live.document.contains_key("pathDefaults"));
     }
 
     #[test]
     fn a_key_written_as_its_default_needs_no_restart() {
         let running = load("paths:\n  a:\n");
         let new = load("rtsp: yes\npaths:\n  a:\n");
-        let (_, restart) = live_config(&running.config, &running.raw, &new);
-        assert!(restart.is_empty(), "{restart:?}");
+        let live = live_config(&running.config, &running.raw, &new);
+        assert!(live.restart.is_empty(), "{:?}", live.restart);
     }
 }

@@ -42,7 +42,7 @@ static DEFAULTS: LazyLock<Mapping> = LazyLock::new(|| {
 /// `GET /v3/config/global/get`.
 pub(super) async fn global_get(State(api): State<Arc<Api>>) -> Response {
     let mut global = to_json_map(&DEFAULTS);
-    overlay(&mut global, to_json_map(&api.raw));
+    overlay(&mut global, to_json_map(&api.paths.document()));
     global.remove("paths");
     global.remove("pathDefaults");
     if let Some(Value::Array(users)) = global.get_mut("authInternalUsers") {
@@ -84,7 +84,7 @@ pub(super) async fn path_defaults_patch(State(api): State<Arc<Api>>, body: Bytes
 }
 
 fn save_change(api: &Api, section: &str, keys: PathKeys) -> Response {
-    let saved = lock(&api.saved).patch(&api.raw, section, keys);
+    let saved = lock(&api.saved).patch(&api.paths.document(), section, keys);
     match saved {
         Ok(()) => {
             tracing::info!("[API] {section} changed; the change applies at the next start");
@@ -277,7 +277,8 @@ fn path_conf(api: &Api, name: &str) -> Option<Map<String, Value>> {
 /// MediaMTX's `pathDefaults` with the document's laid over them.
 fn path_defaults(api: &Api) -> Map<String, Value> {
     let mut defaults = section(&DEFAULTS, "pathDefaults");
-    overlay(&mut defaults, section(&api.raw, "pathDefaults"));
+    let document = api.paths.document();
+    overlay(&mut defaults, section(&document, "pathDefaults"));
     redact(&mut defaults, PATH_CREDENTIALS);
     defaults
 }
@@ -314,7 +315,7 @@ fn overlay(base: &mut Map<String, Value>, keys: Map<String, Value>) {
 
 /// The `paths` of the config document, as JSON.
 fn file_paths(api: &Api) -> Map<String, Value> {
-    section(&api.raw, "paths")
+    section(&api.paths.document(), "paths")
 }
 
 fn section(doc: &Mapping, key: &str) -> Map<String, Value> {
