@@ -267,11 +267,12 @@ fn list_response(uri: &Uri, items: Vec<Value>) -> Response {
     };
     let item_count = items.len();
     let (page_count, items) = page.apply(items);
-    ok_json(&json!({
-        "itemCount": item_count,
-        "pageCount": page_count,
-        "items": items,
-    }))
+    // Built by moving `items` in: `json!` would copy the whole tree through `to_value`.
+    let mut body = serde_json::Map::new();
+    body.insert("itemCount".to_owned(), item_count.into());
+    body.insert("pageCount".to_owned(), page_count.into());
+    body.insert("items".to_owned(), Value::Array(items));
+    ok_json(&Value::Object(body))
 }
 
 /// A time as MediaMTX writes it (RFC 3339, nanoseconds trimmed).

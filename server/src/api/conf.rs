@@ -96,12 +96,16 @@ fn save_change(api: &Api, section: &str, keys: PathKeys) -> Response {
 
 /// `GET /v3/config/paths/list`: the config file's paths, then the API's, by name.
 pub(super) async fn paths_list(State(api): State<Arc<Api>>, uri: Uri) -> Response {
-    let mut names: Vec<String> = file_paths(&api).keys().cloned().collect();
+    // The document's sections are converted once per request, not once per path (that made
+    // the list quadratic in paths: 8 ms for 100 paths).
+    let files = file_paths(&api);
+    let defaults = path_defaults(&api);
+    let mut names: Vec<String> = files.keys().cloned().collect();
     names.extend(lock(&api.added).all().keys().cloned());
     names.sort();
     let items = names
         .iter()
-        .filter_map(|name| path_conf(&api, name))
+        .filter_map(|name| path_conf_over(&api, &defaults, &files, name))
         .map(Value::Object)
         .collect();
     list_response(&uri, items)
@@ -260,14 +264,24 @@ fn start_path(api: &Api, name: &str, keys: &PathKeys) -> Result<(), String> {
 
 /// The config of path `name` as MediaMTX shows it: `pathDefaults`, the path's keys, its name.
 fn path_conf(api: &Api, name: &str) -> Option<Map<String, Value>> {
+    path_conf_over(api, &path_defaults(api), &file_paths(api), name)
+}
+
+/// [`path_conf`] from the `pathDefaults` and the document's `paths`, already converted.
+fn path_conf_over(
+    api: &Api,
+    defaults: &Map<String, Value>,
+    files: &Map<String, Value>,
+    name: &str,
+) -> Option<Map<String, Value>> {
     let own = match lock(&api.added).get(name) {
         Some(keys) => keys.clone(),
-        None => match file_paths(api).get(name)? {
+        None => match files.get(name)? {
             Value::Object(keys) => keys.clone(),
             _ => Map::new(),
         },
     };
-    let mut conf = path_defaults(api);
+    let mut conf = defaults.clone();
     overlay(&mut conf, own);
     redact(&mut conf, PATH_CREDENTIALS);
     conf.insert("name".to_string(), Value::String(name.to_string()));
