@@ -11,7 +11,7 @@
 //! | `PUT /v1/users/{id}/roles` | admins | replaces the roles per city |
 //! | `POST /v1/users/{id}/revoke` | admins | revokes every token of the user |
 //! | `PUT/DELETE /v1/cameras/{path}` | admins | `{cityId}`: the city a Vigia path belongs to |
-//! | `GET /v1/audit?path=` | superadmin | the audit log, newest first |
+//! | `GET /v1/audit?path=` | admins | the audit log of their cities' cameras, newest first |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness; readiness (PostgreSQL answers) |
 //!
 //! Every bearer request counts against the caller's rate limit (`ADMIN_RATE_LIMIT` a minute,
@@ -236,8 +236,12 @@ async fn list_audit(
     p: Page,
     Query(q): Query<AuditQuery>,
 ) -> Answer {
-    c.must_be_superadmin()?;
-    ok(audit::list(&s, q.path.as_deref(), p.page, p.per_page).await?)
+    let cities = c.administered();
+    if !c.0.superadmin && cities.is_empty() {
+        return Err(Error::Forbidden("needs the admin role in a city"));
+    }
+    let scope = (!c.0.superadmin).then_some(cities.as_slice());
+    ok(audit::list(&s, q.path.as_deref(), scope, p).await?)
 }
 
 async fn ready(Extract(s): Extract<State>) -> Response {

@@ -85,20 +85,25 @@ pub async fn decide(s: &State, req: &AuthRequest) -> Result<StatusCode, Error> {
     }
 }
 
-/// A page of the audit log, newest first, optionally of one path.
+/// A page of the audit log, newest first, optionally of one path; `cities`: only rows about
+/// cameras of these cities (`None`: every row, for a superadmin).
 pub async fn list(
     s: &State,
     path: Option<&str>,
-    page: u32,
-    per_page: u32,
+    cities: Option<&[Uuid]>,
+    page: crate::extract::Page,
 ) -> Result<Vec<AuditRow>, Error> {
     Ok(sqlx::query_as(
-        "SELECT at, user_id, email, action, path, protocol, ip, session_id, allowed, reason \
-         FROM audit WHERE $1::text IS NULL OR path = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+        "SELECT a.at, a.user_id, a.email, a.action, a.path, a.protocol, a.ip, a.session_id, \
+         a.allowed, a.reason FROM audit a \
+         WHERE ($1::text IS NULL OR a.path = $1) AND ($2::uuid[] IS NULL OR EXISTS \
+         (SELECT 1 FROM cameras c WHERE c.path = a.path AND c.city_id = ANY($2))) \
+         ORDER BY a.id DESC LIMIT $3 OFFSET $4",
     )
     .bind(path)
-    .bind(i64::from(per_page))
-    .bind(i64::from(page - 1) * i64::from(per_page))
+    .bind(cities)
+    .bind(i64::from(page.per_page))
+    .bind(i64::from(page.page - 1) * i64::from(page.per_page))
     .fetch_all(&s.pool)
     .await?)
 }

@@ -72,6 +72,12 @@ impl Caller {
         Ok(())
     }
 
+    /// The cities where the caller has the admin role.
+    pub fn administered(&self) -> Vec<uuid::Uuid> {
+        let admin = self.0.cities.iter().filter(|(_, r)| *r == "admin");
+        admin.map(|(c, _)| *c).collect()
+    }
+
     /// Refuses unless the caller is a superadmin.
     pub fn must_be_superadmin(&self) -> Result<(), Error> {
         if !self.0.superadmin {

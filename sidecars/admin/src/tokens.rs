@@ -92,8 +92,8 @@ pub fn permissions(
     out
 }
 
-/// Whether `perms` allow `action` on `path` (MediaMTX's rule: same action, and no path, the
-/// same path, or a `~regex` path is not supported here and never matches).
+/// Whether `perms` allow `action` on `path`: a permission of the same action with no path (every
+/// path) or exactly this path. Admin never issues `~regex` paths, so a regex never matches here.
 pub fn allows(perms: &[Permission], action: &str, path: &str) -> bool {
     perms
         .iter()

@@ -6,7 +6,8 @@ mod common;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use common::{CPFS, Harness, PASSWORD, str_of};
+use common::{CPFS, Harness, PASSWORD, str_of, user};
+use vigia_admin::users::{self, RoleInput};
 
 #[tokio::test]
 async fn bad_user_input_names_the_field_and_stores_nothing() {
@@ -159,5 +160,31 @@ async fn the_callback_writes_audit_rows_for_reads_and_playback() {
         )
         .await;
     assert_eq!(only_a.as_array().unwrap().len(), 2);
+    let role = RoleInput {
+        city_id: h.city_a.0,
+        role: "admin".into(),
+    };
+    let input = users::check(user("adm@test.br", CPFS[2], vec![role])).unwrap();
+    users::create(&h.app.state.pool, input, false)
+        .await
+        .unwrap();
+    let city_admin = str_of(&h.login("adm@test.br").await["accessToken"]);
+    let (status, mine, _) = h
+        .send(Method::GET, "/v1/audit", Some(&city_admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let paths: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [a.as_str(), a.as_str()],
+        "a city admin sees only its cities' cameras"
+    );
+    let (status, _, _) = h.send(Method::GET, "/v1/audit", Some(&ana), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer sees no audit log");
     h.finish().await;
 }
