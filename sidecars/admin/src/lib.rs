@@ -113,7 +113,8 @@ impl App {
 }
 
 /// Every minute (or a tenth of the rotation period, if shorter): rotates the key when due,
-/// reloads the key set, and forgets denylisted `jti`s whose tokens have expired.
+/// reloads the key set, forgets denylisted `jti`s whose tokens have expired and idle
+/// rate-limit keys.
 async fn maintain(state: State) {
     let period = (state.config.key_rotation / 10).min(Duration::from_secs(60));
     let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
@@ -126,5 +127,6 @@ async fn maintain(state: State) {
         if let Err(e) = purge.execute(&state.pool).await {
             tracing::warn!(error = %e, "denylist purge failed");
         }
+        state.forget_idle_rate_keys();
     }
 }

@@ -100,6 +100,13 @@ impl State {
         Ok(claims)
     }
 
+    /// Forgets the rate-limit state of keys whose budget is full again (run periodically, so
+    /// the limiter's map does not grow with every e-mail ever tried).
+    pub fn forget_idle_rate_keys(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
     /// Charges one request to `key` (a user id, or `login:<e-mail>`); a 429 with the wait when
     /// the key has spent its requests of the minute.
     pub fn charge(&self, key: &str) -> Result<(), Error> {

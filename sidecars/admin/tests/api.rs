@@ -188,3 +188,38 @@ async fn the_callback_writes_audit_rows_for_reads_and_playback() {
     assert_eq!(status, StatusCode::FORBIDDEN, "a viewer sees no audit log");
     h.finish().await;
 }
+
+#[tokio::test]
+async fn bootstrap_creates_the_first_superadmin_only_once() {
+    let h = Harness::start().await;
+    let input = user("boot@test.br", CPFS[2], vec![]);
+    assert!(
+        !h.app.bootstrap(input).await.unwrap(),
+        "users exist already"
+    );
+    assert_eq!(h.count("users").await, 2);
+    sqlx::query("DELETE FROM users")
+        .execute(&h.app.state.pool)
+        .await
+        .unwrap();
+    let bad = user("boot@", CPFS[2], vec![]);
+    assert!(
+        h.app.bootstrap(bad).await.is_err(),
+        "a bad bootstrap user is refused"
+    );
+    assert!(
+        h.app
+            .bootstrap(user("boot@test.br", CPFS[2], vec![]))
+            .await
+            .unwrap()
+    );
+    let tokens = h.login("boot@test.br").await;
+    let me = str_of(&tokens["accessToken"]);
+    let (status, list, _) = h.send(Method::GET, "/v1/users", Some(&me), None).await;
+    assert_eq!(
+        (status, list["total"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{list}"
+    );
+    h.finish().await;
+}
