@@ -150,6 +150,12 @@ impl Reloader {
             tracing::warn!("config reload: changed {key}: restart vigia to apply");
         }
         self.warn_clashes(&live.config);
+        if self.paths.recording().is_none() && crate::records_anything(&live.config) {
+            tracing::warn!(
+                "config reload: a path now has record: yes, but the recorder starts with the \
+                 server: restart vigia to apply"
+            );
+        }
         let retired = self.paths.reload(Arc::new(live.config), live.document);
         if retired.is_empty() {
             tracing::info!("config reloaded: every running path kept");
