@@ -19,8 +19,11 @@ pub struct Config {
     pub access_ttl: Duration,
     /// `ADMIN_REFRESH_TTL`, default `30d`: lifetime of a refresh token.
     pub refresh_ttl: Duration,
-    /// `ADMIN_KEY_ROTATION`, default `1d`: age at which the signing key is replaced.
+    /// `ADMIN_KEY_ROTATION`, default `1d`: how long a key signs before the next one does.
     pub key_rotation: Duration,
+    /// `ADMIN_KEY_PUBLISH_AHEAD`, default `2h`, less than the rotation: how long the next key is
+    /// in the JWKS before it signs (MediaMTX re-reads `authJWTJWKS` hourly).
+    pub key_publish_ahead: Duration,
     /// `ADMIN_RATE_LIMIT`, default `60`: requests per minute per user.
     pub rate_limit: u32,
     /// `VIGIA_EVENTSURL`, default `amqp://guest:guest@127.0.0.1:5672/%2f`; empty disables the
@@ -42,7 +45,7 @@ impl Config {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
         let or = |name: &str, default: &str| var(name).unwrap_or_else(|| default.to_owned());
         let non_empty = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-        Ok(Config {
+        let c = Config {
             database_url: or(
                 "ADMIN_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/admin",
@@ -52,6 +55,10 @@ impl Config {
             access_ttl: duration("ADMIN_ACCESS_TTL", &or("ADMIN_ACCESS_TTL", "5m"))?,
             refresh_ttl: duration("ADMIN_REFRESH_TTL", &or("ADMIN_REFRESH_TTL", "30d"))?,
             key_rotation: duration("ADMIN_KEY_ROTATION", &or("ADMIN_KEY_ROTATION", "1d"))?,
+            key_publish_ahead: duration(
+                "ADMIN_KEY_PUBLISH_AHEAD",
+                &or("ADMIN_KEY_PUBLISH_AHEAD", "2h"),
+            )?,
             rate_limit: rate("ADMIN_RATE_LIMIT", &or("ADMIN_RATE_LIMIT", "60"))?,
             events_url: non_empty(or(
                 vigia_events::URL_ENV,
@@ -59,7 +66,9 @@ impl Config {
             )),
             queue: or("ADMIN_QUEUE", "admin"),
             state_dir: PathBuf::from(or("ADMIN_STATE_DIR", "admin-state")),
-        })
+        };
+        check_rotation(&c)?;
+        Ok(c)
     }
 }
 
@@ -98,6 +107,17 @@ pub fn duration(var: &'static str, value: &str) -> Result<Duration, Error> {
     }
 }
 
+/// The next key must be published before the current one's period ends.
+fn check_rotation(c: &Config) -> Result<(), Error> {
+    if c.key_publish_ahead >= c.key_rotation {
+        return Err(config_error(
+            "ADMIN_KEY_PUBLISH_AHEAD",
+            "must be shorter than ADMIN_KEY_ROTATION".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn rate(var: &'static str, value: &str) -> Result<u32, Error> {
     match value.trim().parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
@@ -130,6 +150,7 @@ mod tests {
             ("ADMIN_ACCESS_TTL", "5"),
             ("ADMIN_ACCESS_TTL", "0s"),
             ("ADMIN_RATE_LIMIT", "0"),
+            ("ADMIN_KEY_PUBLISH_AHEAD", "1d"),
         ] {
             let r = Config::from_vars(|n| (n == var).then(|| bad.into()));
             assert!(

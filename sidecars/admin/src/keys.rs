@@ -5,11 +5,13 @@
 //! AES-256-GCM by [`vigia_events::Keyring`] under the keys of `ADMIN_SECRET_KEYS` (never the bus
 //! key), with the `kid` as associated data; the database alone never holds a usable key.
 //!
-//! **Rotation.** [`rotate_if_due`] makes a new key when the current one is older than the
-//! rotation period (`ADMIN_KEY_ROTATION`, default a day) and retires the old one; a retired
-//! key stays in the JWKS for one access-token lifetime, so every token it signed can still be
-//! verified until it expires. Instances serialize rotation with a transaction-scoped advisory
-//! lock, so two instances never both rotate.
+//! **Rotation.** [`rotate_if_due`] makes the next key `ADMIN_KEY_PUBLISH_AHEAD` (default 2 h)
+//! before the current one reaches the rotation period (`ADMIN_KEY_ROTATION`, default a day):
+//! the next key is in the JWKS at once but signs only from its `active_from`, because a verifier
+//! may cache the JWKS (MediaMTX re-reads `authJWTJWKS` once an hour). The old key is retired at
+//! that moment and stays in the JWKS for one access-token lifetime more, so every token it
+//! signed verifies until it expires. Instances serialize rotation with a transaction-scoped
+//! advisory lock, so two instances never both rotate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,12 +77,13 @@ impl KeySet {
     }
 }
 
-/// Makes a new signing key when there is none or the newest is older than `rotation`, retiring
-/// the previous one. Returns whether it rotated.
+/// Makes the first signing key (active at once) when there is none, or the next one (active
+/// `ahead` from `now`, the current one retired then) when the newest key's `active_from` is
+/// `rotation - ahead` old. Returns whether it made a key.
 pub async fn rotate_if_due(
     pool: &PgPool,
     keyring: &Keyring,
-    rotation: Duration,
+    (rotation, ahead): (Duration, Duration),
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
     let mut tx = pool.begin().await?;
@@ -89,19 +92,25 @@ pub async fn rotate_if_due(
         .execute(&mut *tx)
         .await?;
     let newest: Option<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT max(created_at) FROM signing_keys WHERE retired_at IS NULL")
+        sqlx::query_scalar("SELECT max(active_from) FROM signing_keys")
             .fetch_one(&mut *tx)
             .await?;
-    let due = newest.is_none_or(|at| now - at >= chrono_duration(rotation));
-    if due {
-        insert_new(&mut tx, keyring, now).await?;
+    let active_from = match newest {
+        None => Some(now),
+        Some(at) if now - at >= chrono_duration(rotation.saturating_sub(ahead)) => {
+            Some(now + chrono_duration(ahead))
+        }
+        Some(_) => None,
+    };
+    if let Some(active_from) = active_from {
+        insert_new(&mut tx, keyring, now, active_from).await?;
     }
     tx.commit().await?;
-    Ok(due)
+    Ok(active_from.is_some())
 }
 
-/// The keys whose tokens may still be valid (the current one, and those retired less than
-/// `access_ttl` ago), with the current private key unsealed.
+/// The keys of the JWKS at `now` (the next one, the current one, and those retired less than
+/// `access_ttl` ago), with the current private key (the newest active at `now`) unsealed.
 pub async fn load(
     pool: &PgPool,
     keyring: &Keyring,
@@ -109,15 +118,15 @@ pub async fn load(
     now: DateTime<Utc>,
 ) -> Result<KeySet, Error> {
     let rows: Vec<KeyRow> = sqlx::query_as(
-        "SELECT kid, private_sealed, public_x, public_y, retired_at FROM signing_keys \
-         WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC",
+        "SELECT kid, private_sealed, public_x, public_y, active_from FROM signing_keys \
+         WHERE retired_at IS NULL OR retired_at > $1 ORDER BY active_from DESC",
     )
     .bind(now - chrono_duration(access_ttl))
     .fetch_all(pool)
     .await?;
     let mut set = KeySet::empty();
-    for (kid, sealed, x, y, retired) in rows {
-        if retired.is_none() && set.current.is_none() {
+    for (kid, sealed, x, y, active_from) in rows {
+        if active_from <= now && set.current.is_none() {
             set.current = Some((kid.clone(), unseal(keyring, &kid, sealed)?));
         }
         let decoding = DecodingKey::from_ec_components(&x, &y).map_err(crypto)?;
@@ -131,8 +140,8 @@ pub async fn load(
     Ok(set)
 }
 
-/// A `signing_keys` row: kid, sealed private key, x, y, retirement time.
-type KeyRow = (String, Value, String, String, Option<DateTime<Utc>>);
+/// A `signing_keys` row: kid, sealed private key, x, y, start of signing.
+type KeyRow = (String, Value, String, String, DateTime<Utc>);
 
 /// A shared, swappable key set.
 pub type SharedKeys = Arc<std::sync::RwLock<Arc<KeySet>>>;
@@ -141,6 +150,7 @@ async fn insert_new(
     tx: &mut sqlx::PgConnection,
     keyring: &Keyring,
     now: DateTime<Utc>,
+    active_from: DateTime<Utc>,
 ) -> Result<(), Error> {
     let pkcs8 =
         EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
@@ -155,21 +165,22 @@ async fn insert_new(
     );
     let sealed = keyring.encrypt_secret(&STANDARD.encode(pkcs8.as_ref()), &context(&kid));
     sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-        .bind(now)
+        .bind(active_from)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO signing_keys (kid, private_sealed, public_x, public_y, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO signing_keys (kid, private_sealed, public_x, public_y, created_at, \
+         active_from) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&kid)
     .bind(serde_json::to_value(sealed).unwrap_or_default())
     .bind(x)
     .bind(y)
     .bind(now)
+    .bind(active_from)
     .execute(&mut *tx)
     .await?;
-    tracing::info!(kid, "signing key rotated");
+    tracing::info!(kid, %active_from, "signing key made");
     Ok(())
 }
 

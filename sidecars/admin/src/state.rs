@@ -43,24 +43,23 @@ impl State {
         Ok(state)
     }
 
-    /// Rotates the signing key if it is older than the rotation period at `now`, then reloads
-    /// the key set (also picking up another instance's rotation). Returns whether it rotated.
+    /// Makes the next signing key if one is due at `now` (see [`keys::rotate_if_due`]), then
+    /// reloads the key set as of `now` (also picking up another instance's rotation). Returns
+    /// whether it made a key.
     pub async fn rotate_keys(&self, now: DateTime<Utc>) -> Result<bool, Error> {
-        let rotated =
-            keys::rotate_if_due(&self.pool, &self.keyring, self.config.key_rotation, now).await?;
-        self.reload_keys().await?;
+        let periods = (self.config.key_rotation, self.config.key_publish_ahead);
+        let rotated = keys::rotate_if_due(&self.pool, &self.keyring, periods, now).await?;
+        self.reload_keys_at(now).await?;
         Ok(rotated)
     }
 
-    /// Reloads the key set from the database.
+    /// Reloads the key set from the database as of now.
     pub async fn reload_keys(&self) -> Result<(), Error> {
-        let set = keys::load(
-            &self.pool,
-            &self.keyring,
-            self.config.access_ttl,
-            Utc::now(),
-        )
-        .await?;
+        self.reload_keys_at(Utc::now()).await
+    }
+
+    async fn reload_keys_at(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        let set = keys::load(&self.pool, &self.keyring, self.config.access_ttl, now).await?;
         let mut guard = self.keys.write().unwrap_or_else(|p| p.into_inner());
         *guard = Arc::new(set);
         Ok(())

@@ -38,6 +38,18 @@ async fn verify_with_jwks(h: &Harness, token: &str) -> Claims {
         .claims
 }
 
+/// The `kid` of a token's header.
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// The kids of the served JWKS.
+async fn jwks_kids(h: &Harness) -> Vec<String> {
+    let (_, jwks) = h.call(Method::GET, "/jwks", None).await;
+    let keys = jwks["keys"].as_array().unwrap().iter();
+    keys.map(|k| str_of(&k["kid"])).collect()
+}
+
 #[tokio::test]
 async fn login_token_verifies_with_the_jwks_and_grants_only_the_users_cities() {
     let h = Harness::start().await;
@@ -180,33 +192,41 @@ async fn a_reused_refresh_token_or_an_admin_revocation_revokes_every_token_of_th
 }
 
 #[tokio::test]
-async fn rotation_keeps_the_old_kid_in_the_jwks_until_its_tokens_expire() {
+async fn rotation_publishes_the_next_kid_ahead_and_keeps_the_old_one_until_its_tokens_expire() {
     let h = Harness::start().await;
-    let before = str_of(&h.login("ana@test.br").await["accessToken"]);
-    let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
     let s = &h.app.state;
-    assert!(!s.rotate_keys(Utc::now()).await.unwrap(), "not due yet");
-    assert!(
-        s.rotate_keys(Utc::now() + TimeDelta::days(1))
-            .await
-            .unwrap()
-    );
-    let (_, jwks) = h.call(Method::GET, "/jwks", None).await;
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert_eq!(kids.len(), 2, "{jwks}");
-    assert!(kids.contains(&old_kid.as_str()));
-    let after = str_of(&h.login("ana@test.br").await["accessToken"]);
-    let new_kid = jsonwebtoken::decode_header(&after).unwrap().kid.unwrap();
-    assert_ne!(new_kid, old_kid);
-    verify_with_jwks(&h, &before).await;
+    let before = str_of(&h.login("ana@test.br").await["accessToken"]);
+    let old_kid = kid_of(&before);
+    let t0 = Utc::now();
+    assert!(!s.rotate_keys(t0).await.unwrap(), "not due yet");
+    // Default rotation 1 d, published 2 h ahead: the next key is made at 22 h.
+    let t1 = t0 + TimeDelta::hours(22);
+    assert!(s.rotate_keys(t1).await.unwrap());
     assert_eq!(
-        h.callback(&before, "read", &h.city_a.1).await,
-        StatusCode::OK
+        jwks_kids(&h).await.len(),
+        2,
+        "the next key is published at once"
+    );
+    let ahead = str_of(&h.login("ana@test.br").await["accessToken"]);
+    assert_eq!(kid_of(&ahead), old_kid, "but does not sign yet");
+    let t2 = t1 + TimeDelta::hours(2);
+    assert!(!s.rotate_keys(t2).await.unwrap());
+    let after = str_of(&h.login("ana@test.br").await["accessToken"]);
+    let new_kid = kid_of(&after);
+    assert_ne!(new_kid, old_kid, "the next key signs from its activation");
+    assert!(
+        jwks_kids(&h).await.contains(&old_kid),
+        "the old key stays for its tokens"
+    );
+    verify_with_jwks(&h, &before).await;
+    let cam = h.city_a.1.clone();
+    assert_eq!(h.callback(&before, "read", &cam).await, StatusCode::OK);
+    let t3 = t2 + TimeDelta::seconds(301);
+    assert!(!s.rotate_keys(t3).await.unwrap());
+    assert_eq!(
+        jwks_kids(&h).await,
+        [new_kid],
+        "gone one access lifetime after retirement"
     );
     let sealed: String =
         sqlx::query_scalar("SELECT private_sealed::text FROM signing_keys LIMIT 1")
