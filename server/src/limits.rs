@@ -209,3 +209,45 @@ async fn serve_http_conn(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::ConnLimiter;
+
+    fn peer(ip: [u8; 4], port: u16) -> SocketAddr {
+        (ip, port).into()
+    }
+
+    #[tokio::test]
+    async fn the_cap_counts_per_ip_and_frees_a_place_on_close() {
+        let limiter = ConnLimiter::new("test", 2);
+        let first = limiter.admit(peer([10, 0, 0, 1], 1000));
+        let second = limiter.admit(peer([10, 0, 0, 1], 1001));
+        assert!(first.is_some() && second.is_some());
+        assert!(limiter.admit(peer([10, 0, 0, 1], 1002)).is_none());
+        assert!(limiter.admit(peer([10, 0, 0, 2], 1000)).is_some());
+        assert_eq!(
+            super::lock(&limiter.refused.counts).values().sum::<u64>(),
+            1
+        );
+        drop(first);
+        let third = limiter.admit(peer([10, 0, 0, 1], 1003));
+        assert!(third.is_some());
+        drop((second, third));
+        assert!(
+            super::lock(&limiter.open).is_empty(),
+            "an IP leaves with its last connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_means_no_cap() {
+        let limiter = ConnLimiter::new("test", 0);
+        let permits: Vec<_> = (0..1000)
+            .map(|port| limiter.admit(peer([10, 0, 0, 1], port)))
+            .collect();
+        assert!(permits.iter().all(Option::is_some));
+    }
+}
