@@ -198,6 +198,7 @@ fn mediamtx_default_file_gives_mediamtx_defaults() {
     // Vigia's own keys are not in MediaMTX's file: their defaults.
     assert_eq!(cfg.record_spool_directory, "./vigia-spool");
     assert_eq!(cfg.record_spool_max_size, 2 << 30);
+    assert_eq!(cfg.max_connections_per_ip, 256);
     // Paths are exactly the file's: one all_others, a publisher.
     assert_eq!(cfg.paths.len(), 1);
     assert_eq!(cfg.paths[0].name, "all_others");
@@ -634,6 +635,12 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         "recordSpoolMaxSize",
         1,
     ),
+    (
+        "negative maxConnectionsPerIP",
+        "maxConnectionsPerIP: -1\n",
+        "maxConnectionsPerIP",
+        1,
+    ),
     // Unsafe path names.
     (
         "dot-dot path name",
@@ -931,6 +938,7 @@ playbackAllowOrigins: [https://ops.example]
 playbackTrustedProxies: [10.0.0.0/8]
 recordSpoolDirectory: /var/spool/vigia
 recordSpoolMaxSize: 500M
+maxConnectionsPerIP: 0
 ";
     let cfg = load(yaml).unwrap().config;
     assert!(cfg.playback && !cfg.playback_encryption);
@@ -941,6 +949,7 @@ recordSpoolMaxSize: 500M
     assert_eq!(cfg.playback_trusted_proxies.len(), 1);
     assert_eq!(cfg.record_spool_directory, "/var/spool/vigia");
     assert_eq!(cfg.record_spool_max_size, 500 << 20);
+    assert_eq!(cfg.max_connections_per_ip, 0, "0: no cap");
 }
 
 #[test]
