@@ -27,7 +27,7 @@ use vigia_events::{Consumer, ConsumerConfig, EXCHANGE, Event, topology};
 
 use serde_json::{Value, json};
 
-use crate::{TempDir, run_with_timeout, vigia_bin};
+use crate::{TempDir, Vigia, run_with_timeout, vigia_bin};
 
 /// The broker every conformance test uses.
 pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -256,6 +256,39 @@ pub fn node_queues(node: &str) -> Vec<String> {
     all.push(topology::dlq(&queue));
     all.push(queue);
     all
+}
+
+/// A vigia on the bus for a test: started in a directory of its own with `config` (which sets
+/// `eventsURL`) under a node name of its own (`VIGIA_NODE`, so its own queue), its camera
+/// consumer running; dropping it stops the vigia, then deletes the node's queues.
+pub struct BusNode {
+    /// The server.
+    pub vigia: Vigia,
+    /// Its node name (`/vigia/<node>` is the source of what it publishes).
+    pub node: String,
+    _queues: NodeQueues,
+}
+
+impl BusNode {
+    /// Starts the node and waits (10 s at most) until it consumes camera events; panics with
+    /// its log if it does not.
+    pub fn start(config: &str, rtsp_port: u16) -> Self {
+        let dir = TempDir::new("vigia-bus-node");
+        std::fs::write(dir.path().join("vigia.yml"), config).expect("write config");
+        let node = unique("conformance");
+        let queues = NodeQueues::of(&node);
+        let vigia = Vigia::spawn(dir, &["vigia.yml"], &[("VIGIA_NODE", &node)], rtsp_port);
+        assert!(
+            vigia.logs_soon_contain("events: cameras from queue", Duration::from_secs(10)),
+            "the camera consumer did not start:\n{}",
+            vigia.logs()
+        );
+        Self {
+            vigia,
+            node,
+            _queues: queues,
+        }
+    }
 }
 
 /// Deletes a vigia node's queues ([`node_queues`]) when dropped, best effort: every node a test

@@ -17,7 +17,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use vigia_conformance::bus::{
-    BROKER, Collector, Filter, NodeQueues, camera, event, publish, unique, unix_ms,
+    BROKER, BusNode, Collector, Filter, NodeQueues, camera, event, publish, unique, unix_ms,
 };
 use vigia_conformance::http;
 use vigia_conformance::probe::ffprobe;
@@ -47,21 +47,8 @@ fn cameras_follow_camera_events() {
         "{}eventsURL: {BROKER}\npaths:\n  demo:\n    source: synthetic\n  demo1080:\n    source: synthetic:1080p\n",
         ports.yaml()
     );
-    let dir = TempDir::new("vigia-bus-cameras");
-    std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
-    let node = unique("conformance");
-    let _queues = NodeQueues::of(&node);
-    let vigia = Vigia::spawn(
-        dir,
-        &["vigia.yml"],
-        &[("VIGIA_NODE", node.as_str())],
-        ports.rtsp,
-    );
-    assert!(
-        vigia.logs_soon_contain("events: cameras from queue", Duration::from_secs(10)),
-        "the camera consumer did not start:\n{}",
-        vigia.logs()
-    );
+    let bus = BusNode::start(&config, ports.rtsp);
+    let vigia = &bus.vigia;
     let work = TempDir::new("vigia-bus-events");
     let cam = unique("cam");
     let corr = unique("corr");
@@ -230,22 +217,13 @@ fn a_camera_that_dies_is_reported_offline_then_online() {
         "{}eventsURL: {BROKER}\neventsHealthInterval: 2s\n",
         ports.yaml()
     );
-    let dir = TempDir::new("vigia-bus-health");
-    std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
-    let node = unique("conformance");
-    let _queues = NodeQueues::of(&node);
-    let vigia = Vigia::spawn(
-        dir,
-        &["vigia.yml"],
-        &[("VIGIA_NODE", node.as_str())],
-        ports.rtsp,
-    );
-    assert!(vigia.logs_soon_contain("events: cameras from queue", Duration::from_secs(10)));
+    let bus = BusNode::start(&config, ports.rtsp);
+    let (vigia, node) = (&bus.vigia, &bus.node);
 
     let cam = unique("cam");
     let corr = unique("corr");
     let tail = HealthTail::start(&cam);
-    let runs = RecordingRuns::start(&cam, &node);
+    let runs = RecordingRuns::start(&cam, node);
     let now_ms = unix_ms();
     let url = camera_ports.rtsp_url("demo");
     // Recorded (into the default recordPath, under the server's directory), so its reports
@@ -450,17 +428,8 @@ fn a_camera_offering_only_mjpeg_is_reported_offline_naming_mjpeg() {
     let url = mjpeg_only_camera();
     let ports = Ports::fresh();
     let config = format!("{}eventsURL: {BROKER}\n", ports.yaml());
-    let dir = TempDir::new("vigia-bus-mjpeg");
-    std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
-    let node = unique("conformance");
-    let _queues = NodeQueues::of(&node);
-    let vigia = Vigia::spawn(
-        dir,
-        &["vigia.yml"],
-        &[("VIGIA_NODE", node.as_str())],
-        ports.rtsp,
-    );
-    assert!(vigia.logs_soon_contain("events: cameras from queue", Duration::from_secs(10)));
+    let bus = BusNode::start(&config, ports.rtsp);
+    let vigia = &bus.vigia;
 
     let cam = unique("cam");
     let tail = HealthTail::start(&cam);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, free_port, http};
 
-use vigia_conformance::bus::{BROKER, NodeQueues, camera, event, publish, unique, unix_ms};
+use vigia_conformance::bus::{BROKER, BusNode, camera, event, publish, unique, unix_ms};
 
 /// Ten days, in seconds: the age of the copied segment.
 const TEN_DAYS_S: u64 = 10 * 86_400;
@@ -32,7 +32,6 @@ fn a_city_plan_shortens_the_retention_of_its_cameras() {
         free_port(),
         TempDir::new("vigia-plan-store"),
     );
-    let dir = TempDir::new("vigia-bus-plans");
     let config = format!(
         "{}eventsURL: {}\nplayback: yes\nplaybackAddress: 127.0.0.1:{playback}\n\
          pathDefaults:\n  recordSegmentDuration: 1s\n  recordPath: {}/%path/%s-%f\n",
@@ -40,16 +39,8 @@ fn a_city_plan_shortens_the_retention_of_its_cameras() {
         BROKER,
         store.path().display()
     );
-    std::fs::write(dir.path().join("vigia.yml"), &config).expect("write config");
-    let node = unique("conformance");
-    let _queues = NodeQueues::of(&node);
-    let vigia = Vigia::spawn(
-        dir,
-        &["vigia.yml"],
-        &[("VIGIA_NODE", node.as_str())],
-        ports.rtsp,
-    );
-    assert!(vigia.logs_soon_contain("events: cameras from queue", Duration::from_secs(10)));
+    let bus = BusNode::start(&config, ports.rtsp);
+    let vigia = &bus.vigia;
 
     let (cam, city, events) = (
         unique("cam"),
