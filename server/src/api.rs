@@ -60,6 +60,8 @@ pub(crate) struct Api {
     saved: Mutex<SavedConfig>,
     /// Held by each change of a path's configuration, so that two never interleave.
     writes: Mutex<()>,
+    /// The last `config/paths/list` answer, reused while nothing it shows changed.
+    config_list: Mutex<conf::ListCache>,
     started: DateTime<Utc>,
 }
 
@@ -74,6 +76,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         added: Mutex::new(added),
         saved: Mutex::new(saved),
         writes: Mutex::new(()),
+        config_list: Mutex::default(),
         started: Utc::now(),
     });
     conf::restore(&api);
@@ -249,8 +252,8 @@ fn bad_request(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, message)
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut response = Response::new(Body::from(body));
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -261,10 +264,15 @@ fn json_response(status: StatusCode, body: String) -> Response {
 
 /// A list answer: `items` paginated by the request's `itemsPerPage` and `page`.
 fn list_response(uri: &Uri, items: Vec<Value>) -> Response {
-    let page = match Page::from_query(uri.query().unwrap_or("")) {
-        Ok(page) => page,
-        Err(message) => return bad_request(&message),
-    };
+    match list_body(uri, items) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(message) => bad_request(&message),
+    }
+}
+
+/// The JSON of a list answer ([`list_response`]), or why the page query is wrong (a `400`).
+fn list_body(uri: &Uri, items: Vec<Value>) -> Result<String, String> {
+    let page = Page::from_query(uri.query().unwrap_or(""))?;
     let item_count = items.len();
     let (page_count, items) = page.apply(items);
     // Built by moving `items` in: `json!` would copy the whole tree through `to_value`.
@@ -272,7 +280,7 @@ fn list_response(uri: &Uri, items: Vec<Value>) -> Response {
     body.insert("itemCount".to_owned(), item_count.into());
     body.insert("pageCount".to_owned(), page_count.into());
     body.insert("items".to_owned(), Value::Array(items));
-    ok_json(&Value::Object(body))
+    Ok(Value::Object(body).to_string())
 }
 
 /// A time as MediaMTX writes it (RFC 3339, nanoseconds trimmed).
