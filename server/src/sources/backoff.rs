@@ -28,11 +28,12 @@ impl Backoff {
         delay
     }
 
-    /// The delay before the next attempt, with jitter applied.
+    /// The delay before the next attempt, with ±20 % jitter, never above the cap (a camera
+    /// that comes back is retried within `max`, as MediaMTX's flat 5 s retry promises).
     pub(crate) fn next_delay(&mut self) -> Duration {
         let base = self.next_base();
         let factor = 0.8 + rand::random::<f64>() * 0.4;
-        base.mul_f64(factor)
+        base.mul_f64(factor).min(self.max)
     }
 
     /// Back to the initial delay, after a connection that worked.
@@ -55,11 +56,16 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_within_twenty_percent() {
-        let mut b = Backoff::new(Duration::from_secs(10), Duration::from_secs(10));
+    fn jitter_stays_within_twenty_percent_and_under_the_cap() {
+        let mut b = Backoff::new(Duration::from_secs(4), Duration::from_secs(10));
         for _ in 0..100 {
             let d = b.next_delay().as_secs_f64();
-            assert!((8.0..=12.0).contains(&d), "{d}");
+            assert!((3.2..=10.0).contains(&d), "{d}");
+        }
+        let mut capped = Backoff::new(Duration::from_secs(10), Duration::from_secs(10));
+        for _ in 0..100 {
+            let d = capped.next_delay().as_secs_f64();
+            assert!((8.0..=10.0).contains(&d), "{d}");
         }
     }
 }
