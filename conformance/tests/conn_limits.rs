@@ -19,8 +19,13 @@ const SLOWLORIS: usize = 100;
 const FLOOD_CAP: &str = "maxConnectionsPerIP: 1000\n";
 
 fn start(extra: &str) -> (Vigia, Ports) {
+    start_with_read_timeout("2s", extra)
+}
+
+/// [`start`] with another `readTimeout`.
+fn start_with_read_timeout(read_timeout: &str, extra: &str) -> (Vigia, Ports) {
     Vigia::start_on_fresh_ports(&format!(
-        "readTimeout: 2s\n{extra}paths:\n  cam1:\n    source: synthetic\n  pub1:\n"
+        "readTimeout: {read_timeout}\n{extra}paths:\n  cam1:\n    source: synthetic\n  pub1:\n"
     ))
 }
 
@@ -207,7 +212,12 @@ fn idle_and_slowloris_hls_connections_are_closed_while_the_playlist_is_served() 
 #[test]
 fn max_connections_per_ip_refuses_the_excess_on_rtsp_and_hls() {
     const CAP: usize = 50;
-    let (vigia, ports) = start("maxConnectionsPerIP: 50\n");
+    // Idle connections under the cap must outlive the test's own pace under load, so they
+    // are not closed by readTimeout instead.
+    let (vigia, ports) = start_with_read_timeout("30s", "maxConnectionsPerIP: 50\n");
+    // The harness's readiness probe holds a place until vigia has read its close; the cap
+    // counts connections at accept, before their tasks have run.
+    thread::sleep(Duration::from_millis(500));
     for port in [ports.rtsp, ports.hls] {
         let held = open_idle(port, CAP);
         let extra = open_idle(port, 10);
