@@ -832,10 +832,12 @@ impl Drop for PublishGuard {
 
 impl Drop for ReaderGuard {
     fn drop(&mut self) {
-        if self.hook.take().is_some() || !self.path.conf.hooks.run_on_unread.is_empty() {
+        // Stops `runOnRead` before `runOnUnread` starts.
+        self.hook = None;
+        let unread = &self.path.conf.hooks.run_on_unread;
+        if !unread.is_empty() {
             let what = format!("runOnUnread of path {}", self.path.name);
-            let h = &self.path.conf.hooks;
-            hooks::run_detached(&h.run_on_unread, self.path.hook_env.clone(), what);
+            hooks::run_detached(unread, self.path.hook_env.clone(), what);
         }
         self.path.release_reader();
     }
