@@ -3,6 +3,7 @@
 //! stopped when it ends — even a command that ignores SIGINT is gone within 10 s; then
 //! `runOnNotReady` runs. A crash-looping `runOnInit` with restart is paced (one start per 5 s)
 //! and the server keeps serving. The recorded-segment hooks name each segment file.
+//! `runOnDemand` publishes a path while RTSP and HLS readers want it, then `runOnUnDemand` runs.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -124,4 +125,144 @@ fn segment_hooks_name_each_segment_file_and_its_duration() {
         });
         assert!(stored.is_some(), "{file} is uploaded");
     }
+}
+
+/// `runOnDemand` publishes a path only while it is read: nothing runs at start; an RTSP reader
+/// starts the command (an ffmpeg publishing back to `rtsp://127.0.0.1:$RTSP_PORT/$MTX_PATH`) and
+/// gets its frames; once the reader left, the command is stopped after `runOnDemandCloseAfter`
+/// and `runOnUnDemand` runs. An HLS request starts it again the same way.
+#[test]
+fn run_on_demand_publishes_while_read_and_stops_when_unread() {
+    let files = TempDir::new("vigia-on-demand");
+    let f = |name: &str| files.path().join(name);
+    let ports = Ports::fresh();
+    let publish = format!(
+        "sh -c 'echo $$ > {}; exec ffmpeg -loglevel error -re -f lavfi -i testsrc=size=320x240:rate=25 -c:v libx264 -preset ultrafast -g 25 -f rtsp -rtsp_transport tcp rtsp://127.0.0.1:$RTSP_PORT/$MTX_PATH'",
+        f("pid").display()
+    );
+    let un_demand = format!("sh -c 'echo $MTX_PATH >> {}'", f("undemand").display());
+    let config = format!(
+        "{}hlsMuxerCloseAfter: 2s\npaths:\n  ondemand:\n    runOnDemand: {publish:?}\n    runOnDemandStartTimeout: 30s\n    runOnDemandCloseAfter: 2s\n    runOnUnDemand: {un_demand:?}\n",
+        ports.yaml()
+    );
+    let vigia = Vigia::start(&config, ports.rtsp);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(read(&f("pid")).is_none(), "nothing runs before a reader");
+
+    let frames = read_frames(&ports.rtsp_url("ondemand"));
+    assert!(frames >= 25, "{frames} frames read:\n{}", vigia.logs());
+    let pid = read(&f("pid")).expect("runOnDemand ran");
+    assert_stopped_then_un_demand(&pid, &f("undemand"), 1, &vigia);
+
+    let _ = std::fs::remove_file(f("pid"));
+    let playlist = vigia_conformance::http::get(ports.hls, "/ondemand/index.m3u8", &[]);
+    assert_eq!(playlist.map(|r| r.status), Some(200), "{}", vigia.logs());
+    let pid = read(&f("pid")).expect("an HLS request started runOnDemand");
+    assert_stopped_then_un_demand(&pid, &f("undemand"), 2, &vigia);
+}
+
+/// Reads `url` over RTSP/TCP with ffmpeg for 3 s; the number of video frames it decoded.
+fn read_frames(url: &str) -> u64 {
+    let args = [
+        "-rtsp_transport",
+        "tcp",
+        "-i",
+        url,
+        "-t",
+        "3",
+        "-f",
+        "null",
+        "-",
+    ];
+    let out = vigia_conformance::run_with_timeout("ffmpeg", &args, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.rsplit("frame=").next().unwrap_or_default();
+    let digits: String = last
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap_or(0)
+}
+
+/// The command `pid` ends within `runOnDemandCloseAfter` (2 s) plus the SIGINT grace, and
+/// `runOnUnDemand` has then run `runs` times in all.
+fn assert_stopped_then_un_demand(pid: &str, un_demand: &Path, runs: usize, vigia: &Vigia) {
+    let pid = pid.trim();
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "running");
+    let gone = eventually(Duration::from_secs(20), || {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    assert!(gone.is_some(), "runOnDemand still runs:\n{}", vigia.logs());
+    let ran = eventually(Duration::from_secs(5), || {
+        let text = read(un_demand)?;
+        (text.lines().count() == runs).then_some(text)
+    });
+    assert!(
+        ran.is_some_and(|t| t.lines().all(|l| l == "ondemand")),
+        "runOnUnDemand ran {runs} times:\n{}",
+        vigia.logs()
+    );
+}
+
+/// `runOnConnect` runs while an RTSP connection is open, with `MTX_CONN_TYPE`, `MTX_CONN_ID`
+/// and `RTSP_PORT`; when the client disconnects it is interrupted and `runOnDisconnect` runs
+/// with the same connection id.
+#[test]
+fn run_on_connect_lasts_as_long_as_the_connection() {
+    let files = TempDir::new("vigia-conn-hooks");
+    let f = |name: &str| files.path().join(name);
+    let ports = Ports::fresh();
+    let connect = format!(
+        "sh -c 'echo \"$MTX_CONN_TYPE $MTX_CONN_ID $RTSP_PORT $$\" >> {}; exec sleep 60'",
+        f("connect").display()
+    );
+    let disconnect = format!("sh -c 'echo $MTX_CONN_ID >> {}'", f("disconnect").display());
+    let config = format!(
+        "{}runOnConnect: {connect:?}\nrunOnDisconnect: {disconnect:?}\npaths:\n  demo:\n    source: synthetic\n",
+        ports.yaml()
+    );
+    let vigia = Vigia::start(&config, ports.rtsp);
+    // The harness's readiness probe connected and left: its hooks ran and ended.
+    let probe_left = eventually(Duration::from_secs(10), || read(&f("disconnect")));
+    assert!(probe_left.is_some(), "runOnDisconnect ran for the probe");
+    let url = ports.rtsp_url("demo");
+    let mut client = RtspClient::connect(ports.rtsp, &url).expect("connect");
+    let options = client.request("OPTIONS", &url, &[]);
+    assert_eq!(options.map(|r| r.status).ok(), Some(200));
+    let line = eventually(Duration::from_secs(10), || {
+        let left = read(&f("disconnect")).unwrap_or_default();
+        let text = read(&f("connect"))?;
+        let open = text.lines().find(|l| {
+            let id = l.split_whitespace().nth(1).unwrap_or_default();
+            !left.lines().any(|gone| gone == id)
+        });
+        open.map(str::to_owned)
+    });
+    let line = line.unwrap_or_else(|| panic!("runOnConnect did not run:\n{}", vigia.logs()));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [kind, id, port, pid] = fields[..] else {
+        panic!("{line:?}");
+    };
+    assert_eq!((kind, port), ("rtspConn", ports.rtsp.to_string().as_str()));
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "runs while connected"
+    );
+
+    drop(client);
+    let gone = eventually(Duration::from_secs(10), || {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    assert!(gone.is_some(), "runOnConnect stopped:\n{}", vigia.logs());
+    let down = eventually(Duration::from_secs(5), || {
+        let text = read(&f("disconnect"))?;
+        text.lines().any(|l| l == id).then_some(())
+    });
+    assert!(
+        down.is_some(),
+        "runOnDisconnect ran for {id}:\n{}",
+        vigia.logs()
+    );
 }

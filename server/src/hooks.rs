@@ -11,6 +11,8 @@
 //!   again after [`RESTART_PAUSE`], as MediaMTX does, so a crash-looping hook costs one start
 //!   every 5 s, never a busy loop.
 //! - [`run_detached`] runs a command that nothing waits for (`runOnUnavailable`, `runOnUnread`).
+//! - [`on_connect`] runs the global `runOnConnect` while a client connection is open, then
+//!   `runOnDisconnect`.
 //!
 //! A hook never blocks or fails the server: a command that cannot start, hangs or crashes is
 //! logged with its path.
@@ -21,6 +23,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+
+use crate::config::Config;
 
 /// A restarting hook starts its command again this long after it exited (MediaMTX's pause).
 pub(crate) const RESTART_PAUSE: Duration = Duration::from_secs(5);
@@ -65,6 +69,54 @@ pub(crate) fn run_detached(command: &str, env: HookEnv, what: String) {
     tokio::spawn(async move {
         log_exit(&what, child.wait().await);
     });
+}
+
+/// `runOnConnect` of one client connection; dropping it stops the command and runs
+/// `runOnDisconnect`, as MediaMTX does when a connection closes.
+pub(crate) struct Connected {
+    hook: Option<Hook>,
+    disconnect: String,
+    env: HookEnv,
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.hook = None;
+        let id = self.env.iter().find(|(k, _)| k == "MTX_CONN_ID");
+        let what = format!("runOnDisconnect of conn {}", id.map_or("", |(_, v)| v));
+        run_detached(&self.disconnect, std::mem::take(&mut self.env), what);
+    }
+}
+
+/// Starts `runOnConnect` for the connection `conn_id` of type `conn_type` (MediaMTX's
+/// `rtspConn`, `rtspsConn`…), with `MTX_CONN_TYPE`, `MTX_CONN_ID` and `RTSP_PORT`.
+pub(crate) fn on_connect(config: &Config, conn_type: &str, conn_id: &str) -> Connected {
+    let h = &config.conn_hooks;
+    let env: HookEnv = vec![
+        (
+            "RTSP_PORT".to_owned(),
+            rtsp_port(&config.rtsp_address).to_owned(),
+        ),
+        ("MTX_CONN_TYPE".to_owned(), conn_type.to_owned()),
+        ("MTX_CONN_ID".to_owned(), conn_id.to_owned()),
+    ];
+    let what = format!("runOnConnect of conn {conn_id}");
+    let hook = start(
+        &h.run_on_connect,
+        env.clone(),
+        h.run_on_connect_restart,
+        what,
+    );
+    Connected {
+        hook,
+        disconnect: h.run_on_disconnect.clone(),
+        env,
+    }
+}
+
+/// The port of `rtspAddress` (`:8554` → `8554`), as MediaMTX gives it in `RTSP_PORT`.
+pub(crate) fn rtsp_port(rtsp_address: &str) -> &str {
+    rtsp_address.rsplit(':').next().unwrap_or_default()
 }
 
 /// Whether hooks can run here (a tokio runtime); logs that `what` is skipped if not.
@@ -221,6 +273,41 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let runs = std::fs::read_to_string(&marker).unwrap_or_default();
         assert_eq!(runs, "cam1\n", "one start, then the 5 s pause");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The file's text once it exists (up to 2.5 s), else empty.
+    async fn read_soon(file: &std::path::Path) -> String {
+        for _ in 0..50 {
+            match std::fs::read_to_string(file) {
+                Ok(text) if text.ends_with('\n') => return text,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        String::new()
+    }
+
+    #[tokio::test]
+    async fn a_connection_runs_on_connect_while_open_then_on_disconnect() {
+        let dir = std::env::temp_dir().join(format!("vigia-hook-conn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (up, down) = (dir.join("up"), dir.join("down"));
+        let mut config = Config {
+            rtsp_address: "127.0.0.1:8654".into(),
+            ..Config::default()
+        };
+        config.conn_hooks.run_on_connect = format!(
+            "sh -c 'echo $MTX_CONN_TYPE $MTX_CONN_ID $RTSP_PORT > {}; sleep 30'",
+            up.display()
+        );
+        config.conn_hooks.run_on_disconnect =
+            format!("sh -c 'echo $MTX_CONN_ID > {}'", down.display());
+        let connected = on_connect(&config, "rtspConn", "c-1");
+        assert_eq!(read_soon(&up).await, "rtspConn c-1 8654\n");
+        assert!(!down.exists(), "still connected");
+        drop(connected);
+        assert_eq!(read_soon(&down).await, "c-1\n");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

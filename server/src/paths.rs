@@ -21,6 +21,10 @@ use crate::registry::Registry;
 use crate::sources;
 use crate::stream::PathStream;
 
+mod demand;
+
+use demand::{Demand, Running, Timer};
+
 /// How often [`PathManager::forget_unused`] runs.
 const FORGET_EVERY: Duration = Duration::from_secs(5);
 /// How long a path that a client request created is kept unused before it is forgotten: longer
@@ -438,11 +442,13 @@ struct PathHooks {
 /// Vigia does not keep the publisher's query yet), `RTSP_PORT` (from `rtspAddress`) and the
 /// regular-expression groups `G1`, `G2`….
 fn hook_env(name: &str, groups: &[String], rtsp_address: &str) -> HookEnv {
-    let port = rtsp_address.rsplit(':').next().unwrap_or_default();
     let mut env = vec![
         ("MTX_PATH".to_owned(), name.to_owned()),
         ("MTX_QUERY".to_owned(), String::new()),
-        ("RTSP_PORT".to_owned(), port.to_owned()),
+        (
+            "RTSP_PORT".to_owned(),
+            hooks::rtsp_port(rtsp_address).to_owned(),
+        ),
     ];
     let numbered = groups.iter().enumerate();
     env.extend(numbered.map(|(i, g)| (format!("G{}", i + 1), g.clone())));
@@ -485,7 +491,12 @@ struct PathState {
     publisher: Option<Publisher>,
     next_publisher_id: u64,
     readers: usize,
+    /// A source that runs with the path (not on demand).
     source: Option<sources::SourceHandle>,
+    /// Where the on-demand source or `runOnDemand` is.
+    demand: Demand,
+    /// The on-demand source or `runOnDemand` while [`PathState::demand`] is not idle.
+    running: Option<Running>,
 }
 
 struct Publisher {
@@ -577,7 +588,10 @@ impl Path {
             return false;
         }
         let state = lock(&self.state);
-        state.publisher.is_none() && state.readers == 0 && state.source.is_none()
+        state.publisher.is_none()
+            && state.readers == 0
+            && state.source.is_none()
+            && state.running.is_none()
     }
 
     /// Whether the path is what `resolved` would build now (a config reload keeps it).
@@ -598,9 +612,16 @@ impl Path {
     fn retire(&self) {
         self.retired.store(true, Ordering::Release);
         lock(&self.hooks).init = None;
-        let source = lock(&self.state).source.take();
+        let (source, running) = {
+            let mut state = lock(&self.state);
+            state.demand.stop();
+            (state.source.take(), state.running.take())
+        };
         if let Some(source) = source {
             source.stop();
+        }
+        if let Some(running) = running {
+            running.stop(&self.name, "path removed");
         }
         self.replace_stream(None);
         tracing::info!(path = %self.name, "path removed");
@@ -639,6 +660,8 @@ impl Path {
         });
         let stream = PathStream::new(&self.name, tracks);
         self.replace_stream(Some(stream.clone()));
+        self.demand_available(&mut state);
+        drop(state);
         tracing::info!(path = %self.name, "publisher {id} is publishing {}", stream.describe());
         Ok(PublishGuard {
             path: self.clone(),
@@ -650,7 +673,7 @@ impl Path {
 
     /// Called by a source Vigia runs itself when it has (re)connected with `tracks`: keeps the
     /// current stream when the tracks are compatible, so readers stay across a reconnect.
-    pub(crate) fn source_ready(&self, tracks: Vec<Track>) -> Arc<PathStream> {
+    pub(crate) fn source_ready(self: &Arc<Self>, tracks: Vec<Track>) -> Arc<PathStream> {
         if let Some(stream) = self.stream().filter(|s| s.accepts(&tracks)) {
             stream.resume();
             return stream;
@@ -658,6 +681,7 @@ impl Path {
         let stream = PathStream::new(&self.name, tracks);
         tracing::info!(path = %self.name, "source is ready: {}", stream.describe());
         self.replace_stream(Some(stream.clone()));
+        self.demand_available(&mut lock(&self.state));
         stream
     }
 
@@ -674,11 +698,16 @@ impl Path {
         Ok((stream, guard))
     }
 
-    /// The current stream; for a path with a source Vigia runs, starts it if needed and waits
-    /// up to `sourceOnDemandStartTimeout` for it to be ready.
+    /// The current stream. With none, a path with a source Vigia runs starts it if needed, a
+    /// path with `runOnDemand` starts the command (see [`demand`]), and the caller waits up to
+    /// the start timeout for the stream.
     pub(crate) async fn wait_ready(self: &Arc<Self>) -> Result<Arc<PathStream>, PathError> {
         if let Some(stream) = self.stream() {
             return Ok(stream);
+        }
+        if let Some(policy) = demand::policy(&self.conf) {
+            self.start_on_demand(&policy);
+            return self.wait_stream(policy.start_timeout).await;
         }
         if self.conf.source == Source::Publisher {
             return Err(PathError::NoStream(self.name.clone()));
@@ -695,7 +724,65 @@ impl Path {
             return Err(PathError::TooManyReaders(self.name.clone()));
         }
         state.readers += 1;
+        state.demand.reader_added();
         Ok(())
+    }
+
+    /// Starts the on-demand source or `runOnDemand` unless it runs or a stream came meanwhile.
+    fn start_on_demand(self: &Arc<Self>, policy: &demand::Policy) {
+        let mut state = lock(&self.state);
+        if self.is_retired() || self.stream().is_some() {
+            return;
+        }
+        let Some(timer) = state.demand.start(policy) else {
+            return;
+        };
+        state.running = Some(match self.conf.source {
+            Source::Publisher => Running::command(&self.name, &self.conf, &self.hook_env),
+            _ => Running::Source(sources::start(self.clone())),
+        });
+        drop(state);
+        self.arm(timer);
+    }
+
+    /// The stream became ready: an on-demand start is over (see [`Demand::available`]).
+    fn demand_available(self: &Arc<Self>, state: &mut PathState) {
+        let Some(policy) = demand::policy(&self.conf) else {
+            return;
+        };
+        if let Some(timer) = state.demand.available(state.readers, &policy) {
+            self.arm(timer);
+        }
+    }
+
+    /// Fires `timer` when it is due; if it still counts, stops what runs on demand.
+    fn arm(self: &Arc<Self>, timer: Timer) {
+        let path = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(timer.after).await;
+            let Some(path) = path.upgrade() else {
+                return;
+            };
+            let running = {
+                let mut state = lock(&path.state);
+                if !state.demand.fire(&timer) {
+                    return;
+                }
+                state.running.take()
+            };
+            if let Some(running) = running {
+                path.stop_on_demand(running, timer.reason());
+            }
+        });
+    }
+
+    /// Stops what ran on demand; a source's stream ends with it.
+    fn stop_on_demand(&self, running: Running, reason: &str) {
+        let source = running.is_source();
+        running.stop(&self.name, reason);
+        if source {
+            self.replace_stream(None);
+        }
     }
 
     async fn wait_stream(&self, limit: Duration) -> Result<Arc<PathStream>, PathError> {
@@ -796,25 +883,15 @@ impl Path {
     fn release_reader(self: &Arc<Self>) {
         let mut state = lock(&self.state);
         state.readers = state.readers.saturating_sub(1);
-        if state.readers > 0 || !self.conf.source_on_demand || state.source.is_none() {
-            return;
-        }
-        drop(state);
-        let path = self.clone();
-        tokio::spawn(async move { path.close_idle_source().await });
-    }
-
-    async fn close_idle_source(self: Arc<Self>) {
-        tokio::time::sleep(self.conf.source_on_demand_close_after).await;
-        let mut state = lock(&self.state);
         if state.readers > 0 {
             return;
         }
-        if let Some(source) = state.source.take() {
-            source.stop();
+        let Some(policy) = demand::policy(&self.conf) else {
+            return;
+        };
+        if let Some(timer) = state.demand.readers_gone(&policy) {
             drop(state);
-            self.replace_stream(None);
-            tracing::info!(path = %self.name, "on-demand source closed: no readers");
+            self.arm(timer);
         }
     }
 }

@@ -9,6 +9,7 @@ use serde_yaml::Value;
 use super::auth::{AuthAction, AuthUser, Credential, PathPattern, Permission};
 use super::error::ConfigError;
 use super::hls::HlsConf;
+use super::hooks::ConnHookConf;
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword, show};
 use super::path::{PathConf, PathEntry};
@@ -123,6 +124,8 @@ pub(crate) struct Config {
     pub auth_internal_users: Vec<AuthUser>,
     /// The HLS server's keys (`hls*`).
     pub hls: HlsConf,
+    /// `runOnConnect`, `runOnConnectRestart`, `runOnDisconnect`: hooks of client connections.
+    pub conn_hooks: ConnHookConf,
     /// `playback`: run the playback server, which serves recordings (false).
     pub playback: bool,
     /// `playbackAddress` (:9996).
@@ -221,6 +224,7 @@ impl Default for Config {
             auth_method: AuthMethod::Internal,
             auth_internal_users: default_users(),
             hls: HlsConf::default(),
+            conn_hooks: ConnHookConf::default(),
             playback: false,
             playback_address: ":9996".to_owned(),
             playback_encryption: false,

@@ -49,6 +49,9 @@ pub(crate) const GLOBAL_IMPLEMENTED: &[&str] = &[
     "metricsServerCert",
     "metricsAllowOrigins",
     "metricsTrustedProxies",
+    "runOnConnect",
+    "runOnConnectRestart",
+    "runOnDisconnect",
 ];
 
 /// Vigia's own global keys (not in MediaMTX).
@@ -144,9 +147,6 @@ pub(crate) const DEPRECATED_GLOBAL_PATH_KEYS: &[&str] = &[
 pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
     "dumpPackets",
     "udpReadBufferSize",
-    "runOnConnect",
-    "runOnConnectRestart",
-    "runOnDisconnect",
     "authHTTPAddress",
     "authHTTPFingerprint",
     "authHTTPExclude",
@@ -265,11 +265,6 @@ pub(crate) const PATH_UNIMPLEMENTED: &[&str] = &[
     "rpiCameraH264Profile",
     "rpiCameraH264Level",
     "rpiCameraMJPEGQuality",
-    "runOnDemand",
-    "runOnDemandRestart",
-    "runOnDemandStartTimeout",
-    "runOnDemandCloseAfter",
-    "runOnUnDemand",
     "runOnOnline",
     "runOnOnlineRestart",
     "runOnOffline",

@@ -233,6 +233,9 @@ fn set_global(
     val: &Value,
 ) -> Result<(), ConfigError> {
     match keys::global_kind(key) {
+        KeyKind::Implemented if hooks::set_conn_key(ctx, &mut cfg.conn_hooks, key, kp, val)? => {
+            Ok(())
+        }
         KeyKind::Implemented if hls::set_key(ctx, &mut cfg.hls, key, kp, val)? => Ok(()),
         KeyKind::Implemented => global::set_key(ctx, cfg, key, kp, val),
         KeyKind::Unimplemented => {

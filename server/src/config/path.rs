@@ -341,6 +341,7 @@ fn check_entry(ctx: &mut Ctx, kp: &KeyPath, entry: &PathEntry) -> Result<(), Con
             "sourceOnDemand is useless when source is \"publisher\"",
         ));
     }
+    hooks::check_on_demand(ctx, kp, &conf.hooks, &conf.source)?;
     if let Source::Unsupported(s) = &conf.source {
         let msg =
             format!("source \"{s}\" is not supported by Vigia yet; this path will stay empty");

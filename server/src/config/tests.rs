@@ -63,9 +63,9 @@ fn mediamtx_default_file_loads_with_one_warning_per_unimplemented_key() {
     let run = loaded
         .warnings
         .iter()
-        .find(|w| w.contains("\"runOnDemand\""))
+        .find(|w| w.contains("\"runOnOnline\""))
         .unwrap();
-    assert!(run.contains("line 779"), "{run}");
+    assert!(run.contains("line 820"), "{run}");
 }
 
 #[test]
@@ -91,6 +91,28 @@ fn hooks_are_typed_and_old_names_are_read_with_a_warning() {
         .collect();
     assert_eq!(warned.len(), 3, "{:?}", loaded.warnings);
     assert!(warned[0].contains("runOnReady") && warned[0].contains("runOnAvailable"));
+}
+
+#[test]
+fn run_on_demand_keys_are_typed_and_need_a_publisher_source() {
+    let yaml = "paths:\n  cam:\n    runOnDemand: ffmpeg -i x\n    runOnDemandRestart: yes\n    runOnDemandStartTimeout: 3s\n    runOnDemandCloseAfter: 1500ms\n    runOnUnDemand: gone\n  plain:\n";
+    let loaded = load(yaml).unwrap();
+    let cam = &loaded.config.path_config("cam").unwrap().entry.conf.hooks;
+    assert_eq!(cam.run_on_demand, "ffmpeg -i x");
+    assert!(cam.run_on_demand_restart);
+    assert_eq!(cam.run_on_demand_start_timeout, Duration::from_secs(3));
+    assert_eq!(cam.run_on_demand_close_after, Duration::from_millis(1500));
+    assert_eq!(cam.run_on_un_demand, "gone");
+    let plain = &loaded.config.path_config("plain").unwrap().entry.conf.hooks;
+    assert_eq!(plain.run_on_demand_start_timeout, Duration::from_secs(10));
+    assert_eq!(plain.run_on_demand_close_after, Duration::from_secs(10));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let err = load("paths:\n  cam:\n    source: synthetic\n    runOnUnDemand: x\n").unwrap_err();
+    let err = err.to_string();
+    assert!(
+        err.contains("runOnUnDemand") && err.contains("publisher"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -28,6 +28,7 @@ use super::writer::{self, Outgoing, PlayPlan, Target, WriterEnd};
 use super::{RtspServer, peer_ip};
 use crate::auth::{self, Attempt, Verdict};
 use crate::config::AuthAction;
+use crate::hooks;
 use crate::paths::{Path, PathError, PublishGuard, ReaderGuard, lock};
 use crate::registry::{ConnEntry, SessionState};
 use crate::stream::{PathStream, RtpBatch};
@@ -46,6 +47,9 @@ pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: Socket
     async move {
         tracing::debug!("connection opened");
         let registered = server.paths.sessions().open(peer);
+        let conn_id = registered.entry.id.to_string();
+        // Stops `runOnConnect` and runs `runOnDisconnect` when the connection ends.
+        let _connected = hooks::on_connect(&server.paths.config(), "rtspConn", &conn_id);
         let (read_half, write_half) = socket.into_split();
         let (out, requests) = mpsc::channel(OUTGOING_QUEUE);
         let writer = writer::run(
