@@ -2,7 +2,8 @@
 //! and sessions validates against the schemas of the repository's `api/openapi.yaml` and of
 //! MediaMTX's own API document (`testdata/mediamtx-openapi.yaml`); a kicked session's connection closes and the session is gone; bad
 //! input gets MediaMTX's 400 error body; a path added through the API is still there, and
-//! streaming, after a restart on the same state directory.
+//! streaming, after a restart on the same state directory; paths of the config file patched,
+//! replaced and deleted through the API stay so across a restart and a reload of the file.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -430,9 +431,9 @@ fn check_bad_input(setup: &Setup) {
         (
             "PATCH",
             "config/paths/patch/demo",
-            Some("{}"),
+            Some("{\"nope\":1}"),
             400,
-            "config file",
+            "nope",
         ),
         (
             "DELETE",
@@ -549,4 +550,100 @@ fn streams(setup: &Setup, path: &str) {
     let mut reader = RtspClient::connect(setup.rtsp, &setup.rtsp_url(path)).expect("connect");
     reader.play_tcp().expect("play");
     reader.read_frame().expect("a frame");
+}
+
+/// `Setup`'s listeners with the config file's paths `fixed` and `gone` (synthetic), written to
+/// `dir/vigia.yml`, plus `extra` lines under `fixed`.
+fn file_paths_yaml(setup: &Setup, extra: &str) -> String {
+    format!(
+        "api: yes\napiAddress: 127.0.0.1:{}\nrtspAddress: 127.0.0.1:{}\nrtpAddress: :{}\nrtcpAddress: :{}\nhlsAddress: 127.0.0.1:{}\nrecordSpoolDirectory: {}\npaths:\n  fixed:\n    source: synthetic\n    maxReaders: 1\n{extra}  gone:\n    source: synthetic\n",
+        setup.api,
+        setup.rtsp,
+        setup.rtp,
+        setup.rtp + 1,
+        setup.hls,
+        setup.spool().display()
+    )
+}
+
+/// Starts vigia on `yaml` in a fresh directory; the config file's path too.
+fn start_with_file(setup: &Setup, yaml: &str) -> (Vigia, PathBuf) {
+    let dir = TempDir::new("vigia-api-file");
+    let file = dir.path().join("vigia.yml");
+    std::fs::write(&file, yaml).expect("write config");
+    (Vigia::spawn(dir, &["vigia.yml"], &[], setup.api), file)
+}
+
+/// The RTSP status of a DESCRIBE of `path`.
+fn describe(setup: &Setup, path: &str) -> u16 {
+    let url = setup.rtsp_url(path);
+    let mut client = RtspClient::connect(setup.rtsp, &url).expect("connect");
+    let answer = client.request("DESCRIBE", &url, &["Accept: application/sdp"]);
+    answer.map(|r| r.status).unwrap_or(0)
+}
+
+/// MediaMTX lets the API patch, replace and delete the config file's paths; Vigia keeps those
+/// changes as an override of the file's entries, applied at once, after a restart and after
+/// a reload of the file (a patch is laid over the file's keys, a deleted path stays deleted
+/// until the API adds it again).
+#[test]
+fn config_file_paths_changed_through_the_api_stay_changed() {
+    let setup = Setup::new();
+    let (mut vigia, _) = start_with_file(&setup, &file_paths_yaml(&setup, ""));
+    let call = |method: &str, route: &str, body: Option<&str>| {
+        let (status, value) = setup.call(method, route, body);
+        assert_eq!(status, 200, "{method} {route}: {value}");
+    };
+    call(
+        "PATCH",
+        "config/paths/patch/fixed",
+        Some("{\"maxReaders\":3}"),
+    );
+    call("DELETE", "config/paths/delete/gone", None);
+    let conf = setup.get("config/paths/get/fixed");
+    assert_eq!(
+        (&conf["maxReaders"], &conf["source"]),
+        (&json!(3), &json!("synthetic"))
+    );
+    assert_eq!(setup.call("GET", "config/paths/get/gone", None).0, 404);
+    assert_eq!(describe(&setup, "gone"), 404, "{}", vigia.logs());
+    streams(&setup, "fixed");
+
+    vigia.stop();
+    let (vigia, file) = start_with_file(&setup, &file_paths_yaml(&setup, ""));
+    assert_eq!(setup.get("config/paths/get/fixed")["maxReaders"], 3);
+    assert_eq!(setup.call("GET", "config/paths/get/gone", None).0, 404);
+
+    std::fs::write(
+        &file,
+        file_paths_yaml(&setup, "    overridePublisher: no\n"),
+    )
+    .unwrap();
+    let reloaded = eventually(Duration::from_secs(15), || {
+        let conf = setup.get("config/paths/get/fixed");
+        (conf["overridePublisher"] == false).then_some(conf)
+    });
+    let conf = reloaded.unwrap_or_else(|| panic!("not reloaded:\n{}", vigia.logs()));
+    assert_eq!(
+        conf["maxReaders"], 3,
+        "the patch still lies over the file's keys"
+    );
+    assert_eq!(setup.call("GET", "config/paths/get/gone", None).0, 404);
+
+    call(
+        "POST",
+        "config/paths/add/gone",
+        Some("{\"source\":\"synthetic\"}"),
+    );
+    streams(&setup, "gone");
+    call(
+        "POST",
+        "config/paths/replace/fixed",
+        Some("{\"source\":\"synthetic\"}"),
+    );
+    let conf = setup.get("config/paths/get/fixed");
+    assert_eq!(
+        (&conf["maxReaders"], &conf["overridePublisher"]),
+        (&json!(0), &json!(true))
+    );
 }

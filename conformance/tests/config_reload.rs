@@ -151,3 +151,34 @@ fn edits_add_and_remove_paths_without_interrupting_another_reader() {
         vigia.logs()
     );
 }
+
+/// `logLevel` applies on reload: debug lines (an RTSP connection opening) appear only after
+/// the file says `logLevel: debug`.
+#[test]
+fn log_level_applies_on_reload() {
+    let ports = Ports::fresh();
+    let dir = TempDir::new("vigia-reload-level");
+    let file = dir.path().join("vigia.yml");
+    let yaml = |level: &str| format!("{}logLevel: {level}\npaths:\n  all_others:\n", ports.yaml());
+    std::fs::write(&file, yaml("info")).unwrap();
+    let vigia = Vigia::spawn(dir, &["vigia.yml"], &[], ports.rtsp);
+    describe(&ports, "x");
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        !vigia.logs().contains("connection opened"),
+        "no debug lines at info"
+    );
+    std::fs::write(&file, yaml("debug")).unwrap();
+    assert!(
+        vigia.logs_soon_contain("logLevel is now Debug", APPLIED_WITHIN),
+        "{}",
+        vigia.logs()
+    );
+    assert!(!vigia.logs().contains("restart vigia to apply"));
+    describe(&ports, "x");
+    assert!(
+        vigia.logs_soon_contain("connection opened", APPLIED_WITHIN),
+        "{}",
+        vigia.logs()
+    );
+}

@@ -17,13 +17,14 @@
 //!   Fields that `log`-crate records carry about their origin (`log.target`…) are left out, as
 //!   the text mode leaves out targets.
 //!
-//! `logLevel` sets the filter; `RUST_LOG` overrides it for finer filters.
+//! `logLevel` sets the filter; `RUST_LOG` overrides it for finer filters. A reload of the config
+//! file changes the level of the running server ([`set_level`]), unless `RUST_LOG` is set.
 
 use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -35,6 +36,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter}
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Registry, reload};
 
 use crate::config::{Config, LogDestination, LogLevel};
 
@@ -66,8 +68,10 @@ pub(crate) fn init(cfg: &Config) -> Result<(), LogError> {
             }
         });
     }
+    let (filter, handle) = reload::Layer::new(filter(cfg.log_level));
+    let _ = FILTER.set(handle);
     let result = tracing_subscriber::registry()
-        .with(filter(cfg.log_level))
+        .with(filter)
         .with(cfg.log_structured.then_some(SpanFieldsLayer))
         .with(outputs)
         .try_init();
@@ -76,6 +80,23 @@ pub(crate) fn init(cfg: &Config) -> Result<(), LogError> {
     }
     Ok(())
 }
+
+/// Sets the running server's `logLevel` (a reload of the config file changed it). Does nothing
+/// when `RUST_LOG` chose the filter or logging is not installed.
+pub(crate) fn set_level(level: LogLevel) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
+    let Some(handle) = FILTER.get() else {
+        return;
+    };
+    if let Err(e) = handle.reload(filter(level)) {
+        tracing::warn!("logLevel not changed: {e}");
+    }
+}
+
+/// The installed filter, which [`set_level`] replaces.
+static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 /// An output layer of any subscriber stack.
 type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync + 'static>;

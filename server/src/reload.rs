@@ -2,11 +2,13 @@
 //! process gets SIGHUP, it is loaded again and applied to the running server.
 //!
 //! - What applies at once: `paths` and `pathDefaults` (see [`PathManager::reload`]: unchanged
-//!   paths keep streaming, changed ones restart, removed ones stop, new ones start) and the keys
-//!   read on each request: `authInternalUsers`, `apiAllowOrigins`, `metricsAllowOrigins`
-//!   ([`LIVE_KEYS`]). Paths added through the API or by event cameras stay as they are.
-//! - Every other global key (listeners' addresses, `rtsp`, `hls*`, `logLevel`…) keeps its running
-//!   value; a change is logged as `changed <key>: restart vigia to apply`.
+//!   paths keep streaming, changed ones restart, removed ones stop, new ones start), the keys
+//!   read on each request or connection: `authInternalUsers`, `apiAllowOrigins`,
+//!   `metricsAllowOrigins`, `runOnConnect`, `runOnConnectRestart`, `runOnDisconnect`, and
+//!   `logLevel` (the log filter is swapped) ([`LIVE_KEYS`]). Paths added through the API or by
+//!   event cameras stay as they are.
+//! - Every other global key (listeners' addresses, `rtsp`, `hls*`, `logDestinations`…) keeps
+//!   its running value; a change is logged as `changed <key>: restart vigia to apply`.
 //! - A file that does not load (bad YAML, an unknown key, a bad value) changes nothing: the
 //!   error, naming the key and line, is logged and the running configuration stays.
 //! - The global and `pathDefaults` changes saved through the API are laid over the file again,
@@ -36,6 +38,10 @@ pub(crate) const LIVE_KEYS: &[&str] = &[
     "authInternalUsers",
     "apiAllowOrigins",
     "metricsAllowOrigins",
+    "runOnConnect",
+    "runOnConnectRestart",
+    "runOnDisconnect",
+    "logLevel",
 ];
 
 /// Watches `file` (and SIGHUP) and applies each new version to `paths` until aborted. `env`
@@ -76,6 +82,8 @@ pub(crate) fn live_config(running: &Config, running_doc: &Mapping, new: &Loaded)
     config.auth_internal_users = new.config.auth_internal_users.clone();
     config.api_allow_origins = new.config.api_allow_origins.clone();
     config.metrics_allow_origins = new.config.metrics_allow_origins.clone();
+    config.conn_hooks = new.config.conn_hooks.clone();
+    config.log_level = new.config.log_level;
     // `Config` holds compiled regular expressions (no `PartialEq`); their `Debug` is their
     // pattern, so equal `Debug` texts mean equal configurations.
     let restart = if format!("{config:?}") == format!("{:?}", new.config) {
@@ -88,6 +96,19 @@ pub(crate) fn live_config(running: &Config, running_doc: &Mapping, new: &Loaded)
         document,
         restart,
     }
+}
+
+/// Applies `document`, the config document with a change the API made to its paths, as a
+/// reload of the file would (environment overrides applied again). The error is the loader's.
+pub(crate) fn apply_document(paths: &Arc<PathManager>, document: Mapping) -> Result<(), String> {
+    let text = serde_yaml::to_string(&document).map_err(|e| e.to_string())?;
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let what = "the configuration with the API's path changes";
+    let loaded = Config::from_yaml_str(&text, what, &env).map_err(|e| e.to_string())?;
+    let live = live_config(&paths.config(), &paths.document(), &loaded);
+    let retired = paths.reload(Arc::new(live.config), live.document);
+    tracing::info!("paths changed through the API: stopped or restarted: {retired:?}");
+    Ok(())
 }
 
 /// Top-level keys whose value differs between two documents, [`LIVE_KEYS`] aside, sorted.
@@ -145,7 +166,12 @@ impl Reloader {
                 return;
             }
         };
+        let running_level = self.paths.config().log_level;
         let live = live_config(&self.paths.config(), &self.paths.document(), &loaded);
+        if live.config.log_level != running_level {
+            crate::logging::set_level(live.config.log_level);
+            tracing::info!("config reload: logLevel is now {:?}", live.config.log_level);
+        }
         for key in &live.restart {
             tracing::warn!("config reload: changed {key}: restart vigia to apply");
         }
@@ -232,10 +258,12 @@ mod tests {
     fn paths_and_request_keys_apply_and_the_rest_waits_for_a_restart() {
         let running = load("rtspAddress: :8554\npaths:\n  a:\n");
         let new = load(
-            "rtspAddress: :9554\napiAllowOrigins: [x]\npathDefaults:\n  maxReaders: 3\npaths:\n  b:\n",
+            "rtspAddress: :9554\napiAllowOrigins: [x]\nlogLevel: debug\nrunOnConnect: c\npathDefaults:\n  maxReaders: 3\npaths:\n  b:\n",
         );
         let live = live_config(&running.config, &running.raw, &new);
         assert_eq!(live.restart, ["rtspAddress"]);
+        assert_eq!(live.config.log_level, crate::config::LogLevel::Debug);
+        assert_eq!(live.config.conn_hooks.run_on_connect, "c");
         assert_eq!(live.config.rtsp_address, ":8554", "kept until a restart");
         assert_eq!(live.config.api_allow_origins, ["x"]);
         assert_eq!(live.config.path_defaults.max_readers, 3);

@@ -5,9 +5,10 @@
 //! keys of the loaded document laid over it, as written; a path adds its own keys over
 //! `pathDefaults`. Paths added through the API are checked by the config loader, become
 //! runtime paths at once ([`PathManager::add_dynamic`]) and are kept in the state file (see
-//! [`super::store`]). Paths of the config file cannot be changed through the API (their
-//! names are refused). Global keys and `pathDefaults` can, for the next start or reload of the
-//! config file (see [`super::saved`]).
+//! [`super::store`]). Paths of the config file are changed, replaced and deleted through an
+//! override layer kept with the saved global changes and applied at once (see
+//! [`super::saved::paths`]). Global keys and `pathDefaults` can be changed for the next start
+//! or reload of the config file (see [`super::saved`]).
 //!
 //! [`PathManager::add_dynamic`]: crate::paths::PathManager::add_dynamic
 
@@ -21,6 +22,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 use serde_yaml::Mapping;
 
+use super::saved::paths::{PathChange, PathOverride, combine};
 use super::store::PathKeys;
 use super::{
     Api, Failure, bad_request, error, failure, json_object, json_response, list_body, name_param,
@@ -180,7 +182,9 @@ pub(super) async fn paths_add(
     if file_paths(&api).contains_key(&name) || api.paths.is_runtime(&name) {
         return bad_request("path already exists");
     }
+    let deleted = lock(&api.saved).path_override(&name) == Some(PathOverride::Delete);
     match json_object(&body) {
+        Ok(keys) if deleted => change_file_path(&api, &name, PathChange::Add(keys)),
         Ok(keys) => apply(&api, &name, keys),
         Err(f) => failure(f),
     }
@@ -194,16 +198,17 @@ pub(super) async fn paths_patch(
 ) -> Response {
     let name = name_param(name);
     let _one_at_a_time = lock(&api.writes);
-    let mut keys = match added_keys(&api, &name) {
-        Ok(keys) => keys,
+    let target = match target(&api, &name) {
+        Ok(target) => target,
         Err(f) => return failure(f),
     };
-    match json_object(&body) {
-        Ok(patch) => {
+    match (json_object(&body), target) {
+        (Ok(patch), Target::Added(mut keys)) => {
             keys.extend(patch);
             apply(&api, &name, keys)
         }
-        Err(f) => failure(f),
+        (Ok(patch), Target::File) => change_file_path(&api, &name, PathChange::Patch(patch)),
+        (Err(f), _) => failure(f),
     }
 }
 
@@ -215,21 +220,26 @@ pub(super) async fn paths_replace(
 ) -> Response {
     let name = name_param(name);
     let _one_at_a_time = lock(&api.writes);
-    if let Err(f) = added_keys(&api, &name) {
-        return failure(f);
-    }
-    match json_object(&body) {
-        Ok(keys) => apply(&api, &name, keys),
-        Err(f) => failure(f),
+    let target = match target(&api, &name) {
+        Ok(target) => target,
+        Err(f) => return failure(f),
+    };
+    match (json_object(&body), target) {
+        (Ok(keys), Target::Added(_)) => apply(&api, &name, keys),
+        (Ok(keys), Target::File) => change_file_path(&api, &name, PathChange::Replace(keys)),
+        (Err(f), _) => failure(f),
     }
 }
 
-/// `DELETE /v3/config/paths/delete/{name}`: the runtime path stops and leaves the state file.
+/// `DELETE /v3/config/paths/delete/{name}`: a runtime path stops and leaves the state file; a
+/// path of the config file stops and stays deleted.
 pub(super) async fn paths_delete(State(api): State<Arc<Api>>, name: UrlPath<String>) -> Response {
     let name = name_param(name);
     let _one_at_a_time = lock(&api.writes);
-    if let Err(f) = added_keys(&api, &name) {
-        return failure(f);
+    match target(&api, &name) {
+        Ok(Target::Added(_)) => {}
+        Ok(Target::File) => return change_file_path(&api, &name, PathChange::Delete),
+        Err(f) => return failure(f),
     }
     let removed = lock(&api.added).remove(&name);
     match removed {
@@ -260,22 +270,46 @@ pub(super) fn restore(api: &Api) {
     }
 }
 
-/// The keys of a path the API added, or the error that says why it can't be changed.
-fn added_keys(api: &Api, name: &str) -> Result<PathKeys, Failure> {
+/// What `config/paths/patch|replace|delete` changes.
+enum Target {
+    /// A path the API added, with its keys.
+    Added(PathKeys),
+    /// A path of the config file (as the API's overrides left it).
+    File,
+}
+
+/// Which path `name` is, or 404.
+fn target(api: &Api, name: &str) -> Result<Target, Failure> {
     if let Some(keys) = lock(&api.added).get(name) {
-        return Ok(keys.clone());
+        return Ok(Target::Added(keys.clone()));
     }
     if file_paths(api).contains_key(name) {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "this path is in the config file; Vigia's API changes only paths added through the API"
-                .to_string(),
-        ));
+        return Ok(Target::File);
     }
     Err((
         StatusCode::NOT_FOUND,
         "path configuration not found".to_string(),
     ))
+}
+
+/// Saves `change` to the config file's path `name` as an override, after checking that the
+/// configuration with it loads, then applies it as a reload of the config would.
+fn change_file_path(api: &Api, name: &str, change: PathChange) -> Response {
+    let document = api.paths.document();
+    let mut saved = lock(&api.saved);
+    let new = combine(saved.path_override(name).as_ref(), change);
+    let document = match saved.set_path(&document, name, new) {
+        Ok(document) => document,
+        Err(e) => return bad_request(&e),
+    };
+    drop(saved);
+    match crate::reload::apply_document(&api.paths, document) {
+        Ok(()) => {
+            tracing::info!(path = %name, "[API] config file path changed");
+            ok_status()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
 }
 
 /// Checks `keys`, (re)starts the runtime path and saves it.

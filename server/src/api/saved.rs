@@ -7,6 +7,12 @@
 //! `<recordSpoolDirectory>.state/api-config.json` (`{"global": {…}, "pathDefaults": {…}}`,
 //! replaced atomically), and laid over the config file's keys when the server starts
 //! ([`with_saved_changes`]). Environment overrides (`MTX_*`, `VIGIA_*`) still win over them.
+//!
+//! The file's `paths` section holds the API's changes to paths of the config file (see
+//! [`paths`]); those apply at once ([`SavedConfig::set_path`] gives the document to apply)
+//! and at every load.
+
+pub(super) mod paths;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,6 +20,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 use serde_yaml::Mapping;
 
+use self::paths::PathOverride;
 use crate::config::{Config, ConfigSource, Loaded};
 use crate::state::{state_dir, write_atomically};
 
@@ -41,20 +48,56 @@ impl SavedConfig {
         keys: Map<String, Value>,
     ) -> Result<(), String> {
         let mut doc = self.doc.clone();
-        let entry = doc
-            .entry(section.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(existing) = entry {
-            existing.extend(keys);
-        }
+        edit_section(&mut doc, section, |existing| existing.extend(keys));
+        self.commit(raw, doc).map(|_| ())
+    }
+
+    /// The API's override of the config file's path `name`, if any.
+    pub(super) fn path_override(&self, name: &str) -> Option<PathOverride> {
+        let saved = self.doc.get("paths")?.get(name)?;
+        PathOverride::from_json(saved).ok()
+    }
+
+    /// Sets the override of the config file's path `name`, after checking that `raw` with
+    /// every saved change still loads; then saves the file. Gives the document with the
+    /// change, to apply now.
+    pub(super) fn set_path(
+        &mut self,
+        raw: &Mapping,
+        name: &str,
+        change: PathOverride,
+    ) -> Result<Mapping, String> {
+        let mut doc = self.doc.clone();
+        edit_section(&mut doc, "paths", |paths| {
+            paths.insert(name.to_string(), change.to_json());
+        });
+        self.commit(raw, doc)
+    }
+
+    /// Checks `doc` over `raw`, saves it and keeps it; the merged document.
+    fn commit(&mut self, raw: &Mapping, doc: Map<String, Value>) -> Result<Mapping, String> {
         let merged = merge(raw, &doc)?;
         check(&merged)?;
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?;
         write_atomically(&self.file, &bytes)
             .map_err(|e| format!("can't save {}: {e}", self.file.display()))?;
         self.doc = doc;
-        Ok(())
+        Ok(merged)
     }
+}
+
+/// Changes the object of `section` in `doc` with `change` (an empty one if missing).
+fn edit_section(
+    doc: &mut Map<String, Value>,
+    section: &str,
+    change: impl FnOnce(&mut Map<String, Value>),
+) {
+    let mut keys = match doc.remove(section) {
+        Some(Value::Object(keys)) => keys,
+        _ => Map::new(),
+    };
+    change(&mut keys);
+    doc.insert(section.to_string(), Value::Object(keys));
 }
 
 /// The loaded configuration with the changes saved through the API laid over it. When the
@@ -114,7 +157,7 @@ fn read(file: &std::path::Path) -> Result<Map<String, Value>, String> {
 }
 
 /// `raw` with the saved sections laid over it: global keys replace the document's,
-/// `pathDefaults` keys replace those of its `pathDefaults`.
+/// `pathDefaults` keys replace those of its `pathDefaults`, path overrides change its `paths`.
 fn merge(raw: &Mapping, doc: &Map<String, Value>) -> Result<Mapping, String> {
     let mut merged = raw.clone();
     if let Some(Value::Object(keys)) = doc.get("global") {
@@ -128,7 +171,27 @@ fn merge(raw: &Mapping, doc: &Map<String, Value>) -> Result<Mapping, String> {
         lay_over(&mut defaults, keys)?;
         merged.insert("pathDefaults".into(), serde_yaml::Value::Mapping(defaults));
     }
+    if let Some(Value::Object(overrides)) = doc.get("paths") {
+        merge_paths(&mut merged, overrides)?;
+    }
     Ok(merged)
+}
+
+/// Lays the API's path overrides over the `paths` of `merged` (see [`paths`]).
+fn merge_paths(merged: &mut Mapping, overrides: &Map<String, Value>) -> Result<(), String> {
+    let before = match merged.get("paths") {
+        Some(serde_yaml::Value::Mapping(m)) => m.clone(),
+        _ => Mapping::new(),
+    };
+    let mut paths = before.clone();
+    for (name, saved) in overrides {
+        let change = PathOverride::from_json(saved).map_err(|e| format!("path {name:?}: {e}"))?;
+        change.apply(&mut paths, name)?;
+    }
+    if paths != before {
+        merged.insert("paths".into(), serde_yaml::Value::Mapping(paths));
+    }
+    Ok(())
 }
 
 fn lay_over(target: &mut Mapping, keys: &Map<String, Value>) -> Result<(), String> {
