@@ -8,9 +8,10 @@
 //!   `/v3/recordings/list|get/{name}`.
 //! - Act: `POST /v3/rtspsessions/kick/{id}`, `DELETE /v3/recordings/deletesegment`.
 //! - Configure: `POST /v3/config/paths/add/{name}`, `PATCH .../patch/{name}`,
-//!   `POST .../replace/{name}`, `DELETE .../delete/{name}` — on paths added through the API,
-//!   which become runtime paths at once and are kept in `<recordSpoolDirectory>.state/
-//!   api-paths.json`, so they survive a restart (MediaMTX forgets them);
+//!   `POST .../replace/{name}`, `DELETE .../delete/{name}` — paths added through the API
+//!   become runtime paths at once and are kept in `<recordSpoolDirectory>.state/
+//!   api-paths.json`, so they survive a restart (MediaMTX forgets them); changes to the config
+//!   file's paths are kept as overrides of its entries in `api-config.json` (see `saved::paths`);
 //!   `PATCH /v3/config/global/patch` and `/v3/config/pathdefaults/patch`, checked at once,
 //!   kept in `api-config.json` beside it and applied at the next start.
 //!
