@@ -1011,6 +1011,67 @@ mod tests {
         assert!(retired.is_empty(), "same file again: nothing restarts");
     }
 
+    /// A path `cam` whose `runOnDemand` never publishes (a sleep) and whose `runOnUnDemand`
+    /// creates `marker`, with 300 ms timeouts.
+    fn on_demand(marker: &std::path::Path) -> Arc<Path> {
+        let yaml = format!(
+            "paths:\n  cam:\n    runOnDemand: sleep 30\n    runOnDemandStartTimeout: 300ms\n    runOnDemandCloseAfter: 300ms\n    runOnUnDemand: touch {}\n",
+            marker.display()
+        );
+        manager(&yaml).get("cam").unwrap()
+    }
+
+    /// Whether `file` exists within 3 s.
+    async fn appears(file: &std::path::Path) -> bool {
+        for _ in 0..60 {
+            if file.exists() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    fn marker(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vigia-demand-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[tokio::test]
+    async fn run_on_demand_that_never_publishes_times_out_then_run_on_un_demand_runs() {
+        let marker = marker("undemand");
+        let cam = on_demand(&marker);
+        let err = cam.read().await.err().expect("no stream came");
+        assert!(matches!(err, PathError::SourceTimeout(_)), "{err}");
+        assert!(appears(&marker).await, "runOnUnDemand ran");
+        assert_eq!(lock(&cam.state).demand.phase(), demand::Phase::Idle);
+        assert!(lock(&cam.state).running.is_none());
+        let _ = std::fs::remove_dir_all(marker.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn run_on_demand_stops_close_after_its_last_reader_left() {
+        let marker = marker("undemand");
+        let cam = on_demand(&marker);
+        let waiting = tokio::spawn({
+            let cam = cam.clone();
+            async move { cam.read().await.map(|(_, guard)| guard) }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(lock(&cam.state).demand.phase(), demand::Phase::Starting);
+        let _publisher = cam.publish(Vec::new()).unwrap();
+        let reader = waiting.await.unwrap().expect("the publisher came in time");
+        assert_eq!(lock(&cam.state).demand.phase(), demand::Phase::Ready);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!marker.exists(), "kept while read, past the start timeout");
+        drop(reader);
+        assert_eq!(lock(&cam.state).demand.phase(), demand::Phase::Closing);
+        assert!(appears(&marker).await, "stopped after closeAfter");
+        assert_eq!(lock(&cam.state).demand.phase(), demand::Phase::Idle);
+        let _ = std::fs::remove_dir_all(marker.parent().unwrap());
+    }
+
     #[tokio::test]
     async fn paths_that_requests_created_are_forgotten_once_unused() {
         let paths = manager("paths:\n  fixed:\n  ~^cam:\n    source: publisher\n  all_others:\n");
