@@ -5,13 +5,14 @@
 //
 // Measurement starts once a second of media has played (start-up buffering is not a stall).
 //
-// usage: node play.mjs URL SECONDS
+// usage: node play.mjs URL SECONDS [CHROMIUM_FLAG...]
+// (extra flags, e.g. --ignore-certificate-errors-spki-list=… to trust a test certificate)
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [url, secondsArg] = process.argv.slice(2);
+const [url, secondsArg, ...extraFlags] = process.argv.slice(2);
 const seconds = Number(secondsArg ?? 20);
 const profile = mkdtempSync(join(tmpdir(), 'vigia-chromium-'));
 
@@ -22,6 +23,7 @@ const browser = await chromium.launchPersistentContext(profile, {
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--autoplay-policy=no-user-gesture-required',
+    ...extraFlags,
   ],
 });
 

@@ -64,25 +64,32 @@ pub fn request(
     stream.write_all(&bytes).ok()?;
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(raw.len(), |p| p + 4);
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut answer = Response {
-        status,
-        head,
-        body: raw[split..].to_vec(),
-    };
-    if answer.header("transfer-encoding") == Some("chunked") {
-        answer.body = dechunk(&answer.body);
+    Some(Response::parse(&raw))
+}
+
+impl Response {
+    /// Parses everything a server sent on a `Connection: close` exchange.
+    pub fn parse(raw: &[u8]) -> Response {
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(raw.len(), |p| p + 4);
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut answer = Response {
+            status,
+            head,
+            body: raw[split..].to_vec(),
+        };
+        if answer.header("transfer-encoding") == Some("chunked") {
+            answer.body = dechunk(&answer.body);
+        }
+        answer
     }
-    Some(answer)
 }
 
 /// The payload of a chunked body (RFC 9112 §7.1); stops at the last chunk or at a malformed one.

@@ -369,5 +369,7 @@ pub mod rtsp_client;
 pub mod s3;
 /// A TCP proxy that can be taken down and brought back, for outage tests.
 pub mod tcp_proxy;
+/// A test CA and certificates made at test time, and a TLS client that trusts only that CA.
+pub mod tls;
 /// Outside tools installed into the tools cache (s3s-fs, schemathesis).
 pub mod tools;

@@ -1,6 +1,7 @@
 //! Headless Chromium (Debian's, driven by playwright-core) plays the LL-HLS player page: an
 //! H.264+AAC stream for 20 s with no stall and no hls.js error, reporting glass-to-glass
-//! latency; and a camera's G.711 audio, repackaged as FLAC, decoding in the browser.
+//! latency; a camera's G.711 audio, repackaged as FLAC, decoding in the browser; and the same
+//! player over HTTPS (`hlsEncryption`) with a certificate made at test time.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use vigia_conformance::clips::Clip;
-use vigia_conformance::{Background, Ports, Vigia, eventually, run_with_timeout};
+use vigia_conformance::tls::TestCa;
+use vigia_conformance::{Background, Ports, TempDir, Vigia, eventually, run_with_timeout};
 
 /// One browser at a time: two decoding at once on a 2-core machine measure the machine.
 static BROWSER: Mutex<()> = Mutex::new(());
@@ -19,13 +21,18 @@ fn browser_dir() -> PathBuf {
 
 /// Runs the player script on `url` for `seconds`; returns its JSON report.
 fn play(url: &str, seconds: u32) -> Value {
+    play_with(url, seconds, &[])
+}
+
+/// [`play`] with extra Chromium command-line flags.
+fn play_with(url: &str, seconds: u32, flags: &[&str]) -> Value {
     let _one_at_a_time = BROWSER.lock().unwrap_or_else(|p| p.into_inner());
     let script = browser_dir().join("play.mjs");
     let script = script.display().to_string();
     let secs = seconds.to_string();
     let out = run_with_timeout(
         "node",
-        &[&script, url, &secs],
+        &[&[script.as_str(), url, &secs][..], flags].concat(),
         Duration::from_secs(u64::from(seconds) + 60),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -133,4 +140,34 @@ fn chromium_decodes_g711_camera_audio() {
         audio.last() > audio.first(),
         "audio decoded bytes must grow: {audio:?}"
     );
+}
+
+#[test]
+fn chromium_plays_over_https_trusting_the_test_certificate() {
+    let dir = TempDir::new("vigia-tls-browser");
+    let cert = TestCa::new().issue("vigia-browser");
+    cert.write(dir.path());
+    let ports = Ports::fresh();
+    let d = dir.path().display();
+    let config = format!(
+        "{}hlsEncryption: yes\nhlsServerKey: {d}/server.key\nhlsServerCert: {d}/server.crt\n\
+         paths:\n  cam:\n    source: synthetic\n",
+        ports.yaml()
+    );
+    let vigia = Vigia::start(&config, ports.rtsp);
+    // Chromium trusts exactly this certificate's key, not a whole CA, and only in this run.
+    let trust = format!("--ignore-certificate-errors-spki-list={}", cert.spki_sha256);
+    let url = format!("https://127.0.0.1:{}/cam/", ports.hls);
+    let report = play_with(&url, 12, &[&trust]);
+    assert!(
+        report.get("failure").is_none(),
+        "{report}\n{}",
+        vigia.logs()
+    );
+    assert!(
+        advanced(&report) >= 8.0,
+        "playback advanced {} s: {report}",
+        advanced(&report)
+    );
+    assert_eq!(report["stalls"], 0, "stalled: {report}");
 }

@@ -89,9 +89,10 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         .layer(middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api);
     let app = crate::metrics::instrument(app, "api");
+    let tls = config.api_tls();
     Ok(vec![crate::limits::serve_http(
-        "API", &config, listener, app,
-    )])
+        "API", &config, listener, app, tls,
+    )?])
 }
 
 fn router() -> Router<Arc<Api>> {

@@ -1,7 +1,7 @@
 //! Connection limits shared by every listener (RTSP, HLS, playback, API, metrics): idle and
 //! header-read timeouts, a cap on connections per client IP (`maxConnectionsPerIP`), and the log
 //! lines that say when a limit bites. The HTTP listeners share one accept loop,
-//! [`serve_http`].
+//! [`serve_http`], which also runs the TLS handshake of an HTTPS listener (see `crate::tls`).
 //!
 //! A limit that bites under abuse bites thousands of times a second; logging each socket would
 //! turn an attack on the listener into one on the log. [`Summary`] counts per client IP and logs
@@ -18,13 +18,15 @@ use hyper::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tower_service::Service;
 
-use crate::config::Config;
+use crate::config::{Config, TlsFiles};
 use crate::paths::lock;
 use crate::rtsp::peer_ip;
+use crate::tls::ServerTls;
 
 /// How often a [`Summary`] logs what it counted.
 pub(crate) const SUMMARY_PERIOD: Duration = Duration::from_secs(10);
@@ -143,24 +145,30 @@ impl Drop for ConnPermit {
 }
 
 /// Serves `app` on `listener` (an HTTP listener named `name` in logs: `HLS`, `API`…) until
-/// aborted. Every connection is admitted under `maxConnectionsPerIP` and served by hyper with a
-/// header-read timeout of `readTimeout`: a client that does not finish a request head in that
-/// time is closed, whether it is new, trickles bytes (slowloris) or idles between keep-alive
-/// requests. A request whose head is read may take as long as its handler needs (blocking
-/// LL-HLS playlist reloads wait for the next part).
+/// aborted; over HTTPS when `tls` names key and certificate files (an error if they do not
+/// load). Every connection is admitted under `maxConnectionsPerIP`, then its TLS handshake (if
+/// any) must finish within `readTimeout`, then hyper serves it with a header-read timeout of
+/// `readTimeout`: a client that does not finish a request head in that time is closed, whether
+/// it is new, trickles bytes (slowloris) or idles between keep-alive requests. A request whose
+/// head is read may take as long as its handler needs (blocking LL-HLS playlist reloads wait
+/// for the next part).
 pub(crate) fn serve_http(
     name: &'static str,
     config: &Config,
     listener: TcpListener,
     app: Router,
-) -> JoinHandle<()> {
+    tls: Option<TlsFiles>,
+) -> Result<JoinHandle<()>, String> {
+    let tls = match tls {
+        Some(files) => Some(Arc::new(
+            ServerTls::start(name, &files, &[b"http/1.1"])
+                .map_err(|e| format!("[{name}] can't serve HTTPS: {e}"))?,
+        )),
+        None => None,
+    };
     let limiter = ConnLimiter::new(name, config.max_connections_per_ip);
-    let idle = config.read_timeout;
-    let timeouts = Summary::start(
-        name,
-        format!("closed connections that sent no complete request head for {idle:?} (readTimeout)"),
-    );
-    tokio::spawn(async move {
+    let limits = Arc::new(HttpLimits::start(name, config.read_timeout));
+    Ok(tokio::spawn(async move {
         loop {
             let (socket, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -173,24 +181,71 @@ pub(crate) fn serve_http(
             let Some(permit) = limiter.admit(peer) else {
                 continue;
             };
-            let conn = serve_http_conn(socket, peer, app.clone(), idle, timeouts.clone());
+            let conn = serve_accepted(socket, peer, app.clone(), tls.clone(), limits.clone());
             tokio::spawn(async move {
                 conn.await;
                 drop(permit);
             });
         }
-    })
+    }))
+}
+
+/// The timeout of an HTTP listener and the summaries of the connections it closed.
+struct HttpLimits {
+    /// `readTimeout`: for the TLS handshake, then for each request head.
+    read_timeout: Duration,
+    /// Connections that sent no complete request head in time.
+    timeouts: Arc<Summary>,
+    /// Connections whose TLS handshake failed or took too long.
+    handshakes: Arc<Summary>,
+}
+
+impl HttpLimits {
+    fn start(name: &'static str, read_timeout: Duration) -> Self {
+        Self {
+            read_timeout,
+            timeouts: Summary::start(
+                name,
+                format!(
+                    "closed connections that sent no complete request head for {read_timeout:?} (readTimeout)"
+                ),
+            ),
+            handshakes: Summary::start(
+                name,
+                format!(
+                    "closed connections whose TLS handshake failed or did not finish within {read_timeout:?} (readTimeout)"
+                ),
+            ),
+        }
+    }
+}
+
+/// Runs the TLS handshake of an HTTPS listener's connection, then serves it.
+async fn serve_accepted(
+    socket: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    tls: Option<Arc<ServerTls>>,
+    limits: Arc<HttpLimits>,
+) {
+    let Some(tls) = tls else {
+        return serve_http_conn(socket, peer, app, &limits).await;
+    };
+    match tls.accept(socket, limits.read_timeout).await {
+        Ok(stream) => serve_http_conn(stream, peer, app, &limits).await,
+        Err(e) => {
+            limits.handshakes.note(peer);
+            tracing::debug!("[HTTP] TLS handshake with {peer} failed: {e}");
+        }
+    }
 }
 
 /// Serves one HTTP/1.1 connection; `ConnectInfo<SocketAddr>` is given to the handlers as
 /// `axum::serve` gives it.
-async fn serve_http_conn(
-    socket: TcpStream,
-    peer: SocketAddr,
-    app: Router,
-    header_timeout: Duration,
-    timeouts: Arc<Summary>,
-) {
+async fn serve_http_conn<S>(socket: S, peer: SocketAddr, app: Router, limits: &HttpLimits)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let mut app = app.clone();
@@ -199,11 +254,11 @@ async fn serve_http_conn(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(limits.read_timeout);
     let conn = builder.serve_connection(TokioIo::new(socket), service);
     if let Err(e) = conn.with_upgrades().await {
         if e.is_timeout() {
-            timeouts.note(peer);
+            limits.timeouts.note(peer);
         } else {
             tracing::debug!("[HTTP] connection from {peer} ended: {e}");
         }

@@ -24,6 +24,7 @@ mod rtsp;
 mod sources;
 mod state;
 mod stream;
+mod tls;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -81,7 +81,8 @@ pub(crate) async fn start(
             .with_state(server),
         "metrics",
     );
-    let serve = crate::limits::serve_http("metrics", &config, listener, app);
+    let tls = config.metrics_tls();
+    let serve = crate::limits::serve_http("metrics", &config, listener, app, tls)?;
     Ok(vec![sampler, serve])
 }
 

@@ -93,7 +93,8 @@ pub(crate) async fn start(
         Router::new().fallback(handle).with_state(server.clone()),
         "playback",
     );
-    let serve = crate::limits::serve_http("playback", &server.config, listener, app);
+    let tls = server.config.playback_tls();
+    let serve = crate::limits::serve_http("playback", &server.config, listener, app, tls)?;
     Ok(vec![serve])
 }
 

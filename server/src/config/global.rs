@@ -106,6 +106,10 @@ pub(crate) struct Config {
     pub rtsp_address: String,
     /// `rtspsAddress` (:8322).
     pub rtsps_address: String,
+    /// `rtspServerKey` (server.key): the RTSPS listener's private key (see `tls.rs`).
+    pub rtsp_server_key: String,
+    /// `rtspServerCert` (server.crt): the RTSPS listener's certificate chain.
+    pub rtsp_server_cert: String,
     /// `rtpAddress` (:8000).
     pub rtp_address: String,
     /// `rtcpAddress` (:8001).
@@ -130,7 +134,7 @@ pub(crate) struct Config {
     pub playback: bool,
     /// `playbackAddress` (:9996).
     pub playback_address: String,
-    /// `playbackEncryption` (false). HTTPS is not implemented yet: `true` is refused at load.
+    /// `playbackEncryption` (false): serve HTTPS with the two files below (see `tls.rs`).
     pub playback_encryption: bool,
     /// `playbackServerKey` (server.key).
     pub playback_server_key: String,
@@ -144,7 +148,7 @@ pub(crate) struct Config {
     pub api: bool,
     /// `apiAddress` (:9997).
     pub api_address: String,
-    /// `apiEncryption` (false). HTTPS is not implemented yet: `true` is refused at load.
+    /// `apiEncryption` (false): serve HTTPS with the two files below (see `tls.rs`).
     pub api_encryption: bool,
     /// `apiServerKey` (server.key).
     pub api_server_key: String,
@@ -158,7 +162,7 @@ pub(crate) struct Config {
     pub metrics: bool,
     /// `metricsAddress` (:9998).
     pub metrics_address: String,
-    /// `metricsEncryption` (false). HTTPS is not implemented yet: `true` is refused at load.
+    /// `metricsEncryption` (false): serve HTTPS with the two files below (see `tls.rs`).
     pub metrics_encryption: bool,
     /// `metricsServerKey` (server.key).
     pub metrics_server_key: String,
@@ -215,6 +219,8 @@ impl Default for Config {
             rtsp_encryption: Encryption::No,
             rtsp_address: ":8554".to_owned(),
             rtsps_address: ":8322".to_owned(),
+            rtsp_server_key: "server.key".to_owned(),
+            rtsp_server_cert: "server.crt".to_owned(),
             rtp_address: ":8000".to_owned(),
             rtcp_address: ":8001".to_owned(),
             multicast_ip_range: "224.1.0.0/16".parse().unwrap_or_else(|_| unreachable!()),
@@ -311,6 +317,8 @@ pub(crate) fn set_key(
         "rtspEncryption" => cfg.rtsp_encryption = keyword(ctx, kp, v, ENCRYPTIONS)?,
         "rtspAddress" => cfg.rtsp_address = address(ctx, kp, v)?,
         "rtspsAddress" => cfg.rtsps_address = address(ctx, kp, v)?,
+        "rtspServerKey" => cfg.rtsp_server_key = ctx.string(kp, v)?,
+        "rtspServerCert" => cfg.rtsp_server_cert = ctx.string(kp, v)?,
         "rtpAddress" => cfg.rtp_address = address(ctx, kp, v)?,
         "rtcpAddress" => cfg.rtcp_address = address(ctx, kp, v)?,
         "multicastIPRange" => cfg.multicast_ip_range = ip_net(ctx, kp, v)?,
@@ -321,25 +329,21 @@ pub(crate) fn set_key(
         "authInternalUsers" => cfg.auth_internal_users = users(ctx, kp, v)?,
         "playback" => cfg.playback = ctx.boolean(kp, v)?,
         "playbackAddress" => cfg.playback_address = address(ctx, kp, v)?,
-        "playbackEncryption" => {
-            cfg.playback_encryption = https_off(ctx, kp, v, "the playback server")?
-        }
+        "playbackEncryption" => cfg.playback_encryption = ctx.boolean(kp, v)?,
         "playbackServerKey" => cfg.playback_server_key = ctx.string(kp, v)?,
         "playbackServerCert" => cfg.playback_server_cert = ctx.string(kp, v)?,
         "playbackAllowOrigins" => cfg.playback_allow_origins = ctx.string_list(kp, v)?,
         "playbackTrustedProxies" => cfg.playback_trusted_proxies = ip_list(ctx, kp, v)?,
         "api" => cfg.api = ctx.boolean(kp, v)?,
         "apiAddress" => cfg.api_address = address(ctx, kp, v)?,
-        "apiEncryption" => cfg.api_encryption = https_off(ctx, kp, v, "the API")?,
+        "apiEncryption" => cfg.api_encryption = ctx.boolean(kp, v)?,
         "apiServerKey" => cfg.api_server_key = ctx.string(kp, v)?,
         "apiServerCert" => cfg.api_server_cert = ctx.string(kp, v)?,
         "apiAllowOrigins" => cfg.api_allow_origins = ctx.string_list(kp, v)?,
         "apiTrustedProxies" => cfg.api_trusted_proxies = ip_list(ctx, kp, v)?,
         "metrics" => cfg.metrics = ctx.boolean(kp, v)?,
         "metricsAddress" => cfg.metrics_address = address(ctx, kp, v)?,
-        "metricsEncryption" => {
-            cfg.metrics_encryption = https_off(ctx, kp, v, "the metrics server")?
-        }
+        "metricsEncryption" => cfg.metrics_encryption = ctx.boolean(kp, v)?,
         "metricsServerKey" => cfg.metrics_server_key = ctx.string(kp, v)?,
         "metricsServerCert" => cfg.metrics_server_cert = ctx.string(kp, v)?,
         "metricsAllowOrigins" => cfg.metrics_allow_origins = ctx.string_list(kp, v)?,
@@ -520,23 +524,6 @@ pub(super) fn positive_size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u64, C
         0 => Err(ctx.invalid(kp, "must be greater than zero")),
         n => Ok(n),
     }
-}
-
-/// A `*Encryption` switch of an HTTP server (`hlsEncryption`, `playbackEncryption`…):
-/// HTTPS is not implemented yet, so `true` is refused; `server` names it in the message.
-pub(super) fn https_off(
-    ctx: &Ctx,
-    kp: &KeyPath,
-    v: &Value,
-    server: &str,
-) -> Result<bool, ConfigError> {
-    if ctx.boolean(kp, v)? {
-        return Err(ctx.invalid(
-            kp,
-            format!("HTTPS for {server} is not supported by Vigia yet; set it to false"),
-        ));
-    }
-    Ok(false)
 }
 
 fn non_empty(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::error::ConfigError;
-use super::global::{address, https_off, ip_list, positive_duration};
+use super::global::{address, ip_list, positive_duration};
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword};
 use super::values::IpNet;
@@ -34,11 +34,11 @@ pub(crate) struct HlsConf {
     pub enabled: bool,
     /// `hlsAddress` (:8888).
     pub address: String,
-    /// `hlsEncryption` (false). HTTPS is not implemented yet: `true` is refused at load.
+    /// `hlsEncryption` (false): serve HTTPS with the two files below (see `tls.rs`).
     pub encryption: bool,
-    /// `hlsServerKey`.
+    /// `hlsServerKey` (server.key).
     pub server_key: String,
-    /// `hlsServerCert`.
+    /// `hlsServerCert` (server.crt).
     pub server_cert: String,
     /// `hlsAllowOrigins` (["*"]): CORS origins, `*` wildcards allowed.
     pub allow_origins: Vec<String>,
@@ -119,7 +119,7 @@ pub(crate) fn set_key(
     match key {
         "hls" => hls.enabled = ctx.boolean(kp, v)?,
         "hlsAddress" => hls.address = address(ctx, kp, v)?,
-        "hlsEncryption" => hls.encryption = https_off(ctx, kp, v, "HLS")?,
+        "hlsEncryption" => hls.encryption = ctx.boolean(kp, v)?,
         "hlsServerKey" => hls.server_key = ctx.string(kp, v)?,
         "hlsServerCert" => hls.server_cert = ctx.string(kp, v)?,
         "hlsAllowOrigins" => hls.allow_origins = ctx.string_list(kp, v)?,

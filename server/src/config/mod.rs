@@ -24,6 +24,7 @@ mod lines;
 mod parse;
 mod path;
 mod record;
+mod tls;
 mod values;
 
 #[cfg(test)]
@@ -53,6 +54,7 @@ pub(crate) use path::{
 };
 #[allow(unused_imports)]
 pub(crate) use record::RecordFormat;
+pub(crate) use tls::TlsFiles;
 #[allow(unused_imports)]
 pub(crate) use values::{IpNet, parse_duration, parse_size};
 
@@ -222,6 +224,7 @@ fn build(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
     global::check(ctx, &cfg)?;
     hls::check(ctx, &cfg.hls)?;
     record::check(ctx, &cfg)?;
+    tls::check(ctx, &cfg)?;
     Ok(cfg)
 }
 

@@ -597,10 +597,10 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         1,
     ),
     (
-        "playback over HTTPS",
-        "playbackEncryption: yes\n",
-        "playbackEncryption",
-        1,
+        "playback over HTTPS without a key file",
+        "playback: yes\nplaybackEncryption: yes\nplaybackServerKey: \"\"\n",
+        "playbackServerKey",
+        3,
     ),
     ("bad metrics", "metrics: often\n", "metrics", 1),
     (
@@ -610,8 +610,8 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         1,
     ),
     (
-        "metrics over HTTPS",
-        "metricsEncryption: yes\n",
+        "bad metricsEncryption",
+        "metricsEncryption: often\n",
         "metricsEncryption",
         1,
     ),
@@ -644,6 +644,12 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         "recordSpoolDirectory: \"\"\n",
         "recordSpoolDirectory",
         1,
+    ),
+    (
+        "RTSPS without tcp",
+        "rtspEncryption: strict\nrtspTransports: [udp]\n",
+        "rtspTransports",
+        2,
     ),
     (
         "bad recordSpoolMaxSize",
@@ -999,10 +1005,10 @@ fn recording_errors_read_well() {
     assert!(e.to_string().contains("must name a bucket"), "{e}");
     let e = load("pathDefaults:\n  recordSegmentDuration: 0\n").unwrap_err();
     assert!(e.to_string().ends_with("must be greater than zero"), "{e}");
-    let e = load("playbackEncryption: true\n").unwrap_err();
+    let e = load("rtspEncryption: optional\nrtspTransports: [udp, multicast]\n").unwrap_err();
     assert!(
         e.to_string()
-            .contains("HTTPS for the playback server is not supported by Vigia yet"),
+            .contains("RTSPS carries media only interleaved"),
         "{e}"
     );
     let e = load("recordPath: ./r/%path/%s\n").unwrap_err();

@@ -98,7 +98,10 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         tasks.push(tokio::spawn(remux_always(server.clone())));
     }
     let app = crate::metrics::instrument(Router::new().fallback(handle).with_state(server), "hls");
-    tasks.push(crate::limits::serve_http("HLS", &config, listener, app));
+    let tls = config.hls.tls();
+    tasks.push(crate::limits::serve_http(
+        "HLS", &config, listener, app, tls,
+    )?);
     Ok(tasks)
 }
 

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
 use tracing::Instrument;
 use vigia_media::hub::{Cursor, Next};
 use vigia_protocol::rtsp::{
@@ -24,7 +25,7 @@ use super::multicast::{Lease, MULTICAST_TTL};
 use super::publisher::Publisher;
 use super::reports::SenderReports;
 use super::udp::Route;
-use super::writer::{self, Outgoing, PlayPlan, Target, WriterEnd};
+use super::writer::{self, BoundSendBuffer, Outgoing, PlayPlan, Target, WriterEnd};
 use super::{RtspServer, peer_ip};
 use crate::auth::{self, Attempt, Verdict};
 use crate::config::AuthAction;
@@ -41,8 +42,37 @@ const READ_CHUNK: usize = 64 * 1024;
 /// connections cost little; publishers grow it by [`READ_CHUNK`].
 const FIRST_READ_BUFFER: usize = 4096;
 
+/// A connection's byte stream, plain TCP or TLS, split into the halves the reading and writing
+/// tasks own.
+pub(crate) trait Socket: Send + 'static {
+    /// The reading half.
+    type Read: AsyncRead + Unpin + Send + 'static;
+    /// The writing half.
+    type Write: AsyncWrite + BoundSendBuffer + Unpin + Send + 'static;
+    /// Splits the stream.
+    fn split(self) -> (Self::Read, Self::Write);
+}
+
+impl Socket for TcpStream {
+    type Read = OwnedReadHalf;
+    type Write = OwnedWriteHalf;
+
+    fn split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        self.into_split()
+    }
+}
+
+impl Socket for TlsStream<TcpStream> {
+    type Read = ReadHalf<Self>;
+    type Write = WriteHalf<Self>;
+
+    fn split(self) -> (ReadHalf<Self>, WriteHalf<Self>) {
+        tokio::io::split(self)
+    }
+}
+
 /// Serves one connection until it closes.
-pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: SocketAddr) {
+pub(crate) async fn run(server: Arc<RtspServer>, socket: impl Socket, peer: SocketAddr) {
     let span = tracing::info_span!("rtsp", conn = %peer);
     async move {
         tracing::debug!("connection opened");
@@ -50,7 +80,7 @@ pub(crate) async fn run(server: Arc<RtspServer>, socket: TcpStream, peer: Socket
         let conn_id = registered.entry.id.to_string();
         // Stops `runOnConnect` and runs `runOnDisconnect` when the connection ends.
         let _connected = hooks::on_connect(&server.paths.config(), "rtspConn", &conn_id);
-        let (read_half, write_half) = socket.into_split();
+        let (read_half, write_half) = socket.split();
         let (out, requests) = mpsc::channel(OUTGOING_QUEUE);
         let writer = writer::run(
             write_half,
@@ -137,7 +167,7 @@ impl Connection {
     /// The read loop; returns why the connection ended.
     async fn serve(
         &mut self,
-        mut socket: OwnedReadHalf,
+        mut socket: impl AsyncRead + Unpin,
         mut writer: tokio::task::JoinHandle<WriterEnd>,
     ) -> String {
         let mut buf = BytesMut::with_capacity(FIRST_READ_BUFFER);
@@ -300,6 +330,14 @@ impl Connection {
                 self.machine.answer(Instant::now(), answer)
             }
         };
+        if self.server.tls.is_some() && response.status == StatusCode::UNSUPPORTED_TRANSPORT {
+            tracing::warn!(
+                "{} refused (461): RTSPS carries media only interleaved in the TLS connection \
+                 (Transport: RTP/AVP/TCP); UDP and multicast would send it in the clear and \
+                 SRTP is not supported",
+                request.method.as_str()
+            );
+        }
         let mut bytes = Vec::new();
         response.write_to(&mut bytes);
         self.send(Outgoing::Bytes(bytes)).await?;
@@ -617,7 +655,10 @@ impl Connection {
 type Answer = Result<ServerAnswer, (StatusCode, String)>;
 
 /// Reads more bytes into `buf`, growing it by a chunk when full.
-async fn read_more(socket: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+async fn read_more(
+    socket: &mut (impl AsyncRead + Unpin),
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(READ_CHUNK);
     }

@@ -1,5 +1,8 @@
 //! The RTSP listener (`:8554`): publishers (ANNOUNCE/RECORD over TCP-interleaved or UDP) and
-//! readers (DESCRIBE/SETUP/PLAY over TCP-interleaved, UDP unicast or UDP multicast).
+//! readers (DESCRIBE/SETUP/PLAY over TCP-interleaved, UDP unicast or UDP multicast); and the
+//! RTSPS listener (`:8322`, `rtspEncryption: optional` or `strict`, the latter without the plain
+//! one), where media travels only interleaved in the TLS connection: a SETUP asking for UDP or
+//! multicast gets 461 Unsupported Transport, since Vigia has no SRTP to protect it.
 //!
 //! Protocol decisions live in `vigia_protocol::rtsp::ServerConnection`; this module owns the
 //! sockets and tasks: one reading task and one writing task per connection, the shared UDP
@@ -16,18 +19,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use socket2::SockRef;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use vigia_protocol::rtsp::ServerConfig;
 
-use crate::config::{Config, RtspAuthMethod, RtspTransport};
+use crate::config::{Config, Encryption, RtspAuthMethod, RtspTransport};
 use crate::limits::{ConnLimiter, Summary};
 use crate::paths::PathManager;
+use crate::tls::ServerTls;
 
 pub(crate) use multicast::Multicast;
 pub(crate) use udp::UdpTransport;
 
-/// What every connection of the RTSP listener shares.
+/// What every connection of one listener (RTSP or RTSPS) shares.
 pub(crate) struct RtspServer {
     /// All paths.
     pub(crate) paths: Arc<PathManager>,
@@ -50,12 +55,61 @@ pub(crate) struct RtspServer {
     pub(crate) idle_closes: Arc<Summary>,
     /// `maxConnectionsPerIP` on this listener.
     pub(crate) per_ip: Arc<ConnLimiter>,
+    /// The RTSPS listener's TLS; `None` on the plain one.
+    pub(crate) tls: Option<Rtsps>,
 }
 
-/// Binds the RTSP listener (and UDP sockets) and starts accepting. Returns the tasks to stop at
-/// shutdown.
+/// The TLS side of the RTSPS listener.
+pub(crate) struct Rtsps {
+    /// Handshakes with the current certificate.
+    tls: ServerTls,
+    /// Connections whose handshake failed or took longer than `readTimeout`.
+    failed: Arc<Summary>,
+}
+
+/// Binds the RTSP listener (and UDP sockets) unless `rtspEncryption` is `strict`, and the
+/// RTSPS listener when it is `strict` or `optional`, and starts accepting. Returns the tasks to
+/// stop at shutdown.
 pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>, String> {
     let config = paths.config().clone();
+    let mut tasks = Vec::new();
+    if config.rtsp_encryption != Encryption::Strict {
+        tasks.extend(start_plain(&config, paths.clone()).await?);
+    }
+    if let Some(files) = config.rtsps_tls() {
+        let listener = TcpListener::bind(listen_addr(&config.rtsps_address))
+            .await
+            .map_err(|e| {
+                format!(
+                    "can't listen on {} (rtspsAddress): {e}",
+                    config.rtsps_address
+                )
+            })?;
+        let tls = ServerTls::start("RTSPS", &files, &[])
+            .map_err(|e| format!("[RTSPS] can't serve TLS: {e}"))?;
+        let failed = Summary::start(
+            "RTSPS",
+            format!(
+                "closed connections whose TLS handshake failed or did not finish within {:?} (readTimeout)",
+                config.read_timeout
+            ),
+        );
+        let tls = Some(Rtsps { tls, failed });
+        let server = Arc::new(RtspServer::new("RTSPS", &config, paths, None, None, tls));
+        tracing::info!(
+            "[RTSPS] listener opened on {} (TCP; media interleaved only)",
+            config.rtsps_address
+        );
+        tasks.push(tokio::spawn(accept_loop(listener, server)));
+    }
+    Ok(tasks)
+}
+
+/// The plain RTSP listener with its UDP sockets and multicast groups.
+async fn start_plain(
+    config: &Config,
+    paths: Arc<PathManager>,
+) -> Result<Vec<JoinHandle<()>>, String> {
     let listener = TcpListener::bind(listen_addr(&config.rtsp_address))
         .await
         .map_err(|e| format!("can't listen on {} (rtspAddress): {e}", config.rtsp_address))?;
@@ -74,25 +128,8 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
     let multicast = config
         .rtsp_transports
         .contains(&RtspTransport::Multicast)
-        .then(|| Multicast::new(&config));
-    let server = Arc::new(RtspServer {
-        machine: machine_config(&config, udp.as_deref()),
-        paths,
-        udp,
-        multicast,
-        read_timeout: config.read_timeout,
-        write_timeout: config.write_timeout,
-        send_buffer: config.write_queue_size * config.udp_max_payload_size,
-        digest: config.rtsp_auth_methods.contains(&RtspAuthMethod::Digest),
-        idle_closes: Summary::start(
-            "RTSP",
-            format!(
-                "closed connections that sent no complete request for {:?} (readTimeout)",
-                config.read_timeout
-            ),
-        ),
-        per_ip: ConnLimiter::new("RTSP", config.max_connections_per_ip),
-    });
+        .then(|| Multicast::new(config));
+    let server = Arc::new(RtspServer::new("RTSP", config, paths, udp, multicast, None));
     tracing::info!(
         "[RTSP] listener opened on {} (TCP{})",
         config.rtsp_address,
@@ -100,6 +137,39 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
     );
     tasks.push(tokio::spawn(accept_loop(listener, server)));
     Ok(tasks)
+}
+
+impl RtspServer {
+    /// The shared state of listener `name` (`RTSP` or `RTSPS`, a log prefix); UDP and multicast
+    /// are offered only when given.
+    fn new(
+        name: &'static str,
+        config: &Config,
+        paths: Arc<PathManager>,
+        udp: Option<Arc<UdpTransport>>,
+        multicast: Option<Arc<Multicast>>,
+        tls: Option<Rtsps>,
+    ) -> Self {
+        Self {
+            machine: machine_config(config, udp.as_deref(), multicast.is_some()),
+            paths,
+            udp,
+            multicast,
+            read_timeout: config.read_timeout,
+            write_timeout: config.write_timeout,
+            send_buffer: config.write_queue_size * config.udp_max_payload_size,
+            digest: config.rtsp_auth_methods.contains(&RtspAuthMethod::Digest),
+            idle_closes: Summary::start(
+                name,
+                format!(
+                    "closed connections that sent no complete request for {:?} (readTimeout)",
+                    config.read_timeout
+                ),
+            ),
+            per_ip: ConnLimiter::new(name, config.max_connections_per_ip),
+            tls,
+        }
+    }
 }
 
 /// `:8554` → `0.0.0.0:8554`; anything with a host is kept.
@@ -110,12 +180,12 @@ pub(crate) fn listen_addr(address: &str) -> String {
     }
 }
 
-fn machine_config(config: &Config, udp: Option<&UdpTransport>) -> ServerConfig {
+fn machine_config(config: &Config, udp: Option<&UdpTransport>, multicast: bool) -> ServerConfig {
     ServerConfig {
         session_timeout: Duration::from_secs(60),
         allow_udp: udp.is_some(),
         allow_tcp: config.rtsp_transports.contains(&RtspTransport::Tcp),
-        allow_multicast: config.rtsp_transports.contains(&RtspTransport::Multicast),
+        allow_multicast: multicast,
         udp_server_ports: udp.map_or((0, 0), UdpTransport::ports),
         server_name: format!("Vigia/{}", env!("CARGO_PKG_VERSION")),
     }
@@ -141,7 +211,7 @@ async fn accept_loop(listener: TcpListener, server: Arc<RtspServer>) {
                     continue;
                 };
                 let _ = socket.set_nodelay(true);
-                let conn = conn::run(server.clone(), socket, peer);
+                let conn = serve_accepted(server.clone(), socket, peer);
                 tokio::spawn(async move {
                     conn.await;
                     drop(permit);
@@ -151,6 +221,23 @@ async fn accept_loop(listener: TcpListener, server: Arc<RtspServer>) {
                 tracing::warn!("[RTSP] accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+/// Serves one admitted connection, after its TLS handshake on the RTSPS listener.
+async fn serve_accepted(server: Arc<RtspServer>, socket: TcpStream, peer: SocketAddr) {
+    let Some(rtsps) = &server.tls else {
+        return conn::run(server, socket, peer).await;
+    };
+    // The TLS stream's halves give no access to the socket: bound its send buffer now rather
+    // than when playing starts (see `writer::run`; the kernel allocates it only as data waits).
+    let _ = SockRef::from(&socket).set_send_buffer_size(server.send_buffer);
+    match rtsps.tls.accept(socket, server.read_timeout).await {
+        Ok(stream) => conn::run(server, stream, peer).await,
+        Err(e) => {
+            rtsps.failed.note(peer);
+            tracing::debug!("[RTSPS] TLS handshake with {peer} failed: {e}");
         }
     }
 }

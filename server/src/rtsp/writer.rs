@@ -11,10 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use socket2::SockRef;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
 use vigia_media::hub::{Cursor, Next};
 use vigia_protocol::rtsp::interleaved_header;
 
@@ -70,6 +72,24 @@ pub(crate) enum Target {
     Multicast,
 }
 
+/// The writing half of a connection, which can bound its socket's kernel send buffer.
+pub(crate) trait BoundSendBuffer {
+    /// Sets the socket's send buffer to `bytes` (best effort).
+    fn bound_send_buffer(&self, bytes: usize);
+}
+
+impl BoundSendBuffer for OwnedWriteHalf {
+    fn bound_send_buffer(&self, bytes: usize) {
+        let _ = SockRef::from(self.as_ref()).set_send_buffer_size(bytes);
+    }
+}
+
+impl BoundSendBuffer for WriteHalf<TlsStream<TcpStream>> {
+    /// Nothing: the split TLS stream gives no access to its socket, whose buffer the RTSPS
+    /// listener bounds at accept instead.
+    fn bound_send_buffer(&self, _bytes: usize) {}
+}
+
 /// Why the writer stopped.
 pub(crate) enum WriterEnd {
     /// The connection is closing normally.
@@ -88,7 +108,7 @@ pub(crate) enum WriterEnd {
 /// autotuning lets megabytes pile up in the kernel for a stalled reader, hiding the backlog from
 /// the hub (where it would be skipped and counted) and from `writeTimeout`.
 pub(crate) async fn run(
-    mut socket: OwnedWriteHalf,
+    mut socket: impl AsyncWrite + BoundSendBuffer + Unpin,
     mut requests: mpsc::Receiver<Outgoing>,
     write_timeout: Duration,
     send_buffer: usize,
@@ -104,10 +124,10 @@ pub(crate) async fn run(
                 None => return WriterEnd::Closed,
                 Some(Outgoing::Bytes(bytes)) => {
                     count(bytes.len());
-                    timed(write_timeout, socket.write_all(&bytes)).await
+                    timed(write_timeout, write_flushed(&mut socket, &bytes)).await
                 }
                 Some(Outgoing::Play(mut plan)) => {
-                    let _ = SockRef::from(socket.as_ref()).set_send_buffer_size(send_buffer);
+                    socket.bound_send_buffer(send_buffer);
                     let pending = std::mem::take(&mut plan.pending);
                     count(pending.iter().map(|b| rtp_bytes(b)).sum());
                     play = Some(plan);
@@ -168,7 +188,7 @@ async fn timed(limit: Duration, write: impl Future<Output = io::Result<()>>) -> 
 }
 
 async fn send_all(
-    socket: &mut OwnedWriteHalf,
+    socket: &mut (impl AsyncWrite + Unpin),
     mut plan: Option<&mut PlayPlan>,
     batches: &[Arc<RtpBatch>],
     write_timeout: Duration,
@@ -181,7 +201,7 @@ async fn send_all(
 
 /// Sends `batch` to its track's target, then that track's sender report when one is due.
 async fn send_batch(
-    socket: &mut OwnedWriteHalf,
+    socket: &mut (impl AsyncWrite + Unpin),
     plan: Option<&mut PlayPlan>,
     batch: &RtpBatch,
     write_timeout: Duration,
@@ -218,7 +238,11 @@ async fn send_batch(
 }
 
 /// Writes one RTCP compound packet as a `$ channel len` frame.
-async fn write_rtcp(socket: &mut OwnedWriteHalf, channel: u8, rtcp: &[u8]) -> io::Result<()> {
+async fn write_rtcp(
+    socket: &mut (impl AsyncWrite + Unpin),
+    channel: u8,
+    rtcp: &[u8],
+) -> io::Result<()> {
     let header = frame_header(channel, rtcp.len())?;
     let mut slices = [IoSlice::new(&header), IoSlice::new(rtcp)];
     write_all_vectored(socket, &mut slices).await
@@ -237,7 +261,7 @@ fn frame_header(channel: u8, len: usize) -> io::Result<[u8; 4]> {
 /// Writes every packet of `batch` as `$ channel len` frames with one vectored write (repeated
 /// only when the socket takes part of it).
 async fn write_interleaved(
-    socket: &mut OwnedWriteHalf,
+    socket: &mut (impl AsyncWrite + Unpin),
     channel: u8,
     batch: &RtpBatch,
 ) -> io::Result<()> {
@@ -255,7 +279,7 @@ async fn write_interleaved(
 }
 
 async fn write_all_vectored(
-    socket: &mut OwnedWriteHalf,
+    socket: &mut (impl AsyncWrite + Unpin),
     mut slices: &mut [IoSlice<'_>],
 ) -> io::Result<()> {
     while !slices.is_empty() {
@@ -268,5 +292,12 @@ async fn write_all_vectored(
         }
         IoSlice::advance_slices(&mut slices, written);
     }
-    Ok(())
+    socket.flush().await
+}
+
+/// Writes `bytes`, then flushes: a TLS stream may keep the end of a record until flushed (a
+/// plain TCP socket's flush does nothing).
+async fn write_flushed(socket: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> io::Result<()> {
+    socket.write_all(bytes).await?;
+    socket.flush().await
 }
