@@ -257,11 +257,21 @@ fn metrics_need_the_metrics_permission_and_answer_allowed_origins() {
     assert_eq!(elsewhere.header("access-control-allow-origin"), None);
 }
 
+/// `metricsEncryption` serves HTTPS (`conformance/tests/tls.rs`); without its key and
+/// certificate files the server stops at start, naming the key.
 #[test]
-fn metrics_encryption_is_refused_at_load() {
+fn metrics_encryption_without_its_files_stops_the_server() {
     let dir = vigia_conformance::TempDir::new("vigia-metrics-tls");
     let config = dir.path().join("vigia.yml");
-    std::fs::write(&config, "metrics: yes\nmetricsEncryption: yes\n").expect("write config");
+    let ports = Ports::fresh();
+    let metrics = free_port();
+    let keys = format!(
+        "{}metrics: yes\nmetricsAddress: 127.0.0.1:{metrics}\nmetricsEncryption: yes\n\
+         metricsServerKey: {}/missing.key\n",
+        ports.yaml(),
+        dir.path().display()
+    );
+    std::fs::write(&config, keys).expect("write config");
     let output = vigia_conformance::run_with_timeout(
         vigia_conformance::vigia_bin().to_str().expect("utf-8 path"),
         &[config.to_str().expect("utf-8 path")],
@@ -270,7 +280,7 @@ fn metrics_encryption_is_refused_at_load() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
-        stderr.contains("metricsEncryption") && stderr.contains("not supported"),
+        stderr.contains("metricsServerKey") && stderr.contains("missing.key"),
         "{stderr}"
     );
 }
