@@ -2,11 +2,13 @@
 //! reads the demo over RTSPS (`rtspEncryption: strict`, no plain RTSP listener, UDP refused) and
 //! LL-HLS over HTTPS; the API, metrics and playback answer over HTTPS to a client that trusts only
 //! the test CA; a certificate replaced on disk is served to new connections without a restart,
-//! and a bad replacement leaves the last good one in place.
+//! and a bad replacement leaves the last good one in place; a client stalled in the handshake is
+//! closed after `readTimeout` and counts against `maxConnectionsPerIP` meanwhile.
 
+use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vigia_conformance::tls::{ServerCert, TestCa};
 use vigia_conformance::{Ports, TempDir, Vigia, eventually, free_port, http, run_with_timeout};
@@ -206,4 +208,61 @@ fn a_missing_certificate_stops_the_server_naming_the_key() {
     );
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("hlsServerKey"), "{text}");
+}
+
+/// Whether the server closed `stream` within `limit` (a read gives end of file or an error).
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut byte = [0u8; 1];
+    !matches!(stream.read(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut)
+}
+
+#[test]
+fn a_stalled_tls_handshake_is_closed_after_read_timeout_and_counts_against_the_cap() {
+    let (ca, first, dir) = pki();
+    let ports = Ports::fresh();
+    let config = format!(
+        "{}readTimeout: 2s\nmaxConnectionsPerIP: 3\nhlsEncryption: yes\n{}\
+         paths:\n  demo:\n    source: synthetic\n",
+        ports.yaml(),
+        files_yaml("hls", dir.path())
+    );
+    let vigia = Vigia::start(&config, ports.rtsp);
+    let opened = Instant::now();
+    let mut silent: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", ports.hls)).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        ca.served_certificate(ports.hls),
+        None,
+        "a fourth connection from the same IP must be refused while three stall"
+    );
+    for stream in &mut silent {
+        assert!(
+            closed_within(stream, Duration::from_secs(5)),
+            "a stalled handshake stayed open"
+        );
+    }
+    let waited = opened.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5),
+        "closed after {waited:?}, readTimeout is 2s"
+    );
+    let served = eventually(Duration::from_secs(3), || {
+        (ca.served_certificate(ports.hls)? == first.der).then_some(())
+    });
+    assert!(
+        served.is_some(),
+        "the cap was not released: {}",
+        vigia.logs()
+    );
+    assert!(
+        vigia.logs_soon_contain(
+            "closed connections whose TLS handshake failed or did not finish within 2s",
+            Duration::from_secs(15)
+        ),
+        "{}",
+        vigia.logs()
+    );
 }
