@@ -1,4 +1,5 @@
-//! RTSP Basic and Digest authentication (RFC 2617 / RFC 7616), server side.
+//! RTSP Basic and Digest authentication (RFC 2617 / RFC 7616), server side, and the Bearer
+//! tokens (RFC 6750) that HTTP clients send for JWT authentication.
 //!
 //! The server issues challenges with [`challenge_headers`] (a Digest MD5 challenge, which ffmpeg,
 //! VLC, GStreamer and cameras pick, and a Basic one, like MediaMTX), parses what the client sends
@@ -25,6 +26,8 @@ pub enum Credentials {
     },
     /// `Digest username=..., response=...` (RFC 2617 §3.2.2).
     Digest(DigestResponse),
+    /// `Bearer <token>` (RFC 6750 §2.1): a token, typically a JWT.
+    Bearer(String),
 }
 
 impl Credentials {
@@ -33,6 +36,7 @@ impl Credentials {
         match self {
             Credentials::Basic { user, .. } => user,
             Credentials::Digest(d) => &d.username,
+            Credentials::Bearer(_) => "",
         }
     }
 }
@@ -89,7 +93,23 @@ pub fn parse_authorization(header: &str) -> Result<Credentials, AuthError> {
     if scheme.eq_ignore_ascii_case("Digest") {
         return parse_digest(rest).map(Credentials::Digest);
     }
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        return parse_bearer(rest.trim());
+    }
     Err(AuthError("unknown scheme"))
+}
+
+/// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn parse_bearer(token: &str) -> Result<Credentials, AuthError> {
+    let body = token.trim_end_matches('=');
+    let valid = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    if !valid {
+        return Err(AuthError("a Bearer token must be one b64token"));
+    }
+    Ok(Credentials::Bearer(token.to_owned()))
 }
 
 /// Checks credentials against the expected user and password.
@@ -111,6 +131,7 @@ pub fn verify(
             u & p
         }
         Credentials::Digest(d) => verify_digest(d, method, expected_user, expected_pass, issued),
+        Credentials::Bearer(_) => false,
     }
 }
 
@@ -342,10 +363,33 @@ mod tests {
     }
 
     #[test]
+    fn bearer_tokens() {
+        let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln-_x";
+        assert_eq!(
+            parse_authorization(&format!("Bearer {jwt}")),
+            Ok(Credentials::Bearer(jwt.to_owned()))
+        );
+        assert_eq!(
+            parse_authorization("bearer abc=="),
+            Ok(Credentials::Bearer("abc==".to_owned()))
+        );
+        let c = Credentials::Bearer("abc".to_owned());
+        assert_eq!(c.user(), "");
+        let issued = Challenge {
+            realm: "r",
+            nonce: "n",
+        };
+        assert!(!verify(&c, "GET", "", "abc", &issued));
+    }
+
+    #[test]
     fn malformed_headers() {
         for h in [
             "",
-            "Bearer x",
+            "Bearer",
+            "Bearer a b",
+            "Bearer =",
+            "Bearer a=b",
             "Basic !!!",
             "Basic dXNlcg==",
             "Digest username=\"a",

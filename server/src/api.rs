@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path as UrlPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, patch, post};
@@ -46,11 +46,11 @@ use self::pagination::Page;
 use self::saved::SavedConfig;
 pub(crate) use self::saved::with_saved_changes;
 use self::store::ApiPaths;
-use crate::auth::{self, Attempt, Verdict};
+use crate::auth::{self, Protocol};
 use crate::config::AuthAction;
 use crate::cors::allowed_origin;
 use crate::paths::PathManager;
-use crate::rtsp::{listen_addr, peer_ip};
+use crate::rtsp::listen_addr;
 
 /// Shared state of the API listener.
 pub(crate) struct Api {
@@ -154,7 +154,14 @@ async fn guard(
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut response = if preflight {
         preflight_response()
-    } else if let Some(refusal) = authenticate(&api, peer, &request) {
+    } else if let Some(refusal) = authenticate(
+        &api,
+        peer,
+        request.headers(),
+        request.uri().query().unwrap_or_default(),
+    )
+    .await
+    {
         refusal
     } else {
         next.run(request).await
@@ -169,33 +176,25 @@ async fn guard(
 }
 
 /// `None` when the peer may use the API; else a 401 with challenges.
-fn authenticate(api: &Api, peer: SocketAddr, request: &Request) -> Option<Response> {
-    let attempt = Attempt {
-        authorization: request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-        method: request.method().as_str(),
-        ip: peer_ip(peer),
-        action: AuthAction::Api,
-        path: "",
-        nonce: "",
-    };
-    match auth::check(&api.paths.config(), &attempt, false) {
-        Verdict::Allow => None,
-        Verdict::Challenge(challenges) => {
-            let mut response = error(StatusCode::UNAUTHORIZED, "authentication error");
-            for value in challenges
-                .iter()
-                .filter_map(|c| HeaderValue::from_str(c).ok())
-            {
-                response
-                    .headers_mut()
-                    .append(header::WWW_AUTHENTICATE, value);
-            }
-            Some(response)
-        }
-    }
+async fn authenticate(
+    api: &Api,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    query: &str,
+) -> Option<Response> {
+    let config = api.paths.config();
+    let checked = auth::check_http(
+        &config,
+        peer,
+        headers,
+        query,
+        Protocol::Http,
+        AuthAction::Api,
+        "",
+    );
+    let challenges = checked.await.err()?;
+    let refusal = error(StatusCode::UNAUTHORIZED, "authentication error");
+    Some(auth::with_challenges(refusal, &challenges))
 }
 
 fn preflight_response() -> Response {

@@ -18,6 +18,7 @@ mod family;
 mod http;
 mod paths;
 mod rates;
+pub(crate) mod security;
 mod sessions;
 mod storage;
 
@@ -36,12 +37,12 @@ use tokio::task::JoinHandle;
 
 use self::collector::{ServerCollector, sample_rates};
 use self::rates::Rates;
-use crate::auth::{self, Attempt, Verdict};
+use crate::auth::{self, Protocol};
 use crate::bus::Bus;
 use crate::config::AuthAction;
 use crate::cors::allowed_origin;
 use crate::paths::PathManager;
-use crate::rtsp::{listen_addr, peer_ip};
+use crate::rtsp::listen_addr;
 
 pub(crate) use self::http::instrument;
 
@@ -93,7 +94,7 @@ async fn scrape(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let mut response = match refusal(&server, peer, &headers) {
+    let mut response = match refusal(&server, peer, &headers).await {
         Some(refusal) => refusal,
         None => exposition(&server),
     };
@@ -143,30 +144,25 @@ fn exposition(server: &MetricsServer) -> Response {
     response
 }
 
-/// The 401 answer when the client may not read metrics (`authInternalUsers`, action `metrics`).
-fn refusal(server: &MetricsServer, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
-    let attempt = Attempt {
-        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()),
-        method: "GET",
-        ip: peer_ip(peer),
-        action: AuthAction::Metrics,
-        path: "",
-        nonce: "",
-    };
-    match auth::check(&server.paths.config(), &attempt, false) {
-        Verdict::Allow => None,
-        Verdict::Challenge(challenges) => {
-            let mut response = error(StatusCode::UNAUTHORIZED, "authentication error");
-            for challenge in challenges {
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response
-                        .headers_mut()
-                        .append(header::WWW_AUTHENTICATE, value);
-                }
-            }
-            Some(response)
-        }
-    }
+/// The 401 answer when the client may not read metrics (action `metrics`).
+async fn refusal(
+    server: &MetricsServer,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let config = server.paths.config();
+    let checked = auth::check_http(
+        &config,
+        peer,
+        headers,
+        "",
+        Protocol::Http,
+        AuthAction::Metrics,
+        "",
+    );
+    let challenges = checked.await.err()?;
+    let refusal = error(StatusCode::UNAUTHORIZED, "authentication error");
+    Some(auth::with_challenges(refusal, &challenges))
 }
 
 /// `status` with MediaMTX's error body, `{"status":"error","error":"…"}`.

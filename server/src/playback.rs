@@ -40,7 +40,7 @@ use vigia_storage::playback::{
 use vigia_storage::store::Store;
 
 use self::query::{ByteRange, Format, GetQuery, ListQuery, byte_range};
-use crate::auth::{self, Attempt, Verdict};
+use crate::auth::{self, Protocol};
 use crate::config::{AuthAction, Config, check_path_name};
 use crate::cors::allowed_origin;
 use crate::paths::lock;
@@ -147,7 +147,7 @@ async fn route(r: &Request<'_>) -> Response {
     match r.uri.path() {
         "/list" => list(r, query).await,
         "/get" => get(r, query).await,
-        path => page(r, path),
+        path => page(r, path).await,
     }
 }
 
@@ -157,7 +157,7 @@ async fn list(r: &Request<'_>, query: &str) -> Response {
         Ok(q) => q,
         Err(e) => return bad_request(&e.to_string()),
     };
-    if let Some(challenge) = challenge(r, &q.path) {
+    if let Some(challenge) = challenge(r, &q.path).await {
         return challenge;
     }
     let start = q.start_us.unwrap_or(i64::MIN);
@@ -181,7 +181,7 @@ async fn get(r: &Request<'_>, query: &str) -> Response {
         Ok(q) => q,
         Err(e) => return bad_request(&e.to_string()),
     };
-    if let Some(challenge) = challenge(r, &q.path) {
+    if let Some(challenge) = challenge(r, &q.path).await {
         return challenge;
     }
     let recording = &r.server.recording;
@@ -487,7 +487,7 @@ fn warn_cut(path: &str, e: &StorageError) {
 }
 
 /// `/<path>/`: the timeline page; `/<path>` redirects there.
-fn page(r: &Request<'_>, uri_path: &str) -> Response {
+async fn page(r: &Request<'_>, uri_path: &str) -> Response {
     let full = uri_path.trim_start_matches('/');
     let Some(name) = full.strip_suffix('/') else {
         if full.is_empty() {
@@ -499,7 +499,7 @@ fn page(r: &Request<'_>, uri_path: &str) -> Response {
     if let Err(why) = check_path_name(name) {
         return bad_request(&format!("invalid path name: {why} ({name:?})"));
     }
-    if let Some(challenge) = challenge(r, name) {
+    if let Some(challenge) = challenge(r, name).await {
         return challenge;
     }
     with_type(
@@ -511,32 +511,20 @@ fn page(r: &Request<'_>, uri_path: &str) -> Response {
 
 /// The `401` answer when the client may not play `path` back (MediaMTX's `playback`
 /// permission), `None` when it may.
-fn challenge(r: &Request<'_>, path: &str) -> Option<Response> {
-    let attempt = Attempt {
-        authorization: r
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-        method: "GET",
-        ip: peer_ip(r.peer),
-        action: AuthAction::Playback,
+async fn challenge(r: &Request<'_>, path: &str) -> Option<Response> {
+    let query = r.uri.query().unwrap_or_default();
+    let checked = auth::check_http(
+        &r.server.config,
+        r.peer,
+        r.headers,
+        query,
+        Protocol::Http,
+        AuthAction::Playback,
         path,
-        nonce: "",
-    };
-    match auth::check(&r.server.config, &attempt, false) {
-        Verdict::Allow => None,
-        Verdict::Challenge(challenges) => {
-            let mut response = error(StatusCode::UNAUTHORIZED, "authentication error");
-            for challenge in challenges {
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response
-                        .headers_mut()
-                        .append(header::WWW_AUTHENTICATE, value);
-                }
-            }
-            Some(response)
-        }
-    }
+    );
+    let challenges = checked.await.err()?;
+    let refusal = error(StatusCode::UNAUTHORIZED, "authentication error");
+    Some(auth::with_challenges(refusal, &challenges))
 }
 
 /// `http`, or what a trusted proxy says in `X-Forwarded-Proto` (HTTPS is not served yet).

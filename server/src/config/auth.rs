@@ -4,8 +4,11 @@
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
+use argon2::PasswordVerifier;
 use regex::Regex;
 
 use super::values::IpNet;
@@ -41,6 +44,18 @@ impl AuthAction {
         })
     }
 
+    /// MediaMTX's spelling of the action.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AuthAction::Publish => "publish",
+            AuthAction::Read => "read",
+            AuthAction::Playback => "playback",
+            AuthAction::Api => "api",
+            AuthAction::Metrics => "metrics",
+            AuthAction::Pprof => "pprof",
+        }
+    }
+
     /// Whether permissions for this action are restricted by path.
     pub(crate) fn is_per_path(self) -> bool {
         matches!(
@@ -62,6 +77,18 @@ pub(crate) enum PathPattern {
 }
 
 impl PathPattern {
+    /// Parses MediaMTX's form: empty for any path, `~regex`, or an exact name.
+    pub(crate) fn parse(text: &str) -> Result<PathPattern, String> {
+        if text.is_empty() {
+            return Ok(PathPattern::Any);
+        }
+        if let Some(re) = text.strip_prefix('~') {
+            let re = Regex::new(re).map_err(|e| format!("invalid regular expression: {e}"))?;
+            return Ok(PathPattern::Regex(re));
+        }
+        Ok(PathPattern::Exact(text.to_owned()))
+    }
+
     /// Whether `path` is covered.
     pub(crate) fn matches(&self, path: &str) -> bool {
         match self {
@@ -81,6 +108,43 @@ pub(crate) struct Permission {
     pub path: PathPattern,
 }
 
+impl Permission {
+    /// Whether this permission allows `action` on `path` (the path is ignored for api,
+    /// metrics and pprof).
+    pub(crate) fn allows(&self, action: AuthAction, path: Option<&str>) -> bool {
+        self.action == action && (!action.is_per_path() || self.path.matches(path.unwrap_or("")))
+    }
+
+    /// Parses a permission given as JSON (`{"action": "read", "path": "~^cam"}`), the form
+    /// of a JWT's permissions claim.
+    pub(crate) fn from_json(value: &serde_json::Value) -> Result<Permission, String> {
+        let object = value
+            .as_object()
+            .ok_or("a permission must be an object with an action")?;
+        let action_text = object
+            .get("action")
+            .and_then(serde_json::Value::as_str)
+            .ok_or("a permission needs an action")?;
+        let action = AuthAction::parse(action_text)
+            .ok_or_else(|| format!("\"{action_text}\" is not an action"))?;
+        let path = match object.get("path") {
+            None | Some(serde_json::Value::Null) => PathPattern::Any,
+            Some(serde_json::Value::String(text)) => PathPattern::parse(text)?,
+            Some(_) => return Err("a permission's path must be a string".to_owned()),
+        };
+        Ok(Permission { action, path })
+    }
+}
+
+/// Whether any of `permissions` allows `action` on `path`.
+pub(crate) fn any_allows(
+    permissions: &[Permission],
+    action: AuthAction,
+    path: Option<&str>,
+) -> bool {
+    permissions.iter().any(|p| p.allows(action, path))
+}
+
 /// A username or password as written in the config: plain, `sha256:<base64 digest>`
 /// or `argon2:<encoded hash>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +153,7 @@ pub(crate) enum Credential {
     Plain(String),
     /// Base64 (standard alphabet, padded) of the SHA-256 of the secret, as MediaMTX.
     Sha256(String),
-    /// Argon2 hash: accepted in the file, but not verifiable yet, so it never matches.
+    /// Argon2 hash (`$argon2id$…` or `$argon2i$…`), as MediaMTX.
     Argon2(String),
 }
 
@@ -107,6 +171,8 @@ impl Credential {
             return Ok(Credential::Sha256(digest.to_owned()));
         }
         if let Some(hash) = text.strip_prefix("argon2:") {
+            argon2::PasswordHash::new(hash)
+                .map_err(|e| format!("an argon2 credential must be an encoded hash: {e}"))?;
             return Ok(Credential::Argon2(hash.to_owned()));
         }
         Ok(Credential::Plain(text.to_owned()))
@@ -120,7 +186,7 @@ impl Credential {
                 d.as_bytes(),
                 BASE64_STANDARD.encode(Sha256::digest(guess)).as_bytes(),
             ),
-            Credential::Argon2(_) => false,
+            Credential::Argon2(hash) => argon2_matches(hash, guess),
         }
     }
 
@@ -161,10 +227,48 @@ impl AuthUser {
         if !self.ips.is_empty() && !self.ips.iter().any(|n| n.contains(req.ip)) {
             return false;
         }
-        self.permissions.iter().any(|p| {
-            p.action == req.action
-                && (!p.action.is_per_path() || p.path.matches(req.path.unwrap_or("")))
-        })
+        any_allows(&self.permissions, req.action, req.path)
+    }
+}
+
+/// `authHTTP*`: the external HTTP server that decides each request (`authMethod: http`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HttpAuthConf {
+    /// `authHTTPAddress`: the URL posted to.
+    pub address: String,
+    /// `authHTTPExclude`: actions (and paths) allowed without asking.
+    pub exclude: Vec<Permission>,
+}
+
+/// `authJWT*`: tokens signed by an identity server whose keys are at a JWKS URL
+/// (`authMethod: jwt`).
+#[derive(Debug, Clone)]
+pub(crate) struct JwtAuthConf {
+    /// `authJWTJWKS`: the URL of the key set.
+    pub jwks: String,
+    /// `authJWTClaimKey` (mediamtx_permissions): the claim holding the permissions.
+    pub claim_key: String,
+    /// `authJWTExclude`: actions (and paths) allowed without a token.
+    pub exclude: Vec<Permission>,
+    /// `authJWTIssuer`: the required `iss`, when not empty.
+    pub issuer: String,
+    /// `authJWTAudience`: the required `aud`, when not empty.
+    pub audience: String,
+    /// `authJWTInHTTPQuery` (deprecated in MediaMTX, false): accept `?jwt=`/`?token=` on the HTTP
+    /// listeners too (RTSP always accepts them: it has no other place for a token).
+    pub in_http_query: bool,
+}
+
+impl Default for JwtAuthConf {
+    fn default() -> Self {
+        JwtAuthConf {
+            jwks: String::new(),
+            claim_key: "mediamtx_permissions".to_owned(),
+            exclude: Vec::new(),
+            issuer: String::new(),
+            audience: String::new(),
+            in_http_query: false,
+        }
     }
 }
 
@@ -206,6 +310,42 @@ pub(crate) fn authorize(users: &[AuthUser], req: &AuthRequest<'_>) -> AuthDecisi
     }
 }
 
+/// How many verified (argon2 hash, secret) pairs are remembered; the set is cleared when full.
+const ARGON2_REMEMBERED: usize = 1024;
+
+/// Verified argon2 pairs, by SHA-256 of hash and secret: argon2 costs milliseconds by design,
+/// and an HLS player presents the same credentials several times a second.
+static ARGON2_VERIFIED: LazyLock<Mutex<HashSet<[u8; 32]>>> = LazyLock::new(Mutex::default);
+
+/// Whether `guess` is the secret behind the argon2 `hash` (a malformed hash never matches).
+fn argon2_matches(hash: &str, guess: &str) -> bool {
+    let key: [u8; 32] = Sha256::new()
+        .chain_update(hash)
+        .chain_update([0])
+        .chain_update(guess)
+        .finalize()
+        .into();
+    let mut verified = ARGON2_VERIFIED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if verified.contains(&key) {
+        return true;
+    }
+    let Ok(parsed) = argon2::PasswordHash::new(hash) else {
+        return false;
+    };
+    let ok = argon2::Argon2::default()
+        .verify_password(guess.as_bytes(), &parsed)
+        .is_ok();
+    if ok {
+        if verified.len() >= ARGON2_REMEMBERED {
+            verified.clear();
+        }
+        verified.insert(key);
+    }
+    ok
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -221,10 +361,42 @@ mod tests {
         assert!(!c.check("abd"));
         assert!(Credential::parse("sha256:not base64!").is_err());
         assert!(Credential::parse("plain").unwrap().check("plain"));
-        assert!(
-            !Credential::parse("argon2:$argon2id$v=19$m=4096,t=3,p=1$x$y")
-                .unwrap()
-                .check("x")
-        );
+        assert!(Credential::parse("argon2:not a hash").is_err());
+    }
+
+    #[test]
+    fn argon2_credentials() {
+        use argon2::PasswordHasher;
+        use argon2::password_hash::SaltString;
+        let salt = SaltString::encode_b64(b"12345678").unwrap();
+        for algorithm in [argon2::Algorithm::Argon2id, argon2::Algorithm::Argon2i] {
+            let hasher =
+                argon2::Argon2::new(algorithm, argon2::Version::V0x13, argon2::Params::default());
+            let hash = hasher.hash_password(b"mypass", &salt).unwrap().to_string();
+            let pass = Credential::parse(&format!("argon2:{hash}")).unwrap();
+            assert!(pass.check("mypass"), "{hash}");
+            assert!(pass.check("mypass"), "a remembered pair still matches");
+            assert!(!pass.check("mypasS"));
+        }
+    }
+
+    #[test]
+    fn permissions_from_json() {
+        let p =
+            Permission::from_json(&serde_json::json!({"action": "read", "path": "~^cam"})).unwrap();
+        assert!(p.allows(AuthAction::Read, Some("cam1")));
+        assert!(!p.allows(AuthAction::Read, Some("door")));
+        assert!(!p.allows(AuthAction::Publish, Some("cam1")));
+        let api = Permission::from_json(&serde_json::json!({"action": "api"})).unwrap();
+        assert!(api.allows(AuthAction::Api, None));
+        for bad in [
+            serde_json::json!("read"),
+            serde_json::json!({"path": "x"}),
+            serde_json::json!({"action": "fly"}),
+            serde_json::json!({"action": "read", "path": 3}),
+            serde_json::json!({"action": "read", "path": "~("}),
+        ] {
+            assert!(Permission::from_json(&bad).is_err(), "{bad}");
+        }
     }
 }

@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use regex::Regex;
 use serde_yaml::Value;
 
-use super::auth::{AuthAction, AuthUser, Credential, PathPattern, Permission};
+use super::auth::{
+    AuthAction, AuthUser, Credential, HttpAuthConf, JwtAuthConf, PathPattern, Permission,
+};
 use super::error::ConfigError;
 use super::hls::HlsConf;
 use super::hooks::ConnHookConf;
@@ -68,12 +69,15 @@ pub(crate) enum RtspAuthMethod {
     Digest,
 }
 
-/// `authMethod`. Only `internal` is implemented; the others are refused at load time,
-/// because ignoring them would let everyone in.
+/// `authMethod`: who decides whether a request may go ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthMethod {
     /// Users listed in `authInternalUsers`.
     Internal,
+    /// An external HTTP server, asked for each request (`authHTTP*`).
+    Http,
+    /// JSON Web Tokens signed by keys of a JWKS URL (`authJWT*`).
+    Jwt,
 }
 
 /// The whole configuration, with MediaMTX's defaults for every key not set.
@@ -126,6 +130,10 @@ pub(crate) struct Config {
     pub auth_method: AuthMethod,
     /// `authInternalUsers` (MediaMTX's two `any` users).
     pub auth_internal_users: Vec<AuthUser>,
+    /// `authHTTP*`: the external HTTP authenticator.
+    pub auth_http: HttpAuthConf,
+    /// `authJWT*`: the JWT authenticator.
+    pub auth_jwt: JwtAuthConf,
     /// The HLS server's keys (`hls*`).
     pub hls: HlsConf,
     /// `runOnConnect`, `runOnConnectRestart`, `runOnDisconnect`: hooks of client connections.
@@ -229,6 +237,8 @@ impl Default for Config {
             rtsp_auth_methods: vec![RtspAuthMethod::Basic],
             auth_method: AuthMethod::Internal,
             auth_internal_users: default_users(),
+            auth_http: HttpAuthConf::default(),
+            auth_jwt: JwtAuthConf::default(),
             hls: HlsConf::default(),
             conn_hooks: ConnHookConf::default(),
             playback: false,
@@ -406,6 +416,13 @@ pub(crate) fn check(ctx: &Ctx, cfg: &Config) -> Result<(), ConfigError> {
     let hashed = cfg.auth_internal_users.iter().any(|u| {
         !matches!(u.user, Credential::Plain(_)) || !matches!(u.pass, Credential::Plain(_))
     });
+    if cfg.rtsp && digest && cfg.auth_method != AuthMethod::Internal {
+        return Err(ctx.invalid(
+            &root.key("rtspAuthMethods"),
+            "digest can be used only with authMethod internal (http and jwt need the password or token itself)",
+        ));
+    }
+    super::external_auth::validate(ctx, &root, cfg.auth_method, &cfg.auth_http, &cfg.auth_jwt)?;
     if cfg.rtsp && digest && hashed {
         return Err(ctx.invalid(
             &root.key("rtspAuthMethods"),
@@ -565,10 +582,8 @@ fn ip_net(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<IpNet, ConfigError> {
 fn auth_method(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<AuthMethod, ConfigError> {
     match ctx.string(kp, v)?.as_str() {
         "internal" => Ok(AuthMethod::Internal),
-        m @ ("http" | "jwt") => Err(ctx.invalid(
-            kp,
-            format!("\"{m}\" authentication is not supported by Vigia yet; use internal"),
-        )),
+        "http" => Ok(AuthMethod::Http),
+        "jwt" => Ok(AuthMethod::Jwt),
         other => Err(ctx.invalid(
             kp,
             format!("\"{other}\" is not one of: internal, http, jwt"),
@@ -619,7 +634,12 @@ pub(super) fn ip_list(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<IpNet>, 
         .collect()
 }
 
-fn permissions(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Vec<Permission>, ConfigError> {
+/// Parses a list of permissions (`authInternalUsers[].permissions`, `auth*Exclude`).
+pub(super) fn permissions(
+    ctx: &Ctx,
+    kp: &KeyPath,
+    v: &Value,
+) -> Result<Vec<Permission>, ConfigError> {
     list_of(
         ctx,
         kp,
@@ -656,14 +676,5 @@ fn permission(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<Permission, ConfigEr
 }
 
 fn path_pattern(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<PathPattern, ConfigError> {
-    let text = ctx.string(kp, v)?;
-    if text.is_empty() {
-        return Ok(PathPattern::Any);
-    }
-    if let Some(re) = text.strip_prefix('~') {
-        let re = Regex::new(re)
-            .map_err(|e| ctx.invalid(kp, format!("invalid regular expression: {e}")))?;
-        return Ok(PathPattern::Regex(re));
-    }
-    Ok(PathPattern::Exact(text))
+    PathPattern::parse(&ctx.string(kp, v)?).map_err(|p| ctx.invalid(kp, p))
 }

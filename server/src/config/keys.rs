@@ -97,7 +97,6 @@ pub(crate) const DEPRECATED: &[(&str, &str)] = &[
         "externalAuthenticationURL",
         "authMethod: http and authHTTPAddress",
     ),
-    ("authJWTInHTTPQuery", "nothing (removed)"),
     ("apiAllowOrigin", "apiAllowOrigins"),
     ("metricsAllowOrigin", "metricsAllowOrigins"),
     ("pprofAllowOrigin", "pprofAllowOrigins"),
@@ -149,15 +148,6 @@ pub(crate) const DEPRECATED_GLOBAL_PATH_KEYS: &[&str] = &[
 pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
     "dumpPackets",
     "udpReadBufferSize",
-    "authHTTPAddress",
-    "authHTTPFingerprint",
-    "authHTTPExclude",
-    "authJWTJWKS",
-    "authJWTJWKSFingerprint",
-    "authJWTClaimKey",
-    "authJWTExclude",
-    "authJWTIssuer",
-    "authJWTAudience",
     "pprof",
     "pprofAddress",
     "pprofEncryption",
@@ -284,7 +274,12 @@ pub(crate) enum KeyKind {
 }
 
 /// Global keys parsed into typed fields, in all their lists.
-const GLOBAL_TYPED: [&[&str]; 3] = [GLOBAL_IMPLEMENTED, GLOBAL_VIGIA, super::hls::KEYS];
+const GLOBAL_TYPED: [&[&str]; 4] = [
+    GLOBAL_IMPLEMENTED,
+    GLOBAL_VIGIA,
+    super::hls::KEYS,
+    super::external_auth::KEYS,
+];
 
 /// Every top-level key Vigia reads, typed or kept loosely (what environment variables
 /// may override).

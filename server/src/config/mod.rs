@@ -16,6 +16,7 @@
 mod auth;
 mod env;
 mod error;
+mod external_auth;
 mod global;
 mod hls;
 mod hooks;
@@ -38,7 +39,8 @@ use serde_yaml::{Mapping, Value};
 // The module's public API; the binary does not use every item yet.
 #[allow(unused_imports)]
 pub(crate) use auth::{
-    AuthAction, AuthDecision, AuthRequest, AuthUser, Credential, PathPattern, Permission,
+    AuthAction, AuthDecision, AuthRequest, AuthUser, Credential, HttpAuthConf, JwtAuthConf,
+    PathPattern, Permission, any_allows,
 };
 #[allow(unused_imports)]
 pub(crate) use error::{ConfigError, Origin};
@@ -240,6 +242,18 @@ fn set_global(
             Ok(())
         }
         KeyKind::Implemented if hls::set_key(ctx, &mut cfg.hls, key, kp, val)? => Ok(()),
+        KeyKind::Implemented
+            if external_auth::set_key(
+                ctx,
+                &mut cfg.auth_http,
+                &mut cfg.auth_jwt,
+                key,
+                kp,
+                val,
+            )? =>
+        {
+            Ok(())
+        }
         KeyKind::Implemented => global::set_key(ctx, cfg, key, kp, val),
         KeyKind::Unimplemented => {
             ctx.warn_unimplemented(kp);

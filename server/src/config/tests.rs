@@ -447,7 +447,36 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         3,
     ),
     ("deprecated global", "protocols: [tcp]\n", "protocols", 1),
-    ("http auth", "authMethod: http\n", "authMethod", 1),
+    (
+        "http auth URL",
+        "authMethod: http\nauthHTTPAddress: ftp://auth\n",
+        "authHTTPAddress",
+        2,
+    ),
+    (
+        "jwt with digest",
+        "authMethod: jwt\nauthJWTJWKS: http://idp/jwks\nrtspAuthMethods: [basic, digest]\n",
+        "rtspAuthMethods",
+        3,
+    ),
+    (
+        "jwt claim key",
+        "authMethod: jwt\nauthJWTJWKS: http://idp/jwks\nauthJWTClaimKey: ''\n",
+        "authJWTClaimKey",
+        3,
+    ),
+    (
+        "pinned fingerprint",
+        "authHTTPFingerprint: 33949e05fffb5ff3e8aa16f8213a6251b4d9363804ba53233c4da9a46d6f2739\n",
+        "authHTTPFingerprint",
+        1,
+    ),
+    (
+        "bad exclude",
+        "authJWTExclude:\n- action: fly\n",
+        "authJWTExclude[0].action",
+        2,
+    ),
     (
         "bad user CIDR",
         "authInternalUsers:\n- user: a\n  pass: b\n  ips: [10.0.0.0/99]\n",
@@ -616,6 +645,12 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         1,
     ),
     (
+        "RTSPS without tcp",
+        "rtspEncryption: strict\nrtspTransports: [udp]\n",
+        "rtspTransports",
+        2,
+    ),
+    (
         "bad metricsTrustedProxies",
         "metricsTrustedProxies: [10.0.0.0/99]\n",
         "metricsTrustedProxies[0]",
@@ -644,12 +679,6 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         "recordSpoolDirectory: \"\"\n",
         "recordSpoolDirectory",
         1,
-    ),
-    (
-        "RTSPS without tcp",
-        "rtspEncryption: strict\nrtspTransports: [udp]\n",
-        "rtspTransports",
-        2,
     ),
     (
         "bad recordSpoolMaxSize",

@@ -19,10 +19,10 @@ use vigia_protocol::hls::{FileAnswer, PlaylistAnswer, PlaylistRequest};
 
 use self::http::{Policy, Reply, reply};
 use self::muxer::Muxer;
-use crate::auth::{self, Attempt, Verdict};
+use crate::auth::{self, Protocol};
 use crate::config::{AuthAction, HlsConf};
 use crate::paths::{PathError, PathManager, lock};
-use crate::rtsp::{listen_addr, peer_ip};
+use crate::rtsp::listen_addr;
 
 /// The player page; options as MediaMTX's: `controls`, `muted`, `autoplay`, `playsInline`.
 const PLAYER_PAGE: &str = include_str!("player.html");
@@ -142,7 +142,8 @@ async fn route(server: &Arc<HlsServer>, peer: SocketAddr, uri: &Uri, headers: &H
     if name.is_empty() {
         return Reply::Error(StatusCode::NOT_FOUND, "no path given: use /<path>/".into());
     }
-    if let Err(challenge) = authorize(server, peer, name, headers) {
+    let query = uri.query().unwrap_or_default();
+    if let Err(challenge) = authorize(server, peer, name, headers, query).await {
         return challenge;
     }
     match file {
@@ -152,25 +153,24 @@ async fn route(server: &Arc<HlsServer>, peer: SocketAddr, uri: &Uri, headers: &H
     }
 }
 
-fn authorize(
+async fn authorize(
     server: &HlsServer,
     peer: SocketAddr,
     path: &str,
     headers: &HeaderMap,
-) -> Result<(), Reply> {
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let attempt = Attempt {
-        authorization,
-        method: "GET",
-        ip: peer_ip(peer),
-        action: AuthAction::Read,
+    query: &str,
+) -> Result<String, Reply> {
+    let config = server.paths.config();
+    let checked = auth::check_http(
+        &config,
+        peer,
+        headers,
+        query,
+        Protocol::Hls,
+        AuthAction::Read,
         path,
-        nonce: "",
-    };
-    match auth::check(&server.paths.config(), &attempt, false) {
-        Verdict::Allow => Ok(()),
-        Verdict::Challenge(challenges) => Err(Reply::Unauthorized(challenges)),
-    }
+    );
+    checked.await.map_err(Reply::Unauthorized)
 }
 
 async fn serve_file(server: &Arc<HlsServer>, name: &str, file: &str, query: &str) -> Reply {

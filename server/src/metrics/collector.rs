@@ -50,6 +50,7 @@ impl Collector for ServerCollector {
         };
         encode_paths(&mut encoder, &views)?;
         super::http::encode(&mut encoder)?;
+        super::security::encode(&mut encoder)?;
         encode_rtsp(&mut encoder, &conns)?;
         encode_hls(&mut encoder, &muxers)?;
         encode_cameras(&mut encoder, &views)?;

@@ -27,7 +27,7 @@ use super::reports::SenderReports;
 use super::udp::Route;
 use super::writer::{self, BoundSendBuffer, Outgoing, PlayPlan, Target, WriterEnd};
 use super::{RtspServer, peer_ip};
-use crate::auth::{self, Attempt, Verdict};
+use crate::auth::{self, Attempt, Protocol, Verdict};
 use crate::config::AuthAction;
 use crate::hooks;
 use crate::paths::{Path, PathError, PublishGuard, ReaderGuard, lock};
@@ -374,7 +374,7 @@ impl Connection {
     /// Decides a query of the state machine.
     async fn resolve(&mut self, query: ServerQuery) -> ServerAnswer {
         if let Some(action) = action_of(&query.kind)
-            && let Verdict::Challenge(challenges) = self.authenticate(&query, action)
+            && let Verdict::Challenge(challenges) = self.authenticate(&query, action).await
         {
             return ServerAnswer::Unauthorized { challenges };
         }
@@ -410,7 +410,7 @@ impl Connection {
         })
     }
 
-    fn authenticate(&self, query: &ServerQuery, action: AuthAction) -> Verdict {
+    async fn authenticate(&self, query: &ServerQuery, action: AuthAction) -> Verdict {
         let attempt = Attempt {
             authorization: query.authorization.as_deref(),
             method: query.method.as_str(),
@@ -418,8 +418,12 @@ impl Connection {
             action,
             path: &query.path,
             nonce: &self.nonce,
+            protocol: Protocol::Rtsp,
+            query: &query.query,
+            user_agent: "",
         };
-        auth::check(&self.server.paths.config(), &attempt, self.server.digest)
+        let config = self.server.paths.config();
+        auth::check(&config, &attempt, self.server.digest).await
     }
 
     async fn describe(&mut self, name: &str) -> Answer {

@@ -1,0 +1,71 @@
+//! Authentication decisions: `auth_decisions_total{protocol,action,result}`, counted by
+//! [`crate::auth`] for every attempt on every listener. Process-wide like the HTTP figures, so
+//! the listeners need nothing passed to them; labels are bounded (fixed protocols, actions and
+//! results).
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::auth::Protocol;
+use crate::config::AuthAction;
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum AuthResult {
+    /// Let through.
+    Allowed,
+    /// No credentials were given: the client was asked for some (401 with a challenge).
+    Challenged,
+    /// The credentials given were wrong or did not allow the action.
+    Denied,
+}
+
+impl AuthResult {
+    fn name(self) -> &'static str {
+        match self {
+            AuthResult::Allowed => "allowed",
+            AuthResult::Challenged => "challenged",
+            AuthResult::Denied => "denied",
+        }
+    }
+}
+
+/// The labels of `auth_decisions_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    protocol: &'static str,
+    action: &'static str,
+    result: &'static str,
+}
+
+static DECISIONS: LazyLock<Family<DecisionLabels, Counter>> = LazyLock::new(Family::default);
+
+/// Counts one decision.
+pub(crate) fn count_auth(protocol: Protocol, action: AuthAction, result: AuthResult) {
+    let protocol = match protocol {
+        Protocol::Http => "http",
+        other => other.name(),
+    };
+    DECISIONS
+        .get_or_create(&DecisionLabels {
+            protocol,
+            action: action.name(),
+            result: result.name(),
+        })
+        .inc();
+}
+
+/// Writes the family (described even before the first decision).
+pub(crate) fn encode(encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    let family: &dyn EncodeMetric = &*DECISIONS;
+    family.encode(encoder.encode_descriptor(
+        "auth_decisions",
+        "Authentication decisions, by protocol, action and result (allowed, challenged, denied)",
+        None,
+        family.metric_type(),
+    )?)
+}
