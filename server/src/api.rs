@@ -46,7 +46,7 @@ use self::pagination::Page;
 use self::saved::SavedConfig;
 pub(crate) use self::saved::with_saved_changes;
 use self::store::ApiPaths;
-use crate::auth::{self, Protocol};
+use crate::auth;
 use crate::config::AuthAction;
 use crate::cors::allowed_origin;
 use crate::paths::PathManager;
@@ -183,18 +183,7 @@ async fn authenticate(
     query: &str,
 ) -> Option<Response> {
     let config = api.paths.config();
-    let checked = auth::check_http(
-        &config,
-        peer,
-        headers,
-        query,
-        Protocol::Http,
-        AuthAction::Api,
-        "",
-    );
-    let challenges = checked.await.err()?;
-    let refusal = error(StatusCode::UNAUTHORIZED, "authentication error");
-    Some(auth::with_challenges(refusal, &challenges))
+    auth::http_refusal(&config, peer, headers, query, AuthAction::Api, "").await
 }
 
 fn preflight_response() -> Response {

@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 
 use self::collector::{ServerCollector, sample_rates};
 use self::rates::Rates;
-use crate::auth::{self, Protocol};
+use crate::auth;
 use crate::bus::Bus;
 use crate::config::AuthAction;
 use crate::cors::allowed_origin;
@@ -151,18 +151,7 @@ async fn refusal(
     headers: &HeaderMap,
 ) -> Option<Response> {
     let config = server.paths.config();
-    let checked = auth::check_http(
-        &config,
-        peer,
-        headers,
-        "",
-        Protocol::Http,
-        AuthAction::Metrics,
-        "",
-    );
-    let challenges = checked.await.err()?;
-    let refusal = error(StatusCode::UNAUTHORIZED, "authentication error");
-    Some(auth::with_challenges(refusal, &challenges))
+    auth::http_refusal(&config, peer, headers, "", AuthAction::Metrics, "").await
 }
 
 /// `status` with MediaMTX's error body, `{"status":"error","error":"…"}`.

@@ -40,7 +40,7 @@ use vigia_storage::playback::{
 use vigia_storage::store::Store;
 
 use self::query::{ByteRange, Format, GetQuery, ListQuery, byte_range};
-use crate::auth::{self, Protocol};
+use crate::auth;
 use crate::config::{AuthAction, Config, check_path_name};
 use crate::cors::allowed_origin;
 use crate::paths::lock;
@@ -513,18 +513,8 @@ async fn page(r: &Request<'_>, uri_path: &str) -> Response {
 /// permission), `None` when it may.
 async fn challenge(r: &Request<'_>, path: &str) -> Option<Response> {
     let query = r.uri.query().unwrap_or_default();
-    let checked = auth::check_http(
-        &r.server.config,
-        r.peer,
-        r.headers,
-        query,
-        Protocol::Http,
-        AuthAction::Playback,
-        path,
-    );
-    let challenges = checked.await.err()?;
-    let refusal = error(StatusCode::UNAUTHORIZED, "authentication error");
-    Some(auth::with_challenges(refusal, &challenges))
+    let config = &r.server.config;
+    auth::http_refusal(config, r.peer, r.headers, query, AuthAction::Playback, path).await
 }
 
 /// `http`, or what a trusted proxy says in `X-Forwarded-Proto` (HTTPS is not served yet).

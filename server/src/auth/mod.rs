@@ -202,6 +202,28 @@ pub(crate) async fn check_http(
     }
 }
 
+/// The 401 answer of the playback, API and metrics listeners when [`check_http`] refuses
+/// `action` (MediaMTX's JSON error body and a challenge header each); `None` when it allows.
+pub(crate) async fn http_refusal(
+    config: &Config,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    query: &str,
+    action: AuthAction,
+    path: &str,
+) -> Option<Response> {
+    let checked = check_http(config, peer, headers, query, Protocol::Http, action, path);
+    let challenges = checked.await.err()?;
+    let body = serde_json::json!({"status": "error", "error": "authentication error"});
+    let mut refusal = Response::new(axum::body::Body::from(body.to_string()));
+    *refusal.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+    refusal.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    Some(with_challenges(refusal, &challenges))
+}
+
 /// `response` (a 401) with a `WWW-Authenticate` header per challenge.
 pub(crate) fn with_challenges(mut response: Response, challenges: &[String]) -> Response {
     for value in challenges
