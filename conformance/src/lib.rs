@@ -354,12 +354,17 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
     }
 }
 
+/// One attempt of each action through each listener, with given credentials.
+pub mod access;
 /// Events on the real broker's `vigia.events`, as a wire tap and as a deduplicating consumer.
 pub mod bus;
 /// A test clip encoded once per test run by ffmpeg (cached under the target dir).
 pub mod clips;
 /// A plain HTTP/1.1 client.
 pub mod http;
+/// A small HTTP server a test runs for vigia to call (JWKS, `authHTTPAddress`), keeping every
+/// request.
+pub mod http_server;
 /// ffprobe results as plain structs.
 pub mod probe;
 /// Recorded segments read back with ffprobe.

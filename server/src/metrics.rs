@@ -29,7 +29,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
@@ -92,9 +92,11 @@ pub(crate) async fn start(
 async fn scrape(
     State(server): State<Arc<MetricsServer>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let mut response = match refusal(&server, peer, &headers).await {
+    let query = uri.query().unwrap_or_default();
+    let mut response = match refusal(&server, peer, &headers, query).await {
         Some(refusal) => refusal,
         None => exposition(&server),
     };
@@ -144,14 +146,16 @@ fn exposition(server: &MetricsServer) -> Response {
     response
 }
 
-/// The 401 answer when the client may not read metrics (action `metrics`).
+/// The 401 answer when the client may not read metrics (action `metrics`). The query is passed
+/// on as MediaMTX does (`authMethod: http` posts it; `authJWTInHTTPQuery` reads a token there).
 async fn refusal(
     server: &MetricsServer,
     peer: SocketAddr,
     headers: &HeaderMap,
+    query: &str,
 ) -> Option<Response> {
     let config = server.paths.config();
-    auth::http_refusal(&config, peer, headers, "", AuthAction::Metrics, "").await
+    auth::http_refusal(&config, peer, headers, query, AuthAction::Metrics, "").await
 }
 
 /// `status` with MediaMTX's error body, `{"status":"error","error":"…"}`.

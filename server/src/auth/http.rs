@@ -11,6 +11,7 @@ use crate::config::{Config, any_allows};
 const QUOTED_BODY: usize = 256;
 
 /// The JSON body MediaMTX posts (`id` is the session's id, which Vigia does not send: null).
+/// `token` is the Bearer or query token, else the password, as MediaMTX fills it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Request<'a> {
@@ -33,7 +34,7 @@ impl<'a> Request<'a> {
             ip: attempt.ip.to_string(),
             user: &presented.user,
             password: &presented.pass,
-            token: &presented.token,
+            token: presented.token(),
             action: attempt.action.name(),
             path: attempt.path,
             protocol: attempt.protocol.name(),

@@ -267,7 +267,8 @@ async fn refuse(attempt: &Attempt<'_>, refusal: &Refusal) {
 /// Reads the credentials of an attempt.
 fn presented(config: &Config, attempt: &Attempt<'_>) -> Result<Presented, String> {
     let mut p = Presented::default();
-    match attempt.authorization.map(parse_authorization) {
+    let parse = |header| bearer_user_pass(header).map_or_else(|| parse_authorization(header), Ok);
+    match attempt.authorization.map(parse) {
         None => {}
         Some(Err(e)) => return Err(format!("bad Authorization header: {e}")),
         Some(Ok(Credentials::Basic { user, pass })) => (p.user, p.pass) = (user, pass),
@@ -283,6 +284,19 @@ fn presented(config: &Config, attempt: &Attempt<'_>) -> Result<Presented, String
         p.token = query_token(attempt.query).unwrap_or_default();
     }
     Ok(p)
+}
+
+/// `Bearer user:pass` (not a token: RFC 6750 tokens have no `:`), which MediaMTX reads as a
+/// user and password.
+fn bearer_user_pass(header: &str) -> Option<Credentials> {
+    let (user, pass) = header.strip_prefix("Bearer ")?.split_once(':')?;
+    if pass.contains(':') {
+        return None;
+    }
+    Some(Credentials::Basic {
+        user: user.to_owned(),
+        pass: pass.to_owned(),
+    })
 }
 
 /// The `token` (or legacy `jwt`) parameter of a query, when given once.
@@ -385,6 +399,27 @@ mod tests {
         assert_eq!(query_token("token=a&token=b"), None);
         assert_eq!(query_token("token=a%2Bb").as_deref(), Some("a+b"));
         assert_eq!(query_token(""), None);
+    }
+
+    #[test]
+    fn a_bearer_user_and_password_are_read_as_mediamtx_reads_them() {
+        let attempt = |authorization| Attempt {
+            authorization: Some(authorization),
+            method: "GET",
+            ip: IpAddr::from([127, 0, 0, 1]),
+            action: AuthAction::Api,
+            path: "",
+            nonce: "",
+            protocol: Protocol::Http,
+            query: "",
+            user_agent: "",
+        };
+        let config = Config::default();
+        let split = presented(&config, &attempt("Bearer ana:pw")).unwrap();
+        assert_eq!((split.user.as_str(), split.pass.as_str()), ("ana", "pw"));
+        assert_eq!(split.token(), "pw");
+        let token = presented(&config, &attempt("Bearer a.b.c")).unwrap();
+        assert_eq!((token.user.as_str(), token.token.as_str()), ("", "a.b.c"));
     }
 
     #[test]
