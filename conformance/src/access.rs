@@ -49,6 +49,15 @@ impl Door {
         }
     }
 
+    /// The path [`Listeners::expect_all`] tries it on: `pub` to publish, else `cam` (which the
+    /// test's config gives a stream).
+    pub fn path(self) -> &'static str {
+        match self {
+            Door::RtspPublish => "pub",
+            _ => "cam",
+        }
+    }
+
     /// The `protocol` MediaMTX names in `authMethod: http` requests (empty for the API, metrics
     /// and playback listeners).
     pub fn protocol(self) -> &'static str {
@@ -164,6 +173,40 @@ impl Listeners {
             Door::Metrics => get(self.metrics, format!("/metrics{suffix}")),
             Door::Playback => get(self.playback, format!("/{path}/{suffix}")),
         }
+    }
+
+    /// Tries every `(door, path, presented)` at once, since a refused attempt that carried
+    /// credentials is answered only after a pause of up to 4 s; the status of each answer.
+    pub fn attempt_all(&self, tries: &[(Door, &str, Presented)]) -> Vec<u16> {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = tries
+                .iter()
+                .map(|(door, path, presented)| {
+                    scope.spawn(move || self.attempt(*door, path, presented))
+                })
+                .collect();
+            let joined = running.into_iter().map(|t| t.join().expect("an attempt"));
+            joined.collect()
+        })
+    }
+
+    /// Tries every `(door, presented)` at once on [`Door::path`] and asserts each is answered
+    /// `status` (showing `vigia`'s log when not).
+    pub fn expect_all(&self, vigia: &Vigia, tries: &[(Door, Presented)], status: u16) {
+        let tries: Vec<_> = tries
+            .iter()
+            .map(|(door, presented)| (*door, door.path(), presented.clone()))
+            .collect();
+        let answers = self.attempt_all(&tries).into_iter().enumerate();
+        let wrong: Vec<_> = answers
+            .filter(|(_, got)| *got != status)
+            .map(|(i, got)| (i, tries[i].0, got))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "expected {status}, got (try, door, status) {wrong:?}\n{}",
+            vigia.logs()
+        );
     }
 
     fn rtsp(&self, door: Door, path: &str, suffix: &str, headers: &[&str]) -> u16 {

@@ -42,7 +42,12 @@ fn every_attempt_is_posted_with_mediamtx_fields_and_the_answer_decides() {
         endpoint.url("/auth")
     ));
     let cases = cases();
-    let answers = attempt_all(&listeners, &cases);
+    let tries: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(n, case)| (case.door, case.path.as_str(), case.presented(n)))
+        .collect();
+    let answers = listeners.attempt_all(&tries);
     let received = endpoint.received();
     for (n, (case, answer)) in cases.iter().zip(answers).enumerate() {
         let context = format!("case {n} {case:?}");
@@ -55,24 +60,6 @@ fn every_attempt_is_posted_with_mediamtx_fields_and_the_answer_decides() {
         vigia.logs().contains("nope"),
         "a refusal logs the endpoint's answer"
     );
-}
-
-/// Tries every case at once (a refusal pauses up to 4 s); the status of each answer.
-fn attempt_all(listeners: &Listeners, cases: &[Case]) -> Vec<u16> {
-    std::thread::scope(|scope| {
-        let tries: Vec<_> = cases
-            .iter()
-            .enumerate()
-            .map(|(n, case)| {
-                let presented = case.presented(n);
-                scope.spawn(move || listeners.attempt(case.door, &case.path, &presented))
-            })
-            .collect();
-        tries
-            .into_iter()
-            .map(|t| t.join().expect("an attempt"))
-            .collect()
-    })
 }
 
 /// How a case presents itself.

@@ -26,7 +26,7 @@ fn good_tokens_pass_every_listener_bad_ones_none_and_a_rotated_key_is_taken_at_o
     let listeners = Listeners::fresh();
     let vigia = listeners.start(&config(&jwks, ""));
     let good = first.sign(&permissions(GOOD_PATHS), 600);
-    expect(&listeners, &vigia, &tokens(&good), 200);
+    listeners.expect_all(&vigia, &tokens(&good), 200);
     publish_with_ffmpeg(&listeners, &vigia, &good);
     assert_eq!(
         jwks.fetches().len(),
@@ -46,19 +46,19 @@ fn good_tokens_pass_every_listener_bad_ones_none_and_a_rotated_key_is_taken_at_o
     let in_query = Presented::query(&format!("jwt={good}"));
     let http_doors = [Door::Hls, Door::Api, Door::Metrics, Door::Playback];
     refused.extend(http_doors.map(|door| (door, in_query.clone())));
-    expect(&listeners, &vigia, &refused, 401);
+    listeners.expect_all(&vigia, &refused, 401);
     assert_eq!(jwks.fetches().len(), 1, "a known kid does not refetch");
 
     let second = Key::new("second");
     jwks.rotate_to(&second);
     let rotated = second.sign(&permissions(GOOD_PATHS), 600);
-    expect(&listeners, &vigia, &tokens(&rotated), 200);
+    listeners.expect_all(&vigia, &tokens(&rotated), 200);
     assert_eq!(
         jwks.fetches().len(),
         2,
         "the unknown kid fetched the set once"
     );
-    expect(&listeners, &vigia, &tokens(&good), 401);
+    listeners.expect_all(&vigia, &tokens(&good), 401);
 }
 
 #[test]
@@ -82,9 +82,9 @@ fn tokens_in_an_http_query_count_only_with_auth_jwt_in_http_query() {
         })
         .collect();
     allowed.push((Door::Playback, Presented::nothing()));
-    expect(&listeners, &vigia, &allowed, 200);
+    listeners.expect_all(&vigia, &allowed, 200);
     let refused = http_doors.map(|door| (door, Presented::query(&format!("jwt={expired}"))));
-    expect(&listeners, &vigia, &refused, 401);
+    listeners.expect_all(&vigia, &refused, 401);
 }
 
 /// An ES256 signing key and its public JWK.
@@ -201,35 +201,6 @@ fn tokens(token: &str) -> Vec<(Door, Presented)> {
         .collect();
     cases.push((Door::RtspRead, Presented::basic("anyone", token)));
     cases
-}
-
-/// The path a door is tried on: `pub` to publish, the synthetic `cam` else.
-fn path(door: Door) -> &'static str {
-    if door == Door::RtspPublish {
-        "pub"
-    } else {
-        "cam"
-    }
-}
-
-/// Tries every case at once (a refusal pauses up to 4 s) and asserts each is answered `status`.
-fn expect(listeners: &Listeners, vigia: &Vigia, cases: &[(Door, Presented)], status: u16) {
-    let wrong: Vec<_> = std::thread::scope(|scope| {
-        let tries: Vec<_> = cases
-            .iter()
-            .map(|(door, presented)| {
-                scope.spawn(move || (door, listeners.attempt(*door, path(*door), presented)))
-            })
-            .collect();
-        let answers = tries.into_iter().map(|t| t.join().expect("an attempt"));
-        let numbered = answers.enumerate().map(|(i, (door, got))| (i, door, got));
-        numbered.filter(|(_, _, got)| *got != status).collect()
-    });
-    assert!(
-        wrong.is_empty(),
-        "expected {status}, got (case, door, status) {wrong:?}\n{}",
-        vigia.logs()
-    );
 }
 
 /// ffmpeg publishes with the token in the URL's query, and the API sees the path ready.
