@@ -274,27 +274,81 @@ fn a_publisher_that_stops_sending_is_closed_after_read_timeout() {
     );
 }
 
-/// Prints vigia's RSS across bursts of idle connections closed by the timeouts (the issue saw it
-/// grow from 44 to 108 MB over ten bursts of 4,000 and stay there). Not asserted: the allocator
-/// decides when freed pages go back to the kernel.
+/// Bounded memory per connection, returned after bursts (issue 13): vigia's RSS after ten bursts
+/// of 4,000 idle connections (2,000 RTSP + 2,000 HLS), each closed by `readTimeout`, comes back
+/// near where it started (the issue saw 44 MB grow to 108 MB and stay there; glibc's malloc
+/// kept about 60 MB of the freed memory, jemalloc returns it).
+///
+/// "Where it started" is measured after one warm-up burst of the same size, once RSS has stopped
+/// falling. The first burst starts the runtime's threads and the allocator's own bookkeeping,
+/// and sizes the structures that keep the capacity of the most connections ever open at once
+/// (the log's span slab and the connection registry's map, about 0.7 MB for 4,000, measured
+/// with heaptrack). The server has no path producing media, so nothing but the connections
+/// moves its memory. The allocator hands freed pages back on its own schedule (jemalloc's
+/// background thread, about a second), so the figure after the bursts is polled for up to
+/// [`SETTLE`].
+///
+/// The bound is [`ALLOWED_GROWTH_PERCENT`] = 25 %, not the issue's 10 %: after the warm-up
+/// (about 14 MB) the bursts leave 1.5 to 3 MB behind, a plateau that does not grow with more
+/// bursts (17.0 MB after 10, 17.5 after 20, 17.0 after 30 in one run), made of jemalloc slabs
+/// pinned by a few long-lived small allocations and code pages first touched by the bursts.
+/// That is 10 to 20 % of this small server; a bound of 10 % fails about every other run.
 #[test]
-fn rss_across_bursts_of_idle_connections() {
-    const BURSTS: usize = 5;
-    const PER_PORT: usize = 1000;
-    let (vigia, ports) = start("maxConnectionsPerIP: 0\n");
-    let mut figures = vec![rss_kib(&vigia)];
-    for _ in 0..BURSTS {
-        let mut burst = open_idle(ports.rtsp, PER_PORT);
-        burst.extend(open_idle(ports.hls, PER_PORT));
-        // Measured from the last connect: under load, connects past the accept backlog wait
-        // for SYN retransmits.
-        let open = still_open_at(&burst, Instant::now() + CLOSED_WITHIN);
-        assert_eq!(open, 0, "idle connections of a burst still open");
-        figures.push(rss_kib(&vigia));
+fn rss_returns_near_where_it_started_after_bursts_of_idle_connections() {
+    const BURSTS: usize = 10;
+    const PER_PORT: usize = 2000;
+    const SETTLE: Duration = Duration::from_secs(10);
+    const ALLOWED_GROWTH_PERCENT: u64 = 25;
+    let (vigia, ports) =
+        Vigia::start_on_fresh_ports("readTimeout: 1s\nmaxConnectionsPerIP: 0\npaths:\n  pub1:\n");
+    let fresh = rss_kib(&vigia);
+    idle_burst(&vigia, ports, PER_PORT);
+    let start = settled_rss_kib(&vigia, Duration::from_secs(3));
+    let peaks: Vec<u64> = (0..BURSTS)
+        .map(|_| idle_burst(&vigia, ports, PER_PORT))
+        .collect();
+    let limit = start + start * ALLOWED_GROWTH_PERCENT / 100;
+    let settling = Instant::now();
+    let mut after = rss_kib(&vigia);
+    while after > limit && settling.elapsed() < SETTLE {
+        thread::sleep(Duration::from_millis(200));
+        after = rss_kib(&vigia);
     }
-    thread::sleep(Duration::from_secs(2));
-    figures.push(rss_kib(&vigia));
+    let settled = settled_rss_kib(&vigia, Duration::from_secs(2));
     println!(
-        "RSS (KiB) at start, after each of {BURSTS} bursts of {PER_PORT} RTSP + {PER_PORT} HLS idle connections, and 2 s later: {figures:?}"
+        "RSS (KiB): fresh {fresh}, after a warm-up burst {start}, right after each of {BURSTS} bursts of {PER_PORT} RTSP + {PER_PORT} HLS idle connections {peaks:?}, {after} {:?} after the last, then {settled} ({:+.1} %)",
+        settling.elapsed(),
+        (settled as f64 / start as f64 - 1.0) * 100.0
     );
+    assert!(
+        after <= limit,
+        "RSS {after} KiB after {BURSTS} bursts, more than {ALLOWED_GROWTH_PERCENT} % above the {start} KiB it started at"
+    );
+}
+/// vigia's RSS (KiB) once it has stopped falling (two readings 500 ms apart within 2 %), or
+/// after `limit`.
+fn settled_rss_kib(vigia: &Vigia, limit: Duration) -> u64 {
+    let until = Instant::now() + limit;
+    let mut last = rss_kib(vigia);
+    loop {
+        thread::sleep(Duration::from_millis(500));
+        let now = rss_kib(vigia);
+        if now + now / 50 >= last || Instant::now() >= until {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// Opens `per_port` idle connections to each of the RTSP and HLS listeners, waits until the
+/// server has closed them all, and returns vigia's RSS (KiB) right after the last connect.
+fn idle_burst(vigia: &Vigia, ports: Ports, per_port: usize) -> u64 {
+    let mut burst = open_idle(ports.rtsp, per_port);
+    burst.extend(open_idle(ports.hls, per_port));
+    let peak = rss_kib(vigia);
+    // Measured from the last connect: under load, connects past the accept backlog wait for
+    // SYN retransmits.
+    let open = still_open_at(&burst, Instant::now() + CLOSED_WITHIN);
+    assert_eq!(open, 0, "idle connections of a burst still open");
+    peak
 }

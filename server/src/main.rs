@@ -34,6 +34,13 @@ use std::sync::Arc;
 use crate::config::{Config, ConfigSource};
 use crate::paths::PathManager;
 
+/// jemalloc rather than glibc's malloc: after a burst of thousands of connections, glibc keeps
+/// the freed memory in its per-thread arenas (RSS stayed 60 MB above its start), while
+/// jemalloc's background thread returns freed pages within about a second (`dirty_decay_ms`
+/// and `muzzy_decay_ms` in .cargo/config.toml; figures in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
