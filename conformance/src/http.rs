@@ -1,8 +1,10 @@
 //! A plain HTTP/1.1 client for tests: one request per connection, bounded by a read timeout.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
 
 /// An answer: status, raw head (status line and headers) and body.
 #[derive(Clone, Debug, Default)]
@@ -45,7 +47,31 @@ pub fn request(
     headers: &[&str],
     body: Option<&[u8]>,
 ) -> Option<Response> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    exchange(stream, port, method, target, headers, body)
+}
+
+/// [`get`] from the local address `source` (any of 127.0.0.0/8 on loopback), so that one test
+/// can be several clients to the server.
+pub fn get_from(source: Ipv4Addr, port: u16, target: &str, headers: &[&str]) -> Option<Response> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    socket.bind(&SocketAddr::from((source, 0)).into()).ok()?;
+    let server = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    socket
+        .connect_timeout(&server.into(), Duration::from_secs(5))
+        .ok()?;
+    exchange(socket.into(), port, "GET", target, headers, None)
+}
+
+/// Sends one request on `stream` and reads the answer until the server closes.
+fn exchange(
+    mut stream: TcpStream,
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[&str],
+    body: Option<&[u8]>,
+) -> Option<Response> {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
@@ -111,4 +137,15 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = data.get(eol + 4 + size..).unwrap_or_default();
     }
     out
+}
+
+/// The sum of the samples on `127.0.0.1:port/metrics` whose series starts with `series` (a
+/// name, or a name and the first labels: `limit_refusals_total{listener="hls"`); 0 when none.
+pub fn metric_sum(port: u16, series: &str) -> f64 {
+    let scrape = get(port, "/metrics", &[]).expect("metrics").text();
+    scrape
+        .lines()
+        .filter(|line| line.starts_with(series))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -1,6 +1,6 @@
 //! Headless Chromium (Debian's, driven by playwright-core) plays the LL-HLS player page: an
-//! H.264+AAC stream for 20 s with no stall and no hls.js error, reporting glass-to-glass
-//! latency; a camera's G.711 audio, repackaged as FLAC, decoding in the browser; and the same
+//! H.264+AAC stream for a minute with no stall, no hls.js error and no request over the default
+//! rate limit, reporting glass-to-glass latency; a camera's G.711 audio, repackaged as FLAC, decoding in the browser; and the same
 //! player over HTTPS (`hlsEncryption`) with a certificate made at test time.
 
 use std::path::PathBuf;
@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::Value;
 use vigia_conformance::clips::Clip;
 use vigia_conformance::tls::TestCa;
-use vigia_conformance::{Background, Ports, TempDir, Vigia, eventually, run_with_timeout};
+use vigia_conformance::{
+    Background, Ports, TempDir, Vigia, eventually, free_port, http, run_with_timeout,
+};
 
 /// One browser at a time: two decoding at once on a 2-core machine measure the machine.
 static BROWSER: Mutex<()> = Mutex::new(());
@@ -59,19 +61,31 @@ fn advanced(report: &Value) -> f64 {
     times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0)
 }
 
+/// Also the player's minute within the default rate limits (issue 13): hls.js's LL-HLS traffic
+/// (blocking playlist reloads, parts, preload hints) from one IP never gets a 429.
 #[test]
-fn chromium_plays_h264_aac_with_low_latency() {
+fn chromium_plays_h264_aac_with_low_latency_for_a_minute_within_the_rate_limit() {
     let ports = Ports::fresh();
-    let config = format!("{}paths:\n  cam:\n    source: synthetic\n", ports.yaml());
+    let metrics = free_port();
+    let config = format!(
+        "{}metrics: yes\nmetricsAddress: 127.0.0.1:{metrics}\npaths:\n  cam:\n    source: synthetic\n",
+        ports.yaml()
+    );
     let vigia = Vigia::start(&config, ports.rtsp);
-    let report = play(&ports.hls_url("cam", ""), 25);
+    let report = play(&ports.hls_url("cam", ""), 62);
     assert!(
         report.get("failure").is_none(),
         "{report}\n{}",
         vigia.logs()
     );
+    let hls = "{listener=\"hls\"";
+    let requests = http::metric_sum(metrics, &format!("http_requests_total{hls}"));
+    let refused = http::metric_sum(metrics, &format!("limit_refusals_total{hls}"));
+    println!("the player made {requests} requests in 62 s; {refused} refused");
+    assert!(requests > 300.0, "LL-HLS traffic: {requests} requests");
+    assert_eq!(refused, 0.0, "the player was rate limited");
     assert!(
-        advanced(&report) >= 20.0,
+        advanced(&report) >= 55.0,
         "playback advanced {} s: {report}",
         advanced(&report)
     );

@@ -46,9 +46,11 @@ use self::pagination::Page;
 use self::saved::SavedConfig;
 pub(crate) use self::saved::with_saved_changes;
 use self::store::ApiPaths;
-use crate::auth;
+use crate::auth::{self, Protocol};
 use crate::config::AuthAction;
 use crate::cors::allowed_origin;
+use crate::limits::KeyedRateLimit;
+use crate::limits::rate::{self, User};
 use crate::paths::PathManager;
 use crate::rtsp::listen_addr;
 
@@ -63,6 +65,8 @@ pub(crate) struct Api {
     writes: Mutex<()>,
     /// The last `config/paths/list` answer, reused while nothing it shows changed.
     config_list: Mutex<conf::ListCache>,
+    /// `apiUserRateLimit`, per authenticated user; `None` when off.
+    per_user: Option<Arc<KeyedRateLimit<User>>>,
     started: DateTime<Utc>,
 }
 
@@ -78,6 +82,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         saved: Mutex::new(saved),
         writes: Mutex::new(()),
         config_list: Mutex::default(),
+        per_user: user_rate_limit(config.api_user_rate_limit),
         started: Utc::now(),
     });
     conf::restore(&api);
@@ -91,8 +96,19 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
     let app = crate::metrics::instrument(app, "api");
     let tls = config.api_tls();
     Ok(vec![crate::limits::serve_http(
-        "API", &config, listener, app, tls,
+        "API",
+        &config,
+        listener,
+        app,
+        tls,
+        &config.api_trusted_proxies,
     )?])
+}
+
+/// The per-user limit of `apiUserRateLimit` (`rate` per minute; 0: off).
+fn user_rate_limit(rate: u32) -> Option<Arc<KeyedRateLimit<User>>> {
+    let what = format!("answered 429 to requests past apiUserRateLimit ({rate}/min)");
+    KeyedRateLimit::start("API", "apiUserRateLimit", rate::per_minute(rate), what)
 }
 
 fn router() -> Router<Arc<Api>> {
@@ -175,7 +191,9 @@ async fn guard(
     response
 }
 
-/// `None` when the peer may use the API; else a 401 with challenges.
+/// `None` when the peer may use the API; else a 401 with challenges, or a 429 when an
+/// authenticated user is past `apiUserRateLimit` (anonymous clients are held to the listener's
+/// per-IP limit only).
 async fn authenticate(
     api: &Api,
     peer: SocketAddr,
@@ -183,7 +201,20 @@ async fn authenticate(
     query: &str,
 ) -> Option<Response> {
     let config = api.paths.config();
-    auth::http_refusal(&config, peer, headers, query, AuthAction::Api, "").await
+    let checked = auth::check_http(
+        &config,
+        peer,
+        headers,
+        query,
+        Protocol::Http,
+        AuthAction::Api,
+        "",
+    );
+    match checked.await {
+        Ok(user) if user.is_empty() => None,
+        Ok(user) => api.per_user.as_ref()?.check(&User(user)),
+        Err(challenges) => Some(auth::unauthorized(&challenges)),
+    }
 }
 
 fn preflight_response() -> Response {

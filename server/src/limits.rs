@@ -1,6 +1,7 @@
 //! Connection limits shared by every listener (RTSP, HLS, playback, API, metrics): idle and
-//! header-read timeouts, a cap on connections per client IP (`maxConnectionsPerIP`), and the log
-//! lines that say when a limit bites. The HTTP listeners share one accept loop,
+//! header-read timeouts, a cap on connections per client IP (`maxConnectionsPerIP`), request
+//! rate limits on the HTTP listeners ([`rate`]) with the client behind a trusted proxy
+//! ([`proxy`]), and the log lines and `limit_refusals_total` counts that say when a limit bites. The HTTP listeners share one accept loop,
 //! [`serve_http`], which also runs the TLS handshake of an HTTPS listener (see `crate::tls`).
 //!
 //! A limit that bites under abuse bites thousands of times a second; logging each socket would
@@ -8,6 +9,8 @@
 //! one line per IP every [`SUMMARY_PERIOD`], as MediaMTX summarizes repeated warnings.
 
 use std::collections::HashMap;
+use std::fmt::Display;
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -18,53 +21,66 @@ use hyper::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tower_service::Service;
 
-use crate::config::{Config, TlsFiles};
+use crate::config::{Config, IpNet, TlsFiles};
+use crate::metrics::security::limit_counter;
 use crate::paths::lock;
 use crate::rtsp::peer_ip;
 use crate::tls::ServerTls;
 
+pub(crate) use self::rate::KeyedRateLimit;
+
+mod proxy;
+pub(crate) mod rate;
+
 /// How often a [`Summary`] logs what it counted.
 pub(crate) const SUMMARY_PERIOD: Duration = Duration::from_secs(10);
 
-/// Counts, per client IP, the connections a limit closed or refused, and logs the counts once per
-/// [`SUMMARY_PERIOD`] (a warning per IP with how many), never once per socket.
-pub(crate) struct Summary {
+/// Counts, per client IP (or per user: any key `K`), the connections or requests a limit closed
+/// or refused, adds each to `limit_refusals_total`, and logs the counts once per
+/// [`SUMMARY_PERIOD`] (a warning per key with how many), never once per socket.
+pub(crate) struct Summary<K = IpAddr> {
     /// The listener's log prefix, e.g. `RTSP`.
     listener: &'static str,
     /// What happened to the connections, e.g. `closed idle connections (readTimeout 10s)`.
     what: String,
-    counts: Mutex<HashMap<IpAddr, u64>>,
+    counts: Mutex<HashMap<K, u64>>,
+    /// `limit_refusals_total{listener,limit}`.
+    counter: Counter,
 }
 
-impl Summary {
-    /// A summary that logs every [`SUMMARY_PERIOD`] while it is alive (its flushing task holds
-    /// only a weak reference). Must be called inside the tokio runtime.
-    pub(crate) fn start(listener: &'static str, what: String) -> Arc<Self> {
+impl<K: Eq + Hash + Display + Send + 'static> Summary<K> {
+    /// A summary of `limit` (the config key that bites, for the metric) that logs every
+    /// [`SUMMARY_PERIOD`] while it is alive (its flushing task holds only a weak reference).
+    /// Must be called inside the tokio runtime.
+    pub(crate) fn start(listener: &'static str, limit: &'static str, what: String) -> Arc<Self> {
         let summary = Arc::new(Self {
             listener,
             what,
             counts: Mutex::new(HashMap::new()),
+            counter: limit_counter(listener, limit),
         });
         tokio::spawn(flush_every_period(Arc::downgrade(&summary)));
         summary
     }
 
-    /// Counts one connection of `peer`.
-    pub(crate) fn note(&self, peer: SocketAddr) {
-        *lock(&self.counts).entry(peer_ip(peer)).or_default() += 1;
+    /// Counts one connection or request of `key`.
+    pub(crate) fn note_key(&self, key: K) {
+        self.counter.inc();
+        *lock(&self.counts).entry(key).or_default() += 1;
     }
 
     /// Logs and clears the counts.
     fn flush(&self) {
         let counts = std::mem::take(&mut *lock(&self.counts));
-        for (ip, count) in counts {
+        for (key, count) in counts {
             tracing::warn!(
-                "[{}] {} from {ip}: {count} in the last {}s",
+                "[{}] {} from {key}: {count} in the last {}s",
                 self.listener,
                 self.what,
                 SUMMARY_PERIOD.as_secs()
@@ -73,7 +89,14 @@ impl Summary {
     }
 }
 
-async fn flush_every_period(summary: Weak<Summary>) {
+impl Summary {
+    /// Counts one connection of `peer`.
+    pub(crate) fn note(&self, peer: SocketAddr) {
+        self.note_key(peer_ip(peer));
+    }
+}
+
+async fn flush_every_period<K: Eq + Hash + Display + Send + 'static>(summary: Weak<Summary<K>>) {
     let mut ticks = tokio::time::interval(SUMMARY_PERIOD);
     ticks.tick().await;
     loop {
@@ -103,7 +126,7 @@ impl ConnLimiter {
         Arc::new(Self {
             max_per_ip,
             open: Mutex::new(HashMap::new()),
-            refused: Summary::start(listener, what),
+            refused: Summary::start(listener, "maxConnectionsPerIP", what),
         })
     }
 
@@ -158,6 +181,7 @@ pub(crate) fn serve_http(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsFiles>,
+    trusted_proxies: &[IpNet],
 ) -> Result<JoinHandle<()>, String> {
     let tls = match tls {
         Some(files) => Some(Arc::new(
@@ -167,7 +191,7 @@ pub(crate) fn serve_http(
         None => None,
     };
     let limiter = ConnLimiter::new(name, config.max_connections_per_ip);
-    let limits = Arc::new(HttpLimits::start(name, config.read_timeout));
+    let limits = Arc::new(HttpLimits::start(name, config, trusted_proxies));
     Ok(tokio::spawn(async move {
         loop {
             let (socket, peer) = match listener.accept().await {
@@ -190,7 +214,7 @@ pub(crate) fn serve_http(
     }))
 }
 
-/// The timeout of an HTTP listener and the summaries of the connections it closed.
+/// The limits of an HTTP listener and the summaries of what they refused.
 struct HttpLimits {
     /// `readTimeout`: for the TLS handshake, then for each request head.
     read_timeout: Duration,
@@ -198,27 +222,52 @@ struct HttpLimits {
     timeouts: Arc<Summary>,
     /// Connections whose TLS handshake failed or took too long.
     handshakes: Arc<Summary>,
+    /// `httpRateLimit` per client IP; `None` when off.
+    rate: Option<Arc<KeyedRateLimit<IpAddr>>>,
+    /// `*TrustedProxies` of the listener: peers whose forwarding headers name the client.
+    trusted_proxies: Vec<IpNet>,
 }
 
 impl HttpLimits {
-    fn start(name: &'static str, read_timeout: Duration) -> Self {
+    fn start(name: &'static str, config: &Config, trusted_proxies: &[IpNet]) -> Self {
+        let read_timeout = config.read_timeout;
+        let (rate, burst) = (config.http_rate_limit, config.http_rate_burst);
         Self {
             read_timeout,
             timeouts: Summary::start(
                 name,
+                "readTimeout",
                 format!(
                     "closed connections that sent no complete request head for {read_timeout:?} (readTimeout)"
                 ),
             ),
             handshakes: Summary::start(
                 name,
+                "tlsHandshake",
                 format!(
                     "closed connections whose TLS handshake failed or did not finish within {read_timeout:?} (readTimeout)"
                 ),
             ),
+            rate: KeyedRateLimit::start(
+                name,
+                "httpRateLimit",
+                rate::per_second(rate, burst),
+                format!("answered 429 to requests past httpRateLimit ({rate}/s, burst {burst})"),
+            ),
+            trusted_proxies: trusted_proxies.to_vec(),
         }
     }
+
+    /// The 429 for a request of `client` past `httpRateLimit`, `None` when it may go on.
+    fn refusal(&self, client: SocketAddr) -> Option<axum::response::Response> {
+        self.rate.as_ref()?.check(&peer_ip(client))
+    }
 }
+
+/// The TCP peer of an HTTP request, which handlers see in a request extension: it differs from
+/// the `ConnectInfo` address when a trusted proxy named the client (see [`proxy`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TcpPeer(pub(crate) SocketAddr);
 
 /// Runs the TLS handshake of an HTTPS listener's connection, then serves it.
 async fn serve_accepted(
@@ -229,10 +278,10 @@ async fn serve_accepted(
     limits: Arc<HttpLimits>,
 ) {
     let Some(tls) = tls else {
-        return serve_http_conn(socket, peer, app, &limits).await;
+        return serve_http_conn(socket, peer, app, limits).await;
     };
     match tls.accept(socket, limits.read_timeout).await {
-        Ok(stream) => serve_http_conn(stream, peer, app, &limits).await,
+        Ok(stream) => serve_http_conn(stream, peer, app, limits).await,
         Err(e) => {
             limits.handshakes.note(peer);
             tracing::debug!("[HTTP] TLS handshake with {peer} failed: {e}");
@@ -240,16 +289,26 @@ async fn serve_accepted(
     }
 }
 
-/// Serves one HTTP/1.1 connection; `ConnectInfo<SocketAddr>` is given to the handlers as
-/// `axum::serve` gives it.
-async fn serve_http_conn<S>(socket: S, peer: SocketAddr, app: Router, limits: &HttpLimits)
+/// Serves one HTTP/1.1 connection. Each request is checked against `httpRateLimit` for its
+/// client (the peer, or the client a trusted proxy names), which handlers see as
+/// `ConnectInfo<SocketAddr>` (as `axum::serve` gives it), the peer itself as [`TcpPeer`].
+async fn serve_http_conn<S>(socket: S, peer: SocketAddr, app: Router, limits: Arc<HttpLimits>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let conn_limits = limits.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
+        let client = proxy::client_addr(peer, request.headers(), &conn_limits.trusted_proxies);
+        let refusal = conn_limits.refusal(client);
+        request.extensions_mut().insert(ConnectInfo(client));
+        request.extensions_mut().insert(TcpPeer(peer));
         let mut app = app.clone();
-        async move { app.call(request).await }
+        async move {
+            match refusal {
+                Some(too_many) => Ok(too_many),
+                None => app.call(request).await,
+            }
+        }
     });
     let mut builder = http1::Builder::new();
     builder

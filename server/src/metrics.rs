@@ -83,7 +83,14 @@ pub(crate) async fn start(
         "metrics",
     );
     let tls = config.metrics_tls();
-    let serve = crate::limits::serve_http("metrics", &config, listener, app, tls)?;
+    let serve = crate::limits::serve_http(
+        "metrics",
+        &config,
+        listener,
+        app,
+        tls,
+        &config.metrics_trusted_proxies,
+    )?;
     Ok(vec![sampler, serve])
 }
 

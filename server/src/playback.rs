@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use bytes::Bytes;
@@ -43,6 +43,7 @@ use self::query::{ByteRange, Format, GetQuery, ListQuery, byte_range};
 use crate::auth;
 use crate::config::{AuthAction, Config, check_path_name};
 use crate::cors::allowed_origin;
+use crate::limits::TcpPeer;
 use crate::paths::lock;
 use crate::record::Recording;
 use crate::rtsp::{listen_addr, peer_ip};
@@ -94,13 +95,16 @@ pub(crate) async fn start(
         "playback",
     );
     let tls = server.config.playback_tls();
-    let serve = crate::limits::serve_http("playback", &server.config, listener, app, tls)?;
+    let config = &server.config;
+    let trusted = &config.playback_trusted_proxies;
+    let serve = crate::limits::serve_http("playback", config, listener, app, tls, trusted)?;
     Ok(vec![serve])
 }
 
 async fn handle(
     State(server): State<Arc<PlaybackServer>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(TcpPeer(tcp_peer)): Extension<TcpPeer>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -108,6 +112,7 @@ async fn handle(
     let request = Request {
         server: &server,
         peer,
+        tcp_peer,
         uri: &uri,
         headers: &headers,
         head: method == Method::HEAD,
@@ -136,7 +141,10 @@ async fn handle(
 /// One request, as the handlers see it.
 struct Request<'a> {
     server: &'a Arc<PlaybackServer>,
+    /// The client (behind a trusted proxy, the one it names).
     peer: SocketAddr,
+    /// The TCP peer: the proxy, when there is one.
+    tcp_peer: SocketAddr,
     uri: &'a Uri,
     headers: &'a HeaderMap,
     head: bool,
@@ -517,9 +525,10 @@ async fn challenge(r: &Request<'_>, path: &str) -> Option<Response> {
     auth::http_refusal(config, r.peer, r.headers, query, AuthAction::Playback, path).await
 }
 
-/// `http`, or what a trusted proxy says in `X-Forwarded-Proto` (HTTPS is not served yet).
+/// What a trusted proxy says in `X-Forwarded-Proto`, else `https` or `http` as the listener
+/// serves.
 fn scheme(r: &Request<'_>) -> String {
-    let ip = peer_ip(r.peer);
+    let ip = peer_ip(r.tcp_peer);
     let trusted = r
         .server
         .config
@@ -531,7 +540,12 @@ fn scheme(r: &Request<'_>) -> String {
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .filter(|p| trusted && !p.is_empty());
-    forwarded.unwrap_or("http").to_owned()
+    let own = if r.server.config.playback_encryption {
+        "https"
+    } else {
+        "http"
+    };
+    forwarded.unwrap_or(own).to_owned()
 }
 
 /// The host the client asked for (`Host`, or the URI's authority).

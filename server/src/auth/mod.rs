@@ -213,7 +213,11 @@ pub(crate) async fn http_refusal(
     path: &str,
 ) -> Option<Response> {
     let checked = check_http(config, peer, headers, query, Protocol::Http, action, path);
-    let challenges = checked.await.err()?;
+    Some(unauthorized(&checked.await.err()?))
+}
+
+/// The 401 of the playback, API and metrics listeners: MediaMTX's JSON error and `challenges`.
+pub(crate) fn unauthorized(challenges: &[String]) -> Response {
     let body = serde_json::json!({"status": "error", "error": "authentication error"});
     let mut refusal = Response::new(axum::body::Body::from(body.to_string()));
     *refusal.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
@@ -221,7 +225,7 @@ pub(crate) async fn http_refusal(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    Some(with_challenges(refusal, &challenges))
+    with_challenges(refusal, challenges)
 }
 
 /// `response` (a 401) with a `WWW-Authenticate` header per challenge.

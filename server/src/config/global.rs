@@ -197,6 +197,16 @@ pub(crate) struct Config {
     /// `maxConnectionsPerIP`: connections one client IP may hold open on each listener (RTSP,
     /// HLS, playback, API, metrics); past it new ones are closed at accept (256; 0: no cap).
     pub max_connections_per_ip: usize,
+    /// `httpRateLimit`: requests per second one client IP may make to each HTTP listener (HLS,
+    /// playback, API, metrics); past it, 429 with `Retry-After` (100; 0: no limit). A player's
+    /// LL-HLS traffic is about 12 requests per second (see `docs/limits.md`).
+    pub http_rate_limit: u32,
+    /// `httpRateBurst`: requests one client IP may make at once above `httpRateLimit` before
+    /// being held to the rate (100; > 0).
+    pub http_rate_burst: u32,
+    /// `apiUserRateLimit`: API requests per minute one authenticated user may make, over all
+    /// the IPs it comes from; past it, 429 with `Retry-After` (60; 0: no limit).
+    pub api_user_rate_limit: u32,
     // ---- Paths.
     /// `pathDefaults`, merged with MediaMTX's defaults.
     pub path_defaults: PathConf,
@@ -267,6 +277,9 @@ impl Default for Config {
             record_spool_directory: "./vigia-spool".to_owned(),
             record_spool_max_size: 2 << 30,
             max_connections_per_ip: 256,
+            http_rate_limit: 100,
+            http_rate_burst: 100,
+            api_user_rate_limit: 60,
             path_defaults: PathConf::default(),
             paths: Vec::new(),
             unimplemented: BTreeMap::new(),
@@ -365,6 +378,9 @@ pub(crate) fn set_key(
         "maxConnectionsPerIP" => {
             cfg.max_connections_per_ip = ctx.uint(kp, v, u64::from(u32::MAX))? as usize
         }
+        "httpRateLimit" => cfg.http_rate_limit = whole_u32(ctx, kp, v)?,
+        "httpRateBurst" => cfg.http_rate_burst = positive_u32(ctx, kp, v)?,
+        "apiUserRateLimit" => cfg.api_user_rate_limit = whole_u32(ctx, kp, v)?,
         _ => return Err(ctx.unknown(kp)),
     }
     Ok(())
@@ -538,6 +554,19 @@ pub(super) fn positive_duration(
 /// A size in bytes greater than zero.
 pub(super) fn positive_size(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u64, ConfigError> {
     match ctx.size(kp, v)? {
+        0 => Err(ctx.invalid(kp, "must be greater than zero")),
+        n => Ok(n),
+    }
+}
+
+/// A whole number that fits in 32 bits.
+fn whole_u32(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u32, ConfigError> {
+    Ok(ctx.uint(kp, v, u64::from(u32::MAX))? as u32)
+}
+
+/// A whole number from 1 that fits in 32 bits.
+fn positive_u32(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<u32, ConfigError> {
+    match whole_u32(ctx, kp, v)? {
         0 => Err(ctx.invalid(kp, "must be greater than zero")),
         n => Ok(n),
     }

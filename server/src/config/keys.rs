@@ -67,6 +67,9 @@ pub(crate) const GLOBAL_VIGIA: &[&str] = &[
     "recordSpoolDirectory",
     "recordSpoolMaxSize",
     "maxConnectionsPerIP",
+    "httpRateLimit",
+    "httpRateBurst",
+    "apiUserRateLimit",
 ];
 
 /// Path keys Vigia implements (parsed into typed fields of `PathConf`).

@@ -100,7 +100,12 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
     let app = crate::metrics::instrument(Router::new().fallback(handle).with_state(server), "hls");
     let tls = config.hls.tls();
     tasks.push(crate::limits::serve_http(
-        "HLS", &config, listener, app, tls,
+        "HLS",
+        &config,
+        listener,
+        app,
+        tls,
+        &config.hls.trusted_proxies,
     )?);
     Ok(tasks)
 }

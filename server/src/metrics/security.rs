@@ -1,5 +1,6 @@
 //! Authentication decisions: `auth_decisions_total{protocol,action,result}`, counted by
-//! [`crate::auth`] for every attempt on every listener. Process-wide like the HTTP figures, so
+//! [`crate::auth`] for every attempt on every listener; and the refusals of the connection and
+//! rate limits, `limit_refusals_total{listener,limit}`, counted by [`crate::limits`]. Process-wide like the HTTP figures, so
 //! the listeners need nothing passed to them; labels are bounded (fixed protocols, actions and
 //! results).
 
@@ -59,13 +60,42 @@ pub(crate) fn count_auth(protocol: Protocol, action: AuthAction, result: AuthRes
         .inc();
 }
 
-/// Writes the family (described even before the first decision).
+/// Writes the families (described even before the first decision).
 pub(crate) fn encode(encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
-    let family: &dyn EncodeMetric = &*DECISIONS;
-    family.encode(encoder.encode_descriptor(
+    let decisions: &dyn EncodeMetric = &*DECISIONS;
+    decisions.encode(encoder.encode_descriptor(
         "auth_decisions",
         "Authentication decisions, by protocol, action and result (allowed, challenged, denied)",
         None,
-        family.metric_type(),
+        decisions.metric_type(),
+    )?)?;
+    let limits: &dyn EncodeMetric = &*LIMITS;
+    limits.encode(encoder.encode_descriptor(
+        "limit_refusals",
+        "Connections and requests refused or closed by a limit, by listener and limit \
+         (maxConnectionsPerIP, readTimeout, tlsHandshake, httpRateLimit, apiUserRateLimit)",
+        None,
+        limits.metric_type(),
     )?)
+}
+
+/// The labels of `limit_refusals_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    listener: String,
+    limit: &'static str,
+}
+
+static LIMITS: LazyLock<Family<LimitLabels, Counter>> = LazyLock::new(Family::default);
+
+/// The counter of connections or requests that `limit` (`maxConnectionsPerIP`, `readTimeout`,
+/// `tlsHandshake`, `httpRateLimit`, `apiUserRateLimit`) refused or closed on `listener` (a log
+/// prefix such as `HLS`, counted in lower case); held by the limit so counting is one atomic add.
+pub(crate) fn limit_counter(listener: &str, limit: &'static str) -> Counter {
+    LIMITS
+        .get_or_create(&LimitLabels {
+            listener: listener.to_ascii_lowercase(),
+            limit,
+        })
+        .clone()
 }

@@ -89,6 +89,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
             .map_err(|e| format!("[RTSPS] can't serve TLS: {e}"))?;
         let failed = Summary::start(
             "RTSPS",
+            "tlsHandshake",
             format!(
                 "closed connections whose TLS handshake failed or did not finish within {:?} (readTimeout)",
                 config.read_timeout
@@ -161,6 +162,7 @@ impl RtspServer {
             digest: config.rtsp_auth_methods.contains(&RtspAuthMethod::Digest),
             idle_closes: Summary::start(
                 name,
+                "readTimeout",
                 format!(
                     "closed connections that sent no complete request for {:?} (readTimeout)",
                     config.read_timeout
