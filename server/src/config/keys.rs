@@ -294,6 +294,23 @@ pub(crate) fn global_keys() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 
+/// Encryption keys of listeners Vigia does not serve yet: accepted when they ask for no TLS
+/// (MediaMTX's sample config sets them so), refused when they ask for it, never ignored.
+const UNSERVED_ENCRYPTION: &[&str] = &["webrtcEncryption", "rtmpEncryption", "pprofEncryption"];
+
+/// Whether `key: value` asks for TLS on a listener Vigia does not serve (`yes`, `true`,
+/// `optional`, `strict`…; anything but `no`/`false`/empty).
+pub(crate) fn asks_for_unserved_tls(key: &str, value: &serde_yaml::Value) -> bool {
+    use serde_yaml::Value;
+    UNSERVED_ENCRYPTION.contains(&key)
+        && match value {
+            Value::Bool(on) => *on,
+            Value::String(s) => !matches!(s.trim(), "" | "no" | "false"),
+            Value::Null => false,
+            _ => true,
+        }
+}
+
 /// Classifies a top-level key.
 pub(crate) fn global_kind(key: &str) -> KeyKind {
     if GLOBAL_TYPED.iter().any(|keys| keys.contains(&key)) {

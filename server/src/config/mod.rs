@@ -255,6 +255,11 @@ fn set_global(
             Ok(())
         }
         KeyKind::Implemented => global::set_key(ctx, cfg, key, kp, val),
+        KeyKind::Unimplemented if keys::asks_for_unserved_tls(key, val) => Err(ctx.invalid(
+            kp,
+            "Vigia has no TLS on this listener yet (nor the listener itself); set it to no \
+             rather than believe its traffic encrypted",
+        )),
         KeyKind::Unimplemented => {
             ctx.warn_unimplemented(kp);
             cfg.unimplemented.insert(key.to_owned(), val.clone());

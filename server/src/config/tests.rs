@@ -651,6 +651,18 @@ const BAD: &[(&str, &str, &str, usize)] = &[
         2,
     ),
     (
+        "webrtcEncryption on (no WebRTC TLS yet)",
+        "webrtcEncryption: yes\n",
+        "webrtcEncryption",
+        1,
+    ),
+    (
+        "rtmpEncryption strict (no RTMPS yet)",
+        "rtmpEncryption: strict\n",
+        "rtmpEncryption",
+        1,
+    ),
+    (
         "bad metricsTrustedProxies",
         "metricsTrustedProxies: [10.0.0.0/99]\n",
         "metricsTrustedProxies[0]",
