@@ -45,7 +45,15 @@ pub(crate) enum Protocol {
 }
 
 impl Protocol {
-    /// MediaMTX's spelling.
+    /// How logs and metrics name it: `rtsp`, `hls` or `http`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            other => other.name(),
+        }
+    }
+
+    /// MediaMTX's spelling (the `protocol` field of `authMethod: http` requests).
     pub(crate) fn name(self) -> &'static str {
         match self {
             Protocol::Rtsp => "rtsp",
@@ -155,6 +163,13 @@ pub(crate) async fn check(config: &Config, attempt: &Attempt<'_>, offer_digest: 
     match outcome {
         Ok(user) => {
             count_auth(attempt.protocol, attempt.action, AuthResult::Allowed);
+            tracing::debug!(
+                path = attempt.path,
+                "{} may {} (over {}) as {user:?}",
+                attempt.ip,
+                attempt.action.name(),
+                attempt.protocol.label()
+            );
             Verdict::Allow { user }
         }
         Err(refusal) => {
@@ -258,10 +273,10 @@ async fn refuse(attempt: &Attempt<'_>, refusal: &Refusal) {
     count_auth(attempt.protocol, attempt.action, AuthResult::Denied);
     tracing::warn!(
         path = attempt.path,
-        "authentication failed for {} ({} {:?}): {}",
+        "authentication failed for {} ({} over {}): {}",
         attempt.ip,
-        attempt.protocol.name(),
-        attempt.action,
+        attempt.action.name(),
+        attempt.protocol.label(),
         refusal.reason
     );
     let pause = rand::rng().random_range(Duration::ZERO..MAX_FAILURE_PAUSE);

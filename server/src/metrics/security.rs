@@ -47,13 +47,9 @@ static DECISIONS: LazyLock<Family<DecisionLabels, Counter>> = LazyLock::new(Fami
 
 /// Counts one decision.
 pub(crate) fn count_auth(protocol: Protocol, action: AuthAction, result: AuthResult) {
-    let protocol = match protocol {
-        Protocol::Http => "http",
-        other => other.name(),
-    };
     DECISIONS
         .get_or_create(&DecisionLabels {
-            protocol,
+            protocol: protocol.label(),
             action: action.name(),
             result: result.name(),
         })
