@@ -112,6 +112,30 @@ fn parse_bearer(token: &str) -> Result<Credentials, AuthError> {
     Ok(Credentials::Bearer(token.to_owned()))
 }
 
+/// Fuzz entry point: parses `data` as an `Authorization` value; whatever parses must check
+/// against a challenge without panicking, and a Basic user and password must come back from
+/// their own encoding unchanged.
+pub fn fuzz_authorization(data: &[u8]) {
+    let Ok(header) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(credentials) = parse_authorization(header) else {
+        return;
+    };
+    let issued = Challenge {
+        realm: "IPCAM",
+        nonce: "0123456789abcdef",
+    };
+    verify(&credentials, "DESCRIBE", "user", "pass", &issued);
+    if let Credentials::Basic { user, pass } = &credentials {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        let again = parse_authorization(&format!("Basic {encoded}"));
+        if !user.contains(':') {
+            assert_eq!(again.as_ref(), Ok(&credentials), "Basic round trip");
+        }
+    }
+}
+
 /// Checks credentials against the expected user and password.
 ///
 /// `method` is the request's method (`DESCRIBE`…). For Digest, the realm and nonce the client

@@ -1,11 +1,11 @@
-//! Replays the RTSP message, RTSP session and SDP fuzz seed corpora through their fuzz entry
+//! Replays the RTSP message, RTSP session, SDP and `Authorization` fuzz seed corpora through their fuzz entry
 //! points in the normal test run. The seeds are written from the unit-test case tables with
 //! `VIGIA_WRITE_CORPUS=1 cargo test -p vigia-protocol --lib`.
 
 use std::fs;
 use std::path::PathBuf;
 
-use vigia_protocol::{rtsp, sdp};
+use vigia_protocol::{auth, rtsp, sdp};
 
 /// Runs every file of `fuzz/corpus/<target>/` through `entry`; returns how many there were.
 fn replay(target: &str, entry: fn(&[u8])) -> usize {
@@ -128,6 +128,16 @@ fn mutate_once(m: &mut Vec<u8>, next: &mut impl FnMut() -> u64, seeds: &[Vec<u8>
             }
         }
     }
+}
+
+#[test]
+fn authorization_corpus() {
+    assert!(replay("authorization", auth::fuzz_authorization) >= 8);
+}
+
+#[test]
+fn mutated_authorization_seeds() {
+    mutate_all("authorization", auth::fuzz_authorization);
 }
 
 #[test]
