@@ -178,7 +178,10 @@ impl Connection {
                     Ok(0) => return "closed by the client".into(),
                     Ok(n) => {
                         self.entry.count_inbound(n);
-                        if let Err(reason) = self.process(&mut buf).await {
+                        // Boxed: handling requests (authentication, path lookups, hooks) is a
+                        // large future, which inline would make every idle connection's task
+                        // as large (issue 13: memory per idle connection).
+                        if let Err(reason) = Box::pin(self.process(&mut buf)).await {
                             return reason;
                         }
                     }

@@ -228,9 +228,20 @@ async fn accept_loop(listener: TcpListener, server: Arc<RtspServer>) {
 }
 
 /// Serves one admitted connection, after its TLS handshake on the RTSPS listener.
+///
+/// The TLS side is boxed: its handshake and stream are large (about 10 KB), and inline they
+/// would make every plain connection's task as large (issue 13: memory per idle connection).
 async fn serve_accepted(server: Arc<RtspServer>, socket: TcpStream, peer: SocketAddr) {
-    let Some(rtsps) = &server.tls else {
+    if server.tls.is_none() {
         return conn::run(server, socket, peer).await;
+    }
+    Box::pin(serve_tls(server, socket, peer)).await;
+}
+
+/// [`serve_accepted`] on the RTSPS listener.
+async fn serve_tls(server: Arc<RtspServer>, socket: TcpStream, peer: SocketAddr) {
+    let Some(rtsps) = &server.tls else {
+        return;
     };
     // The TLS stream's halves give no access to the socket: bound its send buffer now rather
     // than when playing starts (see `writer::run`; the kernel allocates it only as data waits).
