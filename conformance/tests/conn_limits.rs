@@ -1,9 +1,11 @@
-//! Connection limits under abuse (issue 13 item 4): idle and slowloris connections are closed
-//! after `readTimeout` on the RTSP and HLS listeners while normal clients are served, a playing
-//! RTSP reader over TCP that sends nothing is not, and `maxConnectionsPerIP` refuses the excess.
+//! Connection limits under abuse (issue 13 item 4): 2,000 idle connections and 100 slowloris
+//! clients on each of the RTSP and HLS listeners are closed after `readTimeout` while a normal
+//! client gets the playlist in under 50 ms (the median of five requests); a playing RTSP reader
+//! over TCP that sends nothing is not closed; `maxConnectionsPerIP` refuses the excess; and RSS
+//! comes back within 10 % of where it started after ten bursts of 4,000 idle connections.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,10 +15,17 @@ use vigia_conformance::{Ports, Vigia, eventually, http};
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long after opening an idle connection the server must have closed it.
 const CLOSED_WITHIN: Duration = Duration::from_secs(4);
-const IDLE: usize = 300;
+/// Idle connections of each flood: the issue's 2,000 on each of the RTSP and HLS ports.
+const IDLE: usize = 2000;
 const SLOWLORIS: usize = 100;
 /// The floods come from one IP: above the default cap of 256 per IP.
-const FLOOD_CAP: &str = "maxConnectionsPerIP: 1000\n";
+const FLOOD_CAP: &str = "maxConnectionsPerIP: 3000\n";
+/// What a normal client waits for the playlist during a flood, at most (issue 13).
+const PLAYLIST_WITHIN: Duration = Duration::from_millis(50);
+/// Playlist requests timed during a flood; the median is held to [`PLAYLIST_WITHIN`].
+const PLAYLIST_SAMPLES: usize = 5;
+/// How long a connect may wait for the server before it is tried again (see [`connect_soon`]).
+const CONNECT_RETRY: Duration = Duration::from_millis(100);
 
 fn start(extra: &str) -> (Vigia, Ports) {
     start_with_read_timeout("2s", extra)
@@ -39,10 +48,25 @@ fn rss_kib(vigia: &Vigia) -> u64 {
         .unwrap_or(0)
 }
 
+/// Opens `count` TCP connections to `port` that send nothing, one after another.
 fn open_idle(port: u16, count: usize) -> Vec<TcpStream> {
-    (0..count)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
-        .collect()
+    (0..count).map(|_| connect_soon(port)).collect()
+}
+
+/// A TCP connection to `port`. A connect that finds the listener's accept queue full has its
+/// SYN dropped and would wait a second for the kernel to send it again: it is given up after
+/// [`CONNECT_RETRY`] and tried anew, so that a burst takes the time the server needs to accept
+/// it, not the kernel's retransmission timer.
+fn connect_soon(port: u16) -> TcpStream {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    for _ in 0..100 {
+        match TcpStream::connect_timeout(&addr, CONNECT_RETRY) {
+            Ok(stream) => return stream,
+            Err(e) if e.kind() == ErrorKind::TimedOut => continue,
+            Err(e) => panic!("connect to {addr}: {e}"),
+        }
+    }
+    panic!("no connection to {addr} within 100 attempts");
 }
 
 /// Whether the server closed `stream` (a read gives end of file or an error, not "would block").
@@ -121,6 +145,7 @@ fn describe_works(ports: Ports) {
 #[test]
 fn idle_and_slowloris_rtsp_connections_are_closed_and_a_silent_player_is_not() {
     let (vigia, ports) = start(FLOOD_CAP);
+    playlist_works(ports, Duration::from_secs(20));
     let reader = silent_reader(ports, READ_TIMEOUT * 3);
     let before = rss_kib(&vigia);
     let idle = open_idle(ports.rtsp, IDLE);
@@ -131,6 +156,7 @@ fn idle_and_slowloris_rtsp_connections_are_closed_and_a_silent_player_is_not() {
         CLOSED_WITHIN + Duration::from_secs(1),
     );
     let during = rss_kib(&vigia);
+    playlist_answers_quickly(ports, "RTSP");
     describe_works(ports);
 
     let open = still_open_at(&idle, opened + CLOSED_WITHIN);
@@ -171,6 +197,29 @@ fn playlist_works(ports: Ports, limit: Duration) -> Duration {
     answered.unwrap_or_else(|| panic!("no playlist within {:?}", started.elapsed()))
 }
 
+/// A normal client gets the playlist within [`PLAYLIST_WITHIN`] during a flood of the `flood`
+/// listener: [`PLAYLIST_SAMPLES`] requests one after another, each on a new connection as a
+/// player's first one, and the median of their times (from connect to the end of the answer)
+/// is held to the bound.
+fn playlist_answers_quickly(ports: Ports, flood: &str) {
+    let mut times: Vec<Duration> = (0..PLAYLIST_SAMPLES)
+        .map(|_| {
+            let started = Instant::now();
+            let answer = http::get(ports.hls, "/cam1/index.m3u8", &[]);
+            let status = answer.map_or(0, |a| a.status);
+            assert_eq!(status, 200, "playlist during the {flood} flood");
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    let median = times[times.len() / 2];
+    println!("HLS playlist during the {flood} flood: {times:?}, median {median:?}");
+    assert!(
+        median < PLAYLIST_WITHIN,
+        "playlist during the {flood} flood: median {median:?} of {times:?}"
+    );
+}
+
 #[test]
 fn idle_and_slowloris_hls_connections_are_closed_while_the_playlist_is_served() {
     let (vigia, ports) = start(FLOOD_CAP);
@@ -184,8 +233,7 @@ fn idle_and_slowloris_hls_connections_are_closed_while_the_playlist_is_served() 
         CLOSED_WITHIN + Duration::from_secs(1),
     );
     let during = rss_kib(&vigia);
-    let took = playlist_works(ports, Duration::from_secs(2));
-    println!("HLS playlist during the flood: {took:?}");
+    playlist_answers_quickly(ports, "HLS");
 
     let open = still_open_at(&idle, opened + CLOSED_WITHIN);
     assert_eq!(
@@ -276,37 +324,44 @@ fn a_publisher_that_stops_sending_is_closed_after_read_timeout() {
 
 /// Bounded memory per connection, returned after bursts (issue 13): vigia's RSS after ten bursts
 /// of 4,000 idle connections (2,000 RTSP + 2,000 HLS), each closed by `readTimeout`, comes back
-/// near where it started (the issue saw 44 MB grow to 108 MB and stay there; glibc's malloc
-/// kept about 60 MB of the freed memory, jemalloc returns it).
+/// within [`ALLOWED_GROWTH_PERCENT`] of where it started (the issue saw 44 MB grow to 108 MB and
+/// stay there; glibc's malloc kept about 60 MB of the freed memory, jemalloc returns it).
 ///
-/// "Where it started" is measured after one warm-up burst of the same size, once RSS has stopped
-/// falling. The first burst starts the runtime's threads and the allocator's own bookkeeping,
-/// and sizes the structures that keep the capacity of the most connections ever open at once
-/// (the log's span slab and the connection registry's map, about 0.7 MB for 4,000, measured
-/// with heaptrack). The server has no path producing media, so nothing but the connections
-/// moves its memory. The allocator hands freed pages back on its own schedule (jemalloc's
-/// background thread, about a second), so the figure after the bursts is polled for up to
-/// [`SETTLE`].
+/// The server is the issue's: built-in defaults with the synthetic `demo` stream running
+/// (`BUILT_IN_YAML`'s paths), but for `readTimeout: 1s` (so that a burst is closed in a second,
+/// not ten) and `maxConnectionsPerIP: 0` (the bursts come from one IP).
 ///
-/// The bound is [`ALLOWED_GROWTH_PERCENT`] = 25 %, not the issue's 10 %: after the warm-up
-/// (about 14 MB) the bursts leave 1.5 to 3 MB behind, a plateau that does not grow with more
-/// bursts (17.0 MB after 10, 17.5 after 20, 17.0 after 30 in one run), made of jemalloc slabs
-/// pinned by a few long-lived small allocations and code pages first touched by the bursts.
-/// That is 10 to 20 % of this small server; a bound of 10 % fails about every other run.
+/// "Where it started" is RSS after one warm-up burst of the same size, once it has stopped
+/// falling. The warm-up starts the runtime's threads and the allocator's own bookkeeping, fills
+/// the `demo` stream's ring, and sizes the structures that keep the capacity of the most
+/// connections ever open at once (the log's span slab and the connection registry's map, about
+/// 0.7 MB for 4,000, measured with heaptrack). The allocator hands freed pages back on its own
+/// schedule (jemalloc's background thread, about a second), so the figure after the bursts is
+/// polled for up to [`SETTLE`].
+///
+/// Measured (2-core machine, the file's other tests running alongside): start 17.9 to 22.4 MB
+/// (the `demo` stream's ring moves it by a few MB), peaks 60 to 82 MB with 4,000 connections
+/// open, and -0.8 to +6.5 % after the bursts in six runs. Before an idle RTSP connection's task
+/// was shrunk from 13.2 to 3.5 KB (the RTSPS handshake and request handling boxed off it), peaks
+/// were 94 to 120 MB and one run ended +9.3 %; without the stream (a 14 MB start) the plateau
+/// left behind, 1.5 to 3 MB, was 10 to 20 %.
 #[test]
 fn rss_returns_near_where_it_started_after_bursts_of_idle_connections() {
     const BURSTS: usize = 10;
     const PER_PORT: usize = 2000;
     const SETTLE: Duration = Duration::from_secs(10);
-    const ALLOWED_GROWTH_PERCENT: u64 = 25;
-    let (vigia, ports) =
-        Vigia::start_on_fresh_ports("readTimeout: 1s\nmaxConnectionsPerIP: 0\npaths:\n  pub1:\n");
+    const ALLOWED_GROWTH_PERCENT: u64 = 10;
+    let (vigia, ports) = Vigia::start_on_fresh_ports(
+        "readTimeout: 1s\nmaxConnectionsPerIP: 0\npaths:\n  demo:\n    source: synthetic\n  all_others:\n",
+    );
     let fresh = rss_kib(&vigia);
-    idle_burst(&vigia, ports, PER_PORT);
+    let began = Instant::now();
+    let warm_peak = idle_burst(&vigia, ports, PER_PORT);
     let start = settled_rss_kib(&vigia, Duration::from_secs(3));
     let peaks: Vec<u64> = (0..BURSTS)
         .map(|_| idle_burst(&vigia, ports, PER_PORT))
         .collect();
+    let bursts_took = began.elapsed();
     let limit = start + start * ALLOWED_GROWTH_PERCENT / 100;
     let settling = Instant::now();
     let mut after = rss_kib(&vigia);
@@ -316,8 +371,9 @@ fn rss_returns_near_where_it_started_after_bursts_of_idle_connections() {
     }
     let settled = settled_rss_kib(&vigia, Duration::from_secs(2));
     println!(
-        "RSS (KiB): fresh {fresh}, after a warm-up burst {start}, right after each of {BURSTS} bursts of {PER_PORT} RTSP + {PER_PORT} HLS idle connections {peaks:?}, {after} {:?} after the last, then {settled} ({:+.1} %)",
+        "RSS (KiB): fresh {fresh}, warm-up peak {warm_peak}, after the warm-up burst {start}, right after each of {BURSTS} bursts of {PER_PORT} RTSP + {PER_PORT} HLS idle connections {peaks:?} ({bursts_took:?} for all bursts), {after} {:?} after the last ({:+.1} %), then {settled} ({:+.1} %)",
         settling.elapsed(),
+        (after as f64 / start as f64 - 1.0) * 100.0,
         (settled as f64 / start as f64 - 1.0) * 100.0
     );
     assert!(
@@ -325,6 +381,7 @@ fn rss_returns_near_where_it_started_after_bursts_of_idle_connections() {
         "RSS {after} KiB after {BURSTS} bursts, more than {ALLOWED_GROWTH_PERCENT} % above the {start} KiB it started at"
     );
 }
+
 /// vigia's RSS (KiB) once it has stopped falling (two readings 500 ms apart within 2 %), or
 /// after `limit`.
 fn settled_rss_kib(vigia: &Vigia, limit: Duration) -> u64 {
@@ -340,14 +397,15 @@ fn settled_rss_kib(vigia: &Vigia, limit: Duration) -> u64 {
     }
 }
 
-/// Opens `per_port` idle connections to each of the RTSP and HLS listeners, waits until the
-/// server has closed them all, and returns vigia's RSS (KiB) right after the last connect.
+/// Opens `per_port` idle connections to each of the RTSP and HLS listeners (both at once, one
+/// connect after another on each), waits until the server has closed them all, and returns
+/// vigia's RSS (KiB) right after the last connect.
 fn idle_burst(vigia: &Vigia, ports: Ports, per_port: usize) -> u64 {
+    let hls = thread::spawn(move || open_idle(ports.hls, per_port));
     let mut burst = open_idle(ports.rtsp, per_port);
-    burst.extend(open_idle(ports.hls, per_port));
+    burst.extend(hls.join().unwrap());
     let peak = rss_kib(vigia);
-    // Measured from the last connect: under load, connects past the accept backlog wait for
-    // SYN retransmits.
+    // Measured from the last connect, the first ones having been closed already.
     let open = still_open_at(&burst, Instant::now() + CLOSED_WITHIN);
     assert_eq!(open, 0, "idle connections of a burst still open");
     peak
