@@ -341,7 +341,7 @@ fn a_publisher_that_stops_sending_is_closed_after_read_timeout() {
 ///
 /// Measured (2-core machine, the file's other tests running alongside): start 17.9 to 22.4 MB
 /// (the `demo` stream's ring moves it by a few MB), peaks 60 to 82 MB with 4,000 connections
-/// open, and -0.8 to +6.5 % after the bursts in six runs. Before an idle RTSP connection's task
+/// open, and -0.8 to +6.5 % after the bursts in five runs. Before an idle RTSP connection's task
 /// was shrunk from 13.2 to 3.5 KB (the RTSPS handshake and request handling boxed off it), peaks
 /// were 94 to 120 MB and one run ended +9.3 %; without the stream (a 14 MB start) the plateau
 /// left behind, 1.5 to 3 MB, was 10 to 20 %.
