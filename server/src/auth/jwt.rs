@@ -143,6 +143,7 @@ impl Claims {
         })
     }
 
+    /// Whether `exp` has come: the current time is not before it (RFC 7519 §4.1.4).
     fn expired(&self) -> bool {
         self.expires.is_some_and(|exp| unix_seconds() >= exp)
     }
@@ -213,6 +214,11 @@ impl KeySets {
         )
         .map_err(|e| format!("the JWT is not valid: {e}"))?;
         let claims = Arc::new(Claims::read(&data.claims, &settings.claim_key, generation)?);
+        // jsonwebtoken refuses only `exp < now`; RFC 7519 §4.1.4 wants now before `exp`, so a
+        // token is refused from its `exp` second on, as the remembered ones are.
+        if claims.expired() {
+            return Err("the JWT has expired".to_owned());
+        }
         self.remember(token, &claims);
         Ok(claims)
     }
@@ -341,4 +347,20 @@ fn validation(settings: &Settings, alg: Algorithm) -> Validation {
         v.set_issuer(&[&settings.issuer]);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_expired_from_its_exp_second_on() {
+        let claims = |exp: u64| {
+            let json = serde_json::json!({"sub": "ana", "exp": exp, "perms": []});
+            Claims::read(&json, "perms", 0).unwrap()
+        };
+        let now = unix_seconds();
+        assert!(claims(now).expired() && claims(now - 1).expired());
+        assert!(!claims(now + 60).expired());
+    }
 }

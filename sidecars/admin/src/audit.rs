@@ -78,8 +78,10 @@ pub async fn decide(s: &State, req: &AuthRequest) -> Result<StatusCode, Error> {
         record(s, req, &outcome).await?;
     }
     match outcome {
-        Ok(_) => Ok(StatusCode::OK),
-        Err(Error::Forbidden(_)) => Ok(StatusCode::FORBIDDEN),
+        Ok(Decision { refusal: None, .. }) => Ok(StatusCode::OK),
+        Ok(Decision {
+            refusal: Some(_), ..
+        }) => Ok(StatusCode::FORBIDDEN),
         Err(Error::Unauthorized(_)) => Ok(StatusCode::UNAUTHORIZED),
         Err(e) => Err(e),
     }
@@ -108,13 +110,20 @@ pub async fn list(
     .await?)
 }
 
-async fn check(s: &State, req: &AuthRequest) -> Result<Claims, Error> {
+/// A valid token's claims and, when they do not allow the request, why (a 403 whose audit row
+/// still names the user).
+struct Decision {
+    claims: Claims,
+    refusal: Option<Error>,
+}
+
+/// `Err` when the token is missing or invalid (401, no user to name).
+async fn check(s: &State, req: &AuthRequest) -> Result<Decision, Error> {
     let token = token_of(req).ok_or(Error::Unauthorized("no token"))?;
     let claims = s.verify_access(token, Utc::now().timestamp()).await?;
-    if !tokens::allows(&claims.mediamtx_permissions, &req.action, &req.path) {
-        return Err(Error::Forbidden("no permission for this action and path"));
-    }
-    Ok(claims)
+    let refusal = (!tokens::allows(&claims.mediamtx_permissions, &req.action, &req.path))
+        .then_some(Error::Forbidden("no permission for this action and path"));
+    Ok(Decision { claims, refusal })
 }
 
 /// The JWT of a request: `token`, else `password`, else the `jwt` query parameter.
@@ -133,13 +142,17 @@ fn token_of(req: &AuthRequest) -> Option<&str> {
 async fn record(
     s: &State,
     req: &AuthRequest,
-    outcome: &Result<Claims, Error>,
+    outcome: &Result<Decision, Error>,
 ) -> Result<(), Error> {
-    let (user, email) = match outcome {
-        Ok(c) => (Some(c.sub), Some(c.email.clone())),
-        Err(_) => (None, None),
+    let (user, email, refusal) = match outcome {
+        Ok(d) => (
+            Some(d.claims.sub),
+            Some(d.claims.email.clone()),
+            d.refusal.as_ref(),
+        ),
+        Err(e) => (None, None, Some(e)),
     };
-    let reason = outcome.as_ref().err().map(ToString::to_string);
+    let reason = refusal.map(ToString::to_string);
     sqlx::query(
         "INSERT INTO audit (user_id, email, action, path, protocol, ip, session_id, allowed, reason) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -151,7 +164,7 @@ async fn record(
     .bind(&req.protocol)
     .bind(&req.ip)
     .bind(&req.id)
-    .bind(outcome.is_ok())
+    .bind(refusal.is_none())
     .bind(reason)
     .execute(&s.pool)
     .await?;

@@ -5,112 +5,31 @@
 //! it removes Vigia's path.
 
 mod common;
+#[path = "../../test-support/vigia.rs"]
+mod vigia;
 
-use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
 use common::{BROKER, Harness, str_of, unique};
-
-/// A `vigia` process in its own directory, killed on drop.
-struct Vigia {
-    child: Child,
-    dir: PathBuf,
-}
+use vigia::Vigia;
 
 /// The queue of vigia node `node` (see server/src/bus.rs).
 fn node_queue(node: &str) -> String {
     format!("vigia.streaming.{node}")
 }
 
-impl Vigia {
-    fn spawn(config: &str, node: &str) -> Vigia {
-        let dir = std::env::temp_dir().join(format!("cidades-vigia-{}", unique()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("vigia.yml"), config).unwrap();
-        let log = std::fs::File::create(dir.join("vigia.log")).unwrap();
-        let child = Command::new(vigia_bin())
-            .arg("vigia.yml")
-            .env("VIGIA_NODE", node)
-            .current_dir(&dir)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn vigia");
-        Vigia { child, dir }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.join("vigia.log")).unwrap_or_default()
-    }
-
-    async fn logs_soon_contain(&self, needle: &str, within: Duration) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < within {
-            if self.logs().contains(needle) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
-    }
-}
-
-impl Drop for Vigia {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn vigia_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("VIGIA_BIN") {
-        return PathBuf::from(bin);
-    }
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/vigia");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --release -j2 --bin vigia` (test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
-/// A port free for TCP and UDP now (and `port + 1` too when `pair`), away from the ephemeral range.
-fn free_port(pair: bool) -> u16 {
-    let free = |p: u16| {
-        TcpListener::bind(("0.0.0.0", p)).is_ok() && UdpSocket::bind(("0.0.0.0", p)).is_ok()
-    };
-    loop {
-        let p = (20_000 + rand::random::<u16>() % 10_000) & !1;
-        if free(p) && (!pair || free(p + 1)) {
-            return p;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_camera_created_in_cidades_is_pulled_by_vigia_and_shows_online() {
-    let (rtsp, hls, rtp, mcast) = (
-        free_port(false),
-        free_port(false),
-        free_port(true),
-        free_port(true),
-    );
+    let (listeners, rtsp, _) = vigia::listeners();
     let config = format!(
-        "rtspAddress: 127.0.0.1:{rtsp}\nhlsAddress: 127.0.0.1:{hls}\nrtpAddress: :{rtp}\n\
-         rtcpAddress: :{}\nmulticastRTPPort: {mcast}\nmulticastRTCPPort: {}\n\
-         eventsURL: {BROKER}\neventsHealthInterval: 2s\npaths:\n  demo:\n    source: synthetic\n",
-        rtp + 1,
-        mcast + 1
+        "{listeners}eventsURL: {BROKER}\neventsHealthInterval: 2s\n\
+         paths:\n  demo:\n    source: synthetic\n"
     );
     let node = format!("cidades-e2e-{}", unique());
-    let vigia = Vigia::spawn(&config, &node);
+    let vigia = Vigia::spawn("cidades-vigia", &config, &[("VIGIA_NODE", &node)]);
     assert!(
         vigia
             .logs_soon_contain("events: cameras from queue", Duration::from_secs(15))
