@@ -110,8 +110,9 @@ pub fn free_port(pair: bool) -> u16 {
     }
 }
 
-/// The listener lines of a config whose RTSP and HLS listeners are on 127.0.0.1 and whose UDP
-/// ports (RTP/RTCP, multicast) are free ones: `(yaml, rtsp port, hls port)`.
+/// The listener lines of a config whose RTSP and HLS listeners are on 127.0.0.1, whose UDP
+/// ports (RTP/RTCP, multicast) are free ones and whose WebRTC listener is off (its default
+/// `:8889` would collide between tests): `(yaml, rtsp port, hls port)`.
 pub fn listeners() -> (String, u16, u16) {
     let (rtsp, hls, rtp, mcast) = (
         free_port(false),
@@ -121,7 +122,7 @@ pub fn listeners() -> (String, u16, u16) {
     );
     let yaml = format!(
         "rtspAddress: 127.0.0.1:{rtsp}\nhlsAddress: 127.0.0.1:{hls}\nrtpAddress: :{rtp}\n\
-         rtcpAddress: :{}\nmulticastRTPPort: {mcast}\nmulticastRTCPPort: {}\n",
+         rtcpAddress: :{}\nmulticastRTPPort: {mcast}\nmulticastRTCPPort: {}\nwebrtc: no\n",
         rtp + 1,
         mcast + 1
     );
