@@ -52,7 +52,6 @@ use crate::cors::allowed_origin;
 use crate::limits::KeyedRateLimit;
 use crate::limits::rate::{self, User};
 use crate::paths::PathManager;
-use crate::rtsp::listen_addr;
 
 /// Shared state of the API listener.
 pub(crate) struct Api {
@@ -86,9 +85,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         started: Utc::now(),
     });
     conf::restore(&api);
-    let listener = tokio::net::TcpListener::bind(listen_addr(&config.api_address))
-        .await
-        .map_err(|e| format!("can't listen on {} (apiAddress): {e}", config.api_address))?;
+    let listener = crate::limits::bind_tcp(&config.api_address, "apiAddress").await?;
     tracing::info!("[API] listener opened on {}", config.api_address);
     let app = router()
         .layer(middleware::from_fn_with_state(api.clone(), guard))

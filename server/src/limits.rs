@@ -30,7 +30,7 @@ use tower_service::Service;
 use crate::config::{Config, IpNet, TlsFiles};
 use crate::metrics::security::limit_counter;
 use crate::paths::lock;
-use crate::rtsp::peer_ip;
+use crate::rtsp::{listen_addr, peer_ip};
 use crate::tls::ServerTls;
 
 pub(crate) use self::rate::KeyedRateLimit;
@@ -165,6 +165,40 @@ impl Drop for ConnPermit {
             }
         }
     }
+}
+
+/// Connections the kernel queues for a listener before Vigia accepts them (Go's, so MediaMTX's,
+/// value; the kernel caps it at `net.core.somaxconn`). With the usual 128, a burst of
+/// connections overflows the queue and each dropped SYN costs its client a 1 s retransmit.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Binds the TCP listener of config key `key` on `address` (`:8554` means every interface),
+/// with an accept queue of [`ACCEPT_BACKLOG`]; the error names the key and the address.
+pub(crate) async fn bind_tcp(address: &str, key: &str) -> Result<TcpListener, String> {
+    let failed = |e: std::io::Error| format!("can't listen on {address} ({key}): {e}");
+    let mut last = None;
+    for addr in tokio::net::lookup_host(listen_addr(address))
+        .await
+        .map_err(failed)?
+    {
+        match listen(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    let none = || std::io::Error::new(std::io::ErrorKind::NotFound, "no address to listen on");
+    Err(failed(last.unwrap_or_else(none)))
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Serves `app` on `listener` (an HTTP listener named `name` in logs: `HLS`, `API`…) until

@@ -42,7 +42,6 @@ use crate::bus::Bus;
 use crate::config::AuthAction;
 use crate::cors::allowed_origin;
 use crate::paths::PathManager;
-use crate::rtsp::listen_addr;
 
 pub(crate) use self::http::instrument;
 
@@ -63,9 +62,7 @@ pub(crate) async fn start(
 ) -> Result<Vec<JoinHandle<()>>, String> {
     let config = paths.config().clone();
     let address = config.metrics_address.clone();
-    let listener = tokio::net::TcpListener::bind(listen_addr(&address))
-        .await
-        .map_err(|e| format!("can't listen on {address} (metricsAddress): {e}"))?;
+    let listener = crate::limits::bind_tcp(&address, "metricsAddress").await?;
     tracing::info!("[metrics] listener opened on {address}");
     let rates = Arc::new(Mutex::new(Rates::default()));
     let mut registry = Registry::default();

@@ -43,10 +43,10 @@ use self::query::{ByteRange, Format, GetQuery, ListQuery, byte_range};
 use crate::auth;
 use crate::config::{AuthAction, Config, check_path_name};
 use crate::cors::allowed_origin;
-use crate::limits::TcpPeer;
+use crate::limits::{TcpPeer, bind_tcp};
 use crate::paths::lock;
 use crate::record::Recording;
-use crate::rtsp::{listen_addr, peer_ip};
+use crate::rtsp::peer_ip;
 
 /// The timeline page (HTML, CSS and script in one file, no outside assets).
 const TIMELINE_PAGE: &str = include_str!("playback/timeline.html");
@@ -77,13 +77,7 @@ pub(crate) async fn start(
     config: Arc<Config>,
     recording: Arc<Recording>,
 ) -> Result<Vec<JoinHandle<()>>, String> {
-    let address = listen_addr(&config.playback_address);
-    let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
-        format!(
-            "can't listen on {} (playbackAddress): {e}",
-            config.playback_address
-        )
-    })?;
+    let listener = bind_tcp(&config.playback_address, "playbackAddress").await?;
     tracing::info!("[playback] listener opened on {}", config.playback_address);
     let server = Arc::new(PlaybackServer {
         config,

@@ -22,7 +22,6 @@ use self::muxer::Muxer;
 use crate::auth::{self, Protocol};
 use crate::config::{AuthAction, HlsConf};
 use crate::paths::{PathError, PathManager, lock};
-use crate::rtsp::listen_addr;
 
 /// The player page; options as MediaMTX's: `controls`, `muted`, `autoplay`, `playsInline`.
 const PLAYER_PAGE: &str = include_str!("player.html");
@@ -80,10 +79,7 @@ impl HlsMuxers {
 /// Binds the HLS listener and serves until aborted.
 pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>, String> {
     let conf = paths.config().hls.clone();
-    let address = listen_addr(&conf.address);
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .map_err(|e| format!("can't listen on {} (hlsAddress): {e}", conf.address))?;
+    let listener = crate::limits::bind_tcp(&conf.address, "hlsAddress").await?;
     tracing::info!("[HLS] listener opened on {}", conf.address);
     let config = paths.config().clone();
     let muxers = Arc::new(HlsMuxers::default());

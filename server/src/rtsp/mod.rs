@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use vigia_protocol::rtsp::ServerConfig;
 
 use crate::config::{Config, Encryption, RtspAuthMethod, RtspTransport};
+use crate::limits::bind_tcp;
 use crate::limits::{ConnLimiter, Summary};
 use crate::paths::PathManager;
 use crate::tls::ServerTls;
@@ -77,14 +78,7 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
         tasks.extend(start_plain(&config, paths.clone()).await?);
     }
     if let Some(files) = config.rtsps_tls() {
-        let listener = TcpListener::bind(listen_addr(&config.rtsps_address))
-            .await
-            .map_err(|e| {
-                format!(
-                    "can't listen on {} (rtspsAddress): {e}",
-                    config.rtsps_address
-                )
-            })?;
+        let listener = bind_tcp(&config.rtsps_address, "rtspsAddress").await?;
         let tls = ServerTls::start("RTSPS", &files, &[])
             .map_err(|e| format!("[RTSPS] can't serve TLS: {e}"))?;
         let failed = Summary::start(
@@ -111,9 +105,7 @@ async fn start_plain(
     config: &Config,
     paths: Arc<PathManager>,
 ) -> Result<Vec<JoinHandle<()>>, String> {
-    let listener = TcpListener::bind(listen_addr(&config.rtsp_address))
-        .await
-        .map_err(|e| format!("can't listen on {} (rtspAddress): {e}", config.rtsp_address))?;
+    let listener = bind_tcp(&config.rtsp_address, "rtspAddress").await?;
     let mut tasks = Vec::new();
     let udp = if config.rtsp_transports.contains(&RtspTransport::Udp) {
         let udp = UdpTransport::bind(
