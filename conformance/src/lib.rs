@@ -177,8 +177,14 @@ impl Vigia {
         let log = dir.path().join("vigia.log");
         let out = std::fs::File::create(&log).expect("create log");
         let err = out.try_clone().expect("clone log handle");
+        // WebRTC is on by default (MediaMTX's :8889 and :8189/udp): every instance gets fresh
+        // ports of its own unless `env` names them, so concurrent tests never collide.
+        let webrtc = format!("127.0.0.1:{}", free_port());
+        let webrtc_udp = format!("127.0.0.1:{}", free_port());
         let child = Command::new(vigia_bin())
             .args(args)
+            .env("MTX_WEBRTCADDRESS", &webrtc)
+            .env("MTX_WEBRTCLOCALUDPADDRESS", &webrtc_udp)
             .envs(env.iter().copied())
             .current_dir(dir.path())
             .stdin(Stdio::null())

@@ -44,7 +44,7 @@ impl Drop for Server {
 fn start_vigia(dir: &std::path::Path, rtsp: u16, hls: u16, rtp: u16) -> Server {
     let config = format!(
         "rtspAddress: 127.0.0.1:{rtsp}\nhlsAddress: 127.0.0.1:{hls}\nrtpAddress: :{rtp}\n\
-         rtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\npaths:\n  all_others:\n",
+         rtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\nwebrtc: no\npaths:\n  all_others:\n",
         rtp + 1,
         rtp + 2,
         rtp + 3

@@ -25,6 +25,7 @@ mod sources;
 mod state;
 mod stream;
 mod tls;
+mod webrtc;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -135,6 +136,9 @@ async fn serve(
     }
     if config.hls.enabled {
         tasks.extend(hls::start(paths.clone()).await?);
+    }
+    if config.webrtc.enabled {
+        tasks.extend(webrtc::start(paths.clone()).await?);
     }
     if config.metrics {
         let bus = bus_node.as_ref().map(|node| node.bus().clone());

@@ -40,12 +40,14 @@ pub(crate) enum Protocol {
     Rtsp,
     /// HLS.
     Hls,
+    /// WebRTC (WHEP).
+    Webrtc,
     /// The playback, API and metrics listeners (MediaMTX sends an empty protocol for them).
     Http,
 }
 
 impl Protocol {
-    /// How logs and metrics name it: `rtsp`, `hls` or `http`.
+    /// How logs and metrics name it: `rtsp`, `hls`, `webrtc` or `http`.
     pub(crate) fn label(self) -> &'static str {
         match self {
             Protocol::Http => "http",
@@ -58,6 +60,7 @@ impl Protocol {
         match self {
             Protocol::Rtsp => "rtsp",
             Protocol::Hls => "hls",
+            Protocol::Webrtc => "webrtc",
             Protocol::Http => "",
         }
     }

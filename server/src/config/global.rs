@@ -10,6 +10,7 @@ use super::auth::{
 };
 use super::error::ConfigError;
 use super::hls::HlsConf;
+use super::webrtc::WebrtcConf;
 use super::hooks::ConnHookConf;
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword, show};
@@ -136,6 +137,8 @@ pub(crate) struct Config {
     pub auth_jwt: JwtAuthConf,
     /// The HLS server's keys (`hls*`).
     pub hls: HlsConf,
+    /// The WebRTC server's keys (`webrtc*`).
+    pub webrtc: WebrtcConf,
     /// `runOnConnect`, `runOnConnectRestart`, `runOnDisconnect`: hooks of client connections.
     pub conn_hooks: ConnHookConf,
     /// `playback`: run the playback server, which serves recordings (false).
@@ -250,6 +253,7 @@ impl Default for Config {
             auth_http: HttpAuthConf::default(),
             auth_jwt: JwtAuthConf::default(),
             hls: HlsConf::default(),
+            webrtc: WebrtcConf::default(),
             conn_hooks: ConnHookConf::default(),
             playback: false,
             playback_address: ":9996".to_owned(),

@@ -170,18 +170,12 @@ pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
     "rtmpServerKey",
     "rtmpServerCert",
     "rtmpTrustedProxies",
-    "webrtc",
-    "webrtcAddress",
     "webrtcEncryption",
     "webrtcServerKey",
     "webrtcServerCert",
-    "webrtcAllowOrigins",
-    "webrtcTrustedProxies",
-    "webrtcLocalUDPAddress",
     "webrtcLocalTCPAddress",
     "webrtcIPsFromInterfaces",
     "webrtcIPsFromInterfacesList",
-    "webrtcAdditionalHosts",
     "webrtcICEServers2",
     "webrtcSTUNGatherTimeout",
     "webrtcHandshakeTimeout",
@@ -277,10 +271,11 @@ pub(crate) enum KeyKind {
 }
 
 /// Global keys parsed into typed fields, in all their lists.
-const GLOBAL_TYPED: [&[&str]; 4] = [
+const GLOBAL_TYPED: [&[&str]; 5] = [
     GLOBAL_IMPLEMENTED,
     GLOBAL_VIGIA,
     super::hls::KEYS,
+    super::webrtc::KEYS,
     super::external_auth::KEYS,
 ];
 

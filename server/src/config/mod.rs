@@ -19,6 +19,7 @@ mod error;
 mod external_auth;
 mod global;
 mod hls;
+mod webrtc;
 mod hooks;
 mod keys;
 mod lines;
@@ -50,6 +51,7 @@ pub(crate) use global::{
 };
 #[allow(unused_imports)]
 pub(crate) use hls::{HlsConf, HlsVariant};
+pub(crate) use webrtc::WebrtcConf;
 pub(crate) use path::{
     PathConf, PathEntry, PathMatch, PathMatcher, Source, SourceTransport, SyntheticProfile,
     check_path_name,
@@ -242,6 +244,7 @@ fn set_global(
             Ok(())
         }
         KeyKind::Implemented if hls::set_key(ctx, &mut cfg.hls, key, kp, val)? => Ok(()),
+        KeyKind::Implemented if webrtc::set_key(ctx, &mut cfg.webrtc, key, kp, val)? => Ok(()),
         KeyKind::Implemented
             if external_auth::set_key(
                 ctx,

@@ -57,9 +57,9 @@ fn mediamtx_default_file_loads_with_one_warning_per_unimplemented_key() {
     let hls = loaded
         .warnings
         .iter()
-        .find(|w| w.contains("\"webrtcAddress\""))
+        .find(|w| w.contains("\"webrtcLocalTCPAddress\""))
         .unwrap();
-    assert!(hls.contains("line 379 of mediamtx.yml"), "{hls}");
+    assert!(hls.contains("line 404 of mediamtx.yml"), "{hls}");
     let run = loaded
         .warnings
         .iter()
@@ -170,9 +170,12 @@ fn mediamtx_default_file_gives_mediamtx_defaults() {
     // Unimplemented keys are kept as written.
     assert_eq!(cfg.hls.address, ":8888");
     assert_eq!(cfg.hls.part_duration, Duration::from_millis(200));
+    assert_eq!(cfg.webrtc.address, ":8889");
+    assert_eq!(cfg.webrtc.local_udp_address, ":8189");
+    assert!(cfg.webrtc.enabled);
     assert_eq!(
-        cfg.unimplemented["webrtcAddress"],
-        Value::String(":8889".into())
+        cfg.unimplemented["webrtcLocalTCPAddress"],
+        Value::String("".into())
     );
     assert_eq!(
         pd.unimplemented["rtspAnyPort"],
@@ -1162,7 +1165,7 @@ fn env_overrides_like_mediamtx() {
         ("MTX_PATHS_CAM1_SOURCE", "rtsp://cam1.local/s"),
         ("MTX_PATHS_CAM_2_SOURCE", "synthetic"),
         ("MTX_PATHS_EXISTING_OVERRIDEPUBLISHER", "false"),
-        ("MTX_WEBRTCADDRESS", ":9889"),
+        ("MTX_WEBRTCLOCALTCPADDRESS", ":9889"),
         ("MTX_UNRELATED_THING", "ignored"),
         ("MTX_PATHDEFAULTS_RECORD", "yes"),
         ("MTX_PATHS_CAM1_RECORDSEGMENTDURATION", "30m"),
@@ -1217,11 +1220,11 @@ fn env_overrides_like_mediamtx() {
     let existing = cfg.path_config("Existing").unwrap();
     assert!(!existing.entry.conf.override_publisher);
     assert_eq!(
-        cfg.unimplemented["webrtcAddress"],
+        cfg.unimplemented["webrtcLocalTCPAddress"],
         Value::String(":9889".into())
     );
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-    assert!(loaded.warnings[0].contains("environment variable MTX_WEBRTCADDRESS"));
+    assert!(loaded.warnings[0].contains("environment variable MTX_WEBRTCLOCALTCPADDRESS"));
 }
 
 #[test]

@@ -1,0 +1,298 @@
+//! WHEP over loopback: a Rust WebRTC client (str0m) POSTs an offer for a `synthetic` path,
+//! completes ICE and DTLS with Vigia's single UDP port and receives H.264 that starts decodable
+//! (SPS, PPS and IDR first) at the clip's 25 fps with a keyframe each second; plus the bad
+//! inputs of the WHEP endpoint and a session's end freeing its reader slot.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, MediaKind};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use vigia_conformance::{Ports, TempDir, Vigia, free_port, http};
+
+/// The synthetic clip's rate and GOP (media/src/synthetic.rs).
+const FPS: f64 = 25.0;
+/// How long the client watches.
+const WATCH: Duration = Duration::from_secs(5);
+
+struct Server {
+    vigia: Vigia,
+    whep: u16,
+}
+
+fn start(extra_path_keys: &str) -> Server {
+    let ports = Ports::fresh();
+    let whep = free_port();
+    let udp = free_port();
+    let dir = TempDir::new("vigia-webrtc");
+    let config = format!(
+        "{}paths:\n  demo:\n    source: synthetic\n{extra_path_keys}",
+        ports.yaml()
+    );
+    std::fs::write(dir.path().join("vigia.yml"), config).expect("write config");
+    let whep_addr = format!("127.0.0.1:{whep}");
+    let udp_addr = format!("127.0.0.1:{udp}");
+    let env = [
+        ("MTX_WEBRTCADDRESS", whep_addr.as_str()),
+        ("MTX_WEBRTCLOCALUDPADDRESS", udp_addr.as_str()),
+    ];
+    let vigia = Vigia::spawn(dir, &["vigia.yml"], &env, whep);
+    Server { vigia, whep }
+}
+
+/// A WHEP client: one receive-only H.264 video media.
+struct Client {
+    rtc: Rtc,
+    socket: UdpSocket,
+    pending: Option<str0m::change::SdpPendingOffer>,
+}
+
+impl Client {
+    fn new() -> (Client, String) {
+        str0m::crypto::from_feature_flags().install_process_default();
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind client UDP");
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_h264(true)
+            .build(Instant::now());
+        let local = socket.local_addr().expect("local address");
+        rtc.add_local_candidate(Candidate::host(local, "udp").expect("host candidate"));
+        let mut changes = rtc.sdp_api();
+        changes.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = changes.apply().expect("an offer");
+        let client = Client {
+            rtc,
+            socket,
+            pending: Some(pending),
+        };
+        (client, offer.to_sdp_string())
+    }
+
+    fn accept(&mut self, answer: &str) {
+        let answer = SdpAnswer::from_sdp_string(answer).expect("a parsable SDP answer");
+        let pending = self.pending.take().expect("an offer pending");
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("answer accepted");
+    }
+
+    /// Runs the client for `limit`, returning every video frame received (Annex B) with its
+    /// RTP time in seconds, and whether ICE/DTLS connected.
+    fn watch(&mut self, limit: Duration) -> (bool, Vec<(f64, Vec<u8>)>) {
+        let end = Instant::now() + limit;
+        let mut connected = false;
+        let mut frames = Vec::new();
+        let mut buf = vec![0u8; 2048];
+        while Instant::now() < end {
+            let timeout = loop {
+                match self.rtc.poll_output().expect("client poll") {
+                    Output::Timeout(t) => break t,
+                    Output::Transmit(t) => {
+                        let _ = self.socket.send_to(&t.contents, t.destination);
+                    }
+                    Output::Event(Event::Connected) => connected = true,
+                    Output::Event(Event::MediaData(data)) => {
+                        frames.push((data.time.as_seconds(), data.data.to_vec()));
+                    }
+                    Output::Event(_) => {}
+                }
+            };
+            let wait = timeout
+                .saturating_duration_since(Instant::now())
+                .clamp(Duration::from_millis(1), Duration::from_millis(50));
+            self.socket.set_read_timeout(Some(wait)).expect("timeout");
+            let now = Instant::now();
+            let input = match self.socket.recv_from(&mut buf) {
+                Ok((n, source)) => self.receive(now, &buf[..n], source),
+                Err(_) => Input::Timeout(now),
+            };
+            self.rtc.handle_input(input).expect("client input");
+        }
+        (connected, frames)
+    }
+
+    fn receive<'a>(&self, now: Instant, data: &'a [u8], source: SocketAddr) -> Input<'a> {
+        let destination = self.socket.local_addr().expect("local address");
+        match data.try_into() {
+            Ok(contents) => Input::Receive(
+                now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination,
+                    contents,
+                },
+            ),
+            Err(_) => Input::Timeout(now),
+        }
+    }
+}
+
+fn post_offer(port: u16, path: &str, offer: &str) -> http::Response {
+    http::request(
+        port,
+        "POST",
+        &format!("/{path}/whep"),
+        &["Content-Type: application/sdp"],
+        Some(offer.as_bytes()),
+    )
+    .expect("WHEP answer")
+}
+
+/// NAL unit types of an Annex B access unit (ITU-T H.264 Table 7-1).
+fn nal_types(frame: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut i = 0;
+    while i + 3 < frame.len() {
+        if frame[i] == 0 && frame[i + 1] == 0 && frame[i + 2] == 1 {
+            types.push(frame[i + 3] & 0x1f);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    types
+}
+
+#[test]
+fn whep_plays_h264_from_the_latest_keyframe() {
+    let server = start("");
+    let (mut client, offer) = Client::new();
+    let answer = post_offer(server.whep, "demo", &offer);
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    assert_eq!(answer.header("Content-Type"), Some("application/sdp"));
+    let location = answer.header("Location").expect("Location").to_string();
+    assert!(location.starts_with("/demo/whep/"), "{location}");
+    assert!(answer.header("ETag").is_some(), "ETag");
+    assert!(answer.text().contains("H264/90000"), "{}", answer.text());
+    client.accept(&answer.text());
+    let (connected, frames) = client.watch(WATCH + Duration::from_secs(1));
+    assert!(
+        connected,
+        "ICE/DTLS never connected:\n{}",
+        server.vigia.logs()
+    );
+    assert!(!frames.is_empty(), "no video:\n{}", server.vigia.logs());
+
+    let first = nal_types(&frames[0].1);
+    for (kind, name) in [(7, "SPS"), (8, "PPS"), (5, "IDR")] {
+        assert!(
+            first.contains(&kind),
+            "first frame lacks {name}: NAL types {first:?}"
+        );
+    }
+    let keyframes = frames
+        .iter()
+        .filter(|(_, f)| nal_types(f).contains(&5))
+        .count();
+    let span = frames.last().map_or(0.0, |(t, _)| t - frames[0].0);
+    let rate = (frames.len() - 1) as f64 / span.max(0.001);
+    assert!(
+        span >= 4.0,
+        "{} frames over {span:.2} s of RTP time",
+        frames.len()
+    );
+    assert!(
+        (rate - FPS).abs() < 1.5,
+        "{} frames over {span:.2} s: {rate:.1} fps, not {FPS}",
+        frames.len()
+    );
+    assert!(
+        keyframes as f64 >= span.floor(),
+        "{keyframes} keyframes in {span:.2} s (GOP 1 s)"
+    );
+
+    let gone = http::request(server.whep, "DELETE", &location, &[], None).expect("DELETE");
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    let again = http::request(server.whep, "DELETE", &location, &[], None).expect("DELETE");
+    assert_eq!(
+        again.status,
+        404,
+        "a deleted session is gone: {}",
+        again.text()
+    );
+}
+
+#[test]
+fn whep_bad_input_gets_clear_4xx() {
+    let server = start("");
+    let port = server.whep;
+    let (_client, offer) = Client::new();
+
+    let malformed = post_offer(port, "demo", "v=0\r\nthis is not SDP\r\n");
+    assert_eq!(malformed.status, 400, "{}", malformed.text());
+    assert!(malformed.text().contains("SDP"), "{}", malformed.text());
+
+    let empty = post_offer(port, "demo", "");
+    assert_eq!(empty.status, 400, "{}", empty.text());
+
+    let unknown = post_offer(port, "nowhere", &offer);
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+    assert!(unknown.text().contains("nowhere"), "{}", unknown.text());
+
+    let wrong_type = http::request(
+        port,
+        "POST",
+        "/demo/whep",
+        &["Content-Type: application/json"],
+        Some(offer.as_bytes()),
+    )
+    .expect("answer");
+    assert_eq!(wrong_type.status, 400, "{}", wrong_type.text());
+
+    let no_session =
+        http::request(port, "DELETE", "/demo/whep/0000-none", &[], None).expect("DELETE");
+    assert_eq!(no_session.status, 404, "{}", no_session.text());
+
+    let preflight = http::request(
+        port,
+        "OPTIONS",
+        "/demo/whep",
+        &[
+            "Origin: http://example.test",
+            "Access-Control-Request-Method: POST",
+        ],
+        None,
+    )
+    .expect("OPTIONS");
+    assert_eq!(preflight.status, 204, "{}", preflight.head);
+    assert!(
+        preflight
+            .header("Access-Control-Allow-Methods")
+            .is_some_and(|m| m.contains("POST"))
+    );
+    assert!(preflight.header("Access-Control-Allow-Origin").is_some());
+}
+
+#[test]
+fn a_deleted_session_frees_its_reader_slot() {
+    let server = start("    maxReaders: 1\n");
+    let (_first, offer) = Client::new();
+    let answer = post_offer(server.whep, "demo", &offer);
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let location = answer.header("Location").expect("Location").to_string();
+
+    let (_second, offer2) = Client::new();
+    let refused = post_offer(server.whep, "demo", &offer2);
+    assert_eq!(
+        refused.status,
+        503,
+        "maxReaders 1 holds: {}",
+        refused.text()
+    );
+
+    let gone = http::request(server.whep, "DELETE", &location, &[], None).expect("DELETE");
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    // The driver drops the session (and its reader slot) as it handles the DELETE.
+    let (_third, offer3) = Client::new();
+    let admitted = post_offer(server.whep, "demo", &offer3);
+    assert_eq!(
+        admitted.status,
+        201,
+        "slot freed by DELETE: {}",
+        admitted.text()
+    );
+}
