@@ -53,9 +53,7 @@ struct WebrtcServer {
 pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>, String> {
     let config = paths.config().clone();
     let conf = config.webrtc.clone();
-    let listener = tokio::net::TcpListener::bind(listen_addr(&conf.address))
-        .await
-        .map_err(|e| format!("can't listen on {} (webrtcAddress): {e}", conf.address))?;
+    let listener = crate::limits::bind_tcp(&conf.address, "webrtcAddress").await?;
     let socket = UdpSocket::bind(listen_addr(&conf.local_udp_address))
         .await
         .map_err(|e| {
