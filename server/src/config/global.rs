@@ -10,12 +10,12 @@ use super::auth::{
 };
 use super::error::ConfigError;
 use super::hls::HlsConf;
-use super::webrtc::WebrtcConf;
 use super::hooks::ConnHookConf;
 use super::lines::KeyPath;
 use super::parse::{Ctx, keyword, show};
 use super::path::{PathConf, PathEntry};
 use super::values::{self, IpNet};
+use super::webrtc::WebrtcConf;
 
 /// `logLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

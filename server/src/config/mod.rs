@@ -19,7 +19,6 @@ mod error;
 mod external_auth;
 mod global;
 mod hls;
-mod webrtc;
 mod hooks;
 mod keys;
 mod lines;
@@ -28,6 +27,7 @@ mod path;
 mod record;
 mod tls;
 mod values;
+mod webrtc;
 
 #[cfg(test)]
 mod tests;
@@ -51,7 +51,6 @@ pub(crate) use global::{
 };
 #[allow(unused_imports)]
 pub(crate) use hls::{HlsConf, HlsVariant};
-pub(crate) use webrtc::WebrtcConf;
 pub(crate) use path::{
     PathConf, PathEntry, PathMatch, PathMatcher, Source, SourceTransport, SyntheticProfile,
     check_path_name,
@@ -61,6 +60,7 @@ pub(crate) use record::RecordFormat;
 pub(crate) use tls::TlsFiles;
 #[allow(unused_imports)]
 pub(crate) use values::{IpNet, parse_duration, parse_size};
+pub(crate) use webrtc::WebrtcConf;
 
 use keys::KeyKind;
 use lines::KeyPath;
