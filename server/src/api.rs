@@ -260,10 +260,7 @@ fn error(status: StatusCode, message: &str) -> Response {
     if status.is_client_error() {
         tracing::debug!("[API] {}: {message}", status.as_u16());
     }
-    json_response(
-        status,
-        json!({"status": "error", "error": message}).to_string(),
-    )
+    crate::http_error::json_error(status, message)
 }
 
 fn bad_request(message: &str) -> Response {

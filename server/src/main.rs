@@ -11,6 +11,7 @@ mod config;
 mod cors;
 mod hls;
 mod hooks;
+mod http_error;
 mod ingest;
 mod limits;
 mod logging;

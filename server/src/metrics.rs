@@ -162,17 +162,7 @@ async fn refusal(
     auth::http_refusal(&config, peer, headers, query, AuthAction::Metrics, "").await
 }
 
-/// `status` with MediaMTX's error body, `{"status":"error","error":"…"}`.
-fn error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({"status": "error", "error": message}).to_string();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
-}
+use crate::http_error::json_error as error;
 
 /// Samples every stream's counters once a second, for the rates.
 async fn run_sampler(paths: Arc<PathManager>, rates: Arc<Mutex<Rates>>) {

@@ -23,6 +23,7 @@ use vigia_protocol::auth::{
 };
 
 use crate::config::{AuthAction, AuthDecision, AuthMethod, AuthRequest, Config, Credential};
+use crate::http_error::json_error;
 use crate::metrics::security::{AuthResult, count_auth};
 use crate::rtsp::peer_ip;
 
@@ -236,13 +237,7 @@ pub(crate) async fn http_refusal(
 
 /// The 401 of the playback, API and metrics listeners: MediaMTX's JSON error and `challenges`.
 pub(crate) fn unauthorized(challenges: &[String]) -> Response {
-    let body = serde_json::json!({"status": "error", "error": "authentication error"});
-    let mut refusal = Response::new(axum::body::Body::from(body.to_string()));
-    *refusal.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-    refusal.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    let refusal = json_error(axum::http::StatusCode::UNAUTHORIZED, "authentication error");
     with_challenges(refusal, challenges)
 }
 

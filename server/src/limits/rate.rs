@@ -13,13 +13,13 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::Summary;
+use crate::http_error::json_error;
 
 /// How often buckets of keys gone quiet are dropped.
 const PRUNE_PERIOD: Duration = Duration::from_secs(60);
@@ -81,15 +81,11 @@ pub(crate) fn per_minute(rate: u32) -> Option<Quota> {
 /// body the API answers errors with.
 fn too_many_requests(wait: Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let body = serde_json::json!({"status": "error", "error": "too many requests"});
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    let headers = response.headers_mut();
-    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, "too many requests");
+    let retry_after = HeaderValue::from(seconds.max(1));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after);
     response
 }
 

@@ -32,6 +32,7 @@ use self::driver::{Command, NewSession};
 use self::media::Feed;
 use crate::auth::{self, Protocol};
 use crate::config::{AuthAction, WebrtcConf};
+use crate::http_error::json_error;
 use crate::paths::{PathError, PathManager, ReaderGuard};
 use crate::rtsp::listen_addr;
 
@@ -435,16 +436,7 @@ fn render(reply: Reply) -> Response {
             response
         }
         Reply::Unauthorized(challenges) => auth::unauthorized(&challenges),
-        Reply::Error(code, message) => {
-            let body = serde_json::json!({"status": "error", "error": message});
-            let mut response = Response::new(Body::from(body.to_string()));
-            *response.status_mut() = code;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
-            response
-        }
+        Reply::Error(code, message) => json_error(code, &message),
     }
 }
 
