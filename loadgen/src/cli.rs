@@ -14,7 +14,7 @@ pub enum Protocol {
     Rtsp,
     /// LL-HLS: blocking playlist reloads and parts, as a player at the live edge.
     Hls,
-    /// WHEP (not supported yet: Vigia has no WHEP).
+    /// WHEP: an SDP offer POSTed to `/<path>/whep`, then ICE, DTLS and SRTP over UDP.
     Webrtc,
 }
 
@@ -37,6 +37,12 @@ pub struct Options {
     pub rtsp_port: u16,
     /// HLS HTTP port.
     pub hls_port: u16,
+    /// WHEP HTTP port (`webrtcAddress`).
+    #[serde(default = "default_webrtc_port")]
+    pub webrtc_port: u16,
+    /// The clip cameras play: `360p`, `1080p` (built in) or the path of an Annex B H.264 file.
+    #[serde(default = "default_clip")]
+    pub clip: String,
     /// Number of synthetic cameras.
     pub cameras: usize,
     /// Readers per camera.
@@ -67,6 +73,8 @@ impl Default for Options {
             target: "127.0.0.1".into(),
             rtsp_port: 8554,
             hls_port: 8888,
+            webrtc_port: default_webrtc_port(),
+            clip: default_clip(),
             cameras: 1,
             readers_per_camera: 1,
             protocol: Protocol::Rtsp,
@@ -87,6 +95,8 @@ usage: vigia-loadgen --target HOST --cameras N --readers-per-camera M
                      --protocol rtsp|hls|webrtc --duration 60s --report out.json
   --rtsp-port P        RTSP port (8554)
   --hls-port P         LL-HLS port (8888)
+  --webrtc-port P      WHEP port (8889)
+  --clip C             360p, 1080p (built in) or an Annex B H.264 file (360p)
   --transport tcp|udp  how cameras send RTP (tcp)
   --ramp 5s            start cameras evenly over this time
   --path-prefix S      camera i publishes to <S><i> (loadgen-cam)
@@ -125,6 +135,8 @@ impl Options {
             "--target" => self.target = v.to_owned(),
             "--rtsp-port" => self.rtsp_port = number(flag, v)?,
             "--hls-port" => self.hls_port = number(flag, v)?,
+            "--webrtc-port" => self.webrtc_port = number(flag, v)?,
+            "--clip" => self.clip = v.to_owned(),
             "--cameras" => self.cameras = number(flag, v)?,
             "--readers-per-camera" => self.readers_per_camera = number(flag, v)?,
             "--protocol" => self.protocol = protocol(v)?,
@@ -138,6 +150,14 @@ impl Options {
         }
         Ok(())
     }
+}
+
+fn default_webrtc_port() -> u16 {
+    8889
+}
+
+fn default_clip() -> String {
+    "360p".into()
 }
 
 /// Parses `60s`, `2m`, `500ms`, `1h` or a plain number of seconds.
@@ -210,9 +230,10 @@ mod tests {
     fn the_documented_command_line_parses() {
         let o = Options::parse(args(
             "--target 10.0.0.2 --cameras 500 --readers-per-camera 1 --protocol hls \
-             --duration 60s --report out.json",
+             --duration 60s --report out.json --webrtc-port 18889 --clip /tmp/720p.h264",
         ))
         .unwrap();
+        assert_eq!((o.webrtc_port, o.clip.as_str()), (18889, "/tmp/720p.h264"));
         assert_eq!(o.target, "10.0.0.2");
         assert_eq!((o.cameras, o.readers_per_camera), (500, 1));
         assert_eq!(o.protocol, Protocol::Hls);

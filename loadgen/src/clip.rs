@@ -1,4 +1,4 @@
-//! The clip every camera plays: the built-in 360p H.264 clip packetized once into RTP payload
+//! The clip every camera plays: a built-in H.264 clip (360p by default) or a file, packetized once into RTP payload
 //! templates (RFC 6184 single NAL unit and FU-A payloads, `Bytes` shared by all cameras).
 //!
 //! Per frame a camera only writes 12-byte RTP headers (its SSRC, sequence numbers and
@@ -11,10 +11,13 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes};
 use vigia_media::codec::h264::NalType;
 use vigia_media::codec::sei;
-use vigia_media::synthetic::{self, Player};
+use vigia_media::synthetic::{self, Clip, Player};
 use vigia_media::{AccessUnit, Track};
 use vigia_protocol::payload::{DEFAULT_MTU_PAYLOAD, H264Packetizer, Packetizer, PacketizerConfig};
 use vigia_protocol::rtp::{FIXED_HEADER_LEN, RtpHeader};
+
+use crate::Error;
+use crate::error::Context;
 
 /// RTP payload type the cameras announce for H.264.
 pub const PAYLOAD_TYPE: u8 = 96;
@@ -42,7 +45,27 @@ pub struct PacketizedClip {
 impl PacketizedClip {
     /// The built-in 360p clip (25 fps), packetized.
     pub fn builtin() -> Self {
-        let clip = synthetic::builtin_360p();
+        Self::from_clip(synthetic::builtin_360p())
+    }
+
+    /// The clip `--clip` names: `360p` or `1080p` (built in), else the path of an Annex B
+    /// H.264 file (SPS and PPS before every IDR, as `media/assets/README.md` makes them).
+    pub fn load(spec: &str) -> Result<Self, Error> {
+        let clip = match spec {
+            "360p" => synthetic::builtin_360p(),
+            "1080p" => synthetic::builtin_1080p(),
+            path => {
+                let ctx = || format!("clip {path}");
+                let bytes = std::fs::read(path).context(ctx)?;
+                Clip::parse(Bytes::from(bytes), None)
+                    .map_err(|e| Error::protocol(ctx(), format!("{e}")))?
+            }
+        };
+        Ok(Self::from_clip(clip))
+    }
+
+    /// `clip`'s video track, packetized.
+    pub fn from_clip(clip: Clip) -> Self {
         let track = clip.tracks()[0].clone();
         let frame_ticks = u32::try_from(clip.video_frame_ticks()).unwrap_or(3600);
         let mut player = Player::new(clip.clone());
@@ -166,6 +189,17 @@ mod tests {
     use vigia_protocol::rtp::RtpPacket;
 
     use super::*;
+
+    #[test]
+    fn clips_by_name_and_a_bad_file() {
+        let big = PacketizedClip::load("1080p").unwrap();
+        assert!(big.frames[0].payloads.len() > PacketizedClip::builtin().frames[0].payloads.len());
+        let err = PacketizedClip::load("/nonexistent/clip.h264").unwrap_err();
+        assert!(
+            err.to_string().contains("clip /nonexistent/clip.h264"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_frame_depacketizes_with_its_stamp() {

@@ -3,6 +3,7 @@
 //! playlist reload (`_HLS_msn`/`_HLS_part`) followed by the part itself. Every video sample of
 //! every part is a frame; its wall-clock SEI gives a latency sample.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,16 +21,18 @@ use crate::{Error, wallclock_us};
 /// A part's place: parent media sequence number and index in it.
 pub type PartId = (u64, u64);
 
-/// Reads the LL-HLS stream whose multivariant playlist is `url` until `until`.
+/// Reads the LL-HLS stream whose multivariant playlist is `url` until `until`, connecting from
+/// `source` if given.
 pub async fn run(
     host: &str,
     port: u16,
     url: &str,
+    source: Option<IpAddr>,
     who: String,
     stats: Arc<Stats>,
     until: Instant,
 ) -> Result<(), Error> {
-    let mut conn = HttpConn::connect(host, port, who.clone()).await?;
+    let mut conn = HttpConn::connect(host, port, source, who.clone()).await?;
     let multivariant_path = url
         .find("//")
         .and_then(|i| url[i + 2..].find('/').map(|j| &url[i + 2 + j..]));

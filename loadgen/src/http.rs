@@ -1,9 +1,15 @@
-//! A minimal HTTP/1.1 client connection (keep-alive GETs, `Content-Length` or chunked bodies),
-//! enough for LL-HLS playlists and parts without pulling in a client stack.
+//! A minimal HTTP/1.1 client connection (keep-alive requests, `Content-Length` or chunked
+//! bodies), enough for LL-HLS playlists and parts and WHEP offers without a client stack.
+//!
+//! Against a loopback target, connections can come from many source addresses
+//! ([`loopback_source`]): a server counts `httpRateLimit` and `maxConnectionsPerIP` per client IP,
+//! and hundreds of readers from 127.0.0.1 alone would be refused as one abusive client.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::Error;
 use crate::error::Context;
@@ -20,21 +26,52 @@ pub struct HttpConn {
     who: String,
 }
 
-/// A response: status and body.
+/// A response: status, headers and body.
 #[derive(Debug)]
 pub struct HttpResponse {
     /// Status code.
     pub status: u16,
+    /// Header fields in order, names as sent.
+    pub headers: Vec<(String, String)>,
     /// Body (de-chunked).
     pub body: Bytes,
 }
 
+impl HttpResponse {
+    /// The first header field named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A source address for connection number `i` to `target`: when `target` is an IPv4 loopback
+/// address, one of 127.0.0.2..=127.0.0.254 in turn (every 127/8 address is local on Linux);
+/// otherwise `None` (the kernel picks).
+pub fn loopback_source(target: &str, i: usize) -> Option<IpAddr> {
+    let ip: Ipv4Addr = target.parse().ok()?;
+    if !ip.is_loopback() {
+        return None;
+    }
+    let last = 2 + (i % 253) as u8;
+    Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+}
+
 impl HttpConn {
-    /// Connects; `who` names the connection in errors.
-    pub async fn connect(host: &str, port: u16, who: String) -> Result<Self, Error> {
-        let stream = TcpStream::connect((host, port))
-            .await
-            .context(|| format!("{who} connect {host}:{port}"))?;
+    /// Connects, from `source` if given; `who` names the connection in errors.
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        source: Option<IpAddr>,
+        who: String,
+    ) -> Result<Self, Error> {
+        let ctx = || format!("{who} connect {host}:{port}");
+        let stream = match source {
+            None => TcpStream::connect((host, port)).await.context(ctx)?,
+            Some(source) => connect_from(host, port, source).await.context(ctx)?,
+        };
         let _ = stream.set_nodelay(true);
         Ok(Self {
             stream,
@@ -46,18 +83,41 @@ impl HttpConn {
 
     /// `GET path` (path and query) and its response.
     pub async fn get(&mut self, path: &str) -> Result<HttpResponse, Error> {
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: vigia-loadgen\r\n\r\n",
+        self.request("GET", path, &[], &[]).await
+    }
+
+    /// `method path` with extra `headers` and `body` (`Content-Length` added when not empty).
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<HttpResponse, Error> {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: vigia-loadgen\r\n",
             self.host
         );
-        let ctx = || format!("{} GET {path}", self.who);
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty() {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        let ctx = || format!("{} {method} {path}", self.who);
         self.stream.write_all(req.as_bytes()).await.context(ctx)?;
-        let (status, body_len) = self.read_head(path).await?;
-        let body = match body_len {
+        self.stream.write_all(body).await.context(ctx)?;
+        let head = self.read_head(path).await?;
+        let body = match head.len {
             BodyLen::Length(n) => self.read_exact(n, path).await?,
             BodyLen::Chunked => self.read_chunked(path).await?,
         };
-        Ok(HttpResponse { status, body })
+        Ok(HttpResponse {
+            status: head.status,
+            headers: head.headers,
+            body,
+        })
     }
 
     async fn fill(&mut self, path: &str) -> Result<(), Error> {
@@ -73,7 +133,7 @@ impl HttpConn {
         Ok(())
     }
 
-    async fn read_head(&mut self, path: &str) -> Result<(u16, BodyLen), Error> {
+    async fn read_head(&mut self, path: &str) -> Result<Head, Error> {
         loop {
             if let Some(end) = find(&self.buf, b"\r\n\r\n") {
                 let head = self.buf.split_to(end + 4);
@@ -116,6 +176,21 @@ impl HttpConn {
     }
 }
 
+/// A TCP connection to `host:port` from `source` (any port).
+async fn connect_from(host: &str, port: u16, source: IpAddr) -> std::io::Result<TcpStream> {
+    let addr = tokio::net::lookup_host((host, port))
+        .await?
+        .find(|a| a.is_ipv4() == source.is_ipv4())
+        .ok_or_else(|| std::io::Error::other("no address of the source's family"))?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
+}
+
 /// How the body's length is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BodyLen {
@@ -123,24 +198,40 @@ enum BodyLen {
     Chunked,
 }
 
-/// Status and body length from a response head (status line and headers).
-fn parse_head(head: &[u8]) -> Option<(u16, BodyLen)> {
+/// A response head: status, headers and how the body's length is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Head {
+    status: u16,
+    headers: Vec<(String, String)>,
+    len: BodyLen,
+}
+
+/// Parses a response head (status line and headers).
+fn parse_head(head: &[u8]) -> Option<Head> {
     let text = std::str::from_utf8(head).ok()?;
     let mut lines = text.split("\r\n");
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
     let mut len = BodyLen::Length(0);
+    let mut headers = Vec::new();
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        if name == "content-length" {
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("content-length") {
             len = BodyLen::Length(value.parse().ok()?);
-        } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            && value.eq_ignore_ascii_case("chunked")
+        {
             len = BodyLen::Chunked;
         }
+        headers.push((name.to_owned(), value.to_owned()));
     }
-    Some((status, len))
+    Some(Head {
+        status,
+        headers,
+        len,
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -169,7 +260,26 @@ mod tests {
             ("garbage", None),
         ];
         for (text, want) in cases {
-            assert_eq!(parse_head(text.as_bytes()), *want, "{text:?}");
+            let got = parse_head(text.as_bytes()).map(|h| (h.status, h.len));
+            assert_eq!(got, *want, "{text:?}");
         }
+        let head = parse_head(b"HTTP/1.1 201 Created\r\nLocation: /a/whep/1\r\n\r\n").unwrap();
+        let resp = HttpResponse {
+            status: head.status,
+            headers: head.headers,
+            body: Bytes::new(),
+        };
+        assert_eq!(resp.header("location"), Some("/a/whep/1"));
+        assert_eq!(resp.header("etag"), None);
+    }
+
+    #[test]
+    fn loopback_sources_cycle_over_127_0_0_x() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(loopback_source("127.0.0.1", 0), ip("127.0.0.2"));
+        assert_eq!(loopback_source("127.0.0.1", 252), ip("127.0.0.254"));
+        assert_eq!(loopback_source("127.0.0.1", 253), ip("127.0.0.2"));
+        assert_eq!(loopback_source("10.0.0.2", 0), None);
+        assert_eq!(loopback_source("localhost", 0), None);
     }
 }

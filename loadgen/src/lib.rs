@@ -4,7 +4,8 @@
 //! - [`clip`] packetizes the built-in clip once into RTP payload templates; a camera only
 //!   rewrites the 12-byte RTP header and adds a wall-clock SEI per frame.
 //! - [`publisher`] runs one camera (RTSP ANNOUNCE/RECORD over TCP or UDP), [`reader`] one RTSP
-//!   reader, [`hls`] one LL-HLS reader; they report into [`stats::Stats`].
+//!   reader, [`hls`] one LL-HLS reader, [`whep`] one WebRTC (WHEP) reader; they report into
+//!   [`stats::Stats`].
 //! - [`procfs`] samples CPU and RSS of the server and of the load generator itself.
 //! - [`report`] turns the per-second samples into the JSON report, [`html`] into the HTML one.
 //! - [`run`] wires it together on one tokio runtime, one task per connection.
@@ -24,6 +25,7 @@ pub mod report;
 pub mod rtsp_conn;
 pub mod run;
 pub mod stats;
+pub mod whep;
 
 pub use error::Error;
 

@@ -65,8 +65,9 @@ fn video_track(body: &Bytes, who: &str) -> Result<(String, Box<dyn Depacketizer>
     Ok((control, depacketizer_for(track, 0)))
 }
 
-/// Per-reader bookkeeping: the depacketizer, loss already counted, last frame time.
-struct ReaderState {
+/// Per-reader bookkeeping shared by the RTSP and WHEP readers: the depacketizer, loss already
+/// counted, last frame time, join time.
+pub(crate) struct ReaderState {
     depack: Box<dyn Depacketizer>,
     lost_counted: u64,
     last_frame_us: Option<i64>,
@@ -74,7 +75,8 @@ struct ReaderState {
 }
 
 impl ReaderState {
-    fn new(depack: Box<dyn Depacketizer>) -> Self {
+    /// A reader that joins now and depacketizes with `depack`.
+    pub(crate) fn new(depack: Box<dyn Depacketizer>) -> Self {
         Self {
             depack,
             lost_counted: 0,
@@ -83,12 +85,16 @@ impl ReaderState {
         }
     }
 
-    /// Feeds one RTP packet; counts frames, gaps, stalls and latency samples.
+    /// Feeds one raw RTP packet (see [`Self::on_packet`]).
     fn on_rtp(&mut self, raw: Bytes, stats: &Stats) {
-        let Ok(pkt) = RtpPacket::parse(raw) else {
-            return;
-        };
-        let _ = self.depack.push(&pkt);
+        if let Ok(pkt) = RtpPacket::parse(raw) {
+            self.on_packet(&pkt, stats);
+        }
+    }
+
+    /// Feeds one RTP packet; counts frames, gaps, stalls and latency samples.
+    pub(crate) fn on_packet(&mut self, pkt: &RtpPacket, stats: &Stats) {
+        let _ = self.depack.push(pkt);
         let lost = self.depack.stats().packets_lost;
         Stats::add(&stats.gaps, lost.saturating_sub(self.lost_counted));
         self.lost_counted = lost;
@@ -99,6 +105,16 @@ impl ReaderState {
                 Some(stamp) => stats.frame_stamp(stamp, now, self.joined_us),
                 None => Stats::add(&stats.unstamped, 1),
             }
+        }
+    }
+
+    /// At the end of the run: a reader whose last frame is too old was stalled.
+    pub(crate) fn finish(&self, stats: &Stats) {
+        if self
+            .last_frame_us
+            .is_some_and(|last| wallclock_us() - last >= STALL_AFTER_US)
+        {
+            Stats::add(&stats.stalls, 1);
         }
     }
 }
@@ -136,12 +152,7 @@ async fn read_loop(
             conn.send(Method::Options, url, &[], None).await?;
         }
     }
-    if state
-        .last_frame_us
-        .is_some_and(|last| wallclock_us() - last >= STALL_AFTER_US)
-    {
-        Stats::add(&stats.stalls, 1);
-    }
+    state.finish(stats);
     let _ = conn.send(Method::Teardown, url, &[], None).await;
     Ok(())
 }

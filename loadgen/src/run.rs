@@ -10,9 +10,11 @@ use tokio::time::Instant;
 use crate::cli::{Options, Protocol};
 use crate::clip::PacketizedClip;
 use crate::error::Context;
+use crate::http::loopback_source;
 use crate::publisher::{self, Camera};
 use crate::report::{Report, ReportBuilder, Second, Tick};
 use crate::stats::Stats;
+use crate::whep::{self, WhepTarget};
 use crate::{Error, html, procfs, reader};
 
 /// How long after its camera a reader connects (the path must exist first).
@@ -22,12 +24,7 @@ const ERRORS_SHOWN: u64 = 10;
 
 /// Runs the load described by `opts`, writes both reports and returns the report.
 pub async fn run(opts: Options) -> Result<Report, Error> {
-    if opts.protocol == Protocol::Webrtc {
-        return Err(Error::usage(
-            "--protocol webrtc: not supported yet: WHEP does not exist in vigia",
-        ));
-    }
-    let clip = PacketizedClip::builtin();
+    let clip = PacketizedClip::load(&opts.clip)?;
     let stats = Arc::new(Stats::default());
     let server = server_pid(&opts).and_then(|pid| Some((pid, procfs::sample(&pid.to_string())?)));
     let own = procfs::sample("self").unwrap_or_default();
@@ -136,13 +133,21 @@ fn spawn_reader(
         host, opts.hls_port, opts.path_prefix
     );
     let hls_port = opts.hls_port;
+    let source = loopback_source(&host, cam * opts.readers_per_camera + r);
+    let whep = WhepTarget {
+        host: host.clone(),
+        port: opts.webrtc_port,
+        path: format!("{}{cam}", opts.path_prefix),
+        source,
+    };
     tokio::spawn(async move {
         tokio::time::sleep_until(at).await;
         let result = match protocol {
             Protocol::Hls => {
-                crate::hls::run(&host, hls_port, &hls_url, who, s.clone(), until).await
+                crate::hls::run(&host, hls_port, &hls_url, source, who, s.clone(), until).await
             }
-            _ => reader::run(&host, rtsp_port, &rtsp_url, who, s.clone(), until).await,
+            Protocol::Webrtc => whep::run(whep, who, s.clone(), until).await,
+            Protocol::Rtsp => reader::run(&host, rtsp_port, &rtsp_url, who, s.clone(), until).await,
         };
         report_error(&s, result);
     })
@@ -228,23 +233,4 @@ fn write_reports(opts: &Options, report: &Report) -> Result<(), Error> {
     let html_path = opts.html_path();
     std::fs::write(&html_path, html::render(report))
         .context(|| format!("report {}", html_path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn webrtc_says_whep_does_not_exist_yet() {
-        let opts = Options {
-            protocol: Protocol::Webrtc,
-            report: std::env::temp_dir().join("vigia-loadgen-never-written.json"),
-            ..Options::default()
-        };
-        let err = run(opts).await.unwrap_err().to_string();
-        assert!(
-            err.contains("not supported yet: WHEP does not exist in vigia"),
-            "{err}"
-        );
-    }
 }

@@ -1,5 +1,6 @@
 //! Runs `vigia-loadgen` against the release `vigia` (5 cameras × 2 RTSP readers for ~10 s;
-//! 2 cameras × 1 LL-HLS reader for ~8 s) and checks both reports.
+//! 2 cameras × 1 LL-HLS reader for ~8 s; 2 cameras × 3 WHEP readers for ~8 s) and checks both
+//! reports.
 //! Needs `cargo build --release --bin vigia` (or `VIGIA_BIN`).
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -41,13 +42,27 @@ impl Drop for Server {
     }
 }
 
-fn start_vigia(dir: &std::path::Path, rtsp: u16, hls: u16, rtp: u16) -> Server {
+/// The server's ports: RTSP, HLS, WHEP (TCP) and the first of four UDP ports (RTP, RTCP,
+/// multicast RTP and RTCP); WebRTC's UDP port is `whep`.
+struct ServerPorts {
+    rtsp: u16,
+    hls: u16,
+    whep: u16,
+    rtp: u16,
+}
+
+fn start_vigia(dir: &std::path::Path, p: &ServerPorts) -> Server {
+    let (rtsp, rtp) = (p.rtsp, p.rtp);
     let config = format!(
-        "rtspAddress: 127.0.0.1:{rtsp}\nhlsAddress: 127.0.0.1:{hls}\nrtpAddress: :{rtp}\n\
-         rtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\nwebrtc: no\npaths:\n  all_others:\n",
+        "rtspAddress: 127.0.0.1:{rtsp}\nhlsAddress: 127.0.0.1:{}\nrtpAddress: :{rtp}\n\
+         rtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\n\
+         webrtcAddress: 127.0.0.1:{}\nwebrtcLocalUDPAddress: 127.0.0.1:{}\npaths:\n  all_others:\n",
+        p.hls,
         rtp + 1,
         rtp + 2,
-        rtp + 3
+        rtp + 3,
+        p.whep,
+        p.whep,
     );
     std::fs::write(dir.join("vigia.yml"), config).unwrap();
     let log = std::fs::File::create(dir.join("vigia.log")).unwrap();
@@ -75,15 +90,23 @@ fn run_loadgen(salt: u16, args: &[&str]) -> (serde_json::Value, String) {
     let dir = std::env::temp_dir().join(format!("vigia-loadgen-test-{pid}-{salt}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let base = 20_000 + (pid % 1000) as u16 * 4 + salt * 5_000;
+    let base = 20_000 + (pid % 1000) as u16 * 4 + salt * 3_000;
     let rtsp = free_port(base);
     let hls = free_port(rtsp + 2);
-    let rtp = free_port(hls + 2);
-    let server = start_vigia(&dir, rtsp, hls, rtp);
+    let whep = free_port(hls + 2);
+    let rtp = free_port(whep + 2);
+    let ports = ServerPorts {
+        rtsp,
+        hls,
+        whep,
+        rtp,
+    };
+    let server = start_vigia(&dir, &ports);
     let report = dir.join("out.json");
     let status = Command::new(env!("CARGO_BIN_EXE_vigia-loadgen"))
         .args(["--target", "127.0.0.1", "--rtsp-port", &rtsp.to_string()])
         .args(["--hls-port", &hls.to_string(), "--quiet"])
+        .args(["--webrtc-port", &whep.to_string()])
         .args(["--server-pid", &server.0.id().to_string()])
         .args(args)
         .arg("--report")
@@ -163,4 +186,28 @@ fn two_cameras_one_ll_hls_reader_each() {
     // A frame waits up to one 200 ms part before it can be fetched.
     check_report(&json, &html, "hls", 100, 1000.0);
     assert_eq!(json["summary"]["readers_peak"].as_u64(), Some(2));
+}
+
+#[test]
+fn two_cameras_three_whep_readers_each() {
+    let args = [
+        "--cameras",
+        "2",
+        "--readers-per-camera",
+        "3",
+        "--protocol",
+        "webrtc",
+    ];
+    let (json, html) = run_loadgen(
+        2,
+        &[&args[..], &["--duration", "6s", "--ramp", "0s"]].concat(),
+    );
+    // 6 readers × ~25 fps × ~4 s after ICE and DTLS.
+    check_report(&json, &html, "webrtc", 400, 200.0);
+    let s = &json["summary"];
+    assert_eq!(s["readers_peak"].as_u64(), Some(6), "{s}");
+    assert_eq!(s["stalls"], 0, "{s}");
+    // SRTP datagrams of a ~500 kbit/s stream to 6 readers for several seconds.
+    assert!(s["bytes_received"].as_u64().unwrap() > 6 * 100_000, "{s}");
+    assert_eq!(json["options"]["protocol"], "webrtc");
 }
