@@ -23,12 +23,17 @@ struct Server {
 }
 
 fn start(extra_path_keys: &str) -> Server {
+    start_with("", extra_path_keys)
+}
+
+/// [`start`] with extra top-level keys (`httpRateLimit: 0\n`) as well.
+fn start_with(extra_keys: &str, extra_path_keys: &str) -> Server {
     let ports = Ports::fresh();
     let whep = free_port();
     let udp = free_port();
     let dir = TempDir::new("vigia-webrtc");
     let config = format!(
-        "{}paths:\n  demo:\n    source: synthetic\n{extra_path_keys}",
+        "{}{extra_keys}paths:\n  demo:\n    source: synthetic\n{extra_path_keys}",
         ports.yaml()
     );
     std::fs::write(dir.path().join("vigia.yml"), config).expect("write config");
@@ -294,5 +299,109 @@ fn a_deleted_session_frees_its_reader_slot() {
         201,
         "slot freed by DELETE: {}",
         admitted.text()
+    );
+}
+
+/// A fresh offer from a str0m peer with only `codec` enabled (one receive-only video media);
+/// the peer itself is dropped (an abandoned offer).
+fn offer_with(codec: fn(str0m::RtcConfig) -> str0m::RtcConfig) -> String {
+    str0m::crypto::from_feature_flags().install_process_default();
+    let mut rtc = codec(Rtc::builder().clear_codecs()).build(Instant::now());
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind client UDP");
+    let local = socket.local_addr().expect("local address");
+    rtc.add_local_candidate(Candidate::host(local, "udp").expect("host candidate"));
+    let mut changes = rtc.sdp_api();
+    changes.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    changes.apply().expect("an offer").0.to_sdp_string()
+}
+
+/// `VmRSS` of `vigia`, in KiB.
+fn rss_kib(vigia: &Vigia) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", vigia.pid())).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn an_offer_with_no_common_codec_is_406() {
+    let server = start("");
+    let vp8_only = offer_with(|c| c.enable_vp8(true));
+    assert!(!vp8_only.contains("H264"), "{vp8_only}");
+    let refused = post_offer(server.whep, "demo", &vp8_only);
+    assert_eq!(refused.status, 406, "{}", refused.text());
+    assert!(
+        refused.text().contains("H264") || refused.text().contains("H.264"),
+        "{}",
+        refused.text()
+    );
+    assert!(refused.header("Location").is_none());
+}
+
+/// 1,000 offers whose peers never start ICE: each is answered 201 and holds a reader slot
+/// (`maxReaders: 1000` refuses the next one), the server drops them all after its 10 s
+/// handshake timeout (the slots come back, RSS returns near where it was) and a new viewer
+/// still plays. `httpRateLimit: 0`: from one IP, 1,000 POSTs in a few seconds are what the rate
+/// limit exists to refuse (`rate_limits.rs` tests that); here the sessions are under test.
+#[test]
+fn a_thousand_abandoned_offers_are_answered_then_freed() {
+    const OFFERS: usize = 1000;
+    let server = start_with("httpRateLimit: 0\n", &format!("    maxReaders: {OFFERS}\n"));
+    // A first viewer warms the WebRTC side up, so the baseline includes what stays.
+    let (mut warm, offer) = Client::new();
+    let answer = post_offer(server.whep, "demo", &offer);
+    warm.accept(&answer.text());
+    assert!(
+        !warm.watch(Duration::from_secs(2)).1.is_empty(),
+        "warm-up viewer got no video"
+    );
+    let location = answer.header("Location").expect("Location").to_string();
+    http::request(server.whep, "DELETE", &location, &[], None).expect("DELETE");
+    std::thread::sleep(Duration::from_secs(1));
+    let baseline = rss_kib(&server.vigia);
+
+    for i in 0..OFFERS {
+        let answer = post_offer(server.whep, "demo", &offer_with(|c| c.enable_h264(true)));
+        assert_eq!(answer.status, 201, "offer {i}: {}", answer.text());
+    }
+    let posted = Instant::now();
+    let held = rss_kib(&server.vigia);
+    let full = post_offer(server.whep, "demo", &offer_with(|c| c.enable_h264(true)));
+    assert_eq!(
+        full.status,
+        503,
+        "{OFFERS} abandoned sessions hold their slots: {}",
+        full.text()
+    );
+
+    // The handshake timeout is 10 s from each offer; the last was posted at `posted`.
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(posted.elapsed()));
+    let (mut viewer, offer) = Client::new();
+    let answer = post_offer(server.whep, "demo", &offer);
+    assert_eq!(
+        answer.status,
+        201,
+        "slots freed after the timeout: {}",
+        answer.text()
+    );
+    viewer.accept(&answer.text());
+    let (connected, frames) = viewer.watch(Duration::from_secs(3));
+    assert!(
+        connected && !frames.is_empty(),
+        "a new viewer plays:\n{}",
+        server.vigia.logs()
+    );
+    let after = rss_kib(&server.vigia);
+    eprintln!("RSS KiB: baseline {baseline}, {OFFERS} abandoned sessions {held}, after {after}");
+    assert!(
+        after < baseline + (held.saturating_sub(baseline)) / 4 + 8 * 1024,
+        "RSS after the timeout {after} KiB, baseline {baseline}, with {OFFERS} sessions {held}"
+    );
+    assert!(
+        !server.vigia.logs().contains("panicked"),
+        "{}",
+        server.vigia.logs()
     );
 }
