@@ -384,3 +384,5 @@ pub mod tcp_proxy;
 pub mod tls;
 /// Outside tools installed into the tools cache (s3s-fs, schemathesis).
 pub mod tools;
+/// A blocking WebRTC test peer (str0m) for WHEP and WHIP.
+pub mod webrtc;

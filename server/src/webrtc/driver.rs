@@ -1,8 +1,9 @@
 //! The one task that owns the ICE UDP socket (`webrtcLocalUDPAddress`) and every session's
 //! sans-IO [`Rtc`]: it demultiplexes datagrams to sessions (`Rtc::accepts`: the ICE ufrag of a
 //! STUN request, then the nominated remote address), writes the path's access units into each
-//! session, sends what the sessions transmit and drives their timers. Nothing here awaits a
-//! peer: a datagram that does not fit the socket's send buffer is dropped (SRTP tolerates loss).
+//! reading session, hands what publishing sessions receive to their path, sends what the
+//! sessions transmit and drives their timers. Nothing here awaits a peer: a datagram that does
+//! not fit the socket's send buffer is dropped (SRTP tolerates loss).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,12 +13,13 @@ use std::time::{Duration, Instant};
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use vigia_media::AccessUnit;
 
-use super::media::{Feed, annex_b};
+use super::media::{AudioCodec, Feed, annex_b, audio_frames};
+use super::publish::Publication;
 use crate::paths::ReaderGuard;
 
 /// A session not connected by then is dropped (MediaMTX's `webrtcHandshakeTimeout`).
@@ -30,13 +32,22 @@ const DATAGRAM_MAX: usize = 2048;
 
 /// What the HTTP side asks of the driver.
 pub(super) enum Command {
-    /// A new session whose offer was accepted; the driver answers whether it can send H.264.
+    /// A new session whose offer was accepted; the driver answers whether it can go on.
     Add(Box<NewSession>),
     /// `DELETE` of a session: `true` if it existed.
     Remove {
         /// The session's id (the last segment of its `Location`).
         id: String,
         /// Whether it existed.
+        done: oneshot::Sender<bool>,
+    },
+    /// `PATCH` of a session with trickled candidates: `true` if it existed.
+    Candidates {
+        /// The session's id.
+        id: String,
+        /// The peer's candidates to add.
+        candidates: Vec<Candidate>,
+        /// Whether the session existed.
         done: oneshot::Sender<bool>,
     },
 }
@@ -51,14 +62,27 @@ pub(super) struct NewSession {
     pub(super) rtc: Rtc,
     /// The address its host candidate announces (packets for it are handed in as sent there).
     pub(super) local: SocketAddr,
-    /// The media to send once connected.
-    pub(super) feed: Feed,
-    /// The reader slot, released when the session ends.
-    pub(super) guard: ReaderGuard,
-    /// The answer's video media that sends H.264, if any.
-    pub(super) video_mid: Option<Mid>,
-    /// `Ok(())` if the answer offers H.264 to send, else why not.
+    /// Reading or publishing.
+    pub(super) role: NewRole,
+    /// `Ok(())` if the session can carry media, else why not.
     pub(super) accepted: oneshot::Sender<Result<(), String>>,
+}
+
+/// What a new session does.
+pub(super) enum NewRole {
+    /// WHEP: sends `feed`.
+    Read {
+        /// The media to send once connected.
+        feed: Feed,
+        /// The reader slot, released when the session ends.
+        guard: ReaderGuard,
+        /// The answer's media that sends video, if any.
+        video_mid: Option<Mid>,
+        /// The answer's media that sends audio, if any.
+        audio_mid: Option<Mid>,
+    },
+    /// WHIP: publishes what it receives.
+    Publish(Publication),
 }
 
 /// A unit for one session, from its feeder task.
@@ -74,19 +98,31 @@ struct Session {
     path: String,
     rtc: Rtc,
     local: SocketAddr,
-    /// The video media and the H.264 payload type chosen for it.
-    video: Option<(Mid, Pt)>,
-    feed: Option<Feed>,
-    feeder: Option<tokio::task::JoinHandle<()>>,
-    /// Keeps the reader counted (and an on-demand source running) while the session lives.
-    _guard: ReaderGuard,
+    role: Role,
     created: Instant,
     timeout: Instant,
-    /// No unit is written before the first keyframe (and after a lost unit).
+}
+
+enum Role {
+    Read(Reader),
+    Publish(Publication),
+}
+
+/// A WHEP session's sending state.
+struct Reader {
+    feed: Feed,
+    feeder: Option<tokio::task::JoinHandle<()>>,
+    /// The video media and the H.264 payload type chosen for it.
+    video: Option<(Mid, Pt)>,
+    /// The audio media, its payload type, codec and clock.
+    audio: Option<(Mid, Pt, AudioCodec, u32)>,
+    /// Keeps the reader counted (and an on-demand source running) while the session lives.
+    _guard: ReaderGuard,
+    /// No video unit is written before the first keyframe.
     want_keyframe: bool,
 }
 
-impl Drop for Session {
+impl Drop for Reader {
     fn drop(&mut self) {
         if let Some(feeder) = self.feeder.take() {
             feeder.abort();
@@ -142,19 +178,38 @@ impl Driver {
             .map_or(idle, |t| t.min(idle))
     }
 
+    fn key_of(&self, id: &str) -> Option<u64> {
+        self.sessions
+            .iter()
+            .find(|(_, s)| s.id == id)
+            .map(|(k, _)| *k)
+    }
+
     fn command(&mut self, command: Command) {
         match command {
             Command::Add(new) => self.add(*new),
             Command::Remove { id, done } => {
-                let key = self
-                    .sessions
-                    .iter()
-                    .find(|(_, s)| s.id == id)
-                    .map(|(k, _)| *k);
+                let key = self.key_of(&id);
                 if let Some(session) = key.and_then(|k| self.sessions.remove(&k)) {
                     tracing::info!(path = %session.path, session = %session.id, "[WebRTC] session closed by DELETE");
                 }
                 let _ = done.send(key.is_some());
+            }
+            Command::Candidates {
+                id,
+                candidates,
+                done,
+            } => {
+                let key = self.key_of(&id);
+                if let Some(session) = key.and_then(|k| self.sessions.get_mut(&k)) {
+                    for candidate in candidates {
+                        session.rtc.add_remote_candidate(candidate);
+                    }
+                }
+                let _ = done.send(key.is_some());
+                if let Some(key) = key {
+                    self.after_input(key);
+                }
             }
         }
     }
@@ -163,43 +218,41 @@ impl Driver {
         let NewSession {
             id,
             path,
-            rtc,
+            mut rtc,
             local,
-            feed,
-            guard,
-            video_mid,
+            role,
             accepted,
         } = new;
+        let role = match role {
+            NewRole::Read {
+                feed,
+                guard,
+                video_mid,
+                audio_mid,
+            } => match reader(&mut rtc, feed, guard, video_mid, audio_mid) {
+                Ok(reader) => Role::Read(reader),
+                Err(problem) => {
+                    let _ = accepted.send(Err(problem));
+                    return;
+                }
+            },
+            NewRole::Publish(publication) => Role::Publish(publication),
+        };
         let now = Instant::now();
         let mut session = Session {
             id,
             path,
             rtc,
             local,
-            video: None,
-            feed: Some(feed),
-            feeder: None,
-            _guard: guard,
+            role,
             created: now,
             timeout: now,
-            want_keyframe: true,
         };
-        if let Some(mid) = video_mid {
-            session.video = choose_h264(&mut session.rtc, mid).map(|pt| (mid, pt));
-        }
         poll(&self.socket, &mut session);
-        let chosen = session.video.ok_or_else(|| {
-            "the offer has no H.264 video (packetization-mode 1) Vigia can send; only H.264 \
-             video is served over WebRTC so far"
-                .to_string()
-        });
-        let ok = chosen.is_ok();
-        let _ = accepted.send(chosen.map(|_| ()));
-        if ok {
-            tracing::info!(path = %session.path, session = %session.id, "[WebRTC] session created");
-            self.sessions.insert(self.next_key, session);
-            self.next_key += 1;
-        }
+        let _ = accepted.send(Ok(()));
+        tracing::info!(path = %session.path, session = %session.id, "[WebRTC] session created");
+        self.sessions.insert(self.next_key, session);
+        self.next_key += 1;
     }
 
     fn datagram(&mut self, data: &[u8], source: SocketAddr) {
@@ -242,26 +295,11 @@ impl Driver {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
-        let Some((mid, pt)) = session.video else {
+        let Role::Read(reader) = &mut session.role else {
             return;
         };
-        if session.want_keyframe && !unit.keyframe {
-            return;
-        }
-        let Some(feed) = session.feed.as_ref() else {
-            return;
-        };
-        if unit.track != feed.track {
-            return;
-        }
-        session.want_keyframe = false;
-        let data = annex_b(unit, &feed.params);
-        let ticks = u64::try_from(unit.pts.ticks).unwrap_or(0);
-        let clock = Frequency::new(unit.pts.clock_rate).unwrap_or(Frequency::NINETY_KHZ);
-        let rtp_time = MediaTime::new(ticks, clock);
-        if let Some(writer) = session.rtc.writer(mid)
-            && let Err(e) = writer.write(pt, Instant::now(), rtp_time, data)
-        {
+        let written = reader.write(&mut session.rtc, unit);
+        if let Err(e) = written {
             tracing::debug!(session = %session.id, "[WebRTC] write: {e}");
         }
         self.after_input(key);
@@ -269,47 +307,142 @@ impl Driver {
 
     fn timeouts(&mut self) {
         let now = Instant::now();
-        let due: Vec<u64> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| {
-                s.timeout <= now || (!s.rtc.is_connected() && now - s.created > HANDSHAKE_TIMEOUT)
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            if let Some(session) = self.sessions.get_mut(&key) {
-                if !session.rtc.is_connected() && now - session.created > HANDSHAKE_TIMEOUT {
-                    tracing::info!(path = %session.path, session = %session.id, "[WebRTC] no connection within {HANDSHAKE_TIMEOUT:?}; session dropped");
-                    session.rtc.disconnect();
-                } else if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
-                    tracing::debug!(session = %session.id, "[WebRTC] timer: {e}");
-                }
+        let keys: Vec<u64> = self.sessions.keys().copied().collect();
+        for key in keys {
+            let Some(session) = self.sessions.get_mut(&key) else {
+                continue;
+            };
+            let handshake_over =
+                !session.rtc.is_connected() && now - session.created > HANDSHAKE_TIMEOUT;
+            if handshake_over {
+                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] no connection within {HANDSHAKE_TIMEOUT:?}; session dropped");
+                session.rtc.disconnect();
+            } else if let Role::Publish(publication) = &mut session.role
+                && publication.kicked()
+            {
+                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] another publisher took the path over; session closed");
+                session.rtc.disconnect();
+            } else if let Role::Publish(publication) = &mut session.role {
+                publication.request_keyframes(&mut session.rtc, now);
+            }
+            if session.timeout <= now
+                && session.rtc.is_alive()
+                && let Err(e) = session.rtc.handle_input(Input::Timeout(now))
+            {
+                tracing::debug!(session = %session.id, "[WebRTC] timer: {e}");
             }
             self.after_input(key);
         }
     }
 
-    /// Polls session `key` after it got input; starts its feeder once connected, drops it
-    /// once dead.
+    /// Polls session `key` after it got input; starts reading or publishing once connected,
+    /// drops it once dead.
     fn after_input(&mut self, key: u64) {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
         poll(&self.socket, session);
+        if session.rtc.is_alive() && session.rtc.is_connected() {
+            session.connected(key, &self.units_tx);
+        }
         if !session.rtc.is_alive() {
             tracing::info!(path = %session.path, session = %session.id, "[WebRTC] session ended");
             self.sessions.remove(&key);
-            return;
         }
-        if session.rtc.is_connected()
-            && session.feeder.is_none()
-            && let Some(feed) = session.feed.as_ref()
+    }
+}
+
+impl Session {
+    /// Starts the session's feeder (a reader) or registers it on its path (a publisher), once.
+    fn connected(&mut self, key: u64, units: &mpsc::Sender<UnitFor>) {
+        match &mut self.role {
+            Role::Read(reader) if reader.feeder.is_none() => {
+                tracing::info!(path = %self.path, session = %self.id, "[WebRTC] connected; sending media");
+                let feeder = reader.feed.clone().run(key, units.clone());
+                reader.feeder = Some(tokio::spawn(feeder));
+            }
+            Role::Publish(publication) if !publication.is_connected() => {
+                match publication.connect() {
+                    Ok(()) => {
+                        tracing::info!(path = %self.path, session = %self.id, "[WebRTC] connected; publishing from the first keyframe");
+                    }
+                    Err(e) => {
+                        tracing::info!(path = %self.path, session = %self.id, "[WebRTC] can't publish: {e}");
+                        self.rtc.disconnect();
+                    }
+                }
+                publication.request_keyframes(&mut self.rtc, Instant::now());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The reading state of a WHEP session, with the payload types negotiated for `feed`'s tracks;
+/// an error when the answer carries none of them.
+fn reader(
+    rtc: &mut Rtc,
+    feed: Feed,
+    guard: ReaderGuard,
+    video_mid: Option<Mid>,
+    audio_mid: Option<Mid>,
+) -> Result<Reader, String> {
+    let video = video_mid.and_then(|mid| choose_h264(rtc, mid).map(|pt| (mid, pt)));
+    let audio = feed.audio.and_then(|(track, codec)| {
+        let mid = audio_mid?;
+        let clock = feed.stream.tracks().get(track)?.clock_rate;
+        choose_audio(rtc, mid, codec).map(|pt| (mid, pt, codec, clock))
+    });
+    if feed.video.is_some() && video.is_none() {
+        return Err(
+            "the offer has no H.264 video (packetization-mode 1) to receive; Vigia \
+                    sends H.264 over WebRTC"
+                .to_string(),
+        );
+    }
+    if video.is_none() && audio.is_none() {
+        return Err("the offer receives none of the stream's codecs".to_string());
+    }
+    Ok(Reader {
+        feed,
+        feeder: None,
+        video,
+        audio,
+        _guard: guard,
+        want_keyframe: true,
+    })
+}
+
+impl Reader {
+    /// Writes `unit` into the session, if it is one of its tracks.
+    fn write(&mut self, rtc: &mut Rtc, unit: &AccessUnit) -> Result<(), str0m::RtcError> {
+        let now = Instant::now();
+        let ticks = u64::try_from(unit.pts.ticks).unwrap_or(0);
+        if let (Some((track, params)), Some((mid, pt))) = (&self.feed.video, self.video)
+            && unit.track == *track
         {
-            tracing::info!(path = %session.path, session = %session.id, "[WebRTC] connected; sending video");
-            let feeder = feed.clone().run(key, self.units_tx.clone());
-            session.feeder = Some(tokio::spawn(feeder));
+            if self.want_keyframe && !unit.keyframe {
+                return Ok(());
+            }
+            self.want_keyframe = false;
+            let clock = Frequency::new(unit.pts.clock_rate).unwrap_or(Frequency::NINETY_KHZ);
+            let Some(writer) = rtc.writer(mid) else {
+                return Ok(());
+            };
+            return writer.write(pt, now, MediaTime::new(ticks, clock), annex_b(unit, params));
         }
+        if let (Some((track, _)), Some((mid, pt, codec, clock))) = (self.feed.audio, self.audio)
+            && unit.track == track
+            && let Some(frequency) = Frequency::new(clock)
+        {
+            for (offset, frame) in audio_frames(unit, codec, clock) {
+                let Some(writer) = rtc.writer(mid) else {
+                    return Ok(());
+                };
+                writer.write(pt, now, MediaTime::new(ticks + offset, frequency), frame)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -341,6 +474,14 @@ fn on_event(session: &mut Session, event: Event) {
         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
             session.rtc.disconnect();
         }
+        Event::MediaData(data) => {
+            if let Role::Publish(publication) = &mut session.role
+                && let Err(e) = publication.media(&data)
+            {
+                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] can't publish: {e}");
+                session.rtc.disconnect();
+            }
+        }
         Event::KeyframeRequest(_) => {
             // The hub's streams have periodic keyframes and a camera cannot be asked for one:
             // the viewer's decoder recovers at the next keyframe, which arrives on its own.
@@ -358,4 +499,16 @@ fn choose_h264(rtc: &mut Rtc, mid: Mid) -> Option<Pt> {
         .filter(|p| p.spec().codec == Codec::H264)
         .filter(|p| p.spec().format.packetization_mode == Some(1));
     h264.next().map(|p| p.pt())
+}
+
+/// The negotiated payload type of `codec` on `mid`, if any.
+fn choose_audio(rtc: &mut Rtc, mid: Mid, codec: AudioCodec) -> Option<Pt> {
+    let wanted = match codec {
+        AudioCodec::Opus => Codec::Opus,
+        AudioCodec::Pcmu => Codec::PCMU,
+        AudioCodec::Pcma => Codec::PCMA,
+    };
+    let writer = rtc.writer(mid)?;
+    let mut matching = writer.payload_params().filter(|p| p.spec().codec == wanted);
+    matching.next().map(|p| p.pt())
 }

@@ -1,61 +1,138 @@
-//! What a WebRTC session sends: the path's H.264 track, read from the stream's unit hub by a
-//! cursor that starts at the hub's latest keyframe (a picture at once, no PLI round trip).
+//! What a WHEP session sends: the path's H.264 track and its Opus or G.711 track, read from the
+//! stream's unit hub by a cursor that starts at the hub's latest keyframe (a picture at once,
+//! no PLI round trip). AAC, what most cameras send, has no WebRTC payload format: such a path
+//! is answered with video only, and the log says why.
 //!
-//! Shortcut of this first step: each session packetizes the access units itself (str0m's
-//! frame API, `Writer::write`) instead of sharing the RTP packets the stream packetizes once
-//! for RTSP readers; see `docs/webrtc.md`.
+//! Shortcut of this step: each session packetizes the access units itself (str0m's frame API,
+//! `Writer::write`) instead of sharing the RTP packets the stream packetizes once for RTSP
+//! readers; see `docs/webrtc.md`.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use str0m::RtcConfig;
 use tokio::sync::mpsc;
+use vigia_media::codec::annexb;
 use vigia_media::hub::Next;
 use vigia_media::model::VideoParams;
 use vigia_media::{AccessUnit, CodecParams};
+use vigia_protocol::payload::opus_packet_duration_48k;
 
 use super::driver::UnitFor;
 use crate::stream::PathStream;
 
-/// Annex B start code (ITU-T H.264 Annex B.1), what str0m's H.264 packetizer splits on.
-const START_CODE: &[u8] = &[0, 0, 0, 1];
+/// Video packets each session keeps for NACK retransmission (str0m's send buffer; its default
+/// of 1000 is ~5 s and ~1.2 MB per viewer of a 2 Mbit/s stream; 256 is ~1.3 s, many round trips).
+const NACK_HISTORY: usize = 256;
 /// NAL unit types (ITU-T H.264 Table 7-1).
 const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
 
-/// The media of one session: the stream and its H.264 track.
+/// The audio codecs WebRTC carries that the hub can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AudioCodec {
+    /// Opus, 48 kHz (RFC 7587).
+    Opus,
+    /// G.711 µ-law, 8 kHz mono (RFC 3551 PCMU).
+    Pcmu,
+    /// G.711 A-law, 8 kHz mono (RFC 3551 PCMA).
+    Pcma,
+}
+
+impl AudioCodec {
+    /// The WebRTC audio codec of `codec`, if it is one (G.711 only at 8 kHz mono: the only
+    /// rate WebRTC's static payload types have).
+    pub(super) fn of(codec: &CodecParams) -> Option<AudioCodec> {
+        match codec {
+            CodecParams::Opus(_) => Some(AudioCodec::Opus),
+            CodecParams::G711(g) if g.sample_rate == 8000 && g.channels == 1 => Some(if g.mu_law {
+                AudioCodec::Pcmu
+            } else {
+                AudioCodec::Pcma
+            }),
+            _ => None,
+        }
+    }
+
+    /// Enables this codec (only) among `config`'s audio codecs.
+    pub(super) fn enable(self, config: RtcConfig) -> RtcConfig {
+        match self {
+            AudioCodec::Opus => config.enable_opus(true, false),
+            AudioCodec::Pcmu => config.enable_pcmu(true, false),
+            AudioCodec::Pcma => config.enable_pcma(true, false),
+        }
+    }
+}
+
+/// The media of one WHEP session: the stream, its H.264 track and its WebRTC audio track.
 #[derive(Clone)]
 pub(super) struct Feed {
     /// The path's stream.
     pub(super) stream: Arc<PathStream>,
-    /// Index of the H.264 track in the stream.
-    pub(super) track: usize,
-    /// Its SPS/PPS from the stream's description, put before keyframes that lack them.
-    pub(super) params: VideoParams,
+    /// Index of the H.264 track and its SPS/PPS from the stream's description (put before
+    /// keyframes that lack them).
+    pub(super) video: Option<(usize, VideoParams)>,
+    /// Index of the Opus or G.711 track, and its codec.
+    pub(super) audio: Option<(usize, AudioCodec)>,
 }
 
 impl Feed {
-    /// The feed of `stream`'s first H.264 track, or `None` if it has none.
-    pub(super) fn new(stream: Arc<PathStream>) -> Option<Feed> {
-        let (track, params) =
-            stream
-                .tracks()
-                .iter()
-                .enumerate()
-                .find_map(|(i, t)| match &t.codec {
-                    CodecParams::H264(params) => Some((i, params.clone())),
-                    _ => None,
-                })?;
-        Some(Feed {
+    /// The feed of `stream`'s first H.264 track and first Opus/G.711 track; an error says why
+    /// nothing can be sent.
+    pub(super) fn new(stream: Arc<PathStream>) -> Result<Feed, String> {
+        let tracks = stream.tracks();
+        let video = tracks.iter().enumerate().find_map(|(i, t)| match &t.codec {
+            CodecParams::H264(params) => Some((i, params.clone())),
+            _ => None,
+        });
+        let audio = tracks
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| AudioCodec::of(&t.codec).map(|c| (i, c)));
+        if video.is_none() && audio.is_none() {
+            let codecs: Vec<&str> = tracks.iter().map(|t| t.codec.name()).collect();
+            return Err(format!(
+                "the stream has {codecs:?}; WebRTC readers get H.264 video and Opus or G.711 \
+                 audio"
+            ));
+        }
+        Ok(Feed {
             stream,
-            track,
-            params,
+            video,
+            audio,
         })
     }
 
-    /// Sends the track's units to the driver as session `key`'s, from the latest keyframe on,
-    /// until the stream ends or the task is aborted. A full queue skips to the next keyframe.
+    /// Names of the stream's tracks WebRTC cannot carry (AAC, H.265, a second video...), for
+    /// the log.
+    pub(super) fn left_out(&self) -> Vec<&'static str> {
+        let sent = [self.video.as_ref().map(|v| v.0), self.audio.map(|a| a.0)];
+        let tracks = self.stream.tracks().iter().enumerate();
+        tracks
+            .filter(|(i, _)| !sent.contains(&Some(*i)))
+            .map(|(_, t)| t.codec.name())
+            .collect()
+    }
+
+    /// A str0m configuration with exactly the codecs this feed sends.
+    pub(super) fn rtc_config(&self) -> RtcConfig {
+        let config = RtcConfig::new()
+            .set_send_buffer_video(NACK_HISTORY)
+            .clear_codecs()
+            .enable_h264(self.video.is_some());
+        match self.audio {
+            Some((_, codec)) => codec.enable(config),
+            None => config,
+        }
+    }
+
+    /// Sends the feed's units to the driver as session `key`'s, from the latest keyframe on,
+    /// until the stream ends or the task is aborted. A full queue makes video skip to the next
+    /// keyframe (audio units are dropped one by one).
     pub(super) async fn run(self, key: u64, units: mpsc::Sender<UnitFor>) {
         let mut cursor = self.stream.units().subscribe();
+        let video = self.video.as_ref().map(|v| v.0);
+        let audio = self.audio.map(|a| a.0);
         let mut skipping = false;
         loop {
             let unit = match cursor.next().await {
@@ -67,13 +144,19 @@ impl Feed {
                 Next::Closed => return,
                 Next::Pending => continue,
             };
-            if unit.track != self.track || (skipping && !unit.keyframe) {
+            let is_video = Some(unit.track) == video;
+            if !is_video && Some(unit.track) != audio {
                 continue;
             }
-            skipping = false;
+            if is_video && skipping && !unit.keyframe {
+                continue;
+            }
+            if is_video {
+                skipping = false;
+            }
             match units.try_send(UnitFor { key, unit }) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => skipping = true,
+                Err(mpsc::error::TrySendError::Full(_)) => skipping |= is_video,
                 Err(mpsc::error::TrySendError::Closed(_)) => return,
             }
         }
@@ -88,7 +171,7 @@ pub(super) fn annex_b(unit: &AccessUnit, params: &VideoParams) -> Vec<u8> {
             .iter()
             .any(|nal| nal.first().is_some_and(|b| b & 0x1f == kind))
     };
-    let mut prefix: Vec<&Bytes> = Vec::new();
+    let mut nals: Vec<Bytes> = Vec::with_capacity(unit.data.len() + 2);
     if unit.keyframe {
         let sps = unit
             .new_params
@@ -96,19 +179,37 @@ pub(super) fn annex_b(unit: &AccessUnit, params: &VideoParams) -> Vec<u8> {
             .and_then(video_params)
             .unwrap_or(params);
         if !has(NAL_SPS) {
-            prefix.extend(sps.sps.as_ref());
+            nals.extend(sps.sps.clone());
         }
         if !has(NAL_PPS) {
-            prefix.extend(sps.pps.as_ref());
+            nals.extend(sps.pps.clone());
         }
     }
-    let nals = prefix.into_iter().chain(unit.data.iter());
-    let mut out = Vec::with_capacity(unit.data.iter().map(|n| n.len() + 4).sum::<usize>() + 64);
-    for nal in nals {
-        out.extend_from_slice(START_CODE);
-        out.extend_from_slice(nal);
+    nals.extend(unit.data.iter().cloned());
+    annexb::write(&nals)
+}
+
+/// The frames of an audio unit, each with its offset from the unit's time in the track's
+/// clock: G.711 chunks are joined into one frame (samples are bytes), Opus packets keep their
+/// own durations (RFC 6716 §3.1).
+pub(super) fn audio_frames(
+    unit: &AccessUnit,
+    codec: AudioCodec,
+    clock_rate: u32,
+) -> Vec<(u64, Vec<u8>)> {
+    match codec {
+        AudioCodec::Pcmu | AudioCodec::Pcma => vec![(0, unit.data.concat())],
+        AudioCodec::Opus => {
+            let mut offset = 0u64;
+            let mut frames = Vec::with_capacity(unit.data.len());
+            for packet in &unit.data {
+                frames.push((offset, packet.to_vec()));
+                let samples_48k = opus_packet_duration_48k(packet).unwrap_or(960);
+                offset += u64::from(samples_48k) * u64::from(clock_rate) / 48_000;
+            }
+            frames
+        }
     }
-    out
 }
 
 fn video_params(codec: &CodecParams) -> Option<&VideoParams> {

@@ -1,16 +1,22 @@
-//! The WebRTC listener (`:8889`): WHEP reads of a path's H.264 video (MediaMTX's URLs).
+//! The WebRTC listener (`:8889`, MediaMTX's URLs): WHEP reads of a path's H.264 video and
+//! Opus/G.711 audio, WHIP publishing into a path.
 //!
-//! - `POST /<path>/whep` with an `application/sdp` offer → `201 Created`, the SDP answer, a
-//!   `Location` of the session (`/<path>/whep/<id>`) and an `ETag`;
+//! - `POST /<path>/whep` (read) or `/<path>/whip` (publish) with an `application/sdp` offer →
+//!   `201 Created`, the SDP answer, a `Location` of the session (`/<path>/whep/<id>`) and an
+//!   `ETag`;
+//! - `PATCH /<path>/whep/<id>` adds trickled candidates (`application/trickle-ice-sdpfrag`);
 //! - `DELETE /<path>/whep/<id>` ends the session;
-//! - `OPTIONS /<path>/whep` answers CORS and the `Link` headers of ICE servers (none yet).
+//! - `OPTIONS` answers CORS and the `Link` headers of ICE servers.
 //!
 //! Each session is a sans-IO `str0m::Rtc`; one task ([`driver`]) owns them all and the single
 //! UDP socket of `webrtcLocalUDPAddress`. The HTTP side only builds a session from the offer
 //! and hands it over.
 
+mod answer;
 mod driver;
 mod media;
+mod page;
+mod publish;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -28,12 +34,16 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use self::driver::{Command, NewSession};
+use vigia_protocol::sdpfrag::SdpFrag;
+
+use self::answer::{AnswerMedia, Direction};
+use self::driver::{Command, NewRole, NewSession};
 use self::media::Feed;
+use self::publish::Publication;
 use crate::auth::{self, Protocol};
 use crate::config::{AuthAction, WebrtcConf};
 use crate::http_error::json_error;
-use crate::paths::{PathError, PathManager, ReaderGuard};
+use crate::paths::{Path, PathError, PathManager};
 use crate::rtsp::listen_addr;
 
 /// Largest SDP offer read (browsers send 5–10 kB).
@@ -103,12 +113,16 @@ enum Reply {
     },
     /// 200 with no body (a DELETE).
     Done,
+    /// 204 with no body (a PATCH).
+    NoContent,
     /// 204 to a preflight, with the ICE servers as `Link` headers (none yet).
     Preflight,
     /// 401 with these challenges.
     Unauthorized(Vec<String>),
     /// An error status with MediaMTX's JSON error.
     Error(StatusCode, String),
+    /// A player or publish page, its script, or a redirect to `/<path>/` ([`page`]).
+    Page(page::Page),
 }
 
 async fn handle(
@@ -139,6 +153,25 @@ async fn handle(
     response
 }
 
+/// What a WebRTC endpoint does with its session: WHEP reads, WHIP publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `/<path>/whep`.
+    Read,
+    /// `/<path>/whip`.
+    Publish,
+}
+
+impl Kind {
+    /// The URL segment after the path name.
+    fn segment(self) -> &'static str {
+        match self {
+            Kind::Read => "whep",
+            Kind::Publish => "whip",
+        }
+    }
+}
+
 async fn route(
     server: &Arc<WebrtcServer>,
     peer: SocketAddr,
@@ -148,60 +181,68 @@ async fn route(
     body: Bytes,
 ) -> Reply {
     let full = uri.path().trim_start_matches('/');
-    if let Some(name) = full.strip_suffix("/whep") {
-        return match *method {
-            Method::OPTIONS => Reply::Preflight,
-            Method::POST => {
-                let query = uri.query().unwrap_or_default();
-                offer(server, peer, name, headers, query, &body).await
-            }
-            _ => Reply::Error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "a WHEP endpoint takes POST (an offer) or OPTIONS".into(),
-            ),
-        };
+    for kind in [Kind::Read, Kind::Publish] {
+        let segment = kind.segment();
+        if let Some(name) = full.strip_suffix(&format!("/{segment}")) {
+            return match *method {
+                Method::OPTIONS => Reply::Preflight,
+                Method::POST => {
+                    let query = uri.query().unwrap_or_default();
+                    let request = Request {
+                        peer,
+                        name,
+                        kind,
+                        headers,
+                        query,
+                    };
+                    offer(server, &request, &body).await
+                }
+                _ => Reply::Error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    format!(
+                        "a {} endpoint takes POST (an offer) or OPTIONS",
+                        segment.to_uppercase()
+                    ),
+                ),
+            };
+        }
+        if let Some((_, id)) = full.rsplit_once(&format!("/{segment}/")) {
+            return match *method {
+                Method::OPTIONS => Reply::Preflight,
+                Method::DELETE => delete(server, id).await,
+                Method::PATCH => patch(server, id, headers, &body).await,
+                _ => Reply::Error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    format!("a {} session takes PATCH or DELETE", segment.to_uppercase()),
+                ),
+            };
+        }
     }
-    if let Some((_, id)) = full.rsplit_once("/whep/") {
-        return match *method {
-            Method::OPTIONS => Reply::Preflight,
-            Method::DELETE => delete(server, id).await,
-            Method::PATCH => Reply::Error(
-                StatusCode::NOT_IMPLEMENTED,
-                "trickle ICE (PATCH) is not supported yet: send every candidate in the offer"
-                    .into(),
-            ),
-            _ => Reply::Error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "a WHEP session takes DELETE".into(),
-            ),
-        };
+    if let Some(reply) = page::serve(server, peer, method, uri, headers).await {
+        return reply;
     }
     Reply::Error(
         StatusCode::NOT_FOUND,
-        "not a WHEP URL: use POST /<path>/whep (the player page and WHIP are not served yet)"
-            .into(),
+        "not a WebRTC URL: use POST /<path>/whep (read) or /<path>/whip (publish)".into(),
     )
 }
 
-/// `POST /<path>/whep`: checks, reads, answers.
-async fn offer(
-    server: &Arc<WebrtcServer>,
+/// The parts of an offer's request that decide how it is answered.
+struct Request<'a> {
     peer: SocketAddr,
-    name: &str,
-    headers: &HeaderMap,
-    query: &str,
-    body: &[u8],
-) -> Reply {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !content_type.trim().starts_with("application/sdp") {
-        return Reply::Error(
-            StatusCode::BAD_REQUEST,
-            format!("the offer's Content-Type must be application/sdp, not {content_type:?}"),
-        );
+    name: &'a str,
+    kind: Kind,
+    headers: &'a HeaderMap,
+    query: &'a str,
+}
+
+/// `POST /<path>/whep|whip`: checks, then reads or publishes.
+async fn offer(server: &Arc<WebrtcServer>, request: &Request<'_>, body: &[u8]) -> Reply {
+    let headers = request.headers;
+    if let Err(reply) = content_type(headers, "application/sdp", "offer") {
+        return reply;
     }
+    let name = request.name;
     let path = match server.paths.get(name) {
         Ok(path) => path,
         Err(e @ PathError::InvalidName { .. }) => {
@@ -209,14 +250,18 @@ async fn offer(
         }
         Err(e) => return Reply::Error(StatusCode::NOT_FOUND, e.to_string()),
     };
+    let action = match request.kind {
+        Kind::Read => AuthAction::Read,
+        Kind::Publish => AuthAction::Publish,
+    };
     let config = server.paths.config();
     let checked = auth::check_http(
         &config,
-        peer,
+        request.peer,
         headers,
-        query,
+        request.query,
         Protocol::Webrtc,
-        AuthAction::Read,
+        action,
         name,
     );
     if let Err(challenges) = checked.await {
@@ -225,21 +270,6 @@ async fn offer(
     let offer = match parse_offer(body) {
         Ok(offer) => offer,
         Err(problem) => return Reply::Error(StatusCode::BAD_REQUEST, problem),
-    };
-    let (stream, guard) = match path.read().await {
-        Ok(read) => read,
-        Err(e @ (PathError::TooManyReaders(_) | PathError::SourceTimeout(_))) => {
-            return Reply::Error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-        }
-        Err(e) => return Reply::Error(StatusCode::NOT_FOUND, e.to_string()),
-    };
-    let Some(feed) = Feed::new(stream) else {
-        return Reply::Error(
-            StatusCode::NOT_ACCEPTABLE,
-            format!(
-                "path '{name}' has no H.264 track; only H.264 video is served over WebRTC so far"
-            ),
-        );
     };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let Some(local) = server.local_address(host) else {
@@ -250,64 +280,93 @@ async fn offer(
                 .into(),
         );
     };
-    session(server, name, offer, local, (feed, guard)).await
+    let offered = Offered { name, offer, local };
+    match request.kind {
+        Kind::Read => read(server, path, offered).await,
+        Kind::Publish => publish(server, path, offered).await,
+    }
 }
 
-/// Builds the session's `Rtc`, accepts the offer and hands the session to the driver.
-async fn session(
-    server: &Arc<WebrtcServer>,
-    name: &str,
+/// An offer that passed the checks, and where its session's candidate points.
+struct Offered<'a> {
+    name: &'a str,
     offer: SdpOffer,
     local: SocketAddr,
-    (feed, guard): (Feed, ReaderGuard),
-) -> Reply {
-    let mut rtc = Rtc::builder()
-        .clear_codecs()
-        .enable_h264(true)
-        .build(Instant::now());
-    for candidate in server.candidates(local) {
-        rtc.add_local_candidate(candidate);
-    }
-    let answer = match rtc.sdp_api().accept_offer(offer) {
-        Ok(answer) => answer,
-        Err(e) => {
-            return Reply::Error(StatusCode::BAD_REQUEST, format!("offer refused: {e}"));
-        }
-    };
-    let answer = answer.to_sdp_string();
-    let video_mid = sending_h264_mid(&answer).map(Mid::from);
-    let id = uuid::Uuid::new_v4().to_string();
-    let (accepted, verdict) = oneshot::channel();
-    let new = NewSession {
-        id: id.clone(),
-        path: name.to_string(),
-        rtc,
-        local,
-        feed,
-        guard,
-        video_mid,
-        accepted,
-    };
-    if server
-        .commands
-        .send(Command::Add(Box::new(new)))
-        .await
-        .is_err()
-    {
-        return Reply::Error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
-    }
-    match verdict.await {
-        Ok(Ok(())) => Reply::Created {
-            answer,
-            location: format!("/{name}/whep/{id}"),
-            etag: format!("\"{id}\""),
-        },
-        Ok(Err(problem)) => Reply::Error(StatusCode::NOT_ACCEPTABLE, problem),
-        Err(_) => Reply::Error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()),
-    }
 }
 
-/// `DELETE /<path>/whep/<id>`.
+/// Answers a WHEP offer with a session sending `path`'s stream.
+async fn read(server: &Arc<WebrtcServer>, path: Arc<Path>, offered: Offered<'_>) -> Reply {
+    let name = offered.name;
+    let (stream, guard) = match path.read().await {
+        Ok(read) => read,
+        Err(e @ (PathError::TooManyReaders(_) | PathError::SourceTimeout(_))) => {
+            return Reply::Error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        }
+        Err(e) => return Reply::Error(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    let feed = match Feed::new(stream) {
+        Ok(feed) => feed,
+        Err(problem) => {
+            return Reply::Error(
+                StatusCode::NOT_ACCEPTABLE,
+                format!("path '{name}': {problem}"),
+            );
+        }
+    };
+    let left_out = feed.left_out();
+    if !left_out.is_empty() {
+        tracing::info!(path = %name, "[WebRTC] not sent to WebRTC readers: {left_out:?} (no WebRTC payload format; AAC is not transcoded)");
+    }
+    let mut rtc = feed.rtc_config().build(Instant::now());
+    let (answer, media) = match server.answer(&mut rtc, offered.offer, offered.local) {
+        Ok(answered) => answered,
+        Err(reply) => return reply,
+    };
+    let mid = |video: bool| {
+        let mut sending = media.iter().filter(|m| m.direction == Direction::Send);
+        sending
+            .find(|m| m.video == video)
+            .map(|m| Mid::from(m.mid.as_str()))
+    };
+    let role = NewRole::Read {
+        feed,
+        guard,
+        video_mid: mid(true),
+        audio_mid: mid(false),
+    };
+    server
+        .submit(name, Kind::Read, rtc, offered.local, role, answer)
+        .await
+}
+
+/// Answers a WHIP offer with a session publishing into `path` once connected.
+async fn publish(server: &Arc<WebrtcServer>, path: Arc<Path>, offered: Offered<'_>) -> Reply {
+    if let Err(e) = path.check_publishable() {
+        return Reply::Error(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let mut rtc = publish::rtc_config().build(Instant::now());
+    let (answer, media) = match server.answer(&mut rtc, offered.offer, offered.local) {
+        Ok(answered) => answered,
+        Err(reply) => return reply,
+    };
+    let publication = match Publication::new(path, &media) {
+        Ok(publication) => publication,
+        Err(problem) => return Reply::Error(StatusCode::NOT_ACCEPTABLE, problem),
+    };
+    let role = NewRole::Publish(publication);
+    server
+        .submit(
+            offered.name,
+            Kind::Publish,
+            rtc,
+            offered.local,
+            role,
+            answer,
+        )
+        .await
+}
+
+/// `DELETE /<path>/whep|whip/<id>`.
 async fn delete(server: &WebrtcServer, id: &str) -> Reply {
     let (done, existed) = oneshot::channel();
     let id = id.to_string();
@@ -325,6 +384,62 @@ async fn delete(server: &WebrtcServer, id: &str) -> Reply {
     }
 }
 
+/// `PATCH /<path>/whep|whip/<id>` with trickled candidates (RFC 9725 §4.3): 204 once added.
+/// An ICE restart (new credentials) is not supported: 422, as the RFC allows.
+async fn patch(server: &WebrtcServer, id: &str, headers: &HeaderMap, body: &[u8]) -> Reply {
+    if let Err(reply) = content_type(headers, "application/trickle-ice-sdpfrag", "PATCH") {
+        return reply;
+    }
+    let frag = match SdpFrag::parse(body) {
+        Ok(frag) => frag,
+        Err(e) => return Reply::Error(StatusCode::BAD_REQUEST, format!("invalid fragment: {e}")),
+    };
+    let mut candidates = Vec::with_capacity(frag.candidates.len());
+    for line in &frag.candidates {
+        match Candidate::from_sdp_string(line) {
+            Ok(candidate) => candidates.push(candidate),
+            // Browsers hide their address behind an mDNS name unless told otherwise: such a
+            // candidate can't be reached from here, and skipping it is what they expect.
+            Err(_)
+                if line
+                    .split_whitespace()
+                    .nth(4)
+                    .is_some_and(|a| a.ends_with(".local")) => {}
+            Err(e) => {
+                return Reply::Error(StatusCode::BAD_REQUEST, format!("invalid candidate: {e}"));
+            }
+        }
+    }
+    let (done, existed) = oneshot::channel();
+    let command = Command::Candidates {
+        id: id.to_string(),
+        candidates,
+        done,
+    };
+    if server.commands.send(command).await.is_err() {
+        return Reply::Error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    }
+    match existed.await {
+        Ok(true) => Reply::NoContent,
+        _ => Reply::Error(StatusCode::NOT_FOUND, "no such WebRTC session".into()),
+    }
+}
+
+/// `Ok` when the request's `Content-Type` is `expected`; else a 400 naming what was sent.
+fn content_type(headers: &HeaderMap, expected: &str, what: &str) -> Result<(), Reply> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.trim().starts_with(expected) {
+        return Ok(());
+    }
+    Err(Reply::Error(
+        StatusCode::BAD_REQUEST,
+        format!("the {what}'s Content-Type must be {expected}, not {content_type:?}"),
+    ))
+}
+
 /// The offer, parsed by str0m; an error names the problem.
 fn parse_offer(body: &[u8]) -> Result<SdpOffer, String> {
     if body.len() > MAX_OFFER {
@@ -337,23 +452,67 @@ fn parse_offer(body: &[u8]) -> Result<SdpOffer, String> {
     SdpOffer::from_sdp_string(text).map_err(|e| format!("invalid SDP offer: {e}"))
 }
 
-/// The `a=mid` of the first video media of our own `answer` that sends H.264 (its port is not
-/// 0, it is `sendonly` and maps a payload type to `H264/90000`). It reads the answer str0m just
-/// wrote, never peer input: str0m reports opened media only once connected, and the HTTP answer
-/// must say before that whether there is anything to play.
-fn sending_h264_mid(answer: &str) -> Option<&str> {
-    let sections = answer.split("\nm=").skip(1);
-    sections
-        .filter(|m| m.starts_with("video ") && !m.starts_with("video 0 "))
-        .filter(|m| m.lines().any(|l| l.trim_end() == "a=sendonly"))
-        .filter(|m| {
-            m.lines()
-                .any(|l| l.starts_with("a=rtpmap:") && l.contains(" H264/90000"))
-        })
-        .find_map(|m| m.lines().find_map(|l| l.trim_end().strip_prefix("a=mid:")))
-}
-
 impl WebrtcServer {
+    /// Adds the session's candidates to `rtc` and accepts `offer`: the answer's text and its
+    /// media, or the 400 naming why the offer was refused.
+    fn answer(
+        &self,
+        rtc: &mut Rtc,
+        offer: SdpOffer,
+        local: SocketAddr,
+    ) -> Result<(String, Vec<AnswerMedia>), Reply> {
+        for candidate in self.candidates(local) {
+            rtc.add_local_candidate(candidate);
+        }
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| Reply::Error(StatusCode::BAD_REQUEST, format!("offer refused: {e}")))?
+            .to_sdp_string();
+        let media = answer::media(&answer);
+        Ok((answer, media))
+    }
+
+    /// Hands a new session to the driver and answers with its `Location` once the driver
+    /// took it.
+    async fn submit(
+        &self,
+        name: &str,
+        kind: Kind,
+        rtc: Rtc,
+        local: SocketAddr,
+        role: NewRole,
+        answer: String,
+    ) -> Reply {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (accepted, verdict) = oneshot::channel();
+        let new = NewSession {
+            id: id.clone(),
+            path: name.to_string(),
+            rtc,
+            local,
+            role,
+            accepted,
+        };
+        if self
+            .commands
+            .send(Command::Add(Box::new(new)))
+            .await
+            .is_err()
+        {
+            return Reply::Error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+        }
+        match verdict.await {
+            Ok(Ok(())) => Reply::Created {
+                answer,
+                location: format!("/{name}/{}/{id}", kind.segment()),
+                etag: format!("\"{id}\""),
+            },
+            Ok(Err(problem)) => Reply::Error(StatusCode::NOT_ACCEPTABLE, problem),
+            Err(_) => Reply::Error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()),
+        }
+    }
+
     /// The address of the session's host candidate: the IP the UDP socket is bound to, else
     /// the IP literal the client reached the HTTP listener by (its `Host`).
     fn local_address(&self, host: Option<&str>) -> Option<SocketAddr> {
@@ -417,6 +576,11 @@ fn render(reply: Reply) -> Response {
             response
         }
         Reply::Done => Response::new(Body::empty()),
+        Reply::NoContent => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
         Reply::Preflight => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NO_CONTENT;
@@ -437,6 +601,7 @@ fn render(reply: Reply) -> Response {
         }
         Reply::Unauthorized(challenges) => auth::unauthorized(&challenges),
         Reply::Error(code, message) => json_error(code, &message),
+        Reply::Page(page) => page.into_response(),
     }
 }
 
@@ -454,21 +619,6 @@ mod tests {
         assert_eq!(host_ip("::1"), Some(v6));
         assert_eq!(host_ip("camera.example:8889"), None);
         assert_eq!(host_ip(""), None);
-    }
-
-    #[test]
-    fn the_sending_h264_media_is_found_in_the_answer() {
-        let answer = "v=0\r\ns=-\r\nm=audio 0 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n\
-            m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:1\r\na=sendonly\r\n\
-            a=rtpmap:102 H264/90000\r\n";
-        assert_eq!(sending_h264_mid(answer), Some("1"));
-        let inactive = answer.replace("a=sendonly", "a=inactive");
-        assert_eq!(sending_h264_mid(&inactive), None);
-        assert_eq!(
-            sending_h264_mid(&answer.replace("m=video 9", "m=video 0")),
-            None
-        );
-        assert_eq!(sending_h264_mid(""), None);
     }
 
     #[test]
