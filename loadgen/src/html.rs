@@ -142,8 +142,9 @@ pub fn summary_text(r: &Report) -> String {
     for (proto, p) in &s.latency {
         let _ = writeln!(
             out,
-            "latency {proto}: p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} samples)",
-            p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms, p.samples
+            "latency {proto}: p50 {:.1} ms  p90 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms  \
+             ({} samples)",
+            p.p50_ms, p.p90_ms, p.p95_ms, p.p99_ms, p.max_ms, p.samples
         );
     }
     let _ = writeln!(
@@ -171,6 +172,14 @@ pub fn summary_text(r: &Report) -> String {
             v.rss_peak_mib,
             v.rss_per_camera_mib
         );
+        if v.readers_per_core > 0.0 {
+            let _ = writeln!(
+                out,
+                "server with every reader up: {:.1} % of a core, {:.0} readers per core, \
+                 {:.3} MiB per reader",
+                v.cpu_pct_all_readers_up, v.readers_per_core, v.rss_per_reader_mib
+            );
+        }
     }
     let _ = writeln!(
         out,

@@ -116,6 +116,16 @@ pub struct ServerCost {
     pub rss_peak_mib: f64,
     /// (peak − start) / peak cameras (MiB).
     pub rss_per_camera_mib: f64,
+    /// Mean CPU (% of one core) over the seconds when every camera and every reader was up
+    /// (0 without readers).
+    #[serde(default)]
+    pub cpu_pct_all_readers_up: f64,
+    /// Peak readers per core of server CPU over those seconds: readers / (CPU % / 100).
+    #[serde(default)]
+    pub readers_per_core: f64,
+    /// (peak − start) / peak readers (MiB).
+    #[serde(default)]
+    pub rss_per_reader_mib: f64,
 }
 
 /// The load generator's own cost, to show it was not the bottleneck.
@@ -278,12 +288,15 @@ impl ReportBuilder {
             .filter_map(|x| x.server_rss_mib)
             .fold(rss_start_mib, f64::max);
         let cpu_s = end.cpu_s - start.cpu_s;
-        let full: Vec<f64> = self
-            .series
-            .iter()
-            .filter(|x| x.cameras == peak_cameras && peak_cameras > 0)
-            .filter_map(|x| x.server_cpu_pct)
-            .collect();
+        let peak_readers = self.series.iter().map(|x| x.readers).max().unwrap_or(0);
+        let cpu_when = |all_up: &dyn Fn(&Second) -> bool| -> Vec<f64> {
+            let up = self.series.iter().filter(|x| all_up(x));
+            up.filter_map(|x| x.server_cpu_pct).collect()
+        };
+        let full = cpu_when(&|x| x.cameras == peak_cameras && peak_cameras > 0);
+        let readers_up = mean(&cpu_when(&|x| {
+            x.cameras == peak_cameras && x.readers == peak_readers && peak_readers > 0
+        }));
         Some(ServerCost {
             pid,
             cpu_s,
@@ -292,6 +305,9 @@ impl ReportBuilder {
             rss_start_mib,
             rss_peak_mib,
             rss_per_camera_mib: ratio(rss_peak_mib - rss_start_mib, peak_cameras as f64),
+            cpu_pct_all_readers_up: readers_up,
+            readers_per_core: ratio(100.0 * peak_readers as f64, readers_up),
+            rss_per_reader_mib: ratio(rss_peak_mib - rss_start_mib, peak_readers as f64),
         })
     }
 
@@ -427,6 +443,10 @@ mod tests {
         assert!((server.cpu_s_per_stream_minute - 3.0).abs() < 1e-6);
         assert!((server.cpu_pct_full_load - 10.0).abs() < 1e-6);
         assert!((server.rss_per_camera_mib - 30.0).abs() < 1e-9);
+        // 2 readers on 10 % of a core: 20 readers per core; 60 MiB more over 2 readers.
+        assert!((server.cpu_pct_all_readers_up - 10.0).abs() < 1e-6);
+        assert!((server.readers_per_core - 20.0).abs() < 1e-6);
+        assert!((server.rss_per_reader_mib - 30.0).abs() < 1e-9);
         assert!((s.loadgen.cpu_pct_mean - 1.0).abs() < 1e-6);
         assert!(s.loadgen.not_bottleneck, "{}", s.loadgen.verdict);
         assert_eq!(r.series[29].gaps, 1);
@@ -455,13 +475,18 @@ mod tests {
         ] {
             assert!(summary.get(key).is_some(), "missing summary.{key}");
         }
-        for key in ["p50_ms", "p90_ms", "p99_ms", "max_ms", "samples"] {
+        for key in ["p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "samples"] {
             assert!(
                 summary["latency"]["rtsp"].get(key).is_some(),
                 "missing latency {key}"
             );
         }
-        for key in ["cpu_s_per_stream_minute", "rss_per_camera_mib"] {
+        for key in [
+            "cpu_s_per_stream_minute",
+            "rss_per_camera_mib",
+            "readers_per_core",
+            "rss_per_reader_mib",
+        ] {
             assert!(summary["server"].get(key).is_some(), "missing server.{key}");
         }
         for key in [
