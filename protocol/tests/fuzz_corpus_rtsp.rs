@@ -1,11 +1,11 @@
-//! Replays the RTSP message, RTSP session, SDP and `Authorization` fuzz seed corpora through their fuzz entry
+//! Replays the RTSP message, RTSP session, SDP, trickle ICE fragment and `Authorization` fuzz seed corpora through their fuzz entry
 //! points in the normal test run. The seeds are written from the unit-test case tables with
 //! `VIGIA_WRITE_CORPUS=1 cargo test -p vigia-protocol --lib`.
 
 use std::fs;
 use std::path::PathBuf;
 
-use vigia_protocol::{auth, rtsp, sdp};
+use vigia_protocol::{auth, rtsp, sdp, sdpfrag};
 
 /// Runs every file of `fuzz/corpus/<target>/` through `entry`; returns how many there were.
 fn replay(target: &str, entry: fn(&[u8])) -> usize {
@@ -158,4 +158,14 @@ fn mutated_sdp_seeds() {
 /// The session fuzz entry with the test's start time as the simulated clock's origin.
 fn fuzz_session_now(data: &[u8]) {
     rtsp::fuzz_session(data, std::time::Instant::now());
+}
+
+#[test]
+fn sdpfrag_corpus() {
+    assert!(replay("sdpfrag", sdpfrag::fuzz_sdpfrag) >= 7);
+}
+
+#[test]
+fn mutated_sdpfrag_seeds() {
+    mutate_all("sdpfrag", sdpfrag::fuzz_sdpfrag);
 }
