@@ -1,6 +1,7 @@
 //! WebRTC with audio, over loopback with a Rust peer (str0m):
 //! - WHIP: a peer publishes a clip's H.264 and G.711 µ-law into a path, and ffmpeg decodes both
 //!   back over RTSP and LL-HLS;
+//! - `webrtcICEServers2` reaches clients as `Link` headers; a trickled candidate is taken;
 //! - WHEP: an RTSP-published H.264 + G.711 camera is received with its audio, and ffmpeg
 //!   decodes the received video and audio.
 
@@ -29,11 +30,16 @@ struct Server {
 
 /// A vigia on fresh ports with default paths (any name takes a publisher).
 fn start() -> Server {
+    start_with("")
+}
+
+/// [`start`] with extra top-level keys.
+fn start_with(extra_keys: &str) -> Server {
     let ports = Ports::fresh();
     let webrtc = free_port();
     let udp = free_port();
     let dir = TempDir::new("vigia-whip");
-    let config = format!("{}paths:\n  all_others:\n", ports.yaml());
+    let config = format!("{}{extra_keys}paths:\n  all_others:\n", ports.yaml());
     std::fs::write(dir.path().join("vigia.yml"), config).expect("write config");
     let http_addr = format!("127.0.0.1:{webrtc}");
     let udp_addr = format!("127.0.0.1:{udp}");
@@ -297,4 +303,67 @@ fn whep_reads_a_camera_with_g711_audio_and_both_decode() {
         audio_frames[0] >= 10,
         "{audio_frames:?} audio frames decoded"
     );
+}
+
+#[test]
+fn ice_servers_are_links_and_trickled_candidates_are_taken() {
+    let keys = "webrtcICEServers2:\n  - url: stun:stun.example:3478\n  \
+                - url: turn:turn.example:3478\n    username: AUTH_SECRET\n    password: s3cret\n";
+    let server = start_with(keys);
+    let preflight =
+        http::request(server.webrtc, "OPTIONS", "/cam/whip", &[], None).expect("OPTIONS");
+    assert_eq!(preflight.status, 204, "{}", preflight.head);
+    let links: Vec<&str> = preflight
+        .head
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("link: ")
+                .or_else(|| l.strip_prefix("Link: "))
+        })
+        .collect();
+    assert_eq!(links.len(), 2, "{}", preflight.head);
+    assert!(
+        links[0].starts_with("<stun:stun.example:3478>; rel=\"ice-server\""),
+        "{links:?}"
+    );
+    assert!(
+        links[1].contains("credential-type=\"password\""),
+        "{links:?}"
+    );
+
+    let _camera = Clip::H264G711.publish(&server.ports.rtsp_url("camera"), "tcp");
+    let config = RtcConfig::new().clear_codecs().enable_h264(true);
+    let (_peer, offer) = Peer::offer(config, &[(MediaKind::Video, Direction::RecvOnly)]);
+    let answer = vigia_conformance::eventually(Duration::from_secs(10), || {
+        let answer = post_offer(server.webrtc, "camera", "whep", &offer);
+        (answer.status == 201).then_some(answer)
+    })
+    .expect("the camera is readable over WHEP");
+    let location = answer.header("Location").expect("Location").to_string();
+    let fragment = "a=ice-ufrag:abcd\r\na=ice-pwd:efghijklmnopqrstuvwxyz01\r\n\
+                    a=candidate:1 1 udp 2122260223 127.0.0.1 40000 typ host\r\n\
+                    a=candidate:2 1 udp 2122260223 0b3f.local 40001 typ host\r\n";
+    let trickle = ["Content-Type: application/trickle-ice-sdpfrag"];
+    let patched = http::request(
+        server.webrtc,
+        "PATCH",
+        &location,
+        &trickle,
+        Some(fragment.as_bytes()),
+    )
+    .expect("PATCH");
+    assert_eq!(patched.status, 204, "{}", patched.text());
+    let bad =
+        http::request(server.webrtc, "PATCH", &location, &trickle, Some(b"hello")).expect("PATCH");
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.text().contains("line 1"), "{}", bad.text());
+    let unknown = http::request(
+        server.webrtc,
+        "PATCH",
+        "/camera/whep/none",
+        &trickle,
+        Some(fragment.as_bytes()),
+    )
+    .expect("PATCH");
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
 }

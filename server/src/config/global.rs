@@ -523,7 +523,7 @@ fn keyword_list<T: Copy + PartialEq>(
 
 /// Parses each item of a list with `item`; `null` is the empty list, anything else that is not
 /// a list is an error saying `expected`.
-fn list_of<T>(
+pub(super) fn list_of<T>(
     ctx: &Ctx,
     kp: &KeyPath,
     v: &Value,

@@ -60,7 +60,7 @@ pub(crate) use record::RecordFormat;
 pub(crate) use tls::TlsFiles;
 #[allow(unused_imports)]
 pub(crate) use values::{IpNet, parse_duration, parse_size};
-pub(crate) use webrtc::WebrtcConf;
+pub(crate) use webrtc::{IceServer, WebrtcConf};
 
 use keys::KeyKind;
 use lines::KeyPath;

@@ -1521,3 +1521,31 @@ fn every_key_of_the_mediamtx_file_takes_an_env_override() {
         "every key set to its own value through the environment changes nothing"
     );
 }
+
+#[test]
+fn webrtc_ice_servers_and_handshake_timeout_are_read_and_checked() {
+    let text = "webrtcHandshakeTimeout: 3s\nwebrtcICEServers2:\n  - url: stun:stun.example:3478\n  \
+                - url: turn:turn.example:3478\n    username: AUTH_SECRET\n    password: s3cret\n    \
+                clientOnly: true\n";
+    let cfg = load(text).unwrap().config;
+    let servers = &cfg.webrtc.ice_servers;
+    assert_eq!(servers.len(), 2);
+    assert_eq!(servers[0].url, "stun:stun.example:3478");
+    assert!(servers[1].client_only);
+    assert_eq!(cfg.webrtc.handshake_timeout, Duration::from_secs(3));
+
+    let err = load("webrtcICEServers2:\n  - url: http://x\n")
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("stun:"), "{err}");
+    let err = load("webrtcICEServers2:\n  - url: turn:x\n    username: u\n")
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("username and password"), "{err}");
+    let err = load("webrtcICEServers2:\n  - url: stun:x\n    port: 1\n")
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("port"), "{err}");
+    let err = load("webrtcHandshakeTimeout: 0s\n").err().unwrap();
+    assert!(err.to_string().contains("webrtcHandshakeTimeout"), "{err}");
+}

@@ -22,8 +22,6 @@ use super::media::{AudioCodec, Feed, annex_b, audio_frames};
 use super::publish::Publication;
 use crate::paths::ReaderGuard;
 
-/// A session not connected by then is dropped (MediaMTX's `webrtcHandshakeTimeout`).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Units waiting for the driver, all sessions together; beyond that a session skips to its
 /// next keyframe.
 pub(super) const UNIT_QUEUE: usize = 1024;
@@ -130,18 +128,19 @@ impl Drop for Reader {
     }
 }
 
-/// Runs the driver until the command channel closes.
+/// Runs the driver until the command channel closes. A session not connected within `handshake_timeout` (`webrtcHandshakeTimeout`) is dropped.
 pub(super) async fn run(
     socket: UdpSocket,
     mut commands: mpsc::Receiver<Command>,
-    units_tx: mpsc::Sender<UnitFor>,
-    mut units: mpsc::Receiver<UnitFor>,
+    (units_tx, mut units): (mpsc::Sender<UnitFor>, mpsc::Receiver<UnitFor>),
+    handshake_timeout: Duration,
 ) {
     let mut driver = Driver {
         socket,
         sessions: HashMap::new(),
         next_key: 0,
         units_tx,
+        handshake_timeout,
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
@@ -166,6 +165,7 @@ struct Driver {
     sessions: HashMap<u64, Session>,
     next_key: u64,
     units_tx: mpsc::Sender<UnitFor>,
+    handshake_timeout: Duration,
 }
 
 impl Driver {
@@ -313,9 +313,9 @@ impl Driver {
                 continue;
             };
             let handshake_over =
-                !session.rtc.is_connected() && now - session.created > HANDSHAKE_TIMEOUT;
+                !session.rtc.is_connected() && now - session.created > self.handshake_timeout;
             if handshake_over {
-                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] no connection within {HANDSHAKE_TIMEOUT:?}; session dropped");
+                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] no connection within {:?}; session dropped", self.handshake_timeout);
                 session.rtc.disconnect();
             } else if let Role::Publish(publication) = &mut session.role
                 && publication.kicked()

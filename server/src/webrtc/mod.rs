@@ -14,6 +14,7 @@
 
 mod answer;
 mod driver;
+mod ice_servers;
 mod media;
 mod page;
 mod publish;
@@ -25,7 +26,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use str0m::change::SdpOffer;
 use str0m::media::Mid;
@@ -80,7 +81,9 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
     str0m::crypto::from_feature_flags().install_process_default();
     let (commands, commands_rx) = mpsc::channel(64);
     let (units_tx, units_rx) = mpsc::channel(driver::UNIT_QUEUE);
-    let driver = tokio::spawn(driver::run(socket, commands_rx, units_tx, units_rx));
+    let handshake_timeout = conf.handshake_timeout;
+    let driver = driver::run(socket, commands_rx, (units_tx, units_rx), handshake_timeout);
+    let driver = tokio::spawn(driver);
     let server = Arc::new(WebrtcServer {
         paths,
         udp_port: bound.port(),
@@ -110,13 +113,15 @@ enum Reply {
         answer: String,
         location: String,
         etag: String,
+        /// The ICE servers as `Link` headers.
+        links: Vec<String>,
     },
     /// 200 with no body (a DELETE).
     Done,
     /// 204 with no body (a PATCH).
     NoContent,
-    /// 204 to a preflight, with the ICE servers as `Link` headers (none yet).
-    Preflight,
+    /// 204 to a preflight, with the ICE servers as `Link` headers.
+    Preflight(Vec<String>),
     /// 401 with these challenges.
     Unauthorized(Vec<String>),
     /// An error status with MediaMTX's JSON error.
@@ -185,7 +190,7 @@ async fn route(
         let segment = kind.segment();
         if let Some(name) = full.strip_suffix(&format!("/{segment}")) {
             return match *method {
-                Method::OPTIONS => Reply::Preflight,
+                Method::OPTIONS => Reply::Preflight(server.links()),
                 Method::POST => {
                     let query = uri.query().unwrap_or_default();
                     let request = Request {
@@ -208,7 +213,7 @@ async fn route(
         }
         if let Some((_, id)) = full.rsplit_once(&format!("/{segment}/")) {
             return match *method {
-                Method::OPTIONS => Reply::Preflight,
+                Method::OPTIONS => Reply::Preflight(server.links()),
                 Method::DELETE => delete(server, id).await,
                 Method::PATCH => patch(server, id, headers, &body).await,
                 _ => Reply::Error(
@@ -453,6 +458,11 @@ fn parse_offer(body: &[u8]) -> Result<SdpOffer, String> {
 }
 
 impl WebrtcServer {
+    /// The ICE servers of `webrtcICEServers2` as `Link` headers.
+    fn links(&self) -> Vec<String> {
+        ice_servers::links(&self.conf.ice_servers, chrono::Utc::now().timestamp())
+    }
+
     /// Adds the session's candidates to `rtc` and accepts `offer`: the answer's text and its
     /// media, or the 400 naming why the offer was refused.
     fn answer(
@@ -504,6 +514,7 @@ impl WebrtcServer {
         }
         match verdict.await {
             Ok(Ok(())) => Reply::Created {
+                links: self.links(),
                 answer,
                 location: format!("/{name}/{}/{id}", kind.segment()),
                 etag: format!("\"{id}\""),
@@ -550,12 +561,22 @@ fn host_ip(host: &str) -> Option<IpAddr> {
     bare.trim_matches(|c| c == '[' || c == ']').parse().ok()
 }
 
+/// Appends one `Link` header per ICE server.
+fn add_links(headers: &mut HeaderMap, links: &[String]) {
+    for link in links {
+        if let Ok(value) = HeaderValue::from_str(link) {
+            headers.append(header::LINK, value);
+        }
+    }
+}
+
 fn render(reply: Reply) -> Response {
     match reply {
         Reply::Created {
             answer,
             location,
             etag,
+            links,
         } => {
             let mut response = Response::new(Body::from(answer));
             *response.status_mut() = StatusCode::CREATED;
@@ -573,6 +594,11 @@ fn render(reply: Reply) -> Response {
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
                 HeaderValue::from_static("ETag, ID, Accept-Patch, Link, Location"),
             );
+            h.insert(
+                HeaderName::from_static("accept-patch"),
+                HeaderValue::from_static("application/trickle-ice-sdpfrag"),
+            );
+            add_links(h, &links);
             response
         }
         Reply::Done => Response::new(Body::empty()),
@@ -581,7 +607,7 @@ fn render(reply: Reply) -> Response {
             *response.status_mut() = StatusCode::NO_CONTENT;
             response
         }
-        Reply::Preflight => {
+        Reply::Preflight(links) => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NO_CONTENT;
             let h = response.headers_mut();
@@ -595,8 +621,13 @@ fn render(reply: Reply) -> Response {
             );
             h.insert(
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("Link"),
+                HeaderValue::from_static("Accept-Post, Link"),
             );
+            h.insert(
+                HeaderName::from_static("accept-post"),
+                HeaderValue::from_static("application/sdp"),
+            );
+            add_links(h, &links);
             response
         }
         Reply::Unauthorized(challenges) => auth::unauthorized(&challenges),
