@@ -13,6 +13,7 @@
 //! | `PUT/DELETE /v1/cameras/{path}` | admins | `{cityId}`: the city a Vigia path belongs to |
 //! | `GET /v1/audit?path=` | admins | the audit log of their cities' cameras, newest first |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness; readiness (PostgreSQL answers) |
+//! | `GET /`, `GET /console/…` | anyone | the operator console ([`console`]) |
 //!
 //! Every bearer request counts against the caller's rate limit (`ADMIN_RATE_LIMIT` a minute,
 //! 429 with `Retry-After` beyond), logins against the e-mail's. The callback is not limited:
@@ -32,7 +33,7 @@ use crate::audit::{self, AuthRequest};
 use crate::extract::{Body, Caller, Page};
 use crate::state::State;
 use crate::users::{self, RoleInput, UserInput};
-use crate::{Error, auth, cameras};
+use crate::{Error, auth, cameras, console};
 
 type Answer = Result<Response, Error>;
 
@@ -56,6 +57,7 @@ pub fn router(state: State) -> Router {
         .route("/v1/audit", get(list_audit))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .merge(console::routes(state.config.console.clone()))
         .layer(axum::middleware::from_fn(correlate))
         .with_state(state)
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Error;
+use crate::console::Links;
 
 /// Everything the binary reads from the environment.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct Config {
     pub queue: String,
     /// `ADMIN_STATE_DIR`, default `./admin-state`: the consumer's dedupe window.
     pub state_dir: PathBuf,
+    /// `ADMIN_CONSOLE_*_URL`: where the operator console finds Cidades and Vigia.
+    pub console: Links,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             )),
             queue: or("ADMIN_QUEUE", "admin"),
             state_dir: PathBuf::from(or("ADMIN_STATE_DIR", "admin-state")),
+            console: Links::from_vars(&var),
         };
         check_rotation(&c)?;
         Ok(c)

@@ -7,6 +7,7 @@
 //! - [`tokens`]: the ES256 access token and its `mediamtx_permissions` claim;
 //! - [`keys`]: signing keys sealed at rest, rotated on a schedule, published as a JWKS;
 //! - [`audit`]: Vigia's `authMethod: http` callback, which also writes the audit log;
+//! - [`console`]: the operator console's page, served at `/console/`;
 //! - [`api`]: the REST routes; [`state`]: what they share, with the rate limiter.
 //!
 //! `docs/admin.md` documents the API, tokens, configuration and the audit choice.
@@ -18,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod cameras;
 pub mod config;
+pub mod console;
 pub mod cpf;
 mod error;
 pub mod extract;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::Error;
+use crate::cors::AllowOrigins;
 
 /// Everything the binary reads from the environment.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `CIDADES_REDIS_PREFIX`, default `cidades`: the prefix of every cache key.
     pub redis_prefix: String,
+    /// `CIDADES_ALLOW_ORIGINS`, default `*`: origins whose pages may read the API (the
+    /// operator console, served by Admin); comma-separated, empty for none.
+    pub allow_origins: AllowOrigins,
 }
 
 impl Config {
@@ -49,6 +53,7 @@ impl Config {
             state_dir: PathBuf::from(or("CIDADES_STATE_DIR", "cidades-state")),
             redis_url: non_empty(or("CIDADES_REDIS_URL", "redis://127.0.0.1:6379")),
             redis_prefix: or("CIDADES_REDIS_PREFIX", "cidades"),
+            allow_origins: AllowOrigins::parse(&or("CIDADES_ALLOW_ORIGINS", "*")),
         })
     }
 }

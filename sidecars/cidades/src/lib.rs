@@ -7,7 +7,8 @@
 //! - [`consume`]: `stream.health_check` sets camera status, `lpr.detected` / `alert.triggered`
 //!   become occurrences per city, each event applied once;
 //! - [`crypto`]: camera passwords sealed at rest; [`events`] re-seals them for the bus;
-//! - [`cache`]: Redis in front of the hot reads.
+//! - [`cache`]: Redis in front of the hot reads;
+//! - [`cors`]: cross-origin reads for the operator console.
 //!
 //! `docs/cidades.md` documents the API, configuration, outbox and cache policy.
 
@@ -17,6 +18,7 @@ pub mod api;
 pub mod cache;
 pub mod config;
 pub mod consume;
+pub mod cors;
 pub mod crypto;
 mod error;
 pub mod events;
@@ -35,6 +37,7 @@ use vigia_events::{Consumer, ConsumerStats};
 
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::cors::AllowOrigins;
 use crate::events::Keys;
 use crate::outbox::{Relay, RelayConfig};
 use crate::service::State;
@@ -46,6 +49,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct App {
     /// The request state (pool, cache, keys).
     pub state: State,
+    allow_origins: AllowOrigins,
     relay: Option<Relay>,
     consumer: Option<Consumer>,
 }
@@ -69,6 +73,7 @@ impl App {
         let state = State { pool, cache, keys };
         let mut app = App {
             state,
+            allow_origins: config.allow_origins.clone(),
             relay: None,
             consumer: None,
         };
@@ -78,9 +83,11 @@ impl App {
         Ok(app)
     }
 
-    /// The HTTP routes.
+    /// The HTTP routes, readable cross-origin by `CIDADES_ALLOW_ORIGINS` ([`cors`]).
     pub fn router(&self) -> axum::Router {
-        api::router(self.state.clone())
+        let cors =
+            axum::middleware::from_fn_with_state(self.allow_origins.clone(), cors::middleware);
+        api::router(self.state.clone()).layer(cors)
     }
 
     /// The database pool.
