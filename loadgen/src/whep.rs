@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once};
 
 use bytes::Bytes;
+use socket2::{Domain, Socket, Type};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive};
@@ -30,6 +31,12 @@ use crate::stats::Stats;
 
 /// Largest datagram read (str0m sends at most ~1200-byte datagrams).
 const DATAGRAM_MAX: usize = 2048;
+/// Receive buffer of a reader's socket. The server writes a keyframe to every viewer at once
+/// (~50 datagrams each at 720p 2 Mbit/s); the default 208 KiB (`net.core.rmem_default`) lost
+/// datagrams whenever the load generator's task ran late on a busy machine (counted by the
+/// kernel as UDP `RcvbufErrors`), which is the load generator's limit, not the server's.
+/// Capped by `net.core.rmem_max` (4 MiB here).
+const RECV_BUFFER: usize = 2 * 1024 * 1024;
 /// A reader not connected (ICE and DTLS) this long after its answer has failed (the server's
 /// own handshake timeout is 10 s).
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -88,14 +95,19 @@ fn install_crypto() {
     ONCE.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
 }
 
-/// A UDP socket on the local address that routes to `host:port`: the IP the host candidate
-/// announces must be one the server can reach (not `0.0.0.0`).
+/// A UDP socket on the local address that routes to `host:port` (the IP the host candidate
+/// announces must be one the server can reach, not `0.0.0.0`), with a [`RECV_BUFFER`] receive
+/// buffer.
 async fn bind_udp(host: &str, port: u16, who: &str) -> Result<UdpSocket, Error> {
     let ctx = || format!("{who} UDP towards {host}:{port}");
     let probe = UdpSocket::bind("0.0.0.0:0").await.context(ctx)?;
     probe.connect((host, port)).await.context(ctx)?;
-    let ip = probe.local_addr().context(ctx)?.ip();
-    UdpSocket::bind((ip, 0)).await.context(ctx)
+    let local = SocketAddr::new(probe.local_addr().context(ctx)?.ip(), 0);
+    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, None).context(ctx)?;
+    socket.set_recv_buffer_size(RECV_BUFFER).context(ctx)?;
+    socket.set_nonblocking(true).context(ctx)?;
+    socket.bind(&local.into()).context(ctx)?;
+    UdpSocket::from_std(socket.into()).context(ctx)
 }
 
 /// A peer with one host candidate at `local` and a receive-only video media: the offer's SDP.
