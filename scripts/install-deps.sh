@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the outside tools the test suite drives, if they are missing: ffmpeg, GStreamer (with
 # the RTSP client and server), the Python GI bindings used to emulate cameras, Chromium with
-# playwright-core (browser tests), hls.js (embedded in the player page), a RabbitMQ broker, and,
+# playwright-core (browser tests), iproute2 and nftables (the WebRTC browser tests' network
+# namespaces and packet loss), hls.js (embedded in the player page), a RabbitMQ broker, and,
 # in a tools cache outside the repository, s3s-fs (the S3-protocol server of the recording tests)
 # and schemathesis (checks the control API against api/openapi.yaml).
 set -euo pipefail
@@ -11,6 +12,10 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# nft drops packets in the WebRTC packet-loss test (the CI kernel has no netem); nsenter/unshare
+# (util-linux) and ip (iproute2) make its network namespaces.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 for pkg in gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
            gstreamer1.0-libav gstreamer1.0-rtsp python3-gi gir1.2-gst-rtsp-server-1.0; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
