@@ -157,7 +157,8 @@ fn write_frame(rtc: &mut Rtc, peer_mids: &[str0m::media::Mid], n: u32, unit: &[u
 
 #[test]
 fn whip_publish_is_decoded_over_rtsp_and_hls() {
-    let server = start();
+    let api = free_port();
+    let server = start_with(&format!("api: yes\napiAddress: 127.0.0.1:{api}\n"));
     let dir = TempDir::new("whip-clip");
     let (video, audio) = clip_media(dir.path());
     let units = access_units(&video);
@@ -217,8 +218,44 @@ fn whip_publish_is_decoded_over_rtsp_and_hls() {
         "HLS decoded {over_hls:?} (video, audio) frames in 4 s:\n{}",
         server.vigia.logs()
     );
-    let gone = http::request(server.webrtc, "DELETE", &location, &[], None).expect("DELETE");
-    assert_eq!(gone.status, 200, "{}", gone.text());
+    api_shows_and_kicks_the_publisher(&server, api, &location);
+}
+
+/// The API lists the WHIP session as the path's source and kicks it.
+fn api_shows_and_kicks_the_publisher(server: &Server, api: u16, location: &str) {
+    let id = location.rsplit('/').next().expect("an id");
+    let list = http::get(api, "/v3/webrtcsessions/list", &[]).expect("list");
+    assert_eq!(list.status, 200, "{}", list.text());
+    let list: serde_json::Value = serde_json::from_str(&list.text()).expect("JSON");
+    let session = &list["items"][0];
+    assert_eq!(session["id"], id, "{list}");
+    assert_eq!(session["state"], "publish", "{list}");
+    assert_eq!(session["peerConnectionEstablished"], true, "{list}");
+    assert!(
+        session["inboundBytes"].as_u64().unwrap() > 100_000,
+        "{list}"
+    );
+    let path = http::get(api, "/v3/paths/get/cam", &[]).expect("path");
+    let path: serde_json::Value = serde_json::from_str(&path.text()).expect("JSON");
+    assert_eq!(path["source"]["type"], "webRTCSession", "{path}");
+    assert_eq!(path["source"]["id"], id, "{path}");
+
+    let kick = http::request(
+        api,
+        "POST",
+        &format!("/v3/webrtcsessions/kick/{id}"),
+        &[],
+        None,
+    )
+    .expect("kick");
+    assert_eq!(kick.status, 200, "{}", kick.text());
+    let gone = vigia_conformance::eventually(Duration::from_secs(3), || {
+        let got = http::get(api, &format!("/v3/webrtcsessions/get/{id}"), &[])?;
+        (got.status == 404).then_some(())
+    });
+    assert!(gone.is_some(), "the kicked session is still listed");
+    let deleted = http::request(server.webrtc, "DELETE", location, &[], None).expect("DELETE");
+    assert_eq!(deleted.status, 404, "{}", deleted.text());
 }
 
 #[test]

@@ -2,11 +2,12 @@
 //! and JSON shapes (see `api/openapi.yaml` in the repository and `docs/api.md`).
 //!
 //! - Read: `/v3/info`, `/v3/paths/list|get/{name}`, `/v3/rtspconns/list|get/{id}`,
-//!   `/v3/rtspsessions/list|get/{id}`, `/v3/hlsmuxers/list|get/{name}`,
+//!   `/v3/rtspsessions/list|get/{id}`, `/v3/webrtcsessions/list|get/{id}`,
+//!   `/v3/hlsmuxers/list|get/{name}`,
 //!   `/v3/config/global/get`,
 //!   `/v3/config/pathdefaults/get`, `/v3/config/paths/list|get/{name}`,
 //!   `/v3/recordings/list|get/{name}`.
-//! - Act: `POST /v3/rtspsessions/kick/{id}`, `DELETE /v3/recordings/deletesegment`.
+//! - Act: `POST /v3/rtspsessions/kick/{id}`, `POST /v3/webrtcsessions/kick/{id}`, `DELETE /v3/recordings/deletesegment`.
 //! - Configure: `POST /v3/config/paths/add/{name}`, `PATCH .../patch/{name}`,
 //!   `POST .../replace/{name}`, `DELETE .../delete/{name}` — paths added through the API
 //!   become runtime paths at once and are kept in `<recordSpoolDirectory>.state/
@@ -27,6 +28,7 @@ mod recordings;
 mod saved;
 mod store;
 mod views;
+mod webrtc;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -118,6 +120,9 @@ fn router() -> Router<Arc<Api>> {
         .route("/v3/rtspsessions/list", get(views::sessions_list))
         .route("/v3/rtspsessions/get/{id}", get(views::sessions_get))
         .route("/v3/rtspsessions/kick/{id}", post(views::sessions_kick))
+        .route("/v3/webrtcsessions/list", get(webrtc::list))
+        .route("/v3/webrtcsessions/get/{id}", get(webrtc::get))
+        .route("/v3/webrtcsessions/kick/{id}", post(webrtc::kick))
         .route("/v3/hlsmuxers/list", get(hls::list))
         .route("/v3/hlsmuxers/get/{*name}", get(hls::get))
         .route("/v3/config/global/get", get(conf::global_get))

@@ -20,6 +20,7 @@ use crate::record::Recording;
 use crate::registry::Registry;
 use crate::sources;
 use crate::stream::PathStream;
+use crate::webrtc::sessions::WebrtcSessions;
 
 mod demand;
 
@@ -107,6 +108,8 @@ pub(crate) struct PathManager {
     hls_muxers: OnceLock<Arc<HlsMuxers>>,
     /// Live RTSP connections and sessions, for the API.
     sessions: Arc<Registry>,
+    /// Live WebRTC sessions, for the API.
+    webrtc_sessions: Arc<WebrtcSessions>,
 }
 
 impl PathManager {
@@ -120,7 +123,13 @@ impl PathManager {
             recording: OnceLock::new(),
             hls_muxers: OnceLock::new(),
             sessions: Arc::default(),
+            webrtc_sessions: Arc::default(),
         })
+    }
+
+    /// Live WebRTC sessions.
+    pub(crate) fn webrtc_sessions(&self) -> &Arc<WebrtcSessions> {
+        &self.webrtc_sessions
     }
 
     /// Live RTSP connections and sessions.

@@ -19,11 +19,12 @@ use super::{Api, Failure, error, failure, list_response, name_param, ok_json, ok
 use crate::config::Source;
 use crate::paths::Path;
 use crate::registry::{ConnView, SessionInfo, SessionState};
+use crate::webrtc::sessions::WebrtcView;
 
 /// `GET /v3/paths/list`.
 pub(super) async fn paths_list(State(api): State<Arc<Api>>, uri: Uri) -> Response {
     let conns = api.paths.sessions().conns();
-    let sessions = SessionsByPath::new(&conns);
+    let sessions = SessionsByPath::new(&conns, api.paths.webrtc_sessions().list());
     let items = api
         .paths
         .all()
@@ -37,7 +38,7 @@ pub(super) async fn paths_list(State(api): State<Arc<Api>>, uri: Uri) -> Respons
 pub(super) async fn paths_get(State(api): State<Arc<Api>>, name: UrlPath<String>) -> Response {
     let name = name_param(name);
     let conns = api.paths.sessions().conns();
-    let sessions = SessionsByPath::new(&conns);
+    let sessions = SessionsByPath::new(&conns, api.paths.webrtc_sessions().list());
     match api.paths.all().iter().find(|p| p.name == name) {
         Some(path) => ok_json(&path_json(&api, path, &sessions)),
         None => error(StatusCode::NOT_FOUND, "path not found"),
@@ -115,7 +116,7 @@ pub(super) async fn sessions_kick(
     }
 }
 
-fn parse_id(id: &str) -> Result<Uuid, Failure> {
+pub(super) fn parse_id(id: &str) -> Result<Uuid, Failure> {
     Uuid::parse_str(id).map_err(|_| (StatusCode::BAD_REQUEST, "invalid id: not a UUID".into()))
 }
 
@@ -134,11 +135,34 @@ fn path_json(api: &Api, path: &Path, sessions: &SessionsByPath<'_>) -> Value {
         .map(|codec| json!({"codec": codec, "codecProps": null}))
         .collect();
     let readers = sessions.on(&path.name, SessionState::Read);
-    let outbound: u64 = readers.iter().map(|(conn, _)| conn.outbound_bytes).sum();
+    let webrtc = sessions.webrtc_on(&path.name);
+    let outbound: u64 = readers
+        .iter()
+        .map(|(conn, _)| conn.outbound_bytes)
+        .sum::<u64>()
+        + webrtc
+            .iter()
+            .filter(|w| !w.entry.publish)
+            .map(|w| w.outbound_bytes)
+            .sum::<u64>();
     let publisher = sessions
         .on(&path.name, SessionState::Publish)
         .first()
-        .map(|(_, session)| session.id);
+        .map(|(_, session)| ("rtspSession", session.id))
+        .or_else(|| {
+            let whip = webrtc.iter().find(|w| w.entry.publish)?;
+            Some(("webRTCSession", whip.entry.id))
+        });
+    let reader_list: Vec<Value> = readers
+        .iter()
+        .map(|(_, s)| json!({"type": "rtspSession", "id": s.id.to_string()}))
+        .chain(
+            webrtc
+                .iter()
+                .filter(|w| !w.entry.publish)
+                .map(|w| json!({"type": "webRTCSession", "id": w.entry.id.to_string()})),
+        )
+        .collect();
     let online = stream.is_some();
     json!({
         "name": path.name,
@@ -152,10 +176,7 @@ fn path_json(api: &Api, path: &Path, sessions: &SessionsByPath<'_>) -> Value {
         "onlineTime": since,
         "tracks": tracks,
         "tracks2": tracks2,
-        "readers": readers
-            .iter()
-            .map(|(_, s)| json!({"type": "rtspSession", "id": s.id.to_string()}))
-            .collect::<Vec<_>>(),
+        "readers": reader_list,
         "inboundBytes": inbound,
         "outboundBytes": outbound,
         "inboundFramesInError": 0,
@@ -164,27 +185,42 @@ fn path_json(api: &Api, path: &Path, sessions: &SessionsByPath<'_>) -> Value {
     })
 }
 
-/// The RTSP sessions (with their connections) of each path, gathered once per request so
+/// The RTSP sessions (with their connections) and WebRTC sessions of each path, gathered once per request so
 /// that listing paths stays linear in paths plus sessions.
-struct SessionsByPath<'a>(HashMap<&'a str, Vec<OnPath<'a>>>);
+struct SessionsByPath<'a> {
+    rtsp: HashMap<&'a str, Vec<OnPath<'a>>>,
+    webrtc: HashMap<String, Vec<WebrtcView>>,
+}
 
 /// A session and its connection.
 type OnPath<'a> = (&'a ConnView, &'a SessionInfo);
 
 impl<'a> SessionsByPath<'a> {
-    fn new(conns: &'a [ConnView]) -> Self {
-        let mut by_path: HashMap<&'a str, Vec<OnPath<'a>>> = HashMap::new();
+    fn new(conns: &'a [ConnView], webrtc_sessions: Vec<WebrtcView>) -> Self {
+        let mut rtsp: HashMap<&'a str, Vec<OnPath<'a>>> = HashMap::new();
         for conn in conns {
             if let Some(s) = &conn.session {
-                by_path.entry(s.path.as_str()).or_default().push((conn, s));
+                rtsp.entry(s.path.as_str()).or_default().push((conn, s));
             }
         }
-        Self(by_path)
+        let mut webrtc: HashMap<String, Vec<WebrtcView>> = HashMap::new();
+        for session in webrtc_sessions {
+            webrtc
+                .entry(session.entry.path.clone())
+                .or_default()
+                .push(session);
+        }
+        Self { rtsp, webrtc }
+    }
+
+    /// The WebRTC sessions on `path`.
+    fn webrtc_on(&self, path: &str) -> &[WebrtcView] {
+        self.webrtc.get(path).map_or(&[][..], Vec::as_slice)
     }
 
     /// The sessions on `path` in `state`.
     fn on(&self, path: &str, state: SessionState) -> Vec<OnPath<'a>> {
-        let on_path = self.0.get(path).map_or(&[][..], Vec::as_slice);
+        let on_path = self.rtsp.get(path).map_or(&[][..], Vec::as_slice);
         on_path
             .iter()
             .filter(|(_, s)| s.state == state)
@@ -193,11 +229,11 @@ impl<'a> SessionsByPath<'a> {
     }
 }
 
-/// The path's source: the publishing RTSP session, or the source Vigia runs; null when
+/// The path's source: the publishing RTSP or WebRTC session, or the source Vigia runs; null when
 /// nothing produces the path.
-fn source_json(path: &Path, online: bool, publisher: Option<Uuid>) -> Value {
-    if let Some(id) = publisher {
-        return json!({"type": "rtspSession", "id": id.to_string()});
+fn source_json(path: &Path, online: bool, publisher: Option<(&str, Uuid)>) -> Value {
+    if let Some((kind, id)) = publisher {
+        return json!({"type": kind, "id": id.to_string()});
     }
     let kind = match &path.conf.source {
         Source::Rtsp(url) if url.starts_with("rtsps://") => "rtspsSource",

@@ -13,7 +13,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::paths::{PathView, encode_cameras, encode_paths, readers_by_path};
 use super::rates::{Count, Rates};
-use super::sessions::{encode_hls, encode_rtsp};
+use super::sessions::{encode_hls, encode_rtsp, encode_webrtc};
 use super::storage::{encode_outbox, encode_recording};
 use crate::bus::Bus;
 use crate::paths::{PathManager, lock};
@@ -52,6 +52,7 @@ impl Collector for ServerCollector {
         super::http::encode(&mut encoder)?;
         super::security::encode(&mut encoder)?;
         encode_rtsp(&mut encoder, &conns)?;
+        encode_webrtc(&mut encoder, &self.paths.webrtc_sessions().list())?;
         encode_hls(&mut encoder, &muxers)?;
         encode_cameras(&mut encoder, &views)?;
         let figures = self.paths.recording().map(|r| r.figures());

@@ -1,5 +1,5 @@
-//! MediaMTX's RTSP connection, RTSP session and HLS muxer families, from the RTSP registry and
-//! the HLS listener's muxers.
+//! MediaMTX's RTSP connection, RTSP session, WebRTC session and HLS muxer families, from the
+//! RTSP and WebRTC registries and the HLS listener's muxers.
 
 use std::fmt;
 
@@ -8,6 +8,31 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::family::{Kind, Labels, labels, write};
 use crate::hls::MuxerView;
 use crate::registry::ConnView;
+use crate::webrtc::sessions::WebrtcView;
+
+/// What a connection-like family reads from its items: bytes in and out.
+trait ByteCounts {
+    fn inbound(&self) -> u64;
+    fn outbound(&self) -> u64;
+}
+
+impl ByteCounts for ConnView {
+    fn inbound(&self) -> u64 {
+        self.inbound_bytes
+    }
+    fn outbound(&self) -> u64 {
+        self.outbound_bytes
+    }
+}
+
+impl ByteCounts for WebrtcView {
+    fn inbound(&self) -> u64 {
+        self.inbound_bytes
+    }
+    fn outbound(&self) -> u64 {
+        self.outbound_bytes
+    }
+}
 
 /// MediaMTX's RTSP connection and session families. A session lives on one connection, so
 /// its byte counts are its connection's (requests and responses included).
@@ -35,39 +60,56 @@ pub(super) fn encode_rtsp(encoder: &mut DescriptorEncoder<'_>, conns: &[ConnView
     encode_conn_families(encoder, "rtsp_sessions", help, &by_session)
 }
 
+/// MediaMTX's WebRTC session families (`webrtc_sessions*`); bytes are whole datagrams (ICE,
+/// DTLS, SRTP and SRTCP).
+pub(super) fn encode_webrtc(
+    encoder: &mut DescriptorEncoder<'_>,
+    sessions: &[WebrtcView],
+) -> fmt::Result {
+    let items: Vec<(Labels, &WebrtcView)> = sessions
+        .iter()
+        .map(|s| {
+            let e = &s.entry;
+            let labels = labels([
+                ("id", &e.id.to_string()),
+                ("path", &e.path),
+                ("remoteAddr", &e.remote_addr.to_string()),
+                ("state", e.state()),
+            ]);
+            (labels, s)
+        })
+        .collect();
+    let help = "WebRTC sessions, 1 each; state is read or publish";
+    encode_conn_families(encoder, "webrtc_sessions", help, &items)
+}
+
 /// A connection byte family: name suffix, help, and how to read its value.
-type ConnFamily = (&'static str, &'static str, fn(&ConnView) -> u64);
+type ConnFamily = (&'static str, &'static str, fn(&dyn ByteCounts) -> u64);
 
 /// `<prefix>` (1 each), `<prefix>_inbound_bytes`, `<prefix>_outbound_bytes`, and MediaMTX's
 /// deprecated names of the latter two, `<prefix>_bytes_received` and `<prefix>_bytes_sent`.
-fn encode_conn_families(
+fn encode_conn_families<T: ByteCounts>(
     encoder: &mut DescriptorEncoder<'_>,
     prefix: &str,
     help: &str,
-    items: &[(Labels, &ConnView)],
+    items: &[(Labels, &T)],
 ) -> fmt::Result {
-    let each = |value: fn(&ConnView) -> u64| -> Vec<(Labels, u64)> {
-        items.iter().map(|(l, c)| (l.clone(), value(c))).collect()
+    let each = |value: fn(&dyn ByteCounts) -> u64| -> Vec<(Labels, u64)> {
+        items.iter().map(|(l, c)| (l.clone(), value(*c))).collect()
     };
     write(encoder, prefix, help, Kind::Gauge, &each(|_| 1))?;
     let families: [ConnFamily; 4] = [
-        ("inbound_bytes", "Bytes read from the connection", |c| {
-            c.inbound_bytes
-        }),
+        ("inbound_bytes", "Bytes received", |c| c.inbound()),
         (
             "bytes_received",
             "Deprecated MediaMTX name of *_inbound_bytes",
-            |c| c.inbound_bytes,
+            |c| c.inbound(),
         ),
-        (
-            "outbound_bytes",
-            "Bytes of responses and RTP/RTCP packets sent",
-            |c| c.outbound_bytes,
-        ),
+        ("outbound_bytes", "Bytes sent", |c| c.outbound()),
         (
             "bytes_sent",
             "Deprecated MediaMTX name of *_outbound_bytes",
-            |c| c.outbound_bytes,
+            |c| c.outbound(),
         ),
     ];
     for (suffix, help, value) in families {

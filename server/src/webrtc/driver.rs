@@ -20,6 +20,7 @@ use vigia_media::AccessUnit;
 
 use super::media::{AudioCodec, Feed, annex_b, audio_frames};
 use super::publish::Publication;
+use super::sessions::EntryGuard;
 use crate::paths::ReaderGuard;
 
 /// Units waiting for the driver, all sessions together; beyond that a session skips to its
@@ -62,6 +63,8 @@ pub(super) struct NewSession {
     pub(super) local: SocketAddr,
     /// Reading or publishing.
     pub(super) role: NewRole,
+    /// Its entry in the API's list of sessions.
+    pub(super) entry: EntryGuard,
     /// `Ok(())` if the session can carry media, else why not.
     pub(super) accepted: oneshot::Sender<Result<(), String>>,
 }
@@ -97,6 +100,7 @@ struct Session {
     rtc: Rtc,
     local: SocketAddr,
     role: Role,
+    entry: EntryGuard,
     created: Instant,
     timeout: Instant,
 }
@@ -221,6 +225,7 @@ impl Driver {
             mut rtc,
             local,
             role,
+            entry,
             accepted,
         } = new;
         let role = match role {
@@ -245,6 +250,7 @@ impl Driver {
             rtc,
             local,
             role,
+            entry,
             created: now,
             timeout: now,
         };
@@ -285,6 +291,7 @@ impl Driver {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
+        session.entry.received(data.len(), source);
         if let Err(e) = session.rtc.handle_input(input) {
             tracing::debug!(session = %session.id, "[WebRTC] input refused: {e}");
         }
@@ -316,6 +323,9 @@ impl Driver {
                 !session.rtc.is_connected() && now - session.created > self.handshake_timeout;
             if handshake_over {
                 tracing::info!(path = %session.path, session = %session.id, "[WebRTC] no connection within {:?}; session dropped", self.handshake_timeout);
+                session.rtc.disconnect();
+            } else if session.entry.is_kicked() {
+                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] session kicked through the API");
                 session.rtc.disconnect();
             } else if let Role::Publish(publication) = &mut session.role
                 && publication.kicked()
@@ -355,6 +365,7 @@ impl Driver {
 impl Session {
     /// Starts the session's feeder (a reader) or registers it on its path (a publisher), once.
     fn connected(&mut self, key: u64, units: &mpsc::Sender<UnitFor>) {
+        self.entry.established();
         match &mut self.role {
             Role::Read(reader) if reader.feeder.is_none() => {
                 tracing::info!(path = %self.path, session = %self.id, "[WebRTC] connected; sending media");
@@ -455,6 +466,7 @@ fn poll(socket: &UdpSocket, session: &mut Session) {
                 return;
             }
             Ok(Output::Transmit(t)) => {
+                session.entry.sent(t.contents.len());
                 if let Err(e) = socket.try_send_to(&t.contents, t.destination) {
                     tracing::trace!("[WebRTC] datagram dropped: {e}");
                 }

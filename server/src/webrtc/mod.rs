@@ -18,6 +18,7 @@ mod ice_servers;
 mod media;
 mod page;
 mod publish;
+pub(crate) mod sessions;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use self::answer::{AnswerMedia, Direction};
 use self::driver::{Command, NewRole, NewSession};
 use self::media::Feed;
 use self::publish::Publication;
+use self::sessions::NewEntry;
 use crate::auth::{self, Protocol};
 use crate::config::{AuthAction, WebrtcConf};
 use crate::http_error::json_error;
@@ -285,22 +287,40 @@ async fn offer(server: &Arc<WebrtcServer>, request: &Request<'_>, body: &[u8]) -
                 .into(),
         );
     };
-    let offered = Offered { name, offer, local };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let offered = Offered {
+        name,
+        local,
+        peer: request.peer,
+        query: request.query,
+        user_agent,
+    };
     match request.kind {
-        Kind::Read => read(server, path, offered).await,
-        Kind::Publish => publish(server, path, offered).await,
+        Kind::Read => read(server, path, offer, offered).await,
+        Kind::Publish => publish(server, path, offer, offered).await,
     }
 }
 
-/// An offer that passed the checks, and where its session's candidate points.
+/// About an offer that passed the checks: where its session's candidate points, and what the
+/// API shows of its request.
 struct Offered<'a> {
     name: &'a str,
-    offer: SdpOffer,
     local: SocketAddr,
+    peer: SocketAddr,
+    query: &'a str,
+    user_agent: &'a str,
 }
 
 /// Answers a WHEP offer with a session sending `path`'s stream.
-async fn read(server: &Arc<WebrtcServer>, path: Arc<Path>, offered: Offered<'_>) -> Reply {
+async fn read(
+    server: &Arc<WebrtcServer>,
+    path: Arc<Path>,
+    offer: SdpOffer,
+    offered: Offered<'_>,
+) -> Reply {
     let name = offered.name;
     let (stream, guard) = match path.read().await {
         Ok(read) => read,
@@ -323,7 +343,7 @@ async fn read(server: &Arc<WebrtcServer>, path: Arc<Path>, offered: Offered<'_>)
         tracing::info!(path = %name, "[WebRTC] not sent to WebRTC readers: {left_out:?} (no WebRTC payload format; AAC is not transcoded)");
     }
     let mut rtc = feed.rtc_config().build(Instant::now());
-    let (answer, media) = match server.answer(&mut rtc, offered.offer, offered.local) {
+    let (answer, media) = match server.answer(&mut rtc, offer, offered.local) {
         Ok(answered) => answered,
         Err(reply) => return reply,
     };
@@ -339,18 +359,21 @@ async fn read(server: &Arc<WebrtcServer>, path: Arc<Path>, offered: Offered<'_>)
         video_mid: mid(true),
         audio_mid: mid(false),
     };
-    server
-        .submit(name, Kind::Read, rtc, offered.local, role, answer)
-        .await
+    server.submit(&offered, Kind::Read, rtc, role, answer).await
 }
 
 /// Answers a WHIP offer with a session publishing into `path` once connected.
-async fn publish(server: &Arc<WebrtcServer>, path: Arc<Path>, offered: Offered<'_>) -> Reply {
+async fn publish(
+    server: &Arc<WebrtcServer>,
+    path: Arc<Path>,
+    offer: SdpOffer,
+    offered: Offered<'_>,
+) -> Reply {
     if let Err(e) = path.check_publishable() {
         return Reply::Error(StatusCode::BAD_REQUEST, e.to_string());
     }
     let mut rtc = publish::rtc_config().build(Instant::now());
-    let (answer, media) = match server.answer(&mut rtc, offered.offer, offered.local) {
+    let (answer, media) = match server.answer(&mut rtc, offer, offered.local) {
         Ok(answered) => answered,
         Err(reply) => return reply,
     };
@@ -360,14 +383,7 @@ async fn publish(server: &Arc<WebrtcServer>, path: Arc<Path>, offered: Offered<'
     };
     let role = NewRole::Publish(publication);
     server
-        .submit(
-            offered.name,
-            Kind::Publish,
-            rtc,
-            offered.local,
-            role,
-            answer,
-        )
+        .submit(&offered, Kind::Publish, rtc, role, answer)
         .await
 }
 
@@ -487,21 +503,32 @@ impl WebrtcServer {
     /// took it.
     async fn submit(
         &self,
-        name: &str,
+        offered: &Offered<'_>,
         kind: Kind,
         rtc: Rtc,
-        local: SocketAddr,
         role: NewRole,
         answer: String,
     ) -> Reply {
-        let id = uuid::Uuid::new_v4().to_string();
+        let uuid = uuid::Uuid::new_v4();
+        let id = uuid.to_string();
+        let name = offered.name;
+        let entry = self.paths.webrtc_sessions().open(NewEntry {
+            id: uuid,
+            remote_addr: offered.peer,
+            path: name.to_string(),
+            query: offered.query.to_string(),
+            user_agent: offered.user_agent.to_string(),
+            publish: kind == Kind::Publish,
+            local: offered.local,
+        });
         let (accepted, verdict) = oneshot::channel();
         let new = NewSession {
             id: id.clone(),
             path: name.to_string(),
             rtc,
-            local,
+            local: offered.local,
             role,
+            entry,
             accepted,
         };
         if self
