@@ -43,7 +43,7 @@ use self::answer::{AnswerMedia, Direction};
 use self::driver::{Command, NewRole, NewSession};
 use self::media::Feed;
 use self::publish::Publication;
-use self::sessions::NewEntry;
+use self::sessions::EntryFacts;
 use crate::auth::{self, Protocol};
 use crate::config::{AuthAction, WebrtcConf};
 use crate::http_error::json_error;
@@ -524,7 +524,7 @@ impl WebrtcServer {
         let uuid = uuid::Uuid::new_v4();
         let id = uuid.to_string();
         let name = offered.name;
-        let entry = self.paths.webrtc_sessions().open(NewEntry {
+        let entry = self.paths.webrtc_sessions().open(EntryFacts {
             id: uuid,
             remote_addr: offered.peer,
             path: name.to_string(),

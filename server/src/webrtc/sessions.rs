@@ -19,30 +19,25 @@ pub(crate) struct WebrtcSessions {
     entries: Mutex<HashMap<Uuid, Arc<WebrtcEntry>>>,
 }
 
-/// One live WebRTC session.
+/// One live WebRTC session: the facts of its offer and its live figures.
 pub(crate) struct WebrtcEntry {
-    /// The session's id (also the last segment of its `Location`).
-    pub(crate) id: Uuid,
+    facts: EntryFacts,
     /// When its offer was answered.
     pub(crate) created: DateTime<Utc>,
-    /// The HTTP client that made the offer.
-    pub(crate) remote_addr: SocketAddr,
-    /// The path read or published.
-    pub(crate) path: String,
-    /// The offer's query string.
-    pub(crate) query: String,
-    /// The offer's `User-Agent`.
-    pub(crate) user_agent: String,
-    /// `true` for WHIP (publishing), `false` for WHEP (reading).
-    pub(crate) publish: bool,
-    /// The host candidate the session announced.
-    pub(crate) local: SocketAddr,
     established: AtomicBool,
     inbound_bytes: AtomicU64,
     outbound_bytes: AtomicU64,
     /// The peer address media last came from.
     remote: Mutex<Option<SocketAddr>>,
     kicked: AtomicBool,
+}
+
+impl std::ops::Deref for WebrtcEntry {
+    type Target = EntryFacts;
+
+    fn deref(&self) -> &EntryFacts {
+        &self.facts
+    }
 }
 
 /// A copy of an entry's figures at one moment.
@@ -60,43 +55,38 @@ pub(crate) struct WebrtcView {
     pub(crate) remote: Option<SocketAddr>,
 }
 
-/// What a new entry is made from.
-pub(crate) struct NewEntry {
-    /// The session's id.
+/// What a session's offer says about it, fixed for its life.
+pub(crate) struct EntryFacts {
+    /// The session's id (also the last segment of its `Location`).
     pub(crate) id: Uuid,
-    /// The HTTP client.
+    /// The HTTP client that made the offer.
     pub(crate) remote_addr: SocketAddr,
-    /// The path.
+    /// The path read or published.
     pub(crate) path: String,
-    /// The query string.
+    /// The offer's query string.
     pub(crate) query: String,
-    /// The `User-Agent`.
+    /// The offer's `User-Agent`.
     pub(crate) user_agent: String,
-    /// WHIP or WHEP.
+    /// `true` for WHIP (publishing), `false` for WHEP (reading).
     pub(crate) publish: bool,
-    /// The announced host candidate.
+    /// The host candidate the session announced.
     pub(crate) local: SocketAddr,
 }
 
 impl WebrtcSessions {
     /// Registers a session; the guard removes it when dropped.
-    pub(crate) fn open(self: &Arc<Self>, new: NewEntry) -> EntryGuard {
+    pub(crate) fn open(self: &Arc<Self>, facts: EntryFacts) -> EntryGuard {
+        let id = facts.id;
         let entry = Arc::new(WebrtcEntry {
-            id: new.id,
+            facts,
             created: Utc::now(),
-            remote_addr: new.remote_addr,
-            path: new.path,
-            query: new.query,
-            user_agent: new.user_agent,
-            publish: new.publish,
-            local: new.local,
             established: AtomicBool::new(false),
             inbound_bytes: AtomicU64::new(0),
             outbound_bytes: AtomicU64::new(0),
             remote: Mutex::new(None),
             kicked: AtomicBool::new(false),
         });
-        lock(&self.entries).insert(new.id, entry.clone());
+        lock(&self.entries).insert(id, entry.clone());
         EntryGuard {
             sessions: self.clone(),
             entry,
@@ -189,8 +179,8 @@ impl Drop for EntryGuard {
 mod tests {
     use super::*;
 
-    fn new_entry(publish: bool) -> NewEntry {
-        NewEntry {
+    fn new_entry(publish: bool) -> EntryFacts {
+        EntryFacts {
             id: Uuid::new_v4(),
             remote_addr: "127.0.0.1:5000".parse().unwrap(),
             path: "cam".into(),
