@@ -1,15 +1,11 @@
 //! A minimal HTTP/1.1 client connection (keep-alive requests, `Content-Length` or chunked
 //! bodies), enough for LL-HLS playlists and parts and WHEP offers without a client stack.
-//!
-//! Against a loopback target, connections can come from many source addresses
-//! ([`loopback_source`]): a server counts `httpRateLimit` and `maxConnectionsPerIP` per client IP,
-//! and hundreds of readers from 127.0.0.1 alone would be refused as one abusive client.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::Error;
 use crate::error::Context;
@@ -47,18 +43,6 @@ impl HttpResponse {
     }
 }
 
-/// A source address for connection number `i` to `target`: when `target` is an IPv4 loopback
-/// address, one of 127.0.0.2..=127.0.0.254 in turn (every 127/8 address is local on Linux);
-/// otherwise `None` (the kernel picks).
-pub fn loopback_source(target: &str, i: usize) -> Option<IpAddr> {
-    let ip: Ipv4Addr = target.parse().ok()?;
-    if !ip.is_loopback() {
-        return None;
-    }
-    let last = 2 + (i % 253) as u8;
-    Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
-}
-
 impl HttpConn {
     /// Connects, from `source` if given; `who` names the connection in errors.
     pub async fn connect(
@@ -68,11 +52,7 @@ impl HttpConn {
         who: String,
     ) -> Result<Self, Error> {
         let ctx = || format!("{who} connect {host}:{port}");
-        let stream = match source {
-            None => TcpStream::connect((host, port)).await.context(ctx)?,
-            Some(source) => connect_from(host, port, source).await.context(ctx)?,
-        };
-        let _ = stream.set_nodelay(true);
+        let stream = crate::net::connect(host, port, source).await.context(ctx)?;
         Ok(Self {
             stream,
             buf: BytesMut::with_capacity(64 * 1024),
@@ -176,21 +156,6 @@ impl HttpConn {
     }
 }
 
-/// A TCP connection to `host:port` from `source` (any port).
-async fn connect_from(host: &str, port: u16, source: IpAddr) -> std::io::Result<TcpStream> {
-    let addr = tokio::net::lookup_host((host, port))
-        .await?
-        .find(|a| a.is_ipv4() == source.is_ipv4())
-        .ok_or_else(|| std::io::Error::other("no address of the source's family"))?;
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.bind(SocketAddr::new(source, 0))?;
-    socket.connect(addr).await
-}
-
 /// How the body's length is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BodyLen {
@@ -271,15 +236,5 @@ mod tests {
         };
         assert_eq!(resp.header("location"), Some("/a/whep/1"));
         assert_eq!(resp.header("etag"), None);
-    }
-
-    #[test]
-    fn loopback_sources_cycle_over_127_0_0_x() {
-        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
-        assert_eq!(loopback_source("127.0.0.1", 0), ip("127.0.0.2"));
-        assert_eq!(loopback_source("127.0.0.1", 252), ip("127.0.0.254"));
-        assert_eq!(loopback_source("127.0.0.1", 253), ip("127.0.0.2"));
-        assert_eq!(loopback_source("10.0.0.2", 0), None);
-        assert_eq!(loopback_source("localhost", 0), None);
     }
 }

@@ -8,6 +8,8 @@
 //!   [`stats::Stats`].
 //! - [`procfs`] samples CPU and RSS of the server and of the load generator itself.
 //! - [`report`] turns the per-second samples into the JSON report, [`html`] into the HTML one.
+//! - [`net`] spreads connections over 127.0.0.2..=254 against a loopback server, whose
+//!   per-IP limits would otherwise see one client.
 //! - [`run`] wires it together on one tokio runtime, one task per connection.
 
 #![warn(missing_docs)]
@@ -18,6 +20,7 @@ pub mod error;
 pub mod hls;
 pub mod html;
 pub mod http;
+pub mod net;
 pub mod procfs;
 pub mod publisher;
 pub mod reader;

@@ -39,7 +39,8 @@ pub async fn run(
     until: Instant,
 ) -> Result<(), Error> {
     let who = format!("camera {}", cam.index);
-    let mut conn = RtspConn::connect(&cam.host, cam.port, who.clone()).await?;
+    let source = crate::net::loopback_source(&cam.host, cam.index);
+    let mut conn = RtspConn::connect(&cam.host, cam.port, source, who.clone()).await?;
     let sdp = sdp_for_tracks(std::slice::from_ref(&clip.track), "vigia-loadgen").to_bytes();
     conn.request(
         Method::Announce,

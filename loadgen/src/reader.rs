@@ -1,6 +1,7 @@
 //! One RTSP reader: DESCRIBE/SETUP/PLAY over TCP (interleaved), then every video access unit is
 //! depacketized with `vigia-protocol` and its wall-clock SEI turned into a latency sample.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,16 +18,18 @@ use crate::rtsp_conn::{Item, RtspConn};
 use crate::stats::{STALL_AFTER_US, Stats};
 use crate::{Error, wallclock_us};
 
-/// Reads `url` until `until`; `who` names it in errors (`reader 3/1`).
+/// Reads `url` until `until`, connecting from `source` if given; `who` names it in errors
+/// (`reader 3/1`).
 pub async fn run(
     host: &str,
     port: u16,
     url: &str,
+    source: Option<IpAddr>,
     who: String,
     stats: Arc<Stats>,
     until: Instant,
 ) -> Result<(), Error> {
-    let mut conn = RtspConn::connect(host, port, who.clone()).await?;
+    let mut conn = RtspConn::connect(host, port, source, who.clone()).await?;
     let accept = [("Accept", "application/sdp".to_owned())];
     let desc = conn.request(Method::Describe, url, &accept, None).await?;
     let (control, depack) = video_track(&desc.body, &who)?;

@@ -1,6 +1,8 @@
 //! A minimal RTSP client connection for cameras and readers, on `vigia-protocol`'s message
 //! writer and parser: send a request, read its response, then read interleaved frames.
 
+use std::net::IpAddr;
+
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -29,12 +31,17 @@ pub struct RtspConn {
 }
 
 impl RtspConn {
-    /// Connects to `host:port`; `who` names the connection in errors (`camera 3`).
-    pub async fn connect(host: &str, port: u16, who: String) -> Result<Self, Error> {
-        let stream = TcpStream::connect((host, port))
+    /// Connects to `host:port` (from `source` if given, see [`crate::net`]); `who` names the
+    /// connection in errors (`camera 3`).
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        source: Option<IpAddr>,
+        who: String,
+    ) -> Result<Self, Error> {
+        let stream = crate::net::connect(host, port, source)
             .await
             .context(|| format!("{who} connect {host}:{port}"))?;
-        let _ = stream.set_nodelay(true);
         Ok(Self {
             stream,
             buf: BytesMut::with_capacity(64 * 1024),

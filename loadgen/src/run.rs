@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::cli::{Options, Protocol};
 use crate::clip::PacketizedClip;
 use crate::error::Context;
-use crate::http::loopback_source;
+use crate::net::loopback_source;
 use crate::publisher::{self, Camera};
 use crate::report::{Report, ReportBuilder, Second, Tick};
 use crate::stats::Stats;
@@ -133,7 +133,8 @@ fn spawn_reader(
         host, opts.hls_port, opts.path_prefix
     );
     let hls_port = opts.hls_port;
-    let source = loopback_source(&host, cam * opts.readers_per_camera + r);
+    // Readers' sources follow the cameras' (camera i connects from source i).
+    let source = loopback_source(&host, opts.cameras + cam * opts.readers_per_camera + r);
     let whep = WhepTarget {
         host: host.clone(),
         port: opts.webrtc_port,
@@ -147,7 +148,9 @@ fn spawn_reader(
                 crate::hls::run(&host, hls_port, &hls_url, source, who, s.clone(), until).await
             }
             Protocol::Webrtc => whep::run(whep, who, s.clone(), until).await,
-            Protocol::Rtsp => reader::run(&host, rtsp_port, &rtsp_url, who, s.clone(), until).await,
+            Protocol::Rtsp => {
+                reader::run(&host, rtsp_port, &rtsp_url, source, who, s.clone(), until).await
+            }
         };
         report_error(&s, result);
     })

@@ -50,7 +50,7 @@ pub struct WhepTarget {
     pub port: u16,
     /// The path's name (`loadgen-cam0`).
     pub path: String,
-    /// Source address of the HTTP connections, if any (see [`crate::http::loopback_source`]).
+    /// Source address of the HTTP connections, if any (see [`crate::net::loopback_source`]).
     pub source: Option<IpAddr>,
 }
 

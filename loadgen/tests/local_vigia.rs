@@ -51,12 +51,15 @@ struct ServerPorts {
     rtp: u16,
 }
 
+/// Starts `vigia` with `maxConnectionsPerIP: 2`: every run opens more connections than that, so
+/// it passes only because the load generator spreads them over 127.0.0.2..=254.
 fn start_vigia(dir: &std::path::Path, p: &ServerPorts) -> Server {
     let (rtsp, rtp) = (p.rtsp, p.rtp);
     let config = format!(
         "rtspAddress: 127.0.0.1:{rtsp}\nhlsAddress: 127.0.0.1:{}\nrtpAddress: :{rtp}\n\
          rtcpAddress: :{}\nmulticastRTPPort: {}\nmulticastRTCPPort: {}\n\
-         webrtcAddress: 127.0.0.1:{}\nwebrtcLocalUDPAddress: 127.0.0.1:{}\npaths:\n  all_others:\n",
+         webrtcAddress: 127.0.0.1:{}\nwebrtcLocalUDPAddress: 127.0.0.1:{}\n\
+         maxConnectionsPerIP: 2\npaths:\n  all_others:\n",
         p.hls,
         rtp + 1,
         rtp + 2,
