@@ -5,7 +5,7 @@
 # reports in $OUT.
 #
 #   loadgen/bench/whep-viewers.sh [N ...]          (default: 25 50 100 200)
-#   VIGIA_BIN=... LOADGEN_BIN=... DURATION=30s PROTOCOLS="webrtc rtsp" OUT=dir
+#   VIGIA_BIN=... LOADGEN_BIN=... DURATION=30s PROTOCOLS="webrtc rtsp" OUT=dir BASE=23000
 #
 # Needs ffmpeg (the clip is made once, as media/assets/README.md makes the built-in ones) and
 # release builds: cargo build --release -j2 --bin vigia --bin vigia-loadgen
@@ -18,8 +18,9 @@ DURATION=${DURATION:-30s}
 PROTOCOLS=${PROTOCOLS:-webrtc rtsp}
 OUT=${OUT:-$ROOT/target/bench-whep}
 CLIP=$ROOT/target/loadgen/synthetic-720p.h264
-# Below 32768 and away from vigia's defaults.
-RTSP=23554 HLS=23888 WHEP=23889 ICE=23189 RTP=23000
+# Below 32768 and away from vigia's defaults; BASE=24000 moves them all (RTP uses BASE..BASE+3).
+BASE=${BASE:-23000}
+RTSP=$((BASE + 554)) HLS=$((BASE + 888)) WHEP=$((BASE + 889)) ICE=$((BASE + 189)) RTP=$BASE
 
 mkdir -p "$OUT" "$(dirname "$CLIP")"
 if [ ! -s "$CLIP" ]; then
