@@ -1,5 +1,5 @@
-//! The AI sidecar's logic, free of I/O: Brazilian plate reading from OCR text ([`plate`]) and
-//! one result per vehicle pass ([`pass`]).
+//! The AI sidecar's logic, free of I/O: Brazilian plate reading from OCR text ([`plate`]), one
+//! result per vehicle pass ([`pass`]) and the watch list ([`watchlist`]).
 //!
 //! Nothing here reads the clock: times are frame wall-clock times passed in, so every rule is
 //! tested with simulated time. The stream reading and the OCR models (retina, openh264, ort)
@@ -9,3 +9,4 @@
 
 pub mod pass;
 pub mod plate;
+pub mod watchlist;
