@@ -75,8 +75,14 @@ fn exchange(
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
-    let mut request =
-        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
+    // A `Host` among `headers` replaces the default one.
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
     for h in headers {
         request.push_str(h);
         request.push_str("\r\n");

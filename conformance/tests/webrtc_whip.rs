@@ -1,6 +1,7 @@
 //! WebRTC with audio, over loopback with a Rust peer (str0m):
 //! - WHIP: a peer publishes a clip's H.264 and G.711 µ-law into a path, and ffmpeg decodes both
 //!   back over RTSP and LL-HLS;
+//! - a client that reached the server by host name gets an interface's IP as candidate;
 //! - `webrtcICEServers2` reaches clients as `Link` headers; a trickled candidate is taken;
 //! - WHEP: an RTSP-published H.264 + G.711 camera is received with its audio, and ffmpeg
 //!   decodes the received video and audio.
@@ -35,6 +36,11 @@ fn start() -> Server {
 
 /// [`start`] with extra top-level keys.
 fn start_with(extra_keys: &str) -> Server {
+    start_on("127.0.0.1", extra_keys)
+}
+
+/// [`start_with`] with the ICE socket bound to `udp_ip` (empty: all addresses).
+fn start_on(udp_ip: &str, extra_keys: &str) -> Server {
     let ports = Ports::fresh();
     let webrtc = free_port();
     let udp = free_port();
@@ -42,7 +48,7 @@ fn start_with(extra_keys: &str) -> Server {
     let config = format!("{}{extra_keys}paths:\n  all_others:\n", ports.yaml());
     std::fs::write(dir.path().join("vigia.yml"), config).expect("write config");
     let http_addr = format!("127.0.0.1:{webrtc}");
-    let udp_addr = format!("127.0.0.1:{udp}");
+    let udp_addr = format!("{udp_ip}:{udp}");
     let env = [
         ("MTX_WEBRTCADDRESS", http_addr.as_str()),
         ("MTX_WEBRTCLOCALUDPADDRESS", udp_addr.as_str()),
@@ -403,4 +409,52 @@ fn ice_servers_are_links_and_trickled_candidates_are_taken() {
     )
     .expect("PATCH");
     assert_eq!(unknown.status, 404, "{}", unknown.text());
+}
+
+#[test]
+fn a_client_that_used_a_host_name_gets_an_interface_candidate() {
+    let server = start_on("", "");
+    let config = RtcConfig::new().clear_codecs().enable_h264(true);
+    let (_peer, offer) = Peer::offer(config, &[(MediaKind::Video, Direction::SendOnly)]);
+    let host = format!("Host: localhost:{}", server.webrtc);
+    let headers = ["Content-Type: application/sdp", host.as_str()];
+    let answer = http::request(
+        server.webrtc,
+        "POST",
+        "/cam/whip",
+        &headers,
+        Some(offer.as_bytes()),
+    )
+    .expect("an answer");
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let text = answer.text();
+    let candidate = text
+        .lines()
+        .find(|l| l.starts_with("a=candidate:"))
+        .unwrap_or_else(|| panic!("no candidate in {text}"));
+    let ip: std::net::IpAddr = candidate
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(!ip.is_loopback() && !ip.is_unspecified(), "{candidate}");
+
+    let off = start_on("", "webrtcIPsFromInterfaces: no\n");
+    let host = format!("Host: localhost:{}", off.webrtc);
+    let headers = ["Content-Type: application/sdp", host.as_str()];
+    let refused = http::request(
+        off.webrtc,
+        "POST",
+        "/cam/whip",
+        &headers,
+        Some(offer.as_bytes()),
+    )
+    .expect("an answer");
+    assert_eq!(refused.status, 500, "{}", refused.text());
+    assert!(
+        refused.text().contains("webrtcIPsFromInterfaces"),
+        "{}",
+        refused.text()
+    );
 }

@@ -174,8 +174,6 @@ pub(crate) const GLOBAL_UNIMPLEMENTED: &[&str] = &[
     "webrtcServerKey",
     "webrtcServerCert",
     "webrtcLocalTCPAddress",
-    "webrtcIPsFromInterfaces",
-    "webrtcIPsFromInterfacesList",
     "webrtcSTUNGatherTimeout",
     "webrtcTrackGatherTimeout",
     "srt",

@@ -28,6 +28,11 @@ pub(crate) struct WebrtcConf {
     /// `webrtcAdditionalHosts` ([]): more IPs (or host names) to announce as candidates, for
     /// a server behind a 1:1 NAT.
     pub additional_hosts: Vec<String>,
+    /// `webrtcIPsFromInterfaces` (true): when the client reached the server by a host name,
+    /// announce the IP of a network interface as the host candidate.
+    pub ips_from_interfaces: bool,
+    /// `webrtcIPsFromInterfacesList` ([]): the interfaces to take it from (all when empty).
+    pub ips_from_interfaces_list: Vec<String>,
     /// `webrtcICEServers2` ([]): STUN/TURN servers handed to clients in `Link` headers.
     pub ice_servers: Vec<IceServer>,
     /// `webrtcHandshakeTimeout` (10s): a session not connected by then is dropped.
@@ -57,6 +62,8 @@ impl Default for WebrtcConf {
             trusted_proxies: Vec::new(),
             local_udp_address: ":8189".to_owned(),
             additional_hosts: Vec::new(),
+            ips_from_interfaces: true,
+            ips_from_interfaces_list: Vec::new(),
             ice_servers: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
         }
@@ -73,6 +80,8 @@ pub(crate) const KEYS: &[&str] = &[
     "webrtcAdditionalHosts",
     "webrtcICEServers2",
     "webrtcHandshakeTimeout",
+    "webrtcIPsFromInterfaces",
+    "webrtcIPsFromInterfacesList",
 ];
 
 /// Sets one `webrtc*` key; `Ok(false)` if `key` is not one of them.
@@ -95,6 +104,10 @@ pub(crate) fn set_key(
         "webrtcICEServers2" => {
             let expected = "expected a list of ICE servers (- url: stun:host:port)";
             webrtc.ice_servers = list_of(ctx, kp, v, expected, ice_server)?;
+        }
+        "webrtcIPsFromInterfaces" => webrtc.ips_from_interfaces = ctx.boolean(kp, v)?,
+        "webrtcIPsFromInterfacesList" => {
+            webrtc.ips_from_interfaces_list = ctx.string_list(kp, v)?
         }
         "webrtcHandshakeTimeout" => webrtc.handshake_timeout = positive_duration(ctx, kp, v)?,
         _ => return Ok(false),

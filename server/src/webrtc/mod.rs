@@ -15,6 +15,7 @@
 mod answer;
 mod driver;
 mod ice_servers;
+mod interfaces;
 mod media;
 mod page;
 mod publish;
@@ -292,8 +293,8 @@ async fn offer(server: &Arc<WebrtcServer>, request: &Request<'_>, body: &[u8]) -
     let Some(local) = server.local_address(host) else {
         return Reply::Error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "no address to announce as ICE candidate: bind webrtcLocalUDPAddress to an IP or \
-             reach the server by IP"
+            "no address to announce as ICE candidate: bind webrtcLocalUDPAddress to an IP, \
+             reach the server by IP, or turn webrtcIPsFromInterfaces on"
                 .into(),
         );
     };
@@ -564,9 +565,19 @@ impl WebrtcServer {
     }
 
     /// The address of the session's host candidate: the IP the UDP socket is bound to, else
-    /// the IP literal the client reached the HTTP listener by (its `Host`).
+    /// the IP literal the client reached the HTTP listener by (its `Host`), else an interface's
+    /// IP (`webrtcIPsFromInterfaces`).
     fn local_address(&self, host: Option<&str>) -> Option<SocketAddr> {
-        let ip = self.udp_ip.or_else(|| host.and_then(host_ip))?;
+        let from_interfaces = || {
+            let conf = &self.conf;
+            conf.ips_from_interfaces
+                .then(|| interfaces::announced_ip(&conf.ips_from_interfaces_list))
+                .flatten()
+        };
+        let ip = self
+            .udp_ip
+            .or_else(|| host.and_then(host_ip))
+            .or_else(from_interfaces)?;
         Some(SocketAddr::new(ip, self.udp_port))
     }
 
