@@ -1,6 +1,7 @@
 //! WebRTC with audio, over loopback with a Rust peer (str0m):
 //! - WHIP: a peer publishes a clip's H.264 and G.711 µ-law into a path, and ffmpeg decodes both
 //!   back over RTSP and LL-HLS;
+//! - a WHEP reader is closed when its publisher leaves (MediaMTX closes a path's readers);
 //! - a client that reached the server by host name gets an interface's IP as candidate;
 //! - `webrtcICEServers2` reaches clients as `Link` headers; a trickled candidate is taken;
 //! - WHEP: an RTSP-published H.264 + G.711 camera is received with its audio, and ffmpeg
@@ -456,5 +457,48 @@ fn a_client_that_used_a_host_name_gets_an_interface_candidate() {
         refused.text().contains("webrtcIPsFromInterfaces"),
         "{}",
         refused.text()
+    );
+}
+
+#[test]
+fn a_reader_is_closed_when_the_publisher_leaves() {
+    let api = free_port();
+    let server = start_with(&format!("api: yes\napiAddress: 127.0.0.1:{api}\n"));
+    let camera = Clip::H264G711.publish(&server.ports.rtsp_url("camera"), "tcp");
+    let config = RtcConfig::new().clear_codecs().enable_h264(true);
+    let (mut peer, offer) = Peer::offer(config, &[(MediaKind::Video, Direction::RecvOnly)]);
+    let answer = vigia_conformance::eventually(Duration::from_secs(10), || {
+        let answer = post_offer(server.webrtc, "camera", "whep", &offer);
+        (answer.status == 201).then_some(answer)
+    })
+    .expect("the camera is readable over WHEP");
+    peer.accept(&answer.text());
+    let frames = peer
+        .pump(Instant::now() + Duration::from_secs(3))
+        .into_iter()
+        .filter(|e| matches!(e, Event::MediaData(_)))
+        .count();
+    assert!(frames > 25, "{frames} frames before the publisher left");
+    let listed = |api: u16| {
+        let list = http::get(api, "/v3/webrtcsessions/list", &[]).expect("list");
+        let list: serde_json::Value = serde_json::from_str(&list.text()).expect("JSON");
+        list["itemCount"].as_u64().unwrap_or(99)
+    };
+    assert_eq!(listed(api), 1);
+
+    drop(camera);
+    peer.pump(Instant::now() + Duration::from_secs(2));
+    let closed =
+        vigia_conformance::eventually(Duration::from_secs(5), || (listed(api) == 0).then_some(()));
+    assert!(
+        closed.is_some(),
+        "the reader outlived its publisher:\n{}",
+        server.vigia.logs()
+    );
+    assert!(
+        server
+            .vigia
+            .logs()
+            .contains("the path's stream ended; session closed")
     );
 }

@@ -90,8 +90,9 @@ pub(super) enum NewRole {
 pub(super) struct UnitFor {
     /// The session's key in the driver.
     pub(super) key: u64,
-    /// The access unit.
-    pub(super) unit: Arc<AccessUnit>,
+    /// The access unit; `None` when the path's stream ended (its publisher left), which
+    /// closes the session as MediaMTX closes a path's readers.
+    pub(super) unit: Option<Arc<AccessUnit>>,
 }
 
 struct Session {
@@ -158,7 +159,10 @@ pub(super) async fn run(
                 Some(command) => driver.command(command),
                 None => return,
             },
-            Some(UnitFor { key, unit }) = units.recv() => driver.unit(key, &unit),
+            Some(UnitFor { key, unit }) = units.recv() => match unit {
+                Some(unit) => driver.unit(key, &unit),
+                None => driver.stream_ended(key),
+            },
             () = tokio::time::sleep_until(deadline.into()) => driver.timeouts(),
         }
     }
@@ -309,6 +313,16 @@ impl Driver {
         if let Err(e) = written {
             tracing::debug!(session = %session.id, "[WebRTC] write: {e}");
         }
+        self.after_input(key);
+    }
+
+    /// Closes session `key` because its path's stream ended.
+    fn stream_ended(&mut self, key: u64) {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        tracing::info!(path = %session.path, session = %session.id, "[WebRTC] the path's stream ended; session closed");
+        session.rtc.disconnect();
         self.after_input(key);
     }
 

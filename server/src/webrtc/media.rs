@@ -127,8 +127,8 @@ impl Feed {
     }
 
     /// Sends the feed's units to the driver as session `key`'s, from the latest keyframe on,
-    /// until the stream ends or the task is aborted. A full queue makes video skip to the next
-    /// keyframe (audio units are dropped one by one).
+    /// until the stream ends (then says so) or the task is aborted. A full queue makes video
+    /// skip to the next keyframe (audio units are dropped one by one).
     pub(super) async fn run(self, key: u64, units: mpsc::Sender<UnitFor>) {
         let mut cursor = self.stream.units().subscribe();
         let video = self.video.as_ref().map(|v| v.0);
@@ -141,7 +141,10 @@ impl Feed {
                     skipping = true;
                     continue;
                 }
-                Next::Closed => return,
+                Next::Closed => {
+                    let _ = units.send(UnitFor { key, unit: None }).await;
+                    return;
+                }
                 Next::Pending => continue,
             };
             let is_video = Some(unit.track) == video;
@@ -154,7 +157,10 @@ impl Feed {
             if is_video {
                 skipping = false;
             }
-            match units.try_send(UnitFor { key, unit }) {
+            match units.try_send(UnitFor {
+                key,
+                unit: Some(unit),
+            }) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => skipping |= is_video,
                 Err(mpsc::error::TrySendError::Closed(_)) => return,
