@@ -4,7 +4,8 @@
 # playwright-core (browser tests), iproute2 and nftables (the WebRTC browser tests' network
 # namespaces and packet loss), hls.js (embedded in the player page), a RabbitMQ broker, and,
 # in a tools cache outside the repository, s3s-fs (the S3-protocol server of the recording tests)
-# and schemathesis (checks the control API against api/openapi.yaml).
+# and schemathesis (checks the control API against api/openapi.yaml); for the AI sidecar's
+# test-clip generator, the DejaVu and Liberation fonts and (in the same cache) Pillow and numpy.
 set -euo pipefail
 
 need=()
@@ -16,6 +17,9 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 # (util-linux) and ip (iproute2) make its network namespaces.
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# Fonts the AI sidecar's test-clip generator draws plates with (sidecars/ai/clips/make_clips.py).
+[ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
+[ -d /usr/share/fonts/truetype/liberation ] || need+=(fonts-liberation)
 for pkg in gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
            gstreamer1.0-libav gstreamer1.0-rtsp python3-gi gir1.2-gst-rtsp-server-1.0; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
@@ -63,5 +67,12 @@ if [ ! -x "$tools/bin/schemathesis" ]; then
   "$tools/schemathesis/bin/pip" install -q --disable-pip-version-check "schemathesis==4.32.5"
   mkdir -p "$tools/bin"
   ln -sf "$tools/schemathesis/bin/schemathesis" "$tools/bin/schemathesis"
+fi
+# Pillow and numpy for the AI sidecar's test-clip generator, pinned, in a virtualenv in the same
+# cache; sidecars/ai/tests/clips.rs finds it as $tools/clips/bin/python.
+if ! "$tools/clips/bin/python" -c "import PIL, numpy" >/dev/null 2>&1; then
+  echo "installing Pillow 12.3.0 and numpy 2.4.6 into $tools/clips"
+  python3 -m venv "$tools/clips"
+  "$tools/clips/bin/pip" install -q --disable-pip-version-check "pillow==12.3.0" "numpy==2.4.6"
 fi
 echo "outside tools: ok"
