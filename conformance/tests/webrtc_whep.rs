@@ -343,26 +343,49 @@ fn an_offer_with_no_common_codec_is_406() {
 /// 1,000 offers whose peers never start ICE: each is answered 201 and holds a reader slot
 /// (`maxReaders: 1000` refuses the next one), the server drops them all after its 10 s
 /// handshake timeout (the slots come back, RSS returns near where it was) and a new viewer
-/// still plays. `httpRateLimit: 0`: from one IP, 1,000 POSTs in a few seconds are what the rate
-/// limit exists to refuse (`rate_limits.rs` tests that); here the sessions are under test.
+/// still plays. Three rounds: what the first leaves (allocator caches, maps at their peak
+/// capacity) must not grow much with the next ones, or sessions leak. `httpRateLimit: 0`: from one
+/// IP, 1,000 POSTs in a few seconds are what the rate limit exists to refuse (`rate_limits.rs`
+/// tests that); here the sessions are under test. (The API's `readers` lists RTSP sessions only,
+/// so the reader slots are what shows the sessions are gone.)
 #[test]
 fn a_thousand_abandoned_offers_are_answered_then_freed() {
     const OFFERS: usize = 1000;
     let server = start_with("httpRateLimit: 0\n", &format!("    maxReaders: {OFFERS}\n"));
     // A first viewer warms the WebRTC side up, so the baseline includes what stays.
-    let (mut warm, offer) = Client::new();
-    let answer = post_offer(server.whep, "demo", &offer);
-    warm.accept(&answer.text());
-    assert!(
-        !warm.watch(Duration::from_secs(2)).1.is_empty(),
-        "warm-up viewer got no video"
-    );
-    let location = answer.header("Location").expect("Location").to_string();
-    http::request(server.whep, "DELETE", &location, &[], None).expect("DELETE");
+    play_and_delete(&server);
     std::thread::sleep(Duration::from_secs(1));
     let baseline = rss_kib(&server.vigia);
+    let mut after = Vec::new();
+    for round in 1..=3 {
+        let held = abandon_offers(&server, OFFERS);
+        play_and_delete(&server);
+        after.push(rss_kib(&server.vigia));
+        eprintln!(
+            "round {round}: RSS KiB baseline {baseline}, with {OFFERS} abandoned sessions {held}, \
+             after the timeout {}",
+            after[round - 1]
+        );
+        assert!(
+            after[0] < baseline + held.saturating_sub(baseline) / 4 + 8 * 1024,
+            "RSS after the timeout {after:?} KiB, baseline {baseline}, with {OFFERS} sessions {held}"
+        );
+    }
+    // Measured: +16 MB after the first round, then +1.1 and +1.0 MB (allocator plateau, or a
+    // leak of ~1 KB per session: not told apart yet); a leak of whole sessions is ~54 KB each.
+    assert!(
+        after[2] < after[1] + 3 * 1024,
+        "a third round of {OFFERS} abandoned offers left more than the second: {after:?} KiB"
+    );
+    let logs = server.vigia.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+}
 
-    for i in 0..OFFERS {
+/// POSTs `n` offers whose peers are dropped at once (each must be answered 201), checks that
+/// they hold every reader slot, and waits until the server's 10 s handshake timeout has passed
+/// for the last one. Returns the server's RSS (KiB) while it held them.
+fn abandon_offers(server: &Server, n: usize) -> u64 {
+    for i in 0..n {
         let answer = post_offer(server.whep, "demo", &offer_with(|c| c.enable_h264(true)));
         assert_eq!(answer.status, 201, "offer {i}: {}", answer.text());
     }
@@ -372,36 +395,31 @@ fn a_thousand_abandoned_offers_are_answered_then_freed() {
     assert_eq!(
         full.status,
         503,
-        "{OFFERS} abandoned sessions hold their slots: {}",
+        "{n} abandoned sessions hold their slots: {}",
         full.text()
     );
-
-    // The handshake timeout is 10 s from each offer; the last was posted at `posted`.
     std::thread::sleep(Duration::from_secs(12).saturating_sub(posted.elapsed()));
+    held
+}
+
+/// A viewer is admitted, receives video for 2 s, then DELETEs its session.
+fn play_and_delete(server: &Server) {
     let (mut viewer, offer) = Client::new();
     let answer = post_offer(server.whep, "demo", &offer);
     assert_eq!(
         answer.status,
         201,
-        "slots freed after the timeout: {}",
+        "a viewer is admitted: {}",
         answer.text()
     );
     viewer.accept(&answer.text());
-    let (connected, frames) = viewer.watch(Duration::from_secs(3));
+    let (connected, frames) = viewer.watch(Duration::from_secs(2));
     assert!(
         connected && !frames.is_empty(),
-        "a new viewer plays:\n{}",
+        "a viewer plays:\n{}",
         server.vigia.logs()
     );
-    let after = rss_kib(&server.vigia);
-    eprintln!("RSS KiB: baseline {baseline}, {OFFERS} abandoned sessions {held}, after {after}");
-    assert!(
-        after < baseline + (held.saturating_sub(baseline)) / 4 + 8 * 1024,
-        "RSS after the timeout {after} KiB, baseline {baseline}, with {OFFERS} sessions {held}"
-    );
-    assert!(
-        !server.vigia.logs().contains("panicked"),
-        "{}",
-        server.vigia.logs()
-    );
+    let location = answer.header("Location").expect("Location");
+    let gone = http::request(server.whep, "DELETE", location, &[], None).expect("DELETE");
+    assert_eq!(gone.status, 200, "{}", gone.text());
 }
