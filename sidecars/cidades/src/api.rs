@@ -179,7 +179,8 @@ async fn delete_camera(Extract(s): Extract<State>, Path(id): Path<String>) -> An
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The cached JSON at `key`, else `load`'s value (cached after).
+/// The cached JSON at `key`, else `load`'s value (cached after, loaded once for every request
+/// that misses meanwhile).
 async fn cached<T: Serialize>(
     s: &State,
     key: &str,
@@ -188,9 +189,11 @@ async fn cached<T: Serialize>(
     if let Some(json) = s.cache.get(key).await {
         return Ok(json_response(StatusCode::OK, json));
     }
-    let json = serde_json::to_string(&load.await?).unwrap_or_default();
-    s.cache.put(key, &json).await;
-    Ok(json_response(StatusCode::OK, json))
+    let json = async { Ok(serde_json::to_string(&load.await?).unwrap_or_default()) };
+    Ok(json_response(
+        StatusCode::OK,
+        s.cache.fill(key, json).await?,
+    ))
 }
 
 fn json_response(status: StatusCode, json: String) -> Response {

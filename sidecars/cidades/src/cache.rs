@@ -10,13 +10,21 @@
 //!   health check that does not change the status leaves the cache alone (`statusAt` in a cached
 //!   page may then lag by up to the TTL).
 //!
+//! A page that misses is loaded once per process however many requests miss it meanwhile
+//! ([`crate::flight`]).
+//!
 //! Every cached value has a TTL ([`TTL_SECS`]), the bound on staleness if the process dies
 //! between a commit and its invalidation; the generation counter expires a day
 //! ([`GENERATION_TTL_SECS`]) after its last change.
 
 use std::time::Duration;
 
+use std::future::Future;
+
 use redis::aio::ConnectionManager;
+
+use crate::Error;
+use crate::flight::Flights;
 
 /// Lifetime of every cached value, seconds.
 pub const TTL_SECS: u64 = 30;
@@ -28,6 +36,7 @@ pub const GENERATION_TTL_SECS: i64 = 86_400;
 pub struct Cache {
     conn: Option<ConnectionManager>,
     prefix: String,
+    flights: Flights,
 }
 
 impl std::fmt::Debug for Cache {
@@ -42,6 +51,7 @@ impl Cache {
         Cache {
             conn: None,
             prefix: String::new(),
+            flights: Flights::default(),
         }
     }
 
@@ -58,6 +68,7 @@ impl Cache {
             Ok(Ok(conn)) => Cache {
                 conn: Some(conn),
                 prefix: prefix.to_owned(),
+                flights: Flights::default(),
             },
             Ok(Err(e)) => Cache::warn_disabled(&e),
             Err(_) => Cache::warn_disabled(&"connect timed out"),
@@ -85,6 +96,21 @@ impl Cache {
                     .arg(TTL_SECS),
             )
             .await;
+    }
+
+    /// `load`'s JSON for `key`, cached after; the requests that miss `key` while it loads wait
+    /// for that load instead of reading PostgreSQL too ([`Flights`]).
+    pub async fn fill(
+        &self,
+        key: &str,
+        load: impl Future<Output = Result<String, Error>>,
+    ) -> Result<String, Error> {
+        let loaded = async {
+            let json = load.await?;
+            self.put(key, &json).await;
+            Ok(json)
+        };
+        self.flights.join(key, loaded).await
     }
 
     /// Forgets `key`.

@@ -7,7 +7,7 @@
 //! - [`consume`]: `stream.health_check` sets camera status, `lpr.detected` / `alert.triggered`
 //!   become occurrences per city, each event applied once;
 //! - [`crypto`]: camera passwords sealed at rest; [`events`] re-seals them for the bus;
-//! - [`cache`]: Redis in front of the hot reads;
+//! - [`cache`]: Redis in front of the hot reads, [`flight`] loading each miss once;
 //! - [`cors`]: cross-origin reads for the operator console.
 //!
 //! `docs/cidades.md` documents the API, configuration, outbox and cache policy.
@@ -23,6 +23,7 @@ pub mod crypto;
 mod error;
 pub mod events;
 pub mod extract;
+pub mod flight;
 pub mod model;
 pub mod outbox;
 pub mod service;
