@@ -1,0 +1,159 @@
+//! The binary's configuration, from environment variables, each with a default.
+
+use std::path::PathBuf;
+
+use chrono::TimeDelta;
+
+use crate::pass::PassConfig;
+
+/// Everything `vigia-ai` reads from the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `VIGIA_EVENTSURL`, default `amqp://guest:guest@127.0.0.1:5672/%2f`; empty writes the
+    /// events to `<state dir>/events.jsonl` instead of the broker.
+    pub events_url: Option<String>,
+    /// `VIGIA_AI_STATE_DIR`, default `vigia-ai-state`: the publisher's durable outbox.
+    pub state_dir: PathBuf,
+    /// `VIGIA_AI_WATCHLIST`: the watch list file (YAML, see the watchlist module); unset or
+    /// empty for none.
+    pub watchlist: Option<PathBuf>,
+    /// `VIGIA_AI_PASS_WINDOW` (default `3s`) and `VIGIA_AI_SUPPRESS` (default `5m`): durations
+    /// as `500ms`, `3s`, `5m` or `1h`.
+    pub pass: PassConfig,
+}
+
+/// A variable with a value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    /// The variable.
+    pub var: &'static str,
+    /// What is wrong with its value.
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads any source of variables (for tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let events_url = match var(vigia_events::URL_ENV) {
+            None => Some("amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
+            Some(v) => (!v.trim().is_empty()).then(|| v.trim().to_owned()),
+        };
+        let defaults = PassConfig::default();
+        let duration = |name: &'static str, default: TimeDelta| match non_empty(name) {
+            None => Ok(default),
+            Some(v) => parse_duration(&v).map_err(|message| ConfigError { var: name, message }),
+        };
+        Ok(Config {
+            events_url,
+            state_dir: non_empty("VIGIA_AI_STATE_DIR")
+                .map_or_else(|| PathBuf::from("vigia-ai-state"), PathBuf::from),
+            watchlist: non_empty("VIGIA_AI_WATCHLIST").map(PathBuf::from),
+            pass: PassConfig {
+                window: duration("VIGIA_AI_PASS_WINDOW", defaults.window)?,
+                suppress: duration("VIGIA_AI_SUPPRESS", defaults.suppress)?,
+            },
+        })
+    }
+}
+
+/// A positive duration written as a whole number and a unit: `ms`, `s`, `m` or `h`.
+pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || format!("{text:?} is not a duration like 500ms, 3s, 5m or 1h");
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "ms" => TimeDelta::try_milliseconds(n),
+        "s" => TimeDelta::try_seconds(n),
+        "m" => TimeDelta::try_minutes(n),
+        "h" => TimeDelta::try_hours(n),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    if d <= TimeDelta::zero() {
+        return Err(format!("{text:?} must be more than zero"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.events_url.as_deref(),
+            Some("amqp://guest:guest@127.0.0.1:5672/%2f")
+        );
+        assert_eq!(c.state_dir, PathBuf::from("vigia-ai-state"));
+        assert_eq!((c.watchlist, c.pass), (None, PassConfig::default()));
+        let c = config(&[
+            ("VIGIA_EVENTSURL", " "),
+            ("VIGIA_AI_STATE_DIR", "/var/lib/vigia-ai"),
+            ("VIGIA_AI_WATCHLIST", "/etc/vigia/watchlist.yml"),
+            ("VIGIA_AI_PASS_WINDOW", "1500ms"),
+            ("VIGIA_AI_SUPPRESS", "10m"),
+        ])
+        .unwrap();
+        assert_eq!(c.events_url, None);
+        assert_eq!(c.watchlist, Some(PathBuf::from("/etc/vigia/watchlist.yml")));
+        assert_eq!(c.pass.window, TimeDelta::milliseconds(1500));
+        assert_eq!(c.pass.suppress, TimeDelta::minutes(10));
+    }
+
+    #[test]
+    fn bad_durations_name_the_variable() {
+        let cases = [
+            (
+                "VIGIA_AI_PASS_WINDOW",
+                "3",
+                "VIGIA_AI_PASS_WINDOW: \"3\" is not a duration",
+            ),
+            (
+                "VIGIA_AI_PASS_WINDOW",
+                "3 s",
+                "VIGIA_AI_PASS_WINDOW: \"3 s\" is not a duration",
+            ),
+            (
+                "VIGIA_AI_SUPPRESS",
+                "-5m",
+                "VIGIA_AI_SUPPRESS: \"-5m\" is not a duration",
+            ),
+            (
+                "VIGIA_AI_SUPPRESS",
+                "0s",
+                "VIGIA_AI_SUPPRESS: \"0s\" must be more than zero",
+            ),
+            (
+                "VIGIA_AI_SUPPRESS",
+                "5d",
+                "VIGIA_AI_SUPPRESS: \"5d\" is not a duration",
+            ),
+        ];
+        for (var, value, want) in cases {
+            let err = config(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{value}: {err}");
+        }
+        assert_eq!(parse_duration("1h"), Ok(TimeDelta::hours(1)));
+    }
+}

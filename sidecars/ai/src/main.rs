@@ -1,0 +1,146 @@
+//! `vigia-ai`: the AI sidecar's binary.
+//!
+//! Today it has one command, `vigia-ai replay`: OCR reads as JSON lines on standard input
+//! (`{"cameraId":"cam1","text":"ABC-1D23","confidence":0.9,"at":"2026-12-02T13:45:12Z",
+//! "frame":17}`), in frame order, go through the pipeline (plate fixes, passes, watch list) and
+//! the resulting `lpr.detected` and `alert.triggered` events are published on `vigia.events`
+//! (durable outbox, confirms) or, with `VIGIA_EVENTSURL` empty, appended to
+//! `<state dir>/events.jsonl`. It is how the pipeline is driven before the stream reader and the
+//! OCR models exist (they will feed the same pipeline), and a load generator for the bus.
+//! Configuration: see `vigia_ai::config`. Logs are JSON on standard error.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use vigia_ai::config::Config;
+use vigia_ai::pass::PassConfig;
+use vigia_ai::pipeline::{OcrRead, Pipeline};
+use vigia_ai::watchlist::{Watchlist, WatchlistFile};
+use vigia_events::{Publisher, PublisherConfig};
+
+/// How long `replay` waits at the end for the broker to confirm what it published.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["replay"] => replay().await,
+        _ => {
+            eprintln!("usage: vigia-ai replay   (OCR reads as JSON lines on stdin; see README)");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "vigia-ai stopped");
+        std::process::exit(1);
+    }
+}
+
+/// The `replay` command.
+async fn replay() -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let mut watch = config.watchlist.clone().map(WatchlistFile::new);
+    let list = match &mut watch {
+        Some(file) => file
+            .reload_if_changed()
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default(),
+        None => Watchlist::default(),
+    };
+    tracing::info!(plates = list.entries().len(), "watch list loaded");
+    let publisher = start_publisher(&config)?;
+    let mut pipeline = Pipeline::new(config.pass, list);
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut line_no = 0u64;
+    while let Some(line) = lines.next_line().await.map_err(|e| format!("stdin: {e}"))? {
+        line_no += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let read: OcrRead =
+            serde_json::from_str(&line).map_err(|e| format!("stdin line {line_no}: {e}"))?;
+        if line_no.is_multiple_of(256) {
+            reload(&mut watch, &mut pipeline);
+        }
+        pipeline.handle_ocr(read);
+        publish_all(&mut pipeline, &publisher).await?;
+    }
+    close_all(&mut pipeline, config.pass);
+    publish_all(&mut pipeline, &publisher).await?;
+    tokio::time::timeout(FLUSH_TIMEOUT, publisher.flush())
+        .await
+        .map_err(|_| {
+            format!(
+                "the broker did not confirm within {FLUSH_TIMEOUT:?}; events wait in the outbox"
+            )
+        })?
+        .map_err(|e| e.to_string())?;
+    let s = pipeline.stats();
+    tracing::info!(
+        lines = line_no,
+        rejected_texts = s.rejected_texts,
+        reads = s.passes.reads,
+        suppressed = s.passes.suppressed,
+        late_reads = s.passes.late_reads,
+        detections = s.detections,
+        alerts = s.alerts,
+        "replay done"
+    );
+    Ok(())
+}
+
+fn start_publisher(config: &Config) -> Result<Publisher, String> {
+    let mut pc = PublisherConfig::new(config.events_url.clone(), &config.state_dir);
+    pc.source = vigia_ai::events::SOURCE.into();
+    pc.connection_name = "vigia-ai".into();
+    Publisher::start(pc).map_err(|e| e.to_string())
+}
+
+/// Hands every event the pipeline has to the publisher, waiting while its intake is full (a
+/// replay runs faster than a broker confirms).
+async fn publish_all(pipeline: &mut Pipeline, publisher: &Publisher) -> Result<(), String> {
+    while let Some(event) = pipeline.poll_event() {
+        loop {
+            match publisher.publish(event.clone()) {
+                Err(vigia_events::Error::Backpressure { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => break other.map_err(|e| e.to_string())?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Closes every open pass (the input ended: no more reads will come for them).
+fn close_all(pipeline: &mut Pipeline, pass: PassConfig) {
+    while let Some(due) = pipeline.poll_timeout() {
+        pipeline.handle_timeout(due + pass.window);
+    }
+}
+
+/// Swaps in the watch list file's new content, if it changed; a bad file keeps the old list.
+fn reload(watch: &mut Option<WatchlistFile>, pipeline: &mut Pipeline) {
+    let Some(file) = watch else { return };
+    match file.reload_if_changed() {
+        Ok(Some(list)) => {
+            tracing::info!(plates = list.entries().len(), "watch list reloaded");
+            pipeline.set_watchlist(list);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "watch list not reloaded; keeping the previous one"),
+    }
+}
