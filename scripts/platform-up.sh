@@ -192,16 +192,20 @@ seed() {
   SEEDED_CITY="$city"
 }
 
+# Until every camera is online by a health check of this run (a status kept from an earlier
+# run does not count).
 wait_online() {
   local online=0
   for _ in $(seq 1 60); do
-    online="$(api GET "$cidades_url/v1/cameras?cityId=$SEEDED_CITY&status=online" | jq -r .total)"
+    online="$(api GET "$cidades_url/v1/cameras?cityId=$SEEDED_CITY&status=online&perPage=500" |
+      jq --arg since "$STARTED" '[.items[] | select(.statusAt >= $since)] | length')"
     [ "$online" -ge "$cameras" ] && return 0
     sleep 1
   done
   fail "$online of $cameras cameras online after 60 s; see $dir/logs"
 }
 
+STARTED="$(date -u +%Y-%m-%dT%H:%M:%S)"
 trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
