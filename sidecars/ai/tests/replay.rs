@@ -2,78 +2,13 @@
 //! camera of its own (one misread, one on the watch list, one parked) arrive on `vigia.events`
 //! as exactly the expected `lpr.detected` events, plus `alert.triggered` for the watched plate.
 
-use std::io::Write;
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
-use tokio::sync::mpsc;
-use vigia_events::{EXCHANGE, Event, EventData, Severity, topology};
-
-const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-/// Events of `camera` read from `vigia.events` through an exclusive queue bound before the
-/// replay starts.
-async fn listen(camera: String) -> (mpsc::UnboundedReceiver<Event>, Connection) {
-    let conn = tokio::time::timeout(
-        Duration::from_secs(15),
-        Connection::connect(BROKER, ConnectionProperties::default()),
-    )
-    .await
-    .expect("broker timed out")
-    .expect("connect to the broker at 127.0.0.1:5672");
-    let ch = conn.create_channel().await.unwrap();
-    topology::declare_exchange(&ch, EXCHANGE).await.unwrap();
-    let opts = QueueDeclareOptions {
-        exclusive: true,
-        auto_delete: true,
-        ..Default::default()
-    };
-    let q = ch
-        .queue_declare("".into(), opts, FieldTable::default())
-        .await
-        .unwrap();
-    for key in ["lpr.detected", "alert.triggered"] {
-        let (queue, opts) = (q.name().clone(), QueueBindOptions::default());
-        ch.queue_bind(
-            queue,
-            EXCHANGE.into(),
-            key.into(),
-            opts,
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    }
-    let opts = BasicConsumeOptions {
-        no_ack: true,
-        ..Default::default()
-    };
-    let mut stream = ch
-        .basic_consume(q.name().clone(), "".into(), opts, FieldTable::default())
-        .await
-        .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(Ok(d)) = stream.next().await {
-            let Ok(e) = Event::from_slice(&d.data) else {
-                continue;
-            };
-            let mine = match &e.data {
-                EventData::LprDetected(x) => x.camera_id == camera,
-                EventData::AlertTriggered(x) => x.camera_id == camera,
-                _ => false,
-            };
-            if mine {
-                let _ = tx.send(e);
-            }
-        }
-    });
-    (rx, conn)
-}
+use common::{listen, replay};
+use vigia_events::{EventData, Severity};
 
 /// JSON lines of the reads: (text, seconds after the start).
 fn reads(camera: &str, reads: &[(&str, f64)]) -> String {
@@ -122,24 +57,7 @@ async fn replayed_reads_reach_the_broker_as_detections_and_alerts() {
             ("not a plate", 90.0),
         ],
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigia-ai"))
-        .arg("replay")
-        .env("VIGIA_EVENTSURL", BROKER)
-        .env("VIGIA_AI_STATE_DIR", &dir)
-        .env("VIGIA_AI_WATCHLIST", &watchlist)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = replay(input, &dir, Some(&watchlist)).await;
     assert!(status.success(), "vigia-ai replay: {status}");
 
     let mut got = Vec::new();
