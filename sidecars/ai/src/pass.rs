@@ -108,7 +108,7 @@ pub struct PassStats {
     pub reported: u64,
     /// Passes of a plate seen within the suppression window, not reported.
     pub suppressed: u64,
-    /// Reads older than the newest time already handled (out of order), dropped.
+    /// Reads older than their camera's newest read (out of order), dropped.
     pub late_reads: u64,
 }
 
@@ -120,7 +120,8 @@ pub struct PassTracker {
     /// Last read time of each plate per camera, for suppression.
     seen: HashMap<(String, Plate), DateTime<Utc>>,
     out: VecDeque<Pass>,
-    now: Option<DateTime<Utc>>,
+    /// Time of each camera's newest read, to drop reads that come out of order.
+    newest: HashMap<String, DateTime<Utc>>,
     stats: PassStats,
 }
 
@@ -132,20 +133,25 @@ impl PassTracker {
             groups: Vec::new(),
             seen: HashMap::new(),
             out: VecDeque::new(),
-            now: None,
+            newest: HashMap::new(),
             stats: PassStats::default(),
         }
     }
 
-    /// Takes one read. Groups whose window ended before the read's time close first. A read
-    /// older than a time already handled is dropped and counted (frames of one camera arrive
-    /// in order; a late one would reopen a closed pass).
+    /// Takes one read. Groups whose window ended by the read's time close first (whatever
+    /// their camera: frame times are wall-clock times). A read older than its camera's newest
+    /// is dropped and counted (a camera's frames arrive in order; a late one would reopen a
+    /// closed pass). Cameras need not be in step with each other: a camera lagging behind
+    /// another has its groups closed by the other's time, and its reads after that start a new
+    /// group, suppressed as a repeat of the same plate.
     pub fn handle_read(&mut self, read: Read) {
         self.stats.reads += 1;
-        if self.now.is_some_and(|now| read.at < now) {
+        let newest = self.newest.entry(read.camera_id.clone()).or_insert(read.at);
+        if read.at < *newest {
             self.stats.late_reads += 1;
             return;
         }
+        *newest = read.at;
         self.handle_timeout(read.at);
         let near = self.groups.iter_mut().find(|g| {
             g.camera_id == read.camera_id
@@ -160,7 +166,6 @@ impl PassTracker {
     /// Closes the groups whose window ended at or before `now`, and forgets plates past their
     /// suppression window.
     pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
-        self.now = Some(self.now.map_or(now, |n| n.max(now)));
         let (due, open): (Vec<Group>, Vec<Group>) =
             self.groups.drain(..).partition(|g| g.closes_at <= now);
         self.groups = open;
@@ -486,6 +491,22 @@ mod tests {
         );
         assert_eq!(out.len(), 1);
         assert_eq!(stats.late_reads, 1);
+    }
+
+    #[test]
+    fn cameras_need_not_be_in_step() {
+        // Camera b's frames arrive a second behind camera a's: not late, both reported.
+        let (out, stats) = run(
+            vec![
+                read("a", "ABC1234", 0.9, 5000),
+                read("b", "XYZ1234", 0.9, 4000),
+                read("b", "XYZ1234", 0.9, 4500),
+            ],
+            10_000,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(stats.late_reads, 0);
+        assert_eq!(out[1], ("b".into(), "XYZ1234".into(), 4000));
     }
 
     #[test]
