@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use vigia_ai::config::Config;
-use vigia_ai::pass::PassConfig;
 use vigia_ai::pipeline::{OcrRead, Pipeline};
 use vigia_ai::watchlist::{Watchlist, WatchlistFile};
 use vigia_events::{Publisher, PublisherConfig};
@@ -65,6 +64,7 @@ async fn replay() -> Result<(), String> {
     let mut pipeline = Pipeline::new(config.pass, list);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut line_no = 0u64;
+    let mut last_at = None;
     while let Some(line) = lines.next_line().await.map_err(|e| format!("stdin: {e}"))? {
         line_no += 1;
         if line.trim().is_empty() {
@@ -75,10 +75,15 @@ async fn replay() -> Result<(), String> {
         if line_no.is_multiple_of(256) {
             reload(&mut watch, &mut pipeline);
         }
+        last_at = Some(read.at);
         pipeline.handle_ocr(read);
         publish_all(&mut pipeline, &publisher).await?;
     }
-    close_all(&mut pipeline, config.pass);
+    // The input ended: the passes still open get no more reads; close them. Days are left
+    // open: the last one is not over.
+    if let Some(t) = last_at {
+        pipeline.handle_timeout(t + config.pass.window);
+    }
     publish_all(&mut pipeline, &publisher).await?;
     tokio::time::timeout(FLUSH_TIMEOUT, publisher.flush())
         .await
@@ -123,13 +128,6 @@ async fn publish_all(pipeline: &mut Pipeline, publisher: &Publisher) -> Result<(
         }
     }
     Ok(())
-}
-
-/// Closes every open pass (the input ended: no more reads will come for them).
-fn close_all(pipeline: &mut Pipeline, pass: PassConfig) {
-    while let Some(due) = pipeline.poll_timeout() {
-        pipeline.handle_timeout(due + pass.window);
-    }
 }
 
 /// Swaps in the watch list file's new content, if it changed; a bad file keeps the old list.

@@ -8,16 +8,32 @@
 //! [`Pipeline::poll_timeout`] so passes close on time. The watch list can be swapped at any time
 //! ([`Pipeline::set_watchlist`], for hot reload). The envelopes get fresh UUIDs and the current
 //! time from [`vigia_events::Event::new`]; everything else comes from the inputs.
+//!
+//! **Daily reports.** Bus events given to [`Pipeline::handle_bus_event`] tell which city each
+//! camera belongs to (`camera.created`/`updated`/`deleted`, last one applied wins), each city's
+//! CNPJ (`city.storage_plan_changed`) and the hours recorded (`recording.stopped`). Detections,
+//! alerts and cameras seen (a read, or [`Pipeline::handle_camera_online`]) of a known camera count
+//! in its city's [`DailyReports`]; when a day closes (local midnight plus [`REPORT_GRACE`], by
+//! the times given in) an `analytics.daily_report` event comes out for each city whose CNPJ is
+//! known. Contract v1 carries the CNPJ only in `city.storage_plan_changed`, so a city whose plan
+//! has not changed since the service started has no report (counted in
+//! [`PipelineStats::reports_without_cnpj`]); the service's persisted state will carry it later.
 
 use std::collections::VecDeque;
 
-use chrono::{DateTime, Utc};
-use vigia_events::{Event, EventData};
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use vigia_events::{Cnpj, Event, EventData};
 
 use crate::events::{SOURCE, lpr_detected, watch_alert};
 use crate::pass::{Pass, PassConfig, PassStats, PassTracker, Read};
 use crate::plate::read_plate;
+use crate::report::DailyReports;
 use crate::watchlist::Watchlist;
+
+/// How long after local midnight a day's report waits for the day's last passes.
+pub const REPORT_GRACE: TimeDelta = TimeDelta::minutes(1);
 
 /// One recogniser output: the text read in a plate-shaped box of a frame.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -47,6 +63,12 @@ pub struct PipelineStats {
     pub detections: u64,
     /// `alert.triggered` events made.
     pub alerts: u64,
+    /// `analytics.daily_report` events made.
+    pub reports: u64,
+    /// City days that closed without a known CNPJ, so without a report.
+    pub reports_without_cnpj: u64,
+    /// Figures for a day already reported, dropped.
+    pub late_figures: u64,
 }
 
 /// Reads to events; see the module doc.
@@ -54,6 +76,11 @@ pub struct PipelineStats {
 pub struct Pipeline {
     tracker: PassTracker,
     watchlist: Watchlist,
+    /// Camera id → city id.
+    cities: HashMap<String, String>,
+    /// City id → city hall CNPJ.
+    cnpjs: HashMap<String, Cnpj>,
+    reports: DailyReports,
     out: VecDeque<Event>,
     stats: PipelineStats,
 }
@@ -64,13 +91,18 @@ impl Pipeline {
         Pipeline {
             tracker: PassTracker::new(config),
             watchlist,
+            cities: HashMap::new(),
+            cnpjs: HashMap::new(),
+            reports: DailyReports::new(REPORT_GRACE),
             out: VecDeque::new(),
             stats: PipelineStats::default(),
         }
     }
 
-    /// Takes one recogniser output.
+    /// Takes one recogniser output; its frame time also lets time pass (passes and days close).
     pub fn handle_ocr(&mut self, read: OcrRead) {
+        self.handle_timeout(read.at);
+        self.handle_camera_online(&read.camera_id, read.at);
         let Ok(plate) = read_plate(&read.text) else {
             self.stats.rejected_texts += 1;
             return;
@@ -85,10 +117,43 @@ impl Pipeline {
         self.drain();
     }
 
-    /// Lets time pass: closes the passes due by `now`.
+    /// Lets time pass: closes the passes and days due by `now`.
     pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
         self.tracker.handle_timeout(now);
         self.drain();
+        self.close_days(now);
+    }
+
+    /// Notes a camera online at `at` (the stream reader calls it for decoded frames, so a camera
+    /// without plates still counts in its city's report).
+    pub fn handle_camera_online(&mut self, camera_id: &str, at: DateTime<Utc>) {
+        if let Some(city) = self.cities.get(camera_id) {
+            self.reports.record_camera_online(city, camera_id, at);
+        }
+    }
+
+    /// Takes what the bus says about cameras, cities and recordings (see the module doc);
+    /// other events are ignored.
+    pub fn handle_bus_event(&mut self, event: &Event) {
+        match &event.data {
+            EventData::CameraCreated(c) | EventData::CameraUpdated(c) => {
+                self.cities.insert(c.camera_id.clone(), c.city_id.clone());
+            }
+            EventData::CameraDeleted(d) => {
+                self.cities.remove(&d.camera_id);
+            }
+            EventData::CityStoragePlanChanged(d) => {
+                self.cnpjs
+                    .insert(d.city_id.clone(), d.city_hall_cnpj.clone());
+            }
+            EventData::RecordingStopped(d) => {
+                if let Some(city) = self.cities.get(&d.camera_id) {
+                    self.reports
+                        .record_recording(city, d.started_at, d.stopped_at);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Replaces the watch list (for passes closing from now on).
@@ -101,15 +166,19 @@ impl Pipeline {
         self.out.pop_front()
     }
 
-    /// When [`Pipeline::handle_timeout`] is next due.
+    /// When [`Pipeline::handle_timeout`] is next due: a pass or a day closing.
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        self.tracker.poll_timeout()
+        [self.tracker.poll_timeout(), self.reports.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The counters so far.
     pub fn stats(&self) -> PipelineStats {
         PipelineStats {
             passes: self.tracker.stats(),
+            late_figures: self.reports.late(),
             ..self.stats
         }
     }
@@ -123,14 +192,36 @@ impl Pipeline {
     fn emit(&mut self, pass: &Pass) {
         let detection = Event::new(SOURCE, EventData::LprDetected(lpr_detected(pass, None)));
         self.stats.detections += 1;
-        if let Some(m) = self.watchlist.lookup(&pass.plate) {
-            let alert = watch_alert(&m, pass, &detection.id);
-            let alert = Event::caused_by(&detection, SOURCE, EventData::AlertTriggered(alert));
+        let city = self.cities.get(&pass.camera_id);
+        if let Some(city) = city {
+            self.reports
+                .record_detection(city, &pass.camera_id, &pass.plate, pass.detected_at);
+        }
+        let Some(m) = self.watchlist.lookup(&pass.plate) else {
             self.out.push_back(detection);
-            self.out.push_back(alert);
-            self.stats.alerts += 1;
-        } else {
-            self.out.push_back(detection);
+            return;
+        };
+        let alert = watch_alert(&m, pass, &detection.id);
+        let alert = Event::caused_by(&detection, SOURCE, EventData::AlertTriggered(alert));
+        if let Some(city) = city {
+            self.reports.record_alert(city, pass.detected_at);
+        }
+        self.out.push_back(detection);
+        self.out.push_back(alert);
+        self.stats.alerts += 1;
+    }
+
+    /// Turns the days closed by `now` into reports.
+    fn close_days(&mut self, now: DateTime<Utc>) {
+        for day in self.reports.poll_due(now) {
+            let Some(cnpj) = self.cnpjs.get(&day.city_id) else {
+                self.stats.reports_without_cnpj += 1;
+                continue;
+            };
+            let payload = day.tally.payload(&day.city_id, cnpj.clone(), day.date);
+            let event = Event::new(SOURCE, EventData::AnalyticsDailyReport(payload));
+            self.out.push_back(event);
+            self.stats.reports += 1;
         }
     }
 }
@@ -138,7 +229,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use chrono::TimeDelta;
-    use vigia_events::Severity;
+    use vigia_events::{EventType, Severity};
 
     use super::*;
 
@@ -195,6 +286,97 @@ mod tests {
             (1, 2, 1)
         );
         assert_eq!(stats.passes.reads, 3);
+    }
+
+    /// The contract's example events about `cam-0042` in `sp-campinas`, but its deletion and
+    /// any of `skip`'s types.
+    fn bus(p: &mut Pipeline, skip: &[EventType]) {
+        for e in vigia_events::examples() {
+            let ty = e.event_type();
+            if ty != EventType::CameraDeleted && !skip.contains(&ty) {
+                p.handle_bus_event(&e);
+            }
+        }
+    }
+
+    fn reports(got: &[Event]) -> Vec<&vigia_events::AnalyticsDailyReport> {
+        got.iter()
+            .filter_map(|e| match &e.data {
+                EventData::AnalyticsDailyReport(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn known_cameras_count_in_their_citys_daily_report() {
+        let list = Watchlist::parse("plates:\n  - plate: ABC1D23\n    reason: x\n", "w").unwrap();
+        let mut p = Pipeline::new(PassConfig::default(), list);
+        bus(&mut p, &[]);
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let read = |camera: &str, text: &str, t: &str| OcrRead {
+            camera_id: camera.into(),
+            text: text.into(),
+            confidence: 0.9,
+            at: at(t),
+            frame: 0,
+        };
+        // 2026-11-28 in São Paulo: two passes and an alert on cam-0042, one on an unknown camera.
+        p.handle_ocr(read("cam-0042", "ABC1D23", "2026-11-28T12:00:00Z"));
+        p.handle_ocr(read("cam-0042", "XYZ9876", "2026-11-28T13:00:00Z"));
+        p.handle_ocr(read("cam-9999", "QRS4E56", "2026-11-28T13:30:00Z"));
+        // 00:30 local on the 29th: the 28th is not closed yet, a minute after midnight it is.
+        p.handle_ocr(read("cam-0042", "not a plate", "2026-11-29T03:00:30Z"));
+        assert!(reports(&events(&mut p)).is_empty());
+        assert_eq!(p.poll_timeout(), Some(at("2026-11-29T03:01:00Z")));
+        p.handle_timeout(at("2026-11-29T03:01:00Z"));
+        let got = events(&mut p);
+        let r = reports(&got);
+        assert_eq!(r.len(), 1, "{got:?}");
+        assert_eq!(
+            (r[0].city_id.as_str(), r[0].date.to_string()),
+            ("sp-campinas", "2026-11-28".into())
+        );
+        assert_eq!(
+            (r[0].lpr_detections, r[0].alerts, r[0].cameras_online),
+            (2, 1, 1)
+        );
+        // The example recording ran 10:00-11:30 UTC that day.
+        assert_eq!(r[0].recording_hours, 1.5);
+        assert_eq!(p.stats().reports, 1);
+    }
+
+    #[test]
+    fn a_city_without_a_known_cnpj_has_no_report() {
+        let mut p = Pipeline::new(PassConfig::default(), Watchlist::default());
+        bus(&mut p, &[EventType::CityStoragePlanChanged]);
+        let t0 = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        p.handle_camera_online("cam-0042", t0);
+        p.handle_timeout(t0 + TimeDelta::days(1));
+        assert!(reports(&events(&mut p)).is_empty());
+        assert_eq!(p.stats().reports_without_cnpj, 1);
+    }
+
+    #[test]
+    fn a_deleted_camera_no_longer_counts() {
+        let mut p = Pipeline::new(PassConfig::default(), Watchlist::default());
+        bus(&mut p, &[]);
+        let deleted = vigia_events::examples()
+            .into_iter()
+            .find(|e| e.event_type() == EventType::CameraDeleted)
+            .unwrap();
+        p.handle_bus_event(&deleted);
+        let t0 = DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        p.handle_camera_online("cam-0042", t0);
+        p.handle_timeout(t0 + TimeDelta::days(1));
+        // Only the example recording's day (the 28th, before the deletion) is reported.
+        let got = events(&mut p);
+        let dates: Vec<String> = reports(&got).iter().map(|r| r.date.to_string()).collect();
+        assert_eq!(dates, ["2026-11-28"]);
     }
 
     #[test]
