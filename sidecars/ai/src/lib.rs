@@ -1,7 +1,8 @@
 //! The AI sidecar's logic: Brazilian plate reading from OCR text ([`plate`]), one
 //! result per vehicle pass ([`pass`]), the watch list ([`watchlist`]), daily reports per city
 //! ([`report`]) and the contract payloads built from them ([`events`]); [`pipeline`] chains
-//! them from OCR text to events, and [`config`] is the binary's environment.
+//! them from OCR text to events, [`config`] is the binary's environment, and [`accuracy`] scores
+//! detections against the test clips' ground truth.
 //!
 //! Nothing here reads the clock or a socket (only the watch list reads its file): times are frame
 //! wall-clock times passed in, so every rule is
@@ -10,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accuracy;
 pub mod config;
 pub mod events;
 pub mod pass;

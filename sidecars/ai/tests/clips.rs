@@ -145,6 +145,9 @@ fn generator_makes_camera_like_h264_with_ground_truth() {
     let plates = truth["plates"].as_array().unwrap();
     assert_eq!(plates.len(), 1, "{truth:#}");
     check_plate(&truth, &plates[0]);
+    // The scorer reads the same file.
+    let scored: vigia_ai::accuracy::ClipTruth = serde_json::from_value(truth.clone()).unwrap();
+    assert_eq!(scored.plates[0].plate.as_str(), plates[0]["plate"]);
     check_video(&dir.join("plates/clip-000.mp4"));
 
     let empty = make_clip(&dir.join("none"), &["--seed", "5", "--no-plates"]);
