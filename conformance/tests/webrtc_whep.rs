@@ -346,19 +346,25 @@ fn an_offer_with_no_common_codec_is_406() {
 /// still plays. Three rounds: what the first leaves (allocator caches, maps at their peak
 /// capacity) must not grow much with the next ones, or sessions leak. `httpRateLimit: 0`: from one
 /// IP, 1,000 POSTs in a few seconds are what the rate limit exists to refuse (`rate_limits.rs`
-/// tests that); here the sessions are under test. (The API's `readers` lists RTSP sessions only,
-/// so the reader slots are what shows the sessions are gone.)
+/// tests that); here the sessions are under test. The API's path `readers` count them too.
 #[test]
 fn a_thousand_abandoned_offers_are_answered_then_freed() {
     const OFFERS: usize = 1000;
-    let server = start_with("httpRateLimit: 0\n", &format!("    maxReaders: {OFFERS}\n"));
+    let api = free_port();
+    let keys = format!("httpRateLimit: 0\napi: yes\napiAddress: 127.0.0.1:{api}\n");
+    let server = start_with(&keys, &format!("    maxReaders: {OFFERS}\n"));
     // A first viewer warms the WebRTC side up, so the baseline includes what stays.
     play_and_delete(&server);
     std::thread::sleep(Duration::from_secs(1));
     let baseline = rss_kib(&server.vigia);
     let mut after = Vec::new();
     for round in 1..=3 {
-        let held = abandon_offers(&server, OFFERS);
+        let held = abandon_offers(&server, OFFERS, api);
+        assert_eq!(
+            api_readers(api),
+            0,
+            "round {round}: sessions left after the timeout"
+        );
         play_and_delete(&server);
         after.push(rss_kib(&server.vigia));
         eprintln!(
@@ -382,9 +388,10 @@ fn a_thousand_abandoned_offers_are_answered_then_freed() {
 }
 
 /// POSTs `n` offers whose peers are dropped at once (each must be answered 201), checks that
-/// they hold every reader slot, and waits until the server's 10 s handshake timeout has passed
-/// for the last one. Returns the server's RSS (KiB) while it held them.
-fn abandon_offers(server: &Server, n: usize) -> u64 {
+/// they hold every reader slot and are listed by the API on `api`, and waits until the
+/// server's 10 s handshake timeout has passed for the last one. Returns the server's RSS (KiB)
+/// while it held them.
+fn abandon_offers(server: &Server, n: usize, api: u16) -> u64 {
     for i in 0..n {
         let answer = post_offer(server.whep, "demo", &offer_with(|c| c.enable_h264(true)));
         assert_eq!(answer.status, 201, "offer {i}: {}", answer.text());
@@ -398,8 +405,21 @@ fn abandon_offers(server: &Server, n: usize) -> u64 {
         "{n} abandoned sessions hold their slots: {}",
         full.text()
     );
+    assert_eq!(
+        api_readers(api),
+        n,
+        "the API lists the {n} sessions as readers"
+    );
     std::thread::sleep(Duration::from_secs(12).saturating_sub(posted.elapsed()));
     held
+}
+
+/// How many readers the API (on `api`) lists for the path `demo`.
+fn api_readers(api: u16) -> usize {
+    let path = http::get(api, "/v3/paths/get/demo", &[]).expect("API answer");
+    assert_eq!(path.status, 200, "{}", path.text());
+    let path: serde_json::Value = serde_json::from_str(&path.text()).expect("JSON");
+    path["readers"].as_array().expect("readers").len()
 }
 
 /// A viewer is admitted, receives video for 2 s, then DELETEs its session.
