@@ -13,9 +13,12 @@
 
 pub mod accuracy;
 pub mod config;
+mod error;
 pub mod events;
 pub mod pass;
 pub mod pipeline;
 pub mod plate;
 pub mod report;
 pub mod watchlist;
+
+pub use error::Error;

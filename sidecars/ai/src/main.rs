@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+use vigia_ai::Error;
 use vigia_ai::config::Config;
 use vigia_ai::pipeline::{OcrRead, Pipeline};
 use vigia_ai::watchlist::{Watchlist, WatchlistFile};
@@ -49,14 +50,11 @@ async fn main() {
 }
 
 /// The `replay` command.
-async fn replay() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+async fn replay() -> Result<(), Error> {
+    let config = Config::from_env()?;
     let mut watch = config.watchlist.clone().map(WatchlistFile::new);
     let list = match &mut watch {
-        Some(file) => file
-            .reload_if_changed()
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default(),
+        Some(file) => file.reload_if_changed()?.unwrap_or_default(),
         None => Watchlist::default(),
     };
     tracing::info!(plates = list.entries().len(), "watch list loaded");
@@ -65,13 +63,22 @@ async fn replay() -> Result<(), String> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut line_no = 0u64;
     let mut last_at = None;
-    while let Some(line) = lines.next_line().await.map_err(|e| format!("stdin: {e}"))? {
+    let input = |line: u64, cause: String| Error::Input {
+        source_name: "stdin",
+        line,
+        cause,
+    };
+    while let Some(line) = lines
+        .next_line()
+        .await
+        .map_err(|e| input(line_no + 1, e.to_string()))?
+    {
         line_no += 1;
         if line.trim().is_empty() {
             continue;
         }
         let read: OcrRead =
-            serde_json::from_str(&line).map_err(|e| format!("stdin line {line_no}: {e}"))?;
+            serde_json::from_str(&line).map_err(|e| input(line_no, e.to_string()))?;
         if line_no.is_multiple_of(256) {
             reload(&mut watch, &mut pipeline);
         }
@@ -87,12 +94,7 @@ async fn replay() -> Result<(), String> {
     publish_all(&mut pipeline, &publisher).await?;
     tokio::time::timeout(FLUSH_TIMEOUT, publisher.flush())
         .await
-        .map_err(|_| {
-            format!(
-                "the broker did not confirm within {FLUSH_TIMEOUT:?}; events wait in the outbox"
-            )
-        })?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| Error::FlushTimeout(FLUSH_TIMEOUT))??;
     let s = pipeline.stats();
     tracing::info!(
         lines = line_no,
@@ -107,23 +109,23 @@ async fn replay() -> Result<(), String> {
     Ok(())
 }
 
-fn start_publisher(config: &Config) -> Result<Publisher, String> {
+fn start_publisher(config: &Config) -> Result<Publisher, Error> {
     let mut pc = PublisherConfig::new(config.events_url.clone(), &config.state_dir);
     pc.source = vigia_ai::events::SOURCE.into();
     pc.connection_name = "vigia-ai".into();
-    Publisher::start(pc).map_err(|e| e.to_string())
+    Ok(Publisher::start(pc)?)
 }
 
 /// Hands every event the pipeline has to the publisher, waiting while its intake is full (a
 /// replay runs faster than a broker confirms).
-async fn publish_all(pipeline: &mut Pipeline, publisher: &Publisher) -> Result<(), String> {
+async fn publish_all(pipeline: &mut Pipeline, publisher: &Publisher) -> Result<(), Error> {
     while let Some(event) = pipeline.poll_event() {
         loop {
             match publisher.publish(event.clone()) {
                 Err(vigia_events::Error::Backpressure { .. }) => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                other => break other.map_err(|e| e.to_string())?,
+                other => break other?,
             }
         }
     }

@@ -120,3 +120,26 @@ fn replay_refuses_a_bad_watchlist_naming_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn replay_names_a_bad_input_line() {
+    let dir = std::env::temp_dir().join(format!("vigia-ai-badline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = reads("cam1", &[("ABC1D23", 0.0)]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigia-ai"))
+        .arg("replay")
+        .env("VIGIA_EVENTSURL", "")
+        .env("VIGIA_AI_STATE_DIR", &dir)
+        .env_remove("VIGIA_AI_WATCHLIST")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!("{good}\n{{\"cameraId\": \"cam1\"}}\n");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("stdin line 3: missing field `text`"), "{log}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
