@@ -348,6 +348,41 @@ mod tests {
     }
 
     #[test]
+    fn any_text_is_a_valid_plate_or_an_error_and_fixing_is_idempotent() {
+        // Deterministic pseudo-random texts over the characters OCR gives, plus noise.
+        let alphabet: Vec<char> = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -.·_Çé"
+            .chars()
+            .collect();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut plates, mut errors) = (0, 0);
+        for _ in 0..20_000 {
+            let len = 5 + (next() % 5) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            match read_plate(&text) {
+                Ok(r) => {
+                    plates += 1;
+                    let again = read_plate(r.plate.as_str()).unwrap();
+                    assert_eq!((again.plate, again.fixes), (r.plate.clone(), 0), "{text:?}");
+                    assert_eq!(r.format, PlateFormat::of(&r.plate));
+                }
+                Err(_) => errors += 1,
+            }
+        }
+        assert!(
+            plates > 100 && errors > 100,
+            "{plates} plates, {errors} errors"
+        );
+    }
+
+    #[test]
     fn penalty_compounds_per_fix() {
         let clean = read_plate("ABC1D23").unwrap();
         let fixed = read_plate("A8C1DZ3").unwrap();
