@@ -1,8 +1,9 @@
 //! The AI sidecar's logic: Brazilian plate reading from OCR text ([`plate`]), one
 //! result per vehicle pass ([`pass`]), the watch list ([`watchlist`]), daily reports per city
 //! ([`report`]) and the contract payloads built from them ([`events`]); [`pipeline`] chains
-//! them from OCR text to events, [`config`] is the binary's environment, and [`accuracy`] scores
-//! detections against the test clips' ground truth.
+//! them from OCR text to events, [`sampler`] picks the keyframes worth reading, [`config`] is
+//! the binary's environment, and [`accuracy`] scores detections against the test clips' ground
+//! truth.
 //!
 //! Nothing here reads the clock or a socket (only the watch list reads its file): times are frame
 //! wall-clock times passed in, so every rule is
@@ -19,6 +20,7 @@ pub mod pass;
 pub mod pipeline;
 pub mod plate;
 pub mod report;
+pub mod sampler;
 pub mod watchlist;
 
 pub use error::Error;

@@ -1,0 +1,308 @@
+//! Which keyframes of a camera are worth reading: at most a few per second, and none of a scene
+//! that has not changed.
+//!
+//! The stream reader asks [`KeyframeSampler::due`] before decoding a keyframe (decoding is the
+//! first cost, so a keyframe that comes too soon after the last decoded one is not decoded at
+//! all), then gives the decoded picture's [`Thumbnail`] to [`KeyframeSampler::offer`], which
+//! says whether to run plate detection on it:
+//!
+//! - **rate**: keyframes are decoded at most [`SamplerConfig::max_per_second`] times a second
+//!   (default 2), by frame time;
+//! - **static scene**: a picture whose thumbnail differs from the last *processed* one by less
+//!   than [`SamplerConfig::static_threshold`] (mean absolute difference of 32×18 cell averages
+//!   of luma, 0–255; default 2.0) is skipped: nothing moved, so no new plate. Cell averages
+//!   wash out sensor noise (a night picture's noise of σ 9 per pixel becomes about 0.2 per cell
+//!   at 720p) while a car entering changes many cells by tens;
+//! - **refresh**: a static scene is still processed once every [`SamplerConfig::refresh`]
+//!   (default 10 s), so a slow change that never crosses the threshold in one step (dusk, a car
+//!   creeping in) is not missed for long.
+//!
+//! Sans-IO: times are frame times; pictures come in as luma planes.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// Thumbnail width in cells.
+pub const THUMB_W: usize = 32;
+/// Thumbnail height in cells.
+pub const THUMB_H: usize = 18;
+
+/// The sampling rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplerConfig {
+    /// Keyframes decoded per second at most (default 2).
+    pub max_per_second: f64,
+    /// Mean absolute cell difference below which a scene is static (default 2.0).
+    pub static_threshold: f64,
+    /// A static scene is processed again after this long (default 10 s).
+    pub refresh: TimeDelta,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> SamplerConfig {
+        SamplerConfig {
+            max_per_second: 2.0,
+            static_threshold: 2.0,
+            refresh: TimeDelta::seconds(10),
+        }
+    }
+}
+
+/// What to do with a decoded keyframe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// Run plate detection on it.
+    Process,
+    /// Skip it: the scene has not changed (the difference is given).
+    Static(f64),
+}
+
+/// A picture reduced to 32×18 cell averages of its luma.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail([u8; THUMB_W * THUMB_H]);
+
+/// Why a luma plane cannot be thumbnailed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("luma plane {width}x{height} (stride {stride}, {len} bytes): {reason}")]
+pub struct PlaneError {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Bytes per row.
+    pub stride: usize,
+    /// Bytes given.
+    pub len: usize,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl Thumbnail {
+    /// The thumbnail of a luma (Y) plane of `width`×`height` pixels, rows `stride` bytes apart
+    /// (as a decoder gives it). The picture must be at least 32×18.
+    pub fn from_luma(
+        width: usize,
+        height: usize,
+        stride: usize,
+        data: &[u8],
+    ) -> Result<Thumbnail, PlaneError> {
+        let err = |reason| PlaneError {
+            width,
+            height,
+            stride,
+            len: data.len(),
+            reason,
+        };
+        if width < THUMB_W || height < THUMB_H {
+            return Err(err("smaller than the 32x18 thumbnail"));
+        }
+        if stride < width {
+            return Err(err("stride shorter than a row"));
+        }
+        if data.len() < stride * (height - 1) + width {
+            return Err(err("fewer bytes than the rows need"));
+        }
+        let mut cells = [0u8; THUMB_W * THUMB_H];
+        for (i, cell) in cells.iter_mut().enumerate() {
+            let (cx, cy) = (i % THUMB_W, i / THUMB_W);
+            let (x0, x1) = (cx * width / THUMB_W, (cx + 1) * width / THUMB_W);
+            let (y0, y1) = (cy * height / THUMB_H, (cy + 1) * height / THUMB_H);
+            let sum: u64 = (y0..y1)
+                .flat_map(|y| &data[y * stride + x0..y * stride + x1])
+                .map(|&v| u64::from(v))
+                .sum();
+            let n = ((x1 - x0) * (y1 - y0)) as u64;
+            *cell = (sum / n.max(1)) as u8;
+        }
+        Ok(Thumbnail(cells))
+    }
+
+    /// Mean absolute difference of the cells, 0–255.
+    pub fn difference(&self, other: &Thumbnail) -> f64 {
+        let total: u64 = self
+            .0
+            .iter()
+            .zip(other.0.iter())
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        total as f64 / (THUMB_W * THUMB_H) as f64
+    }
+}
+
+/// Counters of a sampler, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SamplerStats {
+    /// Keyframes not decoded because they came too soon.
+    pub too_soon: u64,
+    /// Decoded keyframes skipped as static.
+    pub static_skipped: u64,
+    /// Keyframes processed.
+    pub processed: u64,
+}
+
+/// One camera's keyframe sampling; see the module doc.
+#[derive(Debug, Clone)]
+pub struct KeyframeSampler {
+    config: SamplerConfig,
+    last_decoded: Option<DateTime<Utc>>,
+    last_processed: Option<(DateTime<Utc>, Thumbnail)>,
+    stats: SamplerStats,
+}
+
+impl KeyframeSampler {
+    /// A sampler that has seen nothing yet.
+    pub fn new(config: SamplerConfig) -> KeyframeSampler {
+        KeyframeSampler {
+            config,
+            last_decoded: None,
+            last_processed: None,
+            stats: SamplerStats::default(),
+        }
+    }
+
+    /// Whether a keyframe at `at` should be decoded (counts it when not).
+    pub fn due(&mut self, at: DateTime<Utc>) -> bool {
+        let gap_ms = (1000.0 / self.config.max_per_second.max(f64::MIN_POSITIVE)) as i64;
+        let due = self
+            .last_decoded
+            .is_none_or(|last| at - last >= TimeDelta::milliseconds(gap_ms));
+        if !due {
+            self.stats.too_soon += 1;
+        }
+        due
+    }
+
+    /// Takes the thumbnail of the keyframe decoded at `at` and decides.
+    pub fn offer(&mut self, at: DateTime<Utc>, thumb: Thumbnail) -> Decision {
+        self.last_decoded = Some(at);
+        if let Some((when, last)) = &self.last_processed {
+            let diff = thumb.difference(last);
+            if diff < self.config.static_threshold && at - *when < self.config.refresh {
+                self.stats.static_skipped += 1;
+                return Decision::Static(diff);
+            }
+        }
+        self.last_processed = Some((at, thumb));
+        self.stats.processed += 1;
+        Decision::Process
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> SamplerStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_790_000_000_000 + ms).unwrap()
+    }
+
+    /// A 1280x720 plane (stride 1280 + 32) of grey `level`, with a `box_level` box at `box_x`.
+    fn plane(level: u8, box_x: Option<usize>) -> Vec<u8> {
+        let stride = 1312;
+        let mut p = vec![level; stride * 720];
+        if let Some(x0) = box_x {
+            for y in 400..650 {
+                p[y * stride + x0..y * stride + x0 + 400].fill(230);
+            }
+        }
+        p
+    }
+
+    fn thumb(p: &[u8]) -> Thumbnail {
+        Thumbnail::from_luma(1280, 720, 1312, p).unwrap()
+    }
+
+    #[test]
+    fn thumbnails_average_cells() {
+        let th = thumb(&plane(100, None));
+        assert!(th.0.iter().all(|&v| v == 100));
+        let moved = thumb(&plane(100, Some(200)));
+        // 400x250 pixels of +130 over 1280x720: about 14 of the mean's 255.
+        let d = th.difference(&moved);
+        assert!(
+            (d - 130.0 * 400.0 * 250.0 / (1280.0 * 720.0)).abs() < 1.5,
+            "{d}"
+        );
+        assert_eq!(th.difference(&th), 0.0);
+    }
+
+    #[test]
+    fn bad_planes_are_refused() {
+        let cases = [
+            (16, 720, 16, 16 * 720, "smaller than the 32x18 thumbnail"),
+            (1280, 720, 1000, 1000 * 720, "stride shorter than a row"),
+            (
+                1280,
+                720,
+                1280,
+                1280 * 719,
+                "fewer bytes than the rows need",
+            ),
+        ];
+        for (w, h, stride, len, reason) in cases {
+            let err = Thumbnail::from_luma(w, h, stride, &vec![0; len]).unwrap_err();
+            assert_eq!(err.reason, reason);
+        }
+        // The last row needs only its width, not a whole stride.
+        assert!(Thumbnail::from_luma(1280, 720, 1312, &vec![0; 1312 * 719 + 1280]).is_ok());
+    }
+
+    #[test]
+    fn at_most_two_keyframes_a_second() {
+        let mut s = KeyframeSampler::new(SamplerConfig::default());
+        let mut decoded = Vec::new();
+        // A keyframe every 200 ms (GOP 5 at 25 fps) for 2 s.
+        for k in 0..10 {
+            if s.due(t(k * 200)) {
+                s.offer(t(k * 200), thumb(&plane(100, Some(k as usize * 80))));
+                decoded.push(k * 200);
+            }
+        }
+        assert_eq!(decoded, vec![0, 600, 1200, 1800]);
+        assert_eq!(s.stats().too_soon, 6);
+    }
+
+    #[test]
+    fn static_scenes_are_skipped_until_something_moves_or_refresh() {
+        let mut s = KeyframeSampler::new(SamplerConfig::default());
+        let empty = plane(100, None);
+        // Sensor noise: a few levels up and down on every pixel, different each time.
+        let noisy = |seed: u8| -> Vec<u8> {
+            empty
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| v.wrapping_add(((i as u8).wrapping_mul(seed) % 9).wrapping_sub(4)))
+                .collect()
+        };
+        assert_eq!(s.offer(t(0), thumb(&empty)), Decision::Process);
+        assert!(matches!(s.offer(t(1000), thumb(&noisy(7))), Decision::Static(d) if d < 2.0));
+        assert!(matches!(
+            s.offer(t(2000), thumb(&noisy(13))),
+            Decision::Static(_)
+        ));
+        // A car comes in.
+        assert_eq!(
+            s.offer(t(3000), thumb(&plane(100, Some(0)))),
+            Decision::Process
+        );
+        assert!(matches!(
+            s.offer(t(4000), thumb(&plane(100, Some(0)))),
+            Decision::Static(_)
+        ));
+        // Static, but 10 s after the last processed picture: processed again.
+        assert!(matches!(
+            s.offer(t(12_999), thumb(&plane(100, Some(0)))),
+            Decision::Static(_)
+        ));
+        assert_eq!(
+            s.offer(t(13_000), thumb(&plane(100, Some(0)))),
+            Decision::Process
+        );
+        let st = s.stats();
+        assert_eq!((st.processed, st.static_skipped), (3, 4));
+    }
+}
