@@ -469,6 +469,36 @@ fn nothing_before_the_first_keyframe() {
     assert_eq!(muxer.init(), None);
 }
 
+/// A new muxer answers playlists once two segments are complete, not one: a stock hls.js starting
+/// inside a muxer's only segment loops on its parts (see `conformance/tests/hls_stock_player.rs`).
+#[test]
+fn playlists_wait_for_two_complete_segments() {
+    let clip = builtin_360p();
+    let mut muxer = HlsMuxer::new(
+        HlsConfig::default(),
+        clip.tracks().to_vec(),
+        Box::<FakeMuxer>::default(),
+    );
+    let mut player = Player::new(clip);
+    let mut answers = Vec::new();
+    while player.next_due_us() < 3_000_000 {
+        let unit = player.next_unit(EPOCH_US + player.next_due_us());
+        muxer.push(Arc::new(unit)).expect("push");
+        let complete = muxer.segment(0).is_some() as usize + muxer.segment(1).is_some() as usize;
+        let ready = muxer.media_playlist(&PlaylistRequest::default()) != PlaylistAnswer::NotYet;
+        let multivariant = muxer.multivariant_playlist() != PlaylistAnswer::NotYet;
+        assert_eq!(ready, multivariant, "both playlists wait alike");
+        answers.push((complete, ready));
+    }
+    assert!(answers.contains(&(1, false)), "one segment is not enough");
+    assert!(
+        answers
+            .iter()
+            .all(|&(complete, ready)| ready == (complete == 2)),
+        "ready exactly from the second segment: {answers:?}"
+    );
+}
+
 /// Standard parsers accept what we write.
 fn parse_back(muxer: &HlsMuxer) {
     let PlaylistAnswer::Ready(text) = muxer.media_playlist(&PlaylistRequest::default()) else {

@@ -27,12 +27,26 @@ const SKIP_TARGET_DURATIONS: u64 = 6;
 /// (RFC 8216bis §6.2.5.2).
 const MAX_MSN_AHEAD: u64 = 2;
 
+/// Complete segments a new muxer has before it answers playlists.
+///
+/// With only the muxer's first segment complete, a stock hls.js (1.7, default low-latency
+/// settings) starts `PART-HOLD-BACK` before the live edge, inside that first segment, and
+/// then loads that segment's parts again and again: its buffered end (the audio, which stops
+/// a fraction of a frame before the video) stays inside the segment, so it keeps picking it,
+/// and each re-append of the keyframe part empties what was buffered after it. Playback
+/// stalls, and with no catch-up by default the latency stays at 2–3 s (measured by
+/// `conformance/tests/hls_stock_player.rs`: p50 1.97 s, 3.19 s, stalls in every cold start).
+/// With two complete segments the start position is past the first one and playback starts
+/// as it does on a running muxer. It costs the first viewer of an idle path one segment of
+/// start-up time, not latency.
+const MIN_SEGMENTS: usize = 2;
+
 /// What to answer to a playlist request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlaylistAnswer {
     /// The playlist text (`application/vnd.apple.mpegurl`).
     Ready(String),
-    /// Not available yet (no complete segment, or a blocking request for a part or segment that
+    /// Not available yet (fewer than two complete segments, or a blocking request for a part or segment that
     /// does not exist yet): wait until [`HlsMuxer::version`] changes and ask again. A driver
     /// bounds the wait (RFC 8216bis §6.2.5.2 suggests three target durations, then 503).
     NotYet,
@@ -42,6 +56,9 @@ pub enum PlaylistAnswer {
 
 impl HlsMuxer {
     /// The media playlist for `request` (RFC 8216bis §4.4.3, §6.2.5).
+    ///
+    /// [`PlaylistAnswer::NotYet`] until two segments are complete: a player that starts inside
+    /// a new muxer's only segment can loop on it (hls.js does).
     ///
     /// Classic fMP4 variant: delivery directives are ignored and only whole segments are listed.
     pub fn media_playlist(&self, request: &PlaylistRequest) -> PlaylistAnswer {
@@ -62,7 +79,7 @@ impl HlsMuxer {
         let Some(target) = self.target_duration() else {
             return PlaylistAnswer::NotYet;
         };
-        if self.segments.is_empty() {
+        if self.segments.len() < MIN_SEGMENTS {
             return PlaylistAnswer::NotYet;
         }
         let skip = low_latency && request.skip != SkipRequest::No;
@@ -71,9 +88,9 @@ impl HlsMuxer {
 
     /// The multivariant playlist (RFC 8216bis §4.4.6.2) with one variant: `CODECS` (RFC 6381),
     /// `RESOLUTION`, `FRAME-RATE`, and `BANDWIDTH` measured on the segments in memory;
-    /// [`PlaylistAnswer::NotYet`] until the first segment is complete.
+    /// [`PlaylistAnswer::NotYet`] until two segments are complete (as for the media playlist).
     pub fn multivariant_playlist(&self) -> PlaylistAnswer {
-        if self.segments.is_empty() {
+        if self.segments.len() < MIN_SEGMENTS {
             return PlaylistAnswer::NotYet;
         }
         let (peak, average) = self.bandwidth();
