@@ -12,6 +12,9 @@ pub struct Config {
     /// `VIGIA_EVENTSURL`, default `amqp://guest:guest@127.0.0.1:5672/%2f`; empty writes the
     /// events to `<state dir>/events.jsonl` instead of the broker.
     pub events_url: Option<String>,
+    /// `VIGIA_AI_EXCHANGE`, default `vigia.events` (the platform's): another name keeps test
+    /// and load-test events off the platform's exchange.
+    pub exchange: String,
     /// `VIGIA_AI_STATE_DIR`, default `vigia-ai-state`: the publisher's durable outbox.
     pub state_dir: PathBuf,
     /// `VIGIA_AI_WATCHLIST`: the watch list file (YAML, see the watchlist module); unset or
@@ -52,6 +55,8 @@ impl Config {
         };
         Ok(Config {
             events_url,
+            exchange: non_empty("VIGIA_AI_EXCHANGE")
+                .unwrap_or_else(|| vigia_events::EXCHANGE.to_owned()),
             state_dir: non_empty("VIGIA_AI_STATE_DIR")
                 .map_or_else(|| PathBuf::from("vigia-ai-state"), PathBuf::from),
             watchlist: non_empty("VIGIA_AI_WATCHLIST").map(PathBuf::from),
@@ -106,16 +111,19 @@ mod tests {
             Some("amqp://guest:guest@127.0.0.1:5672/%2f")
         );
         assert_eq!(c.state_dir, PathBuf::from("vigia-ai-state"));
+        assert_eq!(c.exchange, "vigia.events");
         assert_eq!((c.watchlist, c.pass), (None, PassConfig::default()));
         let c = config(&[
             ("VIGIA_EVENTSURL", " "),
             ("VIGIA_AI_STATE_DIR", "/var/lib/vigia-ai"),
+            ("VIGIA_AI_EXCHANGE", "vigia-ai.test"),
             ("VIGIA_AI_WATCHLIST", "/etc/vigia/watchlist.yml"),
             ("VIGIA_AI_PASS_WINDOW", "1500ms"),
             ("VIGIA_AI_SUPPRESS", "10m"),
         ])
         .unwrap();
         assert_eq!(c.events_url, None);
+        assert_eq!(c.exchange, "vigia-ai.test");
         assert_eq!(c.watchlist, Some(PathBuf::from("/etc/vigia/watchlist.yml")));
         assert_eq!(c.pass.window, TimeDelta::milliseconds(1500));
         assert_eq!(c.pass.suppress, TimeDelta::minutes(10));

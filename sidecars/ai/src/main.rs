@@ -112,6 +112,7 @@ async fn replay() -> Result<(), Error> {
 fn start_publisher(config: &Config) -> Result<Publisher, Error> {
     let mut pc = PublisherConfig::new(config.events_url.clone(), &config.state_dir);
     pc.source = vigia_ai::events::SOURCE.into();
+    pc.exchange = config.exchange.clone();
     pc.connection_name = "vigia-ai".into();
     Ok(Publisher::start(pc)?)
 }

@@ -1,6 +1,8 @@
 //! A day's worth of plate events at an accelerated rate: 10,000 passes (20,000 reads over 24
 //! simulated hours on 10 cameras) replayed through `vigia-ai replay` reach the real RabbitMQ as
-//! exactly 10,000 `lpr.detected` events, none lost or doubled.
+//! exactly 10,000 `lpr.detected` events, none lost or doubled. They go to an exchange of the
+//! test's own ([`LOAD_EXCHANGE`]), not `vigia.events`: durable queues bound there (Cidades')
+//! would keep 10,000 test events per run.
 
 mod common;
 
@@ -10,6 +12,8 @@ use std::time::{Duration, Instant};
 use common::{listen, replay};
 use vigia_events::EventData;
 
+/// The exchange the load goes to.
+const LOAD_EXCHANGE: &str = "vigia-ai.load-test";
 const PASSES: usize = 10_000;
 const CAMERAS: usize = 10;
 
@@ -67,11 +71,11 @@ async fn ten_thousand_detections_a_day_arrive_without_loss() {
         std::process::id(),
         chrono::Utc::now().timestamp_micros()
     );
-    let (mut rx, _conn) = listen(prefix.clone()).await;
+    let (mut rx, _conn) = listen(LOAD_EXCHANGE, prefix.clone()).await;
     let dir = std::env::temp_dir().join(format!("vigia-ai-{prefix}"));
     std::fs::create_dir_all(&dir).unwrap();
     let started = Instant::now();
-    let status = replay(day_of_reads(&prefix), &dir, None).await;
+    let status = replay(day_of_reads(&prefix), LOAD_EXCHANGE, &dir, None).await;
     assert!(status.success(), "vigia-ai replay: {status}");
 
     let (mut ids, mut plates) = (HashSet::new(), HashSet::new());

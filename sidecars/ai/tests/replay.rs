@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{listen, replay};
-use vigia_events::{EventData, Severity};
+use vigia_events::{EXCHANGE, EventData, Severity};
 
 /// JSON lines of the reads: (text, seconds after the start).
 fn reads(camera: &str, reads: &[(&str, f64)]) -> String {
@@ -32,7 +32,8 @@ async fn replayed_reads_reach_the_broker_as_detections_and_alerts() {
         std::process::id(),
         chrono::Utc::now().timestamp_micros()
     );
-    let (mut rx, _conn) = listen(camera.clone()).await;
+    // The platform's exchange, as in production (a handful of events about a camera no one has).
+    let (mut rx, _conn) = listen(EXCHANGE, camera.clone()).await;
     let dir = std::env::temp_dir().join(format!("vigia-ai-replay-{camera}"));
     std::fs::create_dir_all(&dir).unwrap();
     let watchlist = dir.join("watchlist.yml");
@@ -57,7 +58,7 @@ async fn replayed_reads_reach_the_broker_as_detections_and_alerts() {
             ("not a plate", 90.0),
         ],
     );
-    let status = replay(input, &dir, Some(&watchlist)).await;
+    let status = replay(input, EXCHANGE, &dir, Some(&watchlist)).await;
     assert!(status.success(), "vigia-ai replay: {status}");
 
     let mut got = Vec::new();

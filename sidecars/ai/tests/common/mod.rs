@@ -10,14 +10,17 @@ use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions}
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use tokio::sync::mpsc;
-use vigia_events::{EXCHANGE, Event, EventData, topology};
+use vigia_events::{Event, EventData, topology};
 
 /// The project's broker.
 const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// Events of the cameras whose id starts with `prefix`, read from `vigia.events` through an
+/// Events of the cameras whose id starts with `prefix`, read from `exchange` through an
 /// exclusive queue; bind it before the replay starts.
-pub(crate) async fn listen(prefix: String) -> (mpsc::UnboundedReceiver<Event>, Connection) {
+pub(crate) async fn listen(
+    exchange: &str,
+    prefix: String,
+) -> (mpsc::UnboundedReceiver<Event>, Connection) {
     let conn = tokio::time::timeout(
         Duration::from_secs(15),
         Connection::connect(BROKER, ConnectionProperties::default()),
@@ -26,7 +29,7 @@ pub(crate) async fn listen(prefix: String) -> (mpsc::UnboundedReceiver<Event>, C
     .expect("broker timed out")
     .expect("connect to the broker at 127.0.0.1:5672");
     let ch = conn.create_channel().await.unwrap();
-    topology::declare_exchange(&ch, EXCHANGE).await.unwrap();
+    topology::declare_exchange(&ch, exchange).await.unwrap();
     let opts = QueueDeclareOptions {
         exclusive: true,
         auto_delete: true,
@@ -40,7 +43,7 @@ pub(crate) async fn listen(prefix: String) -> (mpsc::UnboundedReceiver<Event>, C
         let (queue, opts) = (q.name().clone(), QueueBindOptions::default());
         ch.queue_bind(
             queue,
-            EXCHANGE.into(),
+            exchange.into(),
             key.into(),
             opts,
             FieldTable::default(),
@@ -75,12 +78,18 @@ pub(crate) async fn listen(prefix: String) -> (mpsc::UnboundedReceiver<Event>, C
     (rx, conn)
 }
 
-/// Runs `vigia-ai replay` on `input` against the broker, with its state in `dir` and an
-/// optional watch list; waits for it to end.
-pub(crate) async fn replay(input: String, dir: &Path, watchlist: Option<&Path>) -> ExitStatus {
+/// Runs `vigia-ai replay` on `input` against the broker's `exchange`, with its state in `dir`
+/// and an optional watch list; waits for it to end.
+pub(crate) async fn replay(
+    input: String,
+    exchange: &str,
+    dir: &Path,
+    watchlist: Option<&Path>,
+) -> ExitStatus {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigia-ai"));
     cmd.arg("replay")
         .env("VIGIA_EVENTSURL", BROKER)
+        .env("VIGIA_AI_EXCHANGE", exchange)
         .env("VIGIA_AI_STATE_DIR", dir)
         .env_remove("VIGIA_AI_WATCHLIST")
         .stdin(Stdio::piped());
