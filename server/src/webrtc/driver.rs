@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::format::Codec;
-use str0m::media::{Frequency, MediaTime, Mid, Pt};
+use str0m::media::{Mid, Pt};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use vigia_media::AccessUnit;
 
-use super::media::{AudioCodec, Feed, annex_b, audio_frames};
+use super::media::{AudioCodec, Feed};
 use super::publish::Publication;
+use super::rtp::PacketCache;
 use super::sessions::EntryGuard;
 use crate::paths::ReaderGuard;
 
@@ -115,14 +117,35 @@ enum Role {
 struct Reader {
     feed: Feed,
     feeder: Option<tokio::task::JoinHandle<()>>,
-    /// The video media and the H.264 payload type chosen for it.
-    video: Option<(Mid, Pt)>,
-    /// The audio media, its payload type, codec and clock.
-    audio: Option<(Mid, Pt, AudioCodec, u32)>,
+    /// Where the H.264 track goes.
+    video: Option<Sending>,
+    /// Where the audio track goes.
+    audio: Option<Sending>,
     /// Keeps the reader counted (and an on-demand source running) while the session lives.
     _guard: ReaderGuard,
     /// No video unit is written before the first keyframe.
     want_keyframe: bool,
+}
+
+/// One track a WHEP session sends: its media, payload type and sequence numbers.
+struct Sending {
+    /// Index of the track in the stream.
+    track: usize,
+    mid: Mid,
+    pt: Pt,
+    /// Extended sequence number of the next packet (from a random 16-bit start, RFC 3550 §5.1).
+    next_seq: u64,
+}
+
+impl Sending {
+    fn new(track: usize, mid: Mid, pt: Pt) -> Sending {
+        Sending {
+            track,
+            mid,
+            pt,
+            next_seq: u64::from(rand::random::<u16>()),
+        }
+    }
 }
 
 impl Drop for Reader {
@@ -146,6 +169,7 @@ pub(super) async fn run(
         next_key: 0,
         units_tx,
         handshake_timeout,
+        packets: PacketCache::default(),
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
@@ -160,7 +184,7 @@ pub(super) async fn run(
                 None => return,
             },
             Some(UnitFor { key, unit }) = units.recv() => match unit {
-                Some(unit) => driver.unit(key, &unit),
+                Some(unit) => driver.unit(key, unit),
                 None => driver.stream_ended(key),
             },
             () = tokio::time::sleep_until(deadline.into()) => driver.timeouts(),
@@ -174,6 +198,8 @@ struct Driver {
     next_key: u64,
     units_tx: mpsc::Sender<UnitFor>,
     handshake_timeout: Duration,
+    /// RTP payloads of the last units, shared by the sessions that send them.
+    packets: PacketCache,
 }
 
 impl Driver {
@@ -302,17 +328,14 @@ impl Driver {
         self.after_input(key);
     }
 
-    fn unit(&mut self, key: u64, unit: &AccessUnit) {
+    fn unit(&mut self, key: u64, unit: Arc<AccessUnit>) {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
         let Role::Read(reader) = &mut session.role else {
             return;
         };
-        let written = reader.write(&mut session.rtc, unit);
-        if let Err(e) = written {
-            tracing::debug!(session = %session.id, "[WebRTC] write: {e}");
-        }
+        reader.write(&mut session.rtc, &unit, &mut self.packets);
         self.after_input(key);
     }
 
@@ -412,11 +435,18 @@ fn reader(
     video_mid: Option<Mid>,
     audio_mid: Option<Mid>,
 ) -> Result<Reader, String> {
-    let video = video_mid.and_then(|mid| choose_h264(rtc, mid).map(|pt| (mid, pt)));
+    let video = feed.video.as_ref().and_then(|(track, _)| {
+        let mid = video_mid?;
+        choose_pt(rtc, mid, Codec::H264).map(|pt| Sending::new(*track, mid, pt))
+    });
     let audio = feed.audio.and_then(|(track, codec)| {
         let mid = audio_mid?;
-        let clock = feed.stream.tracks().get(track)?.clock_rate;
-        choose_audio(rtc, mid, codec).map(|pt| (mid, pt, codec, clock))
+        let wanted = match codec {
+            AudioCodec::Opus => Codec::Opus,
+            AudioCodec::Pcmu => Codec::PCMU,
+            AudioCodec::Pcma => Codec::PCMA,
+        };
+        choose_pt(rtc, mid, wanted).map(|pt| Sending::new(track, mid, pt))
     });
     if feed.video.is_some() && video.is_none() {
         return Err(
@@ -439,35 +469,42 @@ fn reader(
 }
 
 impl Reader {
-    /// Writes `unit` into the session, if it is one of its tracks.
-    fn write(&mut self, rtc: &mut Rtc, unit: &AccessUnit) -> Result<(), str0m::RtcError> {
-        let now = Instant::now();
-        let ticks = u64::try_from(unit.pts.ticks).unwrap_or(0);
-        if let (Some((track, params)), Some((mid, pt))) = (&self.feed.video, self.video)
-            && unit.track == *track
-        {
+    /// Writes `unit`'s shared RTP payloads into the session, if it is one of its tracks (video
+    /// from a keyframe on).
+    fn write(&mut self, rtc: &mut Rtc, unit: &Arc<AccessUnit>, cache: &mut PacketCache) {
+        let is_video = self.video.as_ref().is_some_and(|v| v.track == unit.track);
+        let is_audio = self.audio.as_ref().is_some_and(|a| a.track == unit.track);
+        if !is_video && !is_audio {
+            return;
+        }
+        if is_video {
             if self.want_keyframe && !unit.keyframe {
-                return Ok(());
+                return;
             }
             self.want_keyframe = false;
-            let clock = Frequency::new(unit.pts.clock_rate).unwrap_or(Frequency::NINETY_KHZ);
-            let Some(writer) = rtc.writer(mid) else {
-                return Ok(());
-            };
-            return writer.write(pt, now, MediaTime::new(ticks, clock), annex_b(unit, params));
         }
-        if let (Some((track, _)), Some((mid, pt, codec, clock))) = (self.feed.audio, self.audio)
-            && unit.track == track
-            && let Some(frequency) = Frequency::new(clock)
-        {
-            for (offset, frame) in audio_frames(unit, codec, clock) {
-                let Some(writer) = rtc.writer(mid) else {
-                    return Ok(());
-                };
-                writer.write(pt, now, MediaTime::new(ticks + offset, frequency), frame)?;
-            }
+        let payloads = cache.payloads(unit, &self.feed);
+        let sending = if is_video {
+            self.video.as_mut()
+        } else {
+            self.audio.as_mut()
+        };
+        let Some(sending) = sending else {
+            return;
+        };
+        let mut direct = rtc.direct_api();
+        let Some(stream) = direct.stream_tx_by_mid(sending.mid, None) else {
+            return;
+        };
+        let now = Instant::now();
+        for payload in payloads.iter() {
+            let seq = SeqNo::from(sending.next_seq);
+            sending.next_seq += 1;
+            let write = RtpWrite::new(sending.pt, seq, payload.time, now, payload.bytes.clone())
+                .marker(payload.marker)
+                .nackable(is_video);
+            stream.write_rtp(write);
         }
-        Ok(())
     }
 }
 
@@ -517,24 +554,14 @@ fn on_event(session: &mut Session, event: Event) {
     }
 }
 
-/// The negotiated H.264 payload type with packetization-mode 1 on `mid`, if any.
-fn choose_h264(rtc: &mut Rtc, mid: Mid) -> Option<Pt> {
-    let writer = rtc.writer(mid)?;
-    let mut h264 = writer
-        .payload_params()
-        .filter(|p| p.spec().codec == Codec::H264)
-        .filter(|p| p.spec().format.packetization_mode == Some(1));
-    h264.next().map(|p| p.pt())
-}
-
-/// The negotiated payload type of `codec` on `mid`, if any.
-fn choose_audio(rtc: &mut Rtc, mid: Mid, codec: AudioCodec) -> Option<Pt> {
-    let wanted = match codec {
-        AudioCodec::Opus => Codec::Opus,
-        AudioCodec::Pcmu => Codec::PCMU,
-        AudioCodec::Pcma => Codec::PCMA,
-    };
-    let writer = rtc.writer(mid)?;
-    let mut matching = writer.payload_params().filter(|p| p.spec().codec == wanted);
+/// The negotiated payload type of `codec` on `mid` (H.264: packetization-mode 1), if any.
+fn choose_pt(rtc: &Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
+    let media = rtc.media(mid)?;
+    let remote = media.remote_pts();
+    let params = rtc.codec_config().params().iter();
+    let mut matching = params
+        .filter(|p| remote.contains(&p.pt()))
+        .filter(|p| p.spec().codec == codec)
+        .filter(|p| codec != Codec::H264 || p.spec().format.packetization_mode == Some(1));
     matching.next().map(|p| p.pt())
 }

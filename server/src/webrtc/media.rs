@@ -3,26 +3,22 @@
 //! no PLI round trip). AAC, what most cameras send, has no WebRTC payload format: such a path
 //! is answered with video only, and the log says why.
 //!
-//! Shortcut of this step: each session packetizes the access units itself (str0m's frame API,
-//! `Writer::write`) instead of sharing the RTP packets the stream packetizes once for RTSP
-//! readers; see `docs/webrtc.md`.
+//! Units are packetized once for all sessions ([`super::rtp`]); sessions run str0m in RTP mode.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use str0m::RtcConfig;
 use tokio::sync::mpsc;
-use vigia_media::codec::annexb;
 use vigia_media::hub::Next;
 use vigia_media::model::VideoParams;
 use vigia_media::{AccessUnit, CodecParams};
-use vigia_protocol::payload::opus_packet_duration_48k;
 
 use super::driver::UnitFor;
 use crate::stream::PathStream;
 
-/// Video packets each session keeps for NACK retransmission (str0m's send buffer; its default
-/// of 1000 is ~5 s and ~1.2 MB per viewer of a 2 Mbit/s stream; 256 is ~1.3 s, many round trips).
+/// Video packets each session keeps for NACK retransmission (str0m's send buffer: ~1.3 s of a
+/// 2 Mbit/s stream, many round trips; the payloads are shared between sessions, see [`super::rtp`]).
 const NACK_HISTORY: usize = 256;
 /// NAL unit types (ITU-T H.264 Table 7-1).
 const NAL_SPS: u8 = 7;
@@ -117,6 +113,7 @@ impl Feed {
     /// A str0m configuration with exactly the codecs this feed sends.
     pub(super) fn rtc_config(&self) -> RtcConfig {
         let config = RtcConfig::new()
+            .set_rtp_mode(true)
             .set_send_buffer_video(NACK_HISTORY)
             .clear_codecs()
             .enable_h264(self.video.is_some());
@@ -169,9 +166,9 @@ impl Feed {
     }
 }
 
-/// `unit` as an Annex B byte stream, with `params`' SPS and PPS before a keyframe that does not
-/// carry its own (a viewer must be able to start decoding at any keyframe).
-pub(super) fn annex_b(unit: &AccessUnit, params: &VideoParams) -> Vec<u8> {
+/// `unit`'s NAL units, with `params`' SPS and PPS before a keyframe that does not carry its
+/// own (a viewer must be able to start decoding at any keyframe).
+pub(super) fn with_parameter_sets(unit: &AccessUnit, params: &VideoParams) -> Vec<Bytes> {
     let has = |kind: u8| {
         unit.data
             .iter()
@@ -192,30 +189,7 @@ pub(super) fn annex_b(unit: &AccessUnit, params: &VideoParams) -> Vec<u8> {
         }
     }
     nals.extend(unit.data.iter().cloned());
-    annexb::write(&nals)
-}
-
-/// The frames of an audio unit, each with its offset from the unit's time in the track's
-/// clock: G.711 chunks are joined into one frame (samples are bytes), Opus packets keep their
-/// own durations (RFC 6716 §3.1).
-pub(super) fn audio_frames(
-    unit: &AccessUnit,
-    codec: AudioCodec,
-    clock_rate: u32,
-) -> Vec<(u64, Vec<u8>)> {
-    match codec {
-        AudioCodec::Pcmu | AudioCodec::Pcma => vec![(0, unit.data.concat())],
-        AudioCodec::Opus => {
-            let mut offset = 0u64;
-            let mut frames = Vec::with_capacity(unit.data.len());
-            for packet in &unit.data {
-                frames.push((offset, packet.to_vec()));
-                let samples_48k = opus_packet_duration_48k(packet).unwrap_or(960);
-                offset += u64::from(samples_48k) * u64::from(clock_rate) / 48_000;
-            }
-            frames
-        }
-    }
+    nals
 }
 
 fn video_params(codec: &CodecParams) -> Option<&VideoParams> {

@@ -19,6 +19,7 @@ mod interfaces;
 mod media;
 mod page;
 mod publish;
+mod rtp;
 pub(crate) mod sessions;
 
 use std::net::{IpAddr, SocketAddr};
