@@ -377,10 +377,11 @@ fn a_thousand_abandoned_offers_are_answered_then_freed() {
             "RSS after the timeout {after:?} KiB, baseline {baseline}, with {OFFERS} sessions {held}"
         );
     }
-    // Measured: +16 MB after the first round, then +1.1 and +1.0 MB (allocator plateau, or a
-    // leak of ~1 KB per session: not told apart yet); a leak of whole sessions is ~54 KB each.
+    // Measured: +16 MB after the first round, then +1 to +5 MB (allocator plateau, or a leak of
+    // at most a few KB per session: not told apart yet); a leak of whole sessions is ~54 KB
+    // each, 54 MB a round, which this bound catches with room for the allocator's noise.
     assert!(
-        after[2] < after[1] + 3 * 1024,
+        after[2] < after[1] + 8 * 1024,
         "a third round of {OFFERS} abandoned offers left more than the second: {after:?} KiB"
     );
     let logs = server.vigia.logs();
