@@ -3,13 +3,11 @@
 //! (SPS, PPS and IDR first) at the clip's 25 fps with a keyframe each second; plus the bad
 //! inputs of the WHEP endpoint and a session's end freeing its reader slot.
 
-use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::{Event, RtcConfig};
+use vigia_conformance::webrtc::{self, Peer, nal_types};
 use vigia_conformance::{Ports, TempDir, Vigia, free_port, http};
 
 /// The synthetic clip's rate and GOP (media/src/synthetic.rs).
@@ -47,125 +45,39 @@ fn start_with(extra_keys: &str, extra_path_keys: &str) -> Server {
     Server { vigia, whep }
 }
 
-/// A WHEP client: one receive-only H.264 video media.
-struct Client {
-    rtc: Rtc,
-    socket: UdpSocket,
-    pending: Option<str0m::change::SdpPendingOffer>,
+/// A WHEP viewer: a test peer with one receive-only H.264 video media, and its offer.
+fn viewer() -> (Peer, String) {
+    viewer_with(|c| c.enable_h264(true))
 }
 
-impl Client {
-    fn new() -> (Client, String) {
-        str0m::crypto::from_feature_flags().install_process_default();
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind client UDP");
-        let mut rtc = Rtc::builder()
-            .clear_codecs()
-            .enable_h264(true)
-            .build(Instant::now());
-        let local = socket.local_addr().expect("local address");
-        rtc.add_local_candidate(Candidate::host(local, "udp").expect("host candidate"));
-        let mut changes = rtc.sdp_api();
-        changes.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-        let (offer, pending) = changes.apply().expect("an offer");
-        let client = Client {
-            rtc,
-            socket,
-            pending: Some(pending),
-        };
-        (client, offer.to_sdp_string())
-    }
+/// A viewer with only `codec` enabled.
+fn viewer_with(codec: fn(RtcConfig) -> RtcConfig) -> (Peer, String) {
+    let config = codec(RtcConfig::new().clear_codecs());
+    Peer::offer(config, &[(MediaKind::Video, Direction::RecvOnly)])
+}
 
-    fn accept(&mut self, answer: &str) {
-        let answer = SdpAnswer::from_sdp_string(answer).expect("a parsable SDP answer");
-        let pending = self.pending.take().expect("an offer pending");
-        self.rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .expect("answer accepted");
-    }
-
-    /// Runs the client for `limit`, returning every video frame received (Annex B) with its
-    /// RTP time in seconds, and whether ICE/DTLS connected.
-    fn watch(&mut self, limit: Duration) -> (bool, Vec<(f64, Vec<u8>)>) {
-        let end = Instant::now() + limit;
-        let mut connected = false;
-        let mut frames = Vec::new();
-        let mut buf = vec![0u8; 2048];
-        while Instant::now() < end {
-            let timeout = loop {
-                match self.rtc.poll_output().expect("client poll") {
-                    Output::Timeout(t) => break t,
-                    Output::Transmit(t) => {
-                        let _ = self.socket.send_to(&t.contents, t.destination);
-                    }
-                    Output::Event(Event::Connected) => connected = true,
-                    Output::Event(Event::MediaData(data)) => {
-                        frames.push((data.time.as_seconds(), data.data.to_vec()));
-                    }
-                    Output::Event(_) => {}
-                }
-            };
-            let wait = timeout
-                .saturating_duration_since(Instant::now())
-                .clamp(Duration::from_millis(1), Duration::from_millis(50));
-            self.socket.set_read_timeout(Some(wait)).expect("timeout");
-            let now = Instant::now();
-            let input = match self.socket.recv_from(&mut buf) {
-                Ok((n, source)) => self.receive(now, &buf[..n], source),
-                Err(_) => Input::Timeout(now),
-            };
-            self.rtc.handle_input(input).expect("client input");
-        }
-        (connected, frames)
-    }
-
-    fn receive<'a>(&self, now: Instant, data: &'a [u8], source: SocketAddr) -> Input<'a> {
-        let destination = self.socket.local_addr().expect("local address");
-        match data.try_into() {
-            Ok(contents) => Input::Receive(
-                now,
-                Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination,
-                    contents,
-                },
-            ),
-            Err(_) => Input::Timeout(now),
-        }
-    }
+/// Runs `peer` for `limit`: whether ICE/DTLS connected, and every video frame received
+/// (Annex B) with its RTP time in seconds.
+fn watch(peer: &mut Peer, limit: Duration) -> (bool, Vec<(f64, Vec<u8>)>) {
+    let events = peer.pump(Instant::now() + limit);
+    let frames = events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MediaData(data) => Some((data.time.as_seconds(), data.data.to_vec())),
+            _ => None,
+        })
+        .collect();
+    (peer.connected, frames)
 }
 
 fn post_offer(port: u16, path: &str, offer: &str) -> http::Response {
-    http::request(
-        port,
-        "POST",
-        &format!("/{path}/whep"),
-        &["Content-Type: application/sdp"],
-        Some(offer.as_bytes()),
-    )
-    .expect("WHEP answer")
-}
-
-/// NAL unit types of an Annex B access unit (ITU-T H.264 Table 7-1).
-fn nal_types(frame: &[u8]) -> Vec<u8> {
-    let mut types = Vec::new();
-    let mut i = 0;
-    while i + 3 < frame.len() {
-        if frame[i] == 0 && frame[i + 1] == 0 && frame[i + 2] == 1 {
-            types.push(frame[i + 3] & 0x1f);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    types
+    webrtc::post_offer(port, path, "whep", offer)
 }
 
 #[test]
 fn whep_plays_h264_from_the_latest_keyframe() {
     let server = start("");
-    let (mut client, offer) = Client::new();
+    let (mut client, offer) = viewer();
     let answer = post_offer(server.whep, "demo", &offer);
     assert_eq!(answer.status, 201, "{}", answer.text());
     assert_eq!(answer.header("Content-Type"), Some("application/sdp"));
@@ -174,7 +86,7 @@ fn whep_plays_h264_from_the_latest_keyframe() {
     assert!(answer.header("ETag").is_some(), "ETag");
     assert!(answer.text().contains("H264/90000"), "{}", answer.text());
     client.accept(&answer.text());
-    let (connected, frames) = client.watch(WATCH + Duration::from_secs(1));
+    let (connected, frames) = watch(&mut client, WATCH + Duration::from_secs(1));
     assert!(
         connected,
         "ICE/DTLS never connected:\n{}",
@@ -225,7 +137,7 @@ fn whep_plays_h264_from_the_latest_keyframe() {
 fn whep_bad_input_gets_clear_4xx() {
     let server = start("");
     let port = server.whep;
-    let (_client, offer) = Client::new();
+    let (_client, offer) = viewer();
 
     let malformed = post_offer(port, "demo", "v=0\r\nthis is not SDP\r\n");
     assert_eq!(malformed.status, 400, "{}", malformed.text());
@@ -275,12 +187,12 @@ fn whep_bad_input_gets_clear_4xx() {
 #[test]
 fn a_deleted_session_frees_its_reader_slot() {
     let server = start("    maxReaders: 1\n");
-    let (_first, offer) = Client::new();
+    let (_first, offer) = viewer();
     let answer = post_offer(server.whep, "demo", &offer);
     assert_eq!(answer.status, 201, "{}", answer.text());
     let location = answer.header("Location").expect("Location").to_string();
 
-    let (_second, offer2) = Client::new();
+    let (_second, offer2) = viewer();
     let refused = post_offer(server.whep, "demo", &offer2);
     assert_eq!(
         refused.status,
@@ -292,7 +204,7 @@ fn a_deleted_session_frees_its_reader_slot() {
     let gone = http::request(server.whep, "DELETE", &location, &[], None).expect("DELETE");
     assert_eq!(gone.status, 200, "{}", gone.text());
     // The driver drops the session (and its reader slot) as it handles the DELETE.
-    let (_third, offer3) = Client::new();
+    let (_third, offer3) = viewer();
     let admitted = post_offer(server.whep, "demo", &offer3);
     assert_eq!(
         admitted.status,
@@ -304,15 +216,8 @@ fn a_deleted_session_frees_its_reader_slot() {
 
 /// A fresh offer from a str0m peer with only `codec` enabled (one receive-only video media);
 /// the peer itself is dropped (an abandoned offer).
-fn offer_with(codec: fn(str0m::RtcConfig) -> str0m::RtcConfig) -> String {
-    str0m::crypto::from_feature_flags().install_process_default();
-    let mut rtc = codec(Rtc::builder().clear_codecs()).build(Instant::now());
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind client UDP");
-    let local = socket.local_addr().expect("local address");
-    rtc.add_local_candidate(Candidate::host(local, "udp").expect("host candidate"));
-    let mut changes = rtc.sdp_api();
-    changes.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-    changes.apply().expect("an offer").0.to_sdp_string()
+fn offer_with(codec: fn(RtcConfig) -> RtcConfig) -> String {
+    viewer_with(codec).1
 }
 
 /// `VmRSS` of `vigia`, in KiB.
@@ -425,7 +330,7 @@ fn api_readers(api: u16) -> usize {
 
 /// A viewer is admitted, receives video for 2 s, then DELETEs its session.
 fn play_and_delete(server: &Server) {
-    let (mut viewer, offer) = Client::new();
+    let (mut viewer, offer) = viewer();
     let answer = post_offer(server.whep, "demo", &offer);
     assert_eq!(
         answer.status,
@@ -434,7 +339,7 @@ fn play_and_delete(server: &Server) {
         answer.text()
     );
     viewer.accept(&answer.text());
-    let (connected, frames) = viewer.watch(Duration::from_secs(2));
+    let (connected, frames) = watch(&mut viewer, Duration::from_secs(2));
     assert!(
         connected && !frames.is_empty(),
         "a viewer plays:\n{}",
