@@ -362,6 +362,8 @@ pub fn eventually<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> O
 
 /// One attempt of each action through each listener, with given credentials.
 pub mod access;
+/// Headless Chromium runs of the scripts under `conformance/browser/`, and their statistics.
+pub mod browser;
 /// Events on the real broker's `vigia.events`, as a wire tap and as a deduplicating consumer.
 pub mod bus;
 /// A test clip encoded once per test run by ffmpeg (cached under the target dir).

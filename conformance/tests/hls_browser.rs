@@ -3,23 +3,13 @@
 //! rate limit, reporting glass-to-glass latency; a camera's G.711 audio, repackaged as FLAC, decoding in the browser; and the same
 //! player over HTTPS (`hlsEncryption`) with a certificate made at test time.
 
-use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
+use vigia_conformance::browser::{numbers, percentile, run_script};
 use vigia_conformance::clips::Clip;
 use vigia_conformance::tls::TestCa;
-use vigia_conformance::{
-    Background, Ports, TempDir, Vigia, eventually, free_port, http, run_with_timeout,
-};
-
-/// One browser at a time: two decoding at once on a 2-core machine measure the machine.
-static BROWSER: Mutex<()> = Mutex::new(());
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
+use vigia_conformance::{Background, Ports, TempDir, Vigia, eventually, free_port, http};
 
 /// Runs the player script on `url` for `seconds`; returns its JSON report.
 fn play(url: &str, seconds: u32) -> Value {
@@ -28,27 +18,13 @@ fn play(url: &str, seconds: u32) -> Value {
 
 /// [`play`] with extra Chromium command-line flags.
 fn play_with(url: &str, seconds: u32, flags: &[&str]) -> Value {
-    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|p| p.into_inner());
-    let script = browser_dir().join("play.mjs");
-    let script = script.display().to_string();
     let secs = seconds.to_string();
-    let out = run_with_timeout(
-        "node",
-        &[&[script.as_str(), url, &secs][..], flags].concat(),
+    let args = [&[url, secs.as_str()][..], flags].concat();
+    run_script(
+        "play.mjs",
+        &args,
         Duration::from_secs(u64::from(seconds) + 60),
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "no report from the browser: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * p).round() as usize]
+    )
 }
 
 fn advanced(report: &Value) -> f64 {
@@ -101,12 +77,7 @@ fn chromium_plays_h264_aac_with_low_latency_for_a_minute_within_the_rate_limit()
         errors.is_empty(),
         "hls.js errors after start-up: {errors:?}"
     );
-    let mut latencies: Vec<f64> = report["latencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
+    let mut latencies = numbers(&report, "latencies");
     assert!(latencies.len() >= 20, "latency samples: {report}");
     let (p50, p95) = (
         percentile(&mut latencies, 0.5),
