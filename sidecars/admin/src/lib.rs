@@ -8,7 +8,8 @@
 //! - [`keys`]: signing keys sealed at rest, rotated on a schedule, published as a JWKS;
 //! - [`audit`]: Vigia's `authMethod: http` callback, which also writes the audit log;
 //! - [`console`]: the operator console's page, served at `/console/`;
-//! - [`api`]: the REST routes; [`state`]: what they share, with the rate limiter.
+//! - [`api`]: the REST routes; [`state`]: what they share, with the rate limiter;
+//! - [`http_metrics`]: Prometheus metrics at `GET /metrics`.
 //!
 //! `docs/admin.md` documents the API, tokens, configuration and the audit choice.
 
@@ -23,6 +24,8 @@ pub mod console;
 pub mod cpf;
 mod error;
 pub mod extract;
+#[path = "../../common/http_metrics.rs"]
+pub mod http_metrics;
 pub mod keys;
 pub mod state;
 pub mod tokens;
@@ -39,6 +42,7 @@ use tokio::task::JoinHandle;
 use vigia_events::{Consumer, Keyring};
 
 use crate::config::Config;
+use crate::http_metrics::Metrics;
 use crate::state::State;
 
 /// The embedded migrations (`sidecars/admin/migrations`).
@@ -52,6 +56,7 @@ pub const KEYS_VAR: &str = "ADMIN_SECRET_KEYS";
 pub struct App {
     /// The request state.
     pub state: State,
+    metrics: Metrics,
     rotation: JoinHandle<()>,
     consumer: Option<Consumer>,
 }
@@ -73,6 +78,7 @@ impl App {
             .events_url
             .as_deref()
             .map(|url| cameras::consumer_config(url, &config.queue, config.state_dir.clone()));
+        let metrics = Metrics::new(pool.clone());
         let state = State::new(pool, config, keyring).await?;
         let rotation = tokio::spawn(maintain(state.clone()));
         let consumer = match bus {
@@ -85,14 +91,21 @@ impl App {
         };
         Ok(App {
             state,
+            metrics,
             rotation,
             consumer,
         })
     }
 
-    /// The HTTP routes.
+    /// The HTTP routes with `GET /metrics`, each request counted ([`http_metrics`]).
     pub fn router(&self) -> axum::Router {
-        api::router(self.state.clone())
+        let routes = api::router(self.state.clone()).merge(self.metrics.routes());
+        self.metrics.track(routes)
+    }
+
+    /// The service's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Creates the superadmin `input` when there is no user yet (first start).

@@ -13,6 +13,10 @@
 //! A page that misses is loaded once per process however many requests miss it meanwhile
 //! ([`crate::flight`]).
 //!
+//! **Circuit breaker.** Every Redis call goes through a [`CircuitBreaker`] (target `redis`): after
+//! 5 consecutive failures Redis is not called for 60 s and every read goes to PostgreSQL
+//! directly (as on a miss), then one trial call decides whether to use it again.
+//!
 //! Every cached value has a TTL ([`TTL_SECS`]), the bound on staleness if the process dies
 //! between a commit and its invalidation; the generation counter expires a day
 //! ([`GENERATION_TTL_SECS`]) after its last change.
@@ -24,6 +28,7 @@ use std::future::Future;
 use redis::aio::ConnectionManager;
 
 use crate::Error;
+use crate::breaker::CircuitBreaker;
 use crate::flight::Flights;
 
 /// Lifetime of every cached value, seconds.
@@ -37,6 +42,7 @@ pub struct Cache {
     conn: Option<ConnectionManager>,
     prefix: String,
     flights: Flights,
+    breaker: CircuitBreaker,
 }
 
 impl std::fmt::Debug for Cache {
@@ -52,13 +58,14 @@ impl Cache {
             conn: None,
             prefix: String::new(),
             flights: Flights::default(),
+            breaker: CircuitBreaker::default(),
         }
     }
 
     /// Connects to `url` (`redis://127.0.0.1:6379`), every key starting with `prefix`
-    /// (`cidades`); a Redis that cannot be reached disables the cache with a warning rather than
-    /// failing the service.
-    pub async fn connect(url: &str, prefix: &str) -> Cache {
+    /// (`cidades`), every call through `breaker`; a Redis that cannot be reached disables the
+    /// cache with a warning rather than failing the service.
+    pub async fn connect(url: &str, prefix: &str, breaker: CircuitBreaker) -> Cache {
         let client = match redis::Client::open(url) {
             Ok(c) => c,
             Err(e) => return Cache::warn_disabled(&e),
@@ -69,6 +76,7 @@ impl Cache {
                 conn: Some(conn),
                 prefix: prefix.to_owned(),
                 flights: Flights::default(),
+                breaker,
             },
             Ok(Err(e)) => Cache::warn_disabled(&e),
             Err(_) => Cache::warn_disabled(&"connect timed out"),
@@ -78,6 +86,11 @@ impl Cache {
     /// Whether Redis is in use.
     pub fn enabled(&self) -> bool {
         self.conn.is_some()
+    }
+
+    /// The circuit breaker in front of Redis.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
     }
 
     /// The value at `key`, if cached.
@@ -118,15 +131,17 @@ impl Cache {
         let _: Option<i64> = self.query(redis::cmd("DEL").arg(key)).await;
     }
 
-    /// The key of a camera list page for its canonical query, `None` when Redis is unavailable.
+    /// The key of a camera list page for its canonical query, `None` when Redis is unavailable
+    /// (disabled, failing, or its circuit breaker open).
     pub async fn cameras_key(&self, query: &str) -> Option<String> {
         let generation: Option<i64> = self
             .query(redis::cmd("GET").arg(self.generation_key()))
-            .await
-            .flatten();
+            .await?;
         let prefix = &self.prefix;
-        self.enabled()
-            .then(|| format!("{prefix}:cameras:{}:{query}", generation.unwrap_or(0)))
+        Some(format!(
+            "{prefix}:cameras:{}:{query}",
+            generation.unwrap_or(0)
+        ))
     }
 
     /// Makes every cached camera list page unreachable.
@@ -134,6 +149,9 @@ impl Cache {
         let Some(mut conn) = self.conn.clone() else {
             return;
         };
+        if !self.breaker.allow() {
+            return;
+        }
         let key = self.generation_key();
         // The counter outlives every page by far, so a page can never come back from an old
         // generation; it expires only after a day without camera changes.
@@ -143,6 +161,7 @@ impl Cache {
             .expire(&key, GENERATION_TTL_SECS)
             .query_async::<()>(&mut conn)
             .await;
+        self.breaker.record(bump.is_ok());
         if let Err(e) = bump {
             tracing::warn!(error = %e, "redis cache unavailable; camera pages expire by TTL");
         }
@@ -164,7 +183,12 @@ impl Cache {
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
         let mut conn = self.conn.clone()?;
-        match cmd.query_async(&mut conn).await {
+        if !self.breaker.allow() {
+            return None;
+        }
+        let result = cmd.query_async(&mut conn).await;
+        self.breaker.record(result.is_ok());
+        match result {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::warn!(error = %e, "redis cache unavailable; reading PostgreSQL");

@@ -8,13 +8,17 @@
 //!   become occurrences per city, each event applied once;
 //! - [`crypto`]: camera passwords sealed at rest; [`events`] re-seals them for the bus;
 //! - [`cache`]: Redis in front of the hot reads, [`flight`] loading each miss once;
-//! - [`cors`]: cross-origin reads for the operator console.
+//! - [`cors`]: cross-origin reads for the operator console;
+//! - [`http_metrics`]: Prometheus metrics at `GET /metrics`; [`breaker`]: the circuit breaker in
+//!   front of Redis.
 //!
 //! `docs/cidades.md` documents the API, configuration, outbox and cache policy.
 
 #![warn(missing_docs)]
 
 pub mod api;
+#[path = "../../common/breaker.rs"]
+pub mod breaker;
 pub mod cache;
 pub mod config;
 pub mod consume;
@@ -24,6 +28,8 @@ mod error;
 pub mod events;
 pub mod extract;
 pub mod flight;
+#[path = "../../common/http_metrics.rs"]
+pub mod http_metrics;
 pub mod model;
 pub mod outbox;
 pub mod service;
@@ -36,10 +42,12 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use vigia_events::{Consumer, ConsumerStats};
 
+use crate::breaker::{Breaker, CircuitBreaker};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::cors::AllowOrigins;
 use crate::events::Keys;
+use crate::http_metrics::Metrics;
 use crate::outbox::{Relay, RelayConfig};
 use crate::service::State;
 
@@ -50,6 +58,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct App {
     /// The request state (pool, cache, keys).
     pub state: State,
+    metrics: Metrics,
     allow_origins: AllowOrigins,
     relay: Option<Relay>,
     consumer: Option<Consumer>,
@@ -67,13 +76,19 @@ impl App {
             .run(&pool)
             .await
             .map_err(|e| Error::Database(e.into()))?;
+        let metrics = Metrics::new(pool.clone());
         let cache = match &config.redis_url {
-            Some(url) => Cache::connect(url, &config.redis_prefix).await,
+            Some(url) => {
+                let gauge = metrics.breaker_gauge("redis");
+                let breaker = CircuitBreaker::new("redis", Breaker::default(), gauge);
+                Cache::connect(url, &config.redis_prefix, breaker).await
+            }
             None => Cache::disabled(),
         };
         let state = State { pool, cache, keys };
         let mut app = App {
             state,
+            metrics,
             allow_origins: config.allow_origins.clone(),
             relay: None,
             consumer: None,
@@ -84,11 +99,18 @@ impl App {
         Ok(app)
     }
 
-    /// The HTTP routes, readable cross-origin by `CIDADES_ALLOW_ORIGINS` ([`cors`]).
+    /// The HTTP routes with `GET /metrics`, each request counted ([`http_metrics`]), readable
+    /// cross-origin by `CIDADES_ALLOW_ORIGINS` ([`cors`]).
     pub fn router(&self) -> axum::Router {
         let cors =
             axum::middleware::from_fn_with_state(self.allow_origins.clone(), cors::middleware);
-        api::router(self.state.clone()).layer(cors)
+        let routes = api::router(self.state.clone()).merge(self.metrics.routes());
+        self.metrics.track(routes).layer(cors)
+    }
+
+    /// The service's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The database pool.
