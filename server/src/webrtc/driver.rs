@@ -2,8 +2,9 @@
 //! sans-IO [`Rtc`]: it demultiplexes datagrams to sessions (`Rtc::accepts`: the ICE ufrag of a
 //! STUN request, then the nominated remote address), writes the path's access units into each
 //! reading session, hands what publishing sessions receive to their path, sends what the
-//! sessions transmit and drives their timers. Nothing here awaits a peer: a datagram that does
-//! not fit the socket's send buffer is dropped (SRTP tolerates loss).
+//! sessions transmit (in batches, [`super::send`]) and drives their timers. Nothing here awaits
+//! a peer: a datagram that does not fit the socket's send buffer is dropped (SRTP tolerates
+//! loss).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use vigia_media::AccessUnit;
 use super::media::{AudioCodec, Feed};
 use super::publish::Publication;
 use super::rtp::PacketCache;
+use super::send::Outbox;
 use super::sessions::EntryGuard;
 use crate::paths::ReaderGuard;
 
@@ -170,6 +172,7 @@ pub(super) async fn run(
         units_tx,
         handshake_timeout,
         packets: PacketCache::default(),
+        outbox: Outbox::default(),
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
@@ -189,6 +192,7 @@ pub(super) async fn run(
             },
             () = tokio::time::sleep_until(deadline.into()) => driver.timeouts(),
         }
+        driver.outbox.flush(&driver.socket);
     }
 }
 
@@ -200,6 +204,8 @@ struct Driver {
     handshake_timeout: Duration,
     /// RTP payloads of the last units, shared by the sessions that send them.
     packets: PacketCache,
+    /// Datagrams of this turn, sent together at its end.
+    outbox: Outbox,
 }
 
 impl Driver {
@@ -284,7 +290,7 @@ impl Driver {
             created: now,
             timeout: now,
         };
-        poll(&self.socket, &mut session);
+        poll(&mut self.outbox, &mut session);
         let _ = accepted.send(Ok(()));
         tracing::info!(path = %session.path, session = %session.id, "[WebRTC] session created");
         self.sessions.insert(self.next_key, session);
@@ -388,7 +394,7 @@ impl Driver {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
-        poll(&self.socket, session);
+        poll(&mut self.outbox, session);
         if session.rtc.is_alive() && session.rtc.is_connected() {
             session.connected(key, &self.units_tx);
         }
@@ -508,8 +514,8 @@ impl Reader {
     }
 }
 
-/// Drains `session`'s outputs: transmits, events, then its next timeout.
-fn poll(socket: &UdpSocket, session: &mut Session) {
+/// Drains `session`'s outputs: transmits (into `outbox`), events, then its next timeout.
+fn poll(outbox: &mut Outbox, session: &mut Session) {
     loop {
         match session.rtc.poll_output() {
             Ok(Output::Timeout(t)) => {
@@ -518,9 +524,7 @@ fn poll(socket: &UdpSocket, session: &mut Session) {
             }
             Ok(Output::Transmit(t)) => {
                 session.entry.sent(t.contents.len());
-                if let Err(e) = socket.try_send_to(&t.contents, t.destination) {
-                    tracing::trace!("[WebRTC] datagram dropped: {e}");
-                }
+                outbox.push(t.destination, t.contents.into());
             }
             Ok(Output::Event(event)) => on_event(session, event),
             Err(e) => {

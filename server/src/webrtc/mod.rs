@@ -20,6 +20,7 @@ mod media;
 mod page;
 mod publish;
 mod rtp;
+mod send;
 pub(crate) mod sessions;
 
 use std::net::{IpAddr, SocketAddr};
