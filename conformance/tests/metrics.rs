@@ -85,7 +85,11 @@ impl Server {
 
     /// One scrape, parsed.
     fn scrape(&self) -> Scrape {
-        let response = http::get(self.metrics, "/metrics", &[]).expect("GET /metrics");
+        // The harness waits for the RTSP port; the metrics listener may open a moment later.
+        let response = eventually(Duration::from_secs(5), || {
+            http::get(self.metrics, "/metrics", &[])
+        })
+        .expect("GET /metrics");
         assert_eq!(response.status, 200, "{}", response.head);
         let content_type = response.header("content-type").unwrap_or_default();
         assert!(

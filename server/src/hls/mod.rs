@@ -183,6 +183,7 @@ async fn serve_file(server: &Arc<HlsServer>, name: &str, file: &str, query: &str
         Err(e) => return Reply::Error(StatusCode::NOT_FOUND, e.to_string()),
     };
     muxer.touch();
+    let _waiting = muxer.wait();
     let reply = match file {
         "index.m3u8" => wait_playlist(&muxer, |m| m.multivariant_playlist()).await,
         "stream.m3u8" => match PlaylistRequest::parse(query) {

@@ -7,7 +7,7 @@
 //! than the target duration would be a discontinuity anyway; a shorter one would otherwise be
 //! one long sample, a part longer than `PART-TARGET` (RFC 8216bis §4.4.4.9).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,12 +31,24 @@ pub(crate) struct Muxer {
     /// Bumped after every unit pushed: blocked requests re-check on change.
     pub(crate) version: watch::Sender<u64>,
     last_request: Mutex<Instant>,
+    /// Requests waiting for a playlist or file: the muxer is not idle while any waits.
+    waiting: AtomicUsize,
     /// Bytes of playlists and media answered to viewers.
     bytes_sent: AtomicU64,
     /// Access units the muxer lost by falling behind its stream.
     units_discarded: AtomicU64,
     /// When the muxer was created.
     pub(crate) created: chrono::DateTime<chrono::Utc>,
+}
+
+/// A request waiting on a [`Muxer`] ([`Muxer::wait`]).
+pub(crate) struct WaitGuard<'a>(&'a Muxer);
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Muxer {
@@ -52,6 +64,7 @@ impl Muxer {
             state: Mutex::new(muxer),
             version: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
+            waiting: AtomicUsize::new(0),
             bytes_sent: AtomicU64::new(0),
             units_discarded: AtomicU64::new(0),
             created: chrono::Utc::now(),
@@ -91,7 +104,18 @@ impl Muxer {
     }
 
     fn idle_for(&self) -> Duration {
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
         lock(&self.last_request).elapsed()
+    }
+
+    /// Marks a request as waiting until the guard drops (then as the last request): a new
+    /// muxer whose first playlist takes longer than `hlsMuxerCloseAfter` to be ready is not
+    /// closed under the request that created it.
+    pub(crate) fn wait(&self) -> WaitGuard<'_> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        WaitGuard(self)
     }
 
     /// Pushes unit number `seq` of `stream`'s hub, after a discontinuity if a source reconnect
