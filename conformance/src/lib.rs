@@ -201,7 +201,9 @@ impl Vigia {
         vigia
     }
 
-    fn wait_listening(&mut self, port: u16) {
+    /// Waits (up to 15 s) until something listens on TCP `port`: the harness waits for one
+    /// listener, and the others (metrics, API…) may open a moment later.
+    pub fn wait_listening(&mut self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(15);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         while Instant::now() < deadline {

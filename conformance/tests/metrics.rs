@@ -75,7 +75,8 @@ impl Server {
             "metrics: yes\nmetricsAddress: 127.0.0.1:{metrics}\nhlsMuxerCloseAfter: 2s\n\
              paths:\n  all_others:\n"
         );
-        let (vigia, ports) = Vigia::start_on_fresh_ports(&config);
+        let (mut vigia, ports) = Vigia::start_on_fresh_ports(&config);
+        vigia.wait_listening(metrics);
         Server {
             _vigia: vigia,
             ports,
@@ -85,11 +86,7 @@ impl Server {
 
     /// One scrape, parsed.
     fn scrape(&self) -> Scrape {
-        // The harness waits for the RTSP port; the metrics listener may open a moment later.
-        let response = eventually(Duration::from_secs(5), || {
-            http::get(self.metrics, "/metrics", &[])
-        })
-        .expect("GET /metrics");
+        let response = http::get(self.metrics, "/metrics", &[]).expect("GET /metrics");
         assert_eq!(response.status, 200, "{}", response.head);
         let content_type = response.header("content-type").unwrap_or_default();
         assert!(
@@ -248,7 +245,8 @@ fn metrics_need_the_metrics_permission_and_answer_allowed_origins() {
          - user: any\n  permissions: [{{action: read}}]\n- user: prom\n  pass: secret\n  \
          permissions: [{{action: metrics}}]\n"
     );
-    let (_vigia, _ports) = Vigia::start_on_fresh_ports(&config);
+    let (mut vigia, _ports) = Vigia::start_on_fresh_ports(&config);
+    vigia.wait_listening(metrics);
     let anonymous = http::get(metrics, "/metrics", &[]).expect("GET /metrics");
     assert_eq!(anonymous.status, 401);
     assert!(anonymous.header("www-authenticate").is_some());
@@ -352,7 +350,8 @@ fn spool_and_outbox_figures_move_while_recording_with_the_broker_down() {
          eventsURL: amqp://guest:guest@127.0.0.1:1/%2f\n\
          paths:\n  all_others:\n    record: yes\n"
     );
-    let (vigia, ports) = Vigia::start_on_fresh_ports(&config);
+    let (mut vigia, ports) = Vigia::start_on_fresh_ports(&config);
+    vigia.wait_listening(metrics);
     let server = Server {
         _vigia: vigia,
         ports,
