@@ -355,35 +355,17 @@ impl Driver {
         self.after_input(key);
     }
 
+    /// Runs every session's due timers and periodic checks; polls only the sessions that had
+    /// something to do.
     fn timeouts(&mut self) {
         let now = Instant::now();
-        let keys: Vec<u64> = self.sessions.keys().copied().collect();
-        for key in keys {
-            let Some(session) = self.sessions.get_mut(&key) else {
-                continue;
-            };
-            let handshake_over =
-                !session.rtc.is_connected() && now - session.created > self.handshake_timeout;
-            if handshake_over {
-                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] no connection within {:?}; session dropped", self.handshake_timeout);
-                session.rtc.disconnect();
-            } else if session.entry.is_kicked() {
-                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] session kicked through the API");
-                session.rtc.disconnect();
-            } else if let Role::Publish(publication) = &mut session.role
-                && publication.kicked()
-            {
-                tracing::info!(path = %session.path, session = %session.id, "[WebRTC] another publisher took the path over; session closed");
-                session.rtc.disconnect();
-            } else if let Role::Publish(publication) = &mut session.role {
-                publication.request_keyframes(&mut session.rtc, now);
-            }
-            if session.timeout <= now
-                && session.rtc.is_alive()
-                && let Err(e) = session.rtc.handle_input(Input::Timeout(now))
-            {
-                tracing::debug!(session = %session.id, "[WebRTC] timer: {e}");
-            }
+        let handshake_timeout = self.handshake_timeout;
+        let touched: Vec<u64> = self
+            .sessions
+            .iter_mut()
+            .filter_map(|(key, session)| session.tick(now, handshake_timeout).then_some(*key))
+            .collect();
+        for key in touched {
             self.after_input(key);
         }
     }
@@ -406,6 +388,36 @@ impl Driver {
 }
 
 impl Session {
+    /// The session's share of a timer turn: the handshake limit, an API kick, another
+    /// publisher, keyframe requests, str0m's own timer. Whether it must be polled now.
+    fn tick(&mut self, now: Instant, handshake_timeout: Duration) -> bool {
+        let mut touched = false;
+        if !self.rtc.is_connected() && now - self.created > handshake_timeout {
+            tracing::info!(path = %self.path, session = %self.id, "[WebRTC] no connection within {handshake_timeout:?}; session dropped");
+            self.rtc.disconnect();
+            touched = true;
+        } else if self.entry.is_kicked() {
+            tracing::info!(path = %self.path, session = %self.id, "[WebRTC] session kicked through the API");
+            self.rtc.disconnect();
+            touched = true;
+        } else if let Role::Publish(publication) = &mut self.role {
+            if publication.kicked() {
+                tracing::info!(path = %self.path, session = %self.id, "[WebRTC] another publisher took the path over; session closed");
+                self.rtc.disconnect();
+                touched = true;
+            } else {
+                touched |= publication.request_keyframes(&mut self.rtc, now);
+            }
+        }
+        if self.timeout <= now && self.rtc.is_alive() {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!(session = %self.id, "[WebRTC] timer: {e}");
+            }
+            touched = true;
+        }
+        touched
+    }
+
     /// Starts the session's feeder (a reader) or registers it on its path (a publisher), once.
     fn connected(&mut self, key: u64, units: &mpsc::Sender<UnitFor>) {
         self.entry.established();

@@ -130,10 +130,11 @@ impl Publication {
         )
     }
 
-    /// Asks for a keyframe when one is due (periodically, or wanted after a gap).
-    pub(super) fn request_keyframes(&mut self, rtc: &mut Rtc, now: Instant) {
+    /// Asks for a keyframe when one is due (periodically, or wanted after a gap); whether it
+    /// asked.
+    pub(super) fn request_keyframes(&mut self, rtc: &mut Rtc, now: Instant) -> bool {
         if !self.connected || now < self.next_keyframe_request {
-            return;
+            return false;
         }
         self.next_keyframe_request = now + KEYFRAME_INTERVAL;
         let video = self.incoming.iter().filter(|i| is_video(&i.track));
@@ -145,6 +146,7 @@ impl Publication {
                 tracing::trace!("[WebRTC] keyframe request: {e}");
             }
         }
+        true
     }
 
     /// Publishes one depacketized frame; the first video keyframe registers the path. An
