@@ -180,6 +180,10 @@ async fn read_raw(
 ) -> tokio::task::JoinHandle<()> {
     let conn = connect().await;
     let ch = conn.create_channel().await.expect("collector channel");
+    // A fresh broker has no exchange until a publisher declares it: declare it (idempotent).
+    vigia_events::topology::declare_exchange(&ch, EXCHANGE)
+        .await
+        .expect("declare vigia.events");
     let opts = QueueDeclareOptions {
         exclusive: true,
         auto_delete: true,

@@ -8,6 +8,9 @@
 //! | `GET/POST /v1/cameras`, `GET/PUT/DELETE /v1/cameras/{id}` | cameras (`?cityId=&status=&name=`) |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (PostgreSQL answers) |
 //!
+//! Every `/v1` route needs an Admin access token; what each caller may read and change is in
+//! [`crate::auth`].
+//!
 //! Lists take `?page=&perPage=` and answer `{items, page, perPage, total}`.
 //!
 //! **Correlation.** Each request runs with the correlation id of its `x-correlation-id` header
@@ -24,8 +27,9 @@ use serde::Serialize;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::extract::{Body, ListParams};
-use crate::model::{CameraInput, CityInput, PlanInput};
+use crate::model::{Camera, CameraInput, CityInput, PlanInput};
 use crate::service::State;
 use crate::{Error, store};
 
@@ -61,7 +65,8 @@ async fn correlate(req: axum::extract::Request, next: axum::middleware::Next) ->
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), correlation_id = %id);
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(),
+        correlation_id = %id, user = tracing::field::Empty);
     let mut resp = vigia_events::with_correlation(id.clone(), next.run(req))
         .instrument(span.clone())
         .await;
@@ -79,15 +84,16 @@ async fn ready(Extract(s): Extract<State>) -> Response {
     }
 }
 
-async fn list_plans(Extract(s): Extract<State>, p: ListParams) -> Answer {
+async fn list_plans(Extract(s): Extract<State>, _: Caller, p: ListParams) -> Answer {
     ok(store::plans(&mut *s.pool.acquire().await?, &p).await?)
 }
 
-async fn create_plan(Extract(s): Extract<State>, Body(input): Body<PlanInput>) -> Answer {
-    created(s.create_plan(input).await?)
+async fn create_plan(Extract(s): Extract<State>, c: Caller, Body(i): Body<PlanInput>) -> Answer {
+    c.must_be_superadmin("creating a storage plan")?;
+    created(s.create_plan(i).await?)
 }
 
-async fn get_plan(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer {
+async fn get_plan(Extract(s): Extract<State>, _: Caller, Path(id): Path<String>) -> Answer {
     let id = path_id(&id)?;
     let key = s.cache.plan_key(id);
     cached(&s, &key, async {
@@ -100,22 +106,27 @@ async fn get_plan(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer 
 
 async fn update_plan(
     Extract(s): Extract<State>,
+    c: Caller,
     Path(id): Path<String>,
     Body(input): Body<PlanInput>,
 ) -> Answer {
+    c.must_be_superadmin("changing a storage plan")?;
     ok(s.update_plan(path_id(&id)?, input).await?)
 }
 
-async fn list_cities(Extract(s): Extract<State>, p: ListParams) -> Answer {
+async fn list_cities(Extract(s): Extract<State>, c: Caller, mut p: ListParams) -> Answer {
+    p.scope = c.scope();
     ok(store::cities(&mut *s.pool.acquire().await?, &p).await?)
 }
 
-async fn create_city(Extract(s): Extract<State>, Body(input): Body<CityInput>) -> Answer {
-    created(s.create_city(input).await?)
+async fn create_city(Extract(s): Extract<State>, c: Caller, Body(i): Body<CityInput>) -> Answer {
+    c.must_be_superadmin("creating a city")?;
+    created(s.create_city(i).await?)
 }
 
-async fn get_city(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer {
-    let id = path_id(&id)?;
+/// A city the caller has no role in is answered as absent, like one that does not exist.
+async fn get_city(Extract(s): Extract<State>, c: Caller, Path(id): Path<String>) -> Answer {
+    let id = readable_city(&c, &id)?;
     let key = s.cache.city_key(id);
     cached(&s, &key, async {
         store::city(&mut *s.pool.acquire().await?, id)
@@ -127,18 +138,21 @@ async fn get_city(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer 
 
 async fn update_city(
     Extract(s): Extract<State>,
+    c: Caller,
     Path(id): Path<String>,
     Body(input): Body<CityInput>,
 ) -> Answer {
+    c.must_be_superadmin("changing a city")?;
     ok(s.update_city(path_id(&id)?, input).await?)
 }
 
 async fn list_occurrences(
     Extract(s): Extract<State>,
+    c: Caller,
     Path(id): Path<String>,
     p: ListParams,
 ) -> Answer {
-    let id = path_id(&id)?;
+    let id = readable_city(&c, &id)?;
     let mut db = s.pool.acquire().await?;
     store::city(&mut db, id)
         .await?
@@ -146,7 +160,12 @@ async fn list_occurrences(
     ok(store::occurrences(&mut db, id, &p).await?)
 }
 
-async fn list_cameras(Extract(s): Extract<State>, p: ListParams) -> Answer {
+/// Only the caller's cities; a `cityId` filter naming another city is refused (403).
+async fn list_cameras(Extract(s): Extract<State>, c: Caller, mut p: ListParams) -> Answer {
+    if let Some(city) = p.city_id {
+        c.must_read(city)?;
+    }
+    p.scope = c.scope();
     let Some(key) = s.cache.cameras_key(&p.cache_key()).await else {
         return ok(store::cameras(&mut *s.pool.acquire().await?, &p).await?);
     };
@@ -156,27 +175,52 @@ async fn list_cameras(Extract(s): Extract<State>, p: ListParams) -> Answer {
     .await
 }
 
-async fn create_camera(Extract(s): Extract<State>, Body(input): Body<CameraInput>) -> Answer {
+async fn create_camera(
+    Extract(s): Extract<State>,
+    c: Caller,
+    Body(input): Body<CameraInput>,
+) -> Answer {
+    c.must_administer(input.city_id)?;
     created(s.create_camera(input).await?)
 }
 
-async fn get_camera(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer {
-    let id = path_id(&id)?;
-    let camera = store::camera(&mut *s.pool.acquire().await?, id).await?;
-    ok(camera.ok_or(Error::NotFound("camera"))?)
+/// A camera of a city the caller has no role in is answered as absent.
+async fn get_camera(Extract(s): Extract<State>, c: Caller, Path(id): Path<String>) -> Answer {
+    let camera = readable_camera(&s, &c, &id).await?;
+    ok(camera)
 }
 
 async fn update_camera(
     Extract(s): Extract<State>,
+    c: Caller,
     Path(id): Path<String>,
     Body(input): Body<CameraInput>,
 ) -> Answer {
-    ok(s.update_camera(path_id(&id)?, input).await?)
+    let camera = readable_camera(&s, &c, &id).await?;
+    c.must_administer(camera.city_id)?;
+    c.must_administer(input.city_id)?;
+    ok(s.update_camera(camera.id, input).await?)
 }
 
-async fn delete_camera(Extract(s): Extract<State>, Path(id): Path<String>) -> Answer {
-    s.delete_camera(path_id(&id)?).await?;
+async fn delete_camera(Extract(s): Extract<State>, c: Caller, Path(id): Path<String>) -> Answer {
+    let camera = readable_camera(&s, &c, &id).await?;
+    c.must_administer(camera.city_id)?;
+    s.delete_camera(camera.id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The city id of the URL if the caller may read it (404 otherwise, as for no such city).
+fn readable_city(c: &Caller, raw: &str) -> Result<Uuid, Error> {
+    let id = path_id(raw)?;
+    c.reads(id).then_some(id).ok_or(Error::NotFound("city"))
+}
+
+/// The camera of the URL if the caller may read it (404 otherwise, as for no such camera).
+async fn readable_camera(s: &State, c: &Caller, raw: &str) -> Result<Camera, Error> {
+    let camera = store::camera(&mut *s.pool.acquire().await?, path_id(raw)?).await?;
+    camera
+        .filter(|cam| c.reads(cam.city_id))
+        .ok_or(Error::NotFound("camera"))
 }
 
 /// The cached JSON at `key`, else `load`'s value (cached after, loaded once for every request

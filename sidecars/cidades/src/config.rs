@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::Error;
+use crate::auth::AuthConfig;
 use crate::cors::AllowOrigins;
 
 /// Everything the binary reads from the environment.
@@ -27,6 +28,10 @@ pub struct Config {
     /// `CIDADES_ALLOW_ORIGINS`, default `*`: origins whose pages may read the API (the
     /// operator console, served by Admin); comma-separated, empty for none.
     pub allow_origins: AllowOrigins,
+    /// `CIDADES_AUTH_JWKS`, default `http://127.0.0.1:8082/.well-known/jwks.json` (Admin's
+    /// JWKS), or `none` to accept every request as a superadmin's (development only); and
+    /// `CIDADES_AUTH_ISSUER`, default `vigia-admin`: the `iss` tokens must carry.
+    pub auth: AuthConfig,
 }
 
 impl Config {
@@ -54,8 +59,35 @@ impl Config {
             redis_url: non_empty(or("CIDADES_REDIS_URL", "redis://127.0.0.1:6379")),
             redis_prefix: or("CIDADES_REDIS_PREFIX", "cidades"),
             allow_origins: AllowOrigins::parse(&or("CIDADES_ALLOW_ORIGINS", "*")),
+            auth: auth(
+                &or(
+                    "CIDADES_AUTH_JWKS",
+                    "http://127.0.0.1:8082/.well-known/jwks.json",
+                ),
+                &or("CIDADES_AUTH_ISSUER", "vigia-admin"),
+            )?,
         })
     }
+}
+
+/// The authentication of `CIDADES_AUTH_JWKS` (an http(s) URL, or `none`) and its issuer.
+fn auth(jwks: &str, issuer: &str) -> Result<AuthConfig, Error> {
+    let jwks = jwks.trim();
+    if jwks.eq_ignore_ascii_case("none") {
+        return Ok(AuthConfig::Disabled);
+    }
+    let valid = url::Url::parse(jwks)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !valid {
+        return Err(Error::Config {
+            var: "CIDADES_AUTH_JWKS",
+            message: format!("{jwks:?} is not an http(s) URL or none"),
+        });
+    }
+    Ok(AuthConfig::Jwt {
+        jwks_url: jwks.to_owned(),
+        issuer: issuer.trim().to_owned(),
+    })
 }
 
 /// `host:port`, or `:port` for every interface.
@@ -88,5 +120,10 @@ mod tests {
         assert_eq!(c.address.to_string(), "127.0.0.1:9000");
         assert!(c.events_url.is_none() && c.redis_url.is_none());
         assert!(Config::from_vars(|n| (n == "CIDADES_ADDRESS").then(|| "x".into())).is_err());
+        assert!(matches!(c.auth, AuthConfig::Jwt { ref issuer, .. } if issuer == "vigia-admin"));
+        let none = Config::from_vars(|n| (n == "CIDADES_AUTH_JWKS").then(|| "none".into()));
+        assert_eq!(none.unwrap().auth, AuthConfig::Disabled);
+        let bad = Config::from_vars(|n| (n == "CIDADES_AUTH_JWKS").then(|| "ftp://x".into()));
+        assert!(bad.is_err());
     }
 }

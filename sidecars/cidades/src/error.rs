@@ -7,6 +7,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::WWW_AUTHENTICATE;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -32,6 +33,15 @@ pub enum Error {
         /// Why, for a person.
         message: String,
     },
+    /// The request carries no valid access token (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The token's roles do not allow the request (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A service this request needs cannot be reached (503), e.g. Admin's JWKS.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -69,6 +79,9 @@ impl Error {
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_)
             | Error::Bus(_)
             | Error::Serve(_)
@@ -103,7 +116,14 @@ impl IntoResponse for Error {
         let body = match &self {
             Error::Invalid { field, message } => json!({"error": message, "field": field}),
             Error::Conflict { field, message } => json!({"error": message, "field": field}),
-            Error::NotFound(_) => json!({"error": self.to_string()}),
+            Error::NotFound(_) | Error::Forbidden(_) | Error::Unavailable(_) => {
+                json!({"error": self.to_string()})
+            }
+            Error::Unauthorized(_) => {
+                let challenge = [(WWW_AUTHENTICATE, r#"Bearer realm="cidades""#)];
+                let body = Json(json!({"error": self.to_string()}));
+                return (status, challenge, body).into_response();
+            }
             _ => {
                 tracing::error!(error = %self, "request failed");
                 json!({"error": "internal error"})

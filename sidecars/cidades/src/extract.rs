@@ -58,6 +58,9 @@ pub struct ListParams {
     pub name: Option<String>,
     /// Only cities of this UF.
     pub uf: Option<String>,
+    /// Only these cities' items: the caller's scope ([`crate::auth::Caller::scope`]), never a
+    /// query parameter; `None` for every city.
+    pub scope: Option<Vec<Uuid>>,
 }
 
 impl ListParams {
@@ -81,9 +84,13 @@ impl ListParams {
 
     /// A canonical form of the parameters, for cache keys.
     pub fn cache_key(&self) -> String {
+        let scope = self.scope.as_ref().map(|cities| {
+            let ids: Vec<String> = cities.iter().map(|c| c.simple().to_string()).collect();
+            ids.join(",")
+        });
         format!(
-            "p={}&n={}&c={:?}&s={:?}&q={:?}&u={:?}",
-            self.page, self.per_page, self.city_id, self.status, self.name, self.uf
+            "p={}&n={}&c={:?}&s={:?}&q={:?}&u={:?}&in={:?}",
+            self.page, self.per_page, self.city_id, self.status, self.name, self.uf, scope
         )
     }
 

@@ -1,5 +1,6 @@
 //! Cidades: the platform's registry of cities, storage plans and cameras.
 //!
+//! - [`auth`]: Admin's access tokens decide what each caller reads and changes;
 //! - [`api`]: the REST API over PostgreSQL, validation errors naming the field, pagination
 //!   and filters;
 //! - [`service`]: each change and the events it causes commit in one transaction, the events
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 #[path = "../../common/breaker.rs"]
 pub mod breaker;
 pub mod cache;
@@ -85,7 +87,18 @@ impl App {
             }
             None => Cache::disabled(),
         };
-        let state = State { pool, cache, keys };
+        let jwks_breaker = CircuitBreaker::new(
+            "admin-jwks",
+            Breaker::default(),
+            metrics.breaker_gauge("admin-jwks"),
+        );
+        let verifier = auth::verifier(&config.auth, jwks_breaker);
+        let state = State {
+            pool,
+            cache,
+            keys,
+            verifier,
+        };
         let mut app = App {
             state,
             metrics,

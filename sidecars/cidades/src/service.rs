@@ -1,10 +1,13 @@
 //! The use cases: each validates its input, then changes rows and writes the events they cause
 //! to the outbox in one transaction, then invalidates the cache after the commit.
 
+use std::sync::Arc;
+
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use vigia_events::Cnpj;
 
+use crate::auth::Verifier;
 use crate::cache::Cache;
 use crate::events::{self, Keys};
 use crate::model::{Camera, CameraInput, City, CityInput, Plan, PlanInput};
@@ -19,6 +22,8 @@ pub struct State {
     pub cache: Cache,
     /// Password keys.
     pub keys: Keys,
+    /// Checks access tokens (`None`: authentication disabled).
+    pub verifier: Option<Arc<Verifier>>,
 }
 
 impl State {

@@ -130,13 +130,14 @@ pub async fn cities_on_plan(db: &mut PgConnection, plan: Uuid) -> Result<Vec<Cit
     Ok(sqlx::query_as(&sql).bind(plan).fetch_all(db).await?)
 }
 
-/// A page of cities, by name, filtered by `uf` and `name`.
+/// A page of cities, by name, filtered by `uf`, `name` and the caller's scope.
 pub async fn cities(db: &mut PgConnection, p: &ListParams) -> Result<Page<City>, Error> {
     let filter = |q: &mut Query<'_>| {
         name_filter(q, p);
         if let Some(uf) = &p.uf {
             q.push(" AND uf = ").push_bind(uf.clone());
         }
+        scope_filter(q, "id", p);
     };
     page(db, CITY_COLUMNS, "cities", filter, p, "name, id").await
 }
@@ -194,7 +195,7 @@ pub async fn camera(db: &mut PgConnection, id: Uuid) -> Result<Option<Camera>, E
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
 }
 
-/// A page of cameras, by name, filtered by city, status and name.
+/// A page of cameras, by name, filtered by city, status, name and the caller's scope.
 pub async fn cameras(db: &mut PgConnection, p: &ListParams) -> Result<Page<Camera>, Error> {
     let filter = |q: &mut Query<'_>| {
         name_filter(q, p);
@@ -204,6 +205,7 @@ pub async fn cameras(db: &mut PgConnection, p: &ListParams) -> Result<Page<Camer
         if let Some(status) = &p.status {
             q.push(" AND status = ").push_bind(status.clone());
         }
+        scope_filter(q, "city_id", p);
     };
     page(db, CAMERA_COLUMNS, "cameras", filter, p, "name, id").await
 }
@@ -230,6 +232,15 @@ pub async fn occurrences(
 }
 
 type Query<'a> = QueryBuilder<'a, Postgres>;
+
+/// `AND <column> = ANY(<the caller's cities>)` when the list is scoped.
+fn scope_filter(q: &mut Query<'_>, column: &str, p: &ListParams) {
+    if let Some(cities) = &p.scope {
+        q.push(format!(" AND {column} = ANY("))
+            .push_bind(cities.clone())
+            .push(")");
+    }
+}
 
 /// `AND name ILIKE '%…%'` with `%`, `_` and `\` in the filter matched literally.
 fn name_filter(q: &mut Query<'_>, p: &ListParams) {

@@ -22,6 +22,7 @@ use sqlx::Connection as _;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 use vigia_cidades::App;
+use vigia_cidades::auth::AuthConfig;
 use vigia_cidades::config::Config;
 use vigia_cidades::crypto::AtRest;
 use vigia_cidades::events::Keys;
@@ -67,8 +68,14 @@ impl Harness {
         Harness::start_with_broker(Some(BROKER)).await
     }
 
-    /// A Cidades whose relay and consumer use `broker` (`None`: no bus at all).
+    /// A Cidades whose relay and consumer use `broker` (`None`: no bus at all), with
+    /// authentication disabled (every request a superadmin's; `tests/auth.rs` covers tokens).
     pub async fn start_with_broker(broker: Option<&str>) -> Harness {
+        Harness::start_with(broker, AuthConfig::Disabled).await
+    }
+
+    /// A Cidades with `broker` and `auth`.
+    pub async fn start_with(broker: Option<&str>, auth: AuthConfig) -> Harness {
         let id = unique();
         let db = format!("cidades_test_{id}");
         let mut admin = sqlx::PgConnection::connect(ADMIN_DB)
@@ -79,7 +86,8 @@ impl Harness {
             .await
             .expect("create database");
         let state_dir = std::env::temp_dir().join(format!("cidades-test-{id}"));
-        let config = config(&db, &id, broker, state_dir);
+        let mut config = config(&db, &id, broker, state_dir);
+        config.auth = auth;
         let bus_keys = Keyring::parse(&key(&format!("bus-{id}"))).unwrap();
         let keys = Keys {
             at_rest: Some(AtRest::new(Keyring::parse(&key("rest")).unwrap())),
@@ -114,9 +122,37 @@ impl Harness {
         body: Option<Value>,
         correlation: Option<&str>,
     ) -> (StatusCode, Value) {
+        let headers: Vec<(&str, &str)> = correlation
+            .map(|id| ("x-correlation-id", id))
+            .into_iter()
+            .collect();
+        self.call_with(method, path, body, &headers).await
+    }
+
+    /// `call` with `Authorization: Bearer <token>`.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let bearer = format!("Bearer {token}");
+        self.call_with(method, path, body, &[("authorization", &bearer)])
+            .await
+    }
+
+    /// `call` with extra request headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path);
-        if let Some(id) = correlation {
-            req = req.header("x-correlation-id", id);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let body = match body {
             Some(v) => {
@@ -261,6 +297,10 @@ impl Bus {
     pub async fn listen(patterns: &[&str]) -> Bus {
         let conn = connect().await;
         let ch = conn.create_channel().await.unwrap();
+        // A fresh broker has no exchange until a publisher declares it (idempotent).
+        vigia_events::topology::declare_exchange(&ch, EXCHANGE)
+            .await
+            .unwrap();
         let opts = QueueDeclareOptions {
             exclusive: true,
             auto_delete: true,
