@@ -13,8 +13,12 @@
 #   PLATFORM_BUILD=1                0: use the binaries already in target/release
 #   PLATFORM_HOST=127.0.0.1         the address every listener binds and the console links to
 #   PLATFORM_PORTS_BASE=            empty: standard ports (Admin 8082, Cidades 8081, RTSP 8554,
-#                                   HLS 8888, playback 9996, RTP/RTCP 8000/8001, multicast
-#                                   8002/8003); a number B: B, B+1, … B+9 in the same order
+#                                   HLS 8888, playback 9996, WebRTC 8889 with ICE on UDP 8189,
+#                                   RTP/RTCP 8000/8001, multicast 8002/8003); a number B: B, B+1,
+#                                   … B+9 in the same order, WebRTC and its ICE UDP both on B+5
+#                                   (WebRTC reaches the browser only at a non-loopback
+#                                   PLATFORM_HOST: Chromium ignores 127.0.0.1 candidates, and the
+#                                   console then falls back to LL-HLS)
 #   PLATFORM_CAMERAS=4              cameras of the demo city (synthetic paths demo1…demoN)
 #   PLATFORM_SEGMENT=10s            recordSegmentDuration (the timeline shows complete segments)
 #   PLATFORM_DB_PREFIX=vigia_platform   databases <prefix>_cidades and <prefix>_admin
@@ -35,9 +39,9 @@ broker="${PLATFORM_BROKER:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 name="${PLATFORM_NAME:-platform}"
 if [ -n "${PLATFORM_PORTS_BASE:-}" ]; then
   b="$PLATFORM_PORTS_BASE"
-  read -r admin cidades rtsp hls playback rtp rtcp mrtp mrtcp <<<"$b $((b+1)) $((b+2)) $((b+3)) $((b+4)) $((b+6)) $((b+7)) $((b+8)) $((b+9))"
+  read -r admin cidades rtsp hls playback webrtc ice rtp rtcp mrtp mrtcp <<<"$b $((b+1)) $((b+2)) $((b+3)) $((b+4)) $((b+5)) $((b+5)) $((b+6)) $((b+7)) $((b+8)) $((b+9))"
 else
-  read -r admin cidades rtsp hls playback rtp rtcp mrtp mrtcp <<<"8082 8081 8554 8888 9996 8000 8001 8002 8003"
+  read -r admin cidades rtsp hls playback webrtc ice rtp rtcp mrtp mrtcp <<<"8082 8081 8554 8888 9996 8889 8189 8000 8001 8002 8003"
 fi
 admin_url="http://$host:$admin"
 cidades_url="http://$host:$cidades"
@@ -90,7 +94,8 @@ rtcpAddress: :$rtcp
 multicastRTPPort: $mrtp
 multicastRTCPPort: $mrtcp
 hlsAddress: $host:$hls
-webrtc: no
+webrtcAddress: $host:$webrtc
+webrtcLocalUDPAddress: $host:$ice
 playback: yes
 playbackAddress: $host:$playback
 eventsURL: $broker
@@ -142,13 +147,14 @@ services() {
   start admin env ADMIN_ADDRESS="$host:$admin" ADMIN_DATABASE_URL="$pg/${prefix}_admin" \
     ADMIN_SECRET_KEYS="$ADMIN_SECRET_KEYS" VIGIA_EVENTSURL="$broker" ADMIN_QUEUE="$name-admin" \
     ADMIN_STATE_DIR="$dir/admin-state" ADMIN_CONSOLE_CIDADES_URL=":$cidades" \
-    ADMIN_CONSOLE_HLS_URL=":$hls" ADMIN_CONSOLE_PLAYBACK_URL=":$playback" \
+    ADMIN_CONSOLE_HLS_URL=":$hls" ADMIN_CONSOLE_PLAYBACK_URL=":$playback" ADMIN_CONSOLE_WEBRTC_URL=":$webrtc" \
     ADMIN_BOOTSTRAP_EMAIL="$root_email" ADMIN_BOOTSTRAP_CPF="$root_cpf" \
     ADMIN_BOOTSTRAP_PASSWORD="$root_password" "$bin/vigia-admin"
   start cidades env CIDADES_ADDRESS="$host:$cidades" CIDADES_DATABASE_URL="$pg/${prefix}_cidades" \
     CIDADES_SECRET_KEYS="$CIDADES_SECRET_KEYS" VIGIA_EVENTS_KEYS="$VIGIA_EVENTS_KEYS" \
     VIGIA_EVENTSURL="$broker" CIDADES_QUEUE="$name-cidades" CIDADES_STATE_DIR="$dir/cidades-state" \
-    CIDADES_REDIS_PREFIX="$name-cidades" "$bin/vigia-cidades"
+    CIDADES_REDIS_PREFIX="$name-cidades" CIDADES_AUTH_JWKS="$admin_url/.well-known/jwks.json" \
+    "$bin/vigia-cidades"
   wait_http "$admin_url/readyz"
   wait_http "$cidades_url/readyz"
   start vigia env -C "$dir/vigia" VIGIA_NODE="$name" VIGIA_EVENTS_KEYS="$VIGIA_EVENTS_KEYS" \
@@ -172,20 +178,21 @@ api() {
 }
 
 seed() {
-  local plan city token i
-  api POST "$cidades_url/v1/plans" '{"name":"Demonstração","retentionDays":7,"quotaGb":100}' >/dev/null
-  plan="$(api GET "$cidades_url/v1/plans?name=Demonstra" | jq -r '.items[0].id')"
-  api POST "$cidades_url/v1/cities" "{\"ibgeCode\":\"3509502\",\"name\":\"Campinas\",\"uf\":\"SP\",\"cnpj\":\"11222333000181\",\"storagePlanId\":\"$plan\"}" >/dev/null
-  city="$(api GET "$cidades_url/v1/cities?name=Campinas&uf=SP" | jq -r '.items[0].id')"
+  local plan city i
+  ROOT_TOKEN="$(api POST "$admin_url/v1/auth/login" "{\"email\":\"$root_email\",\"password\":\"$root_password\"}" | jq -r .accessToken)"
+  local token="$ROOT_TOKEN"
+  api POST "$cidades_url/v1/plans" '{"name":"Demonstração","retentionDays":7,"quotaGb":100}' "$token" >/dev/null
+  plan="$(api GET "$cidades_url/v1/plans?name=Demonstra" "" "$token" | jq -r '.items[0].id')"
+  api POST "$cidades_url/v1/cities" "{\"ibgeCode\":\"3509502\",\"name\":\"Campinas\",\"uf\":\"SP\",\"cnpj\":\"11222333000181\",\"storagePlanId\":\"$plan\"}" "$token" >/dev/null
+  city="$(api GET "$cidades_url/v1/cities?name=Campinas&uf=SP" "" "$token" | jq -r '.items[0].id')"
   local names=("Praça Central" "Terminal Rodoviário" "Av. Norte-Sul" "Parque Taquaral" "Estação Cultura" "Largo do Rosário")
   for i in $(seq 1 "$cameras"); do
     local label="${names[$(((i - 1) % ${#names[@]}))]}"
     [ "$i" -gt "${#names[@]}" ] && label="$label $i"
     api POST "$cidades_url/v1/cameras" "$(jq -nc --arg c "$city" --arg n "$label" \
-      --arg u "rtsp://127.0.0.1:$rtsp/demo$i" \
-      '{cityId: $c, name: $n, location: "Campinas, SP", rtspUrl: $u, record: true}')" >/dev/null
+      --arg u "rtsp://$host:$rtsp/demo$i" \
+      '{cityId: $c, name: $n, location: "Campinas, SP", rtspUrl: $u, record: true}')" "$token" >/dev/null
   done
-  token="$(api POST "$admin_url/v1/auth/login" "{\"email\":\"$root_email\",\"password\":\"$root_password\"}" | jq -r .accessToken)"
   api POST "$admin_url/v1/users" "$(jq -nc --arg c "$city" --arg e "$user_email" --arg p "$user_password" \
     --arg cpf "$user_cpf" '{email: $e, cpf: $cpf, name: "Operador de demonstração", password: $p,
     roles: [{cityId: $c, role: "operator"}]}')" "$token" >/dev/null
@@ -197,7 +204,7 @@ seed() {
 wait_online() {
   local online=0
   for _ in $(seq 1 60); do
-    online="$(api GET "$cidades_url/v1/cameras?cityId=$SEEDED_CITY&status=online&perPage=500" |
+    online="$(api GET "$cidades_url/v1/cameras?cityId=$SEEDED_CITY&status=online&perPage=500" "" "$ROOT_TOKEN" |
       jq --arg since "$STARTED" '[.items[] | select(.statusAt >= $since)] | length')"
     [ "$online" -ge "$cameras" ] && return 0
     sleep 1

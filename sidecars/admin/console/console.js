@@ -1,10 +1,12 @@
 // Vigia's operator console: log in (Admin), see the cameras of your cities with their live
-// status (Cidades, from Vigia's stream.health_check), watch them live (Vigia's LL-HLS through
-// hls.js, loaded from Vigia) and play their recordings (Vigia's playback server: /list, /get).
+// status (Cidades, from Vigia's stream.health_check), watch them live (Vigia's WebRTC over WHEP,
+// falling back to LL-HLS through hls.js, loaded from Vigia, when WHEP is off or fails) and play
+// their recordings (Vigia's playback server: /list, /get).
 //
-// Every request to Vigia carries the Admin access token as ?jwt= (hls.js's xhrSetup re-opens
-// each request with it), so the same page works with Vigia's authMethod http (Admin decides and
-// audits) or jwt (with authJWTInHTTPQuery). Names and other data reach the page only through
+// Cidades gets the Admin access token as `Authorization: Bearer`; so does Vigia's WHEP. Vigia's
+// HLS and playback requests carry it as ?jwt= (hls.js's xhrSetup re-opens each request with it),
+// so the same page works with Vigia's authMethod http (Admin decides and audits) or jwt (with
+// authJWTInHTTPQuery). `?live=hls` skips WebRTC (a network that blocks UDP). Names and other data reach the page only through
 // textContent and attributes, never as markup.
 (() => {
   'use strict';
@@ -61,6 +63,7 @@
   const POLL_MS = 5000;
   const MAX_TILES = 9;
   const PAGE = 500;
+  const WHEP_WAIT_MS = 8000;
 
   /** pt-BR, the prefeituras' language, unless the URL asks for another present (`?lang=en`). */
   function pickLanguage() {
@@ -170,7 +173,7 @@
 
   // ---- Cidades: the user's cities and their cameras.
   async function getJSON(url) {
-    const res = await fetch(url);
+    const res = await fetch(url, { headers: { authorization: `Bearer ${session.access}` } });
     if (!res.ok) throw new Error(`${res.status} ${url}`);
     return res.json();
   }
@@ -186,13 +189,9 @@
     }
   }
 
-  async function loadCities() {
-    const claims = session.claims;
-    if (claims.superadmin) return getAll('/v1/cities', {});
-    const ids = Object.keys(claims.cities || {});
-    const base = serviceUrl(links.cidades);
-    const cities = await Promise.all(ids.map((id) => getJSON(`${base}/v1/cities/${encodeURIComponent(id)}`).catch(() => null)));
-    return cities.filter(Boolean);
+  /** The cities of the user's token (Cidades answers only those). */
+  function loadCities() {
+    return getAll('/v1/cities', {});
   }
 
   // ---- The page once signed in.
@@ -298,7 +297,8 @@
         + (view.cameras.length > MAX_TILES ? ` ${t('moreCameras', { shown: MAX_TILES, total: view.cameras.length })}` : '');
   }
 
-  // ---- Mosaic: one LL-HLS player per camera (the first MAX_TILES of the city).
+  // ---- Mosaic: one live view per camera (the first MAX_TILES of the city), WebRTC (WHEP)
+  // first, LL-HLS when WHEP is off, refused or not playing within WHEP_WAIT_MS.
   let hlsReady = null;
 
   /** Loads hls.js from Vigia once (any path the user may read serves it). */
@@ -341,7 +341,9 @@
     const status = el('span', 'status');
     caption.append(name, status);
     figure.append(video, notice, caption);
-    const tile = { figure, video, notice, name, status, hls: null, retry: null, errors: [] };
+    const tile = {
+      figure, video, notice, name, status, hls: null, pc: null, whep: null, kind: null, retry: null, errors: [],
+    };
     view.tiles.set(cam.id, tile);
     $('mosaic').appendChild(figure);
     startLive(cam.id, tile);
@@ -352,18 +354,108 @@
     const tile = view.tiles.get(id);
     if (!tile) return;
     clearTimeout(tile.retry);
-    if (tile.hls) tile.hls.destroy();
+    stopLive(tile);
     tile.figure.remove();
     view.tiles.delete(id);
   }
 
+  /** Closes the tile's WebRTC session or hls.js player. */
+  function stopLive(tile) {
+    if (tile.hls) tile.hls.destroy();
+    if (tile.pc) tile.pc.close();
+    if (tile.whep) fetch(tile.whep, { method: 'DELETE', headers: { authorization: `Bearer ${session.access}` } }).catch(() => {});
+    Object.assign(tile, { hls: null, pc: null, whep: null, kind: null });
+    delete tile.figure.dataset.live;
+    tile.video.srcObject = null;
+  }
+
+  /** Shows the retry notice and starts again in 3 s. */
+  function retryLive(path, tile) {
+    stopLive(tile);
+    tile.notice.textContent = t('liveRetry');
+    clearTimeout(tile.retry);
+    tile.retry = setTimeout(() => startLive(path, tile), 3000);
+  }
+
   async function startLive(path, tile) {
+    const webrtc = links.webrtc && new URLSearchParams(location.search).get('live') !== 'hls';
+    if (webrtc && await startWhep(path, tile)) return;
+    startHls(path, tile);
+  }
+
+  /** The live view over WHEP; false (and nothing left open) when it cannot play. */
+  async function startWhep(path, tile) {
+    const pc = new RTCPeerConnection();
+    tile.pc = pc;
+    tile.kind = 'webrtc';
+    try {
+      const stream = new MediaStream();
+      pc.ontrack = (e) => stream.addTrack(e.track);
+      const video = pc.addTransceiver('video', { direction: 'recvonly' });
+      const h264 = (RTCRtpReceiver.getCapabilities('video')?.codecs || []).filter((c) => c.mimeType === 'video/H264');
+      if (h264.length) video.setCodecPreferences(h264);
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc);
+      const url = `${serviceUrl(links.webrtc)}/${encodeURIComponent(path)}/whep`;
+      const res = await fetch(url, {
+        method: 'POST', body: pc.localDescription.sdp,
+        headers: { 'content-type': 'application/sdp', authorization: `Bearer ${session.access}` },
+      });
+      if (res.status !== 201) throw new Error(`WHEP ${res.status}`);
+      const resource = res.headers.get('location');
+      if (resource) tile.whep = new URL(resource, url).toString();
+      const answer = await res.text();
+      // Chromium never uses loopback candidates: fall back at once rather than after the wait.
+      const candidates = answer.split(/\r?\n/).filter((l) => l.startsWith('a=candidate:'));
+      if (candidates.length && candidates.every((l) => / 127\.\d+\.\d+\.\d+ | ::1 /.test(l))) {
+        throw new Error('only loopback candidates');
+      }
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      tile.video.srcObject = stream;
+      tile.video.play().catch(() => {});
+      await playing(tile.video, WHEP_WAIT_MS);
+    } catch (e) {
+      tile.errors.push({ details: `webrtc: ${e.message}`, fatal: true });
+      stopLive(tile);
+      return false;
+    }
+    tile.notice.textContent = '';
+    tile.figure.dataset.live = 'webrtc';
+    pc.onconnectionstatechange = () => {
+      if (tile.pc === pc && ['failed', 'closed'].includes(pc.connectionState)) retryLive(path, tile);
+    };
+    return true;
+  }
+
+  /** Resolves once `pc` has its candidates (at most 2 s: host candidates come at once). */
+  function gathered(pc) {
+    if (pc.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((done) => {
+      const timer = setTimeout(done, 2000);
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') { clearTimeout(timer); done(); }
+      });
+    });
+  }
+
+  /** Resolves when `video` plays frames, rejects after `ms`. */
+  function playing(video, ms) {
+    return new Promise((done, fail) => {
+      const timer = setTimeout(() => fail(new Error('no picture')), ms);
+      const check = () => {
+        if (video.currentTime > 0 && !video.paused) { clearTimeout(timer); done(); } else setTimeout(check, 100);
+      };
+      check();
+    });
+  }
+
+  async function startHls(path, tile) {
     let Hls;
     try {
       Hls = await loadHls(path);
     } catch (e) {
-      tile.notice.textContent = t('liveRetry');
-      tile.retry = setTimeout(() => startLive(path, tile), 3000);
+      retryLive(path, tile);
       return;
     }
     if (view.tiles.get(path) !== tile) return;
@@ -373,13 +465,11 @@
       xhrSetup: (xhr, url) => xhr.open('GET', withToken(url), true),
     });
     tile.hls = hls;
+    tile.kind = 'hls';
+    tile.figure.dataset.live = 'hls';
     hls.on(Hls.Events.ERROR, (_, data) => {
       tile.errors.push({ details: data.details, fatal: data.fatal });
-      if (!data.fatal) return;
-      tile.notice.textContent = t('liveRetry');
-      hls.destroy();
-      tile.hls = null;
-      tile.retry = setTimeout(() => startLive(path, tile), 3000);
+      if (data.fatal) retryLive(path, tile);
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => tile.video.play().catch(() => {}));
     tile.video.addEventListener('playing', () => { tile.notice.textContent = ''; }, { once: true });

@@ -7,6 +7,9 @@
 //! origin. The page then reads, cross-origin and with simple `GET`s only:
 //!
 //! - Cidades' camera list (`ADMIN_CONSOLE_CIDADES_URL`; Cidades allows `GET` from any origin);
+//! - Vigia's WHEP (`ADMIN_CONSOLE_WEBRTC_URL`): each live view is a WebRTC session, its offer
+//!   posted with the access token as `Authorization: Bearer` (Vigia's WHEP answers the
+//!   preflight); a view that WHEP cannot start within 8 s falls back to LL-HLS;
 //! - Vigia's LL-HLS (`ADMIN_CONSOLE_HLS_URL`): hls.js is loaded from Vigia and every playlist,
 //!   part and segment request carries the access token as `?jwt=` (Vigia passes it to Admin's
 //!   callback, or checks it itself with `authJWTInHTTPQuery`);
@@ -14,7 +17,8 @@
 //!   for the `<video>`, with the same `?jwt=`.
 //!
 //! Each URL may be written as `:port` (the console's own host name on that port), or in full.
-//! Live views use LL-HLS, not WebRTC (WHEP), while Vigia's WHEP is new: see docs/platform.md.
+//! `ADMIN_CONSOLE_WEBRTC_URL=none` makes every live view LL-HLS (as `?live=hls` does for one
+//! page), for networks that block WebRTC's UDP.
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
@@ -42,6 +46,9 @@ pub struct Links {
     pub cidades: String,
     /// `ADMIN_CONSOLE_HLS_URL`, default `:8888`: Vigia's HLS listener.
     pub hls: String,
+    /// `ADMIN_CONSOLE_WEBRTC_URL`, default `:8889`: Vigia's WebRTC (WHEP) listener; empty
+    /// (`none`) for LL-HLS only.
+    pub webrtc: String,
     /// `ADMIN_CONSOLE_PLAYBACK_URL`, default `:9996`: Vigia's playback server.
     pub playback: String,
 }
@@ -59,6 +66,10 @@ impl Links {
             cidades: or("ADMIN_CONSOLE_CIDADES_URL", ":8081"),
             hls: or("ADMIN_CONSOLE_HLS_URL", ":8888"),
             playback: or("ADMIN_CONSOLE_PLAYBACK_URL", ":9996"),
+            webrtc: match or("ADMIN_CONSOLE_WEBRTC_URL", ":8889") {
+                off if off.eq_ignore_ascii_case("none") => String::new(),
+                url => url,
+            },
         }
     }
 }
@@ -112,6 +123,9 @@ mod tests {
             (n == "ADMIN_CONSOLE_HLS_URL").then(|| " https://video.pref.br/ ".into())
         });
         assert_eq!(l.hls, "https://video.pref.br");
+        assert_eq!(l.webrtc, ":8889");
+        let off = Links::from_vars(|n| (n == "ADMIN_CONSOLE_WEBRTC_URL").then(|| "none".into()));
+        assert_eq!(off.webrtc, "");
     }
 
     #[tokio::test]
@@ -140,7 +154,8 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"cidades": "http://c", "hls": ":8888", "playback": ":9996"})
+            serde_json::json!({"cidades": "http://c", "hls": ":8888", "playback": ":9996",
+                "webrtc": ":8889"})
         );
     }
 

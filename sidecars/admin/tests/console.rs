@@ -3,9 +3,13 @@
 //! real PostgreSQL, Redis and RabbitMQ, seeds the demo city's cameras (Vigia's synthetic sources,
 //! pulled over RTSP and recorded in 10 s segments) and its operator, and waits for the cameras
 //! to be online. Then headless Chromium (`tests/browser/console.mjs`) logs into the console as
-//! the operator, sees the seeded cameras online, watches a live view advance for 12 s, and plays
-//! a recorded minute from the timeline to its end. A camera named with HTML is shown as text.
-//! Admin's audit log has the operator's HLS reads and playback.
+//! the operator, sees the seeded cameras online, watches a live view advance for 12 s over
+//! WebRTC (WHEP), and plays a recorded minute from the timeline to its end. A camera named with
+//! HTML is shown as text. Admin's audit log has the operator's WebRTC reads and playback.
+//!
+//! Chromium never uses loopback ICE candidates, so it runs in a network namespace of the test's
+//! own, joined to this one by a veth pair: the platform listens on the host end
+//! (`10.214.<n>.2`, `PLATFORM_HOST`), Chromium reaches it from the other (`10.214.<n>.1`).
 //!
 //! This is also the smoke test of the platform script: it runs the script as a developer
 //! would, only on other ports, databases, queues and keys, and stops it with SIGTERM.
@@ -31,21 +35,24 @@ const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_logs_into_the_console_watches_live_and_plays_a_recorded_minute() {
-    let platform = Platform::start();
+    let net = Netns::new();
+    let platform = Platform::start(&net.host_ip());
     platform.wait_ready(Duration::from_secs(180));
     let http = reqwest::Client::new();
-    let cidades = format!("http://127.0.0.1:{}", platform.base + 1);
-    let city =
-        get(&http, &format!("{cidades}/v1/cities?name=Campinas")).await["items"][0]["id"].clone();
+    let root = platform.login_root(&http).await;
+    let cidades = platform.url(1);
+    let cities = get(&http, &root, &format!("{cidades}/v1/cities?name=Campinas")).await;
+    let city = cities["items"][0]["id"].clone();
     let html = json!({"cityId": city, "name": HTML_NAME, "rtspUrl": "rtsp://127.0.0.1:9/html",
         "record": false});
     let created = http
         .post(format!("{cidades}/v1/cameras"))
+        .bearer_auth(&root)
         .json(&html)
         .send();
     assert_eq!(created.await.expect("cidades").status(), 201);
 
-    let report = browse(&platform.console_url());
+    let report = browse(&net, &platform.console_url());
     let check = |ok: bool, what: &str| {
         assert!(ok, "{what}: {report:#}\n{}", platform.logs());
     };
@@ -77,6 +84,7 @@ async fn an_operator_logs_into_the_console_watches_live_and_plays_a_recorded_min
     let live = &report["live"];
     let advanced = live["to"].as_f64().unwrap_or(0.0) - live["from"].as_f64().unwrap_or(0.0);
     check(advanced >= 10.0, "the live view advances for 10 s or more");
+    check(live["kind"] == "webrtc", "the live view is WebRTC (WHEP)");
     check(
         report["recordedSeconds"].as_f64().unwrap_or(0.0) >= 62.0,
         "a minute recorded",
@@ -96,35 +104,21 @@ async fn an_operator_logs_into_the_console_watches_live_and_plays_a_recorded_min
     );
 
     let camera = live["camera"].as_str().unwrap_or_default();
-    check_audit(&http, &platform, camera).await;
-    platform.stop(&http, &cidades).await;
+    check_audit(&http, &platform, &root, camera).await;
+    platform.stop(&http, &root).await;
 }
 
-/// Admin's audit log has the operator's allowed HLS reads and playback of `camera`.
-async fn check_audit(http: &reqwest::Client, platform: &Platform, camera: &str) {
-    let admin = format!("http://127.0.0.1:{}", platform.base);
-    let login = json!({"email": ROOT.0, "password": ROOT.1});
-    let tokens: Value = http
-        .post(format!("{admin}/v1/auth/login"))
-        .json(&login)
-        .send()
-        .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("tokens");
-    let token = tokens["accessToken"].as_str().unwrap_or_default();
-    let rows: Value = http
-        .get(format!("{admin}/v1/audit?path={camera}&perPage=500"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("audit rows");
+/// Admin's audit log has the operator's allowed WebRTC reads and playback of `camera`.
+async fn check_audit(http: &reqwest::Client, platform: &Platform, root: &str, camera: &str) {
+    let admin = platform.url(0);
+    let rows = get(
+        http,
+        root,
+        &format!("{admin}/v1/audit?path={camera}&perPage=500"),
+    )
+    .await;
     let rows = rows.as_array().cloned().unwrap_or_default();
-    for (action, protocol) in [("read", Some("hls")), ("playback", None)] {
+    for (action, protocol) in [("read", Some("webrtc")), ("playback", None)] {
         let seen = rows.iter().any(|r| {
             r["email"] == OPERATOR.0
                 && r["action"] == action
@@ -138,10 +132,12 @@ async fn check_audit(http: &reqwest::Client, platform: &Platform, camera: &str) 
     }
 }
 
-/// Runs the browser script; its JSON report.
-fn browse(url: &str) -> Value {
+/// Runs the browser script inside `net`; its JSON report.
+fn browse(net: &Netns, url: &str) -> Value {
     let script = manifest_dir().join("tests/browser/console.mjs");
-    let mut child = Command::new("node")
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/ns/net", net.holder.id()))
+        .args(["--", "node"])
         .arg(&script)
         .args([url, OPERATOR.0, OPERATOR.1, &CAMERAS.to_string(), HTML_NAME])
         .stdout(Stdio::piped())
@@ -166,9 +162,14 @@ fn browse(url: &str) -> Value {
     })
 }
 
-/// `GET url` as JSON.
-async fn get(http: &reqwest::Client, url: &str) -> Value {
-    let response = http.get(url).send().await.expect("answer");
+/// `GET url` with `token` as JSON.
+async fn get(http: &reqwest::Client, token: &str, url: &str) -> Value {
+    let response = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answer");
     assert!(
         response.status().is_success(),
         "{url}: {}",
@@ -182,12 +183,13 @@ async fn get(http: &reqwest::Client, url: &str) -> Value {
 struct Platform {
     child: Child,
     dir: PathBuf,
+    host: String,
     base: u16,
     name: String,
 }
 
 impl Platform {
-    fn start() -> Platform {
+    fn start(host: &str) -> Platform {
         for bin in ["vigia", "vigia-cidades", "vigia-admin"] {
             let path = repo().join("target/release").join(bin);
             assert!(
@@ -211,6 +213,7 @@ impl Platform {
                 ("PLATFORM_DIR", dir.display().to_string()),
                 ("PLATFORM_BUILD", "0".into()),
                 ("PLATFORM_PORTS_BASE", base.to_string()),
+                ("PLATFORM_HOST", host.to_owned()),
                 ("PLATFORM_CAMERAS", CAMERAS.to_string()),
                 ("PLATFORM_DB_PREFIX", name.clone()),
                 ("PLATFORM_NAME", name.clone()),
@@ -222,13 +225,34 @@ impl Platform {
         Platform {
             child,
             dir,
+            host: host.to_owned(),
             base,
             name,
         }
     }
 
+    /// The service on port `base + offset` (0 Admin, 1 Cidades).
+    fn url(&self, offset: u16) -> String {
+        format!("http://{}:{}", self.host, self.base + offset)
+    }
+
     fn console_url(&self) -> String {
-        format!("http://127.0.0.1:{}/console/", self.base)
+        format!("{}/console/", self.url(0))
+    }
+
+    /// An access token of the seeded superadmin.
+    async fn login_root(&self, http: &reqwest::Client) -> String {
+        let login = json!({"email": ROOT.0, "password": ROOT.1});
+        let tokens: Value = http
+            .post(format!("{}/v1/auth/login", self.url(0)))
+            .json(&login)
+            .send()
+            .await
+            .expect("admin")
+            .json()
+            .await
+            .expect("tokens");
+        tokens["accessToken"].as_str().expect("a token").to_owned()
     }
 
     /// The script's output and the three services' logs.
@@ -261,12 +285,14 @@ impl Platform {
 
     /// Deletes the city's cameras (so no other Vigia on the broker keeps them), stops the
     /// script with SIGTERM, and removes its databases, queues and cache keys.
-    async fn stop(mut self, http: &reqwest::Client, cidades: &str) {
-        let list = get(http, &format!("{cidades}/v1/cameras?perPage=500")).await;
+    async fn stop(mut self, http: &reqwest::Client, root: &str) {
+        let cidades = self.url(1);
+        let list = get(http, root, &format!("{cidades}/v1/cameras?perPage=500")).await;
         for cam in list["items"].as_array().cloned().unwrap_or_default() {
             let id = cam["id"].as_str().unwrap_or_default();
             let _ = http
                 .delete(format!("{cidades}/v1/cameras/{id}"))
+                .bearer_auth(root)
                 .send()
                 .await;
         }
@@ -347,6 +373,74 @@ async fn delete_queues(queues: &[String]) {
         }
     }
     let _ = conn.close(200, "bye".into()).await;
+}
+
+/// A network namespace for Chromium, held by a `sleep`, joined to this one by a veth pair:
+/// `10.214.<n>.1` inside, `10.214.<n>.2` here (`n` from the holder's pid, so concurrent runs of
+/// the test don't collide). The namespace and the pair go when the holder is killed.
+struct Netns {
+    holder: Child,
+    net: u32,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let holder = Command::new("unshare")
+            .args(["--net", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux)");
+        let net = holder.id() % 250 + 1;
+        let pid = holder.id().to_string();
+        let ns = Netns { holder, net };
+        let (outside, inside) = (format!("vgc{net}"), format!("vgn{net}"));
+        let host = ns.host_ip();
+        let here = format!(
+            "for i in $(seq 50); do [ \"$(readlink /proc/{pid}/ns/net)\" != \"$(readlink /proc/self/ns/net)\" ] && break; sleep 0.05; done; \
+             ip link add {outside} type veth peer name {inside} netns {pid} && \
+             ip addr add {host}/24 dev {outside} && ip link set {outside} up"
+        );
+        let there = format!(
+            "ip link set lo up && ip addr add 10.214.{net}.1/24 dev {inside} && \
+             ip link set {inside} up && ip route add default via {host} dev {inside}"
+        );
+        ns.sh(&here, None);
+        ns.sh(&there, Some(&pid));
+        ns
+    }
+
+    /// Runs `script` with bash, inside the namespace of `pid` when given; panics on failure.
+    fn sh(&self, script: &str, pid: Option<&str>) {
+        let mut command = match pid {
+            Some(pid) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/proc/{pid}/ns/net"))
+                    .args(["--", "bash"]);
+                c
+            }
+            None => Command::new("bash"),
+        };
+        let out = command.args(["-c", script]).output().expect("bash");
+        assert!(
+            out.status.success(),
+            "network namespace setup (needs root, iproute2): {script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The platform's address: the veth end outside the namespace.
+    fn host_ip(&self) -> String {
+        format!("10.214.{}.2", self.net)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Processes the test started in the namespace (node, Chromium) have ended with the
+        // browser script; the holder is the last one.
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
 }
 
 /// A base port below the ephemeral range whose `count` ports are all free for TCP and UDP now.

@@ -1,7 +1,8 @@
 // Drives the operator console in Debian's headless Chromium (playwright-core, installed in
 // conformance/browser by scripts/install-deps.sh) and reports, as one JSON line on stdout:
 // the camera rows and their status after login, whether a name holding HTML stayed text, how far
-// the first online camera's live view advanced in LIVE_S seconds, and how the timeline played a
+// the first online camera's live view advanced in LIVE_S seconds (and whether it is WebRTC or
+// LL-HLS), and how the timeline played a
 // recorded minute (at PLAYBACK_RATE, so a minute of media takes a quarter of one).
 //
 // usage: node console.mjs CONSOLE_URL EMAIL PASSWORD SEEDED_CAMERAS HTML_NAME
@@ -26,7 +27,10 @@ const browser = await chromium.launchPersistentContext(profile, {
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
+    '--autoplay-policy=no-user-gesture-required',
+    // Real addresses in ICE candidates, not mDNS names (the test runs Chromium in its own
+    // network namespace, which resolves no .local names).
+    '--disable-features=WebRtcHideLocalIpsWithMdns'],
 });
 const report = { console: [], steps: [] };
 const step = (name) => report.steps.push({ name, at: new Date().toISOString() });
@@ -68,7 +72,8 @@ try {
     await sleep(500);
   }
   samples.push(await page.$eval(video, (v) => v.currentTime));
-  report.live = { camera: cam, seconds: (Date.now() - started) / 1000, from: samples[0], to: samples.at(-1),
+  report.live = { camera: cam, kind: await page.$eval(`.tile[data-camera="${cam}"]`, (f) => f.dataset.live),
+    seconds: (Date.now() - started) / 1000, from: samples[0], to: samples.at(-1),
     stalls: samples.filter((t, i) => i > 0 && t <= samples[i - 1]).length,
     errors: await page.evaluate((id) => window.vigiaConsole.view.tiles.get(id).errors, cam) };
 
