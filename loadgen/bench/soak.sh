@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Soak: N cameras with readers against one release vigia for a long time, and the slope of
+# vigia's resident memory over it (issue 11: "a 60-minute soak of 100 cameras with readers: RSS
+# slope ≈ 0"). vigia runs on its own ports with LL-HLS always muxed (`hlsAlwaysRemux`), so every
+# camera also keeps an HLS window; vigia-loadgen publishes the built-in 360p clip over RTSP/TCP
+# and pulls each camera back over RTSP, sampling vigia's RSS once a second.
+#
+# The slope is a least-squares line through the RSS samples after the warm-up (WARMUP minutes
+# after the ramp, when every window is full), in MiB per hour, with the RSS at the start and the
+# end of that window; the JSON and HTML reports stay in $OUT.
+#
+# usage: loadgen/bench/soak.sh            (CAMERAS=100 READERS=1 DURATION=60m WARMUP=5 BASE=24000)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+VIGIA_BIN=${VIGIA_BIN:-$ROOT/target/release/vigia}
+LOADGEN_BIN=${LOADGEN_BIN:-$ROOT/target/release/vigia-loadgen}
+CAMERAS=${CAMERAS:-100}
+READERS=${READERS:-1}
+DURATION=${DURATION:-60m}
+WARMUP=${WARMUP:-5}
+OUT=${OUT:-$ROOT/target/bench-soak}
+BASE=${BASE:-24000}
+RTSP=$((BASE + 554)) HLS=$((BASE + 888)) RTP=$BASE
+
+mkdir -p "$OUT"
+cat > "$OUT/vigia.yml" <<YAML
+rtspAddress: 127.0.0.1:$RTSP
+rtpAddress: :$RTP
+rtcpAddress: :$((RTP + 1))
+multicastRTPPort: $((RTP + 2))
+multicastRTCPPort: $((RTP + 3))
+hlsAddress: 127.0.0.1:$HLS
+hlsAlwaysRemux: yes
+webrtc: no
+api: no
+metrics: no
+playback: no
+logLevel: warn
+paths:
+  all_others:
+YAML
+
+(cd "$OUT" && exec "$VIGIA_BIN" vigia.yml >"$OUT/vigia.log" 2>&1) &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$RTSP) 2>/dev/null && break; sleep 0.1; done
+echo "vigia $pid ($(git -C "$ROOT" rev-parse --short HEAD)), $CAMERAS cameras x $READERS RTSP readers, $DURATION"
+"$LOADGEN_BIN" --target 127.0.0.1 --rtsp-port "$RTSP" --hls-port "$HLS" \
+  --cameras "$CAMERAS" --readers-per-camera "$READERS" --protocol rtsp \
+  --duration "$DURATION" --ramp 10s --server-pid "$pid" --quiet --report "$OUT/soak.json" >/dev/null
+
+python3 - "$OUT/soak.json" "$WARMUP" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+warmup_s = float(sys.argv[2]) * 60
+ticks = [t for t in report["series"] if t.get("server_rss_mib") is not None]
+xs = [t["t_s"] for t in ticks]
+start = xs[0] + 10 + warmup_s
+pts = [(x, t["server_rss_mib"]) for x, t in zip(xs, ticks) if x >= start]
+n = len(pts)
+mx = sum(x for x, _ in pts) / n
+my = sum(y for _, y in pts) / n
+slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+s = report["summary"]
+print(f"samples {n} over {(pts[-1][0] - pts[0][0]) / 60:.1f} min after warm-up; "
+      f"RSS {pts[0][1]:.1f} -> {pts[-1][1]:.1f} MiB (min {min(y for _, y in pts):.1f}, "
+      f"max {max(y for _, y in pts):.1f}); slope {slope * 3600:+.2f} MiB/hour; "
+      f"gaps {s['gaps']} stalls {s['stalls']} errors {s['errors']}")
+PY
