@@ -15,7 +15,7 @@ use vigia_events::{
     StreamHealthCheck,
 };
 
-use common::{BROKER, Bus, Harness, camera_body, plan_body, publish, str_of};
+use common::{BROKER, BrokerProxy, Bus, Harness, camera_body, plan_body, publish, str_of};
 
 fn about_camera(e: &Event, id: &str) -> bool {
     match &e.data {
@@ -235,6 +235,65 @@ async fn outbox_delivers_after_a_broker_outage() {
     h.delete_cameras().await;
     wait_sent(&h).await;
     relay.stop().await;
+    h.finish().await;
+}
+
+/// The broker goes away while cameras are created (every connection of the relay and the
+/// consumer closed, new ones refused) and comes back: the creates answer 201 during the outage
+/// and their `camera.created` are delivered once the relay reconnects (at least once: consumers
+/// drop copies by event id).
+#[tokio::test]
+async fn a_broker_killed_during_creates_loses_nothing() {
+    let mut bus = Bus::listen(&["camera.created"]).await;
+    let proxy = BrokerProxy::start().await;
+    let h = Harness::start_with_broker(Some(&proxy.url())).await;
+    let (_, city) = h.seed_city().await;
+    let before = camera_body(&city, "Antes", "rtsp://10.4.0.1/live");
+    let cam = h
+        .ok(
+            Method::POST,
+            "/v1/cameras",
+            Some(before),
+            StatusCode::CREATED,
+        )
+        .await;
+    let first = str_of(&cam["id"]);
+    bus.next(10, |e| about_camera(e, &first)).await;
+
+    proxy.cut();
+    let mut during = Vec::new();
+    for n in 0..3 {
+        let body = camera_body(
+            &city,
+            &format!("Durante {n}"),
+            &format!("rtsp://10.4.1.{n}/live"),
+        );
+        let cam = h
+            .ok(Method::POST, "/v1/cameras", Some(body), StatusCode::CREATED)
+            .await;
+        during.push(str_of(&cam["id"]));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        outbox::pending(h.app.pool()).await.unwrap() >= 3,
+        "kept in the outbox"
+    );
+
+    proxy.restore();
+    let mut seen = Vec::new();
+    while seen.len() < during.len() {
+        let e = bus
+            .next(20, |e| during.iter().any(|id| about_camera(e, id)))
+            .await;
+        let EventData::CameraCreated(c) = &e.data else {
+            unreachable!()
+        };
+        if !seen.contains(&c.camera_id) {
+            seen.push(c.camera_id.clone());
+        }
+    }
+    wait_sent(&h).await;
     h.finish().await;
 }
 
