@@ -75,4 +75,7 @@ if ! "$tools/clips/bin/python" -c "import PIL, numpy" >/dev/null 2>&1; then
   python3 -m venv "$tools/clips"
   "$tools/clips/bin/pip" install -q --disable-pip-version-check "pillow==12.3.0" "numpy==2.4.6"
 fi
+# ONNX Runtime and the PP-OCRv4 models for the AI sidecar's OCR stage (sidecars/ai/tests/ocr.rs),
+# pinned, in $tools/ai; the script does nothing when they are there.
+VIGIA_AI_MODELS="${VIGIA_AI_MODELS:-$tools/ai}" "$here/sidecars/ai/setup-models.sh" -q
 echo "outside tools: ok"

@@ -12,7 +12,10 @@ street sign with a word on it (`PARE`, `ESCOLA`...) is in every scene as text th
 plate.
 
     make_clips.py --out DIR [--clips N] [--seed S] [--seconds T] [--size WxH] [--night P]
-                  [--no-plates] [--ffmpeg PATH]
+                  [--no-plates] [--ffmpeg PATH] [--still]
+
+`--still` writes one raw RGB frame per scene instead of a clip (`still-NNN.rgb` and
+`still-NNN.json`: size, the plate and its box), for the OCR test (sidecars/ai/tests/ocr.rs).
 
 Needs Pillow and numpy (scripts/install-deps.sh puts them in a virtualenv,
 $VIGIA_TOOLS/clips, default ~/.cache/vigia-tools/clips) and ffmpeg with libx264.
@@ -266,25 +269,49 @@ def make_clip(args, index, font_list):
     bg = background(w, h, rng)
     np_rng = np.random.default_rng(rng.randrange(2**32))
     noise = [np_rng.normal(0, 9, (h, w, 3)).astype(np.float32) for _ in range(4)] if is_night else None
+    if args.still:
+        return write_still(args, index, cars, bg, is_night, noise)
     name = f"clip-{index:03d}"
     mp4 = args.out / f"{name}.mp4"
     enc = subprocess.Popen(ffmpeg_command(args, mp4), stdin=subprocess.PIPE)
     for frame in range(total):
-        img = bg.copy().convert("RGBA")
-        for car in cars:
-            x = car.x_at(frame, w)
-            if x is not None:
-                img.alpha_composite(car.sprite, (max(x, 0), car.y), (max(-x, 0), 0))
-        rgb = np.asarray(img.convert("RGB"))
-        if is_night:
-            rgb = night(rgb, noise[frame % len(noise)])
-            for car in cars:
-                relight_plate(rgb, car.plate_box_on_screen(frame, w))
-        enc.stdin.write(rgb.tobytes())
+        enc.stdin.write(render_frame(args, cars, bg, is_night, noise, frame).tobytes())
     enc.stdin.close()
     if enc.wait() != 0:
         sys.exit(f"make_clips: ffmpeg failed on {mp4}")
     truth = ground_truth(args, name, cars, total, is_night)
+    (args.out / f"{name}.json").write_text(json.dumps(truth, indent=2) + "\n")
+    return truth
+
+
+def render_frame(args, cars, bg, is_night, noise, frame):
+    """Frame number `frame` of a scene as an RGB array (height x width x 3)."""
+    w = args.width
+    img = bg.copy().convert("RGBA")
+    for car in cars:
+        x = car.x_at(frame, w)
+        if x is not None:
+            img.alpha_composite(car.sprite, (max(x, 0), car.y), (max(-x, 0), 0))
+    rgb = np.asarray(img.convert("RGB"))
+    if is_night:
+        rgb = night(rgb, noise[frame % len(noise)])
+        for car in cars:
+            relight_plate(rgb, car.plate_box_on_screen(frame, w))
+    return rgb
+
+
+def write_still(args, index, cars, bg, is_night, noise):
+    """--still: the scene's first car in the middle of the frames where its plate is wholly in
+    the picture, as raw RGB (`still-NNN.rgb`, width x height x 3 bytes, rows top down) with
+    its ground truth in `still-NNN.json`."""
+    car = cars[0]
+    visible = [f for f in range(car.start, car.start + car.frames) if car.plate_box_at(f, args.width)]
+    frame = visible[len(visible) // 2] if visible else car.start + car.frames // 2
+    name = f"still-{index:03d}"
+    (args.out / f"{name}.rgb").write_bytes(render_frame(args, cars, bg, is_night, noise, frame).tobytes())
+    box = car.plate_box_at(frame, args.width)
+    truth = {"image": f"{name}.rgb", "seed": args.seed, "width": args.width, "height": args.height,
+             "night": is_night, "frame": frame, "plates": [dict(car.truth, box=list(box))] if car.truth and box else []}
     (args.out / f"{name}.json").write_text(json.dumps(truth, indent=2) + "\n")
     return truth
 
@@ -330,6 +357,8 @@ def parse_args(argv):
     p.add_argument("--night", type=float, default=0.3, help="share of night clips, 0..1")
     p.add_argument("--no-plates", action="store_true", help="cars without plates")
     p.add_argument("--ffmpeg", default="ffmpeg")
+    p.add_argument("--still", action="store_true",
+                   help="one raw RGB frame per scene (still-NNN.rgb + .json) instead of clips")
     args = p.parse_args(argv)
     try:
         args.width, args.height = (int(v) for v in args.size.split("x"))
@@ -347,7 +376,10 @@ def main(argv):
     for i in range(args.clips):
         truth = make_clip(args, i, font_list)
         shown = ", ".join(p["printed"] for p in truth["plates"]) or "no plates"
-        print(f"{args.out / truth['clip']}: {truth['frames']} frames, {shown}")
+        if args.still:
+            print(f"{args.out / truth['image']}: frame {truth['frame']}, {shown}")
+        else:
+            print(f"{args.out / truth['clip']}: {truth['frames']} frames, {shown}")
 
 
 if __name__ == "__main__":

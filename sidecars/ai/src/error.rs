@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::config::ConfigError;
+use crate::ocr::OcrError;
 use crate::plate::PlateError;
 use crate::watchlist::WatchlistError;
 
@@ -16,6 +17,9 @@ pub enum Error {
     /// A watch list that cannot be loaded.
     #[error(transparent)]
     Watchlist(#[from] WatchlistError),
+    /// The OCR stage cannot load or run.
+    #[error(transparent)]
+    Ocr(#[from] OcrError),
     /// Text that is not a plate.
     #[error(transparent)]
     Plate(#[from] PlateError),

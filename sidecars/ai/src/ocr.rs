@@ -1,0 +1,501 @@
+//! Text in a decoded frame: PP-OCRv4 detection and recognition on ONNX Runtime (`ort`,
+//! `load-dynamic`).
+//!
+//! The runtime library (`libonnxruntime.so.*` from the `onnxruntime` PyPI wheel) and the two
+//! models (`ch_PP-OCRv4_det_infer.onnx`, `ch_PP-OCRv4_rec_infer.onnx` from the
+//! `rapidocr-onnxruntime` wheel, Apache-2.0) are read from one directory that
+//! `sidecars/ai/setup-models.sh` fills; nothing is downloaded at run time, and a missing file is
+//! an error naming it and that command.
+//!
+//! [`Ocr::read`] runs detection on the frame scaled to a long side of at most 960 pixels, turns
+//! the probability map into axis-aligned boxes (`ocr/det.rs`), crops each box from the full-size
+//! frame and recognises it at height 48 with greedy CTC decoding (`ocr/rec.rs`). The pre- and
+//! post-processing are pure functions tested without the models; `tests/ocr.rs` runs the models
+//! on rendered plates. Unlike the rest of the crate this module reads the clock, only to report
+//! how long each stage took ([`OcrTimings`]).
+//!
+//! One ONNX Runtime environment serves the process (ONNX Runtime allows one): the first
+//! [`Ocr::load`] loads the library from its directory and later ones reuse it. Sessions are
+//! behind a mutex each (`ort` runs a session through `&mut`), so one `Ocr` shared by several
+//! cameras' tasks runs one frame at a time per stage.
+
+mod det;
+mod rec;
+mod resize;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+
+/// The ONNX Runtime library `setup-models.sh` extracts; its version matches `ort`'s `api-31`.
+pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
+/// The PP-OCRv4 detection model.
+pub const DET_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
+/// The PP-OCRv4 recognition model (its character list is in its `character` metadata).
+pub const REC_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
+/// The command that fetches the three files.
+pub const SETUP_COMMAND: &str = "sidecars/ai/setup-models.sh";
+/// Detection input's long side limit, in pixels.
+pub const DET_LIMIT: usize = 960;
+
+/// The models directory from the environment: `VIGIA_AI_MODELS`, else `$VIGIA_TOOLS/ai`, else
+/// `$HOME/.cache/vigia-tools/ai` (where `setup-models.sh` puts them by default).
+pub fn models_dir(var: impl Fn(&str) -> Option<String>) -> PathBuf {
+    if let Some(dir) = var("VIGIA_AI_MODELS").filter(|v| !v.is_empty()) {
+        return dir.into();
+    }
+    let tools = var("VIGIA_TOOLS")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(&var("HOME").unwrap_or_default()).join(".cache/vigia-tools"));
+    tools.join("ai")
+}
+
+/// Why the OCR stage cannot load or run. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OcrError {
+    /// A file the OCR stage needs is not there.
+    #[error("{}: missing; run {SETUP_COMMAND} (or set VIGIA_AI_MODELS to where it put them)", path.display())]
+    MissingFile {
+        /// The file looked for.
+        path: PathBuf,
+    },
+    /// ONNX Runtime failed: loading the library or a model, or running one.
+    #[error("{what}: {cause}")]
+    Runtime {
+        /// What was being done, naming the file or the stage.
+        what: String,
+        /// ONNX Runtime's message.
+        cause: String,
+    },
+    /// A frame whose buffer does not hold `width` x `height` pixels of its format.
+    #[error("frame {width}x{height} {format:?} needs {needed} bytes, has {len}")]
+    BadFrame {
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+        /// Pixel format.
+        format: PixelFormat,
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        len: usize,
+    },
+}
+
+/// How a frame's pixels are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// One byte per pixel (luma: what a decoder's Y plane gives).
+    Gray,
+    /// Three bytes per pixel, R, G, B.
+    Rgb,
+}
+
+/// A borrowed frame: `width` x `height` pixels, rows top down, no padding between rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    width: usize,
+    height: usize,
+    format: PixelFormat,
+    data: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    /// A view of `data`, checked to hold exactly `width` x `height` pixels of `format`.
+    pub fn new(
+        width: usize,
+        height: usize,
+        format: PixelFormat,
+        data: &'a [u8],
+    ) -> Result<Frame<'a>, OcrError> {
+        let per_pixel = match format {
+            PixelFormat::Gray => 1,
+            PixelFormat::Rgb => 3,
+        };
+        let needed = width * height * per_pixel;
+        if data.len() != needed || width == 0 || height == 0 {
+            let len = data.len();
+            return Err(OcrError::BadFrame {
+                width,
+                height,
+                format,
+                needed,
+                len,
+            });
+        }
+        Ok(Frame {
+            width,
+            height,
+            format,
+            data,
+        })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// The whole frame as a box.
+    pub fn full(&self) -> BBox {
+        BBox {
+            x0: 0,
+            y0: 0,
+            x1: self.width as u32,
+            y1: self.height as u32,
+        }
+    }
+
+    /// The pixel at (x, y) as B, G, R; callers keep x and y inside the frame.
+    fn bgr(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = y * self.width + x;
+        match self.format {
+            PixelFormat::Gray => {
+                let v = self.data.get(i).copied().unwrap_or(0);
+                [v, v, v]
+            }
+            PixelFormat::Rgb => match self.data.get(3 * i..3 * i + 3) {
+                Some(p) => [p[2], p[1], p[0]],
+                None => [0; 3],
+            },
+        }
+    }
+}
+
+/// An axis-aligned box in pixels: columns `x0..x1`, rows `y0..y1` (ends exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BBox {
+    /// Left column.
+    pub x0: u32,
+    /// Top row.
+    pub y0: u32,
+    /// One past the right column.
+    pub x1: u32,
+    /// One past the bottom row.
+    pub y1: u32,
+}
+
+impl BBox {
+    /// Width in pixels (0 for an empty box).
+    pub fn width(&self) -> u32 {
+        self.x1.saturating_sub(self.x0)
+    }
+
+    /// Height in pixels (0 for an empty box).
+    pub fn height(&self) -> u32 {
+        self.y1.saturating_sub(self.y0)
+    }
+}
+
+/// One line of text found in a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextRead {
+    /// The recognised text as the model spells it (`plate::read_plate` makes a plate of it).
+    pub text: String,
+    /// Mean probability of the decoded characters, 0..1.
+    pub confidence: f32,
+    /// Where in the frame, in the frame's pixels.
+    pub bbox: BBox,
+}
+
+/// Time spent on one frame, per stage, for metrics and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OcrTimings {
+    /// Detection: resize, normalise, model, boxes.
+    pub det_ms: f64,
+    /// Recognition of every box: crop, resize, model, decoding.
+    pub rec_ms: f64,
+    /// Boxes detected (and recognised).
+    pub boxes: usize,
+}
+
+/// The OCR stage: ONNX Runtime with both models loaded. See the module documentation.
+pub struct Ocr {
+    det: Mutex<Session>,
+    rec: Mutex<Session>,
+    charset: Vec<String>,
+    params: det::DbParams,
+}
+
+/// The process's ONNX Runtime environment (ONNX Runtime allows one per process), or why it
+/// could not be made.
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, OcrError>> = OnceLock::new();
+
+impl Ocr {
+    /// Loads ONNX Runtime and both models from `dir`, each model's operators on `threads`
+    /// threads. Every file is checked first, so a missing one is named with the setup command.
+    pub fn load(dir: &Path, threads: usize) -> Result<Ocr, OcrError> {
+        for file in [ORT_LIBRARY, DET_MODEL, REC_MODEL] {
+            let path = dir.join(file);
+            if !path.is_file() {
+                return Err(OcrError::MissingFile { path });
+            }
+        }
+        let env = environment(&dir.join(ORT_LIBRARY))?;
+        let det = session(&env, &dir.join(DET_MODEL), threads)?;
+        let rec = session(&env, &dir.join(REC_MODEL), threads)?;
+        let character = rec
+            .metadata()
+            .ok()
+            .and_then(|m| m.custom("character"))
+            .ok_or_else(|| OcrError::Runtime {
+                what: format!("{}", dir.join(REC_MODEL).display()),
+                cause: "no `character` metadata (not the PP-OCRv4 recognition model?)".to_owned(),
+            })?;
+        Ok(Ocr {
+            det: Mutex::new(det),
+            rec: Mutex::new(rec),
+            charset: rec::charset(&character),
+            params: det::DbParams::default(),
+        })
+    }
+
+    /// [`Ocr::load`] from [`models_dir`] of the process environment.
+    pub fn from_env(threads: usize) -> Result<Ocr, OcrError> {
+        Ocr::load(&models_dir(|k| std::env::var(k).ok()), threads)
+    }
+
+    /// The recognition model's classes (blank first, space last): 6625 for PP-OCRv4.
+    pub fn classes(&self) -> usize {
+        self.charset.len()
+    }
+
+    /// Every line of text in `frame`, top to bottom; lines recognised as empty are left out.
+    pub fn read(&self, frame: &Frame<'_>) -> Result<Vec<TextRead>, OcrError> {
+        self.read_timed(frame).map(|(reads, _)| reads)
+    }
+
+    /// [`Ocr::read`] with the time each stage took.
+    pub fn read_timed(&self, frame: &Frame<'_>) -> Result<(Vec<TextRead>, OcrTimings), OcrError> {
+        let started = Instant::now();
+        let boxes = self.detect(frame)?;
+        let detected = Instant::now();
+        let mut reads = Vec::with_capacity(boxes.len());
+        for bbox in &boxes {
+            let (text, confidence) = self.recognise(frame, *bbox)?;
+            if !text.trim().is_empty() {
+                reads.push(TextRead {
+                    text,
+                    confidence,
+                    bbox: *bbox,
+                });
+            }
+        }
+        let timings = OcrTimings {
+            det_ms: ms(detected - started),
+            rec_ms: ms(detected.elapsed()),
+            boxes: boxes.len(),
+        };
+        Ok((reads, timings))
+    }
+
+    /// Text boxes in frame pixels.
+    fn detect(&self, frame: &Frame<'_>) -> Result<Vec<BBox>, OcrError> {
+        let (w, h) = det::input_size(frame.width, frame.height, DET_LIMIT);
+        let mut input = vec![0.0f32; 3 * w * h];
+        resize::resize_into(
+            frame,
+            frame.full(),
+            w,
+            h,
+            resize::DET_NORMALISE,
+            &mut input,
+            w,
+        );
+        let mut session = lock(&self.det);
+        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], &*input))
+            .map_err(run_error("detection input"))?;
+        let outputs = session
+            .run(ort::inputs![tensor])
+            .map_err(run_error("detection"))?;
+        let (shape, prob) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(run_error("detection output"))?;
+        let (mh, mw) = match **shape {
+            [.., mh, mw] => (mh as usize, mw as usize),
+            _ => return Ok(Vec::new()),
+        };
+        let (sx, sy) = (
+            frame.width as f64 / mw as f64,
+            frame.height as f64 / mh as f64,
+        );
+        let scale = |v: u32, s: f64, max: usize| ((v as f64 * s).round() as usize).min(max) as u32;
+        Ok(det::find_boxes(prob, mw, mh, &self.params)
+            .into_iter()
+            .map(|b| BBox {
+                x0: scale(b.bbox.x0, sx, frame.width),
+                y0: scale(b.bbox.y0, sy, frame.height),
+                x1: scale(b.bbox.x1, sx, frame.width),
+                y1: scale(b.bbox.y1, sy, frame.height),
+            })
+            .filter(|b| b.width() > 0 && b.height() > 0)
+            .collect())
+    }
+
+    /// The text in `bbox` of `frame` and its confidence.
+    fn recognise(&self, frame: &Frame<'_>, bbox: BBox) -> Result<(String, f32), OcrError> {
+        let (content, w) = rec::input_width(bbox.width() as usize, bbox.height() as usize);
+        let mut input = vec![0.0f32; 3 * rec::HEIGHT * w];
+        resize::resize_into(
+            frame,
+            bbox,
+            content,
+            rec::HEIGHT,
+            resize::REC_NORMALISE,
+            &mut input,
+            w,
+        );
+        let mut session = lock(&self.rec);
+        let tensor = TensorRef::from_array_view(([1usize, 3, rec::HEIGHT, w], &*input))
+            .map_err(run_error("recognition input"))?;
+        let outputs = session
+            .run(ort::inputs![tensor])
+            .map_err(run_error("recognition"))?;
+        let (shape, probs) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(run_error("recognition output"))?;
+        let (steps, classes) = match **shape {
+            [_, steps, classes] => (steps as usize, classes as usize),
+            _ => return Ok((String::new(), 0.0)),
+        };
+        Ok(rec::ctc_greedy(probs, steps, classes, &self.charset))
+    }
+}
+
+/// The process's environment, made on first use with the library at `library`.
+fn environment(library: &Path) -> Result<ort::environment::Environment, OcrError> {
+    ENVIRONMENT
+        .get_or_init(|| {
+            let what = || format!("loading ONNX Runtime from {}", library.display());
+            ort::init_from(library)
+                .map_err(|e| OcrError::Runtime {
+                    what: what(),
+                    cause: e.to_string(),
+                })?
+                .with_name("vigia-ai")
+                .build()
+                .map_err(|e| OcrError::Runtime {
+                    what: what(),
+                    cause: e.to_string(),
+                })
+        })
+        .clone()
+}
+
+/// A session on the model at `path`, fully optimised, on `threads` intra-op threads.
+fn session(
+    env: &ort::environment::Environment,
+    path: &Path,
+    threads: usize,
+) -> Result<Session, OcrError> {
+    let err = |e: ort::Error<ort::session::builder::SessionBuilder>| OcrError::Runtime {
+        what: format!("loading {}", path.display()),
+        cause: e.to_string(),
+    };
+    Session::builder(env)
+        .map_err(|e| OcrError::Runtime {
+            what: format!("loading {}", path.display()),
+            cause: e.to_string(),
+        })?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(err)?
+        .with_intra_threads(threads.max(1))
+        .map_err(err)?
+        .commit_from_file(path)
+        .map_err(|e| OcrError::Runtime {
+            what: format!("loading {}", path.display()),
+            cause: e.to_string(),
+        })
+}
+
+/// Maps an `ort` error of `stage` to [`OcrError::Runtime`].
+fn run_error(stage: &'static str) -> impl Fn(ort::Error) -> OcrError {
+    move |e| OcrError::Runtime {
+        what: stage.to_owned(),
+        cause: e.to_string(),
+    }
+}
+
+/// The session, even if a panic poisoned its lock (a session holds no state between runs).
+fn lock(m: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A duration in milliseconds.
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_named_with_the_setup_command() {
+        let dir = std::env::temp_dir().join(format!("vigia-ai-no-models-{}", std::process::id()));
+        let err = Ocr::load(&dir, 1).err().expect("no models there");
+        assert_eq!(
+            err,
+            OcrError::MissingFile {
+                path: dir.join(ORT_LIBRARY)
+            }
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(ORT_LIBRARY) && message.contains(SETUP_COMMAND),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn models_dir_prefers_the_variable_then_the_tools_cache() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            models_dir(env(&[("VIGIA_AI_MODELS", "/m"), ("HOME", "/h")])),
+            PathBuf::from("/m")
+        );
+        assert_eq!(
+            models_dir(env(&[("VIGIA_TOOLS", "/t"), ("HOME", "/h")])),
+            PathBuf::from("/t/ai")
+        );
+        assert_eq!(
+            models_dir(env(&[("HOME", "/h")])),
+            PathBuf::from("/h/.cache/vigia-tools/ai")
+        );
+    }
+
+    #[test]
+    fn frames_must_hold_exactly_their_pixels() {
+        assert!(Frame::new(4, 2, PixelFormat::Rgb, &[0; 24]).is_ok());
+        let err = Frame::new(4, 2, PixelFormat::Rgb, &[0; 8]).expect_err("too short");
+        assert_eq!(
+            err,
+            OcrError::BadFrame {
+                width: 4,
+                height: 2,
+                format: PixelFormat::Rgb,
+                needed: 24,
+                len: 8
+            }
+        );
+        assert!(Frame::new(0, 0, PixelFormat::Gray, &[]).is_err());
+    }
+}
