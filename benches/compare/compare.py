@@ -11,7 +11,7 @@ What it measures, each run against a fresh server, one server at a time, A B B A
    the server's process tree, from /proc) per stream-minute over a steady window, and RSS per
    camera (RSS at the end of the window minus RSS before the first camera, over N). The ffmpeg
    pushers' own CPU is measured too: where it eats most of the machine the figures are noisy.
-   For larger N (default 500) Vigia alone is fed by vigia-loadgen cameras (one process, same
+   At 100 and 500 cameras Vigia alone is fed by vigia-loadgen cameras (one process, same
    clip), stated as such in the table: ~500 ffmpeg processes do not fit on a 2-core machine.
 2. RTSP re-serve. R readers (vigia-loadgen, RTSP over TCP) of one 2 Mbit/s stream: Vigia fed by a
    vigia-loadgen camera, gst-rtsp-server (gst_rtsp_relay.py) fed with RTP from
@@ -25,8 +25,8 @@ What it measures, each run against a fresh server, one server at a time, A B B A
 
 usage:
     cargo build --release -j2 -p vigia -p vigia-loadgen --bin vigia --bin vigia-loadgen
-    python3 benches/compare/compare.py [--quick] [--seconds 40] [--cameras 10,100]
-        [--loadgen-cameras 500] [--rtsp-readers 500] [--hls-viewers 200] [--base 21000]
+    python3 benches/compare/compare.py [--quick] [--seconds 40] [--cameras 10,40,100]
+        [--loadgen-cameras 100,500] [--rtsp-readers 500] [--hls-viewers 200] [--base 21000]
 
 Installs nginx-light, libnginx-mod-rtmp, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins
 with apt-get when they are missing. Ports: BASE..BASE+999 (default 21000-21999), all on
@@ -34,6 +34,7 @@ with apt-get when they are missing. Ports: BASE..BASE+999 (default 21000-21999),
 --keep; every process it starts is stopped by its pid.
 """
 import argparse
+import http.client
 import json
 import os
 import resource
@@ -44,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -334,14 +334,19 @@ def count_live(kind, work, name, ports, n, prefix="cam"):
             except OSError:
                 pass
         return live
+    # One source address per request, as vigia-loadgen does: from one address Vigia's default
+    # httpRateLimit (100/s per IP) answers most of 500 quick requests with 429.
     live = 0
     for i in range(n):
+        conn = http.client.HTTPConnection("127.0.0.1", ports.vigia_hls, timeout=3,
+                                          source_address=(f"127.0.0.{2 + i % 253}", 0))
         try:
-            url = f"http://127.0.0.1:{ports.vigia_hls}/{prefix}{i}/index.m3u8"
-            with urllib.request.urlopen(url, timeout=3) as r:
-                live += r.status == 200
+            conn.request("GET", f"/{prefix}{i}/index.m3u8")
+            live += conn.getresponse().status == 200
         except OSError:
             pass
+        finally:
+            conn.close()
     return live
 
 
@@ -355,22 +360,34 @@ def ingest_loadgen(args, work, ports, clip, n, run):
         rss0 = rss_mib(tree(server.pid))
         lg = loadgen(args, ports, clip, server, n, 0, "rtsp", args.seconds + args.settle + 5,
                      args.ramp, report, open(os.path.join(work, name, "loadgen.log"), "w"))
+        lg_started = time.time()
         time.sleep(args.ramp + args.settle)
+        t0 = time.time() - lg_started
         w = window(server, args.seconds, [lg])
         live = count_live("vigia", work, name, ports, n, "loadgen-cam")
         lg.wait(args.seconds + 60)
         s = json.load(open(report))["summary"]
     finally:
         stop(server)
-    minutes = n * w["wall_s"] / 60
+    # Cameras Vigia dropped during the window (readTimeout under load) publish no more
+    # stream-minutes: count the cameras up in each second of the window.
+    inside = [x["cameras"] for x in json.load(open(report))["series"]
+              if t0 < x["t_s"] <= t0 + w["wall_s"] + 0.5]
+    up = sum(inside) / len(inside) if inside else n
+    minutes = up * w["wall_s"] / 60
     return {"server": "vigia", "pusher": "vigia-loadgen", "cameras": n, "run": run,
             "cpu_s_per_stream_minute": w["cpu_s"] / minutes,
             "server_cpu_pct": 100 * w["cpu_s"] / w["wall_s"],
             "pushers_cpu_pct": 100 * w["others_cpu_s"] / w["wall_s"],
             "rss_idle_mib": rss0, "rss_mib": w["rss_mib"],
             "rss_per_camera_mib": (w["rss_mib"] - rss0) / n,
+            "cameras_up_in_window": up, "cameras_up_at_end": rep_end(report),
             "streams_live": live, "cameras_peak": s["cameras_peak"], "errors": s["errors"],
             "send_schedule_ratio": s["send_schedule_ratio"]}
+
+
+def rep_end(report):
+    return json.load(open(report))["series"][-1]["cameras"]
 
 
 def readers(args, work, ports, clip, mp4, kind, n, run):
@@ -463,6 +480,10 @@ def table(results, args):
             out.append(f"| push ingest → HLS, no viewers: CPU-s per stream-minute; RSS/camera MiB "
                        f"| {n} cameras, vigia-loadgen pusher ({lc} % of a core) | {vs}; {rs} "
                        f"| not run (no pusher of that size for RTMP here) | | ≤ 0.03; ≤ 2.5 |")
+            ups = "/".join(f"{r['cameras_up_in_window']:.0f}, {r['cameras_up_at_end']}, "
+                           f"{r['errors']}" for r in lgv)
+            out.append(f"| cameras up in the window (mean), at the end; publisher errors | "
+                       f"{n} cameras, vigia-loadgen pusher | {ups} | | | all {n}, 0 |")
     rd = results["readers"]
     for n in sorted({r["readers"] for r in rd if r["server"] != "vigia-hls"}):
         v = [r for r in rd if r["readers"] == n and r["server"] == "vigia-rtsp"]
@@ -507,8 +528,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke check: 10 s windows, small loads")
     ap.add_argument("--seconds", type=float, default=40, help="measured window per run")
-    ap.add_argument("--cameras", default="10,100", help="ffmpeg-pushed ingest loads, both servers")
-    ap.add_argument("--loadgen-cameras", default="500", help="vigia-loadgen-pushed loads (Vigia)")
+    ap.add_argument("--cameras", default="10,40,100", help="ffmpeg-pushed ingest loads, both servers")
+    ap.add_argument("--loadgen-cameras", default="100,500", help="vigia-loadgen-pushed loads (Vigia)")
     ap.add_argument("--rtsp-readers", default="500", help="RTSP readers of one stream")
     ap.add_argument("--hls-viewers", default="200", help="LL-HLS viewers of one stream (Vigia)")
     ap.add_argument("--ramp", type=float, default=5, help="seconds over which cameras start")
