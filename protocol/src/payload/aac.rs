@@ -10,7 +10,7 @@ use vigia_media::time::Timestamp;
 use super::{
     Case, DepacketizeError, DepacketizeErrorKind, DepacketizeStats, Depacketizer, MAX_AU_SIZE,
     OutPacket, PacketWriter, PacketizeError, Packetizer, PacketizerConfig, ReadyQueue, RtpTimeline,
-    SeqEvent, fixture, rtp,
+    SeqEvent, copy_exact, fixture, rtp,
 };
 use crate::rtp::RtpPacket;
 
@@ -108,6 +108,7 @@ impl AacDepacketizer {
             frames.push(data.slice(pos..pos + size));
             pos += size;
         }
+        self.stats.bytes_copied += copy_exact(&mut frames, |_| true) as u64;
         self.emit(ts, frames);
         Ok(())
     }

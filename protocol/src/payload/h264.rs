@@ -109,7 +109,7 @@ fn fu_a(asm: &mut NalAssembler<H264>, p: &Bytes) -> Result<(), Fail> {
         return Err(asm.fail(Fail::Invalid("FU-A shorter than 2 bytes")));
     };
     let header = [(indicator & 0xE0) | (fu & 0x1F)];
-    asm.fragment(&header, fu, &p[2..])
+    asm.fragment(&header, fu, p.slice(2..))
 }
 
 /// Depacketizer for H.264 (RFC 6184 packetization modes 0 and 1).
@@ -357,13 +357,22 @@ mod tests {
     }
 
     #[test]
-    fn single_nals_are_slices_of_the_packet() {
-        let raw = Bytes::from(rtp(1, 0, true, &[0x65, 1, 2, 3]));
+    fn units_are_copies_not_slices_of_the_packet() {
+        // A unit held in a ring must not keep alive the receive buffer its packets were read
+        // into (issue 11): every byte is copied once, single NAL units and fragments alike.
+        let sei = Bytes::from(rtp(1, 0, false, &[0x06, 5, 1, 0x80]));
+        let fu_start = Bytes::from(rtp(2, 0, false, &[0x7C, 0x85, 1, 2]));
+        let fu_end = Bytes::from(rtp(3, 0, true, &[0x7C, 0x45, 3]));
         let mut d = dep();
-        d.push(&RtpPacket::parse(raw.clone()).unwrap()).unwrap();
+        for raw in [&sei, &fu_start, &fu_end] {
+            d.push(&RtpPacket::parse(raw.clone()).unwrap()).unwrap();
+        }
         let au = d.pull().unwrap();
-        assert_eq!(au.data[0].as_ptr(), raw[12..].as_ptr());
-        assert_eq!(d.stats().bytes_copied, 0);
+        assert_eq!(au.data, [&sei[12..], &[0x65, 1, 2, 3][..]]);
+        for (nal, raw) in au.data.iter().zip([&sei, &fu_start]) {
+            assert!(!raw.as_ptr_range().contains(&nal.as_ptr()), "copied");
+        }
+        assert_eq!(d.stats().bytes_copied, 4 + 3);
     }
 
     fn track() -> Track {

@@ -118,7 +118,7 @@ fn fragmentation_unit(asm: &mut NalAssembler<H265>, p: &Bytes, h0: u8, h1: u8) -
         return Err(asm.fail(Fail::Invalid("FU shorter than 3 bytes")));
     };
     let header = [(h0 & 0x81) | ((fu & 0x3F) << 1), h1];
-    asm.fragment(&header, fu, &p[3..])
+    asm.fragment(&header, fu, p.slice(3..))
 }
 
 /// Depacketizer for H.265 (RFC 7798, no DONL).

@@ -1,9 +1,13 @@
 //! RTP payload formats: packetizers and depacketizers per codec.
 //!
 //! Depacketizers are push/pull: [`Depacketizer::push`] one RTP packet, then
-//! [`Depacketizer::pull`] until `None`. Output access units carry `Bytes` slices of the received
-//! packets; only fragmented units (H.264 FU-A, H.265 FU, fragmented AAC frames) are copied, into
-//! one buffer bounded by [`MAX_AU_SIZE`]. Timestamps are RTP time unwrapped to i64 such that
+//! [`Depacketizer::pull`] until `None`. Every byte of an output access unit is copied once from
+//! the received packets, into buffers of exactly the unit's size (at most [`MAX_AU_SIZE`]):
+//! fragments (H.264 FU-A, H.265 FU, fragmented AAC frames) stay slices of their packets until
+//! the fragmented NAL unit or frame is complete, then go into one buffer of its size; the rest of
+//! a unit goes into one buffer when the unit is complete. Slices of the packets would keep the
+//! connection's whole receive buffers (64 KiB each) alive for as long as a ring holds the unit,
+//! which made a camera's ring several times larger than its media (issue 11). Timestamps are RTP time unwrapped to i64 such that
 //! `pts.ticks as u32` is the packet's RTP timestamp, so RTCP sender reports map them directly
 //! ([`crate::rtcp::SenderReportState::wallclock_us`]).
 //!
@@ -107,7 +111,8 @@ pub struct DepacketizeStats {
     pub access_units: u64,
     /// Access units dropped because of loss, errors, or an unread output queue.
     pub access_units_dropped: u64,
-    /// Payload bytes copied while reassembling fragments.
+    /// Payload bytes copied into access units: every byte of a unit is copied once, into a
+    /// buffer of the unit's exact size (see the module doc).
     pub bytes_copied: u64,
 }
 
@@ -367,6 +372,39 @@ impl ReadyQueue {
             assert!(au.len() <= MAX_AU_SIZE, "oversized access unit queued");
         }
     }
+}
+
+/// Copies the chunks `selected` picks (by index) into one allocation of exactly their total
+/// length and points each at its copy; returns how many bytes were copied.
+///
+/// Received packets are slices of a connection's receive buffer (64 KiB for RTSP over TCP). A
+/// unit held in a ring as such slices would keep alive every receive buffer its packets were
+/// read into, for as long as the ring holds the unit: several times the unit's own size (issue
+/// 11). So the bytes of a unit are copied once, exactly sized, as it leaves the depacketizer.
+fn copy_exact(chunks: &mut [Bytes], selected: impl Fn(usize) -> bool) -> usize {
+    let total: usize = (0..chunks.len())
+        .filter(|&i| selected(i))
+        .filter_map(|i| chunks.get(i).map(Bytes::len))
+        .sum();
+    if total == 0 {
+        return 0;
+    }
+    let mut buf = BytesMut::with_capacity(total);
+    for (i, chunk) in chunks.iter().enumerate() {
+        if selected(i) {
+            buf.extend_from_slice(chunk);
+        }
+    }
+    let buf = buf.freeze();
+    let mut pos = 0;
+    for (i, chunk) in chunks.iter_mut().enumerate() {
+        if selected(i) {
+            let end = pos + chunk.len();
+            *chunk = buf.slice(pos..end);
+            pos = end;
+        }
+    }
+    total
 }
 
 /// Sequence numbering and header writing shared by all packetizers.

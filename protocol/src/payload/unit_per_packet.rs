@@ -1,6 +1,7 @@
 //! Depacketizing shared by the audio formats that carry one access unit per RTP packet, the
 //! payload as its only chunk: G.711 (RFC 3551 §4.5.14) and Opus (RFC 7587 §4.2).
 
+use bytes::Bytes;
 use vigia_media::model::AccessUnit;
 use vigia_media::time::Timestamp;
 
@@ -51,7 +52,14 @@ impl UnitPerPacket {
             return Err(DepacketizeErrorKind::Invalid(self.invalid).at(pkt));
         }
         let pts = Timestamp::new(ts, self.clock_rate);
-        let au = AccessUnit::new(self.track, pts, true, vec![pkt.payload.clone()]);
+        // A copy: a slice would keep the whole receive buffer alive (see the module doc).
+        let au = AccessUnit::new(
+            self.track,
+            pts,
+            true,
+            vec![Bytes::copy_from_slice(&pkt.payload)],
+        );
+        self.stats.bytes_copied += len as u64;
         self.ready.push(au, &mut self.stats);
         Ok(())
     }

@@ -12,7 +12,7 @@ use vigia_media::time::Timestamp;
 
 use super::{
     DepacketizeError, DepacketizeErrorKind, DepacketizeStats, MAX_AU_SIZE, OutPacket, PacketWriter,
-    PacketizeError, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent,
+    PacketizeError, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent, copy_exact,
 };
 use crate::rtp::RtpPacket;
 
@@ -51,16 +51,36 @@ pub(super) type Fail = DepacketizeErrorKind;
 struct Building {
     ts: i64,
     nals: Vec<Bytes>,
+    /// Bit `i`: NAL unit `i` (of the first 64) is already a copy of its own (a reassembled
+    /// fragmentation unit); the others are slices of received packets, copied when the unit is
+    /// finished (a bitmask, not a list, so a unit costs no allocation for it; past 64 NAL units
+    /// a reassembled one is copied a second time, which is only slower).
+    copied: u64,
     size: usize,
     keyframe: bool,
     params_changed: bool,
 }
 
-/// A fragmented NAL unit being reassembled.
+/// A fragmented NAL unit being reassembled: the fragments stay slices of their packets until
+/// the last one arrives, then are copied once into a buffer of exactly the NAL unit's size.
 #[derive(Clone, Debug)]
 struct Fragment {
     nal_type: u8,
-    buf: BytesMut,
+    /// The reconstructed NAL header (its first `S::HEADER_LEN` bytes).
+    header: [u8; 2],
+    pieces: Vec<Bytes>,
+    /// NAL unit length so far, header included.
+    len: usize,
+}
+
+impl Fragment {
+    /// The NAL unit in one buffer of exactly its length.
+    fn assemble(&self, header_len: usize) -> Bytes {
+        let mut buf = BytesMut::with_capacity(self.len);
+        buf.extend_from_slice(self.header.get(..header_len).unwrap_or_default());
+        self.pieces.iter().for_each(|p| buf.extend_from_slice(p));
+        buf.freeze()
+    }
 }
 
 /// Per-track state for assembling NAL units of codec `S` into access units.
@@ -72,6 +92,8 @@ pub(super) struct NalAssembler<S> {
     timeline: RtpTimeline,
     cur: Option<Building>,
     frag: Option<Fragment>,
+    /// The last fragment list, emptied, reused by the next fragmented NAL unit.
+    spare_pieces: Vec<Bytes>,
     /// Timestamp of an access unit being skipped after loss or an error.
     skip_ts: Option<i64>,
     /// Parameter sets/SEI closed by a marker on their own (some cameras do this), held to be
@@ -91,6 +113,7 @@ impl<S: NalSyntax> NalAssembler<S> {
             timeline: RtpTimeline::default(),
             cur: None,
             frag: None,
+            spare_pieces: Vec::new(),
             skip_ts: None,
             held: None,
             ready: ReadyQueue::default(),
@@ -166,6 +189,7 @@ impl<S: NalSyntax> NalAssembler<S> {
             self.cur = Some(Building {
                 ts,
                 nals: Vec::new(),
+                copied: 0,
                 size: 0,
                 keyframe: false,
                 params_changed: false,
@@ -175,6 +199,11 @@ impl<S: NalSyntax> NalAssembler<S> {
 
     /// Adds a complete NAL unit (a slice of the packet) to the current access unit.
     pub(super) fn add_nal(&mut self, nal: Bytes) -> Result<(), Fail> {
+        self.add(nal, false)
+    }
+
+    /// Adds a complete NAL unit; `copied` tells it is a buffer of its own, not a packet slice.
+    fn add(&mut self, nal: Bytes, copied: bool) -> Result<(), Fail> {
         if nal.len() < S::HEADER_LEN {
             return Err(self.fail(Fail::Invalid("NAL unit shorter than its header")));
         }
@@ -204,9 +233,13 @@ impl<S: NalSyntax> NalAssembler<S> {
                 .nth(slot)
                 .filter(|p| p.as_ref() != Some(&nal))
             {
-                *p = Some(nal.clone());
+                // A copy: a slice would keep the whole receive buffer alive with the stream.
+                *p = Some(Bytes::copy_from_slice(&nal));
                 cur.params_changed = true;
             }
+        }
+        if copied && cur.nals.len() < 64 {
+            cur.copied |= 1 << cur.nals.len();
         }
         cur.size = size;
         cur.nals.push(nal);
@@ -247,7 +280,7 @@ impl<S: NalSyntax> NalAssembler<S> {
         &mut self,
         header: &[u8],
         fu_header: u8,
-        data: &[u8],
+        data: Bytes,
     ) -> Result<(), Fail> {
         let (start, end) = (fu_header & 0x80 != 0, fu_header & 0x40 != 0);
         if start && end {
@@ -265,9 +298,15 @@ impl<S: NalSyntax> NalAssembler<S> {
                     "fragment start before the previous one ended",
                 )));
             }
-            let mut buf = BytesMut::with_capacity(header.len() + data.len() * 4);
-            buf.extend_from_slice(header);
-            self.frag = Some(Fragment { nal_type, buf });
+            let mut kept = [0; 2];
+            let len = header.len().min(2);
+            kept[..len].copy_from_slice(&header[..len]);
+            self.frag = Some(Fragment {
+                nal_type,
+                header: kept,
+                pieces: std::mem::take(&mut self.spare_pieces),
+                len,
+            });
         }
         let Some(frag) = self.frag.as_mut() else {
             // Joined mid-NAL (stream start): nothing to attach to.
@@ -279,20 +318,28 @@ impl<S: NalSyntax> NalAssembler<S> {
                 "NAL type changed inside a fragmented NAL unit",
             )));
         }
-        let size = self.cur.as_ref().map_or(0, |c| c.size) + frag.buf.len() + data.len();
+        let size = self.cur.as_ref().map_or(0, |c| c.size) + frag.len + data.len();
         if size > MAX_AU_SIZE {
             return Err(self.fail(Fail::TooLarge {
                 size,
                 max: MAX_AU_SIZE,
             }));
         }
-        frag.buf.extend_from_slice(data);
+        frag.len += data.len();
         self.stats.bytes_copied += data.len() as u64;
+        if !data.is_empty() {
+            frag.pieces.push(data);
+        }
         if !end {
             return Ok(());
         }
-        let nal = self.frag.take().map(|f| f.buf.freeze()).unwrap_or_default();
-        self.add_nal(nal)
+        let Some(mut frag) = self.frag.take() else {
+            return Ok(());
+        };
+        let nal = frag.assemble(S::HEADER_LEN);
+        frag.pieces.clear();
+        self.spare_pieces = frag.pieces; // kept for the next fragmented NAL unit
+        self.add(nal, true)
     }
 
     /// Ends handling of a packet: the marker bit closes the access unit (RFC 6184 §5.1).
@@ -326,9 +373,12 @@ impl<S: NalSyntax> NalAssembler<S> {
         if cur.nals.is_empty() {
             return;
         }
-        let Some(cur) = self.merge_held(cur) else {
+        let Some(mut cur) = self.merge_held(cur) else {
             return;
         };
+        let copied = cur.copied;
+        let is_copied = |i: usize| i < 64 && (copied >> i) & 1 == 1;
+        self.stats.bytes_copied += copy_exact(&mut cur.nals, |i| !is_copied(i)) as u64;
         let pts = Timestamp::new(cur.ts, self.clock_rate);
         let au = AccessUnit {
             new_params: cur
@@ -359,10 +409,13 @@ impl<S: NalSyntax> NalAssembler<S> {
             self.held = (!has_picture).then_some(cur.clone());
             return has_picture.then_some(cur);
         }
+        let shift = u32::try_from(held.nals.len()).unwrap_or(u32::MAX);
+        held.copied |= cur.copied.checked_shl(shift).unwrap_or(0);
         held.nals.extend(cur.nals);
         let merged = Building {
             ts: cur.ts,
             nals: held.nals,
+            copied: held.copied,
             size: held.size + cur.size,
             keyframe: held.keyframe || cur.keyframe,
             params_changed: held.params_changed || cur.params_changed,
@@ -383,14 +436,18 @@ impl<S: NalSyntax> NalAssembler<S> {
         if let Some(h) = &self.held {
             assert!(!h.nals.is_empty() && h.nals.len() <= MAX_NALS_PER_AU && h.size <= MAX_AU_SIZE);
             assert_eq!(h.size, h.nals.iter().map(Bytes::len).sum::<usize>());
+            assert!(h.nals.len() >= 64 || h.copied >> h.nals.len() == 0);
         }
         if let Some(cur) = &self.cur {
             assert_eq!(cur.size, cur.nals.iter().map(Bytes::len).sum::<usize>());
+            assert!(cur.nals.len() >= 64 || cur.copied >> cur.nals.len() == 0);
             assert!(cur.size <= MAX_AU_SIZE && cur.nals.len() <= MAX_NALS_PER_AU);
         }
         if let Some(f) = &self.frag {
             assert!(self.cur.is_some(), "fragment without an access unit");
-            assert!(f.buf.len() <= MAX_AU_SIZE);
+            assert!(f.len <= MAX_AU_SIZE);
+            let pieces: usize = f.pieces.iter().map(Bytes::len).sum();
+            assert_eq!(f.len, S::HEADER_LEN.min(2) + pieces, "fragment length");
         }
     }
 }
