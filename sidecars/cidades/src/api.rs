@@ -160,12 +160,14 @@ async fn list_occurrences(
     ok(store::occurrences(&mut db, id, &p).await?)
 }
 
-/// Only the caller's cities; a `cityId` filter naming another city is refused (403).
+/// Only the caller's cities; a `cityId` filter naming another city is refused (403). A list of
+/// one city the caller may read needs no scope: its query keeps the `(city_id, name)` index and
+/// its cached pages are shared by every caller of that city.
 async fn list_cameras(Extract(s): Extract<State>, c: Caller, mut p: ListParams) -> Answer {
-    if let Some(city) = p.city_id {
-        c.must_read(city)?;
+    match p.city_id {
+        Some(city) => c.must_read(city)?,
+        None => p.scope = c.scope(),
     }
-    p.scope = c.scope();
     let Some(key) = s.cache.cameras_key(&p.cache_key()).await else {
         return ok(store::cameras(&mut *s.pool.acquire().await?, &p).await?);
     };

@@ -135,7 +135,8 @@ pub struct Verifier {
     validation: Validation,
     http: reqwest::Client,
     keys: RwLock<HashMap<String, DecodingKey>>,
-    last_fetch: Mutex<Option<Instant>>,
+    /// When the JWKS was last fetched, and why that fetch failed if it did.
+    last_fetch: Mutex<Option<(Instant, Option<String>)>>,
     breaker: CircuitBreaker,
 }
 
@@ -196,11 +197,14 @@ impl Verifier {
         })
     }
 
-    /// Fetches the JWKS unless another request did within [`REFETCH_AFTER`].
+    /// Fetches the JWKS unless another request did within [`REFETCH_AFTER`]; then that fetch's
+    /// outcome stands (a failure stays a 503, not a 401 for an unknown key).
     async fn refetch(&self) -> Result<(), Error> {
         let mut last = self.last_fetch.lock().await;
-        if last.is_some_and(|t| t.elapsed() < REFETCH_AFTER) {
-            return Ok(());
+        if let Some((_, failure)) = last.as_ref().filter(|(at, _)| at.elapsed() < REFETCH_AFTER) {
+            return failure
+                .clone()
+                .map_or(Ok(()), |e| Err(Error::Unavailable(e)));
         }
         if !self.breaker.allow() {
             return Err(Error::Unavailable(format!(
@@ -208,16 +212,22 @@ impl Verifier {
                 self.jwks_url
             )));
         }
-        *last = Some(Instant::now());
         let fetched = self.fetch().await;
         self.breaker.record(fetched.is_ok());
-        let keys = fetched.map_err(|e| {
-            tracing::warn!(url = %self.jwks_url, error = %e, "JWKS fetch failed");
-            Error::Unavailable(format!("Admin's JWKS ({}): {e}", self.jwks_url))
-        })?;
-        tracing::info!(url = %self.jwks_url, keys = keys.len(), "JWKS fetched");
-        *self.keys.write().await = keys;
-        Ok(())
+        match fetched {
+            Ok(keys) => {
+                tracing::info!(url = %self.jwks_url, keys = keys.len(), "JWKS fetched");
+                *self.keys.write().await = keys;
+                *last = Some((Instant::now(), None));
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(url = %self.jwks_url, error = %e, "JWKS fetch failed");
+                let message = format!("Admin's JWKS ({}): {e}", self.jwks_url);
+                *last = Some((Instant::now(), Some(message.clone())));
+                Err(Error::Unavailable(message))
+            }
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
