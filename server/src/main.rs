@@ -129,11 +129,15 @@ async fn serve(
         paths.set_recording(recording);
     }
     let bus_node = bus::start(&paths).await?;
+    // RTSP opens last: a supervisor (or a test) that waits for the RTSP port then finds every
+    // other listener open too (metrics opened ~50 ms after RTSP, behind WebRTC's certificate,
+    // and early scrapes were refused).
     if config.api {
         tasks.extend(api::start(paths.clone()).await?);
     }
-    if config.rtsp {
-        tasks.extend(rtsp::start(paths.clone()).await?);
+    if config.metrics {
+        let bus = bus_node.as_ref().map(|node| node.bus().clone());
+        tasks.extend(metrics::start(paths.clone(), bus).await?);
     }
     if config.hls.enabled {
         tasks.extend(hls::start(paths.clone()).await?);
@@ -141,9 +145,8 @@ async fn serve(
     if config.webrtc.enabled {
         tasks.extend(webrtc::start(paths.clone()).await?);
     }
-    if config.metrics {
-        let bus = bus_node.as_ref().map(|node| node.bus().clone());
-        tasks.extend(metrics::start(paths.clone(), bus).await?);
+    if config.rtsp {
+        tasks.extend(rtsp::start(paths.clone()).await?);
     }
     paths.start();
     if let Some((file, env)) = watched {

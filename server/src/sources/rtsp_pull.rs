@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
+use retina::client::{
+    Credentials, InitialTimestampPolicy, PlayOptions, Session, SessionOptions, SetupOptions,
+    Transport,
+};
 use retina::codec::{
     CodecItem, FrameFormat, ParameterSetInsertion, ParametersRef, VideoParametersCodec,
 };
@@ -93,10 +96,11 @@ async fn pull_once(path: &Arc<Path>, url: &str) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let tracks: Vec<Track> = chosen.iter().map(|(_, t)| t.clone()).collect();
-    let playing = session
-        .play(PlayOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    // Permissive: a server whose PLAY answer lacks `rtptime` for a stream that has sent nothing
+    // yet (Vigia's own, for an audio track; many cameras) is played, not refused, as MediaMTX
+    // does; NPT then starts at that stream's first packet.
+    let play = PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive);
+    let playing = session.play(play).await.map_err(|e| e.to_string())?;
     let mut demuxed = playing.demuxed().map_err(|e| e.to_string())?;
     let stream = path.source_ready(tracks.clone());
     path.source_connected();
