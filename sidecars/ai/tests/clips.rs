@@ -2,30 +2,14 @@
 //! ffprobe reads with the promised frame rate, keyframe interval and no B-frames, and a ground
 //! truth whose plates are valid, in the format it says, and inside the picture.
 
-use std::path::{Path, PathBuf};
+mod python;
+
+use std::path::Path;
 use std::process::Command;
 
+use python::python;
 use serde_json::Value;
 use vigia_ai::plate::{PlateFormat, read_plate};
-
-/// The Python with Pillow and numpy that scripts/install-deps.sh sets up.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("VIGIA_CLIPS_PYTHON") {
-        return p.into();
-    }
-    let tools = std::env::var_os("VIGIA_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/vigia-tools")
-        });
-    let python = tools.join("clips/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-deps.sh (Pillow and numpy for the clip generator)",
-        python.display()
-    );
-    python
-}
 
 /// Runs the generator into `out` with `extra` arguments; returns the first clip's ground truth.
 fn make_clip(out: &Path, extra: &[&str]) -> Value {

@@ -5,9 +5,12 @@
 //! The models come from `sidecars/ai/setup-models.sh` (scripts/install-deps.sh runs it); when
 //! they are missing the test fails with that message rather than skipping.
 
-use std::path::{Path, PathBuf};
+mod python;
+
+use std::path::Path;
 use std::process::Command;
 
+use python::python;
 use serde_json::Value;
 use vigia_ai::ocr::{Frame, Ocr, OcrTimings, PixelFormat, TextRead, models_dir};
 use vigia_ai::plate::read_plate;
@@ -19,22 +22,6 @@ const MIN_CORRECT: usize = 8;
 /// unreadable even to a person, and the pipeline relies on voting over several keyframes. A
 /// slower car (2 to 5 pixels of blur) tests the OCR stage itself.
 const CROSS_SECONDS: &str = "8";
-
-/// The Python with Pillow and numpy that scripts/install-deps.sh sets up.
-fn python() -> PathBuf {
-    let tools = std::env::var_os("VIGIA_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/vigia-tools")
-        });
-    let python = tools.join("clips/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-deps.sh",
-        python.display()
-    );
-    python
-}
 
 /// Renders `SCENES` stills into `out`.
 fn render(out: &Path) {
