@@ -14,6 +14,7 @@
 
 pub mod accuracy;
 pub mod config;
+pub mod decode;
 mod error;
 pub mod events;
 pub mod ocr;
@@ -22,6 +23,7 @@ pub mod pipeline;
 pub mod plate;
 pub mod report;
 pub mod sampler;
+pub mod stream;
 pub mod watchlist;
 
 pub use error::Error;
