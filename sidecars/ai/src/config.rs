@@ -23,6 +23,12 @@ pub struct Config {
     /// `VIGIA_AI_PASS_WINDOW` (default `3s`) and `VIGIA_AI_SUPPRESS` (default `5m`): durations
     /// as `500ms`, `3s`, `5m` or `1h`.
     pub pass: PassConfig,
+    /// `VIGIA_AI_CAMERAS`: the Vigia paths `vigia-ai run` reads, comma-separated (spaces around
+    /// names ignored, no name twice); unset or empty for none (`run` then refuses to start).
+    pub cameras: Vec<String>,
+    /// `VIGIA_AI_RTSP`, default `rtsp://127.0.0.1:8554`: Vigia's RTSP address; a camera's
+    /// stream is `<this>/<path>`.
+    pub rtsp: String,
 }
 
 /// A variable with a value that cannot be used.
@@ -64,7 +70,55 @@ impl Config {
                 window: duration("VIGIA_AI_PASS_WINDOW", defaults.window)?,
                 suppress: duration("VIGIA_AI_SUPPRESS", defaults.suppress)?,
             },
+            cameras: parse_cameras(&non_empty("VIGIA_AI_CAMERAS").unwrap_or_default()).map_err(
+                |message| ConfigError {
+                    var: "VIGIA_AI_CAMERAS",
+                    message,
+                },
+            )?,
+            rtsp: parse_rtsp(non_empty("VIGIA_AI_RTSP").as_deref()).map_err(|message| {
+                ConfigError {
+                    var: "VIGIA_AI_RTSP",
+                    message,
+                }
+            })?,
         })
+    }
+
+    /// The RTSP URL of a camera's stream: [`Config::rtsp`]`/<path>`.
+    pub fn stream_url(&self, path: &str) -> String {
+        format!("{}/{path}", self.rtsp)
+    }
+}
+
+/// Comma-separated Vigia paths: names trimmed, empty entries skipped, no name twice, no
+/// spaces or URL characters that would change the stream's URL.
+fn parse_cameras(text: &str) -> Result<Vec<String>, String> {
+    let mut cameras: Vec<String> = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name.contains(|c: char| c.is_whitespace() || "?#".contains(c)) {
+            return Err(format!("{name:?} is not a Vigia path"));
+        }
+        if cameras.iter().any(|c| c == name) {
+            return Err(format!("{name:?} is listed twice"));
+        }
+        cameras.push(name.to_owned());
+    }
+    Ok(cameras)
+}
+
+/// Vigia's RTSP address: an `rtsp://` URL without a trailing slash.
+fn parse_rtsp(value: Option<&str>) -> Result<String, String> {
+    let Some(v) = value.map(str::trim) else {
+        return Ok("rtsp://127.0.0.1:8554".to_owned());
+    };
+    match url::Url::parse(v) {
+        Ok(u) if u.scheme() == "rtsp" && u.host().is_some() => {
+            Ok(v.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
+            "{v:?} is not an rtsp:// URL like rtsp://127.0.0.1:8554"
+        )),
     }
 }
 
@@ -112,7 +166,9 @@ mod tests {
         );
         assert_eq!(c.state_dir, PathBuf::from("vigia-ai-state"));
         assert_eq!(c.exchange, "vigia.events");
-        assert_eq!((c.watchlist, c.pass), (None, PassConfig::default()));
+        assert_eq!((&c.watchlist, c.pass), (&None, PassConfig::default()));
+        assert!(c.cameras.is_empty());
+        assert_eq!(c.stream_url("cam1"), "rtsp://127.0.0.1:8554/cam1");
         let c = config(&[
             ("VIGIA_EVENTSURL", " "),
             ("VIGIA_AI_STATE_DIR", "/var/lib/vigia-ai"),
@@ -120,8 +176,12 @@ mod tests {
             ("VIGIA_AI_WATCHLIST", "/etc/vigia/watchlist.yml"),
             ("VIGIA_AI_PASS_WINDOW", "1500ms"),
             ("VIGIA_AI_SUPPRESS", "10m"),
+            ("VIGIA_AI_CAMERAS", " cam1, rua-2/norte ,,"),
+            ("VIGIA_AI_RTSP", "rtsp://vigia:8554/"),
         ])
         .unwrap();
+        assert_eq!(c.cameras, ["cam1", "rua-2/norte"]);
+        assert_eq!(c.stream_url("cam1"), "rtsp://vigia:8554/cam1");
         assert_eq!(c.events_url, None);
         assert_eq!(c.exchange, "vigia-ai.test");
         assert_eq!(c.watchlist, Some(PathBuf::from("/etc/vigia/watchlist.yml")));
@@ -156,6 +216,21 @@ mod tests {
                 "VIGIA_AI_SUPPRESS",
                 "5d",
                 "VIGIA_AI_SUPPRESS: \"5d\" is not a duration",
+            ),
+            (
+                "VIGIA_AI_CAMERAS",
+                "cam1,cam2,cam1",
+                "VIGIA_AI_CAMERAS: \"cam1\" is listed twice",
+            ),
+            (
+                "VIGIA_AI_CAMERAS",
+                "cam 1",
+                "VIGIA_AI_CAMERAS: \"cam 1\" is not a Vigia path",
+            ),
+            (
+                "VIGIA_AI_RTSP",
+                "http://127.0.0.1:8554",
+                "VIGIA_AI_RTSP: \"http://127.0.0.1:8554\" is not an rtsp:// URL",
             ),
         ];
         for (var, value, want) in cases {

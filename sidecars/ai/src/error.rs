@@ -36,6 +36,9 @@ pub enum Error {
         /// What is wrong with it.
         cause: String,
     },
+    /// A worker of `vigia-ai run` stopped (it only stops by panicking).
+    #[error("the {0} stopped")]
+    WorkerStopped(&'static str),
     /// The broker did not confirm the published events in time.
     #[error("the broker did not confirm within {0:?}; the events wait in the outbox")]
     FlushTimeout(Duration),

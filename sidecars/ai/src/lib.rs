@@ -4,11 +4,13 @@
 //! them from OCR text to events, [`sampler`] picks the keyframes worth reading, [`ocr`] finds
 //! and reads text in a decoded frame (PP-OCRv4 on ONNX Runtime), [`config`] is the binary's
 //! environment, and [`accuracy`] scores detections against the test clips' ground truth.
+//! The live path: [`stream`] reads a camera's keyframes from Vigia over RTSP, [`decode`] turns
+//! them into pictures, and [`live`]'s workers sample, decode and read them for the pipeline.
 //!
-//! Nothing here reads the clock or a socket (only the watch list reads its file): times are frame
-//! wall-clock times passed in, so every rule is
-//! tested with simulated time ([`ocr`] reads it only to time its stages). Stream reading and
-//! decoding (retina, openh264) come next; see `sidecars/ai/README.md`.
+//! The logic reads no clock and no socket (only the watch list reads its file): times are frame
+//! wall-clock times passed in, so every rule is tested with simulated time. The exceptions are
+//! the live path's drivers: [`stream`] talks RTSP and dates frames that arrive without a sender
+//! report, and [`ocr`] and [`live`] time their stages.
 
 #![warn(missing_docs)]
 
@@ -17,6 +19,7 @@ pub mod config;
 pub mod decode;
 mod error;
 pub mod events;
+pub mod live;
 pub mod ocr;
 pub mod pass;
 pub mod pipeline;

@@ -1,24 +1,40 @@
-//! `vigia-ai`: the AI sidecar's binary.
+//! `vigia-ai`: the AI sidecar's binary. Two commands:
 //!
-//! Today it has one command, `vigia-ai replay`: OCR reads as JSON lines on standard input
-//! (`{"cameraId":"cam1","text":"ABC-1D23","confidence":0.9,"at":"2026-12-02T13:45:12Z",
-//! "frame":17}`), in frame order, go through the pipeline (plate fixes, passes, watch list) and
-//! the resulting `lpr.detected` and `alert.triggered` events are published on `vigia.events`
-//! (durable outbox, confirms) or, with `VIGIA_EVENTSURL` empty, appended to
-//! `<state dir>/events.jsonl`. It is how the pipeline is driven before the stream reader and the
-//! OCR models exist (they will feed the same pipeline), and a load generator for the bus.
-//! Configuration: see `vigia_ai::config`. Logs are JSON on standard error.
+//! - `vigia-ai run`: reads the plates of the cameras in `VIGIA_AI_CAMERAS` live from Vigia
+//!   (`VIGIA_AI_RTSP/<path>`, keyframes only; see `vigia_ai::live`) and publishes the
+//!   `lpr.detected` and `alert.triggered` events, until SIGINT or SIGTERM. The OCR models are
+//!   loaded at start: a missing file stops it with the file's name and the setup command.
+//! - `vigia-ai replay`: OCR reads as JSON lines on standard input
+//!   (`{"cameraId":"cam1","text":"ABC-1D23","confidence":0.9,"at":"2026-12-02T13:45:12Z",
+//!   "frame":17}`), in frame order, go through the same pipeline; a load generator for the bus.
+//!
+//! Both publish on `vigia.events` (durable outbox, confirms) or, with `VIGIA_EVENTSURL` empty,
+//! append to `<state dir>/events.jsonl`, and hot-reload the watch list. Configuration: see
+//! `vigia_ai::config`. Logs are JSON on standard error.
 
+use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
+use chrono::Utc;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 use vigia_ai::Error;
-use vigia_ai::config::Config;
+use vigia_ai::config::{Config, ConfigError};
+use vigia_ai::live::{camera_worker, ocr_worker};
+use vigia_ai::ocr::Ocr;
 use vigia_ai::pipeline::{OcrRead, Pipeline};
+use vigia_ai::sampler::SamplerConfig;
+use vigia_ai::stream;
 use vigia_ai::watchlist::{Watchlist, WatchlistFile};
 use vigia_events::{Publisher, PublisherConfig};
 
-/// How long `replay` waits at the end for the broker to confirm what it published.
+/// How often `run` checks the watch list file for a new version.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// Keyframes waiting between a camera's reader and its worker; more are dropped (counted).
+const KEYFRAME_QUEUE: usize = 2;
+
+/// How long `replay` and `run` wait at the end for the broker to confirm what they published.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[tokio::main(flavor = "current_thread")]
@@ -38,8 +54,12 @@ async fn main() {
         .as_slice()
     {
         ["replay"] => replay().await,
+        ["run"] => run().await,
         _ => {
-            eprintln!("usage: vigia-ai replay   (OCR reads as JSON lines on stdin; see README)");
+            eprintln!(
+                "usage: vigia-ai run      (plates of VIGIA_AI_CAMERAS read live from Vigia)\n       \
+                 vigia-ai replay   (OCR reads as JSON lines on stdin; see README)"
+            );
             std::process::exit(2);
         }
     };
@@ -52,12 +72,7 @@ async fn main() {
 /// The `replay` command.
 async fn replay() -> Result<(), Error> {
     let config = Config::from_env()?;
-    let mut watch = config.watchlist.clone().map(WatchlistFile::new);
-    let list = match &mut watch {
-        Some(file) => file.reload_if_changed()?.unwrap_or_default(),
-        None => Watchlist::default(),
-    };
-    tracing::info!(plates = list.entries().len(), "watch list loaded");
+    let (mut watch, list) = load_watchlist(&config)?;
     let publisher = start_publisher(&config)?;
     let mut pipeline = Pipeline::new(config.pass, list);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -107,6 +122,104 @@ async fn replay() -> Result<(), Error> {
         "replay done"
     );
     Ok(())
+}
+
+/// The `run` command: see the module doc and `vigia_ai::live`.
+async fn run() -> Result<(), Error> {
+    let config = Config::from_env()?;
+    if config.cameras.is_empty() {
+        return Err(ConfigError {
+            var: "VIGIA_AI_CAMERAS",
+            message: "no cameras: set it to the Vigia paths to read, comma-separated".to_owned(),
+        }
+        .into());
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let ocr = Ocr::from_env(threads)?;
+    let (mut watch, list) = load_watchlist(&config)?;
+    let publisher = start_publisher(&config)?;
+    let mut pipeline = Pipeline::new(config.pass, list);
+    let (reads_tx, mut reads) = mpsc::unbounded_channel();
+    let (pictures_tx, pictures) = std_mpsc::sync_channel(1);
+    spawn_thread("vigia-ai-ocr", move || ocr_worker(ocr, pictures, reads_tx))?;
+    for path in &config.cameras {
+        let (keyframes_tx, keyframes) = mpsc::channel(KEYFRAME_QUEUE);
+        tokio::spawn(stream::run(
+            path.clone(),
+            config.stream_url(path),
+            keyframes_tx,
+        ));
+        let (path, tx) = (path.clone(), pictures_tx.clone());
+        spawn_thread(&format!("vigia-ai-{path}"), move || {
+            camera_worker(path, keyframes, SamplerConfig::default(), tx)
+        })?;
+    }
+    drop(pictures_tx);
+    tracing::info!(cameras = ?config.cameras, rtsp = %config.rtsp, "reading plates live");
+    let mut reload_tick = tokio::time::interval(RELOAD_EVERY);
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|_| Error::WorkerStopped("signal handler"))?;
+    loop {
+        // Passes close by frame time: sleep until the pipeline's next deadline comes in this
+        // clock, then give it that deadline (frames are dated by Vigia's clock or arrival).
+        let deadline = pipeline.poll_timeout();
+        let wait = deadline.map_or(Duration::from_secs(3600), |d| {
+            (d - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+        });
+        tokio::select! {
+            read = reads.recv() => {
+                let read = read.ok_or(Error::WorkerStopped("OCR worker"))?;
+                pipeline.handle_ocr(read);
+            }
+            () = tokio::time::sleep(wait), if deadline.is_some() => {
+                if let Some(d) = deadline {
+                    pipeline.handle_timeout(d);
+                }
+            }
+            _ = reload_tick.tick() => reload(&mut watch, &mut pipeline),
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+        publish_all(&mut pipeline, &publisher).await?;
+    }
+    tracing::info!("stopping: waiting for the broker to confirm");
+    tokio::time::timeout(FLUSH_TIMEOUT, publisher.flush())
+        .await
+        .map_err(|_| Error::FlushTimeout(FLUSH_TIMEOUT))??;
+    let s = pipeline.stats();
+    tracing::info!(
+        rejected_texts = s.rejected_texts,
+        reads = s.passes.reads,
+        suppressed = s.passes.suppressed,
+        late_reads = s.passes.late_reads,
+        detections = s.detections,
+        alerts = s.alerts,
+        "run stopped"
+    );
+    Ok(())
+}
+
+/// Starts a named thread running `f`.
+fn spawn_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<(), Error> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map(drop)
+        .map_err(|_| Error::WorkerStopped("thread start"))
+}
+
+/// The watch list file of `config` (if any) and its first content; a bad file stops the start.
+fn load_watchlist(config: &Config) -> Result<(Option<WatchlistFile>, Watchlist), Error> {
+    let mut watch = config.watchlist.clone().map(WatchlistFile::new);
+    let list = match &mut watch {
+        Some(file) => file.reload_if_changed()?.unwrap_or_default(),
+        None => Watchlist::default(),
+    };
+    tracing::info!(plates = list.entries().len(), "watch list loaded");
+    Ok((watch, list))
 }
 
 fn start_publisher(config: &Config) -> Result<Publisher, Error> {

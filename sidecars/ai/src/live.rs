@@ -1,0 +1,198 @@
+//! The live path's workers, between the stream readers ([`crate::stream`]) and the pipeline
+//! ([`crate::pipeline`]), which the binary's `run` command drives:
+//!
+//! ```text
+//! per camera: stream::run ──keyframes (bounded 2)──▶ camera_worker ──sampled pictures──▶ ┐
+//!   (tokio task, drops when full)            (thread: sampler, decode)  (rendezvous)    │
+//!                                                                                        ▼
+//!                 pipeline (the binary's loop) ◀──plate reads── ocr_worker (one thread per process)
+//! ```
+//!
+//! - **Camera worker** (a thread per camera): asks the camera's [`KeyframeSampler`] whether a
+//!   keyframe is due (at most 2 a second) before decoding it, decodes it ([`KeyframeDecoder`]),
+//!   and offers its luma thumbnail; a picture worth reading waits for the OCR thread. While it
+//!   waits its keyframe channel fills and the reader drops keyframes (counted), so what is read
+//!   is at most a keyframe or two old.
+//! - **OCR worker** (one thread): ONNX Runtime already uses the cores for one frame, so frames
+//!   are read one at a time in the process; cameras queue for it in turn. Each line of text
+//!   that [`read_plate`] accepts becomes an [`OcrRead`] (camera, text, confidence, the frame's
+//!   wall-clock time and keyframe index); the pipeline applies the plate rules again, votes and
+//!   reports.
+//!
+//! Decode errors (a corrupt keyframe) are logged and the keyframe skipped; the first and every
+//! hundredth are logged, not each. Both workers log their mean stage times every
+//! [`FIGURES_EVERY`] pictures at `info`, and each picture's at `debug`.
+
+use std::sync::mpsc as std_mpsc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use crate::decode::{KeyframeDecoder, Picture};
+use crate::ocr::Ocr;
+use crate::pipeline::OcrRead;
+use crate::plate::read_plate;
+use crate::sampler::{Decision, KeyframeSampler, SamplerConfig};
+use crate::stream::Keyframe;
+
+/// Pictures between two figure lines of a worker.
+pub const FIGURES_EVERY: u64 = 20;
+
+/// A decoded keyframe the sampler chose to read.
+#[derive(Debug)]
+pub struct Sampled {
+    /// The Vigia path.
+    pub path: String,
+    /// The keyframe's index.
+    pub index: u64,
+    /// The frame's wall-clock time.
+    pub at: DateTime<Utc>,
+    /// The picture.
+    pub picture: Picture,
+}
+
+/// Counters of a camera worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CameraStats {
+    /// Keyframes decoded.
+    pub decoded: u64,
+    /// Keyframes that did not decode.
+    pub decode_errors: u64,
+    /// Total decoding time, ms.
+    pub decode_ms: f64,
+}
+
+/// A camera's worker loop (run it on a thread of its own): keyframes from `keyframes` are
+/// sampled and decoded, and the pictures worth reading sent to `ocr` (waiting while the OCR
+/// thread is busy). Returns when either channel closes.
+pub fn camera_worker(
+    path: String,
+    mut keyframes: mpsc::Receiver<Keyframe>,
+    sampler: SamplerConfig,
+    ocr: std_mpsc::SyncSender<Sampled>,
+) -> CameraStats {
+    let mut sampler = KeyframeSampler::new(sampler);
+    let mut decoder = KeyframeDecoder::new();
+    let mut stats = CameraStats::default();
+    while let Some(k) = keyframes.blocking_recv() {
+        if !sampler.due(k.at) {
+            continue;
+        }
+        let started = Instant::now();
+        let picture = match decoder.decode(&k.path, k.index, &k.data) {
+            Ok(p) => p,
+            Err(e) => {
+                stats.decode_errors += 1;
+                if stats.decode_errors % 100 == 1 {
+                    tracing::warn!(path = %path, errors = stats.decode_errors, error = %e, "keyframe not decoded; skipped");
+                }
+                continue;
+            }
+        };
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        stats.decoded += 1;
+        stats.decode_ms += ms;
+        let Ok(thumb) = picture.thumbnail() else {
+            continue;
+        };
+        let decision = sampler.offer(k.at, thumb);
+        tracing::debug!(path = %path, index = k.index, decode_ms = ms, ?decision, "keyframe decoded");
+        if stats.decoded.is_multiple_of(FIGURES_EVERY) {
+            let s = sampler.stats();
+            tracing::info!(
+                path = %path,
+                decoded = stats.decoded,
+                mean_decode_ms = stats.decode_ms / stats.decoded as f64,
+                too_soon = s.too_soon,
+                static_skipped = s.static_skipped,
+                processed = s.processed,
+                "camera figures"
+            );
+        }
+        if decision != Decision::Process {
+            continue;
+        }
+        let sampled = Sampled {
+            path: k.path,
+            index: k.index,
+            at: k.at,
+            picture,
+        };
+        if ocr.send(sampled).is_err() {
+            break;
+        }
+    }
+    stats
+}
+
+/// Counters of the OCR worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OcrStats {
+    /// Pictures read.
+    pub pictures: u64,
+    /// Pictures the OCR stage failed on.
+    pub errors: u64,
+    /// Plate reads sent on.
+    pub plates: u64,
+    /// Total detection time, ms.
+    pub det_ms: f64,
+    /// Total recognition time, ms.
+    pub rec_ms: f64,
+}
+
+/// The OCR worker loop (run it on a thread of its own): reads each picture from `pictures`
+/// with `ocr` and sends its plate reads to `reads`. Returns when either channel closes.
+pub fn ocr_worker(
+    ocr: Ocr,
+    pictures: std_mpsc::Receiver<Sampled>,
+    reads: mpsc::UnboundedSender<OcrRead>,
+) -> OcrStats {
+    let mut stats = OcrStats::default();
+    for s in pictures {
+        let result = s
+            .picture
+            .rgb_frame()
+            .and_then(|frame| ocr.read_timed(&frame));
+        let (lines, t) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                stats.errors += 1;
+                tracing::warn!(path = %s.path, index = s.index, error = %e, "OCR failed on a picture");
+                continue;
+            }
+        };
+        stats.pictures += 1;
+        stats.det_ms += t.det_ms;
+        stats.rec_ms += t.rec_ms;
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        tracing::debug!(path = %s.path, index = s.index, det_ms = t.det_ms, rec_ms = t.rec_ms, boxes = t.boxes, ?texts, "picture read");
+        for line in &lines {
+            if read_plate(&line.text).is_err() {
+                continue;
+            }
+            stats.plates += 1;
+            let read = OcrRead {
+                camera_id: s.path.clone(),
+                text: line.text.clone(),
+                confidence: f64::from(line.confidence),
+                at: s.at,
+                frame: s.index,
+            };
+            if reads.send(read).is_err() {
+                return stats;
+            }
+        }
+        if stats.pictures.is_multiple_of(FIGURES_EVERY) {
+            let n = stats.pictures as f64;
+            tracing::info!(
+                pictures = stats.pictures,
+                plates = stats.plates,
+                mean_det_ms = stats.det_ms / n,
+                mean_rec_ms = stats.rec_ms / n,
+                "OCR figures"
+            );
+        }
+    }
+    stats
+}
