@@ -183,12 +183,13 @@ fn print_tailed<W: Write>(data: &[u8], subject: Option<&str>, out: &mut W) -> Re
         return Ok(false);
     }
     let header = format!(
-        "--- {} {} subject={} id={} correlationid={}\n",
+        "--- {} {} subject={} id={} correlationid={} source={}\n",
         event.time.to_rfc3339(),
         event.event_type(),
         event.subject.as_deref().unwrap_or("-"),
         event.id,
-        event.correlation_id
+        event.correlation_id,
+        event.source
     );
     let body = serde_json::to_string_pretty(&event.data.to_json()).unwrap_or_default();
     write_out(out, &format!("{header}{body}\n"))?;
