@@ -132,7 +132,7 @@ fn decode_one(decoder: &mut Decoder, data: &[u8]) -> Result<Picture, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::process::Command;
     use std::time::Instant;
 
@@ -141,9 +141,13 @@ mod tests {
     /// ffmpeg's test pattern at `size`, one frame encoded as x264 would for a camera (main
     /// profile, no B-frames): the Annex B access unit (SPS, PPS, SEI, IDR).
     fn keyframe(size: &str) -> Vec<u8> {
+        lavfi_keyframe(&format!("testsrc2=size={size}:rate=25"))
+    }
+
+    /// The first frame of the lavfi source `source` as [`keyframe`] encodes it.
+    pub(crate) fn lavfi_keyframe(source: &str) -> Vec<u8> {
         let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size={size}:rate=25"))
+            .args(["-v", "error", "-f", "lavfi", "-i", source])
             .args(["-frames:v", "1", "-c:v", "libx264", "-profile:v", "main"])
             .args(["-pix_fmt", "yuv420p", "-bf", "0", "-f", "h264", "-"])
             .output()

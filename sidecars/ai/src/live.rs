@@ -196,3 +196,44 @@ pub fn ocr_worker(
     }
     stats
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::decode::tests::lavfi_keyframe;
+    use crate::stream::clock::ClockSource;
+
+    #[test]
+    fn the_camera_worker_samples_decodes_and_skips_bad_keyframes() {
+        let pattern = lavfi_keyframe("testsrc2=size=640x360:rate=25");
+        let grey = lavfi_keyframe("color=c=gray:size=640x360:rate=25");
+        let t0 = DateTime::from_timestamp(1_796_000_000, 0).unwrap();
+        // (ms after t0, data): what becomes of each is in `want` below.
+        let input = [
+            (0, &pattern[..]),
+            (200, &grey[..]),     // too soon: not decoded
+            (600, &pattern[..]),  // the same scene: static
+            (1200, &b"junk"[..]), // corrupt: skipped
+            (1800, &grey[..]),    // changed: read
+        ];
+        let (tx, rx) = mpsc::channel(input.len());
+        for (i, (ms, data)) in input.iter().enumerate() {
+            tx.try_send(Keyframe {
+                path: "cam1".into(),
+                index: i as u64,
+                at: t0 + TimeDelta::milliseconds(*ms),
+                clock: ClockSource::Arrival,
+                data: data.to_vec(),
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let (ocr_tx, ocr_rx) = std_mpsc::sync_channel(input.len());
+        let stats = camera_worker("cam1".into(), rx, SamplerConfig::default(), ocr_tx);
+        let read: Vec<(u64, usize)> = ocr_rx.iter().map(|s| (s.index, s.picture.width)).collect();
+        assert_eq!(read, [(0, 640), (4, 640)]);
+        assert_eq!((stats.decoded, stats.decode_errors), (3, 1));
+    }
+}
