@@ -139,26 +139,14 @@ async fn run() -> Result<(), Error> {
     let (mut watch, list) = load_watchlist(&config)?;
     let publisher = start_publisher(&config)?;
     let mut pipeline = Pipeline::new(config.pass, list);
-    let (reads_tx, mut reads) = mpsc::unbounded_channel();
-    let (pictures_tx, pictures) = std_mpsc::sync_channel(1);
-    spawn_thread("vigia-ai-ocr", move || ocr_worker(ocr, pictures, reads_tx))?;
-    for path in &config.cameras {
-        let (keyframes_tx, keyframes) = mpsc::channel(KEYFRAME_QUEUE);
-        tokio::spawn(stream::run(
-            path.clone(),
-            config.stream_url(path),
-            keyframes_tx,
-        ));
-        let (path, tx) = (path.clone(), pictures_tx.clone());
-        spawn_thread(&format!("vigia-ai-{path}"), move || {
-            camera_worker(path, keyframes, SamplerConfig::default(), tx)
-        })?;
-    }
-    drop(pictures_tx);
+    let mut reads = start_live(&config, ocr)?;
     tracing::info!(cameras = ?config.cameras, rtsp = %config.rtsp, "reading plates live");
     let mut reload_tick = tokio::time::interval(RELOAD_EVERY);
-    let mut terminate =
-        signal(SignalKind::terminate()).map_err(|_| Error::WorkerStopped("signal handler"))?;
+    let handler = |kind| signal(kind).map_err(|_| Error::WorkerStopped("signal handler"));
+    let (mut terminate, mut interrupt) = (
+        handler(SignalKind::terminate())?,
+        handler(SignalKind::interrupt())?,
+    );
     loop {
         // Passes close by frame time: sleep until the pipeline's next deadline comes in this
         // clock, then give it that deadline (frames are dated by Vigia's clock or arrival).
@@ -177,7 +165,7 @@ async fn run() -> Result<(), Error> {
                 }
             }
             _ = reload_tick.tick() => reload(&mut watch, &mut pipeline),
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         }
         publish_all(&mut pipeline, &publisher).await?;
@@ -197,6 +185,28 @@ async fn run() -> Result<(), Error> {
         "run stopped"
     );
     Ok(())
+}
+
+/// Starts the live path's workers (`vigia_ai::live`): a reader task and a worker thread per
+/// camera, the OCR thread; returns the plate reads.
+fn start_live(config: &Config, ocr: Ocr) -> Result<mpsc::UnboundedReceiver<OcrRead>, Error> {
+    let (reads_tx, reads) = mpsc::unbounded_channel();
+    let (pictures_tx, pictures) = std_mpsc::sync_channel(1);
+    spawn_thread("vigia-ai-ocr", move || ocr_worker(ocr, pictures, reads_tx))?;
+    for path in &config.cameras {
+        let (keyframes_tx, keyframes) = mpsc::channel(KEYFRAME_QUEUE);
+        tokio::spawn(stream::run(
+            path.clone(),
+            config.stream_url(path),
+            keyframes_tx,
+        ));
+        let (path, tx) = (path.clone(), pictures_tx.clone());
+        spawn_thread(&format!("vigia-ai-{path}"), move || {
+            camera_worker(path, keyframes, SamplerConfig::default(), tx)
+        })?;
+    }
+    drop(pictures_tx);
+    Ok(reads)
 }
 
 /// Starts a named thread running `f`.
