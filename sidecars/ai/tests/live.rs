@@ -4,7 +4,8 @@
 //! keyframes, runs the OCR models, and the clip's plate arrives on the real RabbitMQ
 //! (127.0.0.1:5672) as one `lpr.detected`, with `alert.triggered` since the plate is on the watch
 //! list. Beside it, a path publishing H.265 and a path nobody publishes each give one clear log
-//! line (not one per retry) and no crash; SIGTERM then stops it cleanly.
+//! line (not one per retry) and no crash; the absent one is read once it is published, and
+//! SIGTERM then stops it cleanly.
 //!
 //! Needs ffmpeg (with libx264 and libx265), the clip generator's Python
 //! (scripts/install-deps.sh) and the OCR models (`sidecars/ai/setup-models.sh`).
@@ -226,6 +227,32 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
     );
     print_figures(&log);
 
+    // The absent camera comes online: the reader's next attempt (1, 2, 4, 8, 16 s apart) plays it.
+    let absent_pub = publish(
+        &[
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=10",
+            "-c:v",
+            "libx264",
+            "-g",
+            "10",
+        ],
+        rtsp,
+        &absent,
+    );
+    let start = Instant::now();
+    while lines_with(&ai_log(), &["reading keyframes", &absent]) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "{absent} is not read once published:\n{}",
+            ai_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // SIGTERM: it stops by itself, after the broker's confirms.
     let pid = ai.0.id().to_string();
     assert!(
@@ -250,7 +277,7 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
     // Nothing more for this run's cameras.
     let extra = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
     assert!(matches!(extra, Err(_) | Ok(None)), "unexpected {extra:?}");
-    drop((street_pub, h265_pub));
+    drop((street_pub, h265_pub, absent_pub));
     drop(vigia);
     let _ = std::fs::remove_dir_all(&tmp);
 }
