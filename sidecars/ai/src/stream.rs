@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use retina::client::{
-    InitialTimestampPolicy, PlayOptions, Session, SessionOptions, SetupOptions, Transport,
+    Demuxed, InitialTimestampPolicy, PlayOptions, Session, SessionOptions, SetupOptions, Transport,
 };
 use retina::codec::{CodecItem, FrameFormat};
 use tokio::sync::mpsc;
 use url::Url;
 
-use clock::{ClockSource, FrameClock};
+use clock::{ClockSource, FrameClock, Ignored};
 
 /// A session that delivered keyframes for this long resets the backoff to its first delay.
 pub const HEALTHY_AFTER: Duration = Duration::from_secs(10);
@@ -213,55 +213,12 @@ pub async fn read_keyframes(
     index: &mut u64,
     mut on_keyframe: impl FnMut(Keyframe) -> bool,
 ) -> Result<(), StreamError> {
-    let parsed = Url::parse(url).map_err(|e| StreamError::BadUrl {
-        url: url.to_owned(),
-        cause: e.to_string(),
-    })?;
-    let rtsp = |step: &'static str| {
-        move |e: retina::Error| StreamError::Rtsp {
-            url: url.to_owned(),
-            step,
-            status: e.status_code(),
-            cause: e.to_string(),
-        }
-    };
-    let options =
-        SessionOptions::default().user_agent(format!("vigia-ai/{}", env!("CARGO_PKG_VERSION")));
-    let mut session = Session::describe(parsed, options)
-        .await
-        .map_err(rtsp("DESCRIBE"))?;
-    let video = session
-        .streams()
-        .iter()
-        .position(|s| s.media() == "video" && s.encoding_name() == "h264")
-        .ok_or_else(|| StreamError::UnsupportedCodec {
-            url: url.to_owned(),
-            offered: offered_codecs(session.streams()),
-        })?;
-    let clock_rate = session.streams()[video].clock_rate_hz();
-    let setup = SetupOptions::default()
-        .transport(Transport::Tcp(Default::default()))
-        .frame_format(FrameFormat::SIMPLE);
-    session.setup(video, setup).await.map_err(rtsp("SETUP"))?;
-    // Permissive: a PLAY answer without `rtptime` (many cameras) is played, not refused.
-    let play = PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive);
-    let playing = session.play(play).await.map_err(rtsp("PLAY"))?;
-    let mut demuxed = playing.demuxed().map_err(rtsp("PLAY"))?;
+    let (mut demuxed, clock_rate) = play(url).await?;
     let mut clock = FrameClock::new(clock_rate);
+    let mut warned_skew = false;
     while let Some(item) = demuxed.next().await {
-        match item.map_err(rtsp("reading"))? {
-            CodecItem::Rtcp(rtcp) => {
-                for packet in rtcp.pkts() {
-                    if let Ok(Some(sr)) = packet.as_sender_report() {
-                        // Ignored reports leave frames dated by arrival.
-                        let _ = clock.on_sender_report(
-                            sr.rtp_timestamp(),
-                            sr.ntp_timestamp().0,
-                            Utc::now(),
-                        );
-                    }
-                }
-            }
+        match item.map_err(rtsp_error(url, "reading"))? {
+            CodecItem::Rtcp(rtcp) => on_rtcp(path, &mut clock, &rtcp, &mut warned_skew),
             CodecItem::VideoFrame(frame) if frame.is_random_access_point() => {
                 // The low 32 bits of retina's extended timestamp are the RTP timestamp.
                 let rtp = frame.timestamp().timestamp() as u32;
@@ -284,6 +241,80 @@ pub async fn read_keyframes(
     Err(StreamError::Ended {
         url: url.to_owned(),
     })
+}
+
+/// DESCRIBE, SETUP of the H.264 stream over TCP in Annex B with parameter sets on keyframes,
+/// PLAY: the demuxed session and the stream's RTP clock rate.
+async fn play(url: &str) -> Result<(Demuxed, u32), StreamError> {
+    let parsed = Url::parse(url).map_err(|e| StreamError::BadUrl {
+        url: url.to_owned(),
+        cause: e.to_string(),
+    })?;
+    let options =
+        SessionOptions::default().user_agent(format!("vigia-ai/{}", env!("CARGO_PKG_VERSION")));
+    let mut session = Session::describe(parsed, options)
+        .await
+        .map_err(rtsp_error(url, "DESCRIBE"))?;
+    let video = session
+        .streams()
+        .iter()
+        .position(|s| s.media() == "video" && s.encoding_name() == "h264")
+        .ok_or_else(|| StreamError::UnsupportedCodec {
+            url: url.to_owned(),
+            offered: offered_codecs(session.streams()),
+        })?;
+    let clock_rate = session.streams()[video].clock_rate_hz();
+    let setup = SetupOptions::default()
+        .transport(Transport::Tcp(Default::default()))
+        .frame_format(FrameFormat::SIMPLE);
+    session
+        .setup(video, setup)
+        .await
+        .map_err(rtsp_error(url, "SETUP"))?;
+    // Permissive: a PLAY answer without `rtptime` (many cameras) is played, not refused.
+    let options = PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive);
+    let playing = session
+        .play(options)
+        .await
+        .map_err(rtsp_error(url, "PLAY"))?;
+    let demuxed = playing.demuxed().map_err(rtsp_error(url, "PLAY"))?;
+    Ok((demuxed, clock_rate))
+}
+
+/// A retina error at `step` of reading `url`.
+fn rtsp_error(url: &str, step: &'static str) -> impl Fn(retina::Error) -> StreamError {
+    move |e| StreamError::Rtsp {
+        url: url.to_owned(),
+        step,
+        status: e.status_code(),
+        cause: e.to_string(),
+    }
+}
+
+/// Feeds the sender reports of one compound RTCP packet to `clock`; logs the session's first
+/// report used and its first ignored for a wrong clock (the others are ignored silently).
+fn on_rtcp(
+    path: &str,
+    clock: &mut FrameClock,
+    rtcp: &retina::rtcp::ReceivedCompoundPacket,
+    warned_skew: &mut bool,
+) {
+    for packet in rtcp.pkts() {
+        let Ok(Some(sr)) = packet.as_sender_report() else {
+            continue;
+        };
+        let first = !clock.has_report();
+        let result = clock.on_sender_report(sr.rtp_timestamp(), sr.ntp_timestamp().0, Utc::now());
+        match result {
+            Ok(()) if first => {
+                tracing::info!(path = %path, "keyframes dated by the sender's RTCP reports from now on")
+            }
+            Err(Ignored::Skewed(skew)) if !std::mem::replace(warned_skew, true) => {
+                tracing::warn!(path = %path, skew_s = skew.as_seconds_f64(), "the sender's clock is off; its reports are ignored and keyframes dated by arrival")
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The codecs of `streams` as people name them, for errors: `H265, MPEG4-GENERIC`.

@@ -253,6 +253,14 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // Vigia sends its readers RTCP sender reports: keyframes are dated by them.
+    assert_eq!(
+        lines_with(&ai_log(), &["dated by the sender's RTCP reports", &street]),
+        1,
+        "{}",
+        ai_log()
+    );
+
     // SIGTERM: it stops by itself, after the broker's confirms.
     let pid = ai.0.id().to_string();
     assert!(

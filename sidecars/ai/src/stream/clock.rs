@@ -76,6 +76,11 @@ impl FrameClock {
         Ok(())
     }
 
+    /// Whether a usable sender report has come.
+    pub fn has_report(&self) -> bool {
+        self.report.is_some()
+    }
+
     /// The wall-clock time of a frame of RTP time `rtp` that arrived at `arrival`.
     pub fn frame_time(&self, rtp: u32, arrival: DateTime<Utc>) -> (DateTime<Utc>, ClockSource) {
         let Some((report_rtp, wall)) = self.report else {
@@ -117,6 +122,7 @@ mod tests {
     #[test]
     fn arrival_until_the_first_report() {
         let c = FrameClock::new(90_000);
+        assert!(!c.has_report());
         assert_eq!(c.frame_time(1234, utc(T0)), (utc(T0), ClockSource::Arrival));
     }
 
@@ -134,6 +140,7 @@ mod tests {
             // The report arrives 200 ms after its NTP time (network delay): used as is.
             c.on_sender_report(report_rtp, ntp(T0), utc(T0 + 200))
                 .unwrap();
+            assert!(c.has_report());
             let (at, source) = c.frame_time(frame_rtp, utc(T0 + 5_000));
             assert_eq!(source, ClockSource::SenderReport, "{name}");
             assert_eq!(at, utc(T0 + offset_ms), "{name}");
