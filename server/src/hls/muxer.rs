@@ -28,7 +28,8 @@ pub(crate) struct Muxer {
     pub(crate) path: String,
     /// The muxer state; locked briefly to push a unit or render a playlist.
     pub(crate) state: Mutex<HlsMuxer>,
-    /// Bumped after every unit pushed: blocked requests re-check on change.
+    /// The muxer's version (new part or segment), sent when it changes: blocked requests
+    /// re-check then.
     pub(crate) version: watch::Sender<u64>,
     last_request: Mutex<Instant>,
     /// Requests waiting for a playlist or file: the muxer is not idle while any waits.
@@ -140,7 +141,13 @@ impl Muxer {
         }
         let version = state.version();
         drop(state);
-        self.version.send_replace(version);
+        // Only a new part or segment wakes blocked requests: most units complete neither, and a
+        // request woken for nothing takes the muxer lock to find its part still missing.
+        self.version.send_if_modified(|current| {
+            let changed = *current != version;
+            *current = version;
+            changed
+        });
     }
 }
 
