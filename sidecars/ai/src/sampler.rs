@@ -7,7 +7,9 @@
 //! says whether to run plate detection on it:
 //!
 //! - **rate**: keyframes are decoded at most [`SamplerConfig::max_per_second`] times a second
-//!   (default 2), by frame time;
+//!   (default 2), by frame time, with [`RATE_TOLERANCE`]: a keyframe up to 10 % early counts as
+//!   on time, so a camera with a keyframe every 480 ms (GOP 12 at 25 fps), or every 500 ms dated
+//!   by arrival with jitter, has each one decoded, not every other one at random;
 //! - **static scene**: a picture whose thumbnail differs from the last *processed* one by less
 //!   than [`SamplerConfig::static_threshold`] (mean absolute difference of 32×18 cell averages
 //!   of luma, 0–255; default 2.0) is skipped: nothing moved, so no new plate. Cell averages
@@ -20,6 +22,9 @@
 //! Sans-IO: times are frame times; pictures come in as luma planes.
 
 use chrono::{DateTime, TimeDelta, Utc};
+
+/// The fraction of the minimum gap between decoded keyframes by which one may come early.
+pub const RATE_TOLERANCE: f64 = 0.1;
 
 /// Thumbnail width in cells.
 pub const THUMB_W: usize = 32;
@@ -161,7 +166,8 @@ impl KeyframeSampler {
 
     /// Whether a keyframe at `at` should be decoded (counts it when not).
     pub fn due(&mut self, at: DateTime<Utc>) -> bool {
-        let gap_ms = (1000.0 / self.config.max_per_second.max(f64::MIN_POSITIVE)) as i64;
+        let gap_ms = (1000.0 * (1.0 - RATE_TOLERANCE)
+            / self.config.max_per_second.max(f64::MIN_POSITIVE)) as i64;
         let due = self
             .last_decoded
             .is_none_or(|last| at - last >= TimeDelta::milliseconds(gap_ms));
@@ -264,6 +270,19 @@ mod tests {
         }
         assert_eq!(decoded, vec![0, 600, 1200, 1800]);
         assert_eq!(s.stats().too_soon, 6);
+    }
+
+    #[test]
+    fn keyframes_a_little_early_are_on_time() {
+        let mut s = KeyframeSampler::new(SamplerConfig::default());
+        // A keyframe every 480 ms, dated by arrival with ±10 ms of jitter: each one is decoded.
+        let times = [0, 490, 960, 1450, 1920];
+        for (k, &ms) in times.iter().enumerate() {
+            assert!(s.due(t(ms)), "keyframe {k} at {ms} ms");
+            s.offer(t(ms), thumb(&plane(100, Some(k * 80))));
+        }
+        // 440 ms after the last one is more than 10 % early.
+        assert!(!s.due(t(1920 + 440)));
     }
 
     #[test]
