@@ -1,10 +1,17 @@
 //! The binary's configuration, from environment variables, each with a default.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::TimeDelta;
 
 use crate::pass::PassConfig;
+use crate::pipeline::REPORT_GRACE;
+
+/// The default of [`Config::queue`].
+pub const DEFAULT_QUEUE: &str = "vigia.ai.inputs";
+/// The default of [`Config::http`].
+pub const DEFAULT_HTTP: &str = "127.0.0.1:9120";
 
 /// Everything `vigia-ai` reads from the environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +32,26 @@ pub struct Config {
     pub pass: PassConfig,
     /// `VIGIA_AI_CAMERAS`: the Vigia paths `vigia-ai run` reads, comma-separated (spaces around
     /// names ignored, no name twice); unset or empty for none (`run` then refuses to start).
+    /// `all` (alone) leaves this empty and sets [`Config::all_cameras`].
     pub cameras: Vec<String>,
+    /// `VIGIA_AI_CAMERAS=all`: `run` reads every camera the bus announces (`camera.created`
+    /// starts one, `camera.deleted` stops it; its Vigia path is its `cameraId`).
+    pub all_cameras: bool,
+    /// `VIGIA_AI_QUEUE`, default `vigia.ai.inputs`: the durable queue `run` consumes the bus
+    /// events it needs from (cameras, city plans, recordings), with its retry queues and
+    /// `<queue>.dlq`; tests use one of their own.
+    pub queue: String,
+    /// `VIGIA_AI_HTTP`, default `127.0.0.1:9120`: where `run` serves `/metrics`, `/health` and
+    /// `/ready`; `none` for no HTTP endpoint.
+    pub http: Option<SocketAddr>,
+    /// `VIGIA_AI_REPORT_GRACE`, default `1m`: how long after local midnight a day's reports wait
+    /// for the day's last passes (a duration as the pass window's).
+    pub report_grace: TimeDelta,
+    /// `VIGIA_AI_CLOCK_OFFSET`, default `0`: **for tests**, whole seconds (may be negative)
+    /// added to every frame time and to the wall clock that closes passes and days, so a test
+    /// can start a minute before local midnight and see the day's report. Never set it in
+    /// production: `lpr.detected` carries the shifted times.
+    pub clock_offset: TimeDelta,
     /// `VIGIA_AI_RTSP`, default `rtsp://127.0.0.1:8554`: Vigia's RTSP address; a camera's
     /// stream is `<this>/<path>`.
     pub rtsp: String,
@@ -55,6 +81,8 @@ impl Config {
             Some(v) => (!v.trim().is_empty()).then(|| v.trim().to_owned()),
         };
         let defaults = PassConfig::default();
+        let cameras_text = non_empty("VIGIA_AI_CAMERAS").unwrap_or_default();
+        let all_cameras = cameras_text.trim() == "all";
         let duration = |name: &'static str, default: TimeDelta| match non_empty(name) {
             None => Ok(default),
             Some(v) => parse_duration(&v).map_err(|message| ConfigError { var: name, message }),
@@ -70,9 +98,27 @@ impl Config {
                 window: duration("VIGIA_AI_PASS_WINDOW", defaults.window)?,
                 suppress: duration("VIGIA_AI_SUPPRESS", defaults.suppress)?,
             },
-            cameras: parse_cameras(&non_empty("VIGIA_AI_CAMERAS").unwrap_or_default()).map_err(
-                |message| ConfigError {
+            cameras: if all_cameras {
+                Vec::new()
+            } else {
+                parse_cameras(&cameras_text).map_err(|message| ConfigError {
                     var: "VIGIA_AI_CAMERAS",
+                    message,
+                })?
+            },
+            all_cameras,
+            queue: non_empty("VIGIA_AI_QUEUE")
+                .map_or_else(|| DEFAULT_QUEUE.to_owned(), |q| q.trim().to_owned()),
+            http: parse_http(non_empty("VIGIA_AI_HTTP").as_deref()).map_err(|message| {
+                ConfigError {
+                    var: "VIGIA_AI_HTTP",
+                    message,
+                }
+            })?,
+            report_grace: duration("VIGIA_AI_REPORT_GRACE", REPORT_GRACE)?,
+            clock_offset: parse_offset(non_empty("VIGIA_AI_CLOCK_OFFSET").as_deref()).map_err(
+                |message| ConfigError {
+                    var: "VIGIA_AI_CLOCK_OFFSET",
                     message,
                 },
             )?,
@@ -105,6 +151,28 @@ fn parse_cameras(text: &str) -> Result<Vec<String>, String> {
         cameras.push(name.to_owned());
     }
     Ok(cameras)
+}
+
+/// The HTTP endpoint's address: `none` for none, else `host:port` (an IP address).
+fn parse_http(value: Option<&str>) -> Result<Option<SocketAddr>, String> {
+    let v = value.map_or(DEFAULT_HTTP, str::trim);
+    if v == "none" {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| format!("{v:?} is not an address like {DEFAULT_HTTP}, nor `none`"))
+}
+
+/// The test clock offset: whole seconds, may be negative.
+fn parse_offset(value: Option<&str>) -> Result<TimeDelta, String> {
+    let Some(v) = value.map(str::trim) else {
+        return Ok(TimeDelta::zero());
+    };
+    v.parse::<i64>()
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .ok_or_else(|| format!("{v:?} is not a whole number of seconds"))
 }
 
 /// Vigia's RTSP address: an `rtsp://` URL without a trailing slash.
@@ -169,6 +237,23 @@ mod tests {
         assert_eq!((&c.watchlist, c.pass), (&None, PassConfig::default()));
         assert!(c.cameras.is_empty());
         assert_eq!(c.stream_url("cam1"), "rtsp://127.0.0.1:8554/cam1");
+        assert!(!c.all_cameras);
+        assert_eq!(c.queue, "vigia.ai.inputs");
+        assert_eq!(c.http, Some("127.0.0.1:9120".parse().unwrap()));
+        assert_eq!(c.report_grace, TimeDelta::minutes(1));
+        assert_eq!(c.clock_offset, TimeDelta::zero());
+        let c = config(&[
+            ("VIGIA_AI_CAMERAS", " all "),
+            ("VIGIA_AI_QUEUE", "vigia.ai.test"),
+            ("VIGIA_AI_HTTP", "none"),
+            ("VIGIA_AI_REPORT_GRACE", "2s"),
+            ("VIGIA_AI_CLOCK_OFFSET", "-3600"),
+        ])
+        .unwrap();
+        assert!(c.all_cameras && c.cameras.is_empty());
+        assert_eq!((c.queue.as_str(), c.http), ("vigia.ai.test", None));
+        assert_eq!(c.report_grace, TimeDelta::seconds(2));
+        assert_eq!(c.clock_offset, TimeDelta::hours(-1));
         let c = config(&[
             ("VIGIA_EVENTSURL", " "),
             ("VIGIA_AI_STATE_DIR", "/var/lib/vigia-ai"),
@@ -226,6 +311,16 @@ mod tests {
                 "VIGIA_AI_CAMERAS",
                 "cam 1",
                 "VIGIA_AI_CAMERAS: \"cam 1\" is not a Vigia path",
+            ),
+            (
+                "VIGIA_AI_HTTP",
+                "localhost",
+                "VIGIA_AI_HTTP: \"localhost\" is not an address",
+            ),
+            (
+                "VIGIA_AI_CLOCK_OFFSET",
+                "1h",
+                "VIGIA_AI_CLOCK_OFFSET: \"1h\" is not a whole number",
             ),
             (
                 "VIGIA_AI_RTSP",

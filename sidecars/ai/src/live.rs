@@ -19,6 +19,10 @@
 //!   wall-clock time and keyframe index); the pipeline applies the plate rules again, votes and
 //!   reports.
 //!
+//! Each worker has an `*_observed` form that tells an [`Observer`] about every keyframe (read,
+//! skipped, dropped by the reader: the gaps in its keyframe numbers, corrupt) and every stage's
+//! time, for the binary's metrics.
+//!
 //! Decode errors (a corrupt keyframe) are logged and the keyframe skipped; the first and every
 //! hundredth are logged, not each. Both workers log their mean stage times every
 //! [`FIGURES_EVERY`] pictures at `info`, and each picture's at `debug`.
@@ -52,6 +56,59 @@ pub struct Sampled {
     pub picture: Picture,
 }
 
+/// What became of a keyframe, for an [`Observer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframeOutcome {
+    /// Decoded and sent to the OCR thread.
+    Sampled,
+    /// Not read: too soon after the last one, or a static scene.
+    Skipped,
+    /// Not decodable.
+    Corrupt,
+    /// This many keyframes the reader dropped before this one (its channel was full).
+    Dropped(u64),
+}
+
+/// A timed stage of the live path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// H.264 keyframe to picture.
+    Decode,
+    /// OCR text detection.
+    Detect,
+    /// OCR text recognition.
+    Recognize,
+}
+
+impl Stage {
+    /// The stage's name in metrics: `decode`, `detect`, `recognize`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::Detect => "detect",
+            Stage::Recognize => "recognize",
+        }
+    }
+}
+
+/// Told about each keyframe and stage by the workers (called on their threads; keep it cheap).
+pub trait Observer: Send + Sync {
+    /// A keyframe of `path` came to its worker (every outcome but `Dropped` means the camera
+    /// is sending).
+    fn keyframe(&self, path: &str, outcome: KeyframeOutcome);
+    /// A stage of a picture of `path` took `seconds`.
+    fn stage(&self, path: &str, stage: Stage, seconds: f64);
+}
+
+/// An [`Observer`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn keyframe(&self, _: &str, _: KeyframeOutcome) {}
+    fn stage(&self, _: &str, _: Stage, _: f64) {}
+}
+
 /// Counters of a camera worker.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CameraStats {
@@ -68,21 +125,41 @@ pub struct CameraStats {
 /// thread is busy). Returns when either channel closes.
 pub fn camera_worker(
     path: String,
+    keyframes: mpsc::Receiver<Keyframe>,
+    sampler: SamplerConfig,
+    ocr: std_mpsc::SyncSender<Sampled>,
+) -> CameraStats {
+    camera_worker_observed(path, keyframes, sampler, ocr, &NoObserver)
+}
+
+/// [`camera_worker`], telling `observer` about each keyframe and decode.
+pub fn camera_worker_observed(
+    path: String,
     mut keyframes: mpsc::Receiver<Keyframe>,
     sampler: SamplerConfig,
     ocr: std_mpsc::SyncSender<Sampled>,
+    observer: &dyn Observer,
 ) -> CameraStats {
     let mut sampler = KeyframeSampler::new(sampler);
     let mut decoder = KeyframeDecoder::new();
     let mut stats = CameraStats::default();
+    let mut last_index: Option<u64> = None;
     while let Some(k) = keyframes.blocking_recv() {
+        if let Some(gap) = last_index.and_then(|l| k.index.checked_sub(l + 1))
+            && gap > 0
+        {
+            observer.keyframe(&path, KeyframeOutcome::Dropped(gap));
+        }
+        last_index = Some(k.index);
         if !sampler.due(k.at) {
+            observer.keyframe(&path, KeyframeOutcome::Skipped);
             continue;
         }
         let started = Instant::now();
         let picture = match decoder.decode(&k.path, k.index, &k.data) {
             Ok(p) => p,
             Err(e) => {
+                observer.keyframe(&path, KeyframeOutcome::Corrupt);
                 stats.decode_errors += 1;
                 if stats.decode_errors % 100 == 1 {
                     tracing::warn!(path = %path, errors = stats.decode_errors, error = %e, "keyframe not decoded; skipped");
@@ -91,6 +168,7 @@ pub fn camera_worker(
             }
         };
         let ms = started.elapsed().as_secs_f64() * 1e3;
+        observer.stage(&path, Stage::Decode, ms / 1e3);
         stats.decoded += 1;
         stats.decode_ms += ms;
         let Ok(thumb) = picture.thumbnail() else {
@@ -111,8 +189,10 @@ pub fn camera_worker(
             );
         }
         if decision != Decision::Process {
+            observer.keyframe(&path, KeyframeOutcome::Skipped);
             continue;
         }
+        observer.keyframe(&path, KeyframeOutcome::Sampled);
         let sampled = Sampled {
             path: k.path,
             index: k.index,
@@ -148,6 +228,16 @@ pub fn ocr_worker(
     pictures: std_mpsc::Receiver<Sampled>,
     reads: mpsc::UnboundedSender<OcrRead>,
 ) -> OcrStats {
+    ocr_worker_observed(ocr, pictures, reads, &NoObserver)
+}
+
+/// [`ocr_worker`], telling `observer` each picture's detection and recognition times.
+pub fn ocr_worker_observed(
+    ocr: Ocr,
+    pictures: std_mpsc::Receiver<Sampled>,
+    reads: mpsc::UnboundedSender<OcrRead>,
+    observer: &dyn Observer,
+) -> OcrStats {
     let mut stats = OcrStats::default();
     for s in pictures {
         let result = s
@@ -163,6 +253,8 @@ pub fn ocr_worker(
             }
         };
         stats.pictures += 1;
+        observer.stage(&s.path, Stage::Detect, t.det_ms / 1e3);
+        observer.stage(&s.path, Stage::Recognize, t.rec_ms / 1e3);
         stats.det_ms += t.det_ms;
         stats.rec_ms += t.rec_ms;
         let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();

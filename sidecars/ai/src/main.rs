@@ -1,9 +1,13 @@
 //! `vigia-ai`: the AI sidecar's binary. Two commands:
 //!
-//! - `vigia-ai run`: reads the plates of the cameras in `VIGIA_AI_CAMERAS` live from Vigia
+//! - `vigia-ai run`: reads the plates of the cameras in `VIGIA_AI_CAMERAS` (or, with `all`, of
+//!   every camera the bus announces; see the `bus` module) live from Vigia
 //!   (`VIGIA_AI_RTSP/<path>`, keyframes only; see `vigia_ai::live`) and publishes the
-//!   `lpr.detected` and `alert.triggered` events, until SIGINT or SIGTERM. The OCR models are
-//!   loaded at start: a missing file stops it with the file's name and the setup command.
+//!   `lpr.detected` and `alert.triggered` events, and `analytics.daily_report` at local midnight
+//!   plus the grace from the bus's camera, city and recording events, until SIGINT or SIGTERM.
+//!   Serves `/metrics`, `/health` and `/ready` on `VIGIA_AI_HTTP` (the `metrics` module). The
+//!   OCR models are loaded at start: a missing file stops it with the file's name and the setup
+//!   command.
 //! - `vigia-ai replay`: OCR reads as JSON lines on standard input
 //!   (`{"cameraId":"cam1","text":"ABC-1D23","confidence":0.9,"at":"2026-12-02T13:45:12Z",
 //!   "frame":17}`), in frame order, go through the same pipeline; a load generator for the bus.
@@ -12,6 +16,10 @@
 //! append to `<state dir>/events.jsonl`, and hot-reload the watch list. Configuration: see
 //! `vigia_ai::config`. Logs are JSON on standard error.
 
+mod bus;
+mod metrics;
+
+use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
@@ -21,18 +29,24 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use vigia_ai::Error;
 use vigia_ai::config::{Config, ConfigError};
-use vigia_ai::live::{camera_worker, ocr_worker};
+use vigia_ai::live::{Sampled, camera_worker_observed, ocr_worker_observed};
 use vigia_ai::ocr::Ocr;
 use vigia_ai::pipeline::{OcrRead, Pipeline};
 use vigia_ai::sampler::SamplerConfig;
 use vigia_ai::stream;
 use vigia_ai::watchlist::{Watchlist, WatchlistFile};
-use vigia_events::{Publisher, PublisherConfig};
+use vigia_events::{Consumer, Event, Publisher, PublisherConfig};
+
+use crate::bus::{Change, Watched};
+use crate::metrics::Metrics;
 
 /// How often `run` checks the watch list file for a new version.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// Keyframes waiting between a camera's reader and its worker; more are dropped (counted).
 const KEYFRAME_QUEUE: usize = 2;
+
+/// The longest `run` sleeps before letting the wall clock's time pass in the pipeline.
+const TIMER_AT_MOST: Duration = Duration::from_secs(60);
 
 /// How long `replay` and `run` wait at the end for the broker to confirm what they published.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,6 +89,8 @@ async fn replay() -> Result<(), Error> {
     let (mut watch, list) = load_watchlist(&config)?;
     let publisher = start_publisher(&config)?;
     let mut pipeline = Pipeline::new(config.pass, list);
+    // Counted but not served: `replay` has no HTTP endpoint.
+    let metrics = Metrics::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut line_no = 0u64;
     let mut last_at = None;
@@ -99,14 +115,14 @@ async fn replay() -> Result<(), Error> {
         }
         last_at = Some(read.at);
         pipeline.handle_ocr(read);
-        publish_all(&mut pipeline, &publisher).await?;
+        publish_all(&mut pipeline, &publisher, &metrics).await?;
     }
     // The input ended: the passes still open get no more reads; close them. Days are left
     // open: the last one is not over.
     if let Some(t) = last_at {
         pipeline.handle_timeout(t + config.pass.window);
     }
-    publish_all(&mut pipeline, &publisher).await?;
+    publish_all(&mut pipeline, &publisher, &metrics).await?;
     tokio::time::timeout(FLUSH_TIMEOUT, publisher.flush())
         .await
         .map_err(|_| Error::FlushTimeout(FLUSH_TIMEOUT))??;
@@ -124,23 +140,43 @@ async fn replay() -> Result<(), Error> {
     Ok(())
 }
 
-/// The `run` command: see the module doc and `vigia_ai::live`.
+/// The `run` command: see the module doc, `vigia_ai::live` and the `bus` module.
 async fn run() -> Result<(), Error> {
     let config = Config::from_env()?;
-    if config.cameras.is_empty() {
+    if config.cameras.is_empty() && !config.all_cameras {
         return Err(ConfigError {
             var: "VIGIA_AI_CAMERAS",
-            message: "no cameras: set it to the Vigia paths to read, comma-separated".to_owned(),
+            message: "no cameras: set it to the Vigia paths to read, comma-separated, or `all`"
+                .to_owned(),
         }
         .into());
     }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Models first: a missing file is the first thing an operator must fix.
     let ocr = Ocr::from_env(threads)?;
+    let metrics = Metrics::new();
+    metrics.set_models_loaded();
+    if let Some(addr) = config.http {
+        metrics::serve(addr, metrics.clone())
+            .await
+            .map_err(|e| ConfigError {
+                var: "VIGIA_AI_HTTP",
+                message: format!("cannot listen on {addr}: {e}"),
+            })?;
+        tracing::info!(%addr, "serving /metrics, /health and /ready");
+    }
     let (mut watch, list) = load_watchlist(&config)?;
     let publisher = start_publisher(&config)?;
-    let mut pipeline = Pipeline::new(config.pass, list);
-    let mut reads = start_live(&config, ocr)?;
-    tracing::info!(cameras = ?config.cameras, rtsp = %config.rtsp, "reading plates live");
+    let mut pipeline = Pipeline::new(config.pass, list).with_report_grace(config.report_grace);
+    let (mut live, mut reads) = Live::start(&config, ocr, metrics.clone())?;
+    for path in &config.cameras {
+        live.add(path)?;
+    }
+    let (deliveries_tx, mut deliveries) = mpsc::channel(16);
+    let consumer = start_consumer(&config, deliveries_tx, metrics.clone());
+    let mut watched = Watched::new(&config.cameras, config.all_cameras);
+    tracing::info!(cameras = ?config.cameras, all = config.all_cameras, rtsp = %config.rtsp, queue = %config.queue, "reading plates live");
+    let offset = config.clock_offset;
     let mut reload_tick = tokio::time::interval(RELOAD_EVERY);
     let handler = |kind| signal(kind).map_err(|_| Error::WorkerStopped("signal handler"));
     let (mut terminate, mut interrupt) = (
@@ -148,29 +184,44 @@ async fn run() -> Result<(), Error> {
         handler(SignalKind::interrupt())?,
     );
     loop {
-        // Passes close by frame time: sleep until the pipeline's next deadline comes in this
-        // clock, then give it that deadline (frames are dated by Vigia's clock or arrival).
+        // Passes close by frame time and days at local midnight plus the grace: sleep until the
+        // pipeline's next deadline comes by the wall clock (frames are dated by Vigia's clock or
+        // arrival), at most a minute, then let the wall clock's time pass in the pipeline, so a
+        // night without a single frame still closes the day.
         let deadline = pipeline.poll_timeout();
-        let wait = deadline.map_or(Duration::from_secs(3600), |d| {
-            (d - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+        let wait = deadline.map_or(TIMER_AT_MOST, |d| {
+            (d - (Utc::now() + offset))
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(TIMER_AT_MOST)
         });
         tokio::select! {
             read = reads.recv() => {
-                let read = read.ok_or(Error::WorkerStopped("OCR worker"))?;
+                let mut read = read.ok_or(Error::WorkerStopped("OCR worker"))?;
+                read.at += offset;
                 pipeline.handle_ocr(read);
             }
-            () = tokio::time::sleep(wait), if deadline.is_some() => {
-                if let Some(d) = deadline {
-                    pipeline.handle_timeout(d);
-                }
+            Some((event, applied)) = deliveries.recv() => {
+                apply_bus_event(&event, &mut pipeline, &mut watched, &mut live)?;
+                metrics.bus_event();
+                let _ = applied.send(());
             }
+            () = tokio::time::sleep(wait) => pipeline.handle_timeout(Utc::now() + offset),
             _ = reload_tick.tick() => reload(&mut watch, &mut pipeline),
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         }
-        publish_all(&mut pipeline, &publisher).await?;
+        publish_all(&mut pipeline, &publisher, &metrics).await?;
     }
     tracing::info!("stopping: waiting for the broker to confirm");
+    // Events handed over and not applied are not acked: the broker gives them again.
+    drop(deliveries);
+    if let Some(task) = consumer {
+        task.abort();
+        if let Ok(Some(c)) = task.await {
+            c.stop().await;
+        }
+    }
     tokio::time::timeout(FLUSH_TIMEOUT, publisher.flush())
         .await
         .map_err(|_| Error::FlushTimeout(FLUSH_TIMEOUT))??;
@@ -182,31 +233,121 @@ async fn run() -> Result<(), Error> {
         late_reads = s.passes.late_reads,
         detections = s.detections,
         alerts = s.alerts,
+        reports = s.reports,
+        reports_without_cnpj = s.reports_without_cnpj,
         "run stopped"
     );
     Ok(())
 }
 
-/// Starts the live path's workers (`vigia_ai::live`): a reader task and a worker thread per
-/// camera, the OCR thread; returns the plate reads.
-fn start_live(config: &Config, ocr: Ocr) -> Result<mpsc::UnboundedReceiver<OcrRead>, Error> {
-    let (reads_tx, reads) = mpsc::unbounded_channel();
-    let (pictures_tx, pictures) = std_mpsc::sync_channel(1);
-    spawn_thread("vigia-ai-ocr", move || ocr_worker(ocr, pictures, reads_tx))?;
-    for path in &config.cameras {
-        let (keyframes_tx, keyframes) = mpsc::channel(KEYFRAME_QUEUE);
-        tokio::spawn(stream::run(
-            path.clone(),
-            config.stream_url(path),
-            keyframes_tx,
-        ));
-        let (path, tx) = (path.clone(), pictures_tx.clone());
-        spawn_thread(&format!("vigia-ai-{path}"), move || {
-            camera_worker(path, keyframes, SamplerConfig::default(), tx)
-        })?;
+/// Gives a bus event to the pipeline and starts or stops the camera it names (see `bus`).
+fn apply_bus_event(
+    event: &Event,
+    pipeline: &mut Pipeline,
+    watched: &mut Watched,
+    live: &mut Live,
+) -> Result<(), Error> {
+    pipeline.handle_bus_event(event);
+    match watched.apply(event) {
+        Some(Change::Start(path)) => {
+            tracing::info!(path = %path, event_id = %event.id, "camera announced on the bus: reading it");
+            live.add(&path)?;
+        }
+        Some(Change::Stop(path)) => {
+            tracing::info!(path = %path, event_id = %event.id, "camera deleted on the bus: no longer read");
+            live.remove(&path);
+        }
+        None => {}
     }
-    drop(pictures_tx);
-    Ok(reads)
+    Ok(())
+}
+
+/// The bus consumer, started in the background (retried until the broker answers, when it
+/// marks the broker connected for `/ready`); `None` without a broker (ready at once).
+fn start_consumer(
+    config: &Config,
+    deliveries: mpsc::Sender<bus::Delivery>,
+    metrics: Metrics,
+) -> Option<tokio::task::JoinHandle<Option<Consumer>>> {
+    let Some(url) = &config.events_url else {
+        metrics.set_broker_connected();
+        return None;
+    };
+    let cc = bus::consumer_config(config, url, &config.state_dir);
+    Some(tokio::spawn(async move {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            match Consumer::start(cc.clone(), bus::handler(deliveries.clone())).await {
+                Ok(c) => {
+                    tracing::info!(queue = %cc.queue, exchange = %cc.exchange, "consuming bus events");
+                    metrics.set_broker_connected();
+                    return Some(c);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, queue = %cc.queue, retry_in = ?delay, "bus consumer cannot start; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }))
+}
+
+/// The live path's workers (`vigia_ai::live`): the OCR thread, and a reader task and a worker
+/// thread per camera, added and removed while running.
+struct Live {
+    rtsp: String,
+    pictures: std_mpsc::SyncSender<Sampled>,
+    readers: HashMap<String, tokio::task::JoinHandle<stream::ReaderStats>>,
+    metrics: Metrics,
+}
+
+impl Live {
+    /// Starts the OCR thread; returns the plate reads.
+    fn start(
+        config: &Config,
+        ocr: Ocr,
+        metrics: Metrics,
+    ) -> Result<(Live, mpsc::UnboundedReceiver<OcrRead>), Error> {
+        let (reads_tx, reads) = mpsc::unbounded_channel();
+        let (pictures, pictures_rx) = std_mpsc::sync_channel(1);
+        let observer = metrics.clone();
+        spawn_thread("vigia-ai-ocr", move || {
+            ocr_worker_observed(ocr, pictures_rx, reads_tx, &observer)
+        })?;
+        let live = Live {
+            rtsp: config.rtsp.clone(),
+            pictures,
+            readers: HashMap::new(),
+            metrics,
+        };
+        Ok((live, reads))
+    }
+
+    /// Starts reading `path` (nothing if it is read already).
+    fn add(&mut self, path: &str) -> Result<(), Error> {
+        if self.readers.contains_key(path) {
+            return Ok(());
+        }
+        let (keyframes_tx, keyframes) = mpsc::channel(KEYFRAME_QUEUE);
+        let url = format!("{}/{path}", self.rtsp);
+        let reader = tokio::spawn(stream::run(path.to_owned(), url, keyframes_tx));
+        let (owned, tx, observer) = (path.to_owned(), self.pictures.clone(), self.metrics.clone());
+        spawn_thread(&format!("vigia-ai-{path}"), move || {
+            camera_worker_observed(owned, keyframes, SamplerConfig::default(), tx, &observer)
+        })?;
+        self.readers.insert(path.to_owned(), reader);
+        self.metrics.camera_added(path);
+        Ok(())
+    }
+
+    /// Stops reading `path`: its reader ends, and its worker once the keyframes are gone.
+    fn remove(&mut self, path: &str) {
+        if let Some(reader) = self.readers.remove(path) {
+            reader.abort();
+            self.metrics.camera_removed(path);
+        }
+    }
 }
 
 /// Starts a named thread running `f`.
@@ -242,7 +383,11 @@ fn start_publisher(config: &Config) -> Result<Publisher, Error> {
 
 /// Hands every event the pipeline has to the publisher, waiting while its intake is full (a
 /// replay runs faster than a broker confirms).
-async fn publish_all(pipeline: &mut Pipeline, publisher: &Publisher) -> Result<(), Error> {
+async fn publish_all(
+    pipeline: &mut Pipeline,
+    publisher: &Publisher,
+    metrics: &Metrics,
+) -> Result<(), Error> {
     while let Some(event) = pipeline.poll_event() {
         loop {
             match publisher.publish(event.clone()) {
@@ -252,6 +397,7 @@ async fn publish_all(pipeline: &mut Pipeline, publisher: &Publisher) -> Result<(
                 other => break other?,
             }
         }
+        metrics.published(&event);
     }
     Ok(())
 }

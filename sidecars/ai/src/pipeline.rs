@@ -19,9 +19,7 @@
 //! has not changed since the service started has no report (counted in
 //! [`PipelineStats::reports_without_cnpj`]); the service's persisted state will carry it later.
 
-use std::collections::VecDeque;
-
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use vigia_events::{Cnpj, Event, EventData};
@@ -81,6 +79,10 @@ pub struct Pipeline {
     /// City id → city hall CNPJ.
     cnpjs: HashMap<String, Cnpj>,
     reports: DailyReports,
+    /// Recording runs already counted (`recordingId` → when it stopped), so a copy of a
+    /// `recording.stopped` that outlives the consumer's dedupe window is not counted twice;
+    /// forgotten two days after they stopped (their day is closed by then).
+    recordings: HashMap<String, DateTime<Utc>>,
     out: VecDeque<Event>,
     stats: PipelineStats,
 }
@@ -94,9 +96,17 @@ impl Pipeline {
             cities: HashMap::new(),
             cnpjs: HashMap::new(),
             reports: DailyReports::new(REPORT_GRACE),
+            recordings: HashMap::new(),
             out: VecDeque::new(),
             stats: PipelineStats::default(),
         }
+    }
+
+    /// The same pipeline with days closing `grace` after local midnight instead of
+    /// [`REPORT_GRACE`] (call it before giving it anything).
+    pub fn with_report_grace(mut self, grace: TimeDelta) -> Pipeline {
+        self.reports = DailyReports::new(grace);
+        self
     }
 
     /// Takes one recogniser output; its frame time also lets time pass (passes and days close).
@@ -147,6 +157,10 @@ impl Pipeline {
                     .insert(d.city_id.clone(), d.city_hall_cnpj.clone());
             }
             EventData::RecordingStopped(d) => {
+                if self.recordings.contains_key(&d.recording_id) {
+                    return;
+                }
+                self.recordings.insert(d.recording_id.clone(), d.stopped_at);
                 if let Some(city) = self.cities.get(&d.camera_id) {
                     self.reports
                         .record_recording(city, d.started_at, d.stopped_at);
@@ -213,6 +227,8 @@ impl Pipeline {
 
     /// Turns the days closed by `now` into reports.
     fn close_days(&mut self, now: DateTime<Utc>) {
+        self.recordings
+            .retain(|_, stopped| now - *stopped < TimeDelta::days(2));
         for day in self.reports.poll_due(now) {
             let Some(cnpj) = self.cnpjs.get(&day.city_id) else {
                 self.stats.reports_without_cnpj += 1;
@@ -313,6 +329,7 @@ mod tests {
         let list = Watchlist::parse("plates:\n  - plate: ABC1D23\n    reason: x\n", "w").unwrap();
         let mut p = Pipeline::new(PassConfig::default(), list);
         bus(&mut p, &[]);
+        bus(&mut p, &[]);
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
         let read = |camera: &str, text: &str, t: &str| OcrRead {
             camera_id: camera.into(),
@@ -341,7 +358,8 @@ mod tests {
             (r[0].lpr_detections, r[0].alerts, r[0].cameras_online),
             (2, 1, 1)
         );
-        // The example recording ran 10:00-11:30 UTC that day.
+        // The example recording ran 10:00-11:30 UTC that day (counted once, though the bus
+        // events were given twice: the first `bus` call above and this one).
         assert_eq!(r[0].recording_hours, 1.5);
         assert_eq!(p.stats().reports, 1);
     }

@@ -1,0 +1,264 @@
+//! `vigia-ai run`'s HTTP endpoint (`VIGIA_AI_HTTP`): `/metrics` in the Prometheus text format,
+//! `/health` (the process answers) and `/ready` (the OCR models are loaded and the bus consumer
+//! has reached the broker once; 503 before).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `ai_lpr_detections_total` | counter | |
+//! | `ai_alerts_total` | counter | |
+//! | `ai_daily_reports_total` | counter | |
+//! | `ai_inference_seconds` | histogram | `camera`, `stage` = `decode`/`detect`/`recognize` |
+//! | `ai_keyframes_total` | counter | `camera`, `outcome` = `sampled`/`skipped`/`dropped`/`corrupt` |
+//! | `ai_camera_up` | gauge | `camera`: 1 when a keyframe came in the last 10 s |
+//! | `ai_bus_events_total` | counter | events the consumer handed to the pipeline |
+//!
+//! The live workers report through [`vigia_ai::live::Observer`]; the run loop counts the events
+//! it publishes. `ai_camera_up` is computed when scraped, from each camera's last keyframe.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use vigia_ai::live::{KeyframeOutcome, Observer, Stage};
+use vigia_events::{Event, EventData};
+
+/// A camera is up when its last keyframe is younger than this.
+const UP_WITHIN: Duration = Duration::from_secs(10);
+
+type Labels = Vec<(String, String)>;
+type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// The metrics and readiness of a run; cheap to clone (shared).
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    detections: Counter,
+    alerts: Counter,
+    reports: Counter,
+    bus_events: Counter,
+    inference: Histograms,
+    keyframes: Family<Labels, Counter>,
+    camera_up: Family<Labels, Gauge>,
+    last_keyframe: Mutex<HashMap<String, Instant>>,
+    models_loaded: AtomicBool,
+    broker_connected: AtomicBool,
+}
+
+impl Metrics {
+    /// Registers the metrics (all zero).
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let (detections, alerts, reports, bus_events) = Default::default();
+        let inference: Histograms = Family::new_with_constructor(|| {
+            // 1 ms to ~16 s.
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        let keyframes = Family::<Labels, Counter>::default();
+        let camera_up = Family::<Labels, Gauge>::default();
+        let r = &mut registry;
+        r.register(
+            "ai_lpr_detections",
+            "lpr.detected events published",
+            Clone::clone(&detections),
+        );
+        r.register(
+            "ai_alerts",
+            "alert.triggered events published",
+            Clone::clone(&alerts),
+        );
+        r.register(
+            "ai_daily_reports",
+            "analytics.daily_report events published",
+            Clone::clone(&reports),
+        );
+        r.register(
+            "ai_bus_events",
+            "bus events given to the pipeline",
+            Clone::clone(&bus_events),
+        );
+        r.register(
+            "ai_inference_seconds",
+            "time per picture of a stage, by camera",
+            inference.clone(),
+        );
+        r.register(
+            "ai_keyframes",
+            "keyframes by what became of them",
+            keyframes.clone(),
+        );
+        r.register(
+            "ai_camera_up",
+            "1 when the camera sent a keyframe in the last 10 s",
+            camera_up.clone(),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                detections,
+                alerts,
+                reports,
+                bus_events,
+                inference,
+                keyframes,
+                camera_up,
+                last_keyframe: Mutex::new(HashMap::new()),
+                models_loaded: AtomicBool::new(false),
+                broker_connected: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Counts an event published.
+    pub(crate) fn published(&self, event: &Event) {
+        let c = match &event.data {
+            EventData::LprDetected(_) => &self.inner.detections,
+            EventData::AlertTriggered(_) => &self.inner.alerts,
+            EventData::AnalyticsDailyReport(_) => &self.inner.reports,
+            _ => return,
+        };
+        c.inc();
+    }
+
+    /// Counts a bus event handed to the pipeline.
+    pub(crate) fn bus_event(&self) {
+        self.inner.bus_events.inc();
+    }
+
+    /// Starts reporting `camera` (`ai_camera_up` 0 until its first keyframe).
+    pub(crate) fn camera_added(&self, camera: &str) {
+        self.inner
+            .camera_up
+            .get_or_create(&camera_label(camera))
+            .set(0);
+    }
+
+    /// Stops reporting `camera` as up or down.
+    pub(crate) fn camera_removed(&self, camera: &str) {
+        self.inner.camera_up.remove(&camera_label(camera));
+        if let Ok(mut last) = self.inner.last_keyframe.lock() {
+            last.remove(camera);
+        }
+    }
+
+    /// The OCR models are loaded.
+    pub(crate) fn set_models_loaded(&self) {
+        self.inner.models_loaded.store(true, Ordering::Relaxed);
+    }
+
+    /// The bus consumer reached the broker.
+    pub(crate) fn set_broker_connected(&self) {
+        self.inner.broker_connected.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether `/ready` says ready.
+    pub(crate) fn ready(&self) -> bool {
+        self.inner.models_loaded.load(Ordering::Relaxed)
+            && self.inner.broker_connected.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text of the metrics now.
+    pub(crate) fn render(&self) -> String {
+        let now = Instant::now();
+        if let Ok(last) = self.inner.last_keyframe.lock() {
+            for (camera, at) in last.iter() {
+                let up = now.duration_since(*at) < UP_WITHIN;
+                self.inner
+                    .camera_up
+                    .get_or_create(&camera_label(camera))
+                    .set(i64::from(up));
+            }
+        }
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut text, &self.inner.registry);
+        text
+    }
+}
+
+impl Observer for Metrics {
+    fn keyframe(&self, path: &str, outcome: KeyframeOutcome) {
+        let (name, n) = match outcome {
+            KeyframeOutcome::Sampled => ("sampled", 1),
+            KeyframeOutcome::Skipped => ("skipped", 1),
+            KeyframeOutcome::Corrupt => ("corrupt", 1),
+            KeyframeOutcome::Dropped(n) => ("dropped", n),
+        };
+        let labels = vec![
+            ("camera".to_owned(), path.to_owned()),
+            ("outcome".to_owned(), name.to_owned()),
+        ];
+        self.inner.keyframes.get_or_create(&labels).inc_by(n);
+        if !matches!(outcome, KeyframeOutcome::Dropped(_))
+            && let Ok(mut last) = self.inner.last_keyframe.lock()
+        {
+            last.insert(path.to_owned(), Instant::now());
+        }
+    }
+
+    fn stage(&self, path: &str, stage: Stage, seconds: f64) {
+        let labels = vec![
+            ("camera".to_owned(), path.to_owned()),
+            ("stage".to_owned(), stage.as_str().to_owned()),
+        ];
+        self.inner.inference.get_or_create(&labels).observe(seconds);
+    }
+}
+
+/// Serves `/metrics`, `/health` and `/ready` on `addr` until the process ends; returns once
+/// bound (an address in use is an error).
+pub(crate) async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let app = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .with_state(metrics);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "HTTP endpoint stopped");
+        }
+    });
+    Ok(())
+}
+
+async fn metrics_text(State(metrics): State<Metrics>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+}
+
+async fn ready(State(metrics): State<Metrics>) -> (StatusCode, &'static str) {
+    if metrics.ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: models or broker\n",
+        )
+    }
+}
+
+fn camera_label(camera: &str) -> Labels {
+    vec![("camera".to_owned(), camera.to_owned())]
+}
