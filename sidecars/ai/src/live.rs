@@ -328,4 +328,60 @@ mod tests {
         assert_eq!(read, [(0, 640), (4, 640)]);
         assert_eq!((stats.decoded, stats.decode_errors), (3, 1));
     }
+
+    /// Records what it is told.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl Observer for Recorder {
+        fn keyframe(&self, path: &str, outcome: KeyframeOutcome) {
+            self.0.lock().unwrap().push(format!("{path} {outcome:?}"));
+        }
+        fn stage(&self, path: &str, stage: Stage, seconds: f64) {
+            assert!(seconds >= 0.0);
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{path} {}", stage.as_str()));
+        }
+    }
+
+    #[test]
+    fn the_observer_hears_of_each_keyframe_and_the_gaps_the_reader_dropped() {
+        let pattern = lavfi_keyframe("testsrc2=size=640x360:rate=25");
+        let t0 = DateTime::from_timestamp(1_796_000_000, 0).unwrap();
+        // Keyframes 0, 3 (1 and 2 dropped by the reader) and 4 (too soon after 3).
+        let input = [(0, 0), (3, 1000), (4, 1100)];
+        let (tx, rx) = mpsc::channel(input.len());
+        for (index, ms) in input {
+            tx.try_send(Keyframe {
+                path: "cam1".into(),
+                index,
+                at: t0 + TimeDelta::milliseconds(ms),
+                clock: ClockSource::Arrival,
+                data: pattern.clone(),
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let (ocr_tx, _ocr_rx) = std_mpsc::sync_channel(input.len());
+        let recorder = Recorder::default();
+        camera_worker_observed(
+            "cam1".into(),
+            rx,
+            SamplerConfig::default(),
+            ocr_tx,
+            &recorder,
+        );
+        let heard = recorder.0.into_inner().unwrap();
+        let want = [
+            "cam1 decode",
+            "cam1 Sampled",
+            "cam1 Dropped(2)",
+            "cam1 decode",
+            "cam1 Skipped", // the same picture: a static scene
+            "cam1 Skipped", // too soon
+        ];
+        assert_eq!(heard, want);
+    }
 }

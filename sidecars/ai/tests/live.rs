@@ -12,15 +12,19 @@
 
 #[allow(dead_code)]
 mod common;
+#[allow(dead_code)]
+#[path = "common/live.rs"]
+mod live_setup;
 mod python;
 #[path = "../../test-support/vigia.rs"]
 mod vigia;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::listen;
+use live_setup::{Killed, lines_with, publish, publish_looped, render};
 use python::python;
 use serde_json::Value;
 use vigia::Vigia;
@@ -31,53 +35,6 @@ const EXCHANGE: &str = "vigia-ai.live-test";
 /// The project's broker.
 const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// A child process killed on drop (ffmpeg publishers, vigia-ai).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Renders one 10 s daytime clip with a car crossing in 8 s; returns the clip and its plate.
-fn render(out: &Path) -> (PathBuf, String) {
-    let _ = std::fs::remove_dir_all(out);
-    let status = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("clips/make_clips.py"))
-        .args(["--out", out.to_str().expect("utf-8 path")])
-        .args(["--clips", "1", "--seed", "1000", "--night", "0"])
-        .args(["--seconds", "10", "--cross-seconds", "8", "--gop", "12"])
-        .status()
-        .expect("python runs");
-    assert!(status.success(), "make_clips.py failed: {status}");
-    let truth: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("clip-000.json")).unwrap()).unwrap();
-    let plate = truth["plates"][0]["plate"].as_str().unwrap().to_owned();
-    (out.join("clip-000.mp4"), plate)
-}
-
-/// ffmpeg publishing `input` (arguments before the output) to `rtsp://127.0.0.1:<port>/<path>`.
-fn publish(input: &[&str], port: u16, path: &str) -> Killed {
-    let child = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin"])
-        .args(input)
-        .args(["-f", "rtsp", "-rtsp_transport", "tcp"])
-        .arg(format!("rtsp://127.0.0.1:{port}/{path}"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("ffmpeg runs");
-    Killed(child)
-}
-
-/// How many lines of `log` contain every one of `needles`.
-fn lines_with(log: &str, needles: &[&str]) -> usize {
-    log.lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .count()
-}
-
 #[tokio::test]
 async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() {
     let unique = format!(
@@ -86,7 +43,7 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
         chrono::Utc::now().timestamp_micros()
     );
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&unique);
-    let (clip, plate) = render(&tmp.join("clip"));
+    let (clip, plate) = render(&python(), &tmp.join("clip"));
 
     let (listeners, rtsp, _) = vigia::listeners();
     let vigia = Vigia::spawn(
@@ -101,12 +58,7 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
         format!("{unique}-h265"),
         format!("{unique}-absent"),
     );
-    let clip = clip.to_str().unwrap();
-    let street_pub = publish(
-        &["-re", "-stream_loop", "-1", "-i", clip, "-c", "copy"],
-        rtsp,
-        &street,
-    );
+    let street_pub = publish_looped(&clip, rtsp, &street);
     let h265_pub = publish(
         &[
             "-re",

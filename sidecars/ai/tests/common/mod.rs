@@ -13,13 +13,23 @@ use tokio::sync::mpsc;
 use vigia_events::{Event, EventData, topology};
 
 /// The project's broker.
-const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub(crate) const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// Events of the cameras whose id starts with `prefix`, read from `exchange` through an
-/// exclusive queue; bind it before the replay starts.
+/// `lpr.detected` and `alert.triggered` events of the cameras whose id starts with `prefix`,
+/// read from `exchange` through an exclusive queue; bind it before the replay starts.
 pub(crate) async fn listen(
     exchange: &str,
     prefix: String,
+) -> (mpsc::UnboundedReceiver<Event>, Connection) {
+    listen_to(exchange, prefix, &["lpr.detected", "alert.triggered"]).await
+}
+
+/// [`listen`] for the events of routing keys `keys`: those of cameras, or for daily reports
+/// cities, whose id starts with `prefix`.
+pub(crate) async fn listen_to(
+    exchange: &str,
+    prefix: String,
+    keys: &[&str],
 ) -> (mpsc::UnboundedReceiver<Event>, Connection) {
     let conn = tokio::time::timeout(
         Duration::from_secs(15),
@@ -39,7 +49,7 @@ pub(crate) async fn listen(
         .queue_declare("".into(), opts, FieldTable::default())
         .await
         .unwrap();
-    for key in ["lpr.detected", "alert.triggered"] {
+    for &key in keys {
         let (queue, opts) = (q.name().clone(), QueueBindOptions::default());
         ch.queue_bind(
             queue,
@@ -68,6 +78,7 @@ pub(crate) async fn listen(
             let mine = match &e.data {
                 EventData::LprDetected(x) => x.camera_id.starts_with(&prefix),
                 EventData::AlertTriggered(x) => x.camera_id.starts_with(&prefix),
+                EventData::AnalyticsDailyReport(x) => x.city_id.starts_with(&prefix),
                 _ => false,
             };
             if mine {
