@@ -11,21 +11,29 @@
 //! started twice; the consumer's dedupe window (`<state dir>/<queue>.dedupe`) drops most copies
 //! before that.
 //!
+//! **State across restarts** ([`StateFile`], `<state dir>/bus-state.json`): what the pipeline
+//! learnt (cameras' cities, cities' CNPJs) and the cameras read from the bus, written (atomically,
+//! by rename) after each event that changed it and before the event is acked; loaded at start.
+//! Without it a restart would forget every CNPJ, and so every report, until a plan changed.
+//!
 //! **Cameras watched.** Those of `VIGIA_AI_CAMERAS`, always (the operator's list; bus events
 //! about them only feed the reports). With `VIGIA_AI_CAMERAS=all`, every camera the bus
 //! announces: `camera.created` (or a `camera.updated` of one not watched yet, whose creation was
 //! missed) starts reading `<VIGIA_AI_RTSP>/<cameraId>` (Vigia names a camera's path by its id),
 //! `camera.deleted` stops it. Cameras are not remembered across restarts: the queue is durable,
-//! so events published while the service is down are read when it starts, but a camera created
-//! before the queue existed is not known until its next `camera.updated`.
+//! so events published while the service is down are read when it starts, and the state file
+//! keeps the cameras known before; a camera created before the queue first existed is not known
+//! until its next `camera.updated`.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 use vigia_events::{ConsumerConfig, Event, EventData, HandlerFuture};
 
 use vigia_ai::config::Config;
+use vigia_ai::pipeline::BusKnowledge;
 
 /// The routing keys the queue is bound to: cameras (city of each, which to watch), city plans
 /// (the CNPJ of the reports) and finished recordings (recorded hours).
@@ -37,8 +45,9 @@ pub(crate) const BINDINGS: [&str; 5] = [
     "recording.stopped",
 ];
 
-/// An event from the queue and the way to tell the consumer it was applied (then it is acked).
-pub(crate) type Delivery = (Event, oneshot::Sender<()>);
+/// An event from the queue and the way to tell the consumer it was applied (then it is acked)
+/// or not (the error text: retried, then dead-lettered).
+pub(crate) type Delivery = (Event, oneshot::Sender<Result<(), String>>);
 
 /// The consumer configuration of `config`'s broker `url`.
 pub(crate) fn consumer_config(config: &Config, url: &str, state_dir: &Path) -> ConsumerConfig {
@@ -60,7 +69,9 @@ pub(crate) fn handler(
             tx.send((event, done))
                 .await
                 .map_err(|_| "vigia-ai is stopping".to_owned())?;
-            applied.await.map_err(|_| "vigia-ai is stopping".to_owned())
+            applied
+                .await
+                .map_err(|_| "vigia-ai is stopping".to_owned())?
         })
     }
 }
@@ -92,6 +103,27 @@ impl Watched {
         }
     }
 
+    /// The cameras read because the bus announced them, sorted.
+    pub(crate) fn bus_cameras(&self) -> Vec<String> {
+        let mut cameras: Vec<String> = self.from_bus.iter().cloned().collect();
+        cameras.sort();
+        cameras
+    }
+
+    /// Takes back the cameras of [`Watched::bus_cameras`] (at start; ignored unless `all`);
+    /// returns those to start.
+    pub(crate) fn restore(&mut self, cameras: Vec<String>) -> Vec<String> {
+        if !self.all {
+            return Vec::new();
+        }
+        let new: Vec<String> = cameras
+            .into_iter()
+            .filter(|c| !self.fixed.contains(c) && is_path_name(c))
+            .collect();
+        self.from_bus.extend(new.iter().cloned());
+        new
+    }
+
     /// What `event` changes, if anything (idempotent: a camera is started once, stopped once).
     pub(crate) fn apply(&mut self, event: &Event) -> Option<Change> {
         if !self.all {
@@ -116,6 +148,67 @@ impl Watched {
                 .then(|| Change::Stop(d.camera_id.clone())),
             _ => None,
         }
+    }
+}
+
+/// What `run` keeps across restarts (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Saved {
+    /// The pipeline's.
+    pub(crate) known: BusKnowledge,
+    /// The cameras read because the bus announced them.
+    pub(crate) cameras: Vec<String>,
+}
+
+/// The file of [`Saved`].
+#[derive(Debug)]
+pub(crate) struct StateFile {
+    path: PathBuf,
+    last: Option<Saved>,
+}
+
+impl StateFile {
+    /// `bus-state.json` in `state_dir`.
+    pub(crate) fn new(state_dir: &Path) -> StateFile {
+        StateFile {
+            path: state_dir.join("bus-state.json"),
+            last: None,
+        }
+    }
+
+    /// What was saved, or the default when there is no file; an unreadable file is an error
+    /// naming it (the service does not start on half a memory).
+    pub(crate) fn load(&mut self) -> Result<Saved, String> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Saved::default()),
+            Err(e) => return Err(format!("{}: {e}", self.path.display())),
+        };
+        let saved: Saved = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: {e} (fix or remove it)", self.path.display()))?;
+        self.last = Some(saved.clone());
+        Ok(saved)
+    }
+
+    /// Writes `saved` if it differs from the last written (a temporary file renamed over it).
+    pub(crate) fn save(&mut self, saved: Saved) -> Result<(), String> {
+        if self.last.as_ref() == Some(&saved) {
+            return Ok(());
+        }
+        let err = |e: std::io::Error| format!("{}: {e}", self.path.display());
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let text = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(&text)
+            .and_then(|()| f.sync_all())
+            .map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        self.last = Some(saved);
+        Ok(())
     }
 }
 
@@ -162,6 +255,32 @@ mod tests {
         assert_eq!(w.apply(&deleted), None);
         assert_eq!(w.apply(&example(EventType::CameraCreated, "../x")), None);
         assert_eq!(w.apply(&example(EventType::CameraCreated, "a b")), None);
+    }
+
+    #[test]
+    fn the_state_file_round_trips_and_restores_the_bus_cameras() {
+        let dir = std::env::temp_dir().join(format!("vigia-ai-bus-state-{}", std::process::id()));
+        let mut file = StateFile::new(&dir);
+        assert_eq!(file.load(), Ok(Saved::default()), "no file yet");
+        let mut w = Watched::new(&[], true);
+        w.apply(&example(EventType::CameraCreated, "cam-1"));
+        let mut saved = Saved {
+            cameras: w.bus_cameras(),
+            ..Saved::default()
+        };
+        saved
+            .known
+            .camera_cities
+            .insert("cam-1".into(), "city".into());
+        file.save(saved.clone()).unwrap();
+        let mut again = StateFile::new(&dir);
+        assert_eq!(again.load().as_ref(), Ok(&saved));
+        let mut w = Watched::new(&["fixed".into()], true);
+        assert_eq!(w.restore(vec!["cam-1".into(), "fixed".into()]), ["cam-1"]);
+        assert_eq!(w.apply(&example(EventType::CameraCreated, "cam-1")), None);
+        std::fs::write(dir.join("bus-state.json"), "{").unwrap();
+        assert!(again.load().unwrap_err().contains("bus-state.json"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

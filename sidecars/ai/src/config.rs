@@ -22,7 +22,9 @@ pub struct Config {
     /// `VIGIA_AI_EXCHANGE`, default `vigia.events` (the platform's): another name keeps test
     /// and load-test events off the platform's exchange.
     pub exchange: String,
-    /// `VIGIA_AI_STATE_DIR`, default `vigia-ai-state`: the publisher's durable outbox.
+    /// `VIGIA_AI_STATE_DIR`, default `vigia-ai-state`: the publisher's durable outbox, and for
+    /// `run` the bus consumer's dedupe window and `bus-state.json` (cameras' cities, cities'
+    /// CNPJs, cameras read from the bus).
     pub state_dir: PathBuf,
     /// `VIGIA_AI_WATCHLIST`: the watch list file (YAML, see the watchlist module); unset or
     /// empty for none.

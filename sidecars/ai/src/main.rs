@@ -37,7 +37,7 @@ use vigia_ai::stream;
 use vigia_ai::watchlist::{Watchlist, WatchlistFile};
 use vigia_events::{Consumer, Event, Publisher, PublisherConfig};
 
-use crate::bus::{Change, Watched};
+use crate::bus::{Change, Saved, StateFile, Watched};
 use crate::metrics::Metrics;
 
 /// How often `run` checks the watch list file for a new version.
@@ -175,6 +175,20 @@ async fn run() -> Result<(), Error> {
     let (deliveries_tx, mut deliveries) = mpsc::channel(16);
     let consumer = start_consumer(&config, deliveries_tx, metrics.clone());
     let mut watched = Watched::new(&config.cameras, config.all_cameras);
+    let mut state = StateFile::new(&config.state_dir);
+    let saved = state.load().map_err(|message| ConfigError {
+        var: "VIGIA_AI_STATE_DIR",
+        message,
+    })?;
+    pipeline
+        .restore(saved.known)
+        .map_err(|message| ConfigError {
+            var: "VIGIA_AI_STATE_DIR",
+            message: format!("bus-state.json: {message}"),
+        })?;
+    for path in watched.restore(saved.cameras) {
+        live.add(&path)?;
+    }
     tracing::info!(cameras = ?config.cameras, all = config.all_cameras, rtsp = %config.rtsp, queue = %config.queue, "reading plates live");
     let offset = config.clock_offset;
     let mut reload_tick = tokio::time::interval(RELOAD_EVERY);
@@ -204,7 +218,12 @@ async fn run() -> Result<(), Error> {
             Some((event, applied)) = deliveries.recv() => {
                 apply_bus_event(&event, &mut pipeline, &mut watched, &mut live)?;
                 metrics.bus_event();
-                let _ = applied.send(());
+                let saved = Saved { known: pipeline.bus_knowledge(), cameras: watched.bus_cameras() };
+                let result = state.save(saved);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, event_id = %event.id, "bus state not saved; the event will come again");
+                }
+                let _ = applied.send(result);
             }
             () = tokio::time::sleep(wait) => pipeline.handle_timeout(Utc::now() + offset),
             _ = reload_tick.tick() => reload(&mut watch, &mut pipeline),

@@ -19,7 +19,7 @@
 //! has not changed since the service started has no report (counted in
 //! [`PipelineStats::reports_without_cnpj`]); the service's persisted state will carry it later.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use vigia_events::{Cnpj, Event, EventData};
@@ -67,6 +67,18 @@ pub struct PipelineStats {
     pub reports_without_cnpj: u64,
     /// Figures for a day already reported, dropped.
     pub late_figures: u64,
+}
+
+/// What a pipeline learnt from the bus that outlives a day: each camera's city and each city's
+/// CNPJ, to keep across restarts ([`Pipeline::bus_knowledge`], [`Pipeline::restore`]), since
+/// contract v1 sends a CNPJ only when a plan changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BusKnowledge {
+    /// Camera id → city id.
+    pub camera_cities: BTreeMap<String, String>,
+    /// City id → the city hall's CNPJ (14 characters, unformatted).
+    pub city_cnpjs: BTreeMap<String, String>,
 }
 
 /// Reads to events; see the module doc.
@@ -168,6 +180,33 @@ impl Pipeline {
             }
             _ => {}
         }
+    }
+
+    /// What the bus taught it so far (see [`BusKnowledge`]).
+    pub fn bus_knowledge(&self) -> BusKnowledge {
+        BusKnowledge {
+            camera_cities: self
+                .cities
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            city_cnpjs: self
+                .cnpjs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Takes back what [`Pipeline::bus_knowledge`] gave (at start, before any bus event);
+    /// a CNPJ that does not parse is an error naming its city.
+    pub fn restore(&mut self, known: BusKnowledge) -> Result<(), String> {
+        for (city, cnpj) in known.city_cnpjs {
+            let parsed = Cnpj::parse(&cnpj).map_err(|e| format!("city {city:?}: {e}"))?;
+            self.cnpjs.insert(city, parsed);
+        }
+        self.cities.extend(known.camera_cities);
+        Ok(())
     }
 
     /// Replaces the watch list (for passes closing from now on).
@@ -362,6 +401,21 @@ mod tests {
         // events were given twice: the first `bus` call above and this one).
         assert_eq!(r[0].recording_hours, 1.5);
         assert_eq!(p.stats().reports, 1);
+    }
+
+    #[test]
+    fn what_the_bus_taught_survives_a_restart() {
+        let mut p = Pipeline::new(PassConfig::default(), Watchlist::default());
+        bus(&mut p, &[]);
+        let known = p.bus_knowledge();
+        assert_eq!(known.camera_cities["cam-0042"], "sp-campinas");
+        let text = serde_json::to_string(&known).unwrap();
+        let mut q = Pipeline::new(PassConfig::default(), Watchlist::default());
+        q.restore(serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(q.bus_knowledge(), known);
+        let mut bad = known.clone();
+        bad.city_cnpjs.insert("x".into(), "123".into());
+        assert!(q.restore(bad).unwrap_err().starts_with("city \"x\""));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!   (1 s) and `analytics.daily_report` arrives with the detection, the camera and the hour:
 //!   `VIGIA_AI_CLOCK_OFFSET` (for tests) starts the service's clock 90 s before São Paulo's
 //!   next midnight, so the day closes during the test;
-//! - `camera.deleted` stops the reader; SIGTERM stops the service cleanly.
+//! - `camera.deleted` stops the reader; SIGTERM stops the service cleanly; the state file keeps
+//!   the city's CNPJ for the next start.
 //!
 //! Needs what tests/live.rs needs (ffmpeg, the clip generator's Python, the OCR models, a
 //! release `vigia`). Takes about two minutes.
@@ -255,6 +256,16 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
     };
     assert!(status.success(), "{status}\n{}", ai_log());
     assert_eq!(lines_with(&ai_log(), &["panicked"]), 0);
+    // What it keeps across restarts: the city's CNPJ; the deleted camera is gone.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.join("state/bus-state.json")).unwrap())
+            .unwrap();
+    assert!(state["known"]["cityCnpjs"][&city].is_string(), "{state}");
+    assert!(
+        state["known"]["cameraCities"].get(&camera).is_none(),
+        "{state}"
+    );
+    assert_eq!(state["cameras"], serde_json::json!([]), "{state}");
 
     let mut queues = vec![queue.clone(), topology::dlq(&queue)];
     queues.extend([1, 2, 4].map(|s| topology::retry_queue(&queue, Duration::from_secs(s))));
