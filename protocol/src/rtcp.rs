@@ -420,7 +420,23 @@ impl SenderReportState {
     }
 }
 
+/// How far one sender report's RTP↔NTP mapping may move from the previous report's, when the
+/// packets sent since say it should move by less than [`SR_REANCHOR_US`]. Players that re-anchor
+/// their timestamps on every SR (ffmpeg's RTSP demuxer does) see the source's jitter as timestamp
+/// jumps: a step back of more than one audio frame (~21 ms) is a non-monotonic DTS there. 2 ms
+/// per report (every 5 s) still follows a clock drift of 400 ppm, far beyond a real one.
+pub const SR_MAX_SLEW_US: i64 = 2_000;
+
+/// A change of the RTP↔NTP mapping this large (the source reconnected, or its own sender reports
+/// took over from arrival times) is followed at once rather than slewed.
+pub const SR_REANCHOR_US: i64 = 100_000;
+
 /// Builds sender reports from a sender's running counters (RFC 3550 §6.4.1).
+///
+/// The RTP time of each report is where the previous report's mapping extrapolates to at the
+/// report's NTP time, moved toward what the last packet sent says by at most
+/// [`SR_MAX_SLEW_US`] (or all the way when they differ by more than [`SR_REANCHOR_US`]), so the
+/// jitter of the wall-clock times given in does not reach the reader.
 #[derive(Clone, Debug)]
 pub struct SenderReportGenerator {
     ssrc: u32,
@@ -428,6 +444,8 @@ pub struct SenderReportGenerator {
     packets: u32,
     octets: u32,
     last: Option<(u32, i64)>,
+    /// The last report's mapping: RTP time and the UNIX microseconds it stood for.
+    reported: Option<(u32, i64)>,
 }
 
 impl SenderReportGenerator {
@@ -439,6 +457,7 @@ impl SenderReportGenerator {
             packets: 0,
             octets: 0,
             last: None,
+            reported: None,
         }
     }
 
@@ -450,20 +469,41 @@ impl SenderReportGenerator {
         self.last = Some((rtp_ts, wallclock_us));
     }
 
-    /// The SR to send at wall-clock `now_us`, extrapolating RTP time from the last packet sent.
-    /// `None` before any packet (RFC 3550 §6.4: a source that has not sent sends RRs instead).
-    pub fn report(&self, now_us: i64) -> Option<SenderReport> {
-        let (rtp, at_us) = self.last?;
-        let elapsed =
-            (i128::from(now_us) - i128::from(at_us)) * i128::from(self.clock_rate) / 1_000_000;
+    /// The SR to send at wall-clock `now_us` (see the type's doc for its RTP time). `None`
+    /// before any packet (RFC 3550 §6.4: a source that has not sent sends RRs instead).
+    pub fn report(&mut self, now_us: i64) -> Option<SenderReport> {
+        let observed = self.extrapolate(self.last?, now_us);
+        let rtp_timestamp = match self.reported {
+            None => observed,
+            Some(previous) => self.slew(self.extrapolate(previous, now_us), observed),
+        };
+        self.reported = Some((rtp_timestamp, now_us));
         Some(SenderReport {
             ssrc: self.ssrc,
             ntp: NtpTimestamp::from_unix_micros(now_us),
-            rtp_timestamp: rtp.wrapping_add(elapsed as i64 as u32),
+            rtp_timestamp,
             packet_count: self.packets,
             octet_count: self.octets,
             reports: Vec::new(),
         })
+    }
+
+    /// The RTP time at `now_us` by the mapping `(rtp, at_us)`.
+    fn extrapolate(&self, (rtp, at_us): (u32, i64), now_us: i64) -> u32 {
+        let elapsed =
+            (i128::from(now_us) - i128::from(at_us)) * i128::from(self.clock_rate) / 1_000_000;
+        rtp.wrapping_add(elapsed as i64 as u32)
+    }
+
+    /// `predicted` moved toward `observed` as the type's doc says.
+    fn slew(&self, predicted: u32, observed: u32) -> u32 {
+        let ticks = |us: i64| us * i64::from(self.clock_rate) / 1_000_000;
+        let diff = i64::from(observed.wrapping_sub(predicted) as i32);
+        if diff.abs() > ticks(SR_REANCHOR_US) {
+            return observed;
+        }
+        let step = diff.clamp(-ticks(SR_MAX_SLEW_US), ticks(SR_MAX_SLEW_US));
+        predicted.wrapping_add(step as i32 as u32)
     }
 }
 
@@ -639,5 +679,63 @@ mod tests {
         assert_eq!((sr.packet_count, sr.octet_count), (2, 150));
         assert_eq!(sr.rtp_timestamp, 4000 + 9000);
         assert_eq!(sr.ntp.to_unix_micros(), 1_133_333);
+    }
+
+    /// The RTP time `g` reports at `now_us` after a packet of RTP time `rtp` stamped `wall_us`.
+    fn report_after(g: &mut SenderReportGenerator, rtp: u32, wall_us: i64, now_us: i64) -> i64 {
+        g.on_packet_sent(rtp, 100, wall_us);
+        i64::from(g.report(now_us).unwrap().rtp_timestamp)
+    }
+
+    #[test]
+    fn generator_keeps_wall_clock_jitter_out_of_its_reports() {
+        // 48 kHz audio, a report every 5 s; the wall-clock times given in jitter by ±30 ms
+        // (a source's own sender reports under load).
+        let mut g = SenderReportGenerator::new(5, 48_000);
+        let mut previous = report_after(&mut g, 0, 0, 10_000);
+        for (k, jitter_us) in [30_000i64, -30_000, 25_000, -20_000, 30_000]
+            .iter()
+            .enumerate()
+        {
+            let k = k as i64 + 1;
+            let rtp = (k * 5 * 48_000) as u32;
+            let now = k * 5_000_000 + 10_000;
+            let reported = report_after(&mut g, rtp, k * 5_000_000 + jitter_us, now);
+            // Exactly 5 s of RTP time later, give or take the 2 ms slew (96 ticks).
+            let step = reported - previous - 5 * 48_000;
+            assert!(step.abs() <= 96, "report {k} moved by {step} ticks");
+            previous = reported;
+        }
+    }
+
+    #[test]
+    fn generator_follows_a_drift_and_a_jump() {
+        let mut g = SenderReportGenerator::new(5, 90_000);
+        report_after(&mut g, 0, 0, 0);
+        // The source's clock runs 1 ms per report late: the reports follow it.
+        let mut reported = 0;
+        for k in 1..=10i64 {
+            reported = report_after(
+                &mut g,
+                (k * 450_000) as u32,
+                k * 5_000_000 + k * 1_000,
+                k * 5_000_000,
+            );
+        }
+        assert_eq!(reported, 10 * 450_000 - 900, "10 ms of drift followed");
+        // A 2 s jump (a reconnect) is taken at once.
+        let rtp = 11 * 450_000;
+        let jumped = report_after(&mut g, rtp as u32, 55_000_000 + 2_000_000, 55_000_000);
+        assert_eq!(jumped, rtp - 180_000);
+    }
+
+    #[test]
+    fn generator_slews_across_the_rtp_wrap() {
+        let mut g = SenderReportGenerator::new(5, 90_000);
+        let start = u32::MAX - 100_000;
+        report_after(&mut g, start, 0, 0);
+        let reported = report_after(&mut g, start.wrapping_add(450_000), 5_010_000, 5_000_000);
+        // 10 ms late by the packet: moved 2 ms (180 ticks) that way, across the wrap.
+        assert_eq!(reported as u32, start.wrapping_add(450_000 - 180));
     }
 }
