@@ -226,7 +226,14 @@ async fn run() -> Result<(), Error> {
                 let _ = applied.send(result);
             }
             () = tokio::time::sleep(wait) => pipeline.handle_timeout(Utc::now() + offset),
-            _ = reload_tick.tick() => reload(&mut watch, &mut pipeline),
+            _ = reload_tick.tick() => {
+                reload(&mut watch, &mut pipeline);
+                // Cameras sending keyframes count as online in their city's report, plates or not.
+                let now = Utc::now() + offset;
+                for camera in metrics.cameras_up() {
+                    pipeline.handle_camera_online(&camera, now);
+                }
+            }
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         }

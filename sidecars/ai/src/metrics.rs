@@ -173,6 +173,20 @@ impl Metrics {
             && self.inner.broker_connected.load(Ordering::Relaxed)
     }
 
+    /// The cameras that sent a keyframe in the last 10 s (those `ai_camera_up` says are up).
+    pub(crate) fn cameras_up(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.inner.last_keyframe.lock().map_or_else(
+            |_| Vec::new(),
+            |last| {
+                last.iter()
+                    .filter(|(_, at)| now.duration_since(**at) < UP_WITHIN)
+                    .map(|(camera, _)| camera.clone())
+                    .collect()
+            },
+        )
+    }
+
     /// The Prometheus text of the metrics now.
     pub(crate) fn render(&self) -> String {
         let now = Instant::now();
