@@ -108,6 +108,8 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
             .env("VIGIA_AI_EXCHANGE", EXCHANGE)
             .env("VIGIA_AI_STATE_DIR", tmp.join("state"))
             .env("VIGIA_AI_WATCHLIST", &watchlist)
+            // Not the default 127.0.0.1:9120, which a vigia-ai running here may hold.
+            .env("VIGIA_AI_HTTP", "none")
             .env("RUST_LOG", "info,vigia_ai=debug")
             .stdin(Stdio::null())
             .stderr(Stdio::from(log))
