@@ -9,7 +9,8 @@
 //! - a malformed message on the bus goes to the queue's DLQ with a log line, nothing stops;
 //! - with `city.storage_plan_changed` (the CNPJ), `camera.created` (the city) and
 //!   `recording.stopped` (1 h), the day closes at local midnight plus `VIGIA_AI_REPORT_GRACE`
-//!   (1 s) and `analytics.daily_report` arrives with the detection, the camera and the hour:
+//!   (1 s) by the wall clock, the camera silent by then, and `analytics.daily_report` arrives
+//!   with the detection, the camera and the hour:
 //!   `VIGIA_AI_CLOCK_OFFSET` (for tests) starts the service's clock 90 s before São Paulo's
 //!   next midnight, so the day closes during the test;
 //! - `camera.deleted` stops the reader; SIGTERM stops the service cleanly; the state file keeps
@@ -69,7 +70,7 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
         &[],
     );
     vigia.wait_listening(rtsp, Duration::from_secs(20)).await;
-    let _street = publish_looped(&clip, rtsp, &camera);
+    let street = publish_looped(&clip, rtsp, &camera);
 
     let (mut rx, conn) = listen_to(
         EXCHANGE,
@@ -203,7 +204,9 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
         );
     }
 
-    // The day closes (midnight by the shifted clock, plus 1 s): the city's report.
+    // The camera goes quiet (no frames, so no frame time passes), and the day still closes
+    // (midnight by the shifted wall clock, plus 1 s): the city's report.
+    drop(street);
     let report = next_event(&mut rx, Duration::from_secs(100), &ai_log).await;
     let EventData::AnalyticsDailyReport(r) = &report.data else {
         panic!("expected analytics.daily_report, got {report:?}");
