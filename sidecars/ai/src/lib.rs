@@ -5,7 +5,8 @@
 //! and reads text in a decoded frame (PP-OCRv4 on ONNX Runtime), [`config`] is the binary's
 //! environment, and [`accuracy`] scores detections against the test clips' ground truth.
 //! The live path: [`stream`] reads a camera's keyframes from Vigia over RTSP, [`decode`] turns
-//! them into pictures, and [`live`]'s workers sample, decode and read them for the pipeline.
+//! them into pictures, and [`live`]'s workers sample, decode and read them for the pipeline;
+//! [`eval`] runs recorded clips through those same workers (the accuracy test, benchmarks).
 //!
 //! The logic reads no clock and no socket (only the watch list reads its file): times are frame
 //! wall-clock times passed in, so every rule is tested with simulated time. The exceptions are
@@ -18,6 +19,7 @@ pub mod accuracy;
 pub mod config;
 pub mod decode;
 mod error;
+pub mod eval;
 pub mod events;
 pub mod live;
 pub mod ocr;
