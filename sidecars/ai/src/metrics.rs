@@ -56,7 +56,9 @@ struct Inner {
     inference: Histograms,
     keyframes: Family<Labels, Counter>,
     camera_up: Family<Labels, Gauge>,
-    last_keyframe: Mutex<HashMap<String, Instant>>,
+    /// The cameras read, and when each last sent a keyframe (a worker's keyframes that arrive
+    /// after its camera was removed change nothing).
+    last_keyframe: Mutex<HashMap<String, Option<Instant>>>,
     models_loaded: AtomicBool,
     broker_connected: AtomicBool,
 }
@@ -147,6 +149,9 @@ impl Metrics {
             .camera_up
             .get_or_create(&camera_label(camera))
             .set(0);
+        if let Ok(mut last) = self.inner.last_keyframe.lock() {
+            last.entry(camera.to_owned()).or_insert(None);
+        }
     }
 
     /// Stops reporting `camera` as up or down.
@@ -180,7 +185,7 @@ impl Metrics {
             |_| Vec::new(),
             |last| {
                 last.iter()
-                    .filter(|(_, at)| now.duration_since(**at) < UP_WITHIN)
+                    .filter(|(_, at)| at.is_some_and(|at| now.duration_since(at) < UP_WITHIN))
                     .map(|(camera, _)| camera.clone())
                     .collect()
             },
@@ -192,7 +197,7 @@ impl Metrics {
         let now = Instant::now();
         if let Ok(last) = self.inner.last_keyframe.lock() {
             for (camera, at) in last.iter() {
-                let up = now.duration_since(*at) < UP_WITHIN;
+                let up = at.is_some_and(|at| now.duration_since(at) < UP_WITHIN);
                 self.inner
                     .camera_up
                     .get_or_create(&camera_label(camera))
@@ -221,8 +226,9 @@ impl Observer for Metrics {
         self.inner.keyframes.get_or_create(&labels).inc_by(n);
         if !matches!(outcome, KeyframeOutcome::Dropped(_))
             && let Ok(mut last) = self.inner.last_keyframe.lock()
+            && let Some(at) = last.get_mut(path)
         {
-            last.insert(path.to_owned(), Instant::now());
+            *at = Some(Instant::now());
         }
     }
 
@@ -275,4 +281,37 @@ async fn ready(State(metrics): State<Metrics>) -> (StatusCode, &'static str) {
 
 fn camera_label(camera: &str) -> Labels {
     vec![("camera".to_owned(), camera.to_owned())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_render_and_a_removed_camera_stays_removed() {
+        let m = Metrics::new();
+        m.camera_added("cam1");
+        assert!(m.render().contains("ai_camera_up{camera=\"cam1\"} 0"));
+        m.keyframe("cam1", KeyframeOutcome::Sampled);
+        m.keyframe("cam1", KeyframeOutcome::Dropped(3));
+        m.stage("cam1", Stage::Detect, 0.2);
+        let text = m.render();
+        for want in [
+            "ai_camera_up{camera=\"cam1\"} 1",
+            "ai_keyframes_total{camera=\"cam1\",outcome=\"dropped\"} 3",
+            "ai_inference_seconds_count{camera=\"cam1\",stage=\"detect\"} 1",
+            "ai_lpr_detections_total 0",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+        assert_eq!(m.cameras_up(), ["cam1"]);
+        m.camera_removed("cam1");
+        m.keyframe("cam1", KeyframeOutcome::Skipped);
+        assert!(!m.render().contains("ai_camera_up{"));
+        assert!(m.cameras_up().is_empty());
+        assert!(!m.ready());
+        m.set_models_loaded();
+        m.set_broker_connected();
+        assert!(m.ready());
+    }
 }
