@@ -238,25 +238,7 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
 
     // SIGTERM: a clean stop.
     let mut ai = ai;
-    let pid = ai.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = ai.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "vigia-ai ignores SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = ai.terminate().await;
     assert!(status.success(), "{status}\n{}", ai_log());
     assert_eq!(lines_with(&ai_log(), &["panicked"]), 0);
     // What it keeps across restarts: the city's CNPJ; the deleted camera is gone.

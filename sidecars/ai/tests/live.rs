@@ -216,25 +216,7 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
     );
 
     // SIGTERM: it stops by itself, after the broker's confirms.
-    let pid = ai.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = ai.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "vigia-ai ignores SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = ai.terminate().await;
     assert!(status.success(), "{status}\n{}", ai_log());
     // Nothing more for this run's cameras.
     let extra = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;

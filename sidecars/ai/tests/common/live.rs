@@ -3,12 +3,33 @@
 //! `#[path = "common/live.rs"] mod live_setup;` (it needs no other test module).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 /// A child process killed on drop (ffmpeg publishers, vigia-ai).
 pub(crate) struct Killed(pub(crate) Child);
+
+impl Killed {
+    /// Sends SIGTERM and waits (40 s at most, else panics) for the process to exit.
+    pub(crate) async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.0.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait for the child") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "pid {pid} ignores SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
 
 impl Drop for Killed {
     fn drop(&mut self) {
