@@ -51,8 +51,10 @@ impl Setup {
         self.state.path().join("spool")
     }
 
+    /// Starts vigia and waits for its RTSP port: vigia opens RTSP last, so every listener is
+    /// open then (the API's opens first; a test that waited for it found RTSP refused).
     fn start(&self) -> Vigia {
-        Vigia::start(&self.yaml(), self.api)
+        Vigia::start(&self.yaml(), self.rtsp)
     }
 
     fn rtsp_url(&self, path: &str) -> String {
@@ -201,7 +203,7 @@ fn schemathesis_finds_nothing_against_api_openapi_yaml() {
     let setup = Setup::new();
     // Schemathesis calls far faster than httpRateLimit lets one client (the limits have their
     // own test, rate_limits.rs): its 429s would hide what it is here to find.
-    let _vigia = Vigia::start(&format!("httpRateLimit: 0\n{}", setup.yaml()), setup.api);
+    let _vigia = Vigia::start(&format!("httpRateLimit: 0\n{}", setup.yaml()), setup.rtsp);
     let document = Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/openapi.yaml");
     let url = format!("http://127.0.0.1:{}", setup.api);
     let args = [
@@ -244,7 +246,7 @@ fn the_api_needs_the_api_permission() {
     let setup = Setup::new();
     let users =
         "authInternalUsers:\n- user: admin\n  pass: secret\n  permissions:\n  - action: api\n";
-    let _vigia = Vigia::start(&format!("{}{users}", setup.yaml()), setup.api);
+    let _vigia = Vigia::start(&format!("{}{users}", setup.yaml()), setup.rtsp);
     let anonymous = request(setup.api, "GET", "/v3/paths/list", &[], None).expect("answer");
     assert_eq!(anonymous.status, 401, "{}", anonymous.text());
     assert!(
@@ -270,7 +272,7 @@ fn recordings_are_listed_and_a_segment_is_deleted() {
         "  rec:\n    source: synthetic\n    record: yes\n    recordSegmentDuration: 1s\n    recordPath: {}/%path/%Y-%m-%d_%H-%M-%S-%f\n",
         store.display()
     );
-    let _vigia = Vigia::start(&format!("{}{recorded}", setup.yaml()), setup.api);
+    let _vigia = Vigia::start(&format!("{}{recorded}", setup.yaml()), setup.rtsp);
     let recording = eventually(Duration::from_secs(30), || {
         let (status, value) = setup.call("GET", "recordings/get/rec", None);
         let count = value["segments"].as_array().map_or(0, Vec::len);
@@ -573,7 +575,7 @@ fn start_with_file(setup: &Setup, yaml: &str) -> (Vigia, PathBuf) {
     let dir = TempDir::new("vigia-api-file");
     let file = dir.path().join("vigia.yml");
     std::fs::write(&file, yaml).expect("write config");
-    (Vigia::spawn(dir, &["vigia.yml"], &[], setup.api), file)
+    (Vigia::spawn(dir, &["vigia.yml"], &[], setup.rtsp), file)
 }
 
 /// The RTSP status of a DESCRIBE of `path`.

@@ -94,7 +94,7 @@ fn main() -> ExitCode {
         }
     };
     let watched = match loaded.source {
-        ConfigSource::File(file) => Some((file, env)),
+        ConfigSource::File(file) => Some((reload::stamp(&file), file, env)),
         _ => None,
     };
     match runtime.block_on(serve(Arc::new(loaded.config), loaded.raw, watched)) {
@@ -109,12 +109,12 @@ fn main() -> ExitCode {
 
 /// Starts every listener and source, then runs until SIGINT/SIGTERM. `raw` is the config
 /// document as written, which the API shows ([`PathManager::document`]). `watched`, the config
-/// file and the environment it was loaded with, is reloaded when it changes or on SIGHUP (see
-/// [`reload`]).
+/// file's stamp when loaded, the file and the environment it was loaded with, is reloaded when
+/// it changes or on SIGHUP (see [`reload`]).
 async fn serve(
     config: Arc<Config>,
     raw: serde_yaml::Mapping,
-    watched: Option<(PathBuf, HashMap<String, String>)>,
+    watched: Option<(reload::Stamp, PathBuf, HashMap<String, String>)>,
 ) -> Result<(), String> {
     let paths = PathManager::new(config.clone());
     paths.set_document(raw);
@@ -149,8 +149,8 @@ async fn serve(
         tasks.extend(rtsp::start(paths.clone()).await?);
     }
     paths.start();
-    if let Some((file, env)) = watched {
-        tasks.push(reload::start(paths.clone(), file, env));
+    if let Some((loaded, file, env)) = watched {
+        tasks.push(reload::start(paths.clone(), file, env, loaded));
     }
     wait_for_shutdown().await;
     tracing::info!("shutting down");

@@ -45,14 +45,17 @@ pub(crate) const LIVE_KEYS: &[&str] = &[
 ];
 
 /// Watches `file` (and SIGHUP) and applies each new version to `paths` until aborted. `env`
-/// is the process environment the file was loaded with.
+/// is the process environment the file was loaded with; `loaded` is the file's [`stamp`] when
+/// it was loaded, so a change made while the listeners were opening (before this starts) is
+/// reloaded too.
 pub(crate) fn start(
     paths: Arc<PathManager>,
     file: PathBuf,
     env: HashMap<String, String>,
+    loaded: Stamp,
 ) -> JoinHandle<()> {
     let reloader = Reloader { paths, file, env };
-    tokio::spawn(async move { reloader.run().await })
+    tokio::spawn(async move { reloader.run(loaded).await })
 }
 
 /// What a reload applies.
@@ -134,9 +137,9 @@ struct Reloader {
 }
 
 impl Reloader {
-    async fn run(&self) {
+    async fn run(&self, loaded: Stamp) {
         let mut hangup = Hangup::new();
-        let mut seen = stamp(&self.file);
+        let mut seen = loaded;
         let mut tick = tokio::time::interval(POLL_EVERY);
         loop {
             tokio::select! {
@@ -209,8 +212,11 @@ impl Reloader {
     }
 }
 
-/// The file's modification time and size, `None` while it can't be read.
-fn stamp(file: &std::path::Path) -> Option<(Option<SystemTime>, u64)> {
+/// A file's modification time and size, `None` while it can't be read.
+pub(crate) type Stamp = Option<(Option<SystemTime>, u64)>;
+
+/// The [`Stamp`] of `file` now.
+pub(crate) fn stamp(file: &std::path::Path) -> Stamp {
     let meta = std::fs::metadata(file).ok()?;
     Some((meta.modified().ok(), meta.len()))
 }
