@@ -123,20 +123,9 @@ async fn replay() -> Result<(), Error> {
         pipeline.handle_timeout(t + config.pass.window);
     }
     publish_all(&mut pipeline, &publisher, &metrics).await?;
-    tokio::time::timeout(FLUSH_TIMEOUT, publisher.flush())
-        .await
-        .map_err(|_| Error::FlushTimeout(FLUSH_TIMEOUT))??;
-    let s = pipeline.stats();
-    tracing::info!(
-        lines = line_no,
-        rejected_texts = s.rejected_texts,
-        reads = s.passes.reads,
-        suppressed = s.passes.suppressed,
-        late_reads = s.passes.late_reads,
-        detections = s.detections,
-        alerts = s.alerts,
-        "replay done"
-    );
+    flush(&publisher).await?;
+    tracing::info!(lines = line_no, "input read");
+    log_stats(&pipeline, "replay done");
     Ok(())
 }
 
@@ -248,9 +237,21 @@ async fn run() -> Result<(), Error> {
             c.stop().await;
         }
     }
+    flush(&publisher).await?;
+    log_stats(&pipeline, "run stopped");
+    Ok(())
+}
+
+/// Waits (at most [`FLUSH_TIMEOUT`]) for the broker to confirm everything published.
+async fn flush(publisher: &Publisher) -> Result<(), Error> {
     tokio::time::timeout(FLUSH_TIMEOUT, publisher.flush())
         .await
         .map_err(|_| Error::FlushTimeout(FLUSH_TIMEOUT))??;
+    Ok(())
+}
+
+/// Logs the pipeline's counters as the last line of a command.
+fn log_stats(pipeline: &Pipeline, message: &'static str) {
     let s = pipeline.stats();
     tracing::info!(
         rejected_texts = s.rejected_texts,
@@ -261,9 +262,8 @@ async fn run() -> Result<(), Error> {
         alerts = s.alerts,
         reports = s.reports,
         reports_without_cnpj = s.reports_without_cnpj,
-        "run stopped"
+        "{message}"
     );
-    Ok(())
 }
 
 /// Gives a bus event to the pipeline and starts or stops the camera it names (see `bus`).

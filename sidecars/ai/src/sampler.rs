@@ -131,12 +131,10 @@ impl Thumbnail {
 
     /// The absolute difference of the [`CHANGED_CELLS`]-th most changed cell, 0–255.
     pub fn difference(&self, other: &Thumbnail) -> f64 {
-        let mut diffs: Vec<u8> = self
-            .0
-            .iter()
-            .zip(other.0.iter())
-            .map(|(a, b)| a.abs_diff(*b))
-            .collect();
+        let mut diffs = [0u8; THUMB_W * THUMB_H];
+        for ((d, a), b) in diffs.iter_mut().zip(&self.0).zip(&other.0) {
+            *d = a.abs_diff(*b);
+        }
         let (_, kth, _) = diffs.select_nth_unstable_by(CHANGED_CELLS - 1, |a, b| b.cmp(a));
         f64::from(*kth)
     }
