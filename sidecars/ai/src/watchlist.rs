@@ -28,24 +28,52 @@
 //! [`WatchlistFile`] reloads the file when its modification time or size changes; a reload that
 //! fails keeps the previous list (the caller logs the error). Write the file with a rename over
 //! the old one so a reader never sees half of it.
+//!
+//! Changing a list (the binary's HTTP API) goes through the same rules: [`WatchEntry::new`] is
+//! the one check of a plate and reason, [`Watchlist::with_entry`] and [`Watchlist::without`]
+//! give the changed list (one entry per vehicle), and [`Watchlist::to_yaml`] writes it back in
+//! the format [`Watchlist::parse`] reads (comments are not kept).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use vigia_events::{Plate, Severity};
 
 use crate::pass::distance;
 use crate::plate::{bytes7, confusion_class, vehicle_key};
 
-/// One plate on the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One plate on the list (serialised as `{"plate":"ABC1D23","reason":"…"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WatchEntry {
     /// The plate as listed.
     pub plate: Plate,
     /// Why it is listed, shown to the operator.
     pub reason: String,
+}
+
+impl WatchEntry {
+    /// Checks an entry as a person wrote it: the plate valid as typed (spaces around it, the
+    /// dash and lower case accepted; no OCR fixes), the reason non-empty (both trimmed). The
+    /// error says what is wrong, without naming the entry.
+    pub fn new(plate: &str, reason: &str) -> Result<WatchEntry, String> {
+        let plate = listed_plate(plate)?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err("reason is empty".into());
+        }
+        Ok(WatchEntry {
+            plate,
+            reason: reason.to_owned(),
+        })
+    }
+}
+
+/// A plate as a person writes it on the list (spaces around it, the dash and lower case
+/// accepted; no OCR fixes), normalised; the error says what is wrong.
+pub fn listed_plate(text: &str) -> Result<Plate, String> {
+    Plate::parse(text.trim()).map_err(|e| e.reason.to_owned())
 }
 
 /// How a read plate matched an entry.
@@ -161,6 +189,51 @@ impl Watchlist {
         &self.entries
     }
 
+    /// The entry of `plate`'s vehicle (the plate or its old/Mercosul conversion), if listed.
+    pub fn get(&self, plate: &Plate) -> Option<&WatchEntry> {
+        let &i = self.by_key.get(&vehicle_key(plate))?;
+        Some(&self.entries[i])
+    }
+
+    /// This list with `entry`: it replaces the entry of the same vehicle in place (returned),
+    /// or is appended.
+    pub fn with_entry(&self, entry: WatchEntry) -> (Watchlist, Option<WatchEntry>) {
+        let mut entries = self.entries.clone();
+        let replaced = match self.by_key.get(&vehicle_key(&entry.plate)) {
+            Some(&i) => Some(std::mem::replace(&mut entries[i], entry)),
+            None => {
+                entries.push(entry);
+                None
+            }
+        };
+        (Watchlist::indexed(entries), replaced)
+    }
+
+    /// This list without the entry of `plate`'s vehicle, and that entry; `None` if not listed.
+    pub fn without(&self, plate: &Plate) -> Option<(Watchlist, WatchEntry)> {
+        let &i = self.by_key.get(&vehicle_key(plate))?;
+        let mut entries = self.entries.clone();
+        let removed = entries.remove(i);
+        Some((Watchlist::indexed(entries), removed))
+    }
+
+    /// The list as a watch list file, which [`Watchlist::parse`] reads back to the same list.
+    pub fn to_yaml(&self) -> String {
+        let shape = FileShape {
+            plates: self
+                .entries
+                .iter()
+                .map(|e| RawEntry {
+                    plate: e.plate.to_string(),
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+        };
+        // A struct of strings always serialises.
+        let body = serde_yaml::to_string(&shape).unwrap_or_default();
+        format!("# vigia-ai watch list (rewritten by its HTTP API: comments are not kept)\n{body}")
+    }
+
     /// Matches a read plate: an exact match if there is one, else the first possible match in
     /// file order, else `None`.
     pub fn lookup(&self, plate: &Plate) -> Option<WatchMatch<'_>> {
@@ -198,29 +271,40 @@ impl Watchlist {
             plate: raw.plate.clone(),
             reason,
         };
-        let plate = Plate::parse(raw.plate.trim()).map_err(|e| err(e.reason.to_owned()))?;
-        if raw.reason.trim().is_empty() {
-            return Err(err("reason is empty".into()));
-        }
-        let key = vehicle_key(&plate);
-        if let Some(&first) = self.by_key.get(&key) {
+        let new = WatchEntry::new(&raw.plate, &raw.reason).map_err(err)?;
+        self.push(new).map_err(|first| {
             let other = &self.entries[first].plate;
-            return Err(err(format!(
+            err(format!(
                 "same vehicle as entry {} ({other}; old and Mercosul forms are one vehicle)",
                 first + 1
-            )));
+            ))
+        })
+    }
+
+    /// A list of entries with one entry per vehicle (those of a list, one replaced or removed).
+    fn indexed(entries: Vec<WatchEntry>) -> Watchlist {
+        let mut list = Watchlist::default();
+        for e in entries {
+            // Cannot fail: the entries come from a list, which has one per vehicle.
+            let _ = list.push(e);
+        }
+        list
+    }
+
+    /// Appends and indexes `entry`; `Err(index)` of the entry of the same vehicle.
+    fn push(&mut self, entry: WatchEntry) -> Result<(), usize> {
+        let key = vehicle_key(&entry.plate);
+        if let Some(&first) = self.by_key.get(&key) {
+            return Err(first);
         }
         let i = self.entries.len();
         self.by_key.insert(key, i);
-        let mut class_keys: Vec<[u8; 7]> = forms(&plate).iter().map(classes).collect();
+        let mut class_keys: Vec<[u8; 7]> = forms(&entry.plate).iter().map(classes).collect();
         class_keys.dedup();
         for c in class_keys {
             self.by_class.entry(c).or_default().push(i);
         }
-        self.entries.push(WatchEntry {
-            plate,
-            reason: raw.reason.trim().to_owned(),
-        });
+        self.entries.push(entry);
         Ok(())
     }
 }
@@ -269,13 +353,13 @@ impl WatchlistFile {
 }
 
 /// The file's shape.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileShape {
     plates: Vec<RawEntry>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {
     plate: String,
@@ -413,6 +497,113 @@ plates:
             let err = Watchlist::parse(text, "w.yml").unwrap_err().to_string();
             assert!(err.contains(want), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn entries_are_checked_as_the_file_checks_them() {
+        let ok = |plate: &str, reason: &str| {
+            let e = WatchEntry::new(plate, reason).unwrap();
+            (e.plate.to_string(), e.reason)
+        };
+        assert_eq!(
+            ok(" abc-1234 ", " stolen "),
+            ("ABC1234".into(), "stolen".into())
+        );
+        assert_eq!(ok("ABC1D23", "x"), ("ABC1D23".into(), "x".into()));
+        let cases: &[(&str, &str, &str)] = &[
+            ("AB12345", "x", "expected LLLNNNN or LLLNLNN"),
+            ("", "x", "expected LLLNNNN or LLLNLNN"),
+            ("ABC1D2\u{e9}", "x", "expected LLLNNNN or LLLNLNN"),
+            ("ABC1D23", " \n", "reason is empty"),
+        ];
+        for (plate, reason, want) in cases {
+            assert_eq!(
+                WatchEntry::new(plate, reason).unwrap_err(),
+                *want,
+                "{plate:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_entry_replaces_the_same_vehicle_in_place_and_without_removes_it() {
+        let list = Watchlist::parse(LIST, "w.yml").unwrap();
+        let plates = |l: &Watchlist| -> Vec<String> {
+            l.entries()
+                .iter()
+                .map(|e| format!("{} {}", e.plate, e.reason))
+                .collect()
+        };
+        let (added, replaced) = list.with_entry(WatchEntry::new("JKL1234", "new").unwrap());
+        assert_eq!(replaced, None);
+        assert_eq!(plates(&added)[3], "JKL1234 new");
+        assert_eq!(
+            lookup(&added, "JKL1234"),
+            Some((MatchKind::Exact, "JKL1234".into()))
+        );
+        // XYZ9I76 is XYZ9876 converted to Mercosul: the same vehicle, replaced where it was.
+        let (changed, replaced) = added.with_entry(WatchEntry::new("xyz9i76", "moved").unwrap());
+        assert_eq!(replaced.unwrap().plate.as_str(), "XYZ9876");
+        assert_eq!(
+            plates(&changed),
+            [
+                "ABC1D23 stolen",
+                "XYZ9I76 moved",
+                "QRS4E56 wanted",
+                "JKL1234 new"
+            ]
+        );
+        assert_eq!(
+            lookup(&changed, "XYZ9876"),
+            Some((MatchKind::Exact, "XYZ9I76".into()))
+        );
+        // The indexes follow: the possible match of the third entry still works.
+        assert_eq!(
+            lookup(&changed, "ORS4E56"),
+            Some((MatchKind::Possible, "QRS4E56".into()))
+        );
+
+        assert!(changed.without(&p("BBB1234")).is_none());
+        let (removed, gone) = changed.without(&p("XYZ9876")).unwrap();
+        assert_eq!(gone.reason, "moved");
+        assert_eq!(
+            plates(&removed),
+            ["ABC1D23 stolen", "QRS4E56 wanted", "JKL1234 new"]
+        );
+        assert_eq!(lookup(&removed, "XYZ9I76"), None);
+        assert_eq!(
+            lookup(&removed, "JKL1234"),
+            Some((MatchKind::Exact, "JKL1234".into()))
+        );
+        assert_eq!(removed.get(&p("ABC1D23")).unwrap().reason, "stolen");
+        assert_eq!(removed.get(&p("ABC1D24")), None);
+    }
+
+    #[test]
+    fn yaml_written_reads_back_to_the_same_list() {
+        let reasons = [
+            "stolen",
+            "court order: 1234/2026 # not a comment",
+            "yes",
+            "123",
+            "null",
+            "~",
+            "- dash",
+            "'quoted' \"double\"",
+            "two\nlines",
+            "S\u{e3}o Paulo \u{2014} pol\u{ed}cia",
+            "  [not, a, list]  ",
+        ];
+        let mut list = Watchlist::parse("plates: []", "w.yml").unwrap();
+        assert_eq!(Watchlist::parse(&list.to_yaml(), "w.yml").unwrap(), list);
+        for (i, reason) in reasons.iter().enumerate() {
+            let plate = format!("AB{}1D{i:02}", char::from(b'A' + i as u8));
+            list = list.with_entry(WatchEntry::new(&plate, reason).unwrap()).0;
+        }
+        let text = list.to_yaml();
+        assert!(text.starts_with("# vigia-ai watch list"), "{text}");
+        assert_eq!(Watchlist::parse(&text, "w.yml").unwrap(), list, "{text}");
+        assert_eq!(list.entries()[8].reason, "two\nlines");
     }
 
     #[test]
