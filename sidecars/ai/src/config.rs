@@ -7,6 +7,7 @@ use chrono::TimeDelta;
 
 use crate::pass::PassConfig;
 use crate::pipeline::REPORT_GRACE;
+use crate::snapshot::store::SnapshotTarget;
 
 /// The default of [`Config::queue`].
 pub const DEFAULT_QUEUE: &str = "vigia.ai.inputs";
@@ -57,6 +58,10 @@ pub struct Config {
     /// `VIGIA_AI_RTSP`, default `rtsp://127.0.0.1:8554`: Vigia's RTSP address; a camera's
     /// stream is `<this>/<path>`.
     pub rtsp: String,
+    /// `VIGIA_AI_SNAPSHOTS`: where `run` stores each detection's JPEG crop (`s3://bucket/prefix`,
+    /// S3 settings from the `AWS_*` variables, or a directory as `file:///dir` or a path); unset
+    /// or empty for none (no `snapshotKey` in the events). See the snapshot module.
+    pub snapshots: Option<SnapshotTarget>,
 }
 
 /// A variable with a value that cannot be used.
@@ -130,6 +135,13 @@ impl Config {
                     message,
                 }
             })?,
+            snapshots: non_empty("VIGIA_AI_SNAPSHOTS")
+                .map(|v| SnapshotTarget::parse(&v))
+                .transpose()
+                .map_err(|message| ConfigError {
+                    var: "VIGIA_AI_SNAPSHOTS",
+                    message,
+                })?,
         })
     }
 
@@ -244,6 +256,7 @@ mod tests {
         assert_eq!(c.http, Some("127.0.0.1:9120".parse().unwrap()));
         assert_eq!(c.report_grace, TimeDelta::minutes(1));
         assert_eq!(c.clock_offset, TimeDelta::zero());
+        assert_eq!(c.snapshots, None);
         let c = config(&[
             ("VIGIA_AI_CAMERAS", " all "),
             ("VIGIA_AI_QUEUE", "vigia.ai.test"),
@@ -265,8 +278,14 @@ mod tests {
             ("VIGIA_AI_SUPPRESS", "10m"),
             ("VIGIA_AI_CAMERAS", " cam1, rua-2/norte ,,"),
             ("VIGIA_AI_RTSP", "rtsp://vigia:8554/"),
+            ("VIGIA_AI_SNAPSHOTS", "s3://snaps/vigia"),
         ])
         .unwrap();
+        let s3 = SnapshotTarget::S3 {
+            bucket: "snaps".into(),
+            prefix: "vigia".into(),
+        };
+        assert_eq!(c.snapshots, Some(s3));
         assert_eq!(c.cameras, ["cam1", "rua-2/norte"]);
         assert_eq!(c.stream_url("cam1"), "rtsp://vigia:8554/cam1");
         assert_eq!(c.events_url, None);
@@ -328,6 +347,11 @@ mod tests {
                 "VIGIA_AI_RTSP",
                 "http://127.0.0.1:8554",
                 "VIGIA_AI_RTSP: \"http://127.0.0.1:8554\" is not an rtsp:// URL",
+            ),
+            (
+                "VIGIA_AI_SNAPSHOTS",
+                "s3:///x",
+                "VIGIA_AI_SNAPSHOTS: \"s3:///x\" has no valid bucket name",
             ),
         ];
         for (var, value, want) in cases {

@@ -108,6 +108,7 @@ mod tests {
             first_seen: at,
             last_seen: at,
             frame: 7,
+            snapshot: None,
             reads: 3,
         }
     }

@@ -7,6 +7,8 @@
 //! The live path: [`stream`] reads a camera's keyframes from Vigia over RTSP, [`decode`] turns
 //! them into pictures, and [`live`]'s workers sample, decode and read them for the pipeline;
 //! [`eval`] runs recorded clips through those same workers (the accuracy test, benchmarks).
+//! [`snapshot`] crops the plate's picture to JPEG and stores it for the detection's
+//! `snapshotKey`.
 //!
 //! The logic reads no clock and no socket (only the watch list reads its file): times are frame
 //! wall-clock times passed in, so every rule is tested with simulated time. The exceptions are
@@ -28,6 +30,7 @@ pub mod pipeline;
 pub mod plate;
 pub mod report;
 pub mod sampler;
+pub mod snapshot;
 pub mod stream;
 pub mod watchlist;
 

@@ -34,10 +34,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::decode::{KeyframeDecoder, Picture};
-use crate::ocr::Ocr;
+use crate::ocr::{BBox, Ocr};
 use crate::pipeline::OcrRead;
 use crate::plate::read_plate;
 use crate::sampler::{Decision, KeyframeSampler, SamplerConfig};
+use crate::snapshot::{Jpeg, plate_snapshot};
 use crate::stream::Keyframe;
 
 /// Pictures between two figure lines of a worker.
@@ -219,6 +220,10 @@ pub struct OcrStats {
     pub det_ms: f64,
     /// Total recognition time, ms.
     pub rec_ms: f64,
+    /// Total time making the plate reads' JPEG crops, ms.
+    pub snapshot_ms: f64,
+    /// Plate reads sent without a JPEG crop (the encoder failed).
+    pub snapshot_errors: u64,
 }
 
 /// The OCR worker loop (run it on a thread of its own): reads each picture from `pictures`
@@ -264,12 +269,14 @@ pub fn ocr_worker_observed(
                 continue;
             }
             stats.plates += 1;
+            let snapshot = snapshot_of(&s, line.bbox, &mut stats);
             let read = OcrRead {
                 camera_id: s.path.clone(),
                 text: line.text.clone(),
                 confidence: f64::from(line.confidence),
                 at: s.at,
                 frame: s.index,
+                snapshot,
             };
             if reads.send(read).is_err() {
                 return stats;
@@ -282,11 +289,30 @@ pub fn ocr_worker_observed(
                 plates = stats.plates,
                 mean_det_ms = stats.det_ms / n,
                 mean_rec_ms = stats.rec_ms / n,
+                mean_snapshot_ms = stats.snapshot_ms / stats.plates.max(1) as f64,
                 "OCR figures"
             );
         }
     }
     stats
+}
+
+/// The JPEG crop around `text` in `s`'s picture, counted and timed in `stats`; a failure is
+/// logged (the first and every hundredth) and the read goes on without one.
+fn snapshot_of(s: &Sampled, text: BBox, stats: &mut OcrStats) -> Option<Jpeg> {
+    let started = Instant::now();
+    let jpeg = plate_snapshot(&s.picture, text);
+    stats.snapshot_ms += started.elapsed().as_secs_f64() * 1e3;
+    match jpeg {
+        Ok(jpeg) => Some(jpeg),
+        Err(e) => {
+            stats.snapshot_errors += 1;
+            if stats.snapshot_errors % 100 == 1 {
+                tracing::warn!(path = %s.path, index = s.index, errors = stats.snapshot_errors, error = %e, "no snapshot for a plate read");
+            }
+            None
+        }
+    }
 }
 
 #[cfg(test)]

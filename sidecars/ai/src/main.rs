@@ -31,8 +31,9 @@ use vigia_ai::Error;
 use vigia_ai::config::{Config, ConfigError};
 use vigia_ai::live::{Sampled, camera_worker_observed, ocr_worker_observed};
 use vigia_ai::ocr::Ocr;
-use vigia_ai::pipeline::{OcrRead, Pipeline};
+use vigia_ai::pipeline::{OcrRead, Output, Pipeline};
 use vigia_ai::sampler::SamplerConfig;
+use vigia_ai::snapshot::store::{Attached, SnapshotStore};
 use vigia_ai::stream;
 use vigia_ai::watchlist::{Watchlist, WatchlistFile};
 use vigia_events::{Consumer, Event, Publisher, PublisherConfig};
@@ -115,14 +116,14 @@ async fn replay() -> Result<(), Error> {
         }
         last_at = Some(read.at);
         pipeline.handle_ocr(read);
-        publish_all(&mut pipeline, &publisher, &metrics).await?;
+        publish_all(&mut pipeline, &publisher, &metrics, None).await?;
     }
     // The input ended: the passes still open get no more reads; close them. Days are left
     // open: the last one is not over.
     if let Some(t) = last_at {
         pipeline.handle_timeout(t + config.pass.window);
     }
-    publish_all(&mut pipeline, &publisher, &metrics).await?;
+    publish_all(&mut pipeline, &publisher, &metrics, None).await?;
     flush(&publisher).await?;
     tracing::info!(lines = line_no, "input read");
     log_stats(&pipeline, "replay done");
@@ -155,6 +156,7 @@ async fn run() -> Result<(), Error> {
         tracing::info!(%addr, "serving /metrics, /health and /ready");
     }
     let (mut watch, list) = load_watchlist(&config)?;
+    let mut snapshots = open_snapshots(&config)?;
     let publisher = start_publisher(&config)?;
     let mut pipeline = Pipeline::new(config.pass, list).with_report_grace(config.report_grace);
     let (mut live, mut reads) = Live::start(&config, ocr, metrics.clone())?;
@@ -226,7 +228,7 @@ async fn run() -> Result<(), Error> {
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         }
-        publish_all(&mut pipeline, &publisher, &metrics).await?;
+        publish_all(&mut pipeline, &publisher, &metrics, snapshots.as_mut()).await?;
     }
     tracing::info!("stopping: waiting for the broker to confirm");
     // Events handed over and not applied are not acked: the broker gives them again.
@@ -238,6 +240,10 @@ async fn run() -> Result<(), Error> {
         }
     }
     flush(&publisher).await?;
+    if let Some(s) = &snapshots {
+        let st = s.stats();
+        tracing::info!(stored = st.stored, failed = st.failed, "snapshots");
+    }
     log_stats(&pipeline, "run stopped");
     Ok(())
 }
@@ -407,14 +413,41 @@ fn start_publisher(config: &Config) -> Result<Publisher, Error> {
     Ok(Publisher::start(pc)?)
 }
 
+/// The snapshot store of `VIGIA_AI_SNAPSHOTS`, if set (logged either way).
+fn open_snapshots(config: &Config) -> Result<Option<SnapshotStore>, Error> {
+    let Some(target) = &config.snapshots else {
+        tracing::info!(
+            "no snapshots: VIGIA_AI_SNAPSHOTS is not set, detections carry no snapshotKey"
+        );
+        return Ok(None);
+    };
+    let store = SnapshotStore::open(target).map_err(|message| ConfigError {
+        var: "VIGIA_AI_SNAPSHOTS",
+        message,
+    })?;
+    tracing::info!(store = store.label(), "snapshots stored");
+    Ok(Some(store))
+}
+
 /// Hands every event the pipeline has to the publisher, waiting while its intake is full (a
-/// replay runs faster than a broker confirms).
+/// replay runs faster than a broker confirms); a detection's snapshot is stored first, when
+/// there is a store (a failure is counted and the event goes out without `snapshotKey`).
 async fn publish_all(
     pipeline: &mut Pipeline,
     publisher: &Publisher,
     metrics: &Metrics,
+    mut snapshots: Option<&mut SnapshotStore>,
 ) -> Result<(), Error> {
-    while let Some(event) = pipeline.poll_event() {
+    while let Some(Output {
+        mut event,
+        snapshot,
+    }) = pipeline.poll_output()
+    {
+        if let Some(store) = snapshots.as_deref_mut()
+            && store.attach(&mut event, snapshot.as_ref()).await == Attached::Failed
+        {
+            metrics.snapshot_failed();
+        }
         loop {
             match publisher.publish(event.clone()) {
                 Err(vigia_events::Error::Backpressure { .. }) => {

@@ -11,6 +11,7 @@
 //! | `ai_keyframes_total` | counter | `camera`, `outcome` = `sampled`/`skipped`/`dropped`/`corrupt` |
 //! | `ai_camera_up` | gauge | `camera`: 1 when a keyframe came in the last 10 s |
 //! | `ai_bus_events_total` | counter | events the consumer handed to the pipeline |
+//! | `ai_snapshot_failures_total` | counter | detections published without their snapshot (store failed) |
 //!
 //! The live workers report through [`vigia_ai::live::Observer`]; the run loop counts the events
 //! it publishes. `ai_camera_up` is computed when scraped, from each camera's last keyframe.
@@ -53,6 +54,7 @@ struct Inner {
     alerts: Counter,
     reports: Counter,
     bus_events: Counter,
+    snapshot_failures: Counter,
     inference: Histograms,
     keyframes: Family<Labels, Counter>,
     camera_up: Family<Labels, Gauge>,
@@ -68,6 +70,7 @@ impl Metrics {
     pub(crate) fn new() -> Metrics {
         let mut registry = Registry::default();
         let (detections, alerts, reports, bus_events) = Default::default();
+        let snapshot_failures = Counter::default();
         let inference: Histograms = Family::new_with_constructor(|| {
             // 1 ms to ~16 s.
             Histogram::new(exponential_buckets(0.001, 2.0, 15))
@@ -96,6 +99,11 @@ impl Metrics {
             Clone::clone(&bus_events),
         );
         r.register(
+            "ai_snapshot_failures",
+            "detections published without their snapshot: the store failed",
+            snapshot_failures.clone(),
+        );
+        r.register(
             "ai_inference_seconds",
             "time per picture of a stage, by camera",
             inference.clone(),
@@ -117,6 +125,7 @@ impl Metrics {
                 alerts,
                 reports,
                 bus_events,
+                snapshot_failures,
                 inference,
                 keyframes,
                 camera_up,
@@ -141,6 +150,11 @@ impl Metrics {
     /// Counts a bus event handed to the pipeline.
     pub(crate) fn bus_event(&self) {
         self.inner.bus_events.inc();
+    }
+
+    /// Counts a detection published without its snapshot (the store failed).
+    pub(crate) fn snapshot_failed(&self) {
+        self.inner.snapshot_failures.inc();
     }
 
     /// Starts reporting `camera` (`ai_camera_up` 0 until its first keyframe).

@@ -15,7 +15,9 @@
 //!   `ABE1D23`, `ABC1D28`) still vote `ABC1D23`, which none of them read. Every position only
 //!   ever holds characters valid for it, so the vote is always a plate. Its confidence is the
 //!   best confidence among reads of the voted plate (the best read of any when none matches)
-//!   times the least agreement over the positions (winning weight / total weight).
+//!   times the least agreement over the positions (winning weight / total weight). That read
+//!   (the most confident of the voted plate) also gives the pass its time, frame and snapshot
+//!   (the JPEG crop the event refers to).
 //! - **Suppression.** A plate seen on a camera is remembered until [`PassConfig::suppress`]
 //!   (default 5 min) after its last read. A pass of a remembered plate is not reported, but
 //!   renews the memory, so a parked car read every few seconds is reported once, when it arrives,
@@ -31,6 +33,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use vigia_events::Plate;
 
 use crate::plate::{PlateFormat, PlateRead, bytes7};
+use crate::snapshot::Jpeg;
 
 /// How many positions a read may differ from a group's voted plate and still join it.
 pub const MAX_GROUP_DISTANCE: usize = 2;
@@ -67,6 +70,8 @@ pub struct Read {
     pub at: DateTime<Utc>,
     /// The caller's reference to the frame (to find the crop of the best read later).
     pub frame: u64,
+    /// The JPEG crop around the plate in that frame, when one was made.
+    pub snapshot: Option<Jpeg>,
 }
 
 impl Read {
@@ -95,6 +100,8 @@ pub struct Pass {
     pub last_seen: DateTime<Utc>,
     /// The caller's frame reference of that read.
     pub frame: u64,
+    /// The JPEG crop of that read, if it had one (the event's snapshot).
+    pub snapshot: Option<Jpeg>,
     /// Reads in the group.
     pub reads: usize,
 }
@@ -298,6 +305,7 @@ impl Group {
             confidence: chosen.weight() * agreement,
             detected_at: chosen.at,
             frame: chosen.frame,
+            snapshot: chosen.snapshot,
             reads: self.reads.len(),
         }
     }
@@ -319,6 +327,7 @@ mod tests {
             confidence,
             at: t(ms),
             frame: ms as u64,
+            snapshot: None,
         }
     }
 
@@ -374,6 +383,30 @@ mod tests {
         );
         assert_eq!(tracker.poll_pass(), None);
         assert_eq!(tracker.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_pass_keeps_the_snapshot_of_its_best_read_of_the_voted_plate() {
+        let jpeg = |tag: &'static [u8]| Some(Jpeg(bytes::Bytes::from_static(tag)));
+        let with = |text, confidence, ms, tag| Read {
+            snapshot: jpeg(tag),
+            ..read("c", text, confidence, ms)
+        };
+        // The most confident read is a misread: the snapshot is the best read of ABC1D23's.
+        let reads = [
+            with("ABC1D23", 0.7, 0, b"first"),
+            with("ABC1D28", 0.95, 100, b"misread"),
+            with("ABC1D23", 0.8, 200, b"best"),
+            with("ABC1D23", 0.6, 300, b"last"),
+        ];
+        let mut tracker = PassTracker::new(PassConfig::default());
+        for r in reads {
+            tracker.handle_read(r);
+        }
+        tracker.handle_timeout(t(10_000));
+        let pass = tracker.poll_pass().unwrap();
+        assert_eq!((pass.plate.as_str(), pass.frame), ("ABC1D23", 200));
+        assert_eq!(pass.snapshot, jpeg(b"best"));
     }
 
     #[test]

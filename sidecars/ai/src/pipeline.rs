@@ -4,7 +4,9 @@
 //! [`Pipeline::handle_ocr`] takes the recogniser's text for a plate box; text that cannot be a
 //! plate is counted and dropped. Each reported pass gives an `lpr.detected` event and, when the
 //! plate is on the watch list, an `alert.triggered` caused by it (same correlation id); take them
-//! with [`Pipeline::poll_event`] and call [`Pipeline::handle_timeout`] at
+//! with [`Pipeline::poll_output`] (each detection with the JPEG crop of its pass's best read, for
+//! the caller to store and name in `snapshotKey`: see [`crate::snapshot`]) or
+//! [`Pipeline::poll_event`] (events only), and call [`Pipeline::handle_timeout`] at
 //! [`Pipeline::poll_timeout`] so passes close on time. The watch list can be swapped at any time
 //! ([`Pipeline::set_watchlist`], for hot reload). The envelopes get fresh UUIDs and the current
 //! time from [`vigia_events::Event::new`]; everything else comes from the inputs.
@@ -28,6 +30,7 @@ use crate::events::{SOURCE, lpr_detected, watch_alert};
 use crate::pass::{Pass, PassConfig, PassStats, PassTracker, Read};
 use crate::plate::read_plate;
 use crate::report::DailyReports;
+use crate::snapshot::Jpeg;
 use crate::watchlist::Watchlist;
 
 /// How long after local midnight a day's report waits for the day's last passes.
@@ -48,6 +51,20 @@ pub struct OcrRead {
     /// The caller's frame reference (to crop the snapshot later).
     #[serde(default)]
     pub frame: u64,
+    /// The JPEG crop around the text in the frame (the live path makes one for each plate
+    /// read; `replay`'s JSON input has none).
+    #[serde(skip)]
+    pub snapshot: Option<Jpeg>,
+}
+
+/// An event to publish, and for a detection the snapshot of its pass, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The event (a detection's `snapshotKey` is not set: the caller sets it once the snapshot
+    /// is stored).
+    pub event: Event,
+    /// The JPEG crop of the detection's best read.
+    pub snapshot: Option<Jpeg>,
 }
 
 /// Counters of a pipeline, for metrics.
@@ -95,7 +112,7 @@ pub struct Pipeline {
     /// `recording.stopped` that outlives the consumer's dedupe window is not counted twice;
     /// forgotten two days after they stopped (their day is closed by then).
     recordings: HashMap<String, DateTime<Utc>>,
-    out: VecDeque<Event>,
+    out: VecDeque<Output>,
     stats: PipelineStats,
 }
 
@@ -135,6 +152,7 @@ impl Pipeline {
             confidence: read.confidence,
             at: read.at,
             frame: read.frame,
+            snapshot: read.snapshot,
         });
         self.drain();
     }
@@ -214,9 +232,14 @@ impl Pipeline {
         self.watchlist = watchlist;
     }
 
-    /// The next event to publish.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    /// The next event to publish, with its snapshot (see [`Output`]).
+    pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
+    }
+
+    /// The next event to publish, its snapshot dropped.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.poll_output().map(|o| o.event)
     }
 
     /// When [`Pipeline::handle_timeout`] is next due: a pass or a day closing.
@@ -237,12 +260,21 @@ impl Pipeline {
     }
 
     fn drain(&mut self) {
-        while let Some(pass) = self.tracker.poll_pass() {
-            self.emit(&pass);
+        while let Some(mut pass) = self.tracker.poll_pass() {
+            let snapshot = pass.snapshot.take();
+            self.emit(&pass, snapshot);
         }
     }
 
-    fn emit(&mut self, pass: &Pass) {
+    fn push(&mut self, event: Event) {
+        self.out.push_back(Output {
+            event,
+            snapshot: None,
+        });
+    }
+
+    /// The detection of `pass` (with `snapshot`) and its alert, if any.
+    fn emit(&mut self, pass: &Pass, snapshot: Option<Jpeg>) {
         let detection = Event::new(SOURCE, EventData::LprDetected(lpr_detected(pass, None)));
         self.stats.detections += 1;
         let city = self.cities.get(&pass.camera_id);
@@ -250,17 +282,21 @@ impl Pipeline {
             self.reports
                 .record_detection(city, &pass.camera_id, &pass.plate, pass.detected_at);
         }
+        let detection = Output {
+            event: detection,
+            snapshot,
+        };
         let Some(m) = self.watchlist.lookup(&pass.plate) else {
             self.out.push_back(detection);
             return;
         };
-        let alert = watch_alert(&m, pass, &detection.id);
-        let alert = Event::caused_by(&detection, SOURCE, EventData::AlertTriggered(alert));
+        let alert = watch_alert(&m, pass, &detection.event.id);
+        let alert = Event::caused_by(&detection.event, SOURCE, EventData::AlertTriggered(alert));
         if let Some(city) = city {
             self.reports.record_alert(city, pass.detected_at);
         }
         self.out.push_back(detection);
-        self.out.push_back(alert);
+        self.push(alert);
         self.stats.alerts += 1;
     }
 
@@ -275,7 +311,7 @@ impl Pipeline {
             };
             let payload = day.tally.payload(&day.city_id, cnpj.clone(), day.date);
             let event = Event::new(SOURCE, EventData::AnalyticsDailyReport(payload));
-            self.out.push_back(event);
+            self.push(event);
             self.stats.reports += 1;
         }
     }
@@ -295,6 +331,7 @@ mod tests {
             confidence: 0.9,
             at: DateTime::from_timestamp_millis(1_790_000_000_000 + ms).unwrap(),
             frame: ms as u64,
+            snapshot: None,
         }
     }
 
@@ -376,6 +413,7 @@ mod tests {
             confidence: 0.9,
             at: at(t),
             frame: 0,
+            snapshot: None,
         };
         // 2026-11-28 in São Paulo: two passes and an alert on cam-0042, one on an unknown camera.
         p.handle_ocr(read("cam-0042", "ABC1D23", "2026-11-28T12:00:00Z"));
@@ -449,6 +487,36 @@ mod tests {
         let got = events(&mut p);
         let dates: Vec<String> = reports(&got).iter().map(|r| r.date.to_string()).collect();
         assert_eq!(dates, ["2026-11-28"]);
+    }
+
+    #[test]
+    fn a_detection_comes_out_with_the_snapshot_of_its_best_read() {
+        let list = Watchlist::parse("plates:\n  - plate: ABC1D23\n    reason: x\n", "w").unwrap();
+        let mut p = Pipeline::new(PassConfig::default(), list);
+        let jpeg = |tag: &'static [u8]| Some(Jpeg(bytes::Bytes::from_static(tag)));
+        let with = |text, confidence, ms, tag| OcrRead {
+            confidence,
+            snapshot: jpeg(tag),
+            ..ocr("cam1", text, ms)
+        };
+        p.handle_ocr(with("ABC1D23", 0.8, 0, b"a"));
+        p.handle_ocr(with("ABC1D23", 0.95, 400, b"b"));
+        p.handle_ocr(with("ABC1D28", 0.7, 800, b"c"));
+        p.handle_timeout(DateTime::from_timestamp_millis(1_790_000_005_000).unwrap());
+        let detection = p.poll_output().unwrap();
+        assert_eq!(detection.snapshot, jpeg(b"b"));
+        let EventData::LprDetected(d) = &detection.event.data else {
+            panic!("{detection:?}")
+        };
+        assert_eq!(d.snapshot_key, None, "set once stored");
+        let alert = p.poll_output().unwrap();
+        assert!(matches!(alert.event.data, EventData::AlertTriggered(_)));
+        assert_eq!(alert.snapshot, None);
+        // Reads given as JSON (replay) have none.
+        let line =
+            r#"{"cameraId":"c","text":"ABC1D23","confidence":0.9,"at":"2026-12-02T13:45:12Z"}"#;
+        let read: OcrRead = serde_json::from_str(line).unwrap();
+        assert_eq!((read.frame, read.snapshot), (0, None));
     }
 
     #[test]
