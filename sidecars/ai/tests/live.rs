@@ -108,6 +108,7 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
             .env("VIGIA_AI_EXCHANGE", EXCHANGE)
             .env("VIGIA_AI_STATE_DIR", tmp.join("state"))
             .env("VIGIA_AI_WATCHLIST", &watchlist)
+            .env("VIGIA_AI_SNAPSHOTS", tmp.join("snapshots"))
             // Not the default 127.0.0.1:9120, which a vigia-ai running here may hold.
             .env("VIGIA_AI_HTTP", "none")
             .env("RUST_LOG", "info,vigia_ai=debug")
@@ -141,6 +142,17 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
     let (detection_event, d) = detection.unwrap_or_else(|| panic!("no lpr.detected in {got:?}"));
     assert_eq!(d.plate.as_str(), plate, "{got:?}");
     assert_eq!(d.camera_id, street);
+    // Its snapshot: a JPEG in the snapshot directory, under the key the event names.
+    let key = d
+        .snapshot_key
+        .as_deref()
+        .unwrap_or_else(|| panic!("no snapshotKey: {d:?}"));
+    assert!(key.starts_with(&format!("lpr/{street}/")), "{key}");
+    let jpeg = std::fs::read(tmp.join("snapshots").join(key)).unwrap();
+    assert!(
+        jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.ends_with(&[0xFF, 0xD9]),
+        "{key}"
+    );
     let age = chrono::Utc::now() - d.detected_at;
     assert!(
         age < chrono::TimeDelta::seconds(90) && age > chrono::TimeDelta::zero(),
