@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::decode::{KeyframeDecoder, Picture};
-use crate::ocr::{BBox, Ocr};
+use crate::ocr::{BBox, Ocr, TextRead};
 use crate::pipeline::OcrRead;
 use crate::plate::read_plate;
 use crate::sampler::{Decision, KeyframeSampler, SamplerConfig};
@@ -55,6 +55,8 @@ pub struct Sampled {
     pub at: DateTime<Utc>,
     /// The picture.
     pub picture: Picture,
+    /// The part of it to read (where the scene changed), or None for all of it.
+    pub region: Option<BBox>,
 }
 
 /// What became of a keyframe, for an [`Observer`].
@@ -189,16 +191,27 @@ pub fn camera_worker_observed(
                 "camera figures"
             );
         }
-        if decision != Decision::Process {
+        let Decision::Process(cells) = decision else {
             observer.keyframe(&path, KeyframeOutcome::Skipped);
             continue;
-        }
+        };
         observer.keyframe(&path, KeyframeOutcome::Sampled);
+        let region = cells.map(|c| {
+            let (x0, y0, x1, y1) = c.pixels(picture.width, picture.height);
+            let px = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+            BBox {
+                x0: px(x0),
+                y0: px(y0),
+                x1: px(x1),
+                y1: px(y1),
+            }
+        });
         let sampled = Sampled {
             path: k.path,
             index: k.index,
             at: k.at,
             picture,
+            region,
         };
         if ocr.send(sampled).is_err() {
             break;
@@ -245,10 +258,10 @@ pub fn ocr_worker_observed(
 ) -> OcrStats {
     let mut stats = OcrStats::default();
     for s in pictures {
-        let result = s
-            .picture
-            .rgb_frame()
-            .and_then(|frame| ocr.read_timed(&frame));
+        let result = s.picture.rgb_frame().and_then(|frame| {
+            let region = s.region.unwrap_or(frame.full());
+            ocr.read_region_timed(&frame, region)
+        });
         let (lines, t) = match result {
             Ok(r) => r,
             Err(e) => {
@@ -262,18 +275,18 @@ pub fn ocr_worker_observed(
         observer.stage(&s.path, Stage::Recognize, t.rec_ms / 1e3);
         stats.det_ms += t.det_ms;
         stats.rec_ms += t.rec_ms;
-        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
-        tracing::debug!(path = %s.path, index = s.index, det_ms = t.det_ms, rec_ms = t.rec_ms, boxes = t.boxes, ?texts, "picture read");
+        let texts: Vec<String> = lines.iter().map(describe_line).collect();
+        tracing::debug!(path = %s.path, index = s.index, det_ms = t.det_ms, rec_ms = t.rec_ms, boxes = t.boxes, region = ?s.region, ?texts, "picture read");
         for line in &lines {
-            if read_plate(&line.text).is_err() {
+            let Some((text, confidence)) = plate_text(line) else {
                 continue;
-            }
+            };
             stats.plates += 1;
             let snapshot = snapshot_of(&s, line.bbox, &mut stats);
             let read = OcrRead {
                 camera_id: s.path.clone(),
-                text: line.text.clone(),
-                confidence: f64::from(line.confidence),
+                text,
+                confidence: f64::from(confidence),
                 at: s.at,
                 frame: s.index,
                 snapshot,
@@ -295,6 +308,38 @@ pub fn ocr_worker_observed(
         }
     }
     stats
+}
+
+/// The least probability every character of a plate spelt by the constrained decoding
+/// ([`TextRead::plate`]) must have for it to count as a read, when the greedy text is not a
+/// plate.
+pub const PLATE_PATH_MIN: f32 = 0.3;
+
+/// A line's plate text and confidence: the text as read when [`read_plate`] takes it, else the
+/// plate its recognition can spell when no character of that is below [`PLATE_PATH_MIN`].
+fn plate_text(line: &TextRead) -> Option<(String, f32)> {
+    if read_plate(&line.text).is_ok() {
+        return Some((line.text.clone(), line.confidence));
+    }
+    let plate = line.plate.as_ref().filter(|p| p.min >= PLATE_PATH_MIN)?;
+    Some((plate.text.clone(), plate.mean))
+}
+
+/// A line for the debug log: its text, box size, and the constrained plate with its weakest
+/// character's probability.
+fn describe_line(l: &TextRead) -> String {
+    let plate = l
+        .plate
+        .as_ref()
+        .map(|p| format!(" ~{} min {:.2}", p.text, p.min))
+        .unwrap_or_default();
+    format!(
+        "{:?} {:.2} {}x{}{plate}",
+        l.text,
+        l.confidence,
+        l.bbox.width(),
+        l.bbox.height()
+    )
 }
 
 /// The JPEG crop around `text` in `s`'s picture, counted and timed in `stats`; a failure is
@@ -322,6 +367,37 @@ mod tests {
     use super::*;
     use crate::decode::tests::lavfi_keyframe;
     use crate::stream::clock::ClockSource;
+
+    fn line(text: &str, plate: Option<(&str, f32)>) -> TextRead {
+        TextRead {
+            text: text.into(),
+            confidence: 0.8,
+            bbox: BBox {
+                x0: 0,
+                y0: 0,
+                x1: 150,
+                y1: 50,
+            },
+            plate: plate.map(|(t, min)| crate::ocr::PlatePath {
+                text: t.into(),
+                mean: 0.7,
+                min,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_line_is_a_plate_as_read_or_as_spelt_when_every_character_is_likely() {
+        // Read as a plate: taken as read, the constrained spelling is not needed.
+        let plate = plate_text(&line("ABC-1D23", Some(("ABC1D23", 0.1))));
+        assert_eq!(plate, Some(("ABC-1D23".into(), 0.8)));
+        // Not a plate as read ("AB1234": two As ran together), spelt with confidence.
+        let plate = plate_text(&line("AB1234", Some(("AAB1234", 0.45))));
+        assert_eq!(plate, Some(("AAB1234".into(), 0.7)));
+        // A sign forced into the grammar: a character below the gate.
+        assert_eq!(plate_text(&line("DEVAGAR", Some(("DEV4G4R", 0.01)))), None);
+        assert_eq!(plate_text(&line("PARE", None)), None);
+    }
 
     #[test]
     fn the_camera_worker_samples_decodes_and_skips_bad_keyframes() {

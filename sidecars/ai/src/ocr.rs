@@ -20,8 +20,11 @@
 //! cameras' tasks runs one frame at a time per stage.
 
 mod det;
+mod plate_ctc;
 mod rec;
 mod resize;
+
+pub use plate_ctc::PlatePath;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -157,6 +160,17 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// `b` cut to the frame.
+    pub fn clamp(&self, b: BBox) -> BBox {
+        let (w, h) = (self.width as u32, self.height as u32);
+        BBox {
+            x0: b.x0.min(w),
+            y0: b.y0.min(h),
+            x1: b.x1.min(w),
+            y1: b.y1.min(h),
+        }
+    }
+
     /// The pixel at (x, y) as B, G, R; callers keep x and y inside the frame.
     fn bgr(&self, x: usize, y: usize) -> [u8; 3] {
         let i = y * self.width + x;
@@ -207,6 +221,9 @@ pub struct TextRead {
     pub confidence: f32,
     /// Where in the frame, in the frame's pixels.
     pub bbox: BBox,
+    /// The most probable plate the recogniser's output can spell (`ocr/plate_ctc.rs`), for
+    /// text that is not a plate as read greedily; None when it cannot spell one.
+    pub plate: Option<PlatePath>,
 }
 
 /// Time spent on one frame, per stage, for metrics and the benchmark.
@@ -225,6 +242,7 @@ pub struct Ocr {
     det: Mutex<Session>,
     rec: Mutex<Session>,
     charset: Vec<String>,
+    plate_classes: plate_ctc::PlateClasses,
     params: det::DbParams,
 }
 
@@ -253,10 +271,12 @@ impl Ocr {
                 what: format!("{}", dir.join(REC_MODEL).display()),
                 cause: "no `character` metadata (not the PP-OCRv4 recognition model?)".to_owned(),
             })?;
+        let charset = rec::charset(&character);
         Ok(Ocr {
             det: Mutex::new(det),
             rec: Mutex::new(rec),
-            charset: rec::charset(&character),
+            plate_classes: plate_ctc::PlateClasses::new(&charset),
+            charset,
             params: det::DbParams::default(),
         })
     }
@@ -278,17 +298,29 @@ impl Ocr {
 
     /// [`Ocr::read`] with the time each stage took.
     pub fn read_timed(&self, frame: &Frame<'_>) -> Result<(Vec<TextRead>, OcrTimings), OcrError> {
+        self.read_region_timed(frame, frame.full())
+    }
+
+    /// [`Ocr::read_timed`] on `region` of `frame` only (clamped to the frame); boxes are still
+    /// in frame pixels. Detection costs in proportion to the region's pixels, and a region no
+    /// larger than [`DET_LIMIT`] is looked at in full resolution.
+    pub fn read_region_timed(
+        &self,
+        frame: &Frame<'_>,
+        region: BBox,
+    ) -> Result<(Vec<TextRead>, OcrTimings), OcrError> {
         let started = Instant::now();
-        let boxes = self.detect(frame)?;
+        let boxes = self.detect(frame, frame.clamp(region))?;
         let detected = Instant::now();
         let mut reads = Vec::with_capacity(boxes.len());
         for bbox in &boxes {
-            let (text, confidence) = self.recognise(frame, *bbox)?;
+            let (text, confidence, plate) = self.recognise(frame, *bbox)?;
             if !text.trim().is_empty() {
                 reads.push(TextRead {
                     text,
                     confidence,
                     bbox: *bbox,
+                    plate,
                 });
             }
         }
@@ -300,19 +332,15 @@ impl Ocr {
         Ok((reads, timings))
     }
 
-    /// Text boxes in frame pixels.
-    fn detect(&self, frame: &Frame<'_>) -> Result<Vec<BBox>, OcrError> {
-        let (w, h) = det::input_size(frame.width, frame.height, DET_LIMIT);
+    /// Text boxes in `region` of `frame`, in frame pixels.
+    fn detect(&self, frame: &Frame<'_>, region: BBox) -> Result<Vec<BBox>, OcrError> {
+        let (rw, rh) = (region.width() as usize, region.height() as usize);
+        if rw == 0 || rh == 0 {
+            return Ok(Vec::new());
+        }
+        let (w, h) = det::input_size(rw, rh, DET_LIMIT);
         let mut input = vec![0.0f32; 3 * w * h];
-        resize::resize_into(
-            frame,
-            frame.full(),
-            w,
-            h,
-            resize::DET_NORMALISE,
-            &mut input,
-            w,
-        );
+        resize::resize_into(frame, region, w, h, resize::DET_NORMALISE, &mut input, w);
         let mut session = lock(&self.det);
         let tensor = TensorRef::from_array_view(([1usize, 3, h, w], &*input))
             .map_err(run_error("detection input"))?;
@@ -326,25 +354,28 @@ impl Ocr {
             [.., mh, mw] => (mh as usize, mw as usize),
             _ => return Ok(Vec::new()),
         };
-        let (sx, sy) = (
-            frame.width as f64 / mw as f64,
-            frame.height as f64 / mh as f64,
-        );
-        let scale = |v: u32, s: f64, max: usize| ((v as f64 * s).round() as usize).min(max) as u32;
+        let (sx, sy) = (rw as f64 / mw as f64, rh as f64 / mh as f64);
+        let scale = |v: u32, s: f64, origin: u32, max: usize| {
+            (origin as usize + (v as f64 * s).round() as usize).min(max) as u32
+        };
         Ok(det::find_boxes(prob, mw, mh, &self.params)
             .into_iter()
             .map(|b| BBox {
-                x0: scale(b.bbox.x0, sx, frame.width),
-                y0: scale(b.bbox.y0, sy, frame.height),
-                x1: scale(b.bbox.x1, sx, frame.width),
-                y1: scale(b.bbox.y1, sy, frame.height),
+                x0: scale(b.bbox.x0, sx, region.x0, frame.width),
+                y0: scale(b.bbox.y0, sy, region.y0, frame.height),
+                x1: scale(b.bbox.x1, sx, region.x0, frame.width),
+                y1: scale(b.bbox.y1, sy, region.y0, frame.height),
             })
             .filter(|b| b.width() > 0 && b.height() > 0)
             .collect())
     }
 
-    /// The text in `bbox` of `frame` and its confidence.
-    fn recognise(&self, frame: &Frame<'_>, bbox: BBox) -> Result<(String, f32), OcrError> {
+    /// The text in `bbox` of `frame`, its confidence, and the best plate it can spell.
+    fn recognise(
+        &self,
+        frame: &Frame<'_>,
+        bbox: BBox,
+    ) -> Result<(String, f32, Option<PlatePath>), OcrError> {
         let (content, w) = rec::input_width(bbox.width() as usize, bbox.height() as usize);
         let mut input = vec![0.0f32; 3 * rec::HEIGHT * w];
         resize::resize_into(
@@ -367,9 +398,11 @@ impl Ocr {
             .map_err(run_error("recognition output"))?;
         let (steps, classes) = match **shape {
             [_, steps, classes] => (steps as usize, classes as usize),
-            _ => return Ok((String::new(), 0.0)),
+            _ => return Ok((String::new(), 0.0, None)),
         };
-        Ok(rec::ctc_greedy(probs, steps, classes, &self.charset))
+        let (text, confidence) = rec::ctc_greedy(probs, steps, classes, &self.charset);
+        let plate = plate_ctc::ctc_plate(probs, steps, classes, &self.plate_classes);
+        Ok((text, confidence, plate))
     }
 }
 
@@ -411,6 +444,10 @@ fn session(
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(err)?
         .with_intra_threads(threads.max(1))
+        .map_err(err)?
+        // Idle intra-op threads would spin-wait for the next run: CPU burnt between pictures,
+        // which come a few a second at most.
+        .with_intra_op_spinning(false)
         .map_err(err)?
         .commit_from_file(path)
         .map_err(|e| OcrError::Runtime {

@@ -20,7 +20,13 @@
 //!   per cell at 720p) while a car changes the cells it covers by tens;
 //! - **refresh**: a static scene is still processed once every [`SamplerConfig::refresh`]
 //!   (default 10 s), so a slow change that never crosses the threshold in one step (dusk, a car
-//!   creeping in) is not missed for long.
+//!   creeping in) is not missed for long;
+//! - **where**: a picture processed because it changed is read only where it changed
+//!   ([`Decision::Process`] carries the [`CellRect`] of the cells that moved by the threshold,
+//!   grown by one cell each side): plate detection costs in proportion to the pixels it
+//!   looks at, and a car covers a fraction of a street camera's picture. The first picture,
+//!   a refresh, and a change over more than [`WHOLE_PICTURE_SHARE`] of the picture are read
+//!   whole.
 //!
 //! Sans-IO: times are frame times; pictures come in as luma planes.
 
@@ -34,10 +40,15 @@ pub const RATE_TOLERANCE: f64 = 0.1;
 /// compression artefact) does not make a scene move, and a car (several cells) does.
 pub const CHANGED_CELLS: usize = 4;
 
+/// A changed region covering more than this share of the cells is read as the whole picture.
+pub const WHOLE_PICTURE_SHARE: f64 = 0.6;
+
 /// Thumbnail width in cells.
 pub const THUMB_W: usize = 32;
 /// Thumbnail height in cells.
 pub const THUMB_H: usize = 18;
+/// Cells in a thumbnail.
+const CELLS: usize = THUMB_W * THUMB_H;
 
 /// The sampling rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,10 +74,41 @@ impl Default for SamplerConfig {
 /// What to do with a decoded keyframe.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decision {
-    /// Run plate detection on it.
-    Process,
+    /// Run plate detection on it: on the cells given, or on the whole picture (None).
+    Process(Option<CellRect>),
     /// Skip it: the scene has not changed (the difference is given).
     Static(f64),
+}
+
+/// A rectangle of thumbnail cells: columns `x0..x1`, rows `y0..y1` (ends exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellRect {
+    /// Left column.
+    pub x0: usize,
+    /// Top row.
+    pub y0: usize,
+    /// One past the right column.
+    pub x1: usize,
+    /// One past the bottom row.
+    pub y1: usize,
+}
+
+impl CellRect {
+    /// The rectangle in the pixels of a `width`×`height` picture, as `(x0, y0, x1, y1)` with
+    /// exclusive ends (the cells' pixel bounds, as [`Thumbnail::from_luma`] cuts them).
+    pub fn pixels(&self, width: usize, height: usize) -> (usize, usize, usize, usize) {
+        (
+            self.x0 * width / THUMB_W,
+            self.y0 * height / THUMB_H,
+            self.x1 * width / THUMB_W,
+            self.y1 * height / THUMB_H,
+        )
+    }
+
+    /// How many cells it covers.
+    fn cells(&self) -> usize {
+        (self.x1 - self.x0) * (self.y1 - self.y0)
+    }
 }
 
 /// A picture reduced to 32×18 cell averages of its luma.
@@ -138,6 +180,34 @@ impl Thumbnail {
         let (_, kth, _) = diffs.select_nth_unstable_by(CHANGED_CELLS - 1, |a, b| b.cmp(a));
         f64::from(*kth)
     }
+
+    /// The cells that differ from `other` by at least `threshold`, as their bounding rectangle
+    /// grown by one cell on each side (clamped to the thumbnail); None when no cell does.
+    pub fn changed_cells(&self, other: &Thumbnail, threshold: f64) -> Option<CellRect> {
+        let mut rect: Option<CellRect> = None;
+        for (i, (a, b)) in self.0.iter().zip(&other.0).enumerate() {
+            if f64::from(a.abs_diff(*b)) < threshold {
+                continue;
+            }
+            let (x, y) = (i % THUMB_W, i / THUMB_W);
+            let r = rect.get_or_insert(CellRect {
+                x0: x,
+                y0: y,
+                x1: x + 1,
+                y1: y + 1,
+            });
+            r.x0 = r.x0.min(x);
+            r.y0 = r.y0.min(y);
+            r.x1 = r.x1.max(x + 1);
+            r.y1 = r.y1.max(y + 1);
+        }
+        rect.map(|r| CellRect {
+            x0: r.x0.saturating_sub(1),
+            y0: r.y0.saturating_sub(1),
+            x1: (r.x1 + 1).min(THUMB_W),
+            y1: (r.y1 + 1).min(THUMB_H),
+        })
+    }
 }
 
 /// Counters of a sampler, for metrics.
@@ -187,16 +257,22 @@ impl KeyframeSampler {
     /// Takes the thumbnail of the keyframe decoded at `at` and decides.
     pub fn offer(&mut self, at: DateTime<Utc>, thumb: Thumbnail) -> Decision {
         self.last_decoded = Some(at);
+        let mut region = None;
         if let Some((when, last)) = &self.last_processed {
+            let threshold = self.config.static_threshold;
             let diff = thumb.difference(last);
-            if diff < self.config.static_threshold && at - *when < self.config.refresh {
+            if diff >= threshold {
+                region = thumb
+                    .changed_cells(last, threshold)
+                    .filter(|r| (r.cells() as f64) <= WHOLE_PICTURE_SHARE * CELLS as f64);
+            } else if at - *when < self.config.refresh {
                 self.stats.static_skipped += 1;
                 return Decision::Static(diff);
             }
         }
         self.last_processed = Some((at, thumb));
         self.stats.processed += 1;
-        Decision::Process
+        Decision::Process(region)
     }
 
     /// The counters so far.
@@ -313,17 +389,25 @@ mod tests {
                 .map(|(i, &v)| v.wrapping_add(((i as u8).wrapping_mul(seed) % 9).wrapping_sub(4)))
                 .collect()
         };
-        assert_eq!(s.offer(t(0), thumb(&empty)), Decision::Process);
+        assert_eq!(s.offer(t(0), thumb(&empty)), Decision::Process(None));
         assert!(matches!(s.offer(t(1000), thumb(&noisy(7))), Decision::Static(d) if d < 6.0));
         assert!(matches!(
             s.offer(t(2000), thumb(&noisy(13))),
             Decision::Static(_)
         ));
-        // A car comes in.
+        // A car comes in: read where it is (its 400x250 box at (0, 400) covers cells 0..10 x
+        // 10..17; one more each side, clamped).
+        let car = CellRect {
+            x0: 0,
+            y0: 9,
+            x1: 11,
+            y1: 18,
+        };
         assert_eq!(
             s.offer(t(3000), thumb(&plane(100, Some(0)))),
-            Decision::Process
+            Decision::Process(Some(car))
         );
+        assert_eq!(car.pixels(1280, 720), (0, 360, 440, 720));
         assert!(matches!(
             s.offer(t(4000), thumb(&plane(100, Some(0)))),
             Decision::Static(_)
@@ -335,9 +419,35 @@ mod tests {
         ));
         assert_eq!(
             s.offer(t(13_000), thumb(&plane(100, Some(0)))),
-            Decision::Process
+            Decision::Process(None)
         );
         let st = s.stats();
         assert_eq!((st.processed, st.static_skipped), (3, 4));
+    }
+
+    #[test]
+    fn a_change_over_most_of_the_picture_is_read_whole() {
+        let mut s = KeyframeSampler::new(SamplerConfig::default());
+        s.offer(t(0), thumb(&plane(100, None)));
+        // The lights come on: every cell changes.
+        assert_eq!(
+            s.offer(t(1000), thumb(&plane(160, None))),
+            Decision::Process(None)
+        );
+        // Two cars at opposite corners: their one bounding rectangle is the picture.
+        let mut two = plane(160, Some(0));
+        for y in 0..120 {
+            two[y * 1312 + 1200..y * 1312 + 1280].fill(20);
+        }
+        assert_eq!(s.offer(t(2000), thumb(&two)), Decision::Process(None));
+        // The first car leaves, the other stays: where the first was is read.
+        let mut one = plane(160, None);
+        for y in 0..120 {
+            one[y * 1312 + 1200..y * 1312 + 1280].fill(20);
+        }
+        let Decision::Process(Some(r)) = s.offer(t(3000), thumb(&one)) else {
+            panic!("one car leaving is a region")
+        };
+        assert_eq!((r.x0, r.y0, r.x1, r.y1), (0, 9, 11, 18));
     }
 }

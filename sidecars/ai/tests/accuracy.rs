@@ -76,6 +76,24 @@ fn full_held_out_set_meets_the_goals() {
     );
 }
 
+/// A tool, not a check: the same run on a tuning seed (`VIGIA_AI_TUNE_SEED`, default 1, with
+/// `VIGIA_AI_TUNE_CLIPS` clips, default 30), printing every pass and the figures, so work on
+/// the OCR never looks at the held-out seeds.
+#[test]
+#[ignore = "a tuning tool: prints the figures of a tuning seed, asserts nothing"]
+fn tuning_seed_figures() {
+    let var = |k: &str, default: u32| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seed = var("VIGIA_AI_TUNE_SEED", 1);
+    assert_ne!(seed, SEED_PLATES, "the held-out seed is not for tuning");
+    let clips = var("VIGIA_AI_TUNE_CLIPS", 30) as usize;
+    run_seeds(clips, 20, "accuracy-tune", seed, seed + 1);
+}
+
 /// Fewer than 1 false plate per camera-hour of plate-free street.
 fn assert_false_plate_goal(empty: Score) {
     assert!(
@@ -90,6 +108,17 @@ fn assert_false_plate_goal(empty: Score) {
 /// prints every pass and the figures; returns the scores of the clips with plates and of the
 /// plate-free one.
 fn check(clips: usize, empty_seconds: u32, name: &str) -> (Score, Score) {
+    run_seeds(clips, empty_seconds, name, SEED_PLATES, SEED_EMPTY)
+}
+
+/// [`check`] on the seeds given.
+fn run_seeds(
+    clips: usize,
+    empty_seconds: u32,
+    name: &str,
+    seed_plates: u32,
+    seed_empty: u32,
+) -> (Score, Score) {
     // RUST_LOG=vigia_ai::live=debug shows what the OCR read on each picture.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -100,12 +129,12 @@ fn check(clips: usize, empty_seconds: u32, name: &str) -> (Score, Score) {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&out);
     let rendered = std::time::Instant::now();
-    render(&out.join("plates"), clips, SEED_PLATES, &[]);
+    render(&out.join("plates"), clips, seed_plates, &[]);
     let empty_secs = empty_seconds.to_string();
     render(
         &out.join("empty"),
         1,
-        SEED_EMPTY,
+        seed_empty,
         &["--no-plates", "--seconds", &empty_secs],
     );
     let render_s = rendered.elapsed().as_secs_f64();
