@@ -28,7 +28,8 @@ pub struct Config {
     /// CNPJs, cameras read from the bus).
     pub state_dir: PathBuf,
     /// `VIGIA_AI_WATCHLIST`: the watch list file (YAML, see the watchlist module); unset or
-    /// empty for none.
+    /// empty for none (`replay`); `run` then uses `<state dir>/watchlist.yml`, created empty,
+    /// which its watch list API changes.
     pub watchlist: Option<PathBuf>,
     /// `VIGIA_AI_PASS_WINDOW` (default `3s`) and `VIGIA_AI_SUPPRESS` (default `5m`): durations
     /// as `500ms`, `3s`, `5m` or `1h`.
@@ -44,8 +45,8 @@ pub struct Config {
     /// events it needs from (cameras, city plans, recordings), with its retry queues and
     /// `<queue>.dlq`; tests use one of their own.
     pub queue: String,
-    /// `VIGIA_AI_HTTP`, default `127.0.0.1:9120`: where `run` serves `/metrics`, `/health` and
-    /// `/ready`; `none` for no HTTP endpoint.
+    /// `VIGIA_AI_HTTP`, default `127.0.0.1:9120`: where `run` serves `/metrics`, `/health`,
+    /// `/ready` and the watch list API (`/v1/watchlist`); `none` for no HTTP endpoint.
     pub http: Option<SocketAddr>,
     /// `VIGIA_AI_REPORT_GRACE`, default `1m`: how long after local midnight a day's reports wait
     /// for the day's last passes (a duration as the pass window's).

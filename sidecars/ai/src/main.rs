@@ -5,7 +5,9 @@
 //!   (`VIGIA_AI_RTSP/<path>`, keyframes only; see `vigia_ai::live`) and publishes the
 //!   `lpr.detected` and `alert.triggered` events, and `analytics.daily_report` at local midnight
 //!   plus the grace from the bus's camera, city and recording events, until SIGINT or SIGTERM.
-//!   Serves `/metrics`, `/health` and `/ready` on `VIGIA_AI_HTTP` (the `metrics` module). The
+//!   Serves `/metrics`, `/health` and `/ready` on `VIGIA_AI_HTTP` (the `metrics` module), and
+//!   the watch list API `/v1/watchlist` (the `watchlist_api` module; the watch list file is
+//!   `VIGIA_AI_WATCHLIST` or else `<state dir>/watchlist.yml`). The
 //!   OCR models are loaded at start: a missing file stops it with the file's name and the setup
 //!   command.
 //! - `vigia-ai replay`: OCR reads as JSON lines on standard input
@@ -18,6 +20,7 @@
 
 mod bus;
 mod metrics;
+mod watchlist_api;
 
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
@@ -40,6 +43,7 @@ use vigia_events::{Consumer, Event, Publisher, PublisherConfig};
 
 use crate::bus::{Change, Saved, StateFile, Watched};
 use crate::metrics::Metrics;
+use crate::watchlist_api::WatchlistApi;
 
 /// How often `run` checks the watch list file for a new version.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -112,7 +116,7 @@ async fn replay() -> Result<(), Error> {
         let read: OcrRead =
             serde_json::from_str(&line).map_err(|e| input(line_no, e.to_string()))?;
         if line_no.is_multiple_of(256) {
-            reload(&mut watch, &mut pipeline);
+            reload(&mut watch, &mut pipeline, &metrics);
         }
         last_at = Some(read.at);
         pipeline.handle_ocr(read);
@@ -132,7 +136,7 @@ async fn replay() -> Result<(), Error> {
 
 /// The `run` command: see the module doc, `vigia_ai::live` and the `bus` module.
 async fn run() -> Result<(), Error> {
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
     if config.cameras.is_empty() && !config.all_cameras {
         return Err(ConfigError {
             var: "VIGIA_AI_CAMERAS",
@@ -146,16 +150,22 @@ async fn run() -> Result<(), Error> {
     let ocr = Ocr::from_env(threads)?;
     let metrics = Metrics::new();
     metrics.set_models_loaded();
+    // The watch list API changes the file; the run loop takes each list it writes at once.
+    let watchlist_file = watchlist_api::file_for(&config)?;
+    config.watchlist = Some(watchlist_file.clone());
+    let (api_lists_tx, mut api_lists) = mpsc::unbounded_channel();
+    let api = WatchlistApi::new(watchlist_file, api_lists_tx);
     if let Some(addr) = config.http {
-        metrics::serve(addr, metrics.clone())
+        metrics::serve(addr, metrics.clone(), api.clone().router())
             .await
             .map_err(|e| ConfigError {
                 var: "VIGIA_AI_HTTP",
                 message: format!("cannot listen on {addr}: {e}"),
             })?;
-        tracing::info!(%addr, "serving /metrics, /health and /ready");
+        tracing::info!(%addr, "serving /metrics, /health, /ready and /v1/watchlist");
     }
     let (mut watch, list) = load_watchlist(&config)?;
+    metrics.watchlist_entries(list.entries().len());
     let mut snapshots = open_snapshots(&config)?;
     let publisher = start_publisher(&config)?;
     let mut pipeline = Pipeline::new(config.pass, list).with_report_grace(config.report_grace);
@@ -217,8 +227,13 @@ async fn run() -> Result<(), Error> {
                 let _ = applied.send(result);
             }
             () = tokio::time::sleep(wait) => pipeline.handle_timeout(Utc::now() + offset),
+            Some(list) = api_lists.recv() => {
+                tracing::info!(plates = list.entries().len(), "watch list updated through the API");
+                metrics.watchlist_entries(list.entries().len());
+                pipeline.set_watchlist(list);
+            }
             _ = reload_tick.tick() => {
-                reload(&mut watch, &mut pipeline);
+                reload(&mut watch, &mut pipeline, &metrics);
                 // Cameras sending keyframes count as online in their city's report, plates or not.
                 let now = Utc::now() + offset;
                 for camera in metrics.cameras_up() {
@@ -462,11 +477,12 @@ async fn publish_all(
 }
 
 /// Swaps in the watch list file's new content, if it changed; a bad file keeps the old list.
-fn reload(watch: &mut Option<WatchlistFile>, pipeline: &mut Pipeline) {
+fn reload(watch: &mut Option<WatchlistFile>, pipeline: &mut Pipeline, metrics: &Metrics) {
     let Some(file) = watch else { return };
     match file.reload_if_changed() {
         Ok(Some(list)) => {
             tracing::info!(plates = list.entries().len(), "watch list reloaded");
+            metrics.watchlist_entries(list.entries().len());
             pipeline.set_watchlist(list);
         }
         Ok(None) => {}

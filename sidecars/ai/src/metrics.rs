@@ -1,6 +1,7 @@
 //! `vigia-ai run`'s HTTP endpoint (`VIGIA_AI_HTTP`): `/metrics` in the Prometheus text format,
 //! `/health` (the process answers) and `/ready` (the OCR models are loaded and the bus consumer
-//! has reached the broker once; 503 before).
+//! has reached the broker once; 503 before); [`serve`] also serves the routes it is given (the
+//! watch list API, `/v1/watchlist`, see the `watchlist_api` module).
 //!
 //! | metric | type | labels |
 //! |---|---|---|
@@ -11,6 +12,7 @@
 //! | `ai_keyframes_total` | counter | `camera`, `outcome` = `sampled`/`skipped`/`dropped`/`corrupt` |
 //! | `ai_camera_up` | gauge | `camera`: 1 when a keyframe came in the last 10 s |
 //! | `ai_bus_events_total` | counter | events the consumer handed to the pipeline |
+//! | `ai_watchlist_entries` | gauge | entries of the watch list the pipeline matches against |
 //! | `ai_snapshot_failures_total` | counter | detections published without their snapshot (store failed) |
 //!
 //! The live workers report through [`vigia_ai::live::Observer`]; the run loop counts the events
@@ -58,6 +60,7 @@ struct Inner {
     inference: Histograms,
     keyframes: Family<Labels, Counter>,
     camera_up: Family<Labels, Gauge>,
+    watchlist_entries: Gauge,
     /// The cameras read, and when each last sent a keyframe (a worker's keyframes that arrive
     /// after its camera was removed change nothing).
     last_keyframe: Mutex<HashMap<String, Option<Instant>>>,
@@ -77,6 +80,7 @@ impl Metrics {
         });
         let keyframes = Family::<Labels, Counter>::default();
         let camera_up = Family::<Labels, Gauge>::default();
+        let watchlist_entries = Gauge::default();
         let r = &mut registry;
         r.register(
             "ai_lpr_detections",
@@ -118,6 +122,11 @@ impl Metrics {
             "1 when the camera sent a keyframe in the last 10 s",
             camera_up.clone(),
         );
+        r.register(
+            "ai_watchlist_entries",
+            "entries of the watch list the pipeline matches against",
+            watchlist_entries.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -129,6 +138,7 @@ impl Metrics {
                 inference,
                 keyframes,
                 camera_up,
+                watchlist_entries,
                 last_keyframe: Mutex::new(HashMap::new()),
                 models_loaded: AtomicBool::new(false),
                 broker_connected: AtomicBool::new(false),
@@ -155,6 +165,13 @@ impl Metrics {
     /// Counts a detection published without its snapshot (the store failed).
     pub(crate) fn snapshot_failed(&self) {
         self.inner.snapshot_failures.inc();
+    }
+
+    /// The pipeline took a watch list of `n` entries.
+    pub(crate) fn watchlist_entries(&self, n: usize) {
+        self.inner
+            .watchlist_entries
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Starts reporting `camera` (`ai_camera_up` 0 until its first keyframe).
@@ -255,16 +272,19 @@ impl Observer for Metrics {
     }
 }
 
-/// Serves `/metrics`, `/health` and `/ready` on `addr` until the process ends; returns once
-/// bound (an address in use is an error).
-pub(crate) async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<()> {
+/// Serves `/metrics`, `/health`, `/ready` and the routes of `more` on `addr` until the process
+/// ends; returns once bound (an address in use is an error).
+pub(crate) async fn serve(addr: SocketAddr, metrics: Metrics, more: Router) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let app = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
-        .with_state(metrics);
+        .with_state(metrics)
+        .merge(more);
     tokio::spawn(async move {
+        // The peer's address, for the watch list API's log lines.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP endpoint stopped");
         }
@@ -315,6 +335,7 @@ mod tests {
             "ai_keyframes_total{camera=\"cam1\",outcome=\"dropped\"} 3",
             "ai_inference_seconds_count{camera=\"cam1\",stage=\"detect\"} 1",
             "ai_lpr_detections_total 0",
+            "ai_watchlist_entries 0",
         ] {
             assert!(text.contains(want), "{want} in\n{text}");
         }
@@ -323,6 +344,8 @@ mod tests {
         m.keyframe("cam1", KeyframeOutcome::Skipped);
         assert!(!m.render().contains("ai_camera_up{"));
         assert!(m.cameras_up().is_empty());
+        m.watchlist_entries(3);
+        assert!(m.render().contains("ai_watchlist_entries 3\n"));
         assert!(!m.ready());
         m.set_models_loaded();
         m.set_broker_connected();
