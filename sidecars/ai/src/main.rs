@@ -145,9 +145,8 @@ async fn run() -> Result<(), Error> {
         }
         .into());
     }
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     // Models first: a missing file is the first thing an operator must fix.
-    let ocr = Ocr::from_env(threads)?;
+    let ocr = Ocr::from_env(config.ocr_threads)?;
     let metrics = Metrics::new();
     metrics.set_models_loaded();
     // The watch list API changes the file; the run loop takes each list it writes at once.

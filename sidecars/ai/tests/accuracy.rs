@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use python::python;
 use vigia_ai::accuracy::{ClipTruth, Score};
 use vigia_ai::eval::{self, CameraClip, EvalResult};
-use vigia_ai::ocr::{Ocr, models_dir};
+use vigia_ai::ocr::{DET_SCALE, Ocr, models_dir};
 use vigia_ai::pass::PassConfig;
 use vigia_ai::sampler::SamplerConfig;
 
@@ -91,7 +91,9 @@ fn tuning_seed_figures() {
     let seed = var("VIGIA_AI_TUNE_SEED", 1);
     assert_ne!(seed, SEED_PLATES, "the held-out seed is not for tuning");
     let clips = var("VIGIA_AI_TUNE_CLIPS", 30) as usize;
-    run_seeds(clips, 20, "accuracy-tune", seed, seed + 1);
+    let det_percent = var("VIGIA_AI_TUNE_DET_PERCENT", (DET_SCALE * 100.0) as u32);
+    let det_scale = f64::from(det_percent) / 100.0;
+    run_seeds(clips, 20, "accuracy-tune", seed, seed + 1, det_scale);
 }
 
 /// Fewer than 1 false plate per camera-hour of plate-free street.
@@ -108,7 +110,14 @@ fn assert_false_plate_goal(empty: Score) {
 /// prints every pass and the figures; returns the scores of the clips with plates and of the
 /// plate-free one.
 fn check(clips: usize, empty_seconds: u32, name: &str) -> (Score, Score) {
-    run_seeds(clips, empty_seconds, name, SEED_PLATES, SEED_EMPTY)
+    run_seeds(
+        clips,
+        empty_seconds,
+        name,
+        SEED_PLATES,
+        SEED_EMPTY,
+        DET_SCALE,
+    )
 }
 
 /// [`check`] on the seeds given.
@@ -118,6 +127,7 @@ fn run_seeds(
     name: &str,
     seed_plates: u32,
     seed_empty: u32,
+    det_scale: f64,
 ) -> (Score, Score) {
     // RUST_LOG=vigia_ai::live=debug shows what the OCR read on each picture.
     let _ = tracing_subscriber::fmt()
@@ -126,17 +136,22 @@ fn run_seeds(
         .try_init();
     let ocr =
         Ocr::load(&models_dir(|k| std::env::var(k).ok()), 2).unwrap_or_else(|e| panic!("{e}"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&out);
+    let ocr = ocr.with_detection_scale(det_scale);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{seed_plates}-{clips}"));
     let rendered = std::time::Instant::now();
-    render(&out.join("plates"), clips, seed_plates, &[]);
-    let empty_secs = empty_seconds.to_string();
-    render(
-        &out.join("empty"),
-        1,
-        seed_empty,
-        &["--no-plates", "--seconds", &empty_secs],
-    );
+    // The clips are a function of the seed and count: kept, and rendered when missing.
+    if !out.join("done").exists() {
+        let _ = std::fs::remove_dir_all(&out);
+        render(&out.join("plates"), clips, seed_plates, &[]);
+        let empty_secs = empty_seconds.to_string();
+        render(
+            &out.join("empty"),
+            1,
+            seed_empty,
+            &["--no-plates", "--seconds", &empty_secs],
+        );
+        std::fs::write(out.join("done"), b"").expect("marker written");
+    }
     let render_s = rendered.elapsed().as_secs_f64();
 
     let start = DateTime::from_timestamp(1_796_000_000, 0).unwrap();
