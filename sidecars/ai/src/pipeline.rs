@@ -19,7 +19,13 @@
 //! the times given in) an `analytics.daily_report` event comes out for each city whose CNPJ is
 //! known. Contract v1 carries the CNPJ only in `city.storage_plan_changed`, so a city whose plan
 //! has not changed since the service started has no report (counted in
-//! [`PipelineStats::reports_without_cnpj`]); the service's persisted state will carry it later.
+//! [`PipelineStats::reports_without_cnpj`]).
+//!
+//! **Across restarts.** Two serialisable snapshots for the caller to store: [`BusKnowledge`]
+//! (cities and CNPJs, [`Pipeline::bus_knowledge`] / [`Pipeline::restore`]) and [`ReportState`]
+//! (the open days' figures and the recordings counted, [`Pipeline::report_state`] /
+//! [`Pipeline::restore_reports`]). A restored day that ended while the process was down is
+//! reported at the next [`Pipeline::handle_timeout`]; one still open keeps counting.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -29,7 +35,7 @@ use vigia_events::{Cnpj, Event, EventData};
 use crate::events::{SOURCE, lpr_detected, watch_alert};
 use crate::pass::{Pass, PassConfig, PassStats, PassTracker, Read};
 use crate::plate::read_plate;
-use crate::report::DailyReports;
+use crate::report::{DailyReports, ReportsSnapshot};
 use crate::snapshot::Jpeg;
 use crate::watchlist::Watchlist;
 
@@ -96,6 +102,18 @@ pub struct BusKnowledge {
     pub camera_cities: BTreeMap<String, String>,
     /// City id → the city hall's CNPJ (14 characters, unformatted).
     pub city_cnpjs: BTreeMap<String, String>,
+}
+
+/// The daily reports' state, to keep across restarts ([`Pipeline::report_state`],
+/// [`Pipeline::restore_reports`]): the days not reported yet, and the recordings counted (so a
+/// copy of a `recording.stopped` redelivered after the restart is not counted twice).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReportState {
+    /// The open days' figures.
+    pub reports: ReportsSnapshot,
+    /// `recordingId` → when it stopped, for the recordings counted in the last two days.
+    pub recordings: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// Reads to events; see the module doc.
@@ -225,6 +243,25 @@ impl Pipeline {
         }
         self.cities.extend(known.camera_cities);
         Ok(())
+    }
+
+    /// The daily reports' state (see [`ReportState`]).
+    pub fn report_state(&self) -> ReportState {
+        ReportState {
+            reports: self.reports.snapshot(),
+            recordings: self
+                .recordings
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        }
+    }
+
+    /// Takes back what [`Pipeline::report_state`] gave (at start, before any read or bus
+    /// event); days that ended meanwhile are reported at the next [`Pipeline::handle_timeout`].
+    pub fn restore_reports(&mut self, state: ReportState) {
+        self.reports.restore(state.reports);
+        self.recordings.extend(state.recordings);
     }
 
     /// Replaces the watch list (for passes closing from now on).
@@ -454,6 +491,62 @@ mod tests {
         let mut bad = known.clone();
         bad.city_cnpjs.insert("x".into(), "123".into());
         assert!(q.restore(bad).unwrap_err().starts_with("city \"x\""));
+    }
+
+    #[test]
+    fn the_days_figures_survive_a_restart_and_a_closed_day_is_reported() {
+        let list = Watchlist::parse("plates:\n  - plate: ABC1D23\n    reason: x\n", "w").unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let read = |text: &str, t: &str| OcrRead {
+            camera_id: "cam-0042".into(),
+            text: text.into(),
+            confidence: 0.9,
+            at: at(t),
+            frame: 0,
+            snapshot: None,
+        };
+        let mut p = Pipeline::new(PassConfig::default(), list.clone());
+        bus(&mut p, &[]);
+        p.handle_ocr(read("ABC1D23", "2026-11-28T12:00:00Z"));
+        p.handle_timeout(at("2026-11-28T12:00:10Z"));
+        assert_eq!(events(&mut p).len(), 2, "detection and alert");
+        let (known, state) = (p.bus_knowledge(), p.report_state());
+        assert_eq!(state.recordings.len(), 1);
+        let text = serde_json::to_string(&state).unwrap();
+
+        // Restarted the same day: it keeps counting, and a copy of the recording does not count.
+        let restart = |text: &str| {
+            let mut q = Pipeline::new(PassConfig::default(), list.clone());
+            q.restore(known.clone()).unwrap();
+            q.restore_reports(serde_json::from_str(text).unwrap());
+            q
+        };
+        let mut q = restart(&text);
+        assert_eq!(q.report_state(), state);
+        bus(&mut q, &[]);
+        q.handle_ocr(read("XYZ9876", "2026-11-28T20:00:00Z"));
+        q.handle_timeout(at("2026-11-29T03:01:00Z"));
+        let got = events(&mut q);
+        let r = reports(&got);
+        assert_eq!(r.len(), 1, "{got:?}");
+        assert_eq!(
+            (r[0].lpr_detections, r[0].alerts, r[0].cameras_online),
+            (2, 1, 1)
+        );
+        assert_eq!(r[0].recording_hours, 1.5);
+
+        // Down over midnight: the day is reported at the first timeout after the start.
+        let mut q = restart(&text);
+        assert_eq!(q.poll_timeout(), Some(at("2026-11-29T03:01:00Z")));
+        q.handle_timeout(at("2026-11-30T09:00:00Z"));
+        let got = events(&mut q);
+        let r = reports(&got);
+        assert_eq!(r.len(), 1, "{got:?}");
+        assert_eq!(
+            (r[0].date.to_string(), r[0].lpr_detections),
+            ("2026-11-28".into(), 1)
+        );
+        assert_eq!(q.report_state().reports.days, []);
     }
 
     #[test]

@@ -19,6 +19,12 @@
 //! counts. Something recorded for a day already reported is dropped and counted
 //! ([`DailyReports::late`]).
 //!
+//! **Across restarts.** [`DailyReports::snapshot`] gives the open days (every figure, the
+//! distinct plates as their set) and the first date still open as a serialisable
+//! [`ReportsSnapshot`]; [`DailyReports::restore`] takes it back at start. A restored day that
+//! has ended by then is reported at the next [`DailyReports::poll_due`]; one still open keeps
+//! counting. The caller stores the snapshot (the binary's `report-state.json`).
+//!
 //! Sans-IO: every time is given in.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,7 +51,8 @@ pub fn day_end(date: NaiveDate) -> DateTime<Utc> {
 }
 
 /// One city's figures for one day.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DayTally {
     /// Plate detections (reported passes, one per `lpr.detected`).
     pub detections: u64,
@@ -80,10 +87,24 @@ impl DayTally {
             alerts: self.alerts,
         }
     }
+
+    /// Adds `other`'s figures to these (sets are joined).
+    fn merge(&mut self, other: DayTally) {
+        self.detections += other.detections;
+        self.plates.extend(other.plates);
+        self.alerts += other.alerts;
+        for (camera, n) in other.per_camera {
+            *self.per_camera.entry(camera).or_default() += n;
+        }
+        self.cameras_online.extend(other.cameras_online);
+        self.recording_seconds += other.recording_seconds;
+    }
 }
 
-/// A closed day of one city.
-#[derive(Debug, Clone, PartialEq)]
+/// A day of one city: a closed one ([`DailyReports::poll_due`]), or an open one in a
+/// [`ReportsSnapshot`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DayReport {
     /// The city.
     pub city_id: String,
@@ -91,6 +112,16 @@ pub struct DayReport {
     pub date: NaiveDate,
     /// Its figures.
     pub tally: DayTally,
+}
+
+/// What [`DailyReports`] keeps across a restart (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReportsSnapshot {
+    /// Every date before this one has been reported (`None`: nothing closed yet).
+    pub closed_before: Option<NaiveDate>,
+    /// The days not reported yet, in date then city order.
+    pub days: Vec<DayReport>,
 }
 
 /// Tallies per city and day, closed at local midnight.
@@ -181,6 +212,33 @@ impl DailyReports {
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
         let ((date, _), _) = self.days.first_key_value()?;
         Some(day_end(*date) + self.grace)
+    }
+
+    /// The days not reported yet and where reporting stands, to keep across a restart.
+    pub fn snapshot(&self) -> ReportsSnapshot {
+        ReportsSnapshot {
+            closed_before: self.closed_before,
+            days: self
+                .days
+                .iter()
+                .map(|((date, city_id), tally)| DayReport {
+                    city_id: city_id.clone(),
+                    date: *date,
+                    tally: tally.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes back a [`DailyReports::snapshot`] (at start, before anything is recorded): its
+    /// days are open again (reported by the next [`DailyReports::poll_due`] if they ended), and
+    /// nothing is counted for a day it had reported. Days it has twice are added up.
+    pub fn restore(&mut self, snapshot: ReportsSnapshot) {
+        self.closed_before = self.closed_before.max(snapshot.closed_before);
+        for day in snapshot.days {
+            let t = self.days.entry((day.date, day.city_id)).or_default();
+            t.merge(day.tally);
+        }
     }
 
     /// Records dropped because their day had been reported already.
@@ -292,6 +350,70 @@ mod tests {
             .map(|x| (x.date, x.tally.recording_seconds / 3600.0))
             .collect();
         assert_eq!(hours, vec![(d("2026-12-02"), 4.0), (d("2026-12-03"), 2.0)]);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_every_figure_across_a_restart() {
+        let mut r = DailyReports::new(TimeDelta::minutes(1));
+        r.record_detection("poa", "cam1", &p("ABC1D23"), at("2026-12-02T10:00:00Z"));
+        r.record_detection("poa", "cam2", &p("XYZ9876"), at("2026-12-02T11:00:00Z"));
+        r.record_alert("poa", at("2026-12-02T11:00:00Z"));
+        r.record_camera_online("poa", "cam1", at("2026-12-02T10:00:00Z"));
+        r.record_recording(
+            "poa",
+            at("2026-12-02T10:00:00Z"),
+            at("2026-12-02T10:20:00.123Z"),
+        );
+        r.record_detection("rec", "cam9", &p("QRS4E56"), at("2026-12-02T12:00:00Z"));
+        // The 1st is reported already: closedBefore is kept.
+        r.record_alert("poa", at("2026-12-01T12:00:00Z"));
+        assert_eq!(r.poll_due(at("2026-12-02T12:00:00Z")).len(), 1);
+        let snapshot = r.snapshot();
+        assert_eq!(snapshot.closed_before, Some(d("2026-12-02")));
+        assert_eq!(snapshot.days.len(), 2);
+        let text = serde_json::to_string(&snapshot).unwrap();
+        let back: ReportsSnapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, snapshot, "{text}");
+
+        // The restarted process: the same plate again stays one distinct plate.
+        let mut q = DailyReports::new(TimeDelta::minutes(1));
+        q.restore(back);
+        assert_eq!(q.snapshot(), snapshot);
+        q.record_detection("poa", "cam1", &p("ABC1D23"), at("2026-12-02T20:00:00Z"));
+        q.record_alert("poa", at("2026-12-01T23:00:00Z"));
+        assert_eq!(q.late(), 1, "the 1st stays reported");
+        let due = q.poll_due(at("2026-12-03T03:01:00Z"));
+        let poa = &due[0].tally;
+        assert_eq!(
+            (poa.detections, poa.plates.len(), poa.alerts),
+            (3, 2, 1),
+            "both halves"
+        );
+        assert_eq!(
+            poa.per_camera,
+            BTreeMap::from([("cam1".to_owned(), 2), ("cam2".to_owned(), 1)])
+        );
+        assert_eq!(poa.cameras_online.len(), 1);
+        assert_eq!(poa.recording_seconds, 1200.123);
+        assert_eq!(
+            (due[1].city_id.as_str(), due[1].tally.detections),
+            ("rec", 1)
+        );
+    }
+
+    #[test]
+    fn a_day_that_ended_while_down_is_reported_at_start() {
+        let mut r = DailyReports::new(TimeDelta::minutes(1));
+        r.record_detection("poa", "cam1", &p("ABC1D23"), at("2026-12-02T10:00:00Z"));
+        let snapshot = r.snapshot();
+        let mut q = DailyReports::new(TimeDelta::minutes(1));
+        q.restore(snapshot);
+        assert_eq!(q.poll_timeout(), Some(at("2026-12-03T03:01:00Z")));
+        // Back two days later: the 2nd comes out at the first poll.
+        let due = q.poll_due(at("2026-12-04T15:00:00Z"));
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].date, due[0].tally.detections), (d("2026-12-02"), 1));
+        assert_eq!(q.snapshot().days, []);
     }
 
     #[test]
