@@ -11,10 +11,11 @@
 //! started twice; the consumer's dedupe window (`<state dir>/<queue>.dedupe`) drops most copies
 //! before that.
 //!
-//! **State across restarts** ([`StateFile`], `<state dir>/bus-state.json`): what the pipeline
-//! learnt (cameras' cities, cities' CNPJs) and the cameras read from the bus, written (atomically,
-//! by rename) after each event that changed it and before the event is acked; loaded at start.
-//! Without it a restart would forget every CNPJ, and so every report, until a plan changed.
+//! **State across restarts** ([`Saved`], `<state dir>/bus-state.json`, written by
+//! `crate::state::StateFile`): what the pipeline learnt (cameras' cities, cities' CNPJs) and the
+//! cameras read from the bus, written (atomically, by rename) after each event that changed it
+//! and before the event is acked; loaded at start. Without it a restart would forget every
+//! CNPJ, and so every report, until a plan changed.
 //!
 //! **Cameras watched.** Those of `VIGIA_AI_CAMERAS`, always (the operator's list; bus events
 //! about them only feed the reports). With `VIGIA_AI_CAMERAS=all`, every camera the bus
@@ -26,8 +27,7 @@
 //! until its next `camera.updated`.
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio::sync::{mpsc, oneshot};
 use vigia_events::{ConsumerConfig, Event, EventData, HandlerFuture};
@@ -151,6 +151,9 @@ impl Watched {
     }
 }
 
+/// The file of [`Saved`] in the state dir.
+pub(crate) const STATE_FILE: &str = "bus-state.json";
+
 /// What `run` keeps across restarts (see the module doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -159,57 +162,6 @@ pub(crate) struct Saved {
     pub(crate) known: BusKnowledge,
     /// The cameras read because the bus announced them.
     pub(crate) cameras: Vec<String>,
-}
-
-/// The file of [`Saved`].
-#[derive(Debug)]
-pub(crate) struct StateFile {
-    path: PathBuf,
-    last: Option<Saved>,
-}
-
-impl StateFile {
-    /// `bus-state.json` in `state_dir`.
-    pub(crate) fn new(state_dir: &Path) -> StateFile {
-        StateFile {
-            path: state_dir.join("bus-state.json"),
-            last: None,
-        }
-    }
-
-    /// What was saved, or the default when there is no file; an unreadable file is an error
-    /// naming it (the service does not start on half a memory).
-    pub(crate) fn load(&mut self) -> Result<Saved, String> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Saved::default()),
-            Err(e) => return Err(format!("{}: {e}", self.path.display())),
-        };
-        let saved: Saved = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: {e} (fix or remove it)", self.path.display()))?;
-        self.last = Some(saved.clone());
-        Ok(saved)
-    }
-
-    /// Writes `saved` if it differs from the last written (a temporary file renamed over it).
-    pub(crate) fn save(&mut self, saved: Saved) -> Result<(), String> {
-        if self.last.as_ref() == Some(&saved) {
-            return Ok(());
-        }
-        let err = |e: std::io::Error| format!("{}: {e}", self.path.display());
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
-        let text = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        f.write_all(&text)
-            .and_then(|()| f.sync_all())
-            .map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(err)?;
-        self.last = Some(saved);
-        Ok(())
-    }
 }
 
 /// Whether `id` can be a path of Vigia's RTSP URL (as `VIGIA_AI_CAMERAS` entries must be).
@@ -224,6 +176,7 @@ mod tests {
     use vigia_events::{EventType, examples};
 
     use super::*;
+    use crate::state::StateFile;
 
     fn example(ty: EventType, camera: &str) -> Event {
         let mut e = examples()
@@ -260,7 +213,7 @@ mod tests {
     #[test]
     fn the_state_file_round_trips_and_restores_the_bus_cameras() {
         let dir = std::env::temp_dir().join(format!("vigia-ai-bus-state-{}", std::process::id()));
-        let mut file = StateFile::new(&dir);
+        let mut file = StateFile::new(dir.join(STATE_FILE));
         assert_eq!(file.load(), Ok(Saved::default()), "no file yet");
         let mut w = Watched::new(&[], true);
         w.apply(&example(EventType::CameraCreated, "cam-1"));
@@ -273,7 +226,7 @@ mod tests {
             .camera_cities
             .insert("cam-1".into(), "city".into());
         file.save(saved.clone()).unwrap();
-        let mut again = StateFile::new(&dir);
+        let mut again = StateFile::<Saved>::new(dir.join(STATE_FILE));
         assert_eq!(again.load().as_ref(), Ok(&saved));
         let mut w = Watched::new(&["fixed".into()], true);
         assert_eq!(w.restore(vec!["cam-1".into(), "fixed".into()]), ["cam-1"]);

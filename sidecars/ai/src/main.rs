@@ -20,6 +20,7 @@
 
 mod bus;
 mod metrics;
+mod state;
 mod watchlist_api;
 
 use std::collections::HashMap;
@@ -41,8 +42,9 @@ use vigia_ai::stream;
 use vigia_ai::watchlist::{Watchlist, WatchlistFile};
 use vigia_events::{Consumer, Event, Publisher, PublisherConfig};
 
-use crate::bus::{Change, Saved, StateFile, Watched};
+use crate::bus::{Change, Saved, Watched};
 use crate::metrics::Metrics;
+use crate::state::{REPORT_SAVE_EVERY, ReportStateFile, StateFile};
 use crate::watchlist_api::WatchlistApi;
 
 /// How often `run` checks the watch list file for a new version.
@@ -175,7 +177,7 @@ async fn run() -> Result<(), Error> {
     let (deliveries_tx, mut deliveries) = mpsc::channel(16);
     let consumer = start_consumer(&config, deliveries_tx, metrics.clone());
     let mut watched = Watched::new(&config.cameras, config.all_cameras);
-    let mut state = StateFile::new(&config.state_dir);
+    let mut state = StateFile::<Saved>::new(config.state_dir.join(bus::STATE_FILE));
     let saved = state.load().map_err(|message| ConfigError {
         var: "VIGIA_AI_STATE_DIR",
         message,
@@ -189,8 +191,19 @@ async fn run() -> Result<(), Error> {
     for path in watched.restore(saved.cameras) {
         live.add(&path)?;
     }
-    tracing::info!(cameras = ?config.cameras, all = config.all_cameras, rtsp = %config.rtsp, queue = %config.queue, "reading plates live");
     let offset = config.clock_offset;
+    // The day's figures from before the restart (see the `state` module); days that ended
+    // meanwhile are reported now.
+    let (mut report_state, restored) = ReportStateFile::open(&config.state_dir);
+    let open_days = restored.reports.days.len();
+    pipeline.restore_reports(restored);
+    pipeline.handle_timeout(Utc::now() + offset);
+    let reported = pipeline.stats().reports;
+    tracing::info!(open_days, reported, "daily figures restored");
+    publish_all(&mut pipeline, &publisher, &metrics, snapshots.as_mut()).await?;
+    report_state.save(&pipeline);
+    tracing::info!(cameras = ?config.cameras, all = config.all_cameras, rtsp = %config.rtsp, queue = %config.queue, "reading plates live");
+    let mut report_tick = tokio::time::interval(REPORT_SAVE_EVERY);
     let mut reload_tick = tokio::time::interval(RELOAD_EVERY);
     let handler = |kind| signal(kind).map_err(|_| Error::WorkerStopped("signal handler"));
     let (mut terminate, mut interrupt) = (
@@ -220,6 +233,7 @@ async fn run() -> Result<(), Error> {
                 metrics.bus_event();
                 let saved = Saved { known: pipeline.bus_knowledge(), cameras: watched.bus_cameras() };
                 let result = state.save(saved);
+                report_state.save(&pipeline);
                 if let Err(e) = &result {
                     tracing::error!(error = %e, event_id = %event.id, "bus state not saved; the event will come again");
                 }
@@ -231,6 +245,7 @@ async fn run() -> Result<(), Error> {
                 metrics.watchlist_entries(list.entries().len());
                 pipeline.set_watchlist(list);
             }
+            _ = report_tick.tick() => report_state.save(&pipeline),
             _ = reload_tick.tick() => {
                 reload(&mut watch, &mut pipeline, &metrics);
                 // Cameras sending keyframes count as online in their city's report, plates or not.
@@ -243,7 +258,9 @@ async fn run() -> Result<(), Error> {
             _ = terminate.recv() => break,
         }
         publish_all(&mut pipeline, &publisher, &metrics, snapshots.as_mut()).await?;
+        report_state.save_if_a_day_closed(&pipeline);
     }
+    report_state.save(&pipeline);
     tracing::info!("stopping: waiting for the broker to confirm");
     // Events handed over and not applied are not acked: the broker gives them again.
     drop(deliveries);
