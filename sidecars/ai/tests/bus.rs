@@ -8,10 +8,12 @@
 //!   `/ready` answers once the models are loaded and the consumer reached the broker;
 //! - a malformed message on the bus goes to the queue's DLQ with a log line, nothing stops;
 //! - with `city.storage_plan_changed` (the CNPJ), `camera.created` (the city) and
-//!   `recording.stopped` (1 h), the day closes at local midnight plus `VIGIA_AI_REPORT_GRACE`
-//!   (1 s) by the wall clock, the camera silent by then, and `analytics.daily_report` arrives
-//!   with the detection, the camera and the hour:
-//!   `VIGIA_AI_CLOCK_OFFSET` (for tests) starts the service's clock 90 s before São Paulo's
+//!   `recording.stopped` (1 h), then a restart (SIGTERM, start again on the same state dir),
+//!   then another `recording.stopped` (1 h) and the camera's detection, the day closes at local
+//!   midnight plus `VIGIA_AI_REPORT_GRACE` (1 s) by the wall clock, the camera silent by then,
+//!   and `analytics.daily_report` arrives with both halves: the detection, the camera and the
+//!   two hours (`report-state.json` kept the first);
+//!   `VIGIA_AI_CLOCK_OFFSET` (for tests) starts the service's clock 100 s before São Paulo's
 //!   next midnight, so the day closes during the test;
 //! - `camera.deleted` stops the reader; SIGTERM stops the service cleanly; the state file keeps
 //!   the city's CNPJ for the next start.
@@ -70,7 +72,6 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
         &[],
     );
     vigia.wait_listening(rtsp, Duration::from_secs(20)).await;
-    let street = publish_looped(&clip, rtsp, &camera);
 
     let (mut rx, conn) = listen_to(
         EXCHANGE,
@@ -80,44 +81,44 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
     .await;
     let ch = conn.create_channel().await.unwrap();
 
-    // The service's clock: 90 s before the next midnight in São Paulo.
+    // The service's clock: 100 s before the next midnight in São Paulo.
     let now = Utc::now();
     let midnight = day_end(local_date(now));
-    let offset = (midnight - TimeDelta::seconds(90)) - now;
+    let offset = (midnight - TimeDelta::seconds(100)) - now;
     let http = vigia::free_port(false);
     std::fs::create_dir_all(&tmp).unwrap();
-    let log_path = tmp.join("vigia-ai.log");
-    let ai = Killed(
-        Command::new(env!("CARGO_BIN_EXE_vigia-ai"))
-            .arg("run")
-            .env("VIGIA_AI_CAMERAS", "all")
-            .env("VIGIA_AI_RTSP", format!("rtsp://127.0.0.1:{rtsp}"))
-            .env("VIGIA_EVENTSURL", BROKER)
-            .env("VIGIA_AI_EXCHANGE", EXCHANGE)
-            .env("VIGIA_AI_QUEUE", &queue)
-            .env("VIGIA_AI_STATE_DIR", tmp.join("state"))
-            .env("VIGIA_AI_HTTP", format!("127.0.0.1:{http}"))
-            .env("VIGIA_AI_REPORT_GRACE", "1s")
-            .env("VIGIA_AI_CLOCK_OFFSET", offset.num_seconds().to_string())
-            .env_remove("VIGIA_AI_WATCHLIST")
-            .stdin(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
-            .spawn()
-            .unwrap(),
-    );
-    let ai_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    // The first run's log, then the second's (after the restart).
+    let log_paths = [tmp.join("vigia-ai.log"), tmp.join("vigia-ai-2.log")];
+    let start_ai = |log: &Path| {
+        Killed(
+            Command::new(env!("CARGO_BIN_EXE_vigia-ai"))
+                .arg("run")
+                .env("VIGIA_AI_CAMERAS", "all")
+                .env("VIGIA_AI_RTSP", format!("rtsp://127.0.0.1:{rtsp}"))
+                .env("VIGIA_EVENTSURL", BROKER)
+                .env("VIGIA_AI_EXCHANGE", EXCHANGE)
+                .env("VIGIA_AI_QUEUE", &queue)
+                .env("VIGIA_AI_STATE_DIR", tmp.join("state"))
+                .env("VIGIA_AI_HTTP", format!("127.0.0.1:{http}"))
+                .env("VIGIA_AI_REPORT_GRACE", "1s")
+                .env("VIGIA_AI_CLOCK_OFFSET", offset.num_seconds().to_string())
+                .env_remove("VIGIA_AI_WATCHLIST")
+                .stdin(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut ai = start_ai(&log_paths[0]);
+    let ai_log = || {
+        log_paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<String>()
+    };
     let shifted = |t: DateTime<Utc>| t + TimeDelta::seconds(offset.num_seconds());
 
-    // Ready: models loaded, queue declared and bound.
-    let start = Instant::now();
-    while get(http, "/ready").is_none_or(|r| !r.starts_with("HTTP/1.1 200")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "not ready:\n{}",
-            ai_log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_ready(http, &ai_log).await;
     assert!(get(http, "/health").unwrap().contains("ok"));
     assert_eq!(lines_with(&ai_log(), &["reading keyframes"]), 0);
 
@@ -141,9 +142,40 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
         r.started_at = shifted(now) - TimeDelta::hours(2);
         r.stopped_at = shifted(now) - TimeDelta::hours(1);
     }
+    let mut second_recording = recording.clone();
     for data in [plan, created, recording] {
         publish_event(&ch, Event::new("cidades", data)).await;
     }
+
+    // Restarted once those are applied (the camera is not published yet, so nothing is read):
+    // the first half of the day's figures, an hour recorded, is in report-state.json.
+    let start = Instant::now();
+    while !get(http, "/metrics").is_some_and(|m| m.contains("ai_bus_events_total 3\n")) {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", ai_log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = ai.terminate().await;
+    assert!(status.success(), "{status}\n{}", ai_log());
+    let kept = read_json(&tmp.join("state/report-state.json"));
+    let day = &kept["reports"]["days"][0];
+    assert_eq!(day["cityId"], serde_json::json!(city), "{kept}");
+    assert_eq!(day["tally"]["recordingSeconds"], 3600.0, "{kept}");
+    let street = publish_looped(&clip, rtsp, &camera);
+    let mut ai = start_ai(&log_paths[1]);
+    wait_ready(http, &ai_log).await;
+    let restored = [
+        "daily figures restored",
+        "\"open_days\":1",
+        "\"reported\":0",
+    ];
+    assert_eq!(lines_with(&ai_log(), &restored), 1, "{}", ai_log());
+    // The second half: another hour recorded, and the camera's plate.
+    if let EventData::RecordingStopped(r) = &mut second_recording {
+        r.recording_id = format!("{unique}-rec-2");
+        r.started_at -= TimeDelta::hours(2);
+        r.stopped_at -= TimeDelta::hours(2);
+    }
+    publish_event(&ch, Event::new("cidades", second_recording)).await;
 
     // The camera is read and its plate detected.
     let detection = next_event(&mut rx, Duration::from_secs(80), &ai_log).await;
@@ -190,7 +222,10 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
     let metrics = get(http, "/metrics").unwrap();
     let cam = format!("camera=\"{camera}\"");
     assert!(metrics.contains("ai_lpr_detections_total 1\n"), "{metrics}");
-    assert!(metrics.contains("ai_bus_events_total 3\n"), "{metrics}");
+    assert!(
+        metrics.contains("ai_bus_events_total 1\n"),
+        "after the restart: {metrics}"
+    );
     assert!(has(&metrics, &["ai_camera_up{", &cam, "} 1"]), "{metrics}");
     assert!(
         has(&metrics, &["ai_keyframes_total{", &cam, "sampled"]),
@@ -216,7 +251,7 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
         (city.as_str(), local_date(shifted(now)))
     );
     assert_eq!((r.lpr_detections, r.alerts, r.cameras_online), (1, 0, 1));
-    assert_eq!(r.recording_hours, 1.0);
+    assert_eq!(r.recording_hours, 2.0, "both halves");
 
     // The camera is deleted: no longer read.
     let deleted = vigia_events::CameraDeleted {
@@ -237,20 +272,20 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
     assert!(!has(&metrics, &["ai_camera_up{", &cam]), "{metrics}");
 
     // SIGTERM: a clean stop.
-    let mut ai = ai;
     let status = ai.terminate().await;
     assert!(status.success(), "{status}\n{}", ai_log());
     assert_eq!(lines_with(&ai_log(), &["panicked"]), 0);
     // What it keeps across restarts: the city's CNPJ; the deleted camera is gone.
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.join("state/bus-state.json")).unwrap())
-            .unwrap();
+    let state = read_json(&tmp.join("state/bus-state.json"));
     assert!(state["known"]["cityCnpjs"][&city].is_string(), "{state}");
     assert!(
         state["known"]["cameraCities"].get(&camera).is_none(),
         "{state}"
     );
     assert_eq!(state["cameras"], serde_json::json!([]), "{state}");
+    // The day was reported: nothing of it is left to report after a restart.
+    let kept = read_json(&tmp.join("state/report-state.json"));
+    assert_eq!(kept["reports"]["days"], serde_json::json!([]), "{kept}");
 
     let mut queues = vec![queue.clone(), topology::dlq(&queue)];
     queues.extend([1, 2, 4].map(|s| topology::retry_queue(&queue, Duration::from_secs(s))));
@@ -261,6 +296,25 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
     }
     drop(vigia);
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Waits (30 s at most) for `/ready` on `http`: models loaded, queue declared and bound.
+async fn wait_ready(http: u16, log: &impl Fn() -> String) {
+    let start = Instant::now();
+    while get(http, "/ready").is_none_or(|r| !r.starts_with("HTTP/1.1 200")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not ready:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The JSON of the file at `path`.
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
 }
 
 /// The next event of `rx` within `within`.
