@@ -7,7 +7,8 @@
 //!   plus the grace from the bus's camera, city and recording events, until SIGINT or SIGTERM.
 //!   Serves `/metrics`, `/health` and `/ready` on `VIGIA_AI_HTTP` (the `metrics` module), and
 //!   the watch list API `/v1/watchlist` (the `watchlist_api` module; the watch list file is
-//!   `VIGIA_AI_WATCHLIST` or else `<state dir>/watchlist.yml`). The
+//!   `VIGIA_AI_WATCHLIST` or else `<state dir>/watchlist.yml`). What the bus taught and the
+//!   days' figures not reported yet survive a restart, in the state dir (the `state` module). The
 //!   OCR models are loaded at start: a missing file stops it with the file's name and the setup
 //!   command.
 //! - `vigia-ai replay`: OCR reads as JSON lines on standard input
