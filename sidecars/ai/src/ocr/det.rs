@@ -5,18 +5,25 @@
 use super::BBox;
 
 /// The detection input's size for a `width` x `height` frame: scaled down (never up) so the
-/// long side is at most `limit`, then by `scale` (0.05–1), each side rounded to a multiple of 32
+/// long side is at most `limit`, then by `scale` (x, y; each 0.05–1), each side rounded to a multiple of 32
 /// (the network's stride), at least 32 (PP-OCR's `DetResizeForTest`, `limit_type: max`, with
 /// the extra scale).
-pub(crate) fn input_size(width: usize, height: usize, limit: usize, scale: f64) -> (usize, usize) {
+pub(crate) fn input_size(
+    width: usize,
+    height: usize,
+    limit: usize,
+    (scale_x, scale_y): (f64, f64),
+) -> (usize, usize) {
     let long = width.max(height).max(1);
     let ratio = if long > limit {
         limit as f64 / long as f64
     } else {
         1.0
-    } * scale.clamp(0.05, 1.0);
-    let side = |v: usize| (((v as f64 * ratio / 32.0).round() as usize) * 32).max(32);
-    (side(width), side(height))
+    };
+    let side = |v: usize, scale: f64| {
+        (((v as f64 * ratio * scale.clamp(0.05, 1.0) / 32.0).round() as usize) * 32).max(32)
+    };
+    (side(width, scale_x), side(height, scale_y))
 }
 
 /// The post-processing's settings; the defaults are PP-OCR's.
@@ -170,14 +177,16 @@ mod tests {
 
     #[test]
     fn input_size_scales_the_long_side_down_to_the_limit_in_multiples_of_32() {
-        assert_eq!(input_size(1280, 720, 960, 1.0), (960, 544)); // 720 * 0.75 = 540 → 544
-        assert_eq!(input_size(1920, 1080, 960, 1.0), (960, 544));
-        assert_eq!(input_size(640, 360, 960, 1.0), (640, 352)); // never scaled up
-        assert_eq!(input_size(10, 5, 960, 1.0), (32, 32));
-        assert_eq!(input_size(720, 1280, 960, 1.0), (544, 960));
+        assert_eq!(input_size(1280, 720, 960, (1.0, 1.0)), (960, 544)); // 720 * 0.75 = 540 → 544
+        assert_eq!(input_size(1920, 1080, 960, (1.0, 1.0)), (960, 544));
+        assert_eq!(input_size(640, 360, 960, (1.0, 1.0)), (640, 352)); // never scaled up
+        assert_eq!(input_size(10, 5, 960, (1.0, 1.0)), (32, 32));
+        assert_eq!(input_size(720, 1280, 960, (1.0, 1.0)), (544, 960));
         // Half: 1280 x 720 → 960 x 540 → 480 x 270 → 480 x 256; a 600 x 400 region → 288 x 192.
-        assert_eq!(input_size(1280, 720, 960, 0.5), (480, 256));
-        assert_eq!(input_size(600, 400, 960, 0.5), (288, 192));
+        assert_eq!(input_size(1280, 720, 960, (0.5, 0.5)), (480, 256));
+        assert_eq!(input_size(600, 400, 960, (0.5, 0.5)), (288, 192));
+        // Squeezed sideways: 600 x 0.35 = 210 → 224.
+        assert_eq!(input_size(600, 400, 960, (0.35, 0.5)), (224, 192));
     }
 
     #[test]
