@@ -23,6 +23,7 @@ pub mod decode;
 mod error;
 pub mod eval;
 pub mod events;
+pub mod fuzz;
 pub mod live;
 pub mod ocr;
 pub mod pass;

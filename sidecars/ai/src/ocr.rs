@@ -435,6 +435,30 @@ impl Ocr {
     }
 }
 
+/// Fuzzing the decoders: the first byte picks how many classes (1–40) of a small character
+/// list (blank, `A`–`Z`, `0`–`9`, `-`, a space) the rest has per step, as probabilities
+/// byte / 255. Both decodings run; the plate path's text is returned for the caller to check.
+#[doc(hidden)]
+pub(crate) fn fuzz_decoding(data: &[u8]) -> Option<String> {
+    let (&first, rest) = data.split_first()?;
+    let mut charset = vec![String::new()];
+    charset.extend(
+        (b'A'..=b'Z')
+            .chain(b'0'..=b'9')
+            .map(|b| (b as char).to_string()),
+    );
+    charset.extend(["-".to_owned(), " ".to_owned()]);
+    let classes = 1 + usize::from(first) % charset.len().min(40);
+    let steps = rest.len() / classes;
+    let probs: Vec<f32> = rest[..steps * classes]
+        .iter()
+        .map(|&b| f32::from(b) / 255.0)
+        .collect();
+    let _ = rec::ctc_greedy(&probs, steps, classes, &charset);
+    let plate_classes = plate_ctc::PlateClasses::new(&charset[..classes]);
+    plate_ctc::ctc_plate(&probs, steps, classes, &plate_classes).map(|p| p.text)
+}
+
 /// The process's environment, made on first use with the library at `library`.
 fn environment(library: &Path) -> Result<ort::environment::Environment, OcrError> {
     ENVIRONMENT
