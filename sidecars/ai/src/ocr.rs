@@ -339,7 +339,7 @@ impl Ocr {
         let boxes = self.detect(frame, frame.clamp(region))?;
         let detected = Instant::now();
         let mut reads = Vec::with_capacity(boxes.len());
-        for bbox in &boxes {
+        for bbox in boxes.iter().filter(|b| could_be_a_line(b)) {
             let (text, confidence, plate) = self.recognise(frame, *bbox)?;
             if !text.trim().is_empty() {
                 reads.push(TextRead {
@@ -433,6 +433,17 @@ impl Ocr {
         let plate = plate_ctc::ctc_plate(probs, steps, classes, &self.plate_classes);
         Ok((text, confidence, plate))
     }
+}
+
+/// Boxes shorter than this (in frame pixels) are not recognised: no plate's line of text is, in
+/// the pictures this reads (720p: 20–40 px), and the detector's specks are.
+pub const MIN_LINE_HEIGHT: u32 = 10;
+
+/// Whether `b` is worth recognising: at least [`MIN_LINE_HEIGHT`] tall and wider than tall (a
+/// plate's seven characters are about three heights wide; a lone character or a speck is not a
+/// plate).
+fn could_be_a_line(b: &BBox) -> bool {
+    b.height() >= MIN_LINE_HEIGHT && b.width() > b.height()
 }
 
 /// Fuzzing the decoders: the first byte picks how many classes (1–40) of a small character
@@ -570,6 +581,21 @@ mod tests {
             models_dir(env(&[("HOME", "/h")])),
             PathBuf::from("/h/.cache/vigia-tools/ai")
         );
+    }
+
+    #[test]
+    fn specks_and_lone_characters_are_not_recognised() {
+        let b = |w: u32, h: u32| BBox {
+            x0: 10,
+            y0: 10,
+            x1: 10 + w,
+            y1: 10 + h,
+        };
+        assert!(could_be_a_line(&b(130, 35)), "a plate's line");
+        assert!(could_be_a_line(&b(124, 48)), "a sign's word");
+        assert!(!could_be_a_line(&b(7, 6)), "a speck");
+        assert!(!could_be_a_line(&b(60, 9)), "too thin");
+        assert!(!could_be_a_line(&b(10, 11)), "one character");
     }
 
     #[test]
