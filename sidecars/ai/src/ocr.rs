@@ -55,12 +55,11 @@ pub const DET_SCALE: f64 = 0.5;
 /// Detection's picture is squeezed sideways by this much more than [`DET_SCALE`]. A car's
 /// motion blurs its plate along the road, 5–14 px at 720p for a car crossing in 3 s; squeezed,
 /// the smear is shorter in the model's pixels while the characters stay tall enough, and the
-/// model finds more blurred plates (tuning seeds 1 and 5, 100 passes, with [`REC_SQUEEZE`]: 37
-/// → 45 passes right; passes with no box at all on any keyframe were mostly 10–14 px of blur).
+/// model finds more blurred plates (tuning seeds 1 and 5, 100 passes: 37 → 41 passes right;
+/// passes with no box at all on any keyframe were mostly 10–14 px of blur). Recognition's crop
+/// is not squeezed: condensed, sharp plates' `I`, `J` and `T` ran together (`tests/ocr.rs`'s
+/// stills: 6 of 10 read with the crop at 0.8 of its width).
 pub const DET_SQUEEZE: f64 = 0.7;
-/// Recognition's crop is squeezed sideways by this much (its aspect kept otherwise), for the
-/// same reason as [`DET_SQUEEZE`]; 0.6 read worse than 0.8 on the tuning seeds.
-pub const REC_SQUEEZE: f64 = 0.8;
 
 /// The models directory from the environment: `VIGIA_AI_MODELS`, else `$VIGIA_TOOLS/ai`, else
 /// `$HOME/.cache/vigia-tools/ai` (where `setup-models.sh` puts them by default).
@@ -397,15 +396,13 @@ impl Ocr {
             .collect())
     }
 
-    /// The text in `bbox` of `frame`, its confidence, and the best plate it can spell. The
-    /// crop is squeezed sideways by [`REC_SQUEEZE`] on its way to the model's 48 px height.
+    /// The text in `bbox` of `frame`, its confidence, and the best plate it can spell.
     fn recognise(
         &self,
         frame: &Frame<'_>,
         bbox: BBox,
     ) -> Result<(String, f32, Option<PlatePath>), OcrError> {
-        let squeezed = (f64::from(bbox.width()) * REC_SQUEEZE).round() as usize;
-        let (content, w) = rec::input_width(squeezed, bbox.height() as usize);
+        let (content, w) = rec::input_width(bbox.width() as usize, bbox.height() as usize);
         let mut input = vec![0.0f32; 3 * rec::HEIGHT * w];
         resize::resize_into(
             frame,
