@@ -210,8 +210,8 @@ mod tests {
         assert_eq!(w.apply(&example(EventType::CameraCreated, "a b")), None);
     }
 
-    #[test]
-    fn the_state_file_round_trips_and_restores_the_bus_cameras() {
+    #[tokio::test]
+    async fn the_state_file_round_trips_and_restores_the_bus_cameras() {
         let dir = std::env::temp_dir().join(format!("vigia-ai-bus-state-{}", std::process::id()));
         let mut file = StateFile::new(dir.join(STATE_FILE));
         assert_eq!(file.load(), Ok(Saved::default()), "no file yet");
@@ -225,7 +225,7 @@ mod tests {
             .known
             .camera_cities
             .insert("cam-1".into(), "city".into());
-        file.save(saved.clone()).unwrap();
+        file.save(saved.clone()).await.unwrap();
         let mut again = StateFile::<Saved>::new(dir.join(STATE_FILE));
         assert_eq!(again.load().as_ref(), Ok(&saved));
         let mut w = Watched::new(&["fixed".into()], true);

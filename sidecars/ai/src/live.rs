@@ -275,8 +275,8 @@ pub fn ocr_worker_observed(
         observer.stage(&s.path, Stage::Recognize, t.rec_ms / 1e3);
         stats.det_ms += t.det_ms;
         stats.rec_ms += t.rec_ms;
-        let texts: Vec<String> = lines.iter().map(describe_line).collect();
-        tracing::debug!(path = %s.path, index = s.index, det_ms = t.det_ms, rec_ms = t.rec_ms, boxes = t.boxes, region = ?s.region, ?texts, "picture read");
+        // The lines are described only when debug is on (tracing evaluates fields lazily).
+        tracing::debug!(path = %s.path, index = s.index, det_ms = t.det_ms, rec_ms = t.rec_ms, boxes = t.boxes, region = ?s.region, texts = ?lines.iter().map(describe_line).collect::<Vec<_>>(), "picture read");
         for line in &lines {
             let Some((text, confidence)) = plate_text(line) else {
                 continue;

@@ -202,7 +202,7 @@ async fn run() -> Result<(), Error> {
     let reported = pipeline.stats().reports;
     tracing::info!(open_days, reported, "daily figures restored");
     publish_all(&mut pipeline, &publisher, &metrics, snapshots.as_mut()).await?;
-    report_state.save(&pipeline);
+    report_state.save(&pipeline).await;
     tracing::info!(cameras = ?config.cameras, all = config.all_cameras, rtsp = %config.rtsp, queue = %config.queue, "reading plates live");
     let mut report_tick = tokio::time::interval(REPORT_SAVE_EVERY);
     let mut reload_tick = tokio::time::interval(RELOAD_EVERY);
@@ -233,8 +233,8 @@ async fn run() -> Result<(), Error> {
                 apply_bus_event(&event, &mut pipeline, &mut watched, &mut live)?;
                 metrics.bus_event();
                 let saved = Saved { known: pipeline.bus_knowledge(), cameras: watched.bus_cameras() };
-                let result = state.save(saved);
-                report_state.save(&pipeline);
+                let result = state.save(saved).await;
+                report_state.save(&pipeline).await;
                 if let Err(e) = &result {
                     tracing::error!(error = %e, event_id = %event.id, "bus state not saved; the event will come again");
                 }
@@ -246,7 +246,7 @@ async fn run() -> Result<(), Error> {
                 metrics.watchlist_entries(list.entries().len());
                 pipeline.set_watchlist(list);
             }
-            _ = report_tick.tick() => report_state.save(&pipeline),
+            _ = report_tick.tick() => report_state.save(&pipeline).await,
             _ = reload_tick.tick() => {
                 reload(&mut watch, &mut pipeline, &metrics);
                 // Cameras sending keyframes count as online in their city's report, plates or not.
@@ -259,9 +259,9 @@ async fn run() -> Result<(), Error> {
             _ = terminate.recv() => break,
         }
         publish_all(&mut pipeline, &publisher, &metrics, snapshots.as_mut()).await?;
-        report_state.save_if_a_day_closed(&pipeline);
+        report_state.save_if_a_day_closed(&pipeline).await;
     }
-    report_state.save(&pipeline);
+    report_state.save(&pipeline).await;
     tracing::info!("stopping: waiting for the broker to confirm");
     // Events handed over and not applied are not acked: the broker gives them again.
     drop(deliveries);

@@ -13,7 +13,9 @@
 //!
 //! One way to write both ([`StateFile::save`]): the JSON goes to `<file>.tmp` in the same
 //! directory, is synced, renamed over the file, and the directory synced, so a crash leaves the
-//! old file or the new one, never half of one.
+//! old file or the new one, never half of one. The writing runs on tokio's blocking pool: `run`
+//! is a current-thread runtime whose one thread also drives the cameras' RTSP readers and the
+//! HTTP endpoint, which a slow fsync must not stall.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -90,7 +92,7 @@ impl<T: Serialize + DeserializeOwned + PartialEq + Clone + Default> StateFile<T>
     }
 
     /// Writes `value` if it differs from what the file holds.
-    pub(crate) fn save(&mut self, value: T) -> Result<(), String> {
+    pub(crate) async fn save(&mut self, value: T) -> Result<(), String> {
         if let Some(why) = &self.frozen {
             return Err(why.clone());
         }
@@ -98,7 +100,11 @@ impl<T: Serialize + DeserializeOwned + PartialEq + Clone + Default> StateFile<T>
             return Ok(());
         }
         let text = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
-        write_atomically(&self.path, &text).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&path, &text))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
         self.last = Some(value);
         Ok(())
     }
@@ -130,10 +136,10 @@ impl ReportStateFile {
 
     /// Writes the pipeline's report state if it changed; a failure is logged (once while it
     /// lasts), and the next call tries again.
-    pub(crate) fn save(&mut self, pipeline: &Pipeline) {
+    pub(crate) async fn save(&mut self, pipeline: &Pipeline) {
         let s = pipeline.stats();
         self.closed = s.reports + s.reports_without_cnpj;
-        match self.file.save(pipeline.report_state()) {
+        match self.file.save(pipeline.report_state()).await {
             Ok(()) => {
                 if self.failing.take().is_some() {
                     tracing::info!(file = %self.file.path.display(), "daily figures saved again");
@@ -150,10 +156,10 @@ impl ReportStateFile {
 
     /// Writes at once if a day closed since the last write (so a restart does not report it
     /// again).
-    pub(crate) fn save_if_a_day_closed(&mut self, pipeline: &Pipeline) {
+    pub(crate) async fn save_if_a_day_closed(&mut self, pipeline: &Pipeline) {
         let s = pipeline.stats();
         if s.reports + s.reports_without_cnpj != self.closed {
-            self.save(pipeline);
+            self.save(pipeline).await;
         }
     }
 }
@@ -234,13 +240,13 @@ mod tests {
         p
     }
 
-    #[test]
-    fn the_report_state_is_written_and_read_back() {
+    #[tokio::test]
+    async fn the_report_state_is_written_and_read_back() {
         let dir = temp_dir("report-state");
         let (mut file, state) = ReportStateFile::open(&dir);
         assert_eq!(state, ReportState::default(), "no file yet");
         let p = pipeline_with_a_detection();
-        file.save(&p);
+        file.save(&p).await;
         assert!(!dir.join("report-state.json.tmp").exists());
         let (_, back) = ReportStateFile::open(&dir);
         assert_eq!(back, p.report_state());
@@ -260,14 +266,14 @@ mod tests {
             matches!(report.data, EventData::AnalyticsDailyReport(ref r) if r.lpr_detections == 1)
         );
         let (mut file, _) = ReportStateFile::open(&dir);
-        file.save_if_a_day_closed(&q);
+        file.save_if_a_day_closed(&q).await;
         let (_, after) = ReportStateFile::open(&dir);
         assert_eq!(after.reports.days, []);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn a_corrupt_report_state_is_set_aside_not_overwritten() {
+    #[tokio::test]
+    async fn a_corrupt_report_state_is_set_aside_not_overwritten() {
         let dir = temp_dir("report-state-bad");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("report-state.json");
@@ -283,22 +289,22 @@ mod tests {
             };
             assert_eq!(std::fs::read_to_string(dir.join(aside)).unwrap(), *bad);
             // Writing afterwards makes a fresh file.
-            file.save(&pipeline_with_a_detection());
+            file.save(&pipeline_with_a_detection()).await;
             assert!(path.exists());
             std::fs::remove_file(&path).unwrap();
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn an_unreadable_file_is_set_aside_or_else_never_written() {
+    #[tokio::test]
+    async fn an_unreadable_file_is_set_aside_or_else_never_written() {
         let dir = temp_dir("report-state-unreadable");
         // A directory where the file should be: it cannot be read, but can be set aside.
         std::fs::create_dir_all(dir.join("report-state.json")).unwrap();
         let (mut file, state) = ReportStateFile::open(&dir);
         assert_eq!(state, ReportState::default());
         assert!(dir.join("report-state.json.bad").is_dir());
-        file.save(&pipeline_with_a_detection());
+        file.save(&pipeline_with_a_detection()).await;
         assert!(dir.join("report-state.json").is_file());
         // A state "dir" that is a file: the state file can be neither read nor renamed, so it
         // is never written.
@@ -306,7 +312,7 @@ mod tests {
         std::fs::write(&not_a_dir, "keep me").unwrap();
         let mut file: StateFile<ReportState> = StateFile::new(not_a_dir.join("report-state.json"));
         assert_eq!(file.load_or_set_aside("test"), ReportState::default());
-        let err = file.save(ReportState::default()).unwrap_err();
+        let err = file.save(ReportState::default()).await.unwrap_err();
         assert!(err.contains("not overwritten"), "{err}");
         assert_eq!(std::fs::read_to_string(&not_a_dir).unwrap(), "keep me");
         std::fs::remove_dir_all(&dir).unwrap();

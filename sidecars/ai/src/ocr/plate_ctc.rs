@@ -37,7 +37,8 @@ const SLOTS: [Slot; 7] = [
 /// Characters that separate parts of a printed plate and are read as blank.
 const SEPARATORS: [&str; 4] = ["-", "·", ".", " "];
 
-/// The classes of a recogniser's character list that the plate search uses.
+/// The classes of a recogniser's character list that the plate search uses, and the search's
+/// state layout over them (made once per character list, not per box).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PlateClasses {
     /// (class index, ASCII upper-case letter).
@@ -46,6 +47,8 @@ pub(crate) struct PlateClasses {
     digits: Vec<(usize, u8)>,
     /// Separator classes, read as blank.
     separators: Vec<usize>,
+    /// The Viterbi states over these classes.
+    layout: Layout,
 }
 
 impl PlateClasses {
@@ -60,6 +63,7 @@ impl PlateClasses {
                 _ => {}
             }
         }
+        classes.layout = Layout::new(&classes);
         classes
     }
 
@@ -102,6 +106,7 @@ const START: usize = usize::MAX;
 
 /// The state layout: blank before the first character (0), then per position k the blank after
 /// it and its allowed characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Layout {
     /// Per position: (index of its first character state, (class, char) pairs).
     chars: Vec<(usize, Vec<(usize, u8)>)>,
@@ -145,7 +150,7 @@ pub(crate) fn ctc_plate(
     if plate.letters.is_empty() || plate.digits.is_empty() {
         return None;
     }
-    let layout = Layout::new(plate);
+    let layout = &plate.layout;
     let dead = Cell {
         score: f32::NEG_INFINITY,
         from: START,
@@ -170,14 +175,14 @@ pub(crate) fn ctc_plate(
         let (prev, cur) = trellis.split_at_mut(t * layout.len);
         let prev = &prev[(t - 1) * layout.len..];
         step(
-            &layout,
+            layout,
             prev,
             &mut cur[..layout.len],
             row(t),
             blank_p(row(t)),
         );
     }
-    backtrack(&layout, &trellis, probs, classes, steps)
+    backtrack(layout, &trellis, probs, classes, steps)
 }
 
 /// One time step: every state's best predecessor plus its emission.
