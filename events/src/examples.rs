@@ -60,6 +60,13 @@ pub fn examples() -> Vec<Event> {
             confidence: 0.97,
             detected_at: at("2026-11-28T10:15:03.120Z"),
             snapshot_key: Some("lpr/2026/11/28/cam-0042/101503120.jpg".into()),
+            format: Some(PlateFormat::Mercosul),
+            bounding_box: Some(BoundingBox {
+                x: 612,
+                y: 418,
+                width: 96,
+                height: 31,
+            }),
         }),
         EventData::AlertTriggered(AlertTriggered {
             alert_id: "alert-19c2".into(),

@@ -444,6 +444,48 @@ pub struct LprDetected {
     /// Object-store key of the snapshot, if one was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_key: Option<String>,
+    /// The plate's format (it follows from the plate's fifth character; carried so that
+    /// consumers need not know the rule). Optional in v1: producers before it omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PlateFormat>,
+    /// Where the plate is in the frame, in pixels of the decoded picture. Optional in v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounding_box: Option<BoundingBox>,
+}
+
+/// Which of the two Brazilian formats a plate has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateFormat {
+    /// `LLLNLNN`, e.g. `ABC1D23`.
+    Mercosul,
+    /// `LLLNNNN`, printed `ABC-1234`.
+    Old,
+}
+
+impl PlateFormat {
+    /// The format of `plate` (decided by its fifth character).
+    pub fn of(plate: &Plate) -> PlateFormat {
+        if plate.is_mercosul() {
+            PlateFormat::Mercosul
+        } else {
+            PlateFormat::Old
+        }
+    }
+}
+
+/// A rectangle in a picture, in pixels: `x`, `y` its top-left corner (0, 0 is the picture's
+/// top-left), `width` and `height` its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    /// Left column.
+    pub x: u32,
+    /// Top row.
+    pub y: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
 }
 
 /// How urgent an alert is.

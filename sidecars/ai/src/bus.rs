@@ -21,28 +21,32 @@
 //! about them only feed the reports). With `VIGIA_AI_CAMERAS=all`, every camera the bus
 //! announces: `camera.created` (or a `camera.updated` of one not watched yet, whose creation was
 //! missed) starts reading `<VIGIA_AI_RTSP>/<cameraId>` (Vigia names a camera's path by its id),
-//! `camera.deleted` stops it. Cameras are not remembered across restarts: the queue is durable,
-//! so events published while the service is down are read when it starts, and the state file
-//! keeps the cameras known before; a camera created before the queue first existed is not known
-//! until its next `camera.updated`.
+//! `camera.deleted` stops it. A camera created before the queue first existed (so whose
+//! `camera.created` this service never saw) is started by Vigia's `stream.health_check` saying
+//! it is `online` (every pulled camera is reported every `eventsHealthInterval`, 10 s by
+//! default), when the report's path is the camera id; a camera deleted on the bus is not started
+//! again by a late report (only a new `camera.created` does). Events published while the service
+//! is down wait in the durable queue, and the state file keeps the cameras known before.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use tokio::sync::{mpsc, oneshot};
-use vigia_events::{ConsumerConfig, Event, EventData, HandlerFuture};
+use vigia_events::{ConsumerConfig, Event, EventData, HandlerFuture, HealthStatus};
 
 use vigia_ai::config::Config;
 use vigia_ai::pipeline::BusKnowledge;
 
 /// The routing keys the queue is bound to: cameras (city of each, which to watch), city plans
-/// (the CNPJ of the reports) and finished recordings (recorded hours).
-pub(crate) const BINDINGS: [&str; 5] = [
+/// (the CNPJ of the reports), finished recordings (recorded hours) and Vigia's health reports
+/// (cameras online whose creation this service missed).
+pub(crate) const BINDINGS: [&str; 6] = [
     "camera.created",
     "camera.updated",
     "camera.deleted",
     "city.storage_plan_changed",
     "recording.stopped",
+    "stream.health_check",
 ];
 
 /// An event from the queue and the way to tell the consumer it was applied (then it is acked)
@@ -91,6 +95,8 @@ pub(crate) struct Watched {
     fixed: HashSet<String>,
     all: bool,
     from_bus: HashSet<String>,
+    /// Cameras deleted on the bus (since this start), which health reports do not start again.
+    deleted: HashSet<String>,
 }
 
 impl Watched {
@@ -100,6 +106,7 @@ impl Watched {
             fixed: cameras.iter().cloned().collect(),
             all,
             from_bus: HashSet::new(),
+            deleted: HashSet::new(),
         }
     }
 
@@ -130,24 +137,41 @@ impl Watched {
             return None;
         }
         match &event.data {
-            EventData::CameraCreated(c) | EventData::CameraUpdated(c) => {
-                let id = &c.camera_id;
-                if self.fixed.contains(id) || self.from_bus.contains(id) {
-                    return None;
-                }
-                if !is_path_name(id) {
-                    tracing::warn!(camera = %id, "camera id is not a Vigia path name; not read");
-                    return None;
-                }
-                self.from_bus.insert(id.clone());
-                Some(Change::Start(id.clone()))
+            EventData::CameraCreated(c) => {
+                self.deleted.remove(&c.camera_id);
+                self.start(&c.camera_id)
             }
-            EventData::CameraDeleted(d) => self
-                .from_bus
-                .remove(&d.camera_id)
-                .then(|| Change::Stop(d.camera_id.clone())),
+            EventData::CameraUpdated(c) if !self.deleted.contains(&c.camera_id) => {
+                self.start(&c.camera_id)
+            }
+            EventData::StreamHealthCheck(h)
+                if h.status == HealthStatus::Online
+                    && h.path == h.camera_id
+                    && !self.deleted.contains(&h.camera_id) =>
+            {
+                self.start(&h.camera_id)
+            }
+            EventData::CameraDeleted(d) => {
+                self.deleted.insert(d.camera_id.clone());
+                self.from_bus
+                    .remove(&d.camera_id)
+                    .then(|| Change::Stop(d.camera_id.clone()))
+            }
             _ => None,
         }
+    }
+
+    /// Starts reading camera `id` unless it is read already or cannot be a path.
+    fn start(&mut self, id: &str) -> Option<Change> {
+        if self.fixed.contains(id) || self.from_bus.contains(id) {
+            return None;
+        }
+        if !is_path_name(id) {
+            tracing::warn!(camera = %id, "camera id is not a Vigia path name; not read");
+            return None;
+        }
+        self.from_bus.insert(id.to_owned());
+        Some(Change::Start(id.to_owned()))
     }
 }
 
@@ -234,6 +258,44 @@ mod tests {
         std::fs::write(dir.join("bus-state.json"), "{").unwrap();
         assert!(again.load().unwrap_err().contains("bus-state.json"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn health(camera: &str, status: HealthStatus) -> Event {
+        let mut e = examples()
+            .into_iter()
+            .find(|e| e.event_type() == EventType::StreamHealthCheck)
+            .unwrap();
+        if let EventData::StreamHealthCheck(h) = &mut e.data {
+            (h.camera_id, h.path, h.status) = (camera.into(), camera.into(), status);
+        }
+        e
+    }
+
+    #[test]
+    fn a_camera_whose_creation_was_missed_is_started_by_its_health_report() {
+        let mut w = Watched::new(&["fixed".into()], true);
+        let online = health("cam-1", HealthStatus::Online);
+        assert_eq!(w.apply(&online), Some(Change::Start("cam-1".into())));
+        assert_eq!(w.apply(&online), None, "every report after changes nothing");
+        assert_eq!(
+            w.apply(&example(EventType::CameraCreated, "cam-1")),
+            None,
+            "read already"
+        );
+        assert_eq!(w.apply(&health("cam-2", HealthStatus::Offline)), None);
+        assert_eq!(w.apply(&health("fixed", HealthStatus::Online)), None);
+        let mut elsewhere = health("cam-3", HealthStatus::Online);
+        if let EventData::StreamHealthCheck(h) = &mut elsewhere.data {
+            h.path = "other-path".into();
+        }
+        assert_eq!(w.apply(&elsewhere), None, "not a path named by its camera");
+        // Deleted: a late report or update does not bring it back; a new creation does.
+        let deleted = example(EventType::CameraDeleted, "cam-1");
+        assert_eq!(w.apply(&deleted), Some(Change::Stop("cam-1".into())));
+        assert_eq!(w.apply(&online), None);
+        assert_eq!(w.apply(&example(EventType::CameraUpdated, "cam-1")), None);
+        let created = example(EventType::CameraCreated, "cam-1");
+        assert_eq!(w.apply(&created), Some(Change::Start("cam-1".into())));
     }
 
     #[test]

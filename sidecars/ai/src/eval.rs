@@ -306,6 +306,8 @@ mod tests {
             confidence: 0.9,
             detected_at: t0 + TimeDelta::milliseconds(1960),
             snapshot_key: None,
+            format: None,
+            bounding_box: None,
         };
         assert_eq!(clip_detections(&[d], t0, 25)[0].frame, 49);
     }

@@ -21,6 +21,8 @@ pub fn lpr_detected(pass: &Pass, snapshot_key: Option<String>) -> LprDetected {
         confidence: pass.confidence.clamp(0.0, 1.0),
         detected_at: pass.detected_at,
         snapshot_key,
+        format: Some(pass.format),
+        bounding_box: pass.bounding_box,
     }
 }
 
@@ -109,6 +111,7 @@ mod tests {
             last_seen: at,
             frame: 7,
             snapshot: None,
+            bounding_box: None,
             reads: 3,
         }
     }

@@ -290,6 +290,7 @@ pub fn ocr_worker_observed(
                 at: s.at,
                 frame: s.index,
                 snapshot,
+                bounding_box: line.bbox.to_contract(),
             };
             if reads.send(read).is_err() {
                 return stats;

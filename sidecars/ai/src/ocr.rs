@@ -217,6 +217,16 @@ pub struct BBox {
 }
 
 impl BBox {
+    /// The box as the contract's `boundingBox`; `None` when it is empty.
+    pub fn to_contract(&self) -> Option<vigia_events::BoundingBox> {
+        (self.width() > 0 && self.height() > 0).then(|| vigia_events::BoundingBox {
+            x: self.x0,
+            y: self.y0,
+            width: self.width(),
+            height: self.height(),
+        })
+    }
+
     /// Width in pixels (0 for an empty box).
     pub fn width(&self) -> u32 {
         self.x1.saturating_sub(self.x0)

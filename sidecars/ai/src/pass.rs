@@ -30,7 +30,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use vigia_events::Plate;
+use vigia_events::{BoundingBox, Plate};
 
 use crate::plate::{PlateFormat, PlateRead, bytes7};
 use crate::snapshot::Jpeg;
@@ -72,6 +72,8 @@ pub struct Read {
     pub frame: u64,
     /// The JPEG crop around the plate in that frame, when one was made.
     pub snapshot: Option<Jpeg>,
+    /// Where the plate is in that frame, when known.
+    pub bounding_box: Option<BoundingBox>,
 }
 
 impl Read {
@@ -102,6 +104,8 @@ pub struct Pass {
     pub frame: u64,
     /// The JPEG crop of that read, if it had one (the event's snapshot).
     pub snapshot: Option<Jpeg>,
+    /// Where the plate is in that read's frame, when known.
+    pub bounding_box: Option<BoundingBox>,
     /// Reads in the group.
     pub reads: usize,
 }
@@ -306,6 +310,7 @@ impl Group {
             detected_at: chosen.at,
             frame: chosen.frame,
             snapshot: chosen.snapshot,
+            bounding_box: chosen.bounding_box,
             reads: self.reads.len(),
         }
     }
@@ -328,6 +333,7 @@ mod tests {
             at: t(ms),
             frame: ms as u64,
             snapshot: None,
+            bounding_box: None,
         }
     }
 

@@ -30,7 +30,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use vigia_events::{Cnpj, Event, EventData};
+use vigia_events::{BoundingBox, Cnpj, Event, EventData};
 
 use crate::events::{SOURCE, lpr_detected, watch_alert};
 use crate::pass::{Pass, PassConfig, PassStats, PassTracker, Read};
@@ -61,6 +61,10 @@ pub struct OcrRead {
     /// read; `replay`'s JSON input has none).
     #[serde(skip)]
     pub snapshot: Option<Jpeg>,
+    /// Where the text is in the frame (the live path's detection box; optional in `replay`'s
+    /// input, as the contract's `boundingBox`).
+    #[serde(default)]
+    pub bounding_box: Option<BoundingBox>,
 }
 
 /// An event to publish, and for a detection the snapshot of its pass, if any.
@@ -171,6 +175,7 @@ impl Pipeline {
             at: read.at,
             frame: read.frame,
             snapshot: read.snapshot,
+            bounding_box: read.bounding_box,
         });
         self.drain();
     }
@@ -369,6 +374,7 @@ mod tests {
             at: DateTime::from_timestamp_millis(1_790_000_000_000 + ms).unwrap(),
             frame: ms as u64,
             snapshot: None,
+            bounding_box: None,
         }
     }
 
@@ -451,6 +457,7 @@ mod tests {
             at: at(t),
             frame: 0,
             snapshot: None,
+            bounding_box: None,
         };
         // 2026-11-28 in São Paulo: two passes and an alert on cam-0042, one on an unknown camera.
         p.handle_ocr(read("cam-0042", "ABC1D23", "2026-11-28T12:00:00Z"));
@@ -504,6 +511,7 @@ mod tests {
             at: at(t),
             frame: 0,
             snapshot: None,
+            bounding_box: None,
         };
         let mut p = Pipeline::new(PassConfig::default(), list.clone());
         bus(&mut p, &[]);
@@ -583,13 +591,20 @@ mod tests {
     }
 
     #[test]
-    fn a_detection_comes_out_with_the_snapshot_of_its_best_read() {
+    fn a_detection_comes_out_with_the_snapshot_and_box_of_its_best_read() {
         let list = Watchlist::parse("plates:\n  - plate: ABC1D23\n    reason: x\n", "w").unwrap();
         let mut p = Pipeline::new(PassConfig::default(), list);
         let jpeg = |tag: &'static [u8]| Some(Jpeg(bytes::Bytes::from_static(tag)));
-        let with = |text, confidence, ms, tag| OcrRead {
+        let bbox = |x: u32| BoundingBox {
+            x,
+            y: 20,
+            width: 90,
+            height: 30,
+        };
+        let with = |text, confidence, ms: i64, tag| OcrRead {
             confidence,
             snapshot: jpeg(tag),
+            bounding_box: Some(bbox(ms as u32)),
             ..ocr("cam1", text, ms)
         };
         p.handle_ocr(with("ABC1D23", 0.8, 0, b"a"));
@@ -602,6 +617,8 @@ mod tests {
             panic!("{detection:?}")
         };
         assert_eq!(d.snapshot_key, None, "set once stored");
+        assert_eq!(d.bounding_box, Some(bbox(400)), "the best read's box");
+        assert_eq!(d.format, Some(vigia_events::PlateFormat::Mercosul));
         let alert = p.poll_output().unwrap();
         assert!(matches!(alert.event.data, EventData::AlertTriggered(_)));
         assert_eq!(alert.snapshot, None);
@@ -609,7 +626,14 @@ mod tests {
         let line =
             r#"{"cameraId":"c","text":"ABC1D23","confidence":0.9,"at":"2026-12-02T13:45:12Z"}"#;
         let read: OcrRead = serde_json::from_str(line).unwrap();
-        assert_eq!((read.frame, read.snapshot), (0, None));
+        assert_eq!(
+            (read.frame, read.snapshot, read.bounding_box),
+            (0, None, None)
+        );
+        // A box may be given, as the contract writes it.
+        let line = r#"{"cameraId":"c","text":"ABC1D23","confidence":0.9,"at":"2026-12-02T13:45:12Z","boundingBox":{"x":400,"y":20,"width":90,"height":30}}"#;
+        let read: OcrRead = serde_json::from_str(line).unwrap();
+        assert_eq!(read.bounding_box, Some(bbox(400)));
     }
 
     #[test]

@@ -48,25 +48,8 @@ pub const CONFUSABLE: [(u8, &[u8]); 8] = [
     (b'8', b"B"),
 ];
 
-/// Which of the two Brazilian formats a plate has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PlateFormat {
-    /// `LLLNLNN`, e.g. `ABC1D23`.
-    Mercosul,
-    /// `LLLNNNN`, printed `ABC-1234`.
-    Old,
-}
-
-impl PlateFormat {
-    /// The format of a valid plate (decided by its 5th character).
-    pub fn of(plate: &Plate) -> PlateFormat {
-        if plate.is_mercosul() {
-            PlateFormat::Mercosul
-        } else {
-            PlateFormat::Old
-        }
-    }
-}
+/// Which of the two Brazilian formats a plate has (the contract's, carried in `lpr.detected`).
+pub use vigia_events::PlateFormat;
 
 /// A plate made from OCR text: the plate, its format and how many characters were fixed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

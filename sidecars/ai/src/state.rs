@@ -234,6 +234,7 @@ mod tests {
             at,
             frame: 0,
             snapshot: None,
+            bounding_box: None,
         });
         p.handle_timeout(at + TimeDelta::seconds(10));
         while p.poll_event().is_some() {}

@@ -28,7 +28,7 @@ use live_setup::{Killed, lines_with, publish, publish_looped, render};
 use python::python;
 use serde_json::Value;
 use vigia::Vigia;
-use vigia_events::{EventData, Severity};
+use vigia_events::{EventData, PlateFormat, Severity};
 
 /// The exchange of this test's events (not the platform's `vigia.events`).
 const EXCHANGE: &str = "vigia-ai.live-test";
@@ -142,6 +142,15 @@ async fn a_published_clip_gives_its_plate_and_a_watchlist_alert_on_the_broker() 
     let (detection_event, d) = detection.unwrap_or_else(|| panic!("no lpr.detected in {got:?}"));
     assert_eq!(d.plate.as_str(), plate, "{got:?}");
     assert_eq!(d.camera_id, street);
+    assert_eq!(d.format, Some(PlateFormat::of(&d.plate)), "{d:?}");
+    // Where the plate was: a plate-shaped box inside the 1280x720 picture.
+    let b = d
+        .bounding_box
+        .unwrap_or_else(|| panic!("no boundingBox: {d:?}"));
+    assert!(
+        b.x + b.width <= 1280 && b.y + b.height <= 720 && b.width > b.height && b.height >= 10,
+        "{b:?}"
+    );
     // Its snapshot: a JPEG in the snapshot directory, under the key the event names.
     let key = d
         .snapshot_key

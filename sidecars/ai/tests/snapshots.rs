@@ -62,6 +62,7 @@ fn reads(camera: &str) -> (Vec<OcrRead>, Jpeg) {
         at: t0() + TimeDelta::milliseconds(ms),
         frame: ms as u64,
         snapshot: Some(jpeg),
+        bounding_box: None,
     };
     let reads = vec![
         read(0, 0.7, snapshot(100)),

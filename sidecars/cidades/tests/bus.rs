@@ -358,6 +358,8 @@ async fn plates_and_alerts_become_occurrences_once() {
             confidence: 0.97,
             detected_at: Utc::now(),
             snapshot_key: None,
+            format: None,
+            bounding_box: None,
         }),
     );
     let alert = Event::new(

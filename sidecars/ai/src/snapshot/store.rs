@@ -327,6 +327,8 @@ mod tests {
                 confidence: 0.9,
                 detected_at: at,
                 snapshot_key: None,
+                format: None,
+                bounding_box: None,
             }),
         )
     }
