@@ -10,6 +10,7 @@
 //!   [`Camera::pull_url`] opens them for pulling.
 //! - [`registry`]: the cameras and city storage plans the bus announced, in event order.
 //! - [`cli`]: the `vigia events ...` operator commands.
+//! - `test_support` (feature `test-support`, off by default): a broker proxy for outage tests.
 //!
 //! The contract is documented, with an example per type, in `docs/events.md`; a JSON Schema
 //! per type lives in `events/schemas/`.
@@ -30,6 +31,11 @@ mod payload;
 mod publisher;
 pub mod registry;
 mod secret;
+#[cfg(feature = "test-support")]
+/// Test support for the services that publish and consume through this crate: a cuttable
+/// proxy in front of the local broker, for outage tests. Feature `test-support`, off by
+/// default; enable it in `[dev-dependencies]` only.
+pub mod test_support;
 pub mod topology;
 
 pub use config::{ConsumerConfig, EXCHANGE, PublisherConfig, URL_ENV, resolve_url};

@@ -28,6 +28,11 @@ use vigia_cidades::crypto::AtRest;
 use vigia_cidades::events::Keys;
 use vigia_events::{CONTENT_TYPE, EXCHANGE, Event, Keyring};
 
+/// The cuttable proxy in front of the broker (`vigia-events`' test support), for the outage
+/// tests of `tests/bus.rs`; the other test files that share this module do not use it.
+#[allow(unused_imports)]
+pub use vigia_events::test_support::BrokerProxy;
+
 /// The local broker.
 pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// The local PostgreSQL, a database every test may connect to for admin work.
@@ -463,66 +468,4 @@ async fn delete_queues(queues: &[String]) {
             .await;
     }
     let _ = conn.close(200, "bye".into()).await;
-}
-
-/// A TCP proxy in front of the local broker that can be cut: while cut, every connection through
-/// it is closed and new ones are closed on accept, as when the broker is killed; restored, it
-/// forwards again.
-pub struct BrokerProxy {
-    /// The port it listens on (127.0.0.1).
-    pub port: u16,
-    cut: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl BrokerProxy {
-    /// Starts forwarding to 127.0.0.1:5672.
-    pub async fn start() -> BrokerProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (cut, watch) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                if *watch.borrow() {
-                    continue; // dropped: closed at once
-                }
-                tokio::spawn(forward(client, watch.clone()));
-            }
-        });
-        BrokerProxy { port, cut, task }
-    }
-
-    /// The AMQP URL through the proxy.
-    pub fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-
-    /// Closes every connection and refuses new ones until [`BrokerProxy::restore`].
-    pub fn cut(&self) {
-        self.cut.send_replace(true);
-    }
-
-    /// Forwards again.
-    pub fn restore(&self) {
-        self.cut.send_replace(false);
-    }
-}
-
-impl Drop for BrokerProxy {
-    fn drop(&mut self) {
-        self.cut();
-        self.task.abort();
-    }
-}
-
-/// Copies both ways between `client` and the broker until either side closes or the proxy
-/// is cut.
-async fn forward(mut client: tokio::net::TcpStream, mut cut: tokio::sync::watch::Receiver<bool>) {
-    let Ok(mut broker) = tokio::net::TcpStream::connect("127.0.0.1:5672").await else {
-        return;
-    };
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut broker) => {}
-        _ = cut.wait_for(|cut| *cut) => {}
-    }
 }
