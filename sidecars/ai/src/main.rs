@@ -17,7 +17,8 @@
 //!
 //! Both publish on `vigia.events` (durable outbox, confirms) or, with `VIGIA_EVENTSURL` empty,
 //! append to `<state dir>/events.jsonl`, and hot-reload the watch list. Configuration: see
-//! `vigia_ai::config`. Logs are JSON on standard error.
+//! `vigia_ai::config`. Logs are JSON on standard error; each event published is a line with
+//! `event_id`, `event_type` and `correlation_id`.
 
 mod bus;
 mod metrics;
@@ -489,8 +490,23 @@ async fn publish_all(
             }
         }
         metrics.published(&event);
+        log_published(&event);
     }
     Ok(())
+}
+
+/// One log line per event handed to the publisher, with the fields an SRE follows across
+/// services: a detection and its alert share `correlation_id`. The plate is left out (personal
+/// data: it stays in the event). Handed over, not yet confirmed: the outbox keeps it until the
+/// broker confirms.
+fn log_published(event: &Event) {
+    tracing::info!(
+        event_id = %event.id,
+        event_type = event.event_type().as_str(),
+        correlation_id = %event.correlation_id,
+        subject = event.subject.as_deref(),
+        "event handed to the publisher"
+    );
 }
 
 /// Swaps in the watch list file's new content, if it changed; a bad file keeps the old list.
