@@ -171,6 +171,7 @@ async fn run() -> Result<(), Error> {
     metrics.watchlist_entries(list.entries().len());
     let mut snapshots = open_snapshots(&config)?;
     let publisher = start_publisher(&config)?;
+    metrics.watch_publisher(publisher.clone());
     let mut pipeline = Pipeline::new(config.pass, list).with_report_grace(config.report_grace);
     let (mut live, mut reads) = Live::start(&config, ocr, metrics.clone())?;
     for path in &config.cameras {

@@ -14,14 +14,24 @@
 //! | `ai_bus_events_total` | counter | events the consumer handed to the pipeline |
 //! | `ai_watchlist_entries` | gauge | entries of the watch list the pipeline matches against |
 //! | `ai_snapshot_failures_total` | counter | detections published without their snapshot (store failed) |
+//! | `ai_events_outbox_pending` | gauge | events in the durable outbox waiting for the broker's confirm (grows during a broker outage) |
+//! | `ai_events_confirmed_total` | counter | events the broker confirmed |
+//! | `ai_events_dropped_total` | counter | `reason` = `outbox_full`/`intake_full` |
+//! | `ai_broker_reconnects_total` | counter | the publisher's broker connections lost or failed |
 //!
 //! The live workers report through [`vigia_ai::live::Observer`]; the run loop counts the events
-//! it publishes. `ai_camera_up` is computed when scraped, from each camera's last keyframe.
+//! it publishes. `ai_camera_up` is computed when scraped, from each camera's last keyframe, and
+//! the `ai_events_*` and `ai_broker_*` figures from the publisher's statistics.
+//!
+//! `/ready` does not go back to 503 when the broker is lost later: nothing is lost meanwhile (the
+//! outbox keeps the events, the queue keeps the bus's), and a readiness probe failing would only
+//! take the watch list API out of service. An outage shows in `ai_events_outbox_pending` and
+//! `ai_broker_reconnects_total`, and in the log.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -36,7 +46,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use vigia_ai::live::{KeyframeOutcome, Observer, Stage};
-use vigia_events::{Event, EventData};
+use vigia_events::{Event, EventData, Publisher, PublisherStats};
 
 /// A camera is up when its last keyframe is younger than this.
 const UP_WITHIN: Duration = Duration::from_secs(10);
@@ -66,6 +76,70 @@ struct Inner {
     last_keyframe: Mutex<HashMap<String, Option<Instant>>>,
     models_loaded: AtomicBool,
     broker_connected: AtomicBool,
+    outbox: OutboxMetrics,
+}
+
+/// The event publisher's figures, read from it when scraped.
+#[derive(Default)]
+struct OutboxMetrics {
+    publisher: OnceLock<Publisher>,
+    pending: Gauge,
+    confirmed: Counter,
+    dropped: Family<Labels, Counter>,
+    reconnects: Counter,
+}
+
+impl OutboxMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "ai_events_outbox_pending",
+            "events in the durable outbox waiting for the broker's confirm",
+            self.pending.clone(),
+        );
+        r.register(
+            "ai_events_confirmed",
+            "events the broker confirmed",
+            self.confirmed.clone(),
+        );
+        r.register(
+            "ai_events_dropped",
+            "events dropped, by reason",
+            self.dropped.clone(),
+        );
+        r.register(
+            "ai_broker_reconnects",
+            "the publisher's broker connections lost or failed",
+            self.reconnects.clone(),
+        );
+    }
+
+    /// Brings the metrics up to the publisher's statistics.
+    fn update(&self) {
+        let Some(publisher) = self.publisher.get() else {
+            return;
+        };
+        let s: PublisherStats = publisher.stats();
+        self.pending
+            .set(i64::try_from(s.pending).unwrap_or(i64::MAX));
+        catch_up(&self.confirmed, s.confirmed);
+        catch_up(&self.reconnects, s.reconnects);
+        for (reason, total) in [
+            ("outbox_full", s.outbox_full),
+            ("intake_full", s.intake_full),
+        ] {
+            catch_up(
+                &self
+                    .dropped
+                    .get_or_create(&vec![("reason".into(), reason.into())]),
+                total,
+            );
+        }
+    }
+}
+
+/// Raises `counter` to `total` (a count kept elsewhere).
+fn catch_up(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }
 
 impl Metrics {
@@ -81,7 +155,9 @@ impl Metrics {
         let keyframes = Family::<Labels, Counter>::default();
         let camera_up = Family::<Labels, Gauge>::default();
         let watchlist_entries = Gauge::default();
+        let outbox = OutboxMetrics::default();
         let r = &mut registry;
+        outbox.register(r);
         r.register(
             "ai_lpr_detections",
             "lpr.detected events published",
@@ -142,8 +218,15 @@ impl Metrics {
                 last_keyframe: Mutex::new(HashMap::new()),
                 models_loaded: AtomicBool::new(false),
                 broker_connected: AtomicBool::new(false),
+                outbox,
             }),
         }
+    }
+
+    /// Reads the `ai_events_*` and `ai_broker_*` figures from `publisher` when scraped (the
+    /// first publisher given is kept).
+    pub(crate) fn watch_publisher(&self, publisher: Publisher) {
+        let _ = self.inner.outbox.publisher.set(publisher);
     }
 
     /// Counts an event published.
@@ -225,6 +308,7 @@ impl Metrics {
 
     /// The Prometheus text of the metrics now.
     pub(crate) fn render(&self) -> String {
+        self.inner.outbox.update();
         let now = Instant::now();
         if let Ok(last) = self.inner.last_keyframe.lock() {
             for (camera, at) in last.iter() {
@@ -350,5 +434,40 @@ mod tests {
         m.set_models_loaded();
         m.set_broker_connected();
         assert!(m.ready());
+    }
+
+    #[tokio::test]
+    async fn the_publishers_outbox_shows_while_the_broker_cannot_be_reached() {
+        let dir = std::env::temp_dir().join(format!("vigia-ai-metrics-{}", std::process::id()));
+        // Nothing listens on port 1: the event waits in the outbox, the connects fail.
+        let url = Some("amqp://guest:guest@127.0.0.1:1/%2f".to_owned());
+        let publisher = Publisher::start(vigia_events::PublisherConfig::new(url, &dir)).unwrap();
+        let m = Metrics::new();
+        assert!(m.render().contains("ai_events_outbox_pending 0\n"));
+        m.watch_publisher(publisher.clone());
+        let event = vigia_events::examples().remove(8);
+        publisher.publish_durable(event).await.unwrap();
+        let start = Instant::now();
+        let reconnects = |text: &str| -> u64 {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("ai_broker_reconnects_total "));
+            line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        while reconnects(&m.render()) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "{}", m.render());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let text = m.render();
+        for want in [
+            "ai_events_outbox_pending 1\n",
+            "ai_events_confirmed_total 0\n",
+            "ai_events_dropped_total{reason=\"outbox_full\"} 0\n",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+        drop(publisher);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -103,6 +103,8 @@ pub(crate) async fn replay(
         .env("VIGIA_AI_EXCHANGE", exchange)
         .env("VIGIA_AI_STATE_DIR", dir)
         .env_remove("VIGIA_AI_WATCHLIST")
+        // Warnings only: a line per event published would be 10,000 lines in the load test.
+        .env("RUST_LOG", "warn")
         .stdin(Stdio::piped());
     if let Some(w) = watchlist {
         cmd.env("VIGIA_AI_WATCHLIST", w);
