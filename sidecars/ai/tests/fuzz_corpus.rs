@@ -28,4 +28,8 @@ fn the_seeds_parse_as_what_they_are() {
     let line: vigia_ai::pipeline::OcrRead =
         serde_json::from_str(&text("replay-line")).expect("replay line");
     assert_eq!(line.frame, 17);
+    let boxed: vigia_ai::pipeline::OcrRead =
+        serde_json::from_str(&text("replay-line-box")).expect("replay line with a box");
+    let b = boxed.bounding_box.expect("boundingBox");
+    assert_eq!((b.x, b.y, b.width, b.height), (612, 418, 96, 31));
 }
