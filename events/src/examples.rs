@@ -84,6 +84,10 @@ pub fn examples() -> Vec<Event> {
             recording_hours: 9811.5,
             lpr_detections: 120_554,
             alerts: 37,
+            distinct_plates: Some(48_312),
+            lpr_detections_per_camera: Some(
+                [("cam-0042".to_owned(), 1_204), ("cam-0043".to_owned(), 877)].into(),
+            ),
         }),
     ];
     data.into_iter()

@@ -4,6 +4,8 @@
 //! removing, renaming or retyping a field makes a new version, carried in the envelope's
 //! `dataversion` extension. A consumer rejects versions it does not know (to the DLQ).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -537,6 +539,12 @@ pub struct AnalyticsDailyReport {
     pub lpr_detections: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// Distinct plates among the detections. Optional in v1: producers before it omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_plates: Option<u64>,
+    /// Detections per camera id (cameras without one are left out). Optional in v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lpr_detections_per_camera: Option<BTreeMap<String, u64>>,
 }
 
 /// The payload of an event, one variant per [`EventType`].

@@ -85,6 +85,8 @@ impl DayTally {
             recording_hours: self.recording_seconds / 3600.0,
             lpr_detections: self.detections,
             alerts: self.alerts,
+            distinct_plates: Some(self.plates.len() as u64),
+            lpr_detections_per_camera: Some(self.per_camera.clone()),
         }
     }
 
@@ -418,12 +420,14 @@ mod tests {
 
     #[test]
     fn payload_carries_the_tally() {
+        let plates = ["ABC1D23", "ABC1234"].map(|p| Plate::parse(p).unwrap());
         let tally = DayTally {
             detections: 10_000,
+            plates: plates.into(),
+            per_camera: [("a".to_owned(), 9_000), ("b".to_owned(), 1_000)].into(),
             alerts: 3,
             cameras_online: ["a", "b"].map(String::from).into(),
             recording_seconds: 5400.0,
-            ..DayTally::default()
         };
         let cnpj = Cnpj::parse("11222333000181").unwrap();
         let got = tally.payload("poa", cnpj.clone(), d("2026-12-02"));
@@ -435,6 +439,8 @@ mod tests {
             recording_hours: 1.5,
             lpr_detections: 10_000,
             alerts: 3,
+            distinct_plates: Some(2),
+            lpr_detections_per_camera: Some([("a".into(), 9_000), ("b".into(), 1_000)].into()),
         };
         assert_eq!(got, want);
     }

@@ -251,6 +251,11 @@ async fn bus_cameras_are_read_and_their_city_gets_its_daily_report() {
         (city.as_str(), local_date(shifted(now)))
     );
     assert_eq!((r.lpr_detections, r.alerts, r.cameras_online), (1, 0, 1));
+    assert_eq!(r.distinct_plates, Some(1));
+    assert_eq!(
+        r.lpr_detections_per_camera,
+        Some([(camera.clone(), 1)].into())
+    );
     assert_eq!(r.recording_hours, 2.0, "both halves");
 
     // The camera is deleted: no longer read.
