@@ -11,7 +11,9 @@
 //! that changed) scaled to a long side of at most 960 pixels and then by [`DET_SCALE`], turns
 //! the probability map into axis-aligned boxes (`ocr/det.rs`), crops each box from the full-size
 //! frame and recognises it at height 48 with greedy CTC decoding (`ocr/rec.rs`) and with
-//! decoding constrained to a plate's seven characters (`ocr/plate_ctc.rs`). The pre- and
+//! decoding constrained to a plate's seven characters (`ocr/plate_ctc.rs`). When no line is a
+//! plate, [`Ocr::read_region_deblurring_timed`] looks again at the faint boxes of the same
+//! detection, deblurred along the motion (`ocr/deblur.rs`). The pre- and
 //! post-processing are pure functions tested without the models; `tests/ocr.rs` runs the models
 //! on rendered plates. Unlike the rest of the crate this module reads the clock, only to report
 //! how long each stage took ([`OcrTimings`]).
@@ -21,6 +23,7 @@
 //! behind a mutex each (`ort` runs a session through `&mut`), so one `Ocr` shared by several
 //! cameras' tasks runs one frame at a time per stage.
 
+mod deblur;
 mod det;
 mod plate_ctc;
 mod rec;
@@ -347,18 +350,7 @@ impl Ocr {
         let started = Instant::now();
         let boxes = self.detect(frame, frame.clamp(region))?;
         let detected = Instant::now();
-        let mut reads = Vec::with_capacity(boxes.len());
-        for bbox in boxes.iter().filter(|b| could_be_a_line(b)) {
-            let (text, confidence, plate) = self.recognise(frame, *bbox)?;
-            if !text.trim().is_empty() {
-                reads.push(TextRead {
-                    text,
-                    confidence,
-                    bbox: *bbox,
-                    plate,
-                });
-            }
-        }
+        let reads = self.recognise_all(frame, &boxes, (0, 0))?;
         let timings = OcrTimings {
             det_ms: ms(detected - started),
             rec_ms: ms(detected.elapsed()),
@@ -367,11 +359,134 @@ impl Ocr {
         Ok((reads, timings))
     }
 
+    /// [`Ocr::read_region_timed`], then, when no line is a plate (`plate` gives a line's plate
+    /// confidence, None when it is not one), a second look at each faint, plate-shaped box of
+    /// the same detection ([`WEAK_PARAMS`]): its surroundings deblurred along the motion with
+    /// each of [`DEBLUR_LENGTHS`] (`ocr/deblur.rs`), detected and recognised again; the most
+    /// confident plate found is added to the lines. Its time counts as detection and
+    /// recognition.
+    pub fn read_region_deblurring_timed(
+        &self,
+        frame: &Frame<'_>,
+        region: BBox,
+        plate: impl Fn(&TextRead) -> Option<f32>,
+    ) -> Result<(Vec<TextRead>, OcrTimings), OcrError> {
+        let started = Instant::now();
+        let (boxes, weak) = self.detect_both(frame, frame.clamp(region))?;
+        let boxes: Vec<BBox> = boxes.into_iter().map(|b| b.0).collect();
+        let detected = Instant::now();
+        let mut reads = self.recognise_all(frame, &boxes, (0, 0))?;
+        let mut timings = OcrTimings {
+            det_ms: ms(detected - started),
+            rec_ms: ms(detected.elapsed()),
+            boxes: boxes.len(),
+        };
+        if reads.iter().any(|r| plate(r).is_some()) {
+            return Ok((reads, timings));
+        }
+        let mut best: Option<(f32, TextRead)> = None;
+        for crop in crops_around(frame, &weak) {
+            let Some((c, r)) = self.second_look(frame, crop, &plate, &mut timings)? else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(b, _)| c > *b) {
+                best = Some((c, r));
+            }
+        }
+        reads.extend(best.map(|(_, r)| r));
+        Ok((reads, timings))
+    }
+
+    /// The plate (and its confidence) in `crop` of `frame` deblurred: each of
+    /// [`DEBLUR_LENGTHS`] is tried and detected (cheap on a small crop); only the plate-shaped
+    /// box the detector is surest of, over all lengths, is recognised. Adds its time to
+    /// `timings`.
+    fn second_look(
+        &self,
+        frame: &Frame<'_>,
+        crop: BBox,
+        plate: &impl Fn(&TextRead) -> Option<f32>,
+        timings: &mut OcrTimings,
+    ) -> Result<Option<(f32, TextRead)>, OcrError> {
+        let started = Instant::now();
+        let mut sharpest: Option<(f32, deblur::Deblurred, BBox)> = None;
+        for &length in DEBLUR_LENGTHS {
+            let Some(d) = deblur::deblur(frame, crop, length) else {
+                continue;
+            };
+            let sharp = Frame::new(d.width, d.height, PixelFormat::Rgb, &d.rgb)?;
+            let found = self.detect_both(&sharp, sharp.full())?.0;
+            let Some((b, score)) = found
+                .into_iter()
+                .filter(|(b, _)| b.width() >= 2 * b.height() && could_be_a_line(b))
+                .max_by(|x, y| x.1.total_cmp(&y.1))
+            else {
+                continue;
+            };
+            if sharpest.as_ref().is_none_or(|(s, _, _)| score > *s) {
+                sharpest = Some((score, d, b));
+            }
+        }
+        let detected = Instant::now();
+        timings.det_ms += ms(detected - started);
+        let Some((_, d, b)) = sharpest else {
+            return Ok(None);
+        };
+        let sharp = Frame::new(d.width, d.height, PixelFormat::Rgb, &d.rgb)?;
+        let found = self.recognise_all(&sharp, &[b], (crop.x0, crop.y0))?;
+        timings.rec_ms += ms(detected.elapsed());
+        Ok(found.into_iter().find_map(|r| plate(&r).map(|c| (c, r))))
+    }
+
+    /// The lines of text in `boxes` of `frame` (those that could be a line), boxes moved by
+    /// (`dx`, `dy`).
+    fn recognise_all(
+        &self,
+        frame: &Frame<'_>,
+        boxes: &[BBox],
+        (dx, dy): (u32, u32),
+    ) -> Result<Vec<TextRead>, OcrError> {
+        let mut reads = Vec::with_capacity(boxes.len());
+        for bbox in boxes.iter().filter(|b| could_be_a_line(b)) {
+            let (text, confidence, plate) = self.recognise(frame, *bbox)?;
+            if !text.trim().is_empty() {
+                let bbox = BBox {
+                    x0: bbox.x0 + dx,
+                    y0: bbox.y0 + dy,
+                    x1: bbox.x1 + dx,
+                    y1: bbox.y1 + dy,
+                };
+                reads.push(TextRead {
+                    text,
+                    confidence,
+                    bbox,
+                    plate,
+                });
+            }
+        }
+        Ok(reads)
+    }
+
     /// Text boxes in `region` of `frame`, in frame pixels.
     fn detect(&self, frame: &Frame<'_>, region: BBox) -> Result<Vec<BBox>, OcrError> {
+        Ok(self
+            .detect_both(frame, region)?
+            .0
+            .into_iter()
+            .map(|b| b.0)
+            .collect())
+    }
+
+    /// Text boxes in `region` of `frame`, and the fainter boxes of the same probability map
+    /// ([`WEAK_PARAMS`]: where a blurred plate may be), both in frame pixels.
+    fn detect_both(
+        &self,
+        frame: &Frame<'_>,
+        region: BBox,
+    ) -> Result<(Vec<ScoredBox>, Vec<BBox>), OcrError> {
         let (rw, rh) = (region.width() as usize, region.height() as usize);
         if rw == 0 || rh == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let scale = (self.det_scale * DET_SQUEEZE, self.det_scale);
         let (w, h) = det::input_size(rw, rh, DET_LIMIT, scale);
@@ -388,22 +503,29 @@ impl Ocr {
             .map_err(run_error("detection output"))?;
         let (mh, mw) = match **shape {
             [.., mh, mw] => (mh as usize, mw as usize),
-            _ => return Ok(Vec::new()),
+            _ => return Ok((Vec::new(), Vec::new())),
         };
         let (sx, sy) = (rw as f64 / mw as f64, rh as f64 / mh as f64);
         let scale = |v: u32, s: f64, origin: u32, max: usize| {
             (origin as usize + (v as f64 * s).round() as usize).min(max) as u32
         };
-        Ok(det::find_boxes(prob, mw, mh, &self.params)
-            .into_iter()
-            .map(|b| BBox {
-                x0: scale(b.bbox.x0, sx, region.x0, frame.width),
-                y0: scale(b.bbox.y0, sy, region.y0, frame.height),
-                x1: scale(b.bbox.x1, sx, region.x0, frame.width),
-                y1: scale(b.bbox.y1, sy, region.y0, frame.height),
-            })
-            .filter(|b| b.width() > 0 && b.height() > 0)
-            .collect())
+        let to_frame = |params: &det::DbParams| -> Vec<ScoredBox> {
+            det::find_boxes(prob, mw, mh, params)
+                .into_iter()
+                .map(|b| {
+                    let bbox = BBox {
+                        x0: scale(b.bbox.x0, sx, region.x0, frame.width),
+                        y0: scale(b.bbox.y0, sy, region.y0, frame.height),
+                        x1: scale(b.bbox.x1, sx, region.x0, frame.width),
+                        y1: scale(b.bbox.y1, sy, region.y0, frame.height),
+                    };
+                    (bbox, b.score)
+                })
+                .filter(|(b, _)| b.width() > 0 && b.height() > 0)
+                .collect()
+        };
+        let weak = to_frame(&WEAK_PARAMS).into_iter().map(|b| b.0).collect();
+        Ok((to_frame(&self.params), weak))
     }
 
     /// The text in `bbox` of `frame`, its confidence, and the best plate it can spell.
@@ -439,6 +561,55 @@ impl Ocr {
         let (text, confidence) = rec::ctc_greedy(probs, steps, classes, &self.charset);
         let plate = plate_ctc::ctc_plate(probs, steps, classes, &self.plate_classes);
         Ok((text, confidence, plate))
+    }
+}
+
+/// A text box in frame pixels and the detector's mean probability over it.
+type ScoredBox = (BBox, f32);
+
+/// The faint boxes looked at again deblurred: a plate smeared by 10–14 px leaves a probability
+/// map too weak for [`det::DbParams::default`].
+const WEAK_PARAMS: det::DbParams = det::DbParams {
+    thresh: 0.1,
+    box_thresh: 0.15,
+    unclip_ratio: 1.6,
+    min_size: 2,
+};
+
+/// At most this many faint boxes are looked at again per picture.
+pub const MAX_CANDIDATES: usize = 3;
+
+/// The blur lengths tried, in pixels (720p, a car crossing in 3 s: 5–14 px).
+pub const DEBLUR_LENGTHS: &[usize] = &[8, 11, 14];
+
+/// Whether a faint box could be a blurred plate: wider than tall and at least half a line tall.
+fn could_be_a_plate(b: &BBox) -> bool {
+    b.height() >= MIN_LINE_HEIGHT / 2 && b.width() > b.height()
+}
+
+/// The parts of `frame` looked at again: around each of the first [`MAX_CANDIDATES`] faint,
+/// plate-shaped boxes whose centre is not in one already taken.
+fn crops_around(frame: &Frame<'_>, weak: &[BBox]) -> Vec<BBox> {
+    let mut crops: Vec<BBox> = Vec::new();
+    for b in weak.iter().filter(|b| could_be_a_plate(b)) {
+        let (cx, cy) = ((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2);
+        let taken = |c: &BBox| (c.x0..c.x1).contains(&cx) && (c.y0..c.y1).contains(&cy);
+        if crops.len() < MAX_CANDIDATES && !crops.iter().any(taken) {
+            crops.push(frame.clamp(around(b)));
+        }
+    }
+    crops
+}
+
+/// The part of the picture looked at again around a faint box: a line's height above and below,
+/// two to each side (the box may be part of the plate only).
+fn around(b: &BBox) -> BBox {
+    let h = b.height().max(MIN_LINE_HEIGHT);
+    BBox {
+        x0: b.x0.saturating_sub(2 * h + 16),
+        y0: b.y0.saturating_sub(h),
+        x1: b.x1.saturating_add(2 * h + 16),
+        y1: b.y1.saturating_add(h),
     }
 }
 
