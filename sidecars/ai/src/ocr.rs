@@ -347,8 +347,20 @@ impl Ocr {
         frame: &Frame<'_>,
         region: BBox,
     ) -> Result<(Vec<TextRead>, OcrTimings), OcrError> {
+        let (reads, timings, _) = self.first_look(frame, region)?;
+        Ok((reads, timings))
+    }
+
+    /// [`Ocr::read_region_timed`]'s lines and timings, and the faint boxes of the same
+    /// detection ([`WEAK_PARAMS`]) for a second look.
+    fn first_look(
+        &self,
+        frame: &Frame<'_>,
+        region: BBox,
+    ) -> Result<(Vec<TextRead>, OcrTimings, Vec<BBox>), OcrError> {
         let started = Instant::now();
-        let boxes = self.detect(frame, frame.clamp(region))?;
+        let (boxes, weak) = self.detect_both(frame, frame.clamp(region))?;
+        let boxes: Vec<BBox> = boxes.into_iter().map(|b| b.0).collect();
         let detected = Instant::now();
         let reads = self.recognise_all(frame, &boxes, (0, 0))?;
         let timings = OcrTimings {
@@ -356,7 +368,7 @@ impl Ocr {
             rec_ms: ms(detected.elapsed()),
             boxes: boxes.len(),
         };
-        Ok((reads, timings))
+        Ok((reads, timings, weak))
     }
 
     /// [`Ocr::read_region_timed`], then, when no line is a plate (`plate` gives a line's plate
@@ -371,16 +383,7 @@ impl Ocr {
         region: BBox,
         plate: impl Fn(&TextRead) -> Option<f32>,
     ) -> Result<(Vec<TextRead>, OcrTimings), OcrError> {
-        let started = Instant::now();
-        let (boxes, weak) = self.detect_both(frame, frame.clamp(region))?;
-        let boxes: Vec<BBox> = boxes.into_iter().map(|b| b.0).collect();
-        let detected = Instant::now();
-        let mut reads = self.recognise_all(frame, &boxes, (0, 0))?;
-        let mut timings = OcrTimings {
-            det_ms: ms(detected - started),
-            rec_ms: ms(detected.elapsed()),
-            boxes: boxes.len(),
-        };
+        let (mut reads, mut timings, weak) = self.first_look(frame, region)?;
         if reads.iter().any(|r| plate(r).is_some()) {
             return Ok((reads, timings));
         }
@@ -465,16 +468,6 @@ impl Ocr {
             }
         }
         Ok(reads)
-    }
-
-    /// Text boxes in `region` of `frame`, in frame pixels.
-    fn detect(&self, frame: &Frame<'_>, region: BBox) -> Result<Vec<BBox>, OcrError> {
-        Ok(self
-            .detect_both(frame, region)?
-            .0
-            .into_iter()
-            .map(|b| b.0)
-            .collect())
     }
 
     /// Text boxes in `region` of `frame`, and the fainter boxes of the same probability map
