@@ -27,6 +27,7 @@ usage:
     cargo build --release -j2 -p vigia -p vigia-loadgen --bin vigia --bin vigia-loadgen
     python3 benches/compare/compare.py [--quick] [--seconds 40] [--cameras 10,40,100]
         [--loadgen-cameras 100,500] [--rtsp-readers 500] [--hls-viewers 200] [--base 21000]
+        [--baseline path/to/older/vigia]   # before/after: that build instead of nginx-rtmp
 
 Installs nginx-light, libnginx-mod-rtmp, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins
 with apt-get when they are missing. Ports: BASE..BASE+999 (default 21000-21999), all on
@@ -196,7 +197,7 @@ class Ports:
 
 # --- servers -------------------------------------------------------------------------------
 
-def start_vigia(args, work, ports, name):
+def start_vigia(args, work, ports, name, binary=None):
     d = os.path.join(work, name)
     os.makedirs(d, exist_ok=True)
     p = ports
@@ -214,7 +215,7 @@ webrtcLocalUDPAddress: 127.0.0.1:{p.vigia_ice}
 paths:
   all_others:
 """)
-    proc = spawn([args.vigia, "vigia.yml"], open(os.path.join(d, "vigia.log"), "w"), cwd=d)
+    proc = spawn([binary or args.vigia, "vigia.yml"], open(os.path.join(d, "vigia.log"), "w"), cwd=d)
     wait_port(p.vigia_rtsp, proc, "vigia")
     return proc
 
@@ -291,15 +292,18 @@ def window(server, seconds, others=()):
 def ingest_ffmpeg(args, work, ports, mp4, kind, n, run):
     """N ffmpeg pushers -> Vigia (RTSP) or nginx-rtmp (RTMP), HLS on, no viewers."""
     name = f"ingest-{kind}-{n}-{run}"
-    server = start_vigia(args, work, ports, name) if kind == "vigia" else \
-        start_nginx(work, ports, name)
+    if kind == "nginx":
+        server = start_nginx(work, ports, name)
+    else:
+        server = start_vigia(args, work, ports, name,
+                             args.baseline if kind == "vigia-baseline" else None)
     pushers = []
     try:
         time.sleep(1)
         rss0 = rss_mib(tree(server.pid))
         log = open(os.path.join(work, name, "ffmpeg.log"), "w")
         for i in range(n):
-            if kind == "vigia":
+            if kind != "nginx":
                 out = ["-f", "rtsp", "-rtsp_transport", "tcp",
                        f"rtsp://127.0.0.1:{ports.vigia_rtsp}/cam{i}"]
             else:
@@ -450,20 +454,21 @@ def table(results, args):
     out = ["| measure | load | Vigia | peer | Vigia / peer | goal (issue 11) |",
            "|---|---|---|---|---|---|"]
     ing = results["ingest"]
+    peer, label = ("vigia-baseline", "baseline") if args.baseline else ("nginx", "nginx-rtmp")
     for n in sorted({r["cameras"] for r in ing}):
         v = [r for r in ing if r["cameras"] == n and r["server"] == "vigia" and r["pusher"] == "ffmpeg"]
-        g = [r for r in ing if r["cameras"] == n and r["server"] == "nginx"]
+        g = [r for r in ing if r["cameras"] == n and r["server"] == peer]
         lgv = [r for r in ing if r["cameras"] == n and r["pusher"] == "vigia-loadgen"]
         if v and g:
             vm, vs = runs(v, "cpu_s_per_stream_minute", ".4f")
             gm, gs = runs(g, "cpu_s_per_stream_minute", ".4f")
             out.append(f"| push ingest → HLS, no viewers: CPU-s per stream-minute | {n} cameras, "
-                       f"ffmpeg pushers | {vs} | nginx-rtmp {gs} | **{vm / gm:.2f}×** | "
+                       f"ffmpeg pushers | {vs} | {label} {gs} | **{vm / gm:.2f}×** | "
                        f"≤ 0.03 and ≤ 0.5× |")
             vm, vs = runs(v, "rss_per_camera_mib", ".2f")
             gm, gs = runs(g, "rss_per_camera_mib", ".2f")
             out.append(f"| RSS per camera, MiB (Vigia: HLS window in memory; nginx: .ts files "
-                       f"on disk) | {n} cameras | {vs} | nginx-rtmp {gs} | {vm / gm:.2f}× | ≤ 2.5 |")
+                       f"on disk) | {n} cameras | {vs} | {label} {gs} | {vm / gm:.2f}× | ≤ 2.5 |")
             _, vp = runs(v, "pushers_cpu_pct", ".0f")
             _, gp = runs(g, "pushers_cpu_pct", ".0f")
             _, vc = runs(v, "server_cpu_pct", ".1f")
@@ -537,6 +542,8 @@ def main():
     ap.add_argument("--base", type=int, default=21000, help="ports BASE..BASE+999")
     ap.add_argument("--vigia", default=os.path.join(ROOT, "target/release/vigia"))
     ap.add_argument("--loadgen", default=os.path.join(ROOT, "target/release/vigia-loadgen"))
+    ap.add_argument("--baseline", help="another vigia binary, measured instead of nginx-rtmp in the "
+                    "ffmpeg ingest runs (A B B A): before/after figures of a change")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, reports)")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
@@ -564,7 +571,8 @@ def main():
     try:
         clip, mp4 = make_clip(work)
         for n in ints(args.cameras):
-            for run, kind in enumerate(("vigia", "nginx", "nginx", "vigia")):  # A B B A
+            peer = "vigia-baseline" if args.baseline else "nginx"
+            for run, kind in enumerate(("vigia", peer, peer, "vigia")):  # A B B A
                 r = ingest_ffmpeg(args, work, ports, mp4, kind, n, run)
                 results["ingest"].append(r)
                 log(r)

@@ -139,6 +139,21 @@ impl<T> Hub<T> {
         self.wake.notify_waiters();
     }
 
+    /// Empties the ring: nothing published so far is read by anyone any more. Cursors behind
+    /// the next item get [`Next::Lagged`] and continue with it. For a writer that stops feeding
+    /// a hub nobody reads and starts it again later, so stale items neither pin memory nor reach
+    /// a later reader.
+    pub fn clear(&self) {
+        let mut ring = self.lock();
+        ring.slots.clear();
+        ring.head_seq = ring.next_seq;
+    }
+
+    /// Cursors currently alive: whether anyone reads the hub.
+    pub fn readers(&self) -> usize {
+        self.readers.load(Ordering::Relaxed)
+    }
+
     /// Whether [`Hub::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
@@ -149,7 +164,7 @@ impl<T> Hub<T> {
         let ring = self.lock();
         HubStats {
             published: ring.next_seq,
-            readers: self.readers.load(Ordering::Relaxed),
+            readers: self.readers(),
             lagged_items: ring.lagged_items,
             lag_events: ring.lag_events,
             ring_len: ring.slots.len(),
@@ -435,6 +450,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn clear_drops_everything_published_and_lags_readers_behind() {
+        let hub = Hub::new(4, 16);
+        feed(&hub, "KppKp");
+        let mut behind = hub.subscribe();
+        assert_eq!(drain(&mut behind), ["3", "4"]);
+        let mut old = Hub::subscribe(&hub);
+        old.pos = 0;
+        hub.clear();
+        hub.check_invariants();
+        assert_eq!(hub.stats().ring_len, 0);
+        assert_eq!(hub.readers(), 2);
+        // A new reader starts at the next item, not at the cleared join point.
+        let mut fresh = hub.subscribe();
+        feed(&hub, "pK");
+        assert_eq!(drain(&mut fresh), ["5", "6"]);
+        assert_eq!(drain(&mut behind), ["5", "6"]);
+        assert_eq!(drain(&mut old), ["L6", "6"]);
+        drop(fresh);
+        assert_eq!(hub.readers(), 2);
     }
 
     #[test]

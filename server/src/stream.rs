@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use vigia_media::hub::Hub;
+use vigia_media::hub::{Cursor, Hub, Next};
 use vigia_media::{AccessUnit, MediaKind, Timestamp, Track};
 use vigia_protocol::payload::{self, OutPacket, Packetizer, PacketizerConfig};
 use vigia_protocol::sdp::payload_type_for;
@@ -92,6 +92,9 @@ pub(crate) struct StreamCounters {
 struct Writer {
     packetizers: Vec<Box<dyn Packetizer>>,
     timeline: Timeline,
+    /// Whether units are packetized into the RTP hub as they come. Only while it has readers:
+    /// a camera nobody reads over RTSP costs neither the packetizing nor the packets' memory.
+    rtp_live: bool,
 }
 
 impl PathStream {
@@ -129,6 +132,7 @@ impl PathStream {
             writer: Mutex::new(Writer {
                 packetizers,
                 timeline: Timeline::default(),
+                rtp_live: false,
             }),
             resumes: Mutex::new(VecDeque::new()),
             has_video,
@@ -153,9 +157,27 @@ impl PathStream {
         &self.units
     }
 
-    /// The hub of RTP packets (for RTSP readers).
+    /// The hub of RTP packets, for its counters. Readers subscribe with [`Self::subscribe_rtp`].
     pub(crate) fn rtp(&self) -> &Arc<Hub<RtpBatch>> {
         &self.rtp
+    }
+
+    /// A reader of the stream's RTP packets (RTSP readers, multicast), starting at the last
+    /// keyframe. The packets are made only while someone reads them: the first reader has the
+    /// units from the last keyframe packetized now, and units are packetized as they come until
+    /// the last reader has gone.
+    pub(crate) fn subscribe_rtp(&self) -> Cursor<RtpBatch> {
+        let mut writer = lock(&self.writer);
+        if !writer.rtp_live {
+            writer.rtp_live = true;
+            self.rtp.clear();
+            let mut units = self.units.subscribe();
+            while let Next::Item(unit) = units.try_next() {
+                let wallclock_us = writer.timeline.rtp_wallclock_us(&unit);
+                self.packetize(&mut writer, &unit, wallclock_us);
+            }
+        }
+        self.rtp.subscribe()
     }
 
     /// Per track, the SSRC and clock rate of the packets in [`Self::rtp`].
@@ -217,30 +239,20 @@ impl PathStream {
         &self.counters
     }
 
-    /// Publishes one access unit: into the unit hub, and packetized once into the RTP hub.
-    /// Never waits for a reader.
+    /// Publishes one access unit: into the unit hub, and packetized once into the RTP hub
+    /// while it has readers. Never waits for a reader.
     pub(crate) fn publish(&self, mut unit: AccessUnit) {
         let Some(track) = self.tracks.get(unit.track) else {
             return;
         };
         self.count(track, &unit);
-        let join = unit.keyframe && (track.kind() == MediaKind::Video || !self.has_video);
         let mut writer = lock(&self.writer);
         let resumed = writer.timeline.is_resuming();
         let wallclock_us = writer.timeline.apply(&mut unit, unix_micros());
-        let mut packets = Vec::new();
-        if let Some(packetizer) = writer.packetizers.get_mut(unit.track)
-            && let Err(e) = packetizer.packetize(&unit, &mut packets)
-        {
-            tracing::warn!(path = %self.path, track = unit.track, "can't packetize unit: {e}");
-        }
-        drop(writer);
-        let batch = RtpBatch {
-            track: unit.track,
-            packets,
-            wallclock_us,
-        };
-        let seq = self.units.publish(Arc::new(unit), join);
+        let unit = Arc::new(unit);
+        let seq = self
+            .units
+            .publish(Arc::clone(&unit), self.is_join_point(&unit));
         if resumed {
             let mut resumes = lock(&self.resumes);
             if resumes.len() >= RESUMES_KEPT {
@@ -248,8 +260,42 @@ impl PathStream {
             }
             resumes.push_back(seq);
         }
-        if !batch.packets.is_empty() {
-            self.rtp.publish(Arc::new(batch), join);
+        if writer.rtp_live && self.rtp.readers() == 0 {
+            // The last RTSP reader left: stop packetizing, and free the packets.
+            writer.rtp_live = false;
+            self.rtp.clear();
+        }
+        if writer.rtp_live {
+            self.packetize(&mut writer, &unit, wallclock_us);
+        }
+    }
+
+    /// Whether a new reader may start at `unit`: a video keyframe, or any keyframe of a stream
+    /// without video.
+    fn is_join_point(&self, unit: &AccessUnit) -> bool {
+        let video = self
+            .tracks
+            .get(unit.track)
+            .is_some_and(|t| t.kind() == MediaKind::Video);
+        unit.keyframe && (video || !self.has_video)
+    }
+
+    /// Packetizes `unit` (on the stream's timeline, RTP time mapped to `wallclock_us`) into the
+    /// RTP hub. Called with the writer locked, so units go in in order.
+    fn packetize(&self, writer: &mut Writer, unit: &AccessUnit, wallclock_us: i64) {
+        let mut packets = Vec::new();
+        if let Some(packetizer) = writer.packetizers.get_mut(unit.track)
+            && let Err(e) = packetizer.packetize(unit, &mut packets)
+        {
+            tracing::warn!(path = %self.path, track = unit.track, "can't packetize unit: {e}");
+        }
+        if !packets.is_empty() {
+            let batch = RtpBatch {
+                track: unit.track,
+                packets,
+                wallclock_us,
+            };
+            self.rtp.publish(Arc::new(batch), self.is_join_point(unit));
         }
     }
 }
@@ -317,7 +363,13 @@ impl Timeline {
             .get_or_insert_with(|| unit.wallclock_us.unwrap_or(arrival_us) - pts_us);
         unit.wallclock_us.get_or_insert(pts_us + offset);
         self.note(unit.track, pts_us, dts_us);
-        pts_us + offset
+        self.rtp_wallclock_us(unit)
+    }
+
+    /// The wall-clock time RTP maps a unit already on the timeline to: its PTS plus the
+    /// stream's one wall offset (the unit's own `wallclock_us` may differ, see the rule above).
+    fn rtp_wallclock_us(&self, unit: &AccessUnit) -> i64 {
+        unit.pts.as_micros() + self.wall_offset_us.unwrap_or(0)
     }
 
     /// Steps 1 to 3 of the rule above: the shift for the new source, from its first unit.
@@ -358,8 +410,7 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use vigia_media::hub::Next;
-    use vigia_media::model::G711Params;
+    use vigia_media::model::{G711Params, VideoParams};
     use vigia_media::{CodecParams, Track};
 
     use super::*;
@@ -475,13 +526,82 @@ mod tests {
         unit
     }
 
+    fn video_stream() -> Arc<PathStream> {
+        let h264 = CodecParams::H264(VideoParams::default());
+        PathStream::new(
+            "cam",
+            vec![Track {
+                codec: h264,
+                clock_rate: 90_000,
+            }],
+        )
+    }
+
+    /// Frame `n` of a 25 fps video with a keyframe every `gop` frames: one 3000-byte slice, so
+    /// it takes three RTP packets.
+    fn video_unit(n: i64, gop: i64) -> AccessUnit {
+        let nal = [if n % gop == 0 { 0x65 } else { 0x41 }; 3000];
+        let pts = Timestamp::new(n * 3600, 90_000);
+        let mut unit = AccessUnit::new(0, pts, n % gop == 0, vec![Bytes::copy_from_slice(&nal)]);
+        unit.wallclock_us = Some(1_700_000_000_000_000 + n * 40_000);
+        unit
+    }
+
+    /// The RTP timestamps of the batches a cursor has, one per unit, as frame numbers.
+    fn frames_read(cursor: &mut Cursor<RtpBatch>) -> Vec<i64> {
+        let mut frames = Vec::new();
+        while let Next::Item(batch) = cursor.try_next() {
+            assert_eq!(
+                batch.packets.len(),
+                3,
+                "a 3000-byte slice in 1400-byte packets"
+            );
+            frames.push((batch.wallclock_us - 1_700_000_000_000_000) / 40_000);
+        }
+        frames
+    }
+
+    /// RTP packets are made only while an RTSP reader wants them: none for a stream nobody
+    /// reads, the last GOP for the first reader, then every unit, and nothing stale for a reader
+    /// who comes after everyone left.
+    #[test]
+    fn rtp_packets_are_made_only_while_someone_reads_them() {
+        let stream = video_stream();
+        for n in 0..12 {
+            stream.publish(video_unit(n, 5));
+        }
+        let unread = stream.rtp().stats();
+        assert_eq!((unread.published, unread.ring_len), (0, 0));
+
+        let mut first = stream.subscribe_rtp();
+        assert_eq!(frames_read(&mut first), [10, 11], "from the last keyframe");
+        let mut second = stream.subscribe_rtp();
+        stream.publish(video_unit(12, 5));
+        assert_eq!(frames_read(&mut first), [12]);
+        assert_eq!(frames_read(&mut second), [10, 11, 12]);
+
+        drop((first, second));
+        for n in 13..17 {
+            stream.publish(video_unit(n, 5));
+        }
+        let left = stream.rtp().stats();
+        assert_eq!(
+            (left.published, left.ring_len),
+            (3, 0),
+            "none made or kept after"
+        );
+
+        let mut later = stream.subscribe_rtp();
+        assert_eq!(frames_read(&mut later), [15, 16]);
+    }
+
     /// What a recorder reading the hub sees across a reconnect: the gap as a DTS jump, a wall
     /// clock on every unit, the first unit after it named, and RTP times that map without a jump.
     #[test]
     fn readers_see_the_outage_as_a_gap() {
         let stream = audio_stream();
         let mut units = stream.units().subscribe();
-        let mut rtp = stream.rtp().subscribe();
+        let mut rtp = stream.subscribe_rtp();
         let t0 = 1_700_000_000_000_000;
         stream.publish(audio_unit(0, t0));
         stream.publish(audio_unit(20, t0 + 20_000));

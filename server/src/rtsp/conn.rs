@@ -165,25 +165,38 @@ impl Connection {
     }
 
     /// The read loop; returns why the connection ended.
+    ///
+    /// Media frames are the hot path (a publisher's every packet): they are handled without an
+    /// allocation or a timer change. The deadline timer is set again only after a request or
+    /// when it fires, since frames only ever move deadlines later; [`Self::on_deadline`]
+    /// checks what is really due and the timer is set again from there.
     async fn serve(
         &mut self,
         mut socket: impl AsyncRead + Unpin,
         mut writer: tokio::task::JoinHandle<WriterEnd>,
     ) -> String {
         let mut buf = BytesMut::with_capacity(FIRST_READ_BUFFER);
+        let deadline = tokio::time::sleep_until(self.next_deadline().into());
+        tokio::pin!(deadline);
+        let entry = Arc::clone(&self.entry);
+        let api_kick = entry.kicked();
+        tokio::pin!(api_kick);
         loop {
-            let deadline = self.next_deadline();
             tokio::select! {
                 read = read_more(&mut socket, &mut buf) => match read {
                     Ok(0) => return "closed by the client".into(),
                     Ok(n) => {
                         self.entry.count_inbound(n);
+                        if !self.take_media(&mut buf) {
+                            continue;
+                        }
                         // Boxed: handling requests (authentication, path lookups, hooks) is a
                         // large future, which inline would make every idle connection's task
                         // as large (issue 13: memory per idle connection).
                         if let Err(reason) = Box::pin(self.process(&mut buf)).await {
                             return reason;
                         }
+                        deadline.as_mut().reset(self.next_deadline().into());
                     }
                     Err(e) => return format!("read error: {e}"),
                 },
@@ -200,16 +213,17 @@ impl Connection {
                     tracing::info!("closing publisher: another publisher took over the path");
                     return "replaced by another publisher".into();
                 }
-                _ = self.entry.kicked() => {
+                _ = &mut api_kick => {
                     tracing::info!("closing connection: session kicked through the API");
                     // The writer holds the socket's other half: stop it, or it keeps playing.
                     writer.abort();
                     return "kicked".into();
                 }
-                _ = tokio::time::sleep_until(deadline.into()) => {
+                _ = &mut deadline => {
                     if let Some(reason) = self.on_deadline() {
                         return reason;
                     }
+                    deadline.as_mut().reset(self.next_deadline().into());
                 }
             }
         }
@@ -294,15 +308,12 @@ impl Connection {
         }
     }
 
-    /// Handles every complete item in `buf`.
-    async fn process(&mut self, buf: &mut BytesMut) -> Result<(), String> {
+    /// Handles the complete media frames (and stray responses) at the front of `buf`; returns
+    /// whether something else follows: a request or bytes that are not RTSP, for
+    /// [`Self::process`].
+    fn take_media(&mut self, buf: &mut BytesMut) -> bool {
         loop {
             match parse(buf) {
-                Ok(Parsed::Request(request, consumed)) => {
-                    buf.advance(consumed);
-                    self.on_request(request).await?;
-                    self.last_item = Instant::now();
-                }
                 Ok(Parsed::Interleaved {
                     channel,
                     payload,
@@ -312,6 +323,24 @@ impl Connection {
                     self.on_interleaved(channel, frame);
                 }
                 Ok(Parsed::Response(_, consumed)) => buf.advance(consumed),
+                Err(ParseError::Incomplete) => return false,
+                Ok(Parsed::Request(..)) | Err(ParseError::Invalid { .. }) => return true,
+            }
+        }
+    }
+
+    /// Handles every complete item in `buf`.
+    async fn process(&mut self, buf: &mut BytesMut) -> Result<(), String> {
+        loop {
+            match parse(buf) {
+                Ok(Parsed::Request(request, consumed)) => {
+                    buf.advance(consumed);
+                    self.on_request(request).await?;
+                    self.last_item = Instant::now();
+                }
+                Ok(Parsed::Interleaved { .. } | Parsed::Response(..)) => {
+                    self.take_media(buf);
+                }
                 Err(ParseError::Incomplete) => return Ok(()),
                 Err(e @ ParseError::Invalid { .. }) => {
                     tracing::warn!("closing connection: {e}");
@@ -531,7 +560,7 @@ impl Connection {
                 *slot = Some(target);
             }
         }
-        let mut cursor = reading.stream.rtp().subscribe();
+        let mut cursor = reading.stream.subscribe_rtp();
         let (pending, first) = prefetch(&mut cursor, targets.len());
         let start_us = pending.first().map_or(0, |b| b.wallclock_us);
         let sources = reading.stream.rtp_sources();

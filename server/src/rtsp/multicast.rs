@@ -156,7 +156,7 @@ async fn send_loop(stream: Arc<PathStream>, targets: Vec<GroupTarget>) {
             return;
         }
     };
-    let mut cursor = stream.rtp().subscribe();
+    let mut cursor = stream.subscribe_rtp();
     let mut reports = SenderReports::new(stream.rtp_sources());
     drop(stream);
     loop {
