@@ -54,6 +54,28 @@ pub(crate) struct RtpBatch {
     pub(crate) wallclock_us: i64,
 }
 
+/// A reader fed every unit by the publishing task itself, under the stream's writer lock,
+/// instead of reading [`PathStream::units`] from a task of its own: one task wake-up less per
+/// unit (the HLS muxer). Its work must be short and must never wait.
+pub(crate) trait UnitSink: Send + Sync {
+    /// Unit number `seq` of the unit hub; `resumed`: the first unit after a source reconnect.
+    fn take(&self, seq: u64, unit: &Arc<AccessUnit>, resumed: bool);
+}
+
+/// Keeps a [`UnitSink`] attached to its stream; dropping it detaches the sink.
+pub(crate) struct Attached {
+    stream: Arc<PathStream>,
+    id: u64,
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        lock(&self.stream.writer)
+            .sinks
+            .retain(|(id, _)| *id != self.id);
+    }
+}
+
 /// How one track's RTP packets are sent: the numbers its sender reports carry.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RtpSource {
@@ -69,6 +91,8 @@ pub(crate) struct PathStream {
     tracks: Vec<Track>,
     units: Arc<Hub<AccessUnit>>,
     rtp: Arc<Hub<RtpBatch>>,
+    /// Woken when the stream closes, for attached sinks' owners.
+    closed: tokio::sync::Notify,
     rtp_sources: Vec<RtpSource>,
     writer: Mutex<Writer>,
     /// Unit hub sequence numbers of the first unit after the last few reconnects.
@@ -95,6 +119,10 @@ struct Writer {
     /// Whether units are packetized into the RTP hub as they come. Only while it has readers:
     /// a camera nobody reads over RTSP costs neither the packetizing nor the packets' memory.
     rtp_live: bool,
+    /// Sinks fed every unit, by attachment number.
+    sinks: Vec<(u64, Arc<dyn UnitSink>)>,
+    /// The number of the next attachment.
+    next_sink: u64,
 }
 
 impl PathStream {
@@ -128,11 +156,14 @@ impl PathStream {
             tracks,
             units: Hub::new(RING_MIN, RING_MAX),
             rtp: Hub::new(RING_MIN, RING_MAX),
+            closed: tokio::sync::Notify::new(),
             rtp_sources,
             writer: Mutex::new(Writer {
                 packetizers,
                 timeline: Timeline::default(),
                 rtp_live: false,
+                sinks: Vec::new(),
+                next_sink: 0,
             }),
             resumes: Mutex::new(VecDeque::new()),
             has_video,
@@ -171,13 +202,49 @@ impl PathStream {
         if !writer.rtp_live {
             writer.rtp_live = true;
             self.rtp.clear();
-            let mut units = self.units.subscribe();
-            while let Next::Item(unit) = units.try_next() {
+            self.for_each_unit_since_keyframe(|_, unit| {
                 let wallclock_us = writer.timeline.rtp_wallclock_us(&unit);
                 self.packetize(&mut writer, &unit, wallclock_us);
-            }
+            });
         }
         self.rtp.subscribe()
+    }
+
+    /// Feeds `sink` every unit from the last keyframe in the ring on, then every unit as it is
+    /// published, until the returned guard drops.
+    pub(crate) fn attach(self: &Arc<Self>, sink: Arc<dyn UnitSink>) -> Attached {
+        let mut writer = lock(&self.writer);
+        self.for_each_unit_since_keyframe(|seq, unit| {
+            sink.take(seq, &unit, self.resumes_at(seq));
+        });
+        let id = writer.next_sink;
+        writer.next_sink += 1;
+        writer.sinks.push((id, sink));
+        Attached {
+            stream: Arc::clone(self),
+            id,
+        }
+    }
+
+    /// Calls `each` with the number and unit of every unit in the ring from the last keyframe
+    /// on. Called with the writer locked, so that no unit is published meanwhile.
+    fn for_each_unit_since_keyframe(&self, mut each: impl FnMut(u64, Arc<AccessUnit>)) {
+        let mut units = self.units.subscribe();
+        while let Next::Item(unit) = units.try_next() {
+            each(units.position() - 1, unit);
+        }
+    }
+
+    /// Resolves once the stream has closed.
+    pub(crate) async fn closed(&self) {
+        loop {
+            // Registered before the check: a close between the two still wakes it.
+            let notified = self.closed.notified();
+            if self.units.is_closed() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Per track, the SSRC and clock rate of the packets in [`Self::rtp`].
@@ -222,6 +289,7 @@ impl PathStream {
     pub(crate) fn close(&self) {
         self.units.close();
         self.rtp.close();
+        self.closed.notify_waiters();
     }
 
     fn count(&self, track: &Track, unit: &AccessUnit) {
@@ -259,6 +327,9 @@ impl PathStream {
                 resumes.pop_front();
             }
             resumes.push_back(seq);
+        }
+        for (_, sink) in &writer.sinks {
+            sink.take(seq, &unit, resumed);
         }
         if writer.rtp_live && self.rtp.readers() == 0 {
             // The last RTSP reader left: stop packetizing, and free the packets.

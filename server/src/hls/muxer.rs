@@ -1,5 +1,6 @@
-//! One HLS muxer per path: fed from the path's unit hub in its own task, shared by every viewer,
-//! closed after `hlsMuxerCloseAfter` without requests (unless `hlsAlwaysRemux`).
+//! One HLS muxer per path: fed every unit by the publishing task itself (a [`UnitSink`]: no task
+//! wakes up per unit), shared by every viewer, closed after `hlsMuxerCloseAfter` without requests
+//! (unless `hlsAlwaysRemux`).
 //!
 //! A source reconnect ([`PathStream::resumes_at`]) ends the segment in progress and starts the
 //! next one, at the next keyframe, after an `EXT-X-DISCONTINUITY` with the new unit's
@@ -12,12 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use vigia_media::hub::Next;
 use vigia_protocol::hls::{Fmp4PartMuxer, HlsConfig, HlsMuxer, HlsVariant as MuxerVariant};
 
 use crate::config::{HlsConf, HlsVariant};
 use crate::paths::{Path, ReaderGuard, lock};
-use crate::stream::PathStream;
+use crate::stream::{PathStream, UnitSink};
 
 /// How often an idle muxer checks whether it should close.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
@@ -36,8 +36,6 @@ pub(crate) struct Muxer {
     waiting: AtomicUsize,
     /// Bytes of playlists and media answered to viewers.
     bytes_sent: AtomicU64,
-    /// Access units the muxer lost by falling behind its stream.
-    units_discarded: AtomicU64,
     /// When the muxer was created.
     pub(crate) created: chrono::DateTime<chrono::Utc>,
 }
@@ -67,7 +65,6 @@ impl Muxer {
             last_request: Mutex::new(Instant::now()),
             waiting: AtomicUsize::new(0),
             bytes_sent: AtomicU64::new(0),
-            units_discarded: AtomicU64::new(0),
             created: chrono::Utc::now(),
         })
     }
@@ -87,17 +84,7 @@ impl Muxer {
         self.bytes_sent.load(Ordering::Relaxed)
     }
 
-    /// Access units the muxer lost so far by falling behind its stream.
-    pub(crate) fn units_discarded(&self) -> u64 {
-        self.units_discarded.load(Ordering::Relaxed)
-    }
-
     /// Counts `skipped` units lost by falling behind (logged, counted for the metrics).
-    fn lagged(&self, skipped: u64) {
-        self.units_discarded.fetch_add(skipped, Ordering::Relaxed);
-        tracing::warn!(path = %self.path, "[HLS] muxer skipped {skipped} units");
-    }
-
     /// The wall-clock time of the last viewer request (creation counts as one).
     pub(crate) fn last_request(&self) -> chrono::DateTime<chrono::Utc> {
         let idle = chrono::Duration::from_std(self.idle_for()).unwrap_or_default();
@@ -119,17 +106,6 @@ impl Muxer {
         WaitGuard(self)
     }
 
-    /// Pushes unit number `seq` of `stream`'s hub, after a discontinuity if a source reconnect
-    /// happened just before it.
-    fn take(&self, stream: &PathStream, seq: u64, unit: Arc<vigia_media::AccessUnit>) {
-        if stream.resumes_at(seq) {
-            let mut state = lock(&self.state);
-            let tracks = state.tracks().to_vec();
-            state.reset(tracks);
-        }
-        self.push_unit(unit);
-    }
-
     fn push_unit(&self, unit: Arc<vigia_media::AccessUnit>) {
         let mut state = lock(&self.state);
         let oversized = state.oversized_segments();
@@ -148,6 +124,18 @@ impl Muxer {
             *current = version;
             changed
         });
+    }
+}
+
+impl UnitSink for Muxer {
+    /// Pushes the unit, after a discontinuity if a source reconnect happened just before it.
+    fn take(&self, _seq: u64, unit: &Arc<vigia_media::AccessUnit>, resumed: bool) {
+        if resumed {
+            let mut state = lock(&self.state);
+            let tracks = state.tracks().to_vec();
+            state.reset(tracks);
+        }
+        self.push_unit(Arc::clone(unit));
     }
 }
 
@@ -176,20 +164,20 @@ pub(crate) async fn feed(
     tracing::info!(path = %muxer.path, "[HLS] muxer closed");
 }
 
-/// Pushes units until the stream ends (`true`) or the muxer idles out (`false`).
-async fn follow(muxer: &Muxer, stream: &PathStream, close_after: Option<Duration>) -> bool {
-    let mut cursor = stream.units().subscribe();
-    // One timer for the whole loop: a sleep made anew at each unit would never fire while the
-    // stream flows, and the muxer would never idle out.
+/// Has the stream feed the muxer until the stream ends (`true`) or the muxer idles out
+/// (`false`).
+async fn follow(
+    muxer: &Arc<Muxer>,
+    stream: &Arc<PathStream>,
+    close_after: Option<Duration>,
+) -> bool {
+    let _attached = stream.attach(Arc::clone(muxer) as Arc<dyn UnitSink>);
     let mut idle_check = tokio::time::interval(IDLE_CHECK);
+    let closed = stream.closed();
+    tokio::pin!(closed);
     loop {
         tokio::select! {
-            next = cursor.next() => match next {
-                Next::Item(unit) => muxer.take(stream, cursor.position() - 1, unit),
-                Next::Lagged { skipped } => muxer.lagged(skipped),
-                Next::Closed => return true,
-                Next::Pending => {}
-            },
+            _ = &mut closed => return true,
             _ = idle_check.tick() => {
                 if close_after.is_some_and(|limit| muxer.idle_for() >= limit) {
                     return false;
@@ -245,21 +233,12 @@ mod tests {
     const T0: i64 = 1_704_067_200_000_000;
 
     /// Plays `seconds` of the synthetic clip from its start into `stream`, dated from
-    /// `start_us`, feeding `muxer` as its task would.
-    fn play(
-        stream: &PathStream,
-        muxer: &Muxer,
-        cursor: &mut vigia_media::hub::Cursor<vigia_media::AccessUnit>,
-        start_us: i64,
-        seconds: i64,
-    ) {
+    /// `start_us`: the muxers attached to it are fed as they are live.
+    fn play(stream: &PathStream, start_us: i64, seconds: i64) {
         let mut player = Player::new(synthetic::builtin_360p());
         while player.next_due_us() < seconds * 1_000_000 {
             let at = start_us + player.next_due_us();
             stream.publish(player.next_unit(at));
-            while let Next::Item(unit) = cursor.try_next() {
-                muxer.take(stream, cursor.position() - 1, unit);
-            }
         }
     }
 
@@ -273,11 +252,11 @@ mod tests {
             let clip = synthetic::builtin_360p();
             let stream = PathStream::new("cam", clip.tracks().to_vec());
             let muxer = Muxer::new("cam", &stream, &HlsConf::default());
-            let mut cursor = stream.units().subscribe();
-            play(&stream, &muxer, &mut cursor, T0, 4);
+            let _attached = stream.attach(muxer.clone());
+            play(&stream, T0, 4);
             stream.resume();
             let back_us = T0 + 4_000_000 + gap_ms * 1000;
-            play(&stream, &muxer, &mut cursor, back_us, 4);
+            play(&stream, back_us, 4);
             let text = match lock(&muxer.state).media_playlist(&Default::default()) {
                 PlaylistAnswer::Ready(text) => text,
                 other => panic!("gap {gap_ms} ms: {other:?}"),
