@@ -666,6 +666,38 @@ mod tests {
         assert_eq!(frames_read(&mut later), [15, 16]);
     }
 
+    /// A sink that notes what it is fed: unit numbers and whether each came after a reconnect.
+    #[derive(Default)]
+    struct Noted(Mutex<Vec<(u64, bool)>>);
+
+    impl UnitSink for Noted {
+        fn take(&self, seq: u64, _unit: &Arc<AccessUnit>, resumed: bool) {
+            lock(&self.0).push((seq, resumed));
+        }
+    }
+
+    /// An attached sink gets the ring from its last keyframe, then every unit with reconnects
+    /// marked, and nothing once its guard is dropped.
+    #[test]
+    fn an_attached_sink_is_fed_from_the_last_keyframe_until_detached() {
+        let stream = video_stream();
+        for n in 0..12 {
+            stream.publish(video_unit(n, 5));
+        }
+        let noted = Arc::new(Noted::default());
+        let attached = stream.attach(noted.clone());
+        assert_eq!(*lock(&noted.0), [(10, false), (11, false)]);
+        stream.publish(video_unit(12, 5));
+        stream.resume();
+        stream.publish(video_unit(0, 5));
+        drop(attached);
+        stream.publish(video_unit(1, 5));
+        assert_eq!(
+            *lock(&noted.0),
+            [(10, false), (11, false), (12, false), (13, true)]
+        );
+    }
+
     /// What a recorder reading the hub sees across a reconnect: the gap as a DTS jump, a wall
     /// clock on every unit, the first unit after it named, and RTP times that map without a jump.
     #[test]
