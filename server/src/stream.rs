@@ -200,8 +200,8 @@ impl PathStream {
     pub(crate) fn subscribe_rtp(&self) -> Cursor<RtpBatch> {
         let mut writer = lock(&self.writer);
         if !writer.rtp_live {
+            // The hub is empty: it was cleared when the last reader left (or never fed).
             writer.rtp_live = true;
-            self.rtp.clear();
             self.for_each_unit_since_keyframe(|_, unit| {
                 let wallclock_us = writer.timeline.rtp_wallclock_us(&unit);
                 self.packetize(&mut writer, &unit, wallclock_us);

@@ -84,7 +84,6 @@ impl Muxer {
         self.bytes_sent.load(Ordering::Relaxed)
     }
 
-    /// Counts `skipped` units lost by falling behind (logged, counted for the metrics).
     /// The wall-clock time of the last viewer request (creation counts as one).
     pub(crate) fn last_request(&self) -> chrono::DateTime<chrono::Utc> {
         let idle = chrono::Duration::from_std(self.idle_for()).unwrap_or_default();
