@@ -10,6 +10,7 @@ pub mod hls;
 pub mod payload;
 pub mod rtcp;
 pub mod rtp;
+pub mod rtp_session;
 pub mod rtsp;
 pub mod sdp;
 pub mod sdpfrag;

@@ -23,7 +23,7 @@ use vigia_protocol::sdp::{SdpTrack, sdp_for_tracks};
 
 use super::multicast::{Lease, MULTICAST_TTL};
 use super::publisher::Publisher;
-use super::reports::SenderReports;
+use super::reports;
 use super::udp::Route;
 use super::writer::{self, BoundSendBuffer, Outgoing, PlayPlan, Target, WriterEnd};
 use super::{RtspServer, peer_ip};
@@ -583,7 +583,7 @@ impl Connection {
             targets,
             path,
             udp,
-            reports: SenderReports::new(reading.stream.rtp_sources()),
+            reports: reports::for_reader(reading.stream.rtp_sources()),
         };
         self.after_response = Some(Outgoing::Play(plan));
         let transport = transport_names(tracks);

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use vigia_media::hub::Next;
 
-use super::reports::SenderReports;
+use super::reports;
 use super::udp::send_chunks;
 use crate::config::{Config, IpNet};
 use crate::paths::lock;
@@ -157,7 +157,7 @@ async fn send_loop(stream: Arc<PathStream>, targets: Vec<GroupTarget>) {
         }
     };
     let mut cursor = stream.subscribe_rtp();
-    let mut reports = SenderReports::new(stream.rtp_sources());
+    let mut sender_reports = reports::for_reader(stream.rtp_sources());
     drop(stream);
     loop {
         match cursor.next().await {
@@ -168,7 +168,8 @@ async fn send_loop(stream: Arc<PathStream>, targets: Vec<GroupTarget>) {
                 for packet in &batch.packets {
                     let _ = send_chunks(&socket, &packet.chunks, target.rtp);
                 }
-                if let Some(report) = reports.on_sent(&batch, Instant::now()) {
+                if let Some(report) = reports::on_sent(&mut sender_reports, &batch, Instant::now())
+                {
                     let _ = send_chunks(&socket, std::slice::from_ref(&report), target.rtcp);
                 }
             }

@@ -8,20 +8,20 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use vigia_media::hub::{Cursor, Next};
+use vigia_protocol::rtp_session::SenderReports;
 use vigia_protocol::rtsp::interleaved_header;
 
 use super::publisher::WarnSummary;
-use super::reports::SenderReports;
+use super::reports;
 use super::udp::UdpTransport;
 use crate::stream::RtpBatch;
 
@@ -210,7 +210,7 @@ async fn send_batch(
     let target = plan.targets.get(batch.track).copied().flatten();
     let report = match target {
         Some(Target::Tcp { .. } | Target::Udp { .. }) => {
-            plan.reports.on_sent(batch, Instant::now())
+            reports::on_sent(&mut plan.reports, batch, Instant::now())
         }
         Some(Target::Multicast) | None => None,
     };

@@ -3,7 +3,6 @@
 mod backoff;
 mod rtsp_pull;
 mod synthetic;
-mod wallclock;
 
 pub(crate) use synthetic::unix_micros;
 

@@ -22,10 +22,10 @@ use retina::codec::{
 use url::Url;
 use vigia_media::model::{AacParams, G711Params, OpusParams, VideoParams};
 use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
+use vigia_protocol::rtp_session::{Ignored, SourceClock};
 
 use super::Backoff;
 use super::unix_micros;
-use super::wallclock::{Ignored, SourceClock};
 use crate::config::SourceTransport;
 use crate::ingest::Ingest;
 use crate::paths::Path;

@@ -1,4 +1,4 @@
-//! Wall-clock time of a pulled camera's frames, from its RTCP sender reports (RFC 3550 §6.4.1).
+//! Wall-clock time of a pulled source's frames, from its RTCP sender reports (RFC 3550 §6.4.1).
 //!
 //! A sender report pairs an NTP time (the camera's wall clock) with the RTP time of the same
 //! instant. [`SourceClock`] keeps the latest report of each track and maps a frame's RTP
@@ -15,21 +15,21 @@
 //! (every 13 h at 90 kHz) are crossed in both directions; it is valid within ±2^31 ticks
 //! (6.6 h at 90 kHz) of the report, and cameras send one every few seconds.
 
-use vigia_protocol::rtcp::{NtpTimestamp, SenderReport, SenderReportState};
+use crate::rtcp::{NtpTimestamp, SenderReport, SenderReportState};
 
 /// How far a sender report's wall clock may be from its arrival time: network delay and a
 /// camera's buffering add a few seconds at most, and a clock further off would misdate recordings.
-pub(crate) const MAX_SKEW_US: i64 = 30_000_000;
+pub const MAX_SKEW_US: i64 = 30_000_000;
 
 /// Per track, the mapping from RTP time to wall-clock time given by the latest usable SR.
 #[derive(Clone, Debug)]
-pub(crate) struct SourceClock {
+pub struct SourceClock {
     tracks: Vec<SenderReportState>,
 }
 
 /// Why a sender report was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ignored {
+pub enum Ignored {
     /// No such track.
     UnknownTrack,
     /// The NTP time is zero: the sender has no wall clock.
@@ -40,7 +40,7 @@ pub(crate) enum Ignored {
 
 impl SourceClock {
     /// A clock for tracks with these RTP clock rates (Hz), without reports yet.
-    pub(crate) fn new(clock_rates: impl IntoIterator<Item = u32>) -> Self {
+    pub fn new(clock_rates: impl IntoIterator<Item = u32>) -> Self {
         Self {
             tracks: clock_rates
                 .into_iter()
@@ -51,7 +51,7 @@ impl SourceClock {
 
     /// A sender report of `track` pairing NTP time `ntp` (64-bit NTP format) with RTP time
     /// `rtp_timestamp`, received at `arrival_us` (UNIX µs, the server's clock).
-    pub(crate) fn on_sender_report(
+    pub fn on_sender_report(
         &mut self,
         track: usize,
         rtp_timestamp: u32,
@@ -81,7 +81,7 @@ impl SourceClock {
 
     /// Wall-clock UNIX µs of RTP time `rtp_timestamp` on `track`, or `None` before the track's
     /// first usable report.
-    pub(crate) fn wallclock_us(&self, track: usize, rtp_timestamp: u32) -> Option<i64> {
+    pub fn wallclock_us(&self, track: usize, rtp_timestamp: u32) -> Option<i64> {
         self.tracks
             .get(track)?
             .wallclock_us(i64::from(rtp_timestamp))
@@ -125,6 +125,8 @@ mod tests {
              vec![(0, 1 << 31, 0, 0)], 0, (1 << 31) - 90_000, Some(-1_000_000)),
             ("a clock 3 h off: ignored", vec![(0, 0, 3 * 3_600_000_000, 0)], 0, 0, None),
             ("a clock 30 s behind: kept", vec![(0, 0, -30_000_000, 0)], 0, 0, Some(-30_000_000)),
+            ("a clock 30 s ahead: kept", vec![(0, 0, 30_000_000, 0)], 0, 0, Some(30_000_000)),
+            ("a clock 1 µs more ahead: ignored", vec![(0, 0, 30_000_001, 0)], 0, 0, None),
             ("a skewed report leaves the previous one",
              vec![(0, 0, 0, 0), (0, 90_000, 3_600_000_000, 1_000_000)], 0, 90_000, Some(1_000_000)),
             ("unknown track", vec![(5, 0, 0, 0)], 5, 0, None),
@@ -164,5 +166,10 @@ mod tests {
             Err(Ignored::UnknownTrack)
         );
         assert_eq!(clock.on_sender_report(0, 0, ntp(T0), T0), Ok(()));
+        assert_eq!(
+            clock.on_sender_report(0, 90_000, 0, T0),
+            Err(Ignored::NoWallClock)
+        );
+        assert_eq!(clock.wallclock_us(0, 90_000), Some(T0 + 1_000_000), "kept");
     }
 }
