@@ -19,14 +19,19 @@ What it measures, each run against a fresh server, one server at a time, A B B A
    vigia-loadgen's camera also tries to publish to gst-rtsp-server and is refused (1 error).
 3. LL-HLS viewers per core, Vigia alone (nginx-rtmp's HLS is not LL-HLS: no parts, no blocking
    reloads, so there is no like-for-like peer here).
-4. Latency percentiles: vigia-loadgen's (SEI wall-clock stamps its cameras put in every frame) for
+4. Cameras pulled over RTSP (Vigia's `source:`, through retina), HLS on, no viewers: N
+   vigia-loadgen cameras publish to a second Vigia that stands in for them, and the Vigia under
+   test pulls each one into a path of its own (`cam0`...). Only the pulling Vigia's CPU-s per
+   stream-minute and RSS per camera count. No peer here pulls RTSP cameras like-for-like; with
+   --baseline the older build pulls in the B runs.
+5. Latency percentiles: vigia-loadgen's (SEI wall-clock stamps its cameras put in every frame) for
    Vigia's RTSP and LL-HLS readers; the streams pushed with ffmpeg carry no stamp, so none for
    the peers.
 
 usage:
     cargo build --release -j2 -p vigia -p vigia-loadgen --bin vigia --bin vigia-loadgen
     python3 benches/compare/compare.py [--quick] [--seconds 40] [--cameras 10,40,100]
-        [--loadgen-cameras 100,500] [--rtsp-readers 500] [--hls-viewers 200] [--base 21000]
+        [--loadgen-cameras 100,500] [--pull-cameras 40] [--rtsp-readers 500] [--hls-viewers 200] [--base 21000]
         [--baseline path/to/older/vigia]   # before/after: that build instead of nginx-rtmp
 
 Installs nginx-light, libnginx-mod-rtmp, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins
@@ -197,7 +202,7 @@ class Ports:
 
 # --- servers -------------------------------------------------------------------------------
 
-def start_vigia(args, work, ports, name, binary=None):
+def start_vigia(args, work, ports, name, binary=None, paths="  all_others:\n"):
     d = os.path.join(work, name)
     os.makedirs(d, exist_ok=True)
     p = ports
@@ -213,8 +218,7 @@ hlsAlwaysRemux: true
 webrtcAddress: 127.0.0.1:{p.vigia_webrtc}
 webrtcLocalUDPAddress: 127.0.0.1:{p.vigia_ice}
 paths:
-  all_others:
-""")
+{paths}""")
     proc = spawn([binary or args.vigia, "vigia.yml"], open(os.path.join(d, "vigia.log"), "w"), cwd=d)
     wait_port(p.vigia_rtsp, proc, "vigia")
     return proc
@@ -390,6 +394,39 @@ def ingest_loadgen(args, work, ports, clip, n, run):
             "send_schedule_ratio": s["send_schedule_ratio"]}
 
 
+def pull(args, work, ports, clip, kind, n, run):
+    """N cameras pulled by Vigia over RTSP (`source:`, through retina), HLS on, no viewers. The
+    cameras are vigia-loadgen's, published to a second Vigia that stands in for them; only the
+    pulling Vigia is measured."""
+    name = f"pull-{kind}-{n}-{run}"
+    camera_ports = Ports(args.base + 10)
+    cameras = start_vigia(args, work, camera_ports, name + "-cameras")
+    report = os.path.join(work, name + "-cameras", "report.json")
+    server = None
+    try:
+        lg = loadgen(args, camera_ports, clip, cameras, n, 0, "rtsp",
+                     args.ramp + args.settle + args.seconds + 30, args.ramp, report,
+                     open(os.path.join(work, name + "-cameras", "loadgen.log"), "w"))
+        time.sleep(args.ramp + 2)
+        paths = "".join(f"  cam{i}:\n    source: rtsp://127.0.0.1:{camera_ports.vigia_rtsp}"
+                        f"/loadgen-cam{i}\n" for i in range(n))
+        server = start_vigia(args, work, ports, name,
+                             args.baseline if kind == "vigia-baseline" else None, paths)
+        rss0 = rss_mib(tree(server.pid))
+        time.sleep(args.settle + 3)
+        w = window(server, args.seconds, [cameras, lg])
+        live = count_live("vigia", work, name, ports, n)
+    finally:
+        if server:
+            stop(server)
+        stop(cameras)
+    minutes = n * w["wall_s"] / 60
+    return {"server": kind, "cameras": n, "run": run,
+            "cpu_s_per_stream_minute": w["cpu_s"] / minutes,
+            "server_cpu_pct": 100 * w["cpu_s"] / w["wall_s"],
+            "rss_per_camera_mib": (w["rss_mib"] - rss0) / n, "streams_live": live}
+
+
 def rep_end(report):
     return json.load(open(report))["series"][-1]["cameras"]
 
@@ -489,6 +526,7 @@ def table(results, args):
                            f"{r['errors']}" for r in lgv)
             out.append(f"| cameras up in the window (mean), at the end; publisher errors | "
                        f"{n} cameras, vigia-loadgen pusher | {ups} | | | all {n}, 0 |")
+    out += pull_rows(results["pull"], peer, label)
     rd = results["readers"]
     for n in sorted({r["readers"] for r in rd if r["server"] != "vigia-hls"}):
         v = [r for r in rd if r["readers"] == n and r["server"] == "vigia-rtsp"]
@@ -518,6 +556,26 @@ def table(results, args):
     return "\n".join(out)
 
 
+def pull_rows(rows, peer, label):
+    """Table rows of the pull runs: Vigia, and the baseline build when there is one."""
+    out = []
+    for n in sorted({r["cameras"] for r in rows}):
+        v = [r for r in rows if r["cameras"] == n and r["server"] == "vigia"]
+        b = [r for r in rows if r["cameras"] == n and r["server"] == peer]
+        vm, vs = runs(v, "cpu_s_per_stream_minute", ".4f")
+        bm, bs = runs(b, "cpu_s_per_stream_minute", ".4f") if b else (None, "not run")
+        ratio = f"{vm / bm:.2f}×" if bm else ""
+        out.append(f"| cameras pulled over RTSP (retina) → HLS, no viewers: CPU-s per "
+                   f"stream-minute | {n} cameras | {vs} | {label if b else ''} {bs} | {ratio} "
+                   f"| ≤ 0.05 |")
+        _, vr = runs(v, "rss_per_camera_mib", ".2f")
+        _, vc = runs(v, "server_cpu_pct", ".1f")
+        live = "/".join(str(r["streams_live"]) for r in v)
+        out.append(f"| server CPU % of a core; RSS MiB per camera; streams live at the end | "
+                   f"{n} pulled cameras | {vc}; {vr}; {live} | | | |")
+    return out
+
+
 def latency_row(rows, load, peer):
     parts = []
     for r in rows:
@@ -535,6 +593,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=40, help="measured window per run")
     ap.add_argument("--cameras", default="10,40,100", help="ffmpeg-pushed ingest loads, both servers")
     ap.add_argument("--loadgen-cameras", default="100,500", help="vigia-loadgen-pushed loads (Vigia)")
+    ap.add_argument("--pull-cameras", default="40", help="cameras Vigia pulls over RTSP")
     ap.add_argument("--rtsp-readers", default="500", help="RTSP readers of one stream")
     ap.add_argument("--hls-viewers", default="200", help="LL-HLS viewers of one stream (Vigia)")
     ap.add_argument("--ramp", type=float, default=5, help="seconds over which cameras start")
@@ -549,6 +608,7 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.cameras, args.loadgen_cameras = 10, "4", "20"
+        args.pull_cameras = "4"
         args.rtsp_readers, args.hls_viewers, args.ramp, args.settle = "20", "10", 1, 3
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     for b in (args.vigia, args.loadgen):
@@ -561,7 +621,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="vigia-compare-")
     ports = Ports(args.base)
-    results = {"ingest": [], "readers": [], "started": time.strftime("%Y-%m-%d %H:%M UTC",
+    results = {"ingest": [], "pull": [], "readers": [], "started": time.strftime("%Y-%m-%d %H:%M UTC",
                                                                      time.gmtime())}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
@@ -570,21 +630,27 @@ def main():
 
     try:
         clip, mp4 = make_clip(work)
-        for n in ints(args.cameras):
-            peer = "vigia-baseline" if args.baseline else "nginx"
-            for run, kind in enumerate(("vigia", peer, peer, "vigia")):  # A B B A
-                r = ingest_ffmpeg(args, work, ports, mp4, kind, n, run)
-                results["ingest"].append(r)
-                log(r)
+
+        def abba(loads, a, b, measure, into):
+            for n in ints(loads):
+                for run, kind in enumerate((a, b, b, a)):
+                    r = measure(kind, n, run)
+                    into.append(r)
+                    log(r)
+
+        peer = "vigia-baseline" if args.baseline else "nginx"
+        abba(args.cameras, "vigia", peer,
+             lambda kind, n, run: ingest_ffmpeg(args, work, ports, mp4, kind, n, run),
+             results["ingest"])
         for n in ints(args.loadgen_cameras):
             r = ingest_loadgen(args, work, ports, clip, n, 0)
             results["ingest"].append(r)
             log(r)
-        for n in ints(args.rtsp_readers):
-            for run, kind in enumerate(("vigia-rtsp", "gst", "gst", "vigia-rtsp")):
-                r = readers(args, work, ports, clip, mp4, kind, n, run)
-                results["readers"].append(r)
-                log(r)
+        abba(args.pull_cameras, "vigia", "vigia-baseline" if args.baseline else "vigia",
+             lambda kind, n, run: pull(args, work, ports, clip, kind, n, run), results["pull"])
+        abba(args.rtsp_readers, "vigia-rtsp", "gst",
+             lambda kind, n, run: readers(args, work, ports, clip, mp4, kind, n, run),
+             results["readers"])
         for n in ints(args.hls_viewers):
             for run in range(2):
                 r = readers(args, work, ports, clip, mp4, "vigia-hls", n, run)
