@@ -380,11 +380,13 @@ impl ReceiverStats {
         SeqVerdict::Valid
     }
 
-    /// RFC 3550 Appendix A.8, in 1/16 fixed point.
+    /// RFC 3550 Appendix A.8, in 1/16 fixed point. The transit difference is taken modulo 2^32,
+    /// as A.8's 32-bit arithmetic does, so an RTP timestamp wrap (every ~13 h at 90 kHz) is not
+    /// a 2^32-tick jump in transit time.
     fn update_jitter(&mut self, rtp_ts: u32, arrival: i64) {
         let transit = arrival.wrapping_sub(i64::from(rtp_ts));
         if let Some(last) = self.last_transit {
-            let d = transit.wrapping_sub(last).unsigned_abs();
+            let d = (transit.wrapping_sub(last) as i32).unsigned_abs();
             let j = self.jitter_x16 as i128;
             let next = j + i128::from(d) - ((j + 8) >> 4);
             self.jitter_x16 = next.clamp(0, i128::from(u64::MAX >> 8)) as u64;
@@ -562,5 +564,20 @@ mod tests {
             s.on_packet(i, ts, i64::from(ts) + late);
         }
         assert!((75..=80).contains(&s.jitter()), "jitter {}", s.jitter());
+    }
+
+    #[test]
+    fn stats_jitter_ignores_the_timestamp_wrap() {
+        let mut s = ReceiverStats::new();
+        // 40 ms frames at 90 kHz whose RTP timestamps wrap past 2^32 midway, arriving on time
+        // but for a 900-tick lateness on every other frame, as in A.8's example above.
+        let start = u32::MAX - 50 * 3_600;
+        for i in 0..100u16 {
+            let ts = start.wrapping_add(u32::from(i) * 3_600);
+            let arrival =
+                i64::from(start) + i64::from(i) * 3_600 + if i % 2 == 0 { 0 } else { 900 };
+            s.on_packet(i, ts, arrival);
+        }
+        assert!((850..=900).contains(&s.jitter()), "jitter {}", s.jitter());
     }
 }

@@ -143,8 +143,10 @@ mod tests {
         assert_eq!(block.ssrc, SENDER);
         assert_eq!(block.reception.extended_highest_seq, 65_500 + 125);
         assert_eq!(block.reception.cumulative_lost, 0);
-        // Jitter is left out: `ReceiverStats` takes the RTP timestamp wrap as a 2^32-tick jump
-        // in transit time (see `receiver.rs` for jitter without a wrap).
+        assert_eq!(
+            block.reception.jitter, 0,
+            "frames sent and arriving every 40 ms"
+        );
         let lsr = NtpTimestamp::from_unix_micros(T0 + 5_000_000).middle32();
         // DLSR: 480 ms between the SR's arrival and the RR, in 1/65536 s.
         assert_eq!((block.last_sr, block.delay_since_last_sr), (lsr, 31_457));
