@@ -119,7 +119,7 @@ mod tests {
             let raw = Bytes::from(packet.chunks.concat());
             receiver.on_rtp(at, 0, &RtpPacket::parse(raw).expect("valid RTP"));
             if let Some(rtcp) = rtcp {
-                receiver.on_rtcp(at_us + 20_000, 0, &rtcp);
+                assert_eq!(receiver.on_rtcp(at_us + 20_000, 0, &rtcp), Ok(()));
                 reports_sent += 1;
             }
         }

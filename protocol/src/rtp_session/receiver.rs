@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::wallclock::{Ignored, trust_sender_clock};
 use super::{REPORT_INTERVAL, compound};
 use crate::rtcp::{ReceiverReport, RtcpPacket, SenderReportState, parse_compound};
 use crate::rtp::{ReceiverStats, RtpPacket};
@@ -78,19 +79,26 @@ impl ReceiverSession {
 
     /// One compound RTCP packet of announced media `media`, received at wall-clock `now_us`
     /// (UNIX µs): its sender reports (RFC 3550 §6.4.1) map the media's RTP time to the sender's
-    /// wall clock and give the LSR/DLSR of the next reports. An invalid packet is ignored.
-    pub fn on_rtcp(&mut self, now_us: i64, media: usize, raw: &Bytes) {
+    /// wall clock and give the LSR/DLSR of the next reports. An invalid packet is ignored, and so
+    /// is a sender report whose clock is not to be trusted ([`trust_sender_clock`]): that is the
+    /// error, for the driver to tell the operator once.
+    pub fn on_rtcp(&mut self, now_us: i64, media: usize, raw: &Bytes) -> Result<(), Ignored> {
         let Some(Some(reception)) = self.media.get_mut(media) else {
-            return;
+            return Err(Ignored::UnknownTrack);
         };
         let Ok(packets) = parse_compound(raw) else {
-            return;
+            return Ok(());
         };
+        let mut result = Ok(());
         for packet in packets {
             if let RtcpPacket::SenderReport(sr) = packet {
-                reception.reports.on_sender_report(&sr, now_us);
+                result = trust_sender_clock(sr.ntp, now_us);
+                if result.is_ok() {
+                    reception.reports.on_sender_report(&sr, now_us);
+                }
             }
         }
+        result
     }
 
     /// The sender's wall clock (UNIX µs) at RTP time `rtp_ts` of `media`, or `None` before its
@@ -162,6 +170,7 @@ mod tests {
     use crate::rtcp::{NtpTimestamp, ReportBlock, SenderReport};
     use crate::rtp::ReceptionReport;
     use crate::rtp_session::report_in;
+    use crate::rtp_session::wallclock::MAX_SKEW_US;
 
     /// 2024-01-01T00:00:00Z in UNIX µs.
     const T0: i64 = 1_704_067_200_000_000;
@@ -348,7 +357,10 @@ mod tests {
         assert_eq!(session.wallclock_us(0, 9000), None, "no SR yet");
         let before = only_report(&mut session, start + REPORT_INTERVAL / 2);
         assert_eq!((before.last_sr, before.delay_since_last_sr), (0, 0));
-        session.on_rtcp(T0 + 300_000, 0, &sender_report(T0, 9000));
+        assert_eq!(
+            session.on_rtcp(T0 + 300_000, 0, &sender_report(T0, 9000)),
+            Ok(())
+        );
         assert_eq!(session.wallclock_us(0, 9000 + 90_000), Some(T0 + 1_000_000));
         assert_eq!(session.wallclock_us(1, 9000), None, "no such media");
         let due = start + REPORT_INTERVAL * 2;
@@ -365,10 +377,43 @@ mod tests {
     fn invalid_rtcp_and_unknown_media_change_nothing() {
         let start = Instant::now();
         let mut session = ReceiverSession::new(start, VIGIA, [Some(90_000), None]);
-        session.on_rtcp(T0, 0, &Bytes::from_static(b"\x80\xc8\x00"));
-        session.on_rtcp(T0, 1, &sender_report(T0, 0));
-        session.on_rtcp(T0, 4, &sender_report(T0, 0));
+        let invalid = Bytes::from_static(b"\x80\xc8\x00");
+        assert_eq!(session.on_rtcp(T0, 0, &invalid), Ok(()), "dropped unread");
+        let sr = sender_report(T0, 0);
+        assert_eq!(session.on_rtcp(T0, 1, &sr), Err(Ignored::UnknownTrack));
+        assert_eq!(session.on_rtcp(T0, 4, &sr), Err(Ignored::UnknownTrack));
         assert_eq!(session.wallclock_us(0, 0), None);
         assert_eq!(session.wallclock_us(1, 0), None);
+    }
+
+    #[test]
+    fn sender_reports_from_a_clock_not_to_trust_map_nothing() {
+        let start = Instant::now();
+        let mut session = video(start);
+        let arrival = T0 + 300_000;
+        let skewed = sender_report(arrival + MAX_SKEW_US + 1, 9000);
+        assert_eq!(
+            session.on_rtcp(arrival, 0, &skewed),
+            Err(Ignored::Skewed(MAX_SKEW_US + 1))
+        );
+        let no_clock = sender_report(arrival, 9000);
+        let no_clock = {
+            // NTP 0 (no wall clock): bytes 8..16 of the SR.
+            let mut raw = no_clock.to_vec();
+            raw[8..16].fill(0);
+            Bytes::from(raw)
+        };
+        assert_eq!(
+            session.on_rtcp(arrival, 0, &no_clock),
+            Err(Ignored::NoWallClock)
+        );
+        assert_eq!(session.wallclock_us(0, 9000), None);
+        let within = sender_report(arrival + MAX_SKEW_US, 9000);
+        assert_eq!(session.on_rtcp(arrival, 0, &within), Ok(()));
+        assert_eq!(session.wallclock_us(0, 9000), Some(arrival + MAX_SKEW_US));
+        assert_eq!(
+            session.on_rtcp(arrival, 3, &within),
+            Err(Ignored::UnknownTrack)
+        );
     }
 }

@@ -38,6 +38,20 @@ pub enum Ignored {
     Skewed(i64),
 }
 
+/// Whether a sender report's wall clock `ntp`, received at `arrival_us` (UNIX µs, the server's
+/// clock), may date frames: not zero (no wall clock) and within [`MAX_SKEW_US`] of the arrival.
+/// The one policy for pulled cameras and publishers alike.
+pub(super) fn trust_sender_clock(ntp: NtpTimestamp, arrival_us: i64) -> Result<(), Ignored> {
+    if ntp.0 == 0 {
+        return Err(Ignored::NoWallClock);
+    }
+    let skew = ntp.to_unix_micros().saturating_sub(arrival_us);
+    if skew.abs() > MAX_SKEW_US {
+        return Err(Ignored::Skewed(skew));
+    }
+    Ok(())
+}
+
 impl SourceClock {
     /// A clock for tracks with these RTP clock rates (Hz), without reports yet.
     pub fn new(clock_rates: impl IntoIterator<Item = u32>) -> Self {
@@ -59,14 +73,8 @@ impl SourceClock {
         arrival_us: i64,
     ) -> Result<(), Ignored> {
         let state = self.tracks.get_mut(track).ok_or(Ignored::UnknownTrack)?;
-        if ntp == 0 {
-            return Err(Ignored::NoWallClock);
-        }
         let ntp = NtpTimestamp(ntp);
-        let skew = ntp.to_unix_micros().saturating_sub(arrival_us);
-        if skew.abs() > MAX_SKEW_US {
-            return Err(Ignored::Skewed(skew));
-        }
+        trust_sender_clock(ntp, arrival_us)?;
         let report = SenderReport {
             ssrc: 0,
             ntp,

@@ -13,7 +13,7 @@ use vigia_protocol::rtp_session::ReceiverSession;
 use vigia_protocol::sdp::SdpTrack;
 
 use crate::ingest::Ingest;
-use crate::sources::unix_micros;
+use crate::sources::{SkewWarning, unix_micros};
 use crate::stream::PathStream;
 
 /// Ingest state of one publisher: a depacketizer per announced media and the RTP session.
@@ -25,6 +25,7 @@ pub(crate) struct Publisher {
     session: ReceiverSession,
     ingest: Ingest,
     bad_packets: WarnSummary,
+    skew_warning: SkewWarning,
     last_packet: Instant,
 }
 
@@ -53,6 +54,7 @@ impl Publisher {
             session,
             ingest,
             bad_packets: WarnSummary::default(),
+            skew_warning: SkewWarning::default(),
             last_packet: now,
         }
     }
@@ -102,10 +104,11 @@ impl Publisher {
     }
 
     /// One RTCP compound packet of announced media `media`: sender reports map RTP time to
-    /// wall-clock time.
+    /// wall-clock time, unless the publisher's clock is too far off (said once in the log).
     pub(crate) fn on_rtcp(&mut self, media: usize, raw: Bytes) {
         self.last_packet = Instant::now();
-        self.session.on_rtcp(unix_micros(), media, &raw);
+        let result = self.session.on_rtcp(unix_micros(), media, &raw);
+        self.skew_warning.on_report(&self.path, result);
     }
 }
 

@@ -10,11 +10,34 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use tracing::Instrument;
+use vigia_protocol::rtp_session::Ignored;
 
 use crate::config::{Source, SyntheticProfile};
 use crate::paths::Path;
 
 pub(crate) use backoff::Backoff;
+
+/// Tells the operator, once per session, that the sender's sender reports are ignored because
+/// its wall clock is too far from ours (see [`vigia_protocol::rtp_session::SourceClock`]).
+#[derive(Default)]
+pub(crate) struct SkewWarning {
+    warned: bool,
+}
+
+impl SkewWarning {
+    /// Logs the first skewed report of the session on `path`.
+    pub(crate) fn on_report(&mut self, path: &str, result: Result<(), Ignored>) {
+        if let Err(Ignored::Skewed(skew)) = result
+            && !std::mem::replace(&mut self.warned, true)
+        {
+            tracing::warn!(
+                path,
+                "the sender's clock is {:.1} s off; its sender reports are ignored and frames are dated by arrival",
+                skew as f64 / 1e6
+            );
+        }
+    }
+}
 
 /// A running source task; [`SourceHandle::stop`] ends it.
 pub(crate) struct SourceHandle {

@@ -24,8 +24,8 @@ use vigia_media::model::{AacParams, G711Params, OpusParams, VideoParams};
 use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
 use vigia_protocol::rtp_session::{Ignored, SourceClock};
 
-use super::Backoff;
 use super::unix_micros;
+use super::{Backoff, SkewWarning};
 use crate::config::SourceTransport;
 use crate::ingest::Ingest;
 use crate::paths::Path;
@@ -106,7 +106,7 @@ async fn pull_once(path: &Arc<Path>, url: &str) -> Result<(), String> {
     path.source_connected();
     let mut ingest = Ingest::new(&tracks);
     let mut clock = SourceClock::new(tracks.iter().map(|t| t.clock_rate));
-    let mut warned_skew = false;
+    let mut skew_warning = SkewWarning::default();
     let index_of = |stream_id: usize| chosen.iter().position(|(i, _)| *i == stream_id);
     while let Some(item) = demuxed.next().await {
         let item = item.map_err(|e| e.to_string())?;
@@ -114,11 +114,7 @@ async fn pull_once(path: &Arc<Path>, url: &str) -> Result<(), String> {
             let Some(track) = index_of(rtcp.stream_id()) else {
                 continue;
             };
-            if let Err(Ignored::Skewed(skew)) = on_rtcp(&mut clock, track, rtcp)
-                && !std::mem::replace(&mut warned_skew, true)
-            {
-                tracing::warn!(path = %path.name, "the source's clock is {:.1} s off; its sender reports are ignored and frames are dated by arrival", skew as f64 / 1e6);
-            }
+            skew_warning.on_report(&path.name, on_rtcp(&mut clock, track, rtcp));
             continue;
         }
         let Some(unit) = to_access_unit(item, index_of, &clock) else {
