@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod bus;
 mod config;
+mod cores;
 mod cors;
 mod hls;
 mod hooks;

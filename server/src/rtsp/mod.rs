@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use vigia_protocol::rtsp::ServerConfig;
 
 use crate::config::{Config, Encryption, RtspAuthMethod, RtspTransport};
+use crate::cores;
 use crate::limits::bind_tcp;
 use crate::limits::{ConnLimiter, Summary};
 use crate::paths::PathManager;
@@ -205,9 +206,15 @@ async fn accept_loop(listener: TcpListener, server: Arc<RtspServer>) {
                     continue;
                 };
                 let _ = socket.set_nodelay(true);
-                let conn = serve_accepted(server.clone(), socket, peer);
-                tokio::spawn(async move {
-                    conn.await;
+                // Handed to a connection runtime, whose poller the socket moves to.
+                let Ok(socket) = socket.into_std() else {
+                    continue;
+                };
+                let server = server.clone();
+                cores::spawn(async move {
+                    if let Ok(socket) = TcpStream::from_std(socket) {
+                        serve_accepted(server, socket, peer).await;
+                    }
                     drop(permit);
                 });
             }

@@ -73,7 +73,7 @@ pub(crate) fn start(path: Arc<Path>) -> SourceHandle {
         Source::Synthetic(profile) => {
             tokio::spawn(synthetic::run(path, profile == SyntheticProfile::P1080).instrument(span))
         }
-        Source::Rtsp(url) => tokio::spawn(rtsp_pull::run(path, url).instrument(span)),
+        Source::Rtsp(url) => crate::cores::spawn(rtsp_pull::run(path, url).instrument(span)),
         Source::Unsupported(url) => {
             tracing::warn!(path = %path.name, "source {url} is not supported yet; the path stays empty");
             tokio::spawn(async {})
