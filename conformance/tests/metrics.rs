@@ -56,6 +56,9 @@ const FAMILIES: &[&str] = &[
     "vigia_upload_segments",
     "vigia_recorder_lagged_units",
     "vigia_events_outbox_pending",
+    // The heap.
+    "vigia_heap_allocated_bytes",
+    "vigia_heap_resident_bytes",
 ];
 
 const PATH: &str = "cam1";
@@ -171,6 +174,14 @@ fn metrics_parse_hold_the_names_and_follow_publishers_and_readers() {
     assert!(camera_value(&later, "vigia_camera_bitrate_bits_per_second").unwrap_or(0.0) > 0.0);
     assert!(camera_value(&later, "vigia_camera_last_frame_age_seconds").unwrap_or(9.0) < 2.0);
     assert!(camera_value(&later, "vigia_camera_frames_total").unwrap_or(0.0) > 0.0);
+    let heap = |s: &Scrape| value(s, "vigia_heap_allocated_bytes", &[]).unwrap_or(0.0);
+    assert!(
+        heap(&later) > heap(&first) && heap(&first) > 0.0,
+        "the heap holds the stream: {} -> {} bytes",
+        heap(&first),
+        heap(&later)
+    );
+    assert!(value(&later, "vigia_heap_resident_bytes", &[]).unwrap_or(0.0) >= heap(&later) / 2.0);
 
     // Readers come: an RTSP reader and an HLS client (whose muxer reads the path).
     let mut rtsp_reader = Background::start(

@@ -16,6 +16,7 @@
 mod collector;
 mod family;
 mod http;
+mod memory;
 mod paths;
 mod rates;
 pub(crate) mod security;

@@ -1,8 +1,8 @@
 //! The collector Prometheus' scrapes call: it reads the path manager, the RTSP registry, the
-//! HLS muxers, the recorder and the event bus, and writes every family ([`super::paths`],
-//! [`super::sessions`], [`super::storage`], the HTTP ones). Nothing here is updated on the media
-//! path; every figure is a counter or state that already exists, read when Prometheus asks (see
-//! `docs/metrics.md` for each family).
+//! HLS muxers, the recorder, the event bus and the allocator, and writes every family
+//! ([`super::paths`], [`super::sessions`], [`super::storage`], [`super::memory`], the HTTP
+//! ones). Nothing here is updated on the media path; every figure is a counter or state that
+//! already exists, read when Prometheus asks (see `docs/metrics.md` for each family).
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -51,6 +51,7 @@ impl Collector for ServerCollector {
         encode_paths(&mut encoder, &views)?;
         super::http::encode(&mut encoder)?;
         super::security::encode(&mut encoder)?;
+        super::memory::encode(&mut encoder)?;
         encode_rtsp(&mut encoder, &conns)?;
         encode_webrtc(&mut encoder, &self.paths.webrtc_sessions().list())?;
         encode_hls(&mut encoder, &muxers)?;
