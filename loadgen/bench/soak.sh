@@ -7,7 +7,9 @@
 #
 # The slope is a least-squares line through the RSS samples after the warm-up (WARMUP minutes
 # after the ramp, when every window is full), in MiB per hour, with the RSS at the start and the
-# end of that window; the JSON and HTML reports stay in $OUT.
+# end of that window; the JSON and HTML reports stay in $OUT. The same line is drawn through
+# vigia's live heap (`vigia_heap_allocated_bytes`, scraped every 5 s into $OUT/heap.tsv): RSS
+# rising with the heap flat is the allocator, both rising is data the server keeps.
 #
 # usage: loadgen/bench/soak.sh            (CAMERAS=100 READERS=1 DURATION=60m WARMUP=5 BASE=24000)
 set -euo pipefail
@@ -21,7 +23,7 @@ DURATION=${DURATION:-60m}
 WARMUP=${WARMUP:-5}
 OUT=${OUT:-$ROOT/target/bench-soak}
 BASE=${BASE:-24000}
-RTSP=$((BASE + 554)) HLS=$((BASE + 888)) RTP=$BASE
+RTSP=$((BASE + 554)) HLS=$((BASE + 888)) METRICS=$((BASE + 998)) RTP=$BASE
 
 mkdir -p "$OUT"
 cat > "$OUT/vigia.yml" <<YAML
@@ -34,7 +36,8 @@ hlsAddress: 127.0.0.1:$HLS
 hlsAlwaysRemux: yes
 webrtc: no
 api: no
-metrics: no
+metrics: yes
+metricsAddress: 127.0.0.1:$METRICS
 playback: no
 logLevel: warn
 paths:
@@ -43,25 +46,48 @@ YAML
 
 (cd "$OUT" && exec "$VIGIA_BIN" vigia.yml >"$OUT/vigia.log" 2>&1) &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT
+# Seconds since start, then the live heap in bytes, every 5 s while vigia runs.
+(
+  start=$(date +%s)
+  while kill -0 "$pid" 2>/dev/null; do
+    heap=$(curl -s "http://127.0.0.1:$METRICS/metrics" | awk '$1 == "vigia_heap_allocated_bytes" {print $2}')
+    [ -n "$heap" ] && echo "$(($(date +%s) - start)) $heap"
+    sleep 5
+  done
+) >"$OUT/heap.tsv" &
+sampler=$!
+trap 'kill "$pid" "$sampler" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$RTSP) 2>/dev/null && break; sleep 0.1; done
 echo "vigia $pid ($(git -C "$ROOT" rev-parse --short HEAD)), $CAMERAS cameras x $READERS RTSP readers, $DURATION"
 "$LOADGEN_BIN" --target 127.0.0.1 --rtsp-port "$RTSP" --hls-port "$HLS" \
   --cameras "$CAMERAS" --readers-per-camera "$READERS" --protocol rtsp \
   --duration "$DURATION" --ramp 10s --server-pid "$pid" --quiet --report "$OUT/soak.json" >/dev/null
 
-python3 - "$OUT/soak.json" "$WARMUP" <<'PY'
+python3 - "$OUT/soak.json" "$WARMUP" "$OUT/heap.tsv" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 warmup_s = float(sys.argv[2]) * 60
+
+
+def slope_of(pts):
+    """Least-squares slope of (seconds, MiB) points, in MiB per second."""
+    n = len(pts)
+    mx = sum(x for x, _ in pts) / n
+    my = sum(y for _, y in pts) / n
+    return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+
+
 ticks = [t for t in report["series"] if t.get("server_rss_mib") is not None]
 xs = [t["t_s"] for t in ticks]
 start = xs[0] + 10 + warmup_s
 pts = [(x, t["server_rss_mib"]) for x, t in zip(xs, ticks) if x >= start]
 n = len(pts)
-mx = sum(x for x, _ in pts) / n
-my = sum(y for _, y in pts) / n
-slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+slope = slope_of(pts)
+heap = [(float(a), float(b) / 2**20) for a, b in (line.split() for line in open(sys.argv[3]))]
+heap = [(x, y) for x, y in heap if x >= start]
+if len(heap) > 2:
+    print(f"live heap {heap[0][1]:.1f} -> {heap[-1][1]:.1f} MiB ({len(heap)} scrapes); "
+          f"slope {slope_of(heap) * 3600:+.2f} MiB/hour")
 s = report["summary"]
 print(f"samples {n} over {(pts[-1][0] - pts[0][0]) / 60:.1f} min after warm-up; "
       f"RSS {pts[0][1]:.1f} -> {pts[-1][1]:.1f} MiB (min {min(y for _, y in pts):.1f}, "
