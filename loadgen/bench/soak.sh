@@ -50,8 +50,9 @@ pid=$!
 (
   start=$(date +%s)
   while kill -0 "$pid" 2>/dev/null; do
-    heap=$(curl -s "http://127.0.0.1:$METRICS/metrics" | awk '$1 == "vigia_heap_allocated_bytes" {print $2}')
-    [ -n "$heap" ] && echo "$(($(date +%s) - start)) $heap"
+    # A scrape that fails (vigia still starting) is skipped, not the end of the sampler (set -e).
+    heap=$(curl -s "http://127.0.0.1:$METRICS/metrics" | awk '$1 == "vigia_heap_allocated_bytes" {print $2}') || true
+    if [ -n "$heap" ]; then echo "$(($(date +%s) - start)) $heap"; fi
     sleep 5
   done
 ) >"$OUT/heap.tsv" &
