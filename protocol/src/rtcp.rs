@@ -466,6 +466,13 @@ impl SenderReportGenerator {
     pub fn on_packet_sent(&mut self, rtp_ts: u32, payload_len: usize, wallclock_us: i64) {
         self.packets = self.packets.wrapping_add(1);
         self.octets = self.octets.wrapping_add(payload_len as u32);
+        self.on_timing(rtp_ts, wallclock_us);
+    }
+
+    /// Notes that RTP time `rtp_ts` stands for wall-clock `wallclock_us` (UNIX µs) without
+    /// counting a packet: the mapping of a packet about to be sent, so that a report can go out
+    /// before it.
+    pub fn on_timing(&mut self, rtp_ts: u32, wallclock_us: i64) {
         self.last = Some((rtp_ts, wallclock_us));
     }
 

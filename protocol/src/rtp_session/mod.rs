@@ -4,7 +4,7 @@
 //! - [`ReceiverSession`]: the receiving end of a publisher's media (RTSP RECORD): reception
 //!   statistics per media, the RTP→wall-clock mapping its sender reports give, and receiver
 //!   reports every [`REPORT_INTERVAL`], the first after half of it (RFC 3550 §6.2).
-//! - [`SenderReports`]: the sending end towards one reader: per track, a sender report with its
+//! - [`SenderReports`]: the sending end towards one reader: per track, a sender report before its
 //!   first packets and then every [`REPORT_INTERVAL`], counting what this reader was sent.
 //! - [`SourceClock`]: a pulled source's RTP→wall-clock mapping, with a policy for sender reports
 //!   not to trust.
@@ -116,12 +116,12 @@ mod tests {
             let at_us = T0 + 40_000 * i64::from(n);
             let packet = frame(n);
             let rtcp = sender.on_sent(at, at_us, 0, std::slice::from_ref(&packet), at_us);
-            let raw = Bytes::from(packet.chunks.concat());
-            receiver.on_rtp(at, 0, &RtpPacket::parse(raw).expect("valid RTP"));
             if let Some(rtcp) = rtcp {
                 assert_eq!(receiver.on_rtcp(at_us + 20_000, 0, &rtcp), Ok(()));
                 reports_sent += 1;
             }
+            let raw = Bytes::from(packet.chunks.concat());
+            receiver.on_rtp(at, 0, &RtpPacket::parse(raw).expect("valid RTP"));
         }
         assert_eq!(reports_sent, 2, "at 0 s and 5 s");
         // Through the SR at 5 s, frames on both sides of the RTP timestamp wrap (frame 25).

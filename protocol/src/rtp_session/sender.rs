@@ -9,11 +9,17 @@ use crate::payload::OutPacket;
 use crate::rtcp::SenderReportGenerator;
 use crate::rtp::FIXED_HEADER_LEN;
 
-/// Sender reports for one reader (RFC 3550 §6.4.1): per track, an SR with the first packets sent
-/// and then with the first packets sent [`REPORT_INTERVAL`] or more after the previous one. Each
+/// Sender reports for one reader (RFC 3550 §6.4.1): per track, an SR before the first packets sent
+/// and then before the first packets sent [`REPORT_INTERVAL`] or more after the previous one. Each
 /// maps the track's RTP clock to wall-clock time (NTP), which players and VMSs use to synchronise
 /// audio with video and to stamp frames with the camera's time; its packet and octet counts are
-/// what this reader was sent. Tracks keep their own schedules.
+/// what this reader was sent before it. Tracks keep their own schedules.
+///
+/// A report goes *before* the packets it is due with so that a reader knows each track's mapping
+/// from that track's first packet on. Players time the packets that come before a track's first
+/// SR some other way and re-time them when it arrives: ffmpeg counts from `RTP-Info` or from the
+/// first packet, and when the first audio packet was older than the instant `RTP-Info` names
+/// (audio is interleaved a little behind video), its audio timestamps stepped back there.
 #[derive(Clone, Debug)]
 pub struct SenderReports {
     tracks: Vec<TrackReports>,
@@ -42,7 +48,8 @@ impl SenderReports {
 
     /// Counts `packets` of `track`, whose RTP timestamp stands for wall-clock `wallclock_us`, as
     /// sent to this reader at `now` (wall clock `now_us`, UNIX µs). Returns the compound RTCP
-    /// packet (SR + SDES) to send on that track when one is due; `None` for an unknown track.
+    /// packet (SR + SDES) to send on that track *before* these packets when one is due; `None`
+    /// for an unknown track or an empty batch.
     pub fn on_sent(
         &mut self,
         now: Instant,
@@ -52,6 +59,7 @@ impl SenderReports {
         wallclock_us: i64,
     ) -> Option<Bytes> {
         let track = self.tracks.get_mut(track)?;
+        let report = track.report_before(now, now_us, packets.first()?, wallclock_us);
         for packet in packets {
             // Packets made here carry the fixed header only (no CSRC, extension or padding).
             let payload_len = packet.len().saturating_sub(FIXED_HEADER_LEN);
@@ -59,12 +67,27 @@ impl SenderReports {
                 .generator
                 .on_packet_sent(packet.timestamp, payload_len, wallclock_us);
         }
-        if track.next_due.is_some_and(|at| now < at) {
+        report
+    }
+}
+
+impl TrackReports {
+    /// The report to send before `first` (whose RTP time stands for `wallclock_us`) when one is
+    /// due at `now`: mapped by `first`, counting what was sent before it.
+    fn report_before(
+        &mut self,
+        now: Instant,
+        now_us: i64,
+        first: &OutPacket,
+        wallclock_us: i64,
+    ) -> Option<Bytes> {
+        if self.next_due.is_some_and(|at| now < at) {
             return None;
         }
-        track.next_due = Some(now + REPORT_INTERVAL);
-        let report = track.generator.report(now_us)?;
-        Some(compound(track.ssrc, |out| report.write(out)))
+        self.next_due = Some(now + REPORT_INTERVAL);
+        self.generator.on_timing(first.timestamp, wallclock_us);
+        let report = self.generator.report(now_us)?;
+        Some(compound(self.ssrc, |out| report.write(out)))
     }
 }
 
@@ -99,14 +122,15 @@ mod tests {
     }
 
     #[test]
-    fn first_batch_reports_then_every_interval_with_this_readers_counts() {
+    fn reports_go_before_the_first_batch_then_every_interval_counting_what_went_before() {
         let mut reports = SenderReports::new([(7, 90_000), (9, 48_000)]);
         let start = Instant::now();
         let mut send = |at: Instant, at_us: i64, track: usize, ts: u32, payloads: &[usize]| {
             reports.on_sent(at, at_us, track, &packets(ts, payloads), T0)
         };
+        // Before the first packets: mapped by them, nothing sent yet.
         let sr = sender_report(&send(start, T0, 0, 1000, &[100, 50]).unwrap());
-        assert_eq!((sr.ssrc, sr.packet_count, sr.octet_count), (7, 2, 150));
+        assert_eq!((sr.ssrc, sr.packet_count, sr.octet_count), (7, 0, 0));
         assert_eq!(
             (sr.ntp, sr.rtp_timestamp),
             (NtpTimestamp::from_unix_micros(T0), 1000)
@@ -114,8 +138,8 @@ mod tests {
         assert!(send(start, T0, 0, 1000, &[10]).is_none());
         let later = start + REPORT_INTERVAL;
         let sr = sender_report(&send(later, T0 + 5_000_000, 0, 1000, &[20]).unwrap());
-        assert_eq!((sr.packet_count, sr.octet_count), (4, 180));
-        // The last packet's RTP time stood for T0: 5 s later is 5 × 90 000 ticks on.
+        assert_eq!((sr.packet_count, sr.octet_count), (3, 160));
+        // The batch's RTP time stands for T0: 5 s later is 5 × 90 000 ticks on.
         let expected = (
             NtpTimestamp::from_unix_micros(T0 + 5_000_000),
             1000 + 450_000,
@@ -124,7 +148,7 @@ mod tests {
         let audio = sender_report(&send(later, T0, 1, 0, &[30]).unwrap());
         assert_eq!(
             (audio.ssrc, audio.packet_count, audio.octet_count),
-            (9, 1, 30)
+            (9, 0, 0)
         );
     }
 
@@ -155,6 +179,15 @@ mod tests {
         .collect();
         let expected = [true, true, false, true, false, false, true, false, true];
         assert_eq!(sent, expected);
+    }
+
+    #[test]
+    fn the_first_report_waits_for_a_batch_with_packets() {
+        let mut reports = SenderReports::new([(7, 90_000)]);
+        let start = Instant::now();
+        assert!(reports.on_sent(start, T0, 0, &[], T0).is_none());
+        let sr = reports.on_sent(start, T0, 0, &packets(1000, &[10]), T0);
+        assert_eq!(sender_report(&sr.unwrap()).rtp_timestamp, 1000);
     }
 
     #[test]

@@ -165,12 +165,12 @@ async fn send_loop(stream: Arc<PathStream>, targets: Vec<GroupTarget>) {
                 let Some(target) = targets.get(batch.track) else {
                     continue;
                 };
-                for packet in &batch.packets {
-                    let _ = send_chunks(&socket, &packet.chunks, target.rtp);
-                }
                 if let Some(report) = reports::on_sent(&mut sender_reports, &batch, Instant::now())
                 {
                     let _ = send_chunks(&socket, std::slice::from_ref(&report), target.rtcp);
+                }
+                for packet in &batch.packets {
+                    let _ = send_chunks(&socket, &packet.chunks, target.rtp);
                 }
             }
             Next::Lagged { skipped } => {

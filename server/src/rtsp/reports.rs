@@ -17,7 +17,7 @@ pub(crate) fn for_reader(sources: &[RtpSource]) -> SenderReports {
 }
 
 /// Counts `batch` as sent to the reader at `now`; the compound RTCP packet (SR + SDES) to send
-/// on the batch's track when one is due.
+/// on the batch's track, before the batch, when one is due.
 pub(crate) fn on_sent(
     reports: &mut SenderReports,
     batch: &RtpBatch,

@@ -199,7 +199,9 @@ async fn send_all(
     Ok(())
 }
 
-/// Sends `batch` to its track's target, then that track's sender report when one is due.
+/// Sends `batch` to its track's target, preceded by that track's sender report when one is due
+/// (so a reader has each track's wall-clock mapping from its first packet on; see
+/// [`SenderReports`]).
 async fn send_batch(
     socket: &mut (impl AsyncWrite + Unpin),
     plan: Option<&mut PlayPlan>,
@@ -216,19 +218,18 @@ async fn send_batch(
     };
     match target {
         Some(Target::Tcp { rtp, rtcp }) => {
-            timed(write_timeout, write_interleaved(socket, rtp, batch)).await?;
-            match report {
-                Some(report) => timed(write_timeout, write_rtcp(socket, rtcp, &report)).await,
-                None => Ok(()),
+            if let Some(report) = report {
+                timed(write_timeout, write_rtcp(socket, rtcp, &report)).await?;
             }
+            timed(write_timeout, write_interleaved(socket, rtp, batch)).await
         }
         Some(Target::Udp { rtp, rtcp }) => {
             if let Some(udp) = &plan.udp {
-                for packet in &batch.packets {
-                    let _ = udp.send_rtp(&packet.chunks, rtp);
-                }
                 if let Some(report) = report {
                     let _ = udp.send_rtcp(&report, rtcp);
+                }
+                for packet in &batch.packets {
+                    let _ = udp.send_rtp(&packet.chunks, rtp);
                 }
             }
             Ok(())
