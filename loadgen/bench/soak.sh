@@ -8,8 +8,10 @@
 # The slope is a least-squares line through the RSS samples after the warm-up (WARMUP minutes
 # after the ramp, when every window is full), in MiB per hour, with the RSS at the start and the
 # end of that window; the JSON and HTML reports stay in $OUT. The same line is drawn through
-# vigia's live heap (`vigia_heap_allocated_bytes`, scraped every 5 s into $OUT/heap.tsv): RSS
-# rising with the heap flat is the allocator, both rising is data the server keeps.
+# vigia's live heap and jemalloc's resident pages (`vigia_heap_allocated_bytes` and
+# `vigia_heap_resident_bytes`, scraped every 5 s into $OUT/heap.tsv): RSS rising with the live
+# heap flat is the allocator (with the resident pages rising too) or memory outside it (with
+# them flat); both rising is data the server keeps.
 #
 # usage: loadgen/bench/soak.sh            (CAMERAS=100 READERS=1 DURATION=60m WARMUP=5 BASE=24000)
 set -euo pipefail
@@ -46,12 +48,15 @@ YAML
 
 (cd "$OUT" && exec "$VIGIA_BIN" vigia.yml >"$OUT/vigia.log" 2>&1) &
 pid=$!
-# Seconds since start, then the live heap in bytes, every 5 s while vigia runs.
+# Seconds since start, then the live heap and jemalloc's resident bytes, every 5 s while vigia runs.
 (
   start=$(date +%s)
   while kill -0 "$pid" 2>/dev/null; do
     # A scrape that fails (vigia still starting) is skipped, not the end of the sampler (set -e).
-    heap=$(curl -s "http://127.0.0.1:$METRICS/metrics" | awk '$1 == "vigia_heap_allocated_bytes" {print $2}') || true
+    heap=$(curl -s "http://127.0.0.1:$METRICS/metrics" | awk '
+      $1 == "vigia_heap_allocated_bytes" {a = $2}
+      $1 == "vigia_heap_resident_bytes" {r = $2}
+      END {if (a != "" && r != "") print a, r}') || true
     if [ -n "$heap" ]; then echo "$(($(date +%s) - start)) $heap"; fi
     sleep 5
   done
@@ -84,11 +89,13 @@ start = xs[0] + 10 + warmup_s
 pts = [(x, t["server_rss_mib"]) for x, t in zip(xs, ticks) if x >= start]
 n = len(pts)
 slope = slope_of(pts)
-heap = [(float(a), float(b) / 2**20) for a, b in (line.split() for line in open(sys.argv[3]))]
-heap = [(x, y) for x, y in heap if x >= start]
-if len(heap) > 2:
-    print(f"live heap {heap[0][1]:.1f} -> {heap[-1][1]:.1f} MiB ({len(heap)} scrapes); "
-          f"slope {slope_of(heap) * 3600:+.2f} MiB/hour")
+scrapes = [[float(v) for v in line.split()] for line in open(sys.argv[3])]
+scrapes = [row for row in scrapes if row[0] >= start]
+for column, name in ((1, "live heap"), (2, "jemalloc resident")):
+    series = [(row[0], row[column] / 2**20) for row in scrapes if len(row) > column]
+    if len(series) > 2:
+        print(f"{name} {series[0][1]:.1f} -> {series[-1][1]:.1f} MiB ({len(series)} scrapes); "
+              f"slope {slope_of(series) * 3600:+.2f} MiB/hour")
 s = report["summary"]
 print(f"samples {n} over {(pts[-1][0] - pts[0][0]) / 60:.1f} min after warm-up; "
       f"RSS {pts[0][1]:.1f} -> {pts[-1][1]:.1f} MiB (min {min(y for _, y in pts):.1f}, "
