@@ -6,10 +6,12 @@
 //! [`Spool`] (each part fsynced before the next is taken), from where the uploader sends them
 //! to the path's `recordPath` destination (local directory or S3) and indexes them. Spool
 //! writes run on tokio's blocking pool, so a slow disk delays only that path's recorder, which
-//! reads the hub like any other reader: it never holds up ingest, and if it falls more than the
-//! hub's ring behind, the lost units are logged and counted. Each segment runs the path's
-//! `runOnRecordSegmentCreate` / `runOnRecordSegmentComplete` hooks ([`segment_hooks`]).
+//! gets every unit into a backlog of its own ([`feed`], ~30 s of a 2 Mbit/s camera): it never
+//! holds up ingest, and if the backlog fills, the lost units are logged and counted. Each
+//! segment runs the path's `runOnRecordSegmentCreate` / `runOnRecordSegmentComplete` hooks
+//! ([`segment_hooks`]).
 
+mod feed;
 mod segment_hooks;
 
 use std::collections::{HashMap, HashSet};
@@ -18,7 +20,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use vigia_media::hub::Next;
 use vigia_storage::StorageError;
 use vigia_storage::index::RecordingIndex;
 use vigia_storage::rebuild::rebuild;
@@ -33,6 +34,7 @@ use crate::config::{Config, PathConf};
 use crate::paths::{Path, lock};
 use crate::sources::unix_micros;
 use crate::stream::PathStream;
+use feed::{BACKLOG_BYTES, Feed, Taken};
 use segment_hooks::SegmentHooks;
 
 /// How often retention runs.
@@ -301,41 +303,82 @@ async fn record_stream(
 ) {
     let name = path.name.as_str();
     tracing::info!(path = %name, "recording {} to {}", stream.describe(), describe(record_path));
-    let mut sink = SegmentSink::new(rec.spool.clone(), path, record_path);
-    let mut session: Option<Session> = None;
-    let mut cursor = stream.units().subscribe();
+    let mut recording = StreamRecording {
+        rec,
+        path,
+        stream,
+        config,
+        session: None,
+        sink: SegmentSink::new(rec.spool.clone(), path, record_path),
+    };
+    let feed = Feed::new(BACKLOG_BYTES);
+    let attached = stream.attach(feed.clone());
     loop {
-        let next = tokio::time::timeout(SOURCE_LOST_AFTER, cursor.next()).await;
-        let unit = match next {
-            Ok(Next::Item(unit)) => unit,
-            Ok(Next::Lagged { skipped }) => {
-                rec.lagged_units.fetch_add(skipped, Ordering::Relaxed);
-                tracing::error!(path = %name, "recorder fell behind: {skipped} units lost from the recording");
-                continue;
-            }
-            Ok(Next::Closed) => break,
-            Ok(Next::Pending) => continue,
-            Err(_) => {
-                if let Some(idle) = session.take() {
-                    tracing::warn!(path = %name, "recording paused: no media for {} s", SOURCE_LOST_AFTER.as_secs());
-                    idle.finish(&mut sink, "source_lost").await;
-                }
-                continue;
-            }
-        };
-        let active = session.get_or_insert_with(|| Session::new(rec, path, stream, config));
-        active.recorder.push(unit);
-        active.drain(&mut sink).await;
+        tokio::select! {
+            biased;
+            taken = feed.next() => recording.take(taken).await,
+            () = stream.closed() => break,
+            () = tokio::time::sleep(SOURCE_LOST_AFTER) => recording.pause().await,
+        }
     }
-    if let Some(last) = session {
-        let reason = if path.is_retired() {
-            "deleted"
-        } else {
-            "source_lost"
-        };
-        last.finish(&mut sink, reason).await;
+    drop(attached);
+    // What was published before the close is still queued.
+    while let Some(taken) = feed.pop() {
+        recording.take(taken).await;
     }
+    recording.end().await;
     tracing::info!(path = %name, "recording stopped: the stream ended");
+}
+
+/// The recording of one stream: the open session, if any, and where its segments go.
+struct StreamRecording<'a> {
+    rec: &'a Recording,
+    path: &'a Path,
+    stream: &'a PathStream,
+    config: RecorderConfig,
+    session: Option<Session>,
+    sink: SegmentSink,
+}
+
+impl StreamRecording<'_> {
+    /// Hands one unit to the session's recorder (starting a session if none is open), or logs
+    /// and counts units the backlog dropped.
+    async fn take(&mut self, taken: Taken) {
+        match taken {
+            Taken::Unit(unit) => {
+                let (rec, path, stream, config) = (self.rec, self.path, self.stream, self.config);
+                let active = self
+                    .session
+                    .get_or_insert_with(|| Session::new(rec, path, stream, config));
+                active.recorder.push(unit);
+                active.drain(&mut self.sink).await;
+            }
+            Taken::Lost(lost) => {
+                self.rec.lagged_units.fetch_add(lost, Ordering::Relaxed);
+                tracing::error!(path = %self.path.name, "recorder fell behind: {lost} units lost from the recording");
+            }
+        }
+    }
+
+    /// Nothing came for [`SOURCE_LOST_AFTER`]: completes the open segment and its run.
+    async fn pause(&mut self) {
+        if let Some(idle) = self.session.take() {
+            tracing::warn!(path = %self.path.name, "recording paused: no media for {} s", SOURCE_LOST_AFTER.as_secs());
+            idle.finish(&mut self.sink, "source_lost").await;
+        }
+    }
+
+    /// The stream ended: completes the open segment and its run.
+    async fn end(mut self) {
+        if let Some(last) = self.session.take() {
+            let reason = if self.path.is_retired() {
+                "deleted"
+            } else {
+                "source_lost"
+            };
+            last.finish(&mut self.sink, reason).await;
+        }
+    }
 }
 
 /// One stretch of a stream's recording without a pause: its recorder and its recording run.

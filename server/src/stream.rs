@@ -32,8 +32,14 @@ use vigia_protocol::sdp::payload_type_for;
 use crate::paths::lock;
 use crate::sources::unix_micros;
 
-/// Units the ring keeps at least (more when a GOP is longer), and at most.
-const RING_MIN: usize = 256;
+/// Units the ring keeps at least per track (more when a GOP is longer), and at most in all.
+///
+/// The ring is what a new reader starts from (the last keyframe on) and what a reader that
+/// falls behind catches up from: 96 units are ~3.8 s of 25 fps video, ~2.7 s of video with
+/// 48 kHz AAC, about what MediaMTX's `writeQueueSize` of 512 packets gives a 2 Mbit/s reader.
+/// The recorder, which must outlast longer stalls, has a backlog of its own
+/// (`record::feed`).
+const RING_MIN_PER_TRACK: usize = 96;
 const RING_MAX: usize = 4096;
 /// RTP payload size for packets made for readers (MediaMTX's udpMaxPayloadSize minus headers).
 pub(crate) const RTP_MTU: usize = 1400;
@@ -58,8 +64,9 @@ pub(crate) struct RtpBatch {
 /// instead of reading [`PathStream::units`] from a task of its own: one task wake-up less per
 /// unit (the HLS muxer). Its work must be short and must never wait.
 pub(crate) trait UnitSink: Send + Sync {
-    /// Unit number `seq` of the unit hub; `resumed`: the first unit after a source reconnect.
-    fn take(&self, seq: u64, unit: &Arc<AccessUnit>, resumed: bool);
+    /// Unit number `seq` of the unit hub; `resumed`: the first unit after a source reconnect;
+    /// `join_point`: a reader may start at it (see [`PathStream::is_join_point`]).
+    fn take(&self, seq: u64, unit: &Arc<AccessUnit>, resumed: bool, join_point: bool);
 }
 
 /// Keeps a [`UnitSink`] attached to its stream; dropping it detaches the sink.
@@ -151,11 +158,12 @@ impl PathStream {
             })
             .collect();
         let has_video = tracks.iter().any(|t| t.kind() == MediaKind::Video);
+        let ring_min = RING_MIN_PER_TRACK * tracks.len().max(1);
         Arc::new(Self {
             path: path.to_string(),
             tracks,
-            units: Hub::new(RING_MIN, RING_MAX),
-            rtp: Hub::new(RING_MIN, RING_MAX),
+            units: Hub::new(ring_min, RING_MAX),
+            rtp: Hub::new(ring_min, RING_MAX),
             closed: tokio::sync::Notify::new(),
             rtp_sources,
             writer: Mutex::new(Writer {
@@ -215,7 +223,7 @@ impl PathStream {
     pub(crate) fn attach(self: &Arc<Self>, sink: Arc<dyn UnitSink>) -> Attached {
         let mut writer = lock(&self.writer);
         self.for_each_unit_since_keyframe(|seq, unit| {
-            sink.take(seq, &unit, self.resumes_at(seq));
+            sink.take(seq, &unit, self.resumes_at(seq), self.is_join_point(&unit));
         });
         let id = writer.next_sink;
         writer.next_sink += 1;
@@ -318,9 +326,8 @@ impl PathStream {
         let resumed = writer.timeline.is_resuming();
         let wallclock_us = writer.timeline.apply(&mut unit, unix_micros());
         let unit = Arc::new(unit);
-        let seq = self
-            .units
-            .publish(Arc::clone(&unit), self.is_join_point(&unit));
+        let join_point = self.is_join_point(&unit);
+        let seq = self.units.publish(Arc::clone(&unit), join_point);
         if resumed {
             let mut resumes = lock(&self.resumes);
             if resumes.len() >= RESUMES_KEPT {
@@ -329,7 +336,7 @@ impl PathStream {
             resumes.push_back(seq);
         }
         for (_, sink) in &writer.sinks {
-            sink.take(seq, &unit, resumed);
+            sink.take(seq, &unit, resumed, join_point);
         }
         if writer.rtp_live && self.rtp.readers() == 0 {
             // The last RTSP reader left: stop packetizing, and free the packets.
@@ -671,7 +678,7 @@ mod tests {
     struct Noted(Mutex<Vec<(u64, bool)>>);
 
     impl UnitSink for Noted {
-        fn take(&self, seq: u64, _unit: &Arc<AccessUnit>, resumed: bool) {
+        fn take(&self, seq: u64, _unit: &Arc<AccessUnit>, resumed: bool, _join_point: bool) {
             lock(&self.0).push((seq, resumed));
         }
     }

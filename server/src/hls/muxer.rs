@@ -128,7 +128,13 @@ impl Muxer {
 
 impl UnitSink for Muxer {
     /// Pushes the unit, after a discontinuity if a source reconnect happened just before it.
-    fn take(&self, _seq: u64, unit: &Arc<vigia_media::AccessUnit>, resumed: bool) {
+    fn take(
+        &self,
+        _seq: u64,
+        unit: &Arc<vigia_media::AccessUnit>,
+        resumed: bool,
+        _join_point: bool,
+    ) {
         if resumed {
             let mut state = lock(&self.state);
             let tracks = state.tracks().to_vec();
