@@ -1,6 +1,7 @@
 //! LL-HLS from the outside: ffprobe sees the right codecs and resolution, ffmpeg reads 60 s with
 //! no error (the synthetic demo, an ffmpeg H.264+AAC publisher, an H.265 publisher), blocking
-//! playlist reload answers the moment the part exists, and bad requests get clear answers.
+//! playlist reload answers the moment the part exists, bad requests get clear answers, and
+//! `hlsDirectory` keeps complete segments on disk.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -203,4 +204,109 @@ fn bad_hls_requests_get_clear_answers() {
             .contains("access-control-allow-origin"),
         "{head}"
     );
+}
+
+/// The segment files of the demo's muxer under `hlsDirectory`, by MSN (`<dir>/demo/<n>/<msn>.mp4`).
+fn stored_segments(dir: &std::path::Path) -> std::collections::BTreeMap<u64, std::path::PathBuf> {
+    let muxers = std::fs::read_dir(dir.join("demo")).into_iter().flatten();
+    let files = muxers
+        .flatten()
+        .flat_map(|m| std::fs::read_dir(m.path()).into_iter().flatten());
+    files
+        .flatten()
+        .filter_map(|f| {
+            let msn = f.file_name().to_str()?.strip_suffix(".mp4")?.parse().ok()?;
+            Some((msn, f.path()))
+        })
+        .collect()
+}
+
+/// `(msn, part URIs)` of the first segment the playlist lists both whole and by parts.
+fn segment_with_parts(playlist: &str) -> Option<(u64, Vec<String>)> {
+    let mut parts: Vec<String> = Vec::new();
+    for line in playlist.lines() {
+        if let Some(uri) = line
+            .strip_prefix("#EXT-X-PART:")
+            .and_then(|l| l.split("URI=\"").nth(1))
+        {
+            parts.push(uri.split('"').next().unwrap_or_default().to_string());
+        } else if let Some(msn) = line
+            .strip_prefix("seg")
+            .and_then(|l| l.strip_suffix(".mp4"))
+        {
+            if !parts.is_empty() {
+                return Some((msn.parse().ok()?, parts));
+            }
+        }
+    }
+    None
+}
+
+/// `hlsDirectory`: complete segments are files, served byte for byte whole and by part, deleted
+/// as they leave the window and with the muxer; a previous run's files are deleted at start.
+#[test]
+fn hls_directory_holds_complete_segments_and_goes_with_the_muxer() {
+    let dir = vigia_conformance::TempDir::new("vigia-hls-dir");
+    // What a killed run left: deleted at start.
+    std::fs::create_dir_all(dir.path().join("demo/77")).unwrap();
+    std::fs::write(dir.path().join("demo/77/1.mp4"), b"stale").unwrap();
+    let config = format!(
+        "hlsDirectory: {}\nhlsMuxerCloseAfter: 3s\npaths:\n  demo:\n    source: synthetic\n",
+        dir.path().display()
+    );
+    let (_vigia, ports) = Vigia::start_on_fresh_ports(&config);
+    // Wait until segments have left the window (7 listed + 2 kept): their files must be gone.
+    let playlist = eventually(Duration::from_secs(40), || {
+        let (status, _, body) = http_get(ports.hls, "/demo/stream.m3u8");
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let first: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        (status == 200 && first >= 4).then_some((first, text))
+    });
+    let (first, playlist) = playlist.expect("the window moved past 4 segments within 40 s");
+    let files = stored_segments(dir.path());
+    assert!(
+        (1..=9).contains(&files.len()) && files.keys().all(|&msn| msn + 2 >= first),
+        "the window's files only (first listed {first}): {:?}",
+        files.keys()
+    );
+    // A listed, complete segment: the file, the HTTP answer and its parts are the same bytes.
+    let (msn, parts) = segment_with_parts(&playlist).expect("a segment listed with its parts");
+    let file = std::fs::read(&files[&msn]).expect("the segment's file");
+    assert_eq!(
+        &file[4..8],
+        b"moof",
+        "segment {msn} starts with its first part"
+    );
+    let (status, _, whole) = http_get(ports.hls, &format!("/demo/seg{msn}.mp4"));
+    assert_eq!((status, whole.len()), (200, file.len()), "seg{msn}.mp4");
+    assert!(whole == file, "seg{msn}.mp4 is its file");
+    let by_parts: Vec<u8> = parts
+        .iter()
+        .flat_map(|uri| {
+            let (status, _, body) = http_get(ports.hls, &format!("/demo/{uri}"));
+            assert_eq!(status, 200, "{uri}");
+            body
+        })
+        .collect();
+    assert!(by_parts == file, "the parts of segment {msn} are its file");
+    let probe = ffprobe(&ports.hls_url("demo", "index.m3u8"), &[], None);
+    assert!(
+        probe.stream("video").is_some(),
+        "ffprobe reads the stored window"
+    );
+    // No more requests: the muxer closes after 3 s and its directory goes with it.
+    let gone = eventually(Duration::from_secs(20), || {
+        stored_segments(dir.path()).is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "files left: {:?}",
+        stored_segments(dir.path())
+    );
+    let muxer_dirs = std::fs::read_dir(dir.path().join("demo")).map_or(0, |d| d.count());
+    assert_eq!(muxer_dirs, 0, "the muxer's directory is removed");
 }

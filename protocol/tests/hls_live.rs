@@ -4,6 +4,7 @@
 //! parameter-set change. Simulated time only: the synthetic player's media clock drives
 //! everything.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -97,6 +98,8 @@ struct Harness {
     waiting: Option<(PlaylistRequest, u64)>,
     seen_version: u64,
     stats: Stats,
+    /// Stored segments by MSN, when the muxer stores them.
+    disk: HashMap<u64, Bytes>,
 }
 
 #[derive(Debug, Default)]
@@ -107,6 +110,8 @@ struct Stats {
     skips: usize,
     max_init: u32,
     files: usize,
+    /// Segments written to the simulated disk.
+    stored: usize,
 }
 
 impl Harness {
@@ -122,11 +127,13 @@ impl Harness {
             waiting: None,
             seen_version: 0,
             stats: Stats::default(),
+            disk: HashMap::new(),
         }
     }
 
     fn push(&mut self, unit: AccessUnit) {
         self.muxer.push(Arc::new(unit)).expect("push");
+        self.store();
         if self.muxer.version() != self.seen_version {
             self.seen_version = self.muxer.version();
             self.after_change();
@@ -266,6 +273,35 @@ impl Harness {
         ));
     }
 
+    /// Does what a driver of a muxer with `store_segments` does: writes each complete segment
+    /// (here into `disk`), says so, and deletes what left the window.
+    fn store(&mut self) {
+        for (msn, chunks) in self.muxer.segments_to_store() {
+            let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            self.disk.insert(msn, Bytes::from(bytes));
+            assert!(self.muxer.stored(msn), "segment {msn} still in the window");
+            self.stats.stored += 1;
+        }
+        for msn in self.muxer.take_dropped_stored() {
+            assert!(self.disk.remove(&msn).is_some(), "segment {msn} was stored");
+        }
+        assert!(
+            self.disk.len() <= 9,
+            "stored files are deleted: {}",
+            self.disk.len()
+        );
+    }
+
+    /// A file's chunks, from memory or from `disk`.
+    fn resolve(&self, uri: &str) -> FileAnswer {
+        match self.muxer.file(uri) {
+            FileAnswer::Stored { msn, offset, len } => {
+                FileAnswer::Ready(vec![self.disk[&msn].slice(offset..offset + len)])
+            }
+            answer => answer,
+        }
+    }
+
     /// Every URI in the playlist resolves; a segment is its parts' chunks in order.
     fn check_files(&mut self, text: &str) {
         for line in text.lines() {
@@ -277,7 +313,7 @@ impl Harness {
             let Some(uri) = uri.filter(|u| !u.is_empty()) else {
                 continue;
             };
-            let answer = self.muxer.file(uri);
+            let answer = self.resolve(uri);
             if line.starts_with("#EXT-X-PRELOAD-HINT") {
                 assert_eq!(answer, FileAnswer::NotYet, "{uri}");
                 continue;
@@ -291,11 +327,16 @@ impl Harness {
                 self.stats.max_init = self.stats.max_init.max(g);
             }
             if let Some(msn) = naming::parse_segment_uri(uri) {
-                let parts: Vec<Bytes> = (0..)
-                    .map_while(|i| self.muxer.part(msn, i))
+                let parts: Vec<u8> = (0..)
+                    .map_while(|i| match self.resolve(&naming::part_uri(msn, i)) {
+                        FileAnswer::Ready(chunks) => Some(chunks),
+                        _ => None,
+                    })
                     .flatten()
+                    .flat_map(|c| c.to_vec())
                     .collect();
-                assert_eq!(chunks, parts, "{uri} is its parts");
+                let whole: Vec<u8> = chunks.iter().flat_map(|c| c.to_vec()).collect();
+                assert_eq!(whole, parts, "{uri} is its parts");
             }
         }
     }
@@ -397,6 +438,20 @@ fn two_minutes_low_latency_with_audio() {
     assert!(h.muxer.dropped_units() < 100, "{}", h.muxer.dropped_units());
     eprintln!("{s:?}");
     parse_back(&h.muxer);
+}
+
+#[test]
+fn two_minutes_with_segments_stored_on_disk() {
+    let config = HlsConfig {
+        store_segments: true,
+        ..HlsConfig::default()
+    };
+    let h = run(config, 120, &EVENTS, true);
+    let s = &h.stats;
+    assert!(s.stored > 100 && s.files > 5000, "{s:?}");
+    assert!(s.blocked_then_ready > 400 && s.skips > 100, "{s:?}");
+    // Only the segment in progress keeps bytes in memory.
+    assert!((0..200).all(|msn| h.muxer.segment(msn).is_none()));
 }
 
 #[test]

@@ -31,6 +31,13 @@ pub struct HlsConfig {
     /// keyframe after a discontinuity. Segments are also cut at the target duration, so this
     /// bounds bytes where the duration bound does not.
     pub segment_max_size: usize,
+    /// Whether complete segments go to disk (MediaMTX's `hlsDirectory`): the muxer hands each
+    /// one to its driver ([`HlsMuxer::segments_to_store`](super::HlsMuxer::segments_to_store)),
+    /// and once the driver says it is written ([`HlsMuxer::stored`](super::HlsMuxer::stored))
+    /// keeps only its offsets and answers requests for it with
+    /// [`FileAnswer::Stored`](super::FileAnswer::Stored). The segment in progress stays in
+    /// memory.
+    pub store_segments: bool,
 }
 
 impl Default for HlsConfig {
@@ -42,6 +49,7 @@ impl Default for HlsConfig {
             segment_count: 7,
             extra_segments: 2,
             segment_max_size: 50 * 1024 * 1024,
+            store_segments: false,
         }
     }
 }

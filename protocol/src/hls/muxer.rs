@@ -45,6 +45,16 @@ pub enum FileAnswer {
     NotYet,
     /// Unknown name, or no longer in memory: 404.
     NotFound,
+    /// The file is bytes `offset..offset + len` of segment `msn` as the driver stored it
+    /// ([`HlsConfig::store_segments`](super::HlsConfig::store_segments)).
+    Stored {
+        /// The stored segment.
+        msn: u64,
+        /// Where the file starts in it.
+        offset: usize,
+        /// Its length.
+        len: usize,
+    },
 }
 
 /// One complete or in-progress media segment.
@@ -60,13 +70,19 @@ pub(crate) struct Segment {
     pub(crate) generation: u32,
     /// Bytes of its parts so far.
     pub(crate) bytes: usize,
+    /// On disk: its parts' chunks are dropped, their offsets kept.
+    pub(crate) stored: bool,
 }
 
 /// One part: its timing and its bytes.
 #[derive(Debug)]
 pub(crate) struct Part {
     pub(crate) duration: f64,
+    /// Its bytes (none once its segment is stored).
     pub(crate) chunks: Vec<Bytes>,
+    /// Where it starts in its segment, and its length.
+    pub(crate) offset: usize,
+    pub(crate) size: usize,
     /// Its `EXT-X-PART` line, rendered once.
     pub(crate) line: Box<str>,
 }
@@ -114,6 +130,10 @@ pub struct HlsMuxer {
     cuts: Vec<Cut>,
     /// Segments ended early because they outgrew `segment_max_size`.
     oversized_segments: u64,
+    /// Complete segments not yet handed to the driver to store.
+    to_store: Vec<u64>,
+    /// Stored segments that left the window: their files can go.
+    dropped_stored: Vec<u64>,
 }
 
 impl std::fmt::Debug for HlsMuxer {
@@ -150,6 +170,8 @@ impl HlsMuxer {
             version: 0,
             cuts: Vec::new(),
             oversized_segments: 0,
+            to_store: Vec::new(),
+            dropped_stored: Vec::new(),
         }
     }
 
@@ -224,10 +246,7 @@ impl HlsMuxer {
 
     /// A complete segment still in memory, as chunks (its parts' chunks, in order).
     pub fn segment(&self, msn: u64) -> Option<Vec<Bytes>> {
-        let first = self.segments.front()?.msn;
-        let segment = self
-            .segments
-            .get(usize::try_from(msn.checked_sub(first)?).ok()?)?;
+        let segment = self.complete(msn).filter(|s| !s.stored)?;
         Some(
             segment
                 .parts
@@ -239,14 +258,18 @@ impl HlsMuxer {
 
     /// Part `index` of segment `msn` (complete or in progress) still in memory.
     pub fn part(&self, msn: u64, index: u64) -> Option<Vec<Bytes>> {
-        let segment = self.find(msn)?;
+        let segment = self.find(msn).filter(|s| !s.stored)?;
         let part = segment.parts.get(usize::try_from(index).ok()?)?;
         Some(part.chunks.clone())
     }
 
     /// Resolves a file name of the playlists ([`naming`]).
     pub fn file(&self, name: &str) -> FileAnswer {
-        let found = match naming::parse(name) {
+        let resource = naming::parse(name);
+        if let Some(stored) = self.stored_file(resource) {
+            return stored;
+        }
+        let found = match resource {
             None => return FileAnswer::NotFound,
             Some(Resource::Init(g)) => self.init_of(g).map(|b| vec![b]),
             Some(Resource::Segment(msn)) => self.segment(msn),
@@ -254,9 +277,53 @@ impl HlsMuxer {
         };
         match found {
             Some(chunks) => FileAnswer::Ready(chunks),
-            None if self.is_next(naming::parse(name)) => FileAnswer::NotYet,
+            None if self.is_next(resource) => FileAnswer::NotYet,
             None => FileAnswer::NotFound,
         }
+    }
+
+    /// Where `resource` is, if it is a stored segment or a part of one.
+    fn stored_file(&self, resource: Option<Resource>) -> Option<FileAnswer> {
+        let (msn, part) = match resource? {
+            Resource::Segment(msn) => (msn, None),
+            Resource::Part(msn, index) => (msn, Some(usize::try_from(index).ok()?)),
+            Resource::Init(_) => return None,
+        };
+        let segment = self.complete(msn).filter(|s| s.stored)?;
+        let (offset, len) = match part {
+            None => (0, segment.bytes),
+            Some(index) => segment.parts.get(index).map(|p| (p.offset, p.size))?,
+        };
+        Some(FileAnswer::Stored { msn, offset, len })
+    }
+
+    /// Complete segments not handed out yet to be stored, as `(msn, chunks)`; the driver writes
+    /// each and calls [`HlsMuxer::stored`]. Empty unless
+    /// [`HlsConfig::store_segments`](super::HlsConfig::store_segments).
+    pub fn segments_to_store(&mut self) -> Vec<(u64, Vec<Bytes>)> {
+        let msns = std::mem::take(&mut self.to_store);
+        msns.into_iter()
+            .filter_map(|msn| Some((msn, self.segment(msn)?)))
+            .collect()
+    }
+
+    /// Segment `msn` is written where the driver keeps it: its bytes are dropped from memory
+    /// and requests for it are answered with [`FileAnswer::Stored`]. `false` when it already
+    /// left the window (the driver deletes what it wrote).
+    pub fn stored(&mut self, msn: u64) -> bool {
+        let Some(segment) = self.complete_mut(msn) else {
+            return false;
+        };
+        segment.stored = true;
+        for part in &mut segment.parts {
+            part.chunks = Vec::new();
+        }
+        true
+    }
+
+    /// Stored segments that left the window since the last call: the driver deletes them.
+    pub fn take_dropped_stored(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.dropped_stored)
     }
 
     /// The parts produced so far as `(msn, index)` of the newest, if any.
@@ -291,9 +358,20 @@ impl HlsMuxer {
         if msn == self.current.msn {
             return Some(&self.current);
         }
+        self.complete(msn)
+    }
+
+    /// Complete segment `msn`, if still in the window.
+    fn complete(&self, msn: u64) -> Option<&Segment> {
         let first = self.segments.front()?.msn;
         self.segments
             .get(usize::try_from(msn.checked_sub(first)?).ok()?)
+    }
+
+    fn complete_mut(&mut self, msn: u64) -> Option<&mut Segment> {
+        let first = self.segments.front()?.msn;
+        self.segments
+            .get_mut(usize::try_from(msn.checked_sub(first)?).ok()?)
     }
 
     /// Whether a missing resource is about to exist: the in-progress segment, the next part
@@ -364,10 +442,14 @@ impl HlsMuxer {
             self.current.generation = self.generation;
         }
         let index = self.current.parts.len() as u64;
-        self.current.bytes += chunks.iter().map(Bytes::len).sum::<usize>();
+        let offset = self.current.bytes;
+        let size = chunks.iter().map(Bytes::len).sum::<usize>();
+        self.current.bytes += size;
         self.current.parts.push(Part {
             duration: draft.duration,
             chunks,
+            offset,
+            size,
             line: playlist::part_line(self.current.msn, index, draft.duration, draft.independent),
         });
         self.version += 1;
@@ -382,11 +464,18 @@ impl HlsMuxer {
             self.current.discontinuity = done.discontinuity;
             return;
         }
+        if self.config.store_segments {
+            self.to_store.push(done.msn);
+        }
         self.segments.push_back(done);
         let keep = self.config.segment_count.max(1) + self.config.extra_segments;
         while self.segments.len() > keep {
-            if self.segments.pop_front().is_some_and(|s| s.discontinuity) {
-                self.dropped_discontinuities += 1;
+            let Some(dropped) = self.segments.pop_front() else {
+                break;
+            };
+            self.dropped_discontinuities += u64::from(dropped.discontinuity);
+            if dropped.stored {
+                self.dropped_stored.push(dropped.msn);
             }
         }
         let oldest = self
@@ -408,6 +497,7 @@ impl Segment {
             discontinuity: false,
             generation,
             bytes: 0,
+            stored: false,
         }
     }
 }

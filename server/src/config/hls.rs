@@ -57,7 +57,8 @@ pub(crate) struct HlsConf {
     /// `hlsSegmentMaxSize` (50M): a segment that grows past this is ended; the next starts at
     /// the next keyframe.
     pub segment_max_size: u64,
-    /// `hlsDirectory` (""): segments are kept in memory; a directory is not supported yet.
+    /// `hlsDirectory` (""): where complete segments are written instead of kept in memory
+    /// (`hls::store`); empty keeps them in memory.
     pub directory: String,
     /// `hlsMuxerCloseAfter` (60s): a muxer nobody requested for this long is closed.
     pub muxer_close_after: Duration,
@@ -130,7 +131,7 @@ pub(crate) fn set_key(
         "hlsSegmentDuration" => hls.segment_duration = positive_duration(ctx, kp, v)?,
         "hlsPartDuration" => hls.part_duration = positive_duration(ctx, kp, v)?,
         "hlsSegmentMaxSize" => hls.segment_max_size = ctx.size(kp, v)?,
-        "hlsDirectory" => hls.directory = directory(ctx, kp, v)?,
+        "hlsDirectory" => hls.directory = ctx.string(kp, v)?,
         "hlsMuxerCloseAfter" => hls.muxer_close_after = positive_duration(ctx, kp, v)?,
         "hlsCDNSecret" => hls.cdn_secret = ctx.string(kp, v)?,
         _ => return Ok(false),
@@ -163,15 +164,4 @@ fn segment_count(ctx: &Ctx, kp: &KeyPath, v: &Value) -> Result<usize, ConfigErro
         n if n < 3 => Err(ctx.invalid(kp, format!("must be at least 3, got {n}"))),
         n => Ok(n as usize),
     }
-}
-
-fn directory(ctx: &mut Ctx, kp: &KeyPath, v: &Value) -> Result<String, ConfigError> {
-    let dir = ctx.string(kp, v)?;
-    if !dir.is_empty() {
-        ctx.warn(
-            kp,
-            "segments are served from memory; hlsDirectory is not supported yet and is ignored",
-        );
-    }
-    Ok(dir)
 }

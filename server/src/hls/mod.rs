@@ -4,6 +4,7 @@
 
 mod http;
 mod muxer;
+mod store;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -83,6 +84,9 @@ pub(crate) async fn start(paths: Arc<PathManager>) -> Result<Vec<JoinHandle<()>>
     let listener = crate::limits::bind_tcp(&conf.address, "hlsAddress").await?;
     tracing::info!("[HLS] listener opened on {}", conf.address);
     let config = paths.config().clone();
+    if !conf.directory.is_empty() {
+        store::clear_stale(std::path::Path::new(&conf.directory)).await;
+    }
     let muxers = Arc::new(HlsMuxers::default());
     paths.set_hls_muxers(muxers.clone());
     let server = Arc::new(HlsServer {
@@ -234,11 +238,13 @@ async fn wait_file(muxer: &Muxer, file: &str) -> Reply {
     let deadline = tokio::time::Instant::now() + MAX_WAIT;
     loop {
         version.borrow_and_update();
-        match lock(&muxer.state).file(file) {
+        let answer = lock(&muxer.state).file(file);
+        match answer {
             FileAnswer::Ready(chunks) => return Reply::Media(chunks),
-            FileAnswer::NotFound => {
-                return Reply::Error(StatusCode::NOT_FOUND, format!("{file} does not exist"));
+            FileAnswer::Stored { msn, offset, len } => {
+                return read_stored(muxer, file, msn, offset, len).await;
             }
+            FileAnswer::NotFound => return not_found(file),
             FileAnswer::NotYet => {}
         }
         if tokio::time::timeout_at(deadline, version.changed())
@@ -249,6 +255,25 @@ async fn wait_file(muxer: &Muxer, file: &str) -> Reply {
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("{file} is not ready yet"),
             );
+        }
+    }
+}
+
+fn not_found(file: &str) -> Reply {
+    Reply::Error(StatusCode::NOT_FOUND, format!("{file} does not exist"))
+}
+
+/// A file that is bytes of a segment stored in `hlsDirectory`.
+async fn read_stored(muxer: &Muxer, file: &str, msn: u64, offset: usize, len: usize) -> Reply {
+    let Some(store) = &muxer.store else {
+        return not_found(file);
+    };
+    match store.read(msn, offset, len).await {
+        Ok(bytes) => Reply::Media(vec![bytes]),
+        Err(e) => {
+            // Deleted between the answer and the read: it just left the window.
+            tracing::debug!(path = %muxer.path, "[HLS] {file}: {e}");
+            not_found(file)
         }
     }
 }

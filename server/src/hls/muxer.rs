@@ -19,6 +19,8 @@ use crate::config::{HlsConf, HlsVariant};
 use crate::paths::{Path, ReaderGuard, lock};
 use crate::stream::{PathStream, UnitSink};
 
+use super::store::SegmentStore;
+
 /// How often an idle muxer checks whether it should close.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
@@ -38,6 +40,8 @@ pub(crate) struct Muxer {
     bytes_sent: AtomicU64,
     /// When the muxer was created.
     pub(crate) created: chrono::DateTime<chrono::Utc>,
+    /// Where complete segments are written (`hlsDirectory`); `None`: they stay in memory.
+    pub(crate) store: Option<Arc<SegmentStore>>,
 }
 
 /// A request waiting on a [`Muxer`] ([`Muxer::wait`]).
@@ -53,8 +57,15 @@ impl Drop for WaitGuard<'_> {
 impl Muxer {
     /// A muxer for `stream`'s tracks.
     pub(crate) fn new(path: &str, stream: &PathStream, conf: &HlsConf) -> Arc<Self> {
+        let store = (!conf.directory.is_empty())
+            .then(|| SegmentStore::create(std::path::Path::new(&conf.directory), path))
+            .flatten();
+        let config = HlsConfig {
+            store_segments: store.is_some(),
+            ..muxer_config(conf)
+        };
         let muxer = HlsMuxer::new(
-            muxer_config(conf),
+            config,
             stream.tracks().to_vec(),
             Box::new(Fmp4PartMuxer::new()),
         );
@@ -66,6 +77,7 @@ impl Muxer {
             waiting: AtomicUsize::new(0),
             bytes_sent: AtomicU64::new(0),
             created: chrono::Utc::now(),
+            store,
         })
     }
 
@@ -153,6 +165,10 @@ pub(crate) async fn feed(
     guard: ReaderGuard,
     close_after: Option<Duration>,
 ) {
+    let storing = muxer
+        .store
+        .clone()
+        .map(|store| tokio::spawn(store.run(Arc::clone(&muxer))));
     let mut streams = path.watch_stream();
     loop {
         if !follow(&muxer, &stream, close_after).await {
@@ -166,6 +182,11 @@ pub(crate) async fn feed(
         stream = next;
     }
     drop(guard);
+    if let (Some(task), Some(store)) = (storing, muxer.store.clone()) {
+        task.abort();
+        let _ = task.await;
+        store.remove().await;
+    }
     tracing::info!(path = %muxer.path, "[HLS] muxer closed");
 }
 
