@@ -33,6 +33,7 @@ usage:
     python3 benches/compare/compare.py [--quick] [--seconds 40] [--cameras 10,40,100]
         [--loadgen-cameras 100,500] [--pull-cameras 40] [--rtsp-readers 500] [--hls-viewers 200] [--base 21000]
         [--baseline path/to/older/vigia]   # before/after: that build instead of nginx-rtmp
+        [--hls-directory]                  # Vigia's HLS window on disk, like nginx-rtmp's
 
 Installs nginx-light, libnginx-mod-rtmp, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins
 with apt-get when they are missing. Ports: BASE..BASE+999 (default 21000-21999), all on
@@ -215,6 +216,7 @@ multicastRTPPort: {p.vigia_rtp + 2}
 multicastRTCPPort: {p.vigia_rtp + 3}
 hlsAddress: 127.0.0.1:{p.vigia_hls}
 hlsAlwaysRemux: true
+{"hlsDirectory: hls" if args.hls_directory and not binary else ""}
 webrtcAddress: 127.0.0.1:{p.vigia_webrtc}
 webrtcLocalUDPAddress: 127.0.0.1:{p.vigia_ice}
 paths:
@@ -504,7 +506,8 @@ def table(results, args):
                        f"≤ 0.03 and ≤ 0.5× |")
             vm, vs = runs(v, "rss_per_camera_mib", ".2f")
             gm, gs = runs(g, "rss_per_camera_mib", ".2f")
-            out.append(f"| RSS per camera, MiB (Vigia: HLS window in memory; nginx: .ts files "
+            window = "on disk (hlsDirectory)" if args.hls_directory else "in memory"
+            out.append(f"| RSS per camera, MiB (Vigia: HLS window {window}; nginx: .ts files "
                        f"on disk) | {n} cameras | {vs} | {label} {gs} | {vm / gm:.2f}× | ≤ 2.5 |")
             _, vp = runs(v, "pushers_cpu_pct", ".0f")
             _, gp = runs(g, "pushers_cpu_pct", ".0f")
@@ -603,6 +606,9 @@ def main():
     ap.add_argument("--loadgen", default=os.path.join(ROOT, "target/release/vigia-loadgen"))
     ap.add_argument("--baseline", help="another vigia binary, measured instead of nginx-rtmp in the "
                     "ffmpeg ingest runs (A B B A): before/after figures of a change")
+    ap.add_argument("--hls-directory", action="store_true", help="Vigia writes complete HLS "
+                    "segments to disk (`hlsDirectory`), as nginx-rtmp writes its .ts files; not "
+                    "the --baseline build, so --baseline with the same binary measures the setting")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, reports)")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()

@@ -405,8 +405,9 @@ fn write_meta(file: &Path, meta: &SegmentMeta) -> Result<(), StorageError> {
     write().map_err(|e| StorageError::file(file, "write segment meta", &e))
 }
 
-/// Writes every chunk, with as few `writev` calls as the kernel allows.
-fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> {
+/// Writes every chunk, with as few `writev` calls as the kernel allows (no copy into one
+/// buffer first): the spool's parts, and HLS segments kept on disk.
+pub fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {

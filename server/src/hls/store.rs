@@ -11,13 +11,13 @@
 //! window, not a recording. What a previous run left (it was stopped or killed with muxers
 //! open) is deleted when the HLS server starts ([`clear_stale`]).
 
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use vigia_storage::spool::write_all_vectored;
 
 use super::muxer::Muxer;
 use crate::paths::lock;
@@ -189,10 +189,7 @@ impl SegmentStore {
 
     fn write(&self, msn: u64, chunks: &[Bytes]) -> std::io::Result<()> {
         let mut file = std::fs::File::create(self.file(msn))?;
-        for chunk in chunks {
-            file.write_all(chunk)?;
-        }
-        Ok(())
+        write_all_vectored(&mut file, chunks)
     }
 
     fn delete(&self, msns: &[u64]) {
