@@ -233,10 +233,9 @@ fn segment_with_parts(playlist: &str) -> Option<(u64, Vec<String>)> {
         } else if let Some(msn) = line
             .strip_prefix("seg")
             .and_then(|l| l.strip_suffix(".mp4"))
+            && !parts.is_empty()
         {
-            if !parts.is_empty() {
-                return Some((msn.parse().ok()?, parts));
-            }
+            return Some((msn.parse().ok()?, parts));
         }
     }
     None
