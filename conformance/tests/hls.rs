@@ -206,7 +206,8 @@ fn bad_hls_requests_get_clear_answers() {
     );
 }
 
-/// The segment files of the demo's muxer under `hlsDirectory`, by MSN (`<dir>/demo/<n>/<msn>.mp4`).
+/// The segment files of the demo's muxer under `hlsDirectory`, by MSN
+/// (`<dir>/demo/vigia-hls-<n>/<msn>.mp4`).
 fn stored_segments(dir: &std::path::Path) -> std::collections::BTreeMap<u64, std::path::PathBuf> {
     let muxers = std::fs::read_dir(dir.join("demo")).into_iter().flatten();
     let files = muxers
@@ -247,8 +248,8 @@ fn segment_with_parts(playlist: &str) -> Option<(u64, Vec<String>)> {
 fn hls_directory_holds_complete_segments_and_goes_with_the_muxer() {
     let dir = vigia_conformance::TempDir::new("vigia-hls-dir");
     // What a killed run left: deleted at start.
-    std::fs::create_dir_all(dir.path().join("demo/77")).unwrap();
-    std::fs::write(dir.path().join("demo/77/1.mp4"), b"stale").unwrap();
+    std::fs::create_dir_all(dir.path().join("demo/vigia-hls-77")).unwrap();
+    std::fs::write(dir.path().join("demo/vigia-hls-77/1.mp4"), b"stale").unwrap();
     let config = format!(
         "hlsDirectory: {}\nhlsMuxerCloseAfter: 3s\npaths:\n  demo:\n    source: synthetic\n",
         dir.path().display()

@@ -1,7 +1,7 @@
 //! `hlsDirectory`: a muxer's complete segments written to disk instead of kept in memory, as
 //! MediaMTX does with the same key.
 //!
-//! Each muxer writes into a directory of its own, `<hlsDirectory>/<path>/<muxer number>/`, one
+//! Each muxer writes into a directory of its own, `<hlsDirectory>/<path>/vigia-hls-<n>/`, one
 //! file per complete segment (`<msn>.mp4`, its parts one after the other). A segment is written
 //! as soon as it is complete, from the blocking pool (never under the stream's lock), and only
 //! then is its memory let go: a request for it or one of its parts reads the file's byte range.
@@ -25,9 +25,13 @@ use crate::paths::lock;
 /// Numbers muxers' directories, so that a muxer reopened on a path never meets the files of
 /// the one before it.
 static NEXT_MUXER: AtomicU64 = AtomicU64::new(0);
+/// A muxer's directory is this and its number: a name nothing else is likely to have, since
+/// the start-up clearing deletes such directories.
+const MUXER_DIR_PREFIX: &str = "vigia-hls-";
 
 /// Deletes the muxer directories a previous run left under `root`: directories named by a
-/// number that hold nothing but `<number>.mp4` files. Nothing else under `root` is touched.
+/// `vigia-hls-<n>` that hold nothing but `<number>.mp4` files. Nothing else under `root` is
+/// touched.
 pub(crate) async fn clear_stale(root: &Path) {
     let root = root.to_path_buf();
     let cleared = tokio::task::spawn_blocking(move || clear_stale_under(&root)).await;
@@ -57,12 +61,13 @@ fn clear_stale_under(dir: &Path) -> usize {
     removed
 }
 
-/// Whether `dir` looks like a muxer's directory: a number, holding only `<number>.mp4` files.
+/// Whether `dir` is a muxer's directory: `vigia-hls-<n>`, holding only `<number>.mp4` files.
 fn is_muxer_dir(dir: &Path) -> bool {
     let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let named = dir
         .file_name()
         .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(MUXER_DIR_PREFIX))
         .is_some_and(numeric);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
@@ -91,7 +96,7 @@ impl SegmentStore {
     /// logged, when it cannot be created (the muxer then keeps its segments in memory).
     pub(crate) fn create(root: &Path, path: &str) -> Option<Arc<Self>> {
         let number = NEXT_MUXER.fetch_add(1, Ordering::Relaxed);
-        let dir = root.join(path).join(number.to_string());
+        let dir = root.join(path).join(format!("{MUXER_DIR_PREFIX}{number}"));
         match std::fs::create_dir_all(&dir) {
             Ok(()) => Some(Arc::new(SegmentStore {
                 dir,
@@ -225,17 +230,22 @@ mod tests {
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             std::fs::write(file, b"x").unwrap();
         };
-        write("cam1/0/12.mp4");
-        write("city/cam2/3/7.mp4");
-        write("city/cam2/3/8.mp4");
-        write("other/4/notes.txt");
-        write("other/4/9.mp4");
+        write("cam1/vigia-hls-0/12.mp4");
+        write("city/cam2/vigia-hls-3/7.mp4");
+        write("city/cam2/vigia-hls-3/8.mp4");
+        write("other/vigia-hls-4/notes.txt");
+        write("other/vigia-hls-4/9.mp4");
+        write("2024/01.mp4");
         write("keep.mp4");
         assert_eq!(clear_stale_under(&root), 2);
-        assert!(!root.join("cam1/0").exists() && !root.join("city/cam2/3").exists());
+        assert!(!root.join("cam1/vigia-hls-0").exists());
+        assert!(!root.join("city/cam2/vigia-hls-3").exists());
+        let other = root.join("other/vigia-hls-4/notes.txt");
+        assert!(other.exists(), "a directory with other files stays");
+        let numbered = root.join("2024/01.mp4");
         assert!(
-            root.join("other/4/notes.txt").exists(),
-            "a directory with other files stays"
+            numbered.exists(),
+            "a numbered directory not named by Vigia stays"
         );
         assert!(root.join("keep.mp4").exists());
         std::fs::remove_dir_all(&root).unwrap();
