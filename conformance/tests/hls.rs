@@ -310,3 +310,35 @@ fn hls_directory_holds_complete_segments_and_goes_with_the_muxer() {
     let muxer_dirs = std::fs::read_dir(dir.path().join("demo")).map_or(0, |d| d.count());
     assert_eq!(muxer_dirs, 0, "the muxer's directory is removed");
 }
+
+/// An `hlsDirectory` that cannot be made (a file is in the way): the error is logged and the
+/// segments are served from memory.
+#[test]
+fn an_unusable_hls_directory_is_logged_and_segments_stay_in_memory() {
+    let dir = vigia_conformance::TempDir::new("vigia-hls-blocked");
+    let blocker = dir.path().join("not-a-directory");
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let config = format!(
+        "hlsDirectory: {}\npaths:\n  demo:\n    source: synthetic\n",
+        blocker.display()
+    );
+    let (vigia, ports) = Vigia::start_on_fresh_ports(&config);
+    let playlist = eventually(Duration::from_secs(30), || {
+        let (status, _, body) = http_get(ports.hls, "/demo/stream.m3u8");
+        let text = String::from_utf8_lossy(&body).into_owned();
+        (status == 200 && text.contains("seg")).then_some(text)
+    })
+    .expect("a playlist within 30 s");
+    let segment = playlist
+        .lines()
+        .find(|l| l.starts_with("seg"))
+        .expect("a segment listed");
+    let (status, _, body) = http_get(ports.hls, &format!("/demo/{segment}"));
+    assert_eq!(status, 200, "{segment}");
+    assert_eq!(&body[4..8], b"moof", "{segment} from memory");
+    assert!(
+        vigia.logs_soon_contain("cannot create", Duration::from_secs(5)),
+        "the error is logged:\n{}",
+        vigia.logs()
+    );
+}

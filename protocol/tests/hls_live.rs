@@ -455,6 +455,22 @@ fn two_minutes_with_segments_stored_on_disk() {
 }
 
 #[test]
+fn a_driver_that_cannot_store_gets_its_segments_kept_in_memory() {
+    let config = HlsConfig {
+        store_segments: true,
+        ..HlsConfig::default()
+    };
+    let mut h = run(config, 10, &[], false);
+    let stored = h.stats.stored;
+    assert!(stored > 3, "{:?}", h.stats);
+    h.muxer.keep_segments_in_memory();
+    let h = run_with(h, 10, &[(0, Event::Reconnect)], false);
+    assert_eq!(h.stats.stored, stored, "no segment handed out after");
+    let in_memory = (0..100).filter(|&msn| h.muxer.segment(msn).is_some());
+    assert!(in_memory.count() > 3, "new segments stay in memory");
+}
+
+#[test]
 fn two_minutes_video_only() {
     let h = run(HlsConfig::default(), 120, &EVENTS, false);
     assert!(h.stats.blocked_then_ready > 400, "{:?}", h.stats);

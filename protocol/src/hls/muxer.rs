@@ -326,6 +326,13 @@ impl HlsMuxer {
         std::mem::take(&mut self.dropped_stored)
     }
 
+    /// The driver cannot store segments (its directory is unusable): complete segments stay in
+    /// memory from now on, and none is handed out to be stored.
+    pub fn keep_segments_in_memory(&mut self) {
+        self.config.store_segments = false;
+        self.to_store.clear();
+    }
+
     /// The parts produced so far as `(msn, index)` of the newest, if any.
     pub(crate) fn last_part(&self) -> Option<(u64, u64)> {
         if let Some(n) = self.current.parts.len().checked_sub(1) {
@@ -363,15 +370,18 @@ impl HlsMuxer {
 
     /// Complete segment `msn`, if still in the window.
     fn complete(&self, msn: u64) -> Option<&Segment> {
-        let first = self.segments.front()?.msn;
-        self.segments
-            .get(usize::try_from(msn.checked_sub(first)?).ok()?)
+        self.segments.get(self.index_of(msn)?)
     }
 
     fn complete_mut(&mut self, msn: u64) -> Option<&mut Segment> {
+        let index = self.index_of(msn)?;
+        self.segments.get_mut(index)
+    }
+
+    /// Where complete segment `msn` would be in [`HlsMuxer::segments`].
+    fn index_of(&self, msn: u64) -> Option<usize> {
         let first = self.segments.front()?.msn;
-        self.segments
-            .get_mut(usize::try_from(msn.checked_sub(first)?).ok()?)
+        usize::try_from(msn.checked_sub(first)?).ok()
     }
 
     /// Whether a missing resource is about to exist: the in-progress segment, the next part

@@ -58,8 +58,7 @@ impl Muxer {
     /// A muxer for `stream`'s tracks.
     pub(crate) fn new(path: &str, stream: &PathStream, conf: &HlsConf) -> Arc<Self> {
         let store = (!conf.directory.is_empty())
-            .then(|| SegmentStore::create(std::path::Path::new(&conf.directory), path))
-            .flatten();
+            .then(|| SegmentStore::new(std::path::Path::new(&conf.directory), path));
         let config = HlsConfig {
             store_segments: store.is_some(),
             ..muxer_config(conf)

@@ -92,25 +92,14 @@ pub(crate) struct SegmentStore {
 type Work = (Vec<(u64, Vec<Bytes>)>, Vec<u64>);
 
 impl SegmentStore {
-    /// Creates the directory of a new muxer of `path` under `root`; `None`, with the error
-    /// logged, when it cannot be created (the muxer then keeps its segments in memory).
-    pub(crate) fn create(root: &Path, path: &str) -> Option<Arc<Self>> {
+    /// Where a new muxer of `path` writes under `root`; the directory is made by
+    /// [`SegmentStore::run`], off the async threads.
+    pub(crate) fn new(root: &Path, path: &str) -> Arc<Self> {
         let number = NEXT_MUXER.fetch_add(1, Ordering::Relaxed);
-        let dir = root.join(path).join(format!("{MUXER_DIR_PREFIX}{number}"));
-        match std::fs::create_dir_all(&dir) {
-            Ok(()) => Some(Arc::new(SegmentStore {
-                dir,
-                path: path.to_string(),
-            })),
-            Err(e) => {
-                tracing::error!(
-                    path,
-                    "[HLS] cannot create {}: {e}; segments stay in memory",
-                    dir.display()
-                );
-                None
-            }
-        }
+        Arc::new(SegmentStore {
+            dir: root.join(path).join(format!("{MUXER_DIR_PREFIX}{number}")),
+            path: path.to_string(),
+        })
     }
 
     fn file(&self, msn: u64) -> PathBuf {
@@ -135,9 +124,19 @@ impl SegmentStore {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
-    /// Writes `muxer`'s complete segments as they come and deletes those that leave its window,
-    /// until the task is aborted (the muxer closed); then [`SegmentStore::remove`] runs.
+    /// Makes the muxer's directory, then writes `muxer`'s complete segments as they come and
+    /// deletes those that leave its window, until the task is aborted (the muxer closed); then
+    /// [`SegmentStore::remove`] runs. A directory that cannot be made is logged, and the muxer
+    /// keeps its segments in memory.
     pub(crate) async fn run(self: Arc<Self>, muxer: Arc<Muxer>) {
+        let dir = self.dir.clone();
+        let made = tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir)).await;
+        if let Err(e) = made.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
+            let dir = self.dir.display();
+            tracing::error!(path = %self.path, "[HLS] cannot create {dir}: {e}; segments stay in memory");
+            lock(&muxer.state).keep_segments_in_memory();
+            return;
+        }
         let mut version = muxer.version.subscribe();
         loop {
             let work = {
@@ -211,7 +210,9 @@ impl SegmentStore {
     pub(crate) async fn remove(self: Arc<Self>) {
         let dir = self.dir.clone();
         let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
-        if let Ok(Err(e)) = removed {
+        if let Ok(Err(e)) = removed
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
             tracing::warn!(path = %self.path, "[HLS] cannot remove {}: {e}", self.dir.display());
         }
     }
