@@ -319,8 +319,13 @@ pub const PLATE_PATH_MIN: f32 = 0.3;
 /// A line's plate text and confidence: the text as read when [`read_plate`] takes it, else the
 /// plate its recognition can spell when no character of that is below [`PLATE_PATH_MIN`].
 fn plate_text(line: &TextRead) -> Option<(String, f32)> {
-    if read_plate(&line.text).is_ok() {
-        return Some((line.text.clone(), line.confidence));
+    if let Ok(read) = read_plate(&line.text) {
+        if line.format.is_none_or(|f| f == read.format) {
+            return Some((line.text.clone(), line.confidence));
+        }
+        // A plate as read, but its colours say the other format: the recogniser's best plate
+        // of that format (it differs in the 5th character).
+        return line.plate.as_ref().map(|p| (p.text.clone(), p.mean));
     }
     let plate = line.plate.as_ref().filter(|p| p.min >= PLATE_PATH_MIN)?;
     Some((plate.text.clone(), plate.mean))
@@ -367,6 +372,7 @@ mod tests {
 
     use super::*;
     use crate::decode::tests::lavfi_keyframe;
+    use crate::plate::PlateFormat;
     use crate::stream::clock::ClockSource;
 
     fn line(text: &str, plate: Option<(&str, f32)>) -> TextRead {
@@ -379,6 +385,7 @@ mod tests {
                 x1: 150,
                 y1: 50,
             },
+            format: None,
             plate: plate.map(|(t, min)| crate::ocr::PlatePath {
                 text: t.into(),
                 mean: 0.7,
@@ -398,6 +405,20 @@ mod tests {
         // A sign forced into the grammar: a character below the gate.
         assert_eq!(plate_text(&line("DEVAGAR", Some(("DEV4G4R", 0.01)))), None);
         assert_eq!(plate_text(&line("PARE", None)), None);
+    }
+
+    #[test]
+    fn a_plate_read_in_the_format_its_colours_deny_is_spelt_in_theirs() {
+        let mercosul = |text, spelt| TextRead {
+            format: Some(PlateFormat::Mercosul),
+            ..line(text, Some((spelt, 0.1)))
+        };
+        // Read as an old plate (`0` in the 5th position) on a blue-banded plate.
+        let plate = plate_text(&mercosul("VMO4013", "VMO4Q13"));
+        assert_eq!(plate, Some(("VMO4Q13".into(), 0.7)));
+        // Read as a Mercosul plate: taken as read.
+        let plate = plate_text(&mercosul("VMO4Q13", "VMO4Q13"));
+        assert_eq!(plate, Some(("VMO4Q13".into(), 0.8)));
     }
 
     #[test]

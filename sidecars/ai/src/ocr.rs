@@ -23,6 +23,7 @@
 //! behind a mutex each (`ort` runs a session through `&mut`), so one `Ocr` shared by several
 //! cameras' tasks runs one frame at a time per stage.
 
+mod colour;
 mod deblur;
 mod det;
 mod plate_ctc;
@@ -38,6 +39,7 @@ use std::time::Instant;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
+use vigia_events::PlateFormat;
 
 /// The ONNX Runtime library `setup-models.sh` extracts; its version matches `ort`'s `api-31`.
 pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
@@ -250,8 +252,11 @@ pub struct TextRead {
     pub confidence: f32,
     /// Where in the frame, in the frame's pixels.
     pub bbox: BBox,
-    /// The most probable plate the recogniser's output can spell (`ocr/plate_ctc.rs`), for
-    /// text that is not a plate as read greedily; None when it cannot spell one.
+    /// The plate format the colours around the line say (`ocr/colour.rs`: a Mercosul plate's
+    /// blue band above its characters), None when they say neither.
+    pub format: Option<PlateFormat>,
+    /// The most probable plate the recogniser's output can spell (`ocr/plate_ctc.rs`), of
+    /// [`TextRead::format`] when that is known; None when it cannot spell one.
     pub plate: Option<PlatePath>,
 }
 
@@ -371,12 +376,18 @@ impl Ocr {
         Ok((reads, timings, weak))
     }
 
-    /// [`Ocr::read_region_timed`], then, when no line is a plate (`plate` gives a line's plate
-    /// confidence, None when it is not one), a second look at each faint, plate-shaped box of
-    /// the same detection ([`WEAK_PARAMS`]): its surroundings deblurred along the motion with
-    /// each of [`DEBLUR_LENGTHS`] (`ocr/deblur.rs`), detected and recognised again; the most
-    /// confident plate found is added to the lines. Its time counts as detection and
-    /// recognition.
+    /// [`Ocr::read_region_timed`], then a second look deblurred along the motion with each of
+    /// [`DEBLUR_LENGTHS`] (`ocr/deblur.rs`): `plate` gives a line's plate confidence, None when
+    /// it is not one.
+    ///
+    /// - Each line that is a plate is read again deblurred, and that read is added to the
+    ///   lines: a plate read can be wrong where blur changed a letter's shape (a smeared `M`
+    ///   reads as `W`), and the pass votes over both reads.
+    /// - When no line is a plate, the faint, plate-shaped boxes of the same detection
+    ///   ([`WEAK_PARAMS`]) and the lower part of the region ([`plate_band`]) are looked at
+    ///   deblurred; the most confident plate found in any of them is added.
+    ///
+    /// Its time counts as detection and recognition.
     pub fn read_region_deblurring_timed(
         &self,
         frame: &Frame<'_>,
@@ -384,20 +395,44 @@ impl Ocr {
         plate: impl Fn(&TextRead) -> Option<f32>,
     ) -> Result<(Vec<TextRead>, OcrTimings), OcrError> {
         let (mut reads, mut timings, weak) = self.first_look(frame, region)?;
-        if reads.iter().any(|r| plate(r).is_some()) {
+        let plates: Vec<BBox> = reads
+            .iter()
+            .filter(|r| plate(r).is_some())
+            .map(|r| r.bbox)
+            .collect();
+        if !plates.is_empty() {
+            for b in plates {
+                let crop = frame.clamp(around(&b));
+                if let Some((_, r)) = self.second_look(frame, crop, &plate, &mut timings)? {
+                    reads.push(r);
+                }
+            }
             return Ok((reads, timings));
         }
+        let mut crops = crops_around(frame, &weak);
+        crops.push(frame.clamp(plate_band(frame.clamp(region))));
+        reads.extend(self.best_second_look(frame, crops, &plate, &mut timings)?);
+        Ok((reads, timings))
+    }
+
+    /// The most confident plate [`Ocr::second_look`] finds in any of `crops`.
+    fn best_second_look(
+        &self,
+        frame: &Frame<'_>,
+        crops: Vec<BBox>,
+        plate: &impl Fn(&TextRead) -> Option<f32>,
+        timings: &mut OcrTimings,
+    ) -> Result<Option<TextRead>, OcrError> {
         let mut best: Option<(f32, TextRead)> = None;
-        for crop in crops_around(frame, &weak) {
-            let Some((c, r)) = self.second_look(frame, crop, &plate, &mut timings)? else {
+        for crop in crops {
+            let Some((c, r)) = self.second_look(frame, crop, plate, timings)? else {
                 continue;
             };
             if best.as_ref().is_none_or(|(b, _)| c > *b) {
                 best = Some((c, r));
             }
         }
-        reads.extend(best.map(|(_, r)| r));
-        Ok((reads, timings))
+        Ok(best.map(|(_, r)| r))
     }
 
     /// The plate (and its confidence) in `crop` of `frame` deblurred: each of
@@ -451,7 +486,8 @@ impl Ocr {
     ) -> Result<Vec<TextRead>, OcrError> {
         let mut reads = Vec::with_capacity(boxes.len());
         for bbox in boxes.iter().filter(|b| could_be_a_line(b)) {
-            let (text, confidence, plate) = self.recognise(frame, *bbox)?;
+            let format = colour::format_by_colour(frame, *bbox);
+            let (text, confidence, plate) = self.recognise(frame, *bbox, format)?;
             if !text.trim().is_empty() {
                 let bbox = BBox {
                     x0: bbox.x0 + dx,
@@ -463,6 +499,7 @@ impl Ocr {
                     text,
                     confidence,
                     bbox,
+                    format,
                     plate,
                 });
             }
@@ -521,11 +558,13 @@ impl Ocr {
         Ok((to_frame(&self.params), weak))
     }
 
-    /// The text in `bbox` of `frame`, its confidence, and the best plate it can spell.
+    /// The text in `bbox` of `frame`, its confidence, and the best plate of `format` (None:
+    /// either) it can spell.
     fn recognise(
         &self,
         frame: &Frame<'_>,
         bbox: BBox,
+        format: Option<PlateFormat>,
     ) -> Result<(String, f32, Option<PlatePath>), OcrError> {
         let (content, w) = rec::input_width(bbox.width() as usize, bbox.height() as usize);
         let mut input = vec![0.0f32; 3 * rec::HEIGHT * w];
@@ -552,7 +591,7 @@ impl Ocr {
             _ => return Ok((String::new(), 0.0, None)),
         };
         let (text, confidence) = rec::ctc_greedy(probs, steps, classes, &self.charset);
-        let plate = plate_ctc::ctc_plate(probs, steps, classes, &self.plate_classes);
+        let plate = plate_ctc::ctc_plate(probs, steps, classes, &self.plate_classes, format);
         Ok((text, confidence, plate))
     }
 }
@@ -606,6 +645,15 @@ fn around(b: &BBox) -> BBox {
     }
 }
 
+/// The part of a changed region a plate can be in: its lower part, where a vehicle's bumpers are
+/// (the region covers the vehicle where it was and where it is).
+fn plate_band(region: BBox) -> BBox {
+    BBox {
+        y0: region.y0 + region.height() * 2 / 5,
+        ..region
+    }
+}
+
 /// Boxes shorter than this (in frame pixels) are not recognised: no plate's line of text is, in
 /// the pictures this reads (720p: 20–40 px), and the detector's specks are.
 pub const MIN_LINE_HEIGHT: u32 = 10;
@@ -638,7 +686,7 @@ pub(crate) fn fuzz_decoding(data: &[u8]) -> Option<String> {
         .collect();
     let _ = rec::ctc_greedy(&probs, steps, classes, &charset);
     let plate_classes = plate_ctc::PlateClasses::new(&charset[..classes]);
-    plate_ctc::ctc_plate(&probs, steps, classes, &plate_classes).map(|p| p.text)
+    plate_ctc::ctc_plate(&probs, steps, classes, &plate_classes, None).map(|p| p.text)
 }
 
 /// The process's environment, made on first use with the library at `library`.

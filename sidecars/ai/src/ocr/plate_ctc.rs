@@ -1,7 +1,8 @@
 //! CTC decoding constrained to a Brazilian plate: the most probable path through the
 //! recogniser's output that spells exactly seven characters, letters where a plate has letters
 //! and digits where it has digits (`LLL N X NN`, the 5th a letter on Mercosul plates and a digit
-//! on old ones).
+//! on old ones). When the plate's colours tell its format (`ocr/colour.rs`), the 5th position
+//! is held to that format's letter or digit.
 //!
 //! Greedy decoding takes the best class at each step and can only be checked afterwards: a
 //! blurred plate whose `0` reads as `O`, whose two `A`s run together into one, or whose dash
@@ -15,6 +16,8 @@
 //! Separators printed on plates (`-`, `·`, `.`, space) are not characters of the plate: they
 //! count as blank.
 
+use vigia_events::PlateFormat;
+
 /// What a plate position may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -23,16 +26,30 @@ enum Slot {
     Either,
 }
 
-/// The seven positions of a Brazilian plate.
-const SLOTS: [Slot; 7] = [
-    Slot::Letter,
-    Slot::Letter,
-    Slot::Letter,
-    Slot::Digit,
-    Slot::Either,
-    Slot::Digit,
-    Slot::Digit,
-];
+/// The seven positions of a Brazilian plate whose format is `format` (None: either).
+fn slots(format: Option<PlateFormat>) -> [Slot; 7] {
+    let fifth = match format {
+        None => Slot::Either,
+        Some(PlateFormat::Mercosul) => Slot::Letter,
+        Some(PlateFormat::Old) => Slot::Digit,
+    };
+    [
+        Slot::Letter,
+        Slot::Letter,
+        Slot::Letter,
+        Slot::Digit,
+        fifth,
+        Slot::Digit,
+        Slot::Digit,
+    ]
+}
+
+/// Characters in a plate.
+const PLATE_LEN: usize = 7;
+
+/// The formats a search can be held to, in the order of [`PlateClasses::layouts`].
+const FORMATS: [Option<PlateFormat>; 3] =
+    [None, Some(PlateFormat::Mercosul), Some(PlateFormat::Old)];
 
 /// Characters that separate parts of a printed plate and are read as blank.
 const SEPARATORS: [&str; 4] = ["-", "·", ".", " "];
@@ -47,8 +64,8 @@ pub(crate) struct PlateClasses {
     digits: Vec<(usize, u8)>,
     /// Separator classes, read as blank.
     separators: Vec<usize>,
-    /// The Viterbi states over these classes.
-    layout: Layout,
+    /// The Viterbi states over these classes, per entry of [`FORMATS`].
+    layouts: Vec<Layout>,
 }
 
 impl PlateClasses {
@@ -63,8 +80,17 @@ impl PlateClasses {
                 _ => {}
             }
         }
-        classes.layout = Layout::new(&classes);
+        classes.layouts = FORMATS
+            .iter()
+            .map(|&f| Layout::new(&classes, slots(f)))
+            .collect();
         classes
+    }
+
+    /// The state layout of a search held to `format`.
+    fn layout(&self, format: Option<PlateFormat>) -> Option<&Layout> {
+        let i = FORMATS.iter().position(|&f| f == format)?;
+        self.layouts.get(i)
     }
 
     /// The (class, character) pairs a slot allows.
@@ -116,11 +142,11 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(classes: &PlateClasses) -> Layout {
+    fn new(classes: &PlateClasses, slots: [Slot; PLATE_LEN]) -> Layout {
         let mut next = 1; // 0: the blank before the first character
-        let mut chars = Vec::with_capacity(SLOTS.len());
-        let mut blanks = Vec::with_capacity(SLOTS.len());
-        for slot in SLOTS {
+        let mut chars = Vec::with_capacity(PLATE_LEN);
+        let mut blanks = Vec::with_capacity(PLATE_LEN);
+        for slot in slots {
             let allowed: Vec<(usize, u8)> = classes.allowed(slot).collect();
             chars.push((next, allowed.clone()));
             next += allowed.len();
@@ -135,22 +161,23 @@ impl Layout {
     }
 }
 
-/// The most probable seven-character plate path through a `steps` x `classes` probability
-/// matrix (row-major, class 0 the blank), or None when the matrix is malformed, has fewer
-/// steps than a plate needs, or `classes` lacks letters or digits.
+/// The most probable seven-character plate path of `format` (None: either) through a `steps` x
+/// `classes` probability matrix (row-major, class 0 the blank), or None when the matrix is
+/// malformed, has fewer steps than a plate needs, or `classes` lacks letters or digits.
 pub(crate) fn ctc_plate(
     probs: &[f32],
     steps: usize,
     classes: usize,
     plate: &PlateClasses,
+    format: Option<PlateFormat>,
 ) -> Option<PlatePath> {
-    if classes == 0 || probs.len() != steps * classes || steps < SLOTS.len() {
+    if classes == 0 || probs.len() != steps * classes || steps < PLATE_LEN {
         return None;
     }
     if plate.letters.is_empty() || plate.digits.is_empty() {
         return None;
     }
-    let layout = &plate.layout;
+    let layout = plate.layout(format)?;
     let dead = Cell {
         score: f32::NEG_INFINITY,
         from: START,
@@ -275,8 +302,8 @@ fn backtrack(
     steps: usize,
 ) -> Option<PlatePath> {
     let last = (steps - 1) * layout.len;
-    let (lf, la) = &layout.chars[SLOTS.len() - 1];
-    let end_blank = layout.blanks[SLOTS.len() - 1];
+    let (lf, la) = &layout.chars[PLATE_LEN - 1];
+    let end_blank = layout.blanks[PLATE_LEN - 1];
     let mut state = (*lf..*lf + la.len())
         .chain([end_blank])
         .max_by(|&a, &b| trellis[last + a].score.total_cmp(&trellis[last + b].score))?;
@@ -356,7 +383,7 @@ mod tests {
 
     fn decode(steps: &[&[(&str, f32)]]) -> Option<PlatePath> {
         let (m, t, n) = matrix(steps);
-        ctc_plate(&m, t, n, &PlateClasses::new(&charset()))
+        ctc_plate(&m, t, n, &PlateClasses::new(&charset()), None)
     }
 
     #[test]
@@ -431,10 +458,32 @@ mod tests {
         let a: &[(&str, f32)] = &[("A", 0.9)];
         assert_eq!(decode(&[a; 6]), None);
         let classes = PlateClasses::new(&charset());
-        assert_eq!(ctc_plate(&[0.5; 10], 7, 3, &classes), None);
-        assert_eq!(ctc_plate(&[], 0, 0, &classes), None);
+        assert_eq!(ctc_plate(&[0.5; 10], 7, 3, &classes, None), None);
+        assert_eq!(ctc_plate(&[], 0, 0, &classes, None), None);
         // A character list without digits cannot spell a plate.
         let letters = PlateClasses::new(&["".into(), "A".into()]);
-        assert_eq!(ctc_plate(&[0.5; 14], 7, 2, &letters), None);
+        assert_eq!(ctc_plate(&[0.5; 14], 7, 2, &letters, None), None);
+    }
+
+    #[test]
+    fn a_known_format_holds_the_fifth_position_to_it() {
+        // A Mercosul `Q` blurred: the model says `0` more than `Q`, then `O`.
+        let (m, t, n) = matrix(&[
+            &[("V", 0.9)],
+            &[("M", 0.9)],
+            &[("O", 0.9)],
+            &[("4", 0.9)],
+            &[("0", 0.5), ("Q", 0.3)],
+            &[("1", 0.9)],
+            &[("3", 0.9)],
+        ]);
+        let classes = PlateClasses::new(&charset());
+        let text = |format| ctc_plate(&m, t, n, &classes, format).map(|p| p.text);
+        assert_eq!(text(None).as_deref(), Some("VMO4013"));
+        assert_eq!(text(Some(PlateFormat::Old)).as_deref(), Some("VMO4013"));
+        assert_eq!(
+            text(Some(PlateFormat::Mercosul)).as_deref(),
+            Some("VMO4Q13")
+        );
     }
 }
