@@ -260,7 +260,7 @@ pub fn ocr_worker_observed(
     for s in pictures {
         let result = s.picture.rgb_frame().and_then(|frame| {
             let region = s.region.unwrap_or(frame.full());
-            ocr.read_region_deblurring_timed(&frame, region, |l| plate_text(l).map(|p| p.1))
+            ocr.read_region_deblurring_timed(&frame, region, plate_text)
         });
         let (lines, t) = match result {
             Ok(r) => r,

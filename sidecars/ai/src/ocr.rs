@@ -41,6 +41,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 use vigia_events::PlateFormat;
 
+use crate::pass::{MAX_GROUP_DISTANCE, distance};
+use crate::plate::read_plate;
+
 /// The ONNX Runtime library `setup-models.sh` extracts; its version matches `ort`'s `api-31`.
 pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
 /// The PP-OCRv4 detection model.
@@ -392,18 +395,21 @@ impl Ocr {
         &self,
         frame: &Frame<'_>,
         region: BBox,
-        plate: impl Fn(&TextRead) -> Option<f32>,
+        plate: impl Fn(&TextRead) -> Option<(String, f32)>,
     ) -> Result<(Vec<TextRead>, OcrTimings), OcrError> {
         let (mut reads, mut timings, weak) = self.first_look(frame, region)?;
-        let plates: Vec<BBox> = reads
+        let plates: Vec<(BBox, String)> = reads
             .iter()
-            .filter(|r| plate(r).is_some())
-            .map(|r| r.bbox)
+            .filter_map(|r| plate(r).map(|(text, _)| (r.bbox, text)))
             .collect();
         if !plates.is_empty() {
-            for b in plates {
+            for (b, text) in plates {
                 let crop = frame.clamp(around(&b));
-                if let Some((_, r)) = self.second_look(frame, crop, &plate, &mut timings)? {
+                let Some((_, r, again)) = self.second_look(frame, crop, &plate, &mut timings)?
+                else {
+                    continue;
+                };
+                if same_vehicle(&text, &again) {
                     reads.push(r);
                 }
             }
@@ -420,12 +426,12 @@ impl Ocr {
         &self,
         frame: &Frame<'_>,
         crops: Vec<BBox>,
-        plate: &impl Fn(&TextRead) -> Option<f32>,
+        plate: &impl Fn(&TextRead) -> Option<(String, f32)>,
         timings: &mut OcrTimings,
     ) -> Result<Option<TextRead>, OcrError> {
         let mut best: Option<(f32, TextRead)> = None;
         for crop in crops {
-            let Some((c, r)) = self.second_look(frame, crop, plate, timings)? else {
+            let Some((c, r, _)) = self.second_look(frame, crop, plate, timings)? else {
                 continue;
             };
             if best.as_ref().is_none_or(|(b, _)| c > *b) {
@@ -435,7 +441,7 @@ impl Ocr {
         Ok(best.map(|(_, r)| r))
     }
 
-    /// The plate (and its confidence) in `crop` of `frame` deblurred: each of
+    /// The plate (its confidence, line and text) in `crop` of `frame` deblurred: each of
     /// [`DEBLUR_LENGTHS`] is tried and detected (cheap on a small crop); only the plate-shaped
     /// box the detector is surest of, over all lengths, is recognised. Adds its time to
     /// `timings`.
@@ -443,9 +449,9 @@ impl Ocr {
         &self,
         frame: &Frame<'_>,
         crop: BBox,
-        plate: &impl Fn(&TextRead) -> Option<f32>,
+        plate: &impl Fn(&TextRead) -> Option<(String, f32)>,
         timings: &mut OcrTimings,
-    ) -> Result<Option<(f32, TextRead)>, OcrError> {
+    ) -> Result<Option<(f32, TextRead, String)>, OcrError> {
         let started = Instant::now();
         let mut sharpest: Option<(f32, deblur::Deblurred, BBox)> = None;
         for &length in DEBLUR_LENGTHS {
@@ -473,7 +479,9 @@ impl Ocr {
         let sharp = Frame::new(d.width, d.height, PixelFormat::Rgb, &d.rgb)?;
         let found = self.recognise_all(&sharp, &[b], (crop.x0, crop.y0))?;
         timings.rec_ms += ms(detected.elapsed());
-        Ok(found.into_iter().find_map(|r| plate(&r).map(|c| (c, r))))
+        Ok(found
+            .into_iter()
+            .find_map(|r| plate(&r).map(|(text, c)| (c, r, text))))
     }
 
     /// The lines of text in `boxes` of `frame` (those that could be a line), boxes moved by
@@ -598,6 +606,17 @@ impl Ocr {
 
 /// A text box in frame pixels and the detector's mean probability over it.
 type ScoredBox = (BBox, f32);
+
+/// Whether two plate texts are read as one vehicle by a pass's voting: both plates, at most
+/// [`MAX_GROUP_DISTANCE`] positions apart. A plate read again deblurred is kept only then: a
+/// deblurring of the wrong length can spell another plate, which would be reported as a
+/// vehicle of its own.
+fn same_vehicle(a: &str, b: &str) -> bool {
+    match (read_plate(a), read_plate(b)) {
+        (Ok(a), Ok(b)) => distance(&a.plate, &b.plate) <= MAX_GROUP_DISTANCE,
+        _ => false,
+    }
+}
 
 /// The faint boxes looked at again deblurred: a plate smeared by 10–14 px leaves a probability
 /// map too weak for [`det::DbParams::default`].
@@ -815,6 +834,14 @@ mod tests {
         assert!(!could_be_a_line(&b(7, 6)), "a speck");
         assert!(!could_be_a_line(&b(60, 9)), "too thin");
         assert!(!could_be_a_line(&b(10, 11)), "one character");
+    }
+
+    #[test]
+    fn a_read_again_is_the_same_vehicle_within_two_positions() {
+        assert!(same_vehicle("ABC-1234", "ABC1234"));
+        assert!(same_vehicle("CMR8Z54", "CWR8Z54"));
+        assert!(!same_vehicle("AMB4P60", "AYB4R80"));
+        assert!(!same_vehicle("ABC1234", "PARE"));
     }
 
     #[test]

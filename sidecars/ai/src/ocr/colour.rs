@@ -7,9 +7,10 @@
 //! mean Mercosul; rows no bluer mean old.
 //!
 //! Blueness is `B - (R + G) / 2`, so a night picture's blue cast (it raises the whole plate)
-//! cancels in the difference. Only rows within [`BAND_ABOVE`] line heights above the line (and
-//! [`BAND_INSIDE`] into it) are looked at: a blue car's body starts further up, above an old
-//! plate's grey strip.
+//! cancels in the difference. A band is looked for only within [`BAND_ABOVE`] line heights
+//! above the line (and [`BAND_INSIDE`] into it): a blue car's body starts further up, above an
+//! old plate's grey strip. No band is a verdict (old) only when none is within
+//! [`NO_BAND_ABOVE`]: a wrong verdict would override a right read.
 
 use vigia_events::PlateFormat;
 
@@ -20,11 +21,16 @@ use super::{BBox, Frame, PixelFormat};
 /// above it must not count (tuning seeds 1 and 5, 120 passes: 0.3 gave 89 right, 0.15 94, 0.1
 /// 95, 0.05 93).
 pub(crate) const BAND_ABOVE: f32 = 0.1;
+/// How far above the line no band must be for an old plate: a band a little higher than
+/// [`BAND_ABOVE`] (a box whose top is lower on the characters) must not make a Mercosul plate
+/// old, so a blue car above an old plate leaves the format unsaid rather than wrong.
+pub(crate) const NO_BAND_ABOVE: f32 = 0.4;
 /// How far into the line the band is looked for, for a box that took the band in.
 pub(crate) const BAND_INSIDE: f32 = 0.3;
 /// Rows this much bluer than the plate between the characters are a Mercosul band.
 pub(crate) const BAND_BLUER_BY: f32 = 40.0;
-/// Rows at most this much bluer mean no band: an old plate. Between the two, no verdict.
+/// Rows (up to [`NO_BAND_ABOVE`]) at most this much bluer mean no band: an old plate. Between
+/// the two, no verdict.
 pub(crate) const NO_BAND_UNDER: f32 = 15.0;
 /// How many of the bluest rows make the band's blueness (chroma is stored per two rows, and
 /// one row may be noise).
@@ -41,15 +47,16 @@ pub(crate) fn format_by_colour(frame: &Frame<'_>, line: BBox) -> Option<PlateFor
     let (x0, x1) = (line.x0 + w / 6, line.x1 - w / 6);
     let row = |y: u32| blueness(frame, y, x0, x1);
     let rows = |share: f32| (h as f32 * share).round() as u32;
-    let top = line.y0.checked_sub(rows(BAND_ABOVE))?;
     let between = background_blueness(frame, line.y0 + h / 4..line.y1 - h / 4, x0..x1)?;
-    let mut candidates: Vec<f32> = (top..line.y0 + rows(BAND_INSIDE)).map(row).collect();
-    candidates.sort_by(|a, b| b.total_cmp(a));
-    let band = mean(candidates.into_iter().take(BAND_ROWS))?;
-    let bluer = band - between;
-    if bluer >= BAND_BLUER_BY {
+    let bluest = |above: f32| {
+        let top = line.y0.checked_sub(rows(above))?;
+        let mut candidates: Vec<f32> = (top..line.y0 + rows(BAND_INSIDE)).map(row).collect();
+        candidates.sort_by(|a, b| b.total_cmp(a));
+        mean(candidates.into_iter().take(BAND_ROWS)).map(|band| band - between)
+    };
+    if bluest(BAND_ABOVE)? >= BAND_BLUER_BY {
         Some(PlateFormat::Mercosul)
-    } else if bluer <= NO_BAND_UNDER {
+    } else if bluest(NO_BAND_ABOVE)? <= NO_BAND_UNDER {
         Some(PlateFormat::Old)
     } else {
         None
@@ -109,13 +116,23 @@ mod tests {
     /// A picture: `car` everywhere, a plate of `plate` from row 44, its top 15 rows `band`
     /// (ending just above the line), and dark characters (every 10th column) on the line.
     fn picture(car: [u8; 3], plate: [u8; 3], band: [u8; 3]) -> Vec<u8> {
+        picture_with_band_to(car, plate, band, 59)
+    }
+
+    /// [`picture`] with the band ending at row `band_end` (exclusive).
+    fn picture_with_band_to(
+        car: [u8; 3],
+        plate: [u8; 3],
+        band: [u8; 3],
+        band_end: usize,
+    ) -> Vec<u8> {
         let mut rgb = Vec::with_capacity(3 * W * H);
         for y in 0..H {
             for x in 0..W {
                 let on_plate = (30..170).contains(&x) && (44..110).contains(&y);
                 let px = if !on_plate {
                     car
-                } else if y < 59 {
+                } else if y < band_end {
                     band
                 } else if (62..98).contains(&y) && x % 10 < 3 {
                     [10, 10, 10]
@@ -163,6 +180,14 @@ mod tests {
                 "car {car:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_band_higher_above_the_line_is_no_verdict_rather_than_old() {
+        // The band ends 8 rows (0.2 line heights) above the line: too far to say Mercosul,
+        // too near to say old.
+        let mercosul = picture_with_band_to([200, 30, 30], [250, 250, 250], [20, 60, 160], 52);
+        assert_eq!(format_of(&mercosul), None);
     }
 
     #[test]
