@@ -11,9 +11,11 @@
 //! that changed) scaled to a long side of at most 960 pixels and then by [`DET_SCALE`], turns
 //! the probability map into axis-aligned boxes (`ocr/det.rs`), crops each box from the full-size
 //! frame and recognises it at height 48 with greedy CTC decoding (`ocr/rec.rs`) and with
-//! decoding constrained to a plate's seven characters (`ocr/plate_ctc.rs`). When no line is a
-//! plate, [`Ocr::read_region_deblurring_timed`] looks again at the faint boxes of the same
-//! detection, deblurred along the motion (`ocr/deblur.rs`). The pre- and
+//! decoding constrained to a plate's seven characters (`ocr/plate_ctc.rs`), held to the format
+//! the plate's colours say (`ocr/colour.rs`). [`Ocr::read_region_deblurring_timed`] then looks
+//! again, deblurred along the motion (`ocr/deblur.rs`): at each plate read (a second read to
+//! vote with), or, when no line is a plate, at the faint boxes of the same detection and the
+//! lower band of the region. The pre- and
 //! post-processing are pure functions tested without the models; `tests/ocr.rs` runs the models
 //! on rendered plates. Unlike the rest of the crate this module reads the clock, only to report
 //! how long each stage took ([`OcrTimings`]).
@@ -664,8 +666,8 @@ fn around(b: &BBox) -> BBox {
     }
 }
 
-/// The part of a changed region a plate can be in: its lower part, where a vehicle's bumpers are
-/// (the region covers the vehicle where it was and where it is).
+/// The part of a changed region a plate can be in: its lower three fifths, where a vehicle's
+/// bumpers are (the region covers the vehicle where it was and where it is).
 fn plate_band(region: BBox) -> BBox {
     BBox {
         y0: region.y0 + region.height() * 2 / 5,
@@ -834,6 +836,18 @@ mod tests {
         assert!(!could_be_a_line(&b(7, 6)), "a speck");
         assert!(!could_be_a_line(&b(60, 9)), "too thin");
         assert!(!could_be_a_line(&b(10, 11)), "one character");
+    }
+
+    #[test]
+    fn the_plate_band_is_the_lower_three_fifths_of_the_region() {
+        let region = BBox {
+            x0: 100,
+            y0: 300,
+            x1: 900,
+            y1: 700,
+        };
+        let band = plate_band(region);
+        assert_eq!((band.x0, band.y0, band.x1, band.y1), (100, 460, 900, 700));
     }
 
     #[test]
