@@ -32,10 +32,12 @@ pub fn fuzz_inputs(data: &[u8]) {
         );
     }
     let _ = serde_json::from_slice::<OcrRead>(data);
-    if let Some(plate) = crate::ocr::fuzz_decoding(data) {
+    if let Some((plate, format)) = crate::ocr::fuzz_decoding(data) {
+        let read = read_plate(&plate)
+            .unwrap_or_else(|e| panic!("plate path {plate:?} is not a plate: {e}"));
         assert!(
-            read_plate(&plate).is_ok(),
-            "plate path {plate:?} is not a plate"
+            format.is_none_or(|f| f == read.format),
+            "plate path {plate:?} is not of the format {format:?} it was held to"
         );
     }
 }

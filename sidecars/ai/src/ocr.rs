@@ -688,9 +688,10 @@ fn could_be_a_line(b: &BBox) -> bool {
 
 /// Fuzzing the decoders: the first byte picks how many classes (1–40) of a small character
 /// list (blank, `A`–`Z`, `0`–`9`, `-`, a space) the rest has per step, as probabilities
-/// byte / 255. Both decodings run; the plate path's text is returned for the caller to check.
+/// byte / 255, and the format the plate search is held to (none, Mercosul, old). Both
+/// decodings run; the plate path's text and that format are returned for the caller to check.
 #[doc(hidden)]
-pub(crate) fn fuzz_decoding(data: &[u8]) -> Option<String> {
+pub(crate) fn fuzz_decoding(data: &[u8]) -> Option<(String, Option<PlateFormat>)> {
     let (&first, rest) = data.split_first()?;
     let mut charset = vec![String::new()];
     charset.extend(
@@ -707,7 +708,9 @@ pub(crate) fn fuzz_decoding(data: &[u8]) -> Option<String> {
         .collect();
     let _ = rec::ctc_greedy(&probs, steps, classes, &charset);
     let plate_classes = plate_ctc::PlateClasses::new(&charset[..classes]);
-    plate_ctc::ctc_plate(&probs, steps, classes, &plate_classes, None).map(|p| p.text)
+    let format =
+        [None, Some(PlateFormat::Mercosul), Some(PlateFormat::Old)][usize::from(first) / 40 % 3];
+    plate_ctc::ctc_plate(&probs, steps, classes, &plate_classes, format).map(|p| (p.text, format))
 }
 
 /// The process's environment, made on first use with the library at `library`.
