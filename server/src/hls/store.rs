@@ -29,6 +29,15 @@ static NEXT_MUXER: AtomicU64 = AtomicU64::new(0);
 /// the start-up clearing deletes such directories.
 const MUXER_DIR_PREFIX: &str = "vigia-hls-";
 
+/// File I/O `f` run on the blocking pool; a task that panicked or was cancelled is an error.
+async fn blocking_io<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
 /// Deletes the muxer directories a previous run left under `root`: directories named by a
 /// `vigia-hls-<n>` that hold nothing but `<number>.mp4` files. Nothing else under `root` is
 /// touched.
@@ -119,9 +128,7 @@ impl SegmentStore {
             std::fs::File::open(&file)?.read_exact_at(&mut buf, offset as u64)?;
             Ok(Bytes::from(buf))
         };
-        tokio::task::spawn_blocking(read)
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        blocking_io(read).await
     }
 
     /// Makes the muxer's directory, then writes `muxer`'s complete segments as they come and
@@ -130,8 +137,7 @@ impl SegmentStore {
     /// keeps its segments in memory.
     pub(crate) async fn run(self: Arc<Self>, muxer: Arc<Muxer>) {
         let dir = self.dir.clone();
-        let made = tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir)).await;
-        if let Err(e) = made.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
+        if let Err(e) = blocking_io(move || std::fs::create_dir_all(&dir)).await {
             let dir = self.dir.display();
             tracing::error!(path = %self.path, "[HLS] cannot create {dir}: {e}; segments stay in memory");
             lock(&muxer.state).keep_segments_in_memory();
@@ -209,8 +215,7 @@ impl SegmentStore {
     /// Deletes the muxer's directory and everything in it (the muxer closed).
     pub(crate) async fn remove(self: Arc<Self>) {
         let dir = self.dir.clone();
-        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
-        if let Ok(Err(e)) = removed
+        if let Err(e) = blocking_io(move || std::fs::remove_dir_all(&dir)).await
             && e.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(path = %self.path, "[HLS] cannot remove {}: {e}", self.dir.display());

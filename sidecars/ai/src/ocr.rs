@@ -409,8 +409,8 @@ impl Ocr {
         if !plates.is_empty() {
             for (b, text) in plates {
                 let crop = frame.clamp(around(&b));
-                let Some((_, r, again)) = self.second_look(frame, crop, &plate, &mut timings)?
-                else {
+                let again = self.second_look(frame, crop, DEBLUR_LENGTHS, &plate, &mut timings)?;
+                let Some((_, r, again)) = again else {
                     continue;
                 };
                 if same_vehicle(&text, &again) {
@@ -419,58 +419,43 @@ impl Ocr {
             }
             return Ok((reads, timings));
         }
-        let crops = crops_around(frame, &weak);
-        let mut best = self.best_second_look(frame, crops, &plate, &mut timings)?;
+        let mut crops: Vec<(BBox, &[usize])> = crops_around(frame, &weak)
+            .into_iter()
+            .map(|c| (c, DEBLUR_LENGTHS))
+            .collect();
         let region = frame.clamp(region);
         if region != frame.full() {
-            let band = frame.clamp(plate_band(region));
-            let found = self.second_look_with(frame, band, BAND_LENGTHS, &plate, &mut timings)?;
-            if let Some((c, r, _)) =
-                found.filter(|(c, _, _)| best.as_ref().is_none_or(|b| *c > b.0))
-            {
-                best = Some((c, r));
-            }
+            crops.push((frame.clamp(plate_band(region)), BAND_LENGTHS));
         }
-        reads.extend(best.map(|(_, r)| r));
+        reads.extend(self.best_second_look(frame, crops, &plate, &mut timings)?);
         Ok((reads, timings))
     }
 
-    /// The most confident plate [`Ocr::second_look`] finds in any of `crops`.
+    /// The most confident plate [`Ocr::second_look`] finds in any of `crops`, each deblurred
+    /// with the lengths it comes with.
     fn best_second_look(
         &self,
         frame: &Frame<'_>,
-        crops: Vec<BBox>,
+        crops: Vec<(BBox, &[usize])>,
         plate: &impl Fn(&TextRead) -> Option<(String, f32)>,
         timings: &mut OcrTimings,
-    ) -> Result<Option<(f32, TextRead)>, OcrError> {
+    ) -> Result<Option<TextRead>, OcrError> {
         let mut best: Option<(f32, TextRead)> = None;
-        for crop in crops {
-            let Some((c, r, _)) = self.second_look(frame, crop, plate, timings)? else {
+        for (crop, lengths) in crops {
+            let Some((c, r, _)) = self.second_look(frame, crop, lengths, plate, timings)? else {
                 continue;
             };
             if best.as_ref().is_none_or(|(b, _)| c > *b) {
                 best = Some((c, r));
             }
         }
-        Ok(best)
+        Ok(best.map(|(_, r)| r))
     }
 
     /// The plate (its confidence, line and text) in `crop` of `frame` deblurred: each of
-    /// [`DEBLUR_LENGTHS`] is tried and detected (cheap on a small crop); only the plate-shaped
-    /// box the detector is surest of, over all lengths, is recognised. Adds its time to
-    /// `timings`.
+    /// `lengths` is tried and detected (cheap on a small crop); only the plate-shaped box the
+    /// detector is surest of, over all lengths, is recognised. Adds its time to `timings`.
     fn second_look(
-        &self,
-        frame: &Frame<'_>,
-        crop: BBox,
-        plate: &impl Fn(&TextRead) -> Option<(String, f32)>,
-        timings: &mut OcrTimings,
-    ) -> Result<Option<(f32, TextRead, String)>, OcrError> {
-        self.second_look_with(frame, crop, DEBLUR_LENGTHS, plate, timings)
-    }
-
-    /// [`Ocr::second_look`] with the blur lengths given.
-    fn second_look_with(
         &self,
         frame: &Frame<'_>,
         crop: BBox,

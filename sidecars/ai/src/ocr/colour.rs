@@ -45,7 +45,7 @@ pub(crate) fn format_by_colour(frame: &Frame<'_>, line: BBox) -> Option<PlateFor
         return None;
     }
     let (x0, x1) = (line.x0 + w / 6, line.x1 - w / 6);
-    let row = |y: u32| blueness(frame, y, x0, x1);
+    let row = |y: u32| row_blueness(frame, y, x0, x1);
     let rows = |share: f32| (h as f32 * share).round() as u32;
     let between = background_blueness(frame, line.y0 + h / 4..line.y1 - h / 4, x0..x1)?;
     let bluest = |above: f32| {
@@ -80,17 +80,19 @@ fn background_blueness(
         pixels
             .iter()
             .filter(|p| brightness(p) >= threshold)
-            .map(|[b, g, r]| b - (r + g) / 2.0),
+            .map(blueness),
     )
 }
 
 /// Mean blueness of row `y` from column `x0` to `x1` (exclusive).
-fn blueness(frame: &Frame<'_>, y: u32, x0: u32, x1: u32) -> f32 {
-    mean((x0..x1).map(|x| {
-        let [b, g, r] = frame.bgr(x as usize, y as usize);
-        f32::from(b) - (f32::from(r) + f32::from(g)) / 2.0
-    }))
-    .unwrap_or(0.0)
+fn row_blueness(frame: &Frame<'_>, y: u32, x0: u32, x1: u32) -> f32 {
+    mean((x0..x1).map(|x| blueness(&frame.bgr(x as usize, y as usize).map(f32::from))))
+        .unwrap_or(0.0)
+}
+
+/// How much bluer than grey a pixel (B, G, R) is: `B - (R + G) / 2`.
+fn blueness([b, g, r]: &[f32; 3]) -> f32 {
+    b - (r + g) / 2.0
 }
 
 /// The mean of `values`, None when there are none.
