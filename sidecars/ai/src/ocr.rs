@@ -465,10 +465,11 @@ impl Ocr {
     ) -> Result<Option<(f32, TextRead, String)>, OcrError> {
         let started = Instant::now();
         let mut sharpest: Option<(f32, deblur::Deblurred, BBox)> = None;
+        let Some(blurred) = deblur::Blurred::of(frame, crop) else {
+            return Ok(None);
+        };
         for &length in lengths {
-            let Some(d) = deblur::deblur(frame, crop, length) else {
-                continue;
-            };
+            let d = blurred.undo(length);
             let sharp = Frame::new(d.width, d.height, PixelFormat::Rgb, &d.rgb)?;
             let found = self.detect_both(&sharp, sharp.full())?.0;
             let Some((b, score)) = found

@@ -25,29 +25,54 @@ pub(crate) struct Deblurred {
     pub(crate) height: usize,
 }
 
-/// `region` of `frame` (callers keep it inside the frame) with a horizontal box blur of
-/// `length` pixels (1..=[`MAX_LENGTH`]) undone; None when the region is empty.
-pub(crate) fn deblur(frame: &Frame<'_>, region: BBox, length: usize) -> Option<Deblurred> {
-    let (w, h) = (region.width() as usize, region.height() as usize);
-    if w == 0 || h == 0 {
-        return None;
+/// A region of a frame to be deblurred with several lengths: its pixels, luma and rows'
+/// spectra are computed once, and each length costs one inverse transform per row pair.
+pub(crate) struct Blurred {
+    /// The region's pixels as R, G, B, row-major.
+    rgb: Vec<[u8; 3]>,
+    luma: Vec<f32>,
+    spectra: RowSpectra,
+}
+
+impl Blurred {
+    /// `region` of `frame` (callers keep it inside the frame); None when the region is empty.
+    pub(crate) fn of(frame: &Frame<'_>, region: BBox) -> Option<Blurred> {
+        let (w, h) = (region.width() as usize, region.height() as usize);
+        if w == 0 || h == 0 {
+            return None;
+        }
+        let rgb: Vec<[u8; 3]> = (region.y0..region.y1)
+            .flat_map(|y| (region.x0..region.x1).map(move |x| (x as usize, y as usize)))
+            .map(|(x, y)| {
+                let [b, g, r] = frame.bgr(x, y);
+                [r, g, b]
+            })
+            .collect();
+        let luma: Vec<f32> = rgb
+            .iter()
+            .map(|&[r, g, b]| 0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b))
+            .collect();
+        let spectra = RowSpectra::new(&luma, w, h);
+        Some(Blurred { rgb, luma, spectra })
     }
-    let luma = luma_of(frame, region);
-    let restored =
-        RowSpectra::new(&luma, w, h).wiener(length.clamp(1, MAX_LENGTH), NOISE_TO_SIGNAL);
-    let mut rgb = Vec::with_capacity(3 * w * h);
-    for y in 0..h {
-        for x in 0..w {
-            let delta = restored[y * w + x] - luma[y * w + x];
-            let [b, g, r] = frame.bgr(region.x0 as usize + x, region.y0 as usize + y);
-            rgb.extend([r, g, b].map(|v| (f32::from(v) + delta).round().clamp(0.0, 255.0) as u8));
+
+    /// The region with a horizontal box blur of `length` pixels (1..=[`MAX_LENGTH`]; longer
+    /// is cut to it) undone.
+    pub(crate) fn undo(&self, length: usize) -> Deblurred {
+        let restored = self
+            .spectra
+            .wiener(length.clamp(1, MAX_LENGTH), NOISE_TO_SIGNAL);
+        let mut rgb = Vec::with_capacity(3 * self.rgb.len());
+        for ((pixel, before), after) in self.rgb.iter().zip(&self.luma).zip(&restored) {
+            let delta = after - before;
+            rgb.extend(pixel.map(|v| (f32::from(v) + delta).round().clamp(0.0, 255.0) as u8));
+        }
+        Deblurred {
+            rgb,
+            width: self.spectra.width,
+            height: self.spectra.height,
         }
     }
-    Some(Deblurred {
-        rgb,
-        width: w,
-        height: h,
-    })
 }
 
 /// The rows' spectra: rows `2i` and `2i + 1` packed as the real and imaginary parts of one
@@ -109,18 +134,6 @@ impl RowSpectra {
     }
 }
 
-/// The luma of `region` of `frame`, row-major.
-fn luma_of(frame: &Frame<'_>, region: BBox) -> Vec<f32> {
-    let mut luma = Vec::with_capacity(region.width() as usize * region.height() as usize);
-    for y in region.y0..region.y1 {
-        for x in region.x0..region.x1 {
-            let [b, g, r] = frame.bgr(x as usize, y as usize);
-            luma.push(0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b));
-        }
-    }
-    luma
-}
-
 /// `row` extended to `n` points by a linear blend from its last value back to its first (an
 /// empty row gives zeros).
 fn padded(row: &[f32], n: usize) -> impl Iterator<Item = f32> + '_ {
@@ -135,19 +148,27 @@ fn padded(row: &[f32], n: usize) -> impl Iterator<Item = f32> + '_ {
 }
 
 /// The `n`-point DFT of a box of `length` taps, 1/length each, centred as numpy's
-/// `convolve(.., mode="same")` centres it: taps at offsets `-(length-1)/2 ..= length/2`.
+/// `convolve(.., mode="same")` centres it: taps at offsets `-(length-1)/2 ..= length/2`. Each
+/// bin sums its taps' phases by rotating one phase step at a time (two sines per bin, not two
+/// per tap).
 fn box_response(length: usize, n: usize) -> Vec<C> {
     let length = length.max(1);
-    let first = -(((length - 1) / 2) as i64);
+    let first = -(((length - 1) / 2) as f64);
     (0..n)
         .map(|k| {
-            let mut sum = C::default();
-            for d in first..first + length as i64 {
-                let angle = -2.0 * std::f64::consts::PI * (k as f64) * (d as f64) / n as f64;
-                sum.re += angle.cos() as f32;
-                sum.im += angle.sin() as f32;
+            let omega = -2.0 * std::f64::consts::PI * k as f64 / n as f64;
+            let (step_im, step_re) = omega.sin_cos();
+            let (mut im, mut re) = (omega * first).sin_cos();
+            let (mut sum_re, mut sum_im) = (0.0f64, 0.0f64);
+            for _ in 0..length {
+                sum_re += re;
+                sum_im += im;
+                (re, im) = (re * step_re - im * step_im, re * step_im + im * step_re);
             }
-            sum.scale(1.0 / length as f32)
+            C {
+                re: (sum_re / length as f64) as f32,
+                im: (sum_im / length as f64) as f32,
+            }
         })
         .collect()
 }
@@ -333,5 +354,63 @@ mod tests {
                 "length {length}: mean error {before:.1} blurred, {after:.1} restored"
             );
         }
+    }
+
+    #[test]
+    fn the_box_response_is_the_sum_of_its_taps_phases() {
+        let n = 64;
+        for length in 1..=MAX_LENGTH {
+            let first = -(((length - 1) / 2) as i64);
+            for (k, got) in box_response(length, n).into_iter().enumerate() {
+                let (mut re, mut im) = (0.0f64, 0.0f64);
+                for d in first..first + length as i64 {
+                    let angle = -2.0 * std::f64::consts::PI * (k as f64) * (d as f64) / n as f64;
+                    re += angle.cos() / length as f64;
+                    im += angle.sin() / length as f64;
+                }
+                assert!(
+                    (f64::from(got.re) - re).abs() < 1e-5 && (f64::from(got.im) - im).abs() < 1e-5,
+                    "length {length}, bin {k}: {got:?} against {re} {im}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_region_is_restored_for_each_length_from_one_transform() {
+        let (width, height, length) = (200, 12, 9);
+        let rows: Vec<Vec<f32>> = (0..height).map(|y| bars(width, y)).collect();
+        let blurred: Vec<u8> = rows
+            .iter()
+            .flat_map(|row| blur(row, length))
+            .flat_map(|v| [v.round() as u8; 3])
+            .collect();
+        let frame = Frame::new(width, height, super::super::PixelFormat::Rgb, &blurred)
+            .expect("a whole frame");
+        let region = BBox {
+            x0: 0,
+            y0: 0,
+            x1: width as u32,
+            y1: height as u32,
+        };
+        let once = Blurred::of(&frame, region).expect("a region");
+        let error = |d: &Deblurred| {
+            let mut sum = 0.0;
+            for (y, row) in rows.iter().enumerate() {
+                let inner = (2 * length..width - 2 * length).zip(&row[2 * length..]);
+                for (x, want) in inner {
+                    sum += (f32::from(d.rgb[3 * (y * width + x)]) - want).abs();
+                }
+            }
+            sum
+        };
+        let (none, short, right) = (once.undo(1), once.undo(3), once.undo(length));
+        // Measured: 84,877 undone by 1 px (the blurred picture), 82,397 by 3, 42,673 by 9.
+        assert!(error(&right) < error(&none) * 0.6 && error(&right) < error(&short));
+        let fresh = Blurred::of(&frame, region).expect("a region").undo(length);
+        assert_eq!(right, fresh, "each length starts from the same spectra");
+        assert_eq!((right.width, right.height), (width, height));
+        let empty = BBox { x1: 0, ..region };
+        assert!(Blurred::of(&frame, empty).is_none());
     }
 }
