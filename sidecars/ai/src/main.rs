@@ -150,7 +150,9 @@ async fn run() -> Result<(), Error> {
         .into());
     }
     // Models first: a missing file is the first thing an operator must fix.
-    let ocr = Ocr::from_env(config.ocr_threads)?;
+    let ocrs = (0..config.ocr_workers)
+        .map(|_| Ocr::from_env(config.ocr_threads))
+        .collect::<Result<Vec<_>, _>>()?;
     let metrics = Metrics::new();
     metrics.set_models_loaded();
     // The watch list API changes the file; the run loop takes each list it writes at once.
@@ -173,7 +175,7 @@ async fn run() -> Result<(), Error> {
     let publisher = start_publisher(&config)?;
     metrics.watch_publisher(publisher.clone());
     let mut pipeline = Pipeline::new(config.pass, list).with_report_grace(config.report_grace);
-    let (mut live, mut reads) = Live::start(&config, ocr, metrics.clone())?;
+    let (mut live, mut reads) = Live::start(&config, ocrs, metrics.clone())?;
     for path in &config.cameras {
         live.add(path)?;
     }
@@ -359,58 +361,71 @@ fn start_consumer(
     }))
 }
 
-/// The live path's workers (`vigia_ai::live`): the OCR thread, and a reader task and a worker
+/// The live path's workers (`vigia_ai::live`): the OCR threads, and a reader task and a worker
 /// thread per camera, added and removed while running.
 struct Live {
     rtsp: String,
-    pictures: std_mpsc::SyncSender<Sampled>,
-    readers: HashMap<String, tokio::task::JoinHandle<stream::ReaderStats>>,
+    /// Each OCR thread's pictures, and how many cameras it reads.
+    ocr: Vec<(std_mpsc::SyncSender<Sampled>, usize)>,
+    /// Each camera's reader and the OCR thread its pictures go to.
+    readers: HashMap<String, (tokio::task::JoinHandle<stream::ReaderStats>, usize)>,
     metrics: Metrics,
 }
 
 impl Live {
-    /// Starts the OCR thread; returns the plate reads.
+    /// Starts an OCR thread for each of `ocrs`; returns the plate reads of all of them.
     fn start(
         config: &Config,
-        ocr: Ocr,
+        ocrs: Vec<Ocr>,
         metrics: Metrics,
     ) -> Result<(Live, mpsc::UnboundedReceiver<OcrRead>), Error> {
         let (reads_tx, reads) = mpsc::unbounded_channel();
-        let (pictures, pictures_rx) = std_mpsc::sync_channel(1);
-        let observer = metrics.clone();
-        spawn_thread("vigia-ai-ocr", move || {
-            ocr_worker_observed(ocr, pictures_rx, reads_tx, &observer)
-        })?;
+        let mut ocr = Vec::with_capacity(ocrs.len());
+        for (i, one) in ocrs.into_iter().enumerate() {
+            let (pictures, pictures_rx) = std_mpsc::sync_channel(1);
+            let (reads_tx, observer) = (reads_tx.clone(), metrics.clone());
+            spawn_thread(&format!("vigia-ai-ocr-{i}"), move || {
+                ocr_worker_observed(one, pictures_rx, reads_tx, &observer)
+            })?;
+            ocr.push((pictures, 0));
+        }
         let live = Live {
             rtsp: config.rtsp.clone(),
-            pictures,
+            ocr,
             readers: HashMap::new(),
             metrics,
         };
         Ok((live, reads))
     }
 
-    /// Starts reading `path` (nothing if it is read already).
+    /// Starts reading `path` (nothing if it is read already), its pictures going to the OCR
+    /// thread with the fewest cameras.
     fn add(&mut self, path: &str) -> Result<(), Error> {
         if self.readers.contains_key(path) {
             return Ok(());
         }
+        let Some(worker) = (0..self.ocr.len()).min_by_key(|&i| self.ocr[i].1) else {
+            return Err(Error::WorkerStopped("no OCR thread"));
+        };
         let (keyframes_tx, keyframes) = mpsc::channel(KEYFRAME_QUEUE);
         let url = format!("{}/{path}", self.rtsp);
         let reader = tokio::spawn(stream::run(path.to_owned(), url, keyframes_tx));
-        let (owned, tx, observer) = (path.to_owned(), self.pictures.clone(), self.metrics.clone());
+        let tx = self.ocr[worker].0.clone();
+        let (owned, observer) = (path.to_owned(), self.metrics.clone());
         spawn_thread(&format!("vigia-ai-{path}"), move || {
             camera_worker_observed(owned, keyframes, SamplerConfig::default(), tx, &observer)
         })?;
-        self.readers.insert(path.to_owned(), reader);
+        self.ocr[worker].1 += 1;
+        self.readers.insert(path.to_owned(), (reader, worker));
         self.metrics.camera_added(path);
         Ok(())
     }
 
     /// Stops reading `path`: its reader ends, and its worker once the keyframes are gone.
     fn remove(&mut self, path: &str) {
-        if let Some(reader) = self.readers.remove(path) {
+        if let Some((reader, worker)) = self.readers.remove(path) {
             reader.abort();
+            self.ocr[worker].1 -= 1;
             self.metrics.camera_removed(path);
         }
     }
