@@ -17,6 +17,9 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 # (util-linux) and ip (iproute2) make its network namespaces.
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The AI sidecar's keyframe decoder (the openh264 crate, built from source) uses OpenH264's
+# x86 assembly only when nasm is there at build time; without it, it is plain C and silently so.
+command -v nasm >/dev/null 2>&1 || need+=(nasm)
 # Fonts the AI sidecar's test-clip generator draws plates with (sidecars/ai/clips/make_clips.py).
 [ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 [ -d /usr/share/fonts/truetype/liberation ] || need+=(fonts-liberation)
