@@ -135,7 +135,7 @@ fn run_seeds(
         .with_test_writer()
         .try_init();
     let ocr =
-        Ocr::load(&models_dir(|k| std::env::var(k).ok()), 2).unwrap_or_else(|e| panic!("{e}"));
+        Ocr::load(&models_dir(|k| std::env::var(k).ok()), 1).unwrap_or_else(|e| panic!("{e}"));
     let ocr = ocr.with_detection_scale(det_scale);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{seed_plates}-{clips}"));
     let rendered = std::time::Instant::now();
