@@ -61,9 +61,9 @@ pub struct Config {
     /// in order on one worker).
     pub ocr_workers: usize,
     /// `VIGIA_AI_OCR_THREADS`, default 1: the threads ONNX Runtime runs one worker's picture
-    /// on. Measured on 2 cores (tuning seed 1, 260 pictures): 2 threads cost 19 % more CPU
-    /// than 1 for the same pictures in about the same time, as the crops are small; more
-    /// workers use more cores instead.
+    /// on. Measured on 2 cores (`bench/cost.py`, a busy 720p camera): 2 threads cost ~30 %
+    /// more CPU than 1 (7.8 against 6.0 % of a core) for about the same time per picture, as
+    /// the crops are small; more workers use more cores instead.
     pub ocr_threads: usize,
     /// `VIGIA_AI_RTSP`, default `rtsp://127.0.0.1:8554`: Vigia's RTSP address; a camera's
     /// stream is `<this>/<path>`.
