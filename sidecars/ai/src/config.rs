@@ -174,8 +174,6 @@ impl Config {
     }
 }
 
-/// Comma-separated Vigia paths: names trimmed, empty entries skipped, no name twice, no
-/// spaces or URL characters that would change the stream's URL.
 /// A count of threads or workers: 1 to 64.
 fn parse_count(text: &str) -> Option<usize> {
     text.trim()
@@ -184,6 +182,8 @@ fn parse_count(text: &str) -> Option<usize> {
         .filter(|n| (1..=64).contains(n))
 }
 
+/// Comma-separated Vigia paths: names trimmed, empty entries skipped, no name twice, no
+/// spaces or URL characters that would change the stream's URL.
 fn parse_cameras(text: &str) -> Result<Vec<String>, String> {
     let mut cameras: Vec<String> = Vec::new();
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {

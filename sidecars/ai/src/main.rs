@@ -365,8 +365,8 @@ fn start_consumer(
 /// thread per camera, added and removed while running.
 struct Live {
     rtsp: String,
-    /// Each OCR thread's pictures, and how many cameras it reads.
-    ocr: Vec<(std_mpsc::SyncSender<Sampled>, usize)>,
+    /// Each OCR thread's pictures.
+    ocr: Vec<std_mpsc::SyncSender<Sampled>>,
     /// Each camera's reader and the OCR thread its pictures go to.
     readers: HashMap<String, (tokio::task::JoinHandle<stream::ReaderStats>, usize)>,
     metrics: Metrics,
@@ -387,7 +387,7 @@ impl Live {
             spawn_thread(&format!("vigia-ai-ocr-{i}"), move || {
                 ocr_worker_observed(one, pictures_rx, reads_tx, &observer)
             })?;
-            ocr.push((pictures, 0));
+            ocr.push(pictures);
         }
         let live = Live {
             rtsp: config.rtsp.clone(),
@@ -404,18 +404,18 @@ impl Live {
         if self.readers.contains_key(path) {
             return Ok(());
         }
-        let Some(worker) = (0..self.ocr.len()).min_by_key(|&i| self.ocr[i].1) else {
+        let cameras_of = |i: usize| self.readers.values().filter(|r| r.1 == i).count();
+        let Some(worker) = (0..self.ocr.len()).min_by_key(|&i| cameras_of(i)) else {
             return Err(Error::WorkerStopped("no OCR thread"));
         };
         let (keyframes_tx, keyframes) = mpsc::channel(KEYFRAME_QUEUE);
         let url = format!("{}/{path}", self.rtsp);
         let reader = tokio::spawn(stream::run(path.to_owned(), url, keyframes_tx));
-        let tx = self.ocr[worker].0.clone();
+        let tx = self.ocr[worker].clone();
         let (owned, observer) = (path.to_owned(), self.metrics.clone());
         spawn_thread(&format!("vigia-ai-{path}"), move || {
             camera_worker_observed(owned, keyframes, SamplerConfig::default(), tx, &observer)
         })?;
-        self.ocr[worker].1 += 1;
         self.readers.insert(path.to_owned(), (reader, worker));
         self.metrics.camera_added(path);
         Ok(())
@@ -423,9 +423,8 @@ impl Live {
 
     /// Stops reading `path`: its reader ends, and its worker once the keyframes are gone.
     fn remove(&mut self, path: &str) {
-        if let Some((reader, worker)) = self.readers.remove(path) {
+        if let Some((reader, _)) = self.readers.remove(path) {
             reader.abort();
-            self.ocr[worker].1 -= 1;
             self.metrics.camera_removed(path);
         }
     }
