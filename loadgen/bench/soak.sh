@@ -11,7 +11,9 @@
 # vigia's live heap and jemalloc's resident pages (`vigia_heap_allocated_bytes` and
 # `vigia_heap_resident_bytes`, scraped every 5 s into $OUT/heap.tsv): RSS rising with the live
 # heap flat is the allocator (with the resident pages rising too) or memory outside it (with
-# them flat); both rising is data the server keeps.
+# them flat); both rising is data the server keeps. The kernel's split of the RSS (`RssAnon`:
+# heap, stacks and other private memory; `RssFile`: the binary's and libraries' pages) is sampled
+# with them, so a creep outside jemalloc can be told from code pages touched late.
 #
 # usage: loadgen/bench/soak.sh            (CAMERAS=100 READERS=1 DURATION=60m WARMUP=5 BASE=24000)
 set -euo pipefail
@@ -48,7 +50,8 @@ YAML
 
 (cd "$OUT" && exec "$VIGIA_BIN" vigia.yml >"$OUT/vigia.log" 2>&1) &
 pid=$!
-# Seconds since start, then the live heap and jemalloc's resident bytes, every 5 s while vigia runs.
+# Seconds since start, the live heap, jemalloc's resident bytes, then RssAnon and RssFile in
+# bytes, every 5 s while vigia runs.
 (
   start=$(date +%s)
   while kill -0 "$pid" 2>/dev/null; do
@@ -57,7 +60,9 @@ pid=$!
       $1 == "vigia_heap_allocated_bytes" {a = $2}
       $1 == "vigia_heap_resident_bytes" {r = $2}
       END {if (a != "" && r != "") print a, r}') || true
-    if [ -n "$heap" ]; then echo "$(($(date +%s) - start)) $heap"; fi
+    rss=$(awk '$1 == "RssAnon:" {a = $2} $1 == "RssFile:" {f = $2}
+      END {if (a != "" && f != "") print a * 1024, f * 1024}' "/proc/$pid/status" 2>/dev/null) || true
+    if [ -n "$heap" ] && [ -n "$rss" ]; then echo "$(($(date +%s) - start)) $heap $rss"; fi
     sleep 5
   done
 ) >"$OUT/heap.tsv" &
@@ -91,7 +96,8 @@ n = len(pts)
 slope = slope_of(pts)
 scrapes = [[float(v) for v in line.split()] for line in open(sys.argv[3])]
 scrapes = [row for row in scrapes if row[0] >= start]
-for column, name in ((1, "live heap"), (2, "jemalloc resident")):
+columns = ((1, "live heap"), (2, "jemalloc resident"), (3, "RssAnon"), (4, "RssFile"))
+for column, name in columns:
     series = [(row[0], row[column] / 2**20) for row in scrapes if len(row) > column]
     if len(series) > 2:
         print(f"{name} {series[0][1]:.1f} -> {series[-1][1]:.1f} MiB ({len(series)} scrapes); "

@@ -87,6 +87,8 @@ enum Event {
     KeyframesStop,
     /// ...and starts again.
     KeyframesResume,
+    /// The last viewer leaves: no more playlists are asked for.
+    ViewersLeave,
 }
 
 /// Drives a muxer with the synthetic clip and checks every playlist it produces.
@@ -100,6 +102,8 @@ struct Harness {
     stats: Stats,
     /// Stored segments by MSN, when the muxer stores them.
     disk: HashMap<u64, Bytes>,
+    /// Whether playlists are asked for after each change (a viewer is watching).
+    watched: bool,
 }
 
 #[derive(Debug, Default)]
@@ -128,13 +132,14 @@ impl Harness {
             seen_version: 0,
             stats: Stats::default(),
             disk: HashMap::new(),
+            watched: true,
         }
     }
 
     fn push(&mut self, unit: AccessUnit) {
         self.muxer.push(Arc::new(unit)).expect("push");
         self.store();
-        if self.muxer.version() != self.seen_version {
+        if self.watched && self.muxer.version() != self.seen_version {
             self.seen_version = self.muxer.version();
             self.after_change();
         }
@@ -382,6 +387,7 @@ fn run_with(mut h: Harness, seconds: i64, events: &[(i64, Event)], audio: bool) 
                 Event::NewParams => params_due = true,
                 Event::KeyframesStop => keyframes = false,
                 Event::KeyframesResume => keyframes = true,
+                Event::ViewersLeave => h.watched = false,
             }
         }
         let mut unit = player.next_unit(EPOCH_US + now_us);
@@ -468,6 +474,51 @@ fn a_driver_that_cannot_store_gets_its_segments_kept_in_memory() {
     assert_eq!(h.stats.stored, stored, "no segment handed out after");
     let in_memory = (0..100).filter(|&msn| h.muxer.segment(msn).is_some());
     assert!(in_memory.count() > 3, "new segments stay in memory");
+}
+
+/// MSNs of the complete segments in memory.
+fn segments_in_memory(muxer: &HlsMuxer) -> Vec<u64> {
+    (0..1000)
+        .filter(|&msn| muxer.segment(msn).is_some())
+        .collect()
+}
+
+/// MSNs listed in the plain media playlist.
+fn listed(muxer: &HlsMuxer) -> Vec<u64> {
+    let PlaylistAnswer::Ready(text) = muxer.media_playlist(&PlaylistRequest::default()) else {
+        panic!("no playlist");
+    };
+    text.lines().filter_map(naming::parse_segment_uri).collect()
+}
+
+#[test]
+fn segments_that_left_the_playlist_stay_fetchable_while_the_stream_is_watched() {
+    let h = run(HlsConfig::default(), 20, &[], false);
+    let kept = segments_in_memory(&h.muxer);
+    let listed = listed(&h.muxer);
+    assert_eq!(listed.len(), 7, "{listed:?}");
+    assert_eq!(kept.len(), 9, "7 listed and the 2 that left last: {kept:?}");
+    for msn in &kept[..2] {
+        assert!(!listed.contains(msn), "{msn} in {listed:?}");
+        let uri = naming::segment_uri(*msn);
+        assert!(matches!(h.muxer.file(&uri), FileAnswer::Ready(_)), "{uri}");
+    }
+}
+
+#[test]
+fn a_stream_nobody_watches_keeps_only_the_listed_window() {
+    let h = run(HlsConfig::default(), 20, &[(0, Event::ViewersLeave)], false);
+    assert_eq!(segments_in_memory(&h.muxer).len(), 7);
+    // Watched for 10 s, then not: the segments kept past the window go as new ones complete.
+    let h = run(
+        HlsConfig::default(),
+        20,
+        &[(10, Event::ViewersLeave)],
+        false,
+    );
+    let kept = segments_in_memory(&h.muxer);
+    assert_eq!(kept.len(), 7, "{kept:?}");
+    assert_eq!(kept, listed(&h.muxer));
 }
 
 #[test]

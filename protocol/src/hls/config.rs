@@ -24,7 +24,9 @@ pub struct HlsConfig {
     pub part_duration: Duration,
     /// Complete segments listed in the media playlist (`hlsSegmentCount`).
     pub segment_count: usize,
-    /// Segments kept in memory past the playlist window, for clients still fetching them.
+    /// Segments kept past the playlist window for clients still fetching them (RFC 8216bis
+    /// §6.2.2), once a served media playlist listed them. A stream nobody reads holds only the
+    /// listed window, as MediaMTX does; one being watched holds this many more.
     pub extra_segments: usize,
     /// Bytes a segment may reach (`hlsSegmentMaxSize`); a segment that grows past it (a very
     /// high bitrate, or a long `segment_duration`) is ended, and the next starts at the next

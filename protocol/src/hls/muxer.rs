@@ -1,5 +1,6 @@
 //! [`HlsMuxer`]: the in-memory window of segments and parts of one stream.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -134,6 +135,9 @@ pub struct HlsMuxer {
     to_store: Vec<u64>,
     /// Stored segments that left the window: their files can go.
     dropped_stored: Vec<u64>,
+    /// The newest complete segment when a media playlist was last served: segments up to it
+    /// have been listed to a client, so they are kept past the window (`extra_segments`).
+    pub(crate) listed_to_clients: Cell<Option<u64>>,
 }
 
 impl std::fmt::Debug for HlsMuxer {
@@ -172,6 +176,7 @@ impl HlsMuxer {
             oversized_segments: 0,
             to_store: Vec::new(),
             dropped_stored: Vec::new(),
+            listed_to_clients: Cell::new(None),
         }
     }
 
@@ -478,8 +483,7 @@ impl HlsMuxer {
             self.to_store.push(done.msn);
         }
         self.segments.push_back(done);
-        let keep = self.config.segment_count.max(1) + self.config.extra_segments;
-        while self.segments.len() > keep {
+        while self.past_the_window() {
             let Some(dropped) = self.segments.pop_front() else {
                 break;
             };
@@ -494,6 +498,21 @@ impl HlsMuxer {
             .map_or(self.generation, |s| s.generation);
         self.inits.retain(|(g, _)| *g >= oldest);
         self.version += 1;
+    }
+
+    /// Whether the oldest segment in memory is to go: it is past the listed window and either
+    /// no client was given a playlist that listed it, or `extra_segments` are kept already.
+    fn past_the_window(&self) -> bool {
+        let listed = self.config.segment_count.max(1);
+        let Some(oldest) = self.segments.front() else {
+            return false;
+        };
+        let beyond = self.segments.len().saturating_sub(listed);
+        let seen = self
+            .listed_to_clients
+            .get()
+            .is_some_and(|newest| newest >= oldest.msn);
+        beyond > self.config.extra_segments || (beyond > 0 && !seen)
     }
 }
 

@@ -83,6 +83,8 @@ impl HlsMuxer {
             return PlaylistAnswer::NotYet;
         }
         let skip = low_latency && request.skip != SkipRequest::No;
+        let newest = self.segments.back().map(|s| s.msn);
+        self.listed_to_clients.set(newest);
         PlaylistAnswer::Ready(self.render_media(target, skip))
     }
 
