@@ -55,6 +55,7 @@ const FAMILIES: &[&str] = &[
     "vigia_spool_max_bytes",
     "vigia_upload_segments",
     "vigia_recorder_lagged_units",
+    "vigia_recorder_backlog_bytes",
     "vigia_events_outbox_pending",
     // The heap.
     "vigia_heap_allocated_bytes",
@@ -370,6 +371,7 @@ fn spool_and_outbox_figures_move_while_recording_with_the_broker_down() {
     };
     let idle = server.scrape();
     assert_eq!(value(&idle, "vigia_spool_bytes", &[]), Some(0.0));
+    assert_eq!(value(&idle, "vigia_recorder_backlog_bytes", &[]), Some(0.0));
     assert_eq!(value(&idle, "vigia_events_outbox_pending", &[]), Some(0.0));
     assert!(value(&idle, "vigia_spool_max_bytes", &[]).unwrap_or(0.0) > 0.0);
     let _publisher = Clip::H264Aac.publish(&server.ports.rtsp_url(PATH), "tcp");

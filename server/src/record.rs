@@ -34,7 +34,7 @@ use crate::config::{Config, PathConf};
 use crate::paths::{Path, lock};
 use crate::sources::unix_micros;
 use crate::stream::PathStream;
-use feed::{BACKLOG_BYTES, Feed, Taken};
+use feed::{BACKLOG_BYTES, BACKLOG_TOTAL_BYTES, Feed, RecorderBacklog, Taken};
 use segment_hooks::SegmentHooks;
 
 /// How often retention runs.
@@ -54,6 +54,8 @@ pub(crate) struct Recording {
     retention: Arc<Retention>,
     uploads: Arc<UploadStats>,
     lagged_units: AtomicU64,
+    /// What every recorder has queued for the spool, against one bound for all.
+    recorder_backlog: Arc<RecorderBacklog>,
     /// Paths whose store was already searched for segments the index lacks.
     reconciled: Mutex<HashSet<String>>,
     /// `recordPath` of every path recorded in this run, config or event camera alike.
@@ -77,6 +79,8 @@ pub(crate) struct RecordingFigures {
     pub(crate) upload_failures: u64,
     /// Access units recorders lost because they fell behind their stream.
     pub(crate) lagged_units: u64,
+    /// Media bytes queued for recorders now.
+    pub(crate) backlog_bytes: u64,
 }
 
 impl Recording {
@@ -99,6 +103,7 @@ impl Recording {
             retention: Arc::new(Retention::new()),
             uploads: Arc::new(UploadStats::default()),
             lagged_units: AtomicU64::new(0),
+            recorder_backlog: RecorderBacklog::new(BACKLOG_TOTAL_BYTES),
             reconciled: Mutex::new(HashSet::new()),
             recorded: Mutex::new(HashMap::new()),
             bus: OnceLock::new(),
@@ -149,6 +154,7 @@ impl Recording {
             uploaded_bytes: self.uploads.uploaded_bytes.load(Ordering::Relaxed),
             upload_failures: self.uploads.failures.load(Ordering::Relaxed),
             lagged_units: self.lagged_units.load(Ordering::Relaxed),
+            backlog_bytes: self.recorder_backlog.queued() as u64,
         }
     }
 
@@ -311,7 +317,7 @@ async fn record_stream(
         session: None,
         sink: SegmentSink::new(rec.spool.clone(), path, record_path),
     };
-    let feed = Feed::new(BACKLOG_BYTES);
+    let feed = Feed::new(BACKLOG_BYTES, rec.recorder_backlog.clone());
     let attached = stream.attach(feed.clone());
     loop {
         tokio::select! {

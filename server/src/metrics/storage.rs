@@ -24,7 +24,7 @@ pub(super) fn encode_recording(
     let one = |value: fn(&RecordingFigures) -> u64| -> Vec<(Labels, u64)> {
         figures.iter().map(|f| (Vec::new(), value(f))).collect()
     };
-    let families: [RecordingFamily; 10] = [
+    let families: [RecordingFamily; 11] = [
         (
             "vigia_spool_bytes",
             "Bytes in the local spool",
@@ -84,6 +84,12 @@ pub(super) fn encode_recording(
             "Access units recorders lost by falling behind",
             Kind::Counter,
             |f| f.lagged_units,
+        ),
+        (
+            "vigia_recorder_backlog_bytes",
+            "Media bytes queued for recorders, waiting for the spool",
+            Kind::Gauge,
+            |f| f.backlog_bytes,
         ),
     ];
     for (name, help, kind, value) in families {

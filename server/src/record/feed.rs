@@ -8,9 +8,12 @@
 //! bytes. The queue only holds what the recorder has not written yet: empty while the spool
 //! keeps up, so it costs no memory then. Past the bound the newest units are dropped, then
 //! everything until the next join point (a recording cannot restart mid-GOP); the drops are
-//! counted and the recorder logs them.
+//! counted and the recorder logs them. Every feed also draws on one [`RecorderBacklog`] shared by all
+//! recorders, so a spool stall that holds them all up at once costs a bounded amount of memory
+//! however many paths record.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -23,11 +26,55 @@ use crate::stream::UnitSink;
 /// a 2 Mbit/s camera, where the stream's ring alone held 3–10 s.
 pub(crate) const BACKLOG_BYTES: usize = 8 << 20;
 
+/// Media bytes all recorders together may have queued: a stalled spool holds up every
+/// recorder at once, and the per-path bound alone would let 1,000 cameras queue 8 GiB. 1 GiB is
+/// ~4 s of each of 1,000 2 Mbit/s cameras, or the whole per-path backlog of 128.
+pub(crate) const BACKLOG_TOTAL_BYTES: usize = 1 << 30;
+
+/// The bytes queued by every recorder's feed, against a bound for all of them.
+pub(crate) struct RecorderBacklog {
+    queued: AtomicUsize,
+    limit: usize,
+}
+
+impl RecorderBacklog {
+    /// A shared backlog of at most `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Arc::new(RecorderBacklog {
+            queued: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// Bytes queued by all feeds now.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Counts `bytes` in if they fit under the bound, or `always` (a feed's only unit).
+    fn reserve(&self, bytes: usize, always: bool) -> bool {
+        if always {
+            self.queued.fetch_add(bytes, Ordering::Relaxed);
+            return true;
+        }
+        self.queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                (queued + bytes <= self.limit).then_some(queued + bytes)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.queued.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
 /// Units queued for one recorder, fed by the stream's publishing task.
 pub(crate) struct Feed {
     queue: Mutex<Queue>,
     ready: Notify,
     limit: usize,
+    shared: Arc<RecorderBacklog>,
 }
 
 #[derive(Default)]
@@ -50,12 +97,14 @@ pub(crate) enum Taken {
 }
 
 impl Feed {
-    /// An empty feed holding at most `limit` bytes of media (one unit always fits).
-    pub(crate) fn new(limit: usize) -> Arc<Self> {
+    /// An empty feed holding at most `limit` bytes of media, and no more than `shared` has
+    /// room for (one unit always fits).
+    pub(crate) fn new(limit: usize, shared: Arc<RecorderBacklog>) -> Arc<Self> {
         Arc::new(Feed {
             queue: Mutex::new(Queue::default()),
             ready: Notify::new(),
             limit,
+            shared,
         })
     }
 
@@ -68,6 +117,7 @@ impl Feed {
         }
         let unit = queue.units.pop_front()?;
         queue.bytes -= unit.len();
+        self.shared.release(unit.len());
         Some(Taken::Unit(unit))
     }
 
@@ -83,11 +133,15 @@ impl Feed {
         }
     }
 
-    /// Queues `unit`, or drops it when the backlog is full or still skipping to a join point.
+    /// Queues `unit`, or drops it when the backlog (its own or the shared one) is full or it is
+    /// still skipping to a join point.
     fn push(&self, unit: &Arc<AccessUnit>, join_point: bool) {
         let mut queue = lock(&self.queue);
-        let full = !queue.units.is_empty() && queue.bytes + unit.len() > self.limit;
-        if full || (queue.skipping && !join_point) {
+        let only = queue.units.is_empty();
+        let admitted = (join_point || !queue.skipping)
+            && (only || queue.bytes + unit.len() <= self.limit)
+            && self.shared.reserve(unit.len(), only);
+        if !admitted {
             queue.lost += 1;
             queue.skipping = true;
         } else {
@@ -97,6 +151,12 @@ impl Feed {
         }
         drop(queue);
         self.ready.notify_one();
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.shared.release(lock(&self.queue).bytes);
     }
 }
 
@@ -172,7 +232,7 @@ mod tests {
             ),
         ];
         for (name, units, limit, want) in cases {
-            let feed = Feed::new(limit);
+            let feed = Feed::new(limit, RecorderBacklog::new(usize::MAX));
             for (n, keyframe, size) in units {
                 feed.take(n as u64, &unit(n, keyframe, size), false, keyframe);
             }
@@ -181,8 +241,34 @@ mod tests {
     }
 
     #[test]
+    fn feeds_share_one_bound_and_give_back_what_they_held() {
+        let shared = RecorderBacklog::new(25);
+        let (a, b) = (Feed::new(20, shared.clone()), Feed::new(20, shared.clone()));
+        a.take(0, &unit(0, true, 10), false, true);
+        a.take(1, &unit(1, false, 10), false, false);
+        b.take(0, &unit(0, true, 10), false, true);
+        // b's first unit always fits (over the shared bound by one unit at most); its second
+        // does not, though b's own bound has room.
+        b.take(1, &unit(1, false, 1), false, false);
+        assert_eq!(shared.queued(), 30);
+        assert_eq!(drain(&b), vec!["lost 1", "0"]);
+        assert_eq!(shared.queued(), 20);
+        // b, empty again, takes its next keyframe.
+        b.take(2, &unit(2, true, 5), false, true);
+        assert_eq!(shared.queued(), 25);
+        drop(a);
+        assert_eq!(
+            shared.queued(),
+            5,
+            "a dropped feed gives back its queued bytes"
+        );
+        drop(b);
+        assert_eq!(shared.queued(), 0);
+    }
+
+    #[test]
     fn popping_frees_room_in_the_backlog() {
-        let feed = Feed::new(20);
+        let feed = Feed::new(20, RecorderBacklog::new(usize::MAX));
         feed.take(0, &unit(0, true, 15), false, true);
         assert!(matches!(feed.pop(), Some(Taken::Unit(_))));
         feed.take(1, &unit(1, false, 15), false, false);
@@ -197,7 +283,7 @@ mod tests {
             clock_rate: 90_000,
         };
         let stream = PathStream::new("cam", vec![track]);
-        let feed = Feed::new(BACKLOG_BYTES);
+        let feed = Feed::new(BACKLOG_BYTES, RecorderBacklog::new(BACKLOG_TOTAL_BYTES));
         let _attached = stream.attach(feed.clone());
         // 40 s of 25 fps video with a keyframe a second, nobody popping: a stalled spool.
         for n in 0..1000 {
@@ -218,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn next_wakes_for_a_unit_queued_while_it_waits() {
-        let feed = Feed::new(100);
+        let feed = Feed::new(100, RecorderBacklog::new(usize::MAX));
         let waiter = tokio::spawn({
             let feed = Arc::clone(&feed);
             async move { feed.next().await }
