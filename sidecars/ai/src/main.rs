@@ -364,7 +364,8 @@ fn start_consumer(
 /// The live path's workers (`vigia_ai::live`): the OCR threads, and a reader task and a worker
 /// thread per camera, added and removed while running.
 struct Live {
-    rtsp: String,
+    /// Where the cameras are read from ([`Config::stream_url`]).
+    config: Config,
     /// Each OCR thread's pictures.
     ocr: Vec<std_mpsc::SyncSender<Sampled>>,
     /// Each camera's reader and the OCR thread its pictures go to.
@@ -390,7 +391,7 @@ impl Live {
             ocr.push(pictures);
         }
         let live = Live {
-            rtsp: config.rtsp.clone(),
+            config: config.clone(),
             ocr,
             readers: HashMap::new(),
             metrics,
@@ -409,7 +410,7 @@ impl Live {
             return Err(Error::WorkerStopped("no OCR thread"));
         };
         let (keyframes_tx, keyframes) = mpsc::channel(KEYFRAME_QUEUE);
-        let url = format!("{}/{path}", self.rtsp);
+        let url = self.config.stream_url(path);
         let reader = tokio::spawn(stream::run(path.to_owned(), url, keyframes_tx));
         let tx = self.ocr[worker].clone();
         let (owned, observer) = (path.to_owned(), self.metrics.clone());
