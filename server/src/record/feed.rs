@@ -8,9 +8,9 @@
 //! bytes. The queue only holds what the recorder has not written yet: empty while the spool
 //! keeps up, so it costs no memory then. Past the bound the newest units are dropped, then
 //! everything until the next join point (a recording cannot restart mid-GOP); the drops are
-//! counted and the recorder logs them. Every feed also draws on one [`RecorderBacklog`] shared by all
-//! recorders, so a spool stall that holds them all up at once costs a bounded amount of memory
-//! however many paths record.
+//! counted and the recorder logs them. Every feed also draws on one [`RecorderBacklog`] shared
+//! by all recorders, so a spool stall that holds them all up at once costs a bounded amount of
+//! memory however many paths record.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,7 +59,9 @@ impl RecorderBacklog {
         }
         self.queued
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
-                (queued + bytes <= self.limit).then_some(queued + bytes)
+                queued
+                    .checked_add(bytes)
+                    .filter(|&total| total <= self.limit)
             })
             .is_ok()
     }
