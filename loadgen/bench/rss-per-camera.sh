@@ -13,6 +13,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/loadgen/bench/common.sh"
 VIGIA_BIN=${VIGIA_BIN:-$ROOT/target/release/vigia}
 LOADGEN_BIN=${LOADGEN_BIN:-$ROOT/target/release/vigia-loadgen}
 CAMERAS=${1:-40}
@@ -22,49 +23,21 @@ HLS_DIR=${HLS_DIR:-}
 OUT=${OUT:-$ROOT/target/bench-rss}
 CLIP=$ROOT/target/loadgen/synthetic-720p.h264
 BASE=${BASE:-24000}
-RTSP=$((BASE + 554)) HLS_PORT=$((BASE + 888)) METRICS=$((BASE + 998)) RTP=$BASE
+RTSP=$((BASE + 554)) HLS_PORT=$((BASE + 888)) METRICS=$((BASE + 998))
 
-mkdir -p "$OUT" "$(dirname "$CLIP")"
-if [ ! -s "$CLIP" ]; then
-  ffmpeg -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=25 -t 10 \
-    -c:v libx264 -profile:v main -bf 0 -g 25 -keyint_min 25 -sc_threshold 0 \
-    -b:v 2000k -maxrate 2000k -bufsize 4000k -pix_fmt yuv420p \
-    -x264-params repeat-headers=1 -f h264 "$CLIP"
-fi
-
-cat > "$OUT/vigia.yml" <<YAML
-rtspAddress: 127.0.0.1:$RTSP
-rtpAddress: :$RTP
-rtcpAddress: :$((RTP + 1))
-multicastRTPPort: $((RTP + 2))
-multicastRTCPPort: $((RTP + 3))
-hlsAddress: 127.0.0.1:$HLS_PORT
-hlsAlwaysRemux: $HLS
-hlsDirectory: "$HLS_DIR"
-webrtc: no
-api: no
-metrics: yes
-metricsAddress: 127.0.0.1:$METRICS
-playback: no
-logLevel: warn
-paths:
-  all_others:
-YAML
+mkdir -p "$OUT"
+make_720p_clip "$CLIP"
+write_metrics_config "$OUT/vigia.yml" "$BASE" "$HLS" "$HLS_DIR"
 
 # "heap resident rss" in bytes, from /metrics and /proc.
 sample() {
-  local heap
-  heap=$(curl -s "http://127.0.0.1:$METRICS/metrics" | awk '
-    $1 == "vigia_heap_allocated_bytes" {a = $2}
-    $1 == "vigia_heap_resident_bytes" {r = $2}
-    END {print a, r}')
-  echo "$heap $(awk '$1 == "VmRSS:" {print $2 * 1024}' "/proc/$1/status")"
+  echo "$(heap_figures "$METRICS") $(awk '$1 == "VmRSS:" {print $2 * 1024}' "/proc/$1/status")"
 }
 
 run() {
   (cd "$OUT" && exec "$VIGIA_BIN" vigia.yml >"$OUT/vigia.log" 2>&1) &
   local pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$RTSP) 2>/dev/null && break; sleep 0.1; done
+  wait_listening "$RTSP"
   sleep 1
   local idle loaded=()
   idle=$(sample "$pid")

@@ -19,6 +19,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/loadgen/bench/common.sh"
 VIGIA_BIN=${VIGIA_BIN:-$ROOT/target/release/vigia}
 LOADGEN_BIN=${LOADGEN_BIN:-$ROOT/target/release/vigia-loadgen}
 CAMERAS=${CAMERAS:-100}
@@ -27,26 +28,10 @@ DURATION=${DURATION:-60m}
 WARMUP=${WARMUP:-5}
 OUT=${OUT:-$ROOT/target/bench-soak}
 BASE=${BASE:-24000}
-RTSP=$((BASE + 554)) HLS=$((BASE + 888)) METRICS=$((BASE + 998)) RTP=$BASE
+RTSP=$((BASE + 554)) HLS=$((BASE + 888)) METRICS=$((BASE + 998))
 
 mkdir -p "$OUT"
-cat > "$OUT/vigia.yml" <<YAML
-rtspAddress: 127.0.0.1:$RTSP
-rtpAddress: :$RTP
-rtcpAddress: :$((RTP + 1))
-multicastRTPPort: $((RTP + 2))
-multicastRTCPPort: $((RTP + 3))
-hlsAddress: 127.0.0.1:$HLS
-hlsAlwaysRemux: yes
-webrtc: no
-api: no
-metrics: yes
-metricsAddress: 127.0.0.1:$METRICS
-playback: no
-logLevel: warn
-paths:
-  all_others:
-YAML
+write_metrics_config "$OUT/vigia.yml" "$BASE" yes ""
 
 (cd "$OUT" && exec "$VIGIA_BIN" vigia.yml >"$OUT/vigia.log" 2>&1) &
 pid=$!
@@ -56,10 +41,7 @@ pid=$!
   start=$(date +%s)
   while kill -0 "$pid" 2>/dev/null; do
     # A scrape that fails (vigia still starting) is skipped, not the end of the sampler (set -e).
-    heap=$(curl -s "http://127.0.0.1:$METRICS/metrics" | awk '
-      $1 == "vigia_heap_allocated_bytes" {a = $2}
-      $1 == "vigia_heap_resident_bytes" {r = $2}
-      END {if (a != "" && r != "") print a, r}') || true
+    heap=$(heap_figures "$METRICS") || true
     rss=$(awk '$1 == "RssAnon:" {a = $2} $1 == "RssFile:" {f = $2}
       END {if (a != "" && f != "") print a * 1024, f * 1024}' "/proc/$pid/status" 2>/dev/null) || true
     if [ -n "$heap" ] && [ -n "$rss" ]; then echo "$(($(date +%s) - start)) $heap $rss"; fi
@@ -68,7 +50,7 @@ pid=$!
 ) >"$OUT/heap.tsv" &
 sampler=$!
 trap 'kill "$pid" "$sampler" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$RTSP) 2>/dev/null && break; sleep 0.1; done
+wait_listening "$RTSP"
 echo "vigia $pid ($(git -C "$ROOT" rev-parse --short HEAD)), $CAMERAS cameras x $READERS RTSP readers, $DURATION"
 "$LOADGEN_BIN" --target 127.0.0.1 --rtsp-port "$RTSP" --hls-port "$HLS" \
   --cameras "$CAMERAS" --readers-per-camera "$READERS" --protocol rtsp \

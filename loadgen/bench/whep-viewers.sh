@@ -12,6 +12,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/loadgen/bench/common.sh"
 VIGIA_BIN=${VIGIA_BIN:-$ROOT/target/release/vigia}
 LOADGEN_BIN=${LOADGEN_BIN:-$ROOT/target/release/vigia-loadgen}
 DURATION=${DURATION:-30s}
@@ -22,13 +23,8 @@ CLIP=$ROOT/target/loadgen/synthetic-720p.h264
 BASE=${BASE:-23000}
 RTSP=$((BASE + 554)) HLS=$((BASE + 888)) WHEP=$((BASE + 889)) ICE=$((BASE + 189)) RTP=$BASE
 
-mkdir -p "$OUT" "$(dirname "$CLIP")"
-if [ ! -s "$CLIP" ]; then
-  ffmpeg -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=25 -t 10 \
-    -c:v libx264 -profile:v main -bf 0 -g 25 -keyint_min 25 -sc_threshold 0 \
-    -b:v 2000k -maxrate 2000k -bufsize 4000k -pix_fmt yuv420p \
-    -x264-params repeat-headers=1 -f h264 "$CLIP"
-fi
+mkdir -p "$OUT"
+make_720p_clip "$CLIP"
 
 cat > "$OUT/vigia.yml" <<YAML
 rtspAddress: 127.0.0.1:$RTSP
@@ -48,7 +44,7 @@ run() { # protocol readers
   local report="$OUT/$1-$2.json"
   (cd "$OUT" && exec "$VIGIA_BIN" vigia.yml >"$OUT/vigia-$1-$2.log" 2>&1) &
   local pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$RTSP) 2>/dev/null && break; sleep 0.1; done
+  wait_listening "$RTSP"
   "$LOADGEN_BIN" --target 127.0.0.1 --rtsp-port $RTSP --hls-port $HLS --webrtc-port $WHEP \
     --cameras 1 --readers-per-camera "$2" --protocol "$1" --clip "$CLIP" \
     --duration "$DURATION" --ramp 0s --server-pid "$pid" --quiet --report "$report" >/dev/null
