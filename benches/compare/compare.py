@@ -179,15 +179,11 @@ def ensure_packages():
 
 
 def make_clip(work):
-    """The 720p 2 Mbit/s clip of loadgen/bench/whep-viewers.sh (Annex B, SPS/PPS on every IDR,
-    1 s GOP) for vigia-loadgen, and the same bytes in MP4 for the ffmpeg pushers."""
+    """The 720p 2 Mbit/s clip of loadgen/bench/common.sh (Annex B, SPS/PPS on every IDR, 1 s
+    GOP) for vigia-loadgen, and the same bytes in MP4 for the ffmpeg pushers."""
     h264, mp4 = os.path.join(work, "clip.h264"), os.path.join(work, "clip.mp4")
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi",
-         "-i", "testsrc2=size=1280x720:rate=25", "-t", "10", "-c:v", "libx264",
-         "-profile:v", "main", "-bf", "0", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
-         "-b:v", "2000k", "-maxrate", "2000k", "-bufsize", "4000k", "-pix_fmt", "yuv420p",
-         "-x264-params", "repeat-headers=1", "-f", "h264", h264], check=True)
+    common = os.path.join(ROOT, "loadgen/bench/common.sh")
+    subprocess.run(["bash", "-c", '. "$0" && make_720p_clip "$1"', common, h264], check=True)
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-r", "25", "-i", h264, "-c", "copy",
                     mp4], check=True)
     return h264, mp4
