@@ -19,8 +19,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-rustup component add llvm-tools >/dev/null 2>&1
+rustup component add llvm-tools >/dev/null 2>&1 || true
 TOOLS=$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin
+if [ ! -x "$TOOLS/llvm-profdata" ] || [ ! -x "$TOOLS/llvm-cov" ]; then
+  echo "coverage.sh: llvm-profdata/llvm-cov missing in $TOOLS: run \`rustup component add llvm-tools\`" >&2
+  exit 1
+fi
 export CARGO_TARGET_DIR=$ROOT/target/cov
 export RUSTC_WRAPPER=$ROOT/scripts/coverage-rustc.sh
 PROFRAW=$CARGO_TARGET_DIR/profraw
