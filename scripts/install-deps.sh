@@ -2,10 +2,11 @@
 # Installs the outside tools the test suite drives, if they are missing: ffmpeg, GStreamer (with
 # the RTSP client and server), the Python GI bindings used to emulate cameras, Chromium with
 # playwright-core (browser tests), iproute2 and nftables (the WebRTC browser tests' network
-# namespaces and packet loss), hls.js (embedded in the player page), a RabbitMQ broker, and,
-# in a tools cache outside the repository, s3s-fs (the S3-protocol server of the recording tests)
-# and schemathesis (checks the control API against api/openapi.yaml); for the AI sidecar's
-# test-clip generator, the DejaVu and Liberation fonts and (in the same cache) Pillow and numpy.
+# namespaces and packet loss), hls.js (embedded in the player page), a RabbitMQ broker (and it
+# starts RabbitMQ, PostgreSQL and Redis again if one has stopped), and, in a tools cache outside
+# the repository, s3s-fs (the S3-protocol server of the recording tests) and schemathesis
+# (checks the control API against api/openapi.yaml); for the AI sidecar's test-clip generator,
+# the DejaVu and Liberation fonts and (in the same cache) Pillow and numpy.
 set -euo pipefail
 
 need=()
@@ -44,16 +45,36 @@ for dir in conformance/browser server/web; do
   fi
 done
 
-if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
-  echo "RabbitMQ is not answering on 127.0.0.1:5672; starting it"
-  command -v rabbitmq-server >/dev/null 2>&1 || {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
-  }
-  rabbitmq-server -detached || true
-  for _ in $(seq 1 60); do
-    rabbitmqctl await_startup >/dev/null 2>&1 && break
-    sleep 2
+# The services the bus, recording-index and platform tests use run on every machine of this
+# project and CI uses them as the machine has them; one that has stopped (an OOM kill, a reboot)
+# is started again here with the command the machine's notes give, so the suite does not fail on
+# "connection refused" from a service it does not own.
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# ensure_service NAME PORT START-COMMAND...: starts NAME if nothing answers on PORT, waits up to
+# 120 s for it, and says so if it never comes up.
+ensure_service() {
+  local name="$1" port="$2"
+  shift 2
+  answers "$port" && return 0
+  echo "$name is not answering on 127.0.0.1:$port; starting it"
+  "$@" || true
+  for _ in $(seq 1 120); do
+    answers "$port" && return 0
+    sleep 1
   done
+  echo "$name did not start on 127.0.0.1:$port; the tests that need it will fail" >&2
+}
+command -v rabbitmq-server >/dev/null 2>&1 || {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+}
+ensure_service RabbitMQ 5672 rabbitmq-server -detached
+if [ -d /etc/postgresql ]; then
+  ensure_service PostgreSQL 5432 \
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+fi
+if command -v redis-server >/dev/null 2>&1; then
+  ensure_service Redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 \
+    --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 # s3s-fs, pinned (newer releases need a newer Rust), built once per machine into a cache that
 # survives between runs; conformance/src/s3.rs looks for it at the same place.
