@@ -89,6 +89,8 @@ enum Event {
     KeyframesResume,
     /// The last viewer leaves: no more playlists are asked for.
     ViewersLeave,
+    /// A new viewer arrives (with no history of earlier playlists) and keeps asking.
+    ViewerArrives,
 }
 
 /// Drives a muxer with the synthetic clip and checks every playlist it produces.
@@ -388,6 +390,12 @@ fn run_with(mut h: Harness, seconds: i64, events: &[(i64, Event)], audio: bool) 
                 Event::KeyframesStop => keyframes = false,
                 Event::KeyframesResume => keyframes = true,
                 Event::ViewersLeave => h.watched = false,
+                Event::ViewerArrives => {
+                    h.watched = true;
+                    h.plain = PlaylistHistory::new();
+                    h.delta = PlaylistHistory::new();
+                    h.waiting = None;
+                }
             }
         }
         let mut unit = player.next_unit(EPOCH_US + now_us);
@@ -506,19 +514,56 @@ fn segments_that_left_the_playlist_stay_fetchable_while_the_stream_is_watched() 
 }
 
 #[test]
-fn a_stream_nobody_watches_keeps_only_the_listed_window() {
+fn a_stream_nobody_watches_keeps_only_three_target_durations() {
+    // Never watched: 1 s segments, so the last three.
     let h = run(HlsConfig::default(), 20, &[(0, Event::ViewersLeave)], false);
-    assert_eq!(segments_in_memory(&h.muxer).len(), 7);
-    // Watched for 10 s, then not: the segments kept past the window go as new ones complete.
+    let kept = segments_in_memory(&h.muxer);
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    let window: f64 = kept.iter().map(|&msn| segment_seconds(&h.muxer, msn)).sum();
+    let target = h.muxer.target_duration().expect("a target duration") as f64;
+    assert!(window >= 3.0 * target - 1e-6, "{window} s in {kept:?}");
+    // A player arriving then gets those three, and the window grows back as segments complete.
+    assert_eq!(listed(&h.muxer), kept);
+    let events = [(0, Event::ViewersLeave), (20, Event::ViewerArrives)];
+    let h = run(HlsConfig::default(), 30, &events, false);
+    assert_eq!(listed(&h.muxer).len(), 7);
+    // Watched for 10 s, then not: after 7 segments without a playlist it shrinks again.
+    let (kept, listed) = kept_after_viewers_leave(10, 30);
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert_eq!(kept, listed);
+}
+
+#[test]
+fn a_stream_left_for_less_than_its_window_keeps_it() {
+    let (kept, _) = kept_after_viewers_leave(15, 20);
+    assert!(kept.len() >= 7, "{kept:?}");
+}
+
+/// The segments in memory and those listed after `seconds`, viewers having left at `leave`.
+fn kept_after_viewers_leave(leave: i64, seconds: i64) -> (Vec<u64>, Vec<u64>) {
     let h = run(
         HlsConfig::default(),
-        20,
-        &[(10, Event::ViewersLeave)],
+        seconds,
+        &[(leave, Event::ViewersLeave)],
         false,
     );
-    let kept = segments_in_memory(&h.muxer);
-    assert_eq!(kept.len(), 7, "{kept:?}");
-    assert_eq!(kept, listed(&h.muxer));
+    (segments_in_memory(&h.muxer), listed(&h.muxer))
+}
+
+/// Duration in seconds of complete segment `msn`, from the playlist's `EXTINF`.
+fn segment_seconds(muxer: &HlsMuxer, msn: u64) -> f64 {
+    let PlaylistAnswer::Ready(text) = muxer.media_playlist(&PlaylistRequest::default()) else {
+        panic!("no playlist");
+    };
+    let uri = naming::segment_uri(msn);
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|l| *l == uri).expect("listed");
+    lines[..at]
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("#EXTINF:"))
+        .and_then(|v| v.trim_end_matches(',').parse().ok())
+        .expect("an EXTINF line")
 }
 
 #[test]

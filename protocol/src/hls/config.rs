@@ -22,11 +22,13 @@ pub struct HlsConfig {
     pub segment_duration: Duration,
     /// Part length target, also the playlist's `PART-TARGET` (`hlsPartDuration`).
     pub part_duration: Duration,
-    /// Complete segments listed in the media playlist (`hlsSegmentCount`).
+    /// Complete segments listed in the media playlist (`hlsSegmentCount`) while the stream is
+    /// watched; one nobody has asked a playlist of for this many segments keeps only the
+    /// newest covering three target durations, and grows back when a player arrives.
     pub segment_count: usize,
     /// Segments kept past the playlist window for clients still fetching them (RFC 8216bis
-    /// §6.2.2), once a served media playlist listed them. A stream nobody reads holds only the
-    /// listed window, as MediaMTX does; one being watched holds this many more.
+    /// §6.2.2), once a served media playlist listed them. A stream nobody reads holds only its
+    /// window; one being watched holds this many more.
     pub extra_segments: usize,
     /// Bytes a segment may reach (`hlsSegmentMaxSize`); a segment that grows past it (a very
     /// high bitrate, or a long `segment_duration`) is ended, and the next starts at the next

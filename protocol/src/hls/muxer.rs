@@ -500,21 +500,62 @@ impl HlsMuxer {
         self.version += 1;
     }
 
-    /// Whether the oldest segment in memory is to go: it is past the listed window and either
-    /// no client was given a playlist that listed it, or `extra_segments` are kept already.
+    /// Whether the oldest segment in memory is to go: it is past the window and either no
+    /// client was given a playlist that listed it, or `extra_segments` are kept already.
     fn past_the_window(&self) -> bool {
-        let listed = self.config.segment_count.max(1);
         let Some(oldest) = self.segments.front() else {
             return false;
         };
-        let beyond = self.segments.len().saturating_sub(listed);
+        let beyond = self.segments.len().saturating_sub(self.window());
         let seen = self
             .listed_to_clients
             .get()
             .is_some_and(|newest| newest >= oldest.msn);
         beyond > self.config.extra_segments || (beyond > 0 && !seen)
     }
+
+    /// Complete segments the stream keeps listed: `segment_count` while it is watched; once no
+    /// media playlist has been served for `segment_count` segments, only the newest covering
+    /// three target durations, the fewest RFC 8216bis §6.2.2 lets a playlist hold. Most cameras
+    /// of a city are watched by nobody most of the time; with `hlsAlwaysRemux` each would
+    /// otherwise hold `segment_count` segments of media (~1.7 MiB at 2 Mbit/s). A player that
+    /// arrives starts at the live edge as before, and the window grows back as segments
+    /// complete.
+    fn window(&self) -> usize {
+        let count = self.config.segment_count.max(1);
+        if self.is_watched() {
+            return count;
+        }
+        let Some(target) = self.target_duration() else {
+            return count;
+        };
+        let needed = 3.0 * target as f64 - DURATION_SLACK;
+        let mut covered = 0.0;
+        for (index, segment) in self.segments.iter().rev().enumerate() {
+            covered += segment.duration();
+            if covered >= needed {
+                return (index + 1).min(count);
+            }
+        }
+        count
+    }
+
+    /// Whether a media playlist was served while one of the last `segment_count` segments was
+    /// the newest.
+    fn is_watched(&self) -> bool {
+        let Some(newest) = self.segments.back() else {
+            return false;
+        };
+        let count = self.config.segment_count.max(1) as u64;
+        self.listed_to_clients
+            .get()
+            .is_some_and(|served| served + count >= newest.msn)
+    }
 }
+
+/// Rounding in segment durations (sums of part durations in seconds) that must not cost a
+/// segment more in the unwatched window.
+const DURATION_SLACK: f64 = 1e-6;
 
 impl Segment {
     fn new(msn: u64, generation: u32) -> Self {

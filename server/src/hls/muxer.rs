@@ -279,6 +279,8 @@ mod tests {
             let muxer = Muxer::new("cam", &stream, &HlsConf::default());
             let _attached = stream.attach(muxer.clone());
             play(&stream, T0, 4);
+            // A viewer is watching, so the window keeps the segments before the outage.
+            let _ = lock(&muxer.state).media_playlist(&Default::default());
             stream.resume();
             let back_us = T0 + 4_000_000 + gap_ms * 1000;
             play(&stream, back_us, 4);
