@@ -1,7 +1,8 @@
 //! LL-HLS from the outside: ffprobe sees the right codecs and resolution, ffmpeg reads 60 s with
 //! no error (the synthetic demo, an ffmpeg H.264+AAC publisher, an H.265 publisher), blocking
-//! playlist reload answers the moment the part exists, bad requests get clear answers, and
-//! `hlsDirectory` keeps complete segments on disk.
+//! playlist reload answers the moment the part exists, bad requests get clear answers,
+//! `hlsDirectory` keeps complete segments on disk, and an always-muxed stream nobody watches
+//! keeps only three target durations until a viewer arrives.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -341,4 +342,58 @@ fn an_unusable_hls_directory_is_logged_and_segments_stay_in_memory() {
         "the error is logged:\n{}",
         vigia.logs()
     );
+}
+
+/// The `#EXT-X-TARGETDURATION` and the `(EXTINF seconds, URI)` of each complete segment listed.
+fn listed_segments(playlist: &str) -> (f64, Vec<(f64, String)>) {
+    let target = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|v| v.parse().ok())
+        .expect("a target duration");
+    let mut segments = Vec::new();
+    let mut extinf = None;
+    for line in playlist.lines() {
+        if let Some(v) = line.strip_prefix("#EXTINF:") {
+            extinf = v.trim_end_matches(',').parse::<f64>().ok();
+        } else if !line.starts_with('#')
+            && !line.is_empty()
+            && let Some(seconds) = extinf.take()
+        {
+            segments.push((seconds, line.to_owned()));
+        }
+    }
+    (target, segments)
+}
+
+#[test]
+fn an_always_muxed_stream_nobody_watches_lists_three_target_durations_and_grows_for_a_viewer() {
+    let (_vigia, ports) =
+        Vigia::start_on_fresh_ports("hlsAlwaysRemux: yes\npaths:\n  all_others:\n");
+    let _camera = publish(Clip::H264Small, &ports, "cam");
+    // Nobody asks for 12 s: the 1 s GOP makes ~11 segments, more than hlsSegmentCount (7).
+    thread::sleep(Duration::from_secs(12));
+    let (status, _, body) = http_get(ports.hls, "/cam/stream.m3u8");
+    assert_eq!(status, 200);
+    let playlist = String::from_utf8_lossy(&body).into_owned();
+    let (target, segments) = listed_segments(&playlist);
+    let total: f64 = segments.iter().map(|(s, _)| s).sum();
+    let without_oldest = total - segments.first().map_or(0.0, |(s, _)| *s);
+    assert!(
+        total >= 3.0 * target - 0.01 && without_oldest < 3.0 * target - 0.01,
+        "the fewest segments covering three target durations ({target} s):\n{playlist}"
+    );
+    assert!(segments.len() < 7, "{playlist}");
+    for (_, uri) in &segments {
+        let (status, _, body) = http_get(ports.hls, &format!("/cam/{uri}"));
+        assert!(status == 200 && !body.is_empty(), "{uri}: {status}");
+    }
+    // A viewer keeps asking: the window grows back to hlsSegmentCount as segments complete.
+    let grown = eventually(Duration::from_secs(15), || {
+        let (_, _, body) = http_get(ports.hls, "/cam/stream.m3u8");
+        let (_, segments) = listed_segments(&String::from_utf8_lossy(&body));
+        thread::sleep(Duration::from_millis(500));
+        (segments.len() == 7).then_some(())
+    });
+    assert!(grown.is_some(), "the window never grew back to 7 segments");
 }
