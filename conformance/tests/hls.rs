@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use vigia_conformance::clips::Clip;
 use vigia_conformance::probe::ffprobe;
 use vigia_conformance::{Background, Ports, Vigia, eventually, run_with_timeout};
+use vigia_protocol::hls::check::{Naming, ParsedPlaylist, check_with};
 
 const READ_SECONDS: &str = "60";
 
@@ -344,26 +345,11 @@ fn an_unusable_hls_directory_is_logged_and_segments_stay_in_memory() {
     );
 }
 
-/// The `#EXT-X-TARGETDURATION` and the `(EXTINF seconds, URI)` of each complete segment listed.
-fn listed_segments(playlist: &str) -> (f64, Vec<(f64, String)>) {
-    let target = playlist
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
-        .and_then(|v| v.parse().ok())
-        .expect("a target duration");
-    let mut segments = Vec::new();
-    let mut extinf = None;
-    for line in playlist.lines() {
-        if let Some(v) = line.strip_prefix("#EXTINF:") {
-            extinf = v.trim_end_matches(',').parse::<f64>().ok();
-        } else if !line.starts_with('#')
-            && !line.is_empty()
-            && let Some(seconds) = extinf.take()
-        {
-            segments.push((seconds, line.to_owned()));
-        }
-    }
-    (target, segments)
+/// A media playlist as the RFC checker parses it; it must find nothing wrong.
+fn parsed(playlist: &str) -> ParsedPlaylist {
+    let (parsed, violations) = check_with(playlist, &Naming::default());
+    assert!(violations.is_empty(), "{violations:?}\n{playlist}");
+    parsed.expect("a media playlist")
 }
 
 #[test]
@@ -376,24 +362,30 @@ fn an_always_muxed_stream_nobody_watches_lists_three_target_durations_and_grows_
     let (status, _, body) = http_get(ports.hls, "/cam/stream.m3u8");
     assert_eq!(status, 200);
     let playlist = String::from_utf8_lossy(&body).into_owned();
-    let (target, segments) = listed_segments(&playlist);
-    let total: f64 = segments.iter().map(|(s, _)| s).sum();
-    let without_oldest = total - segments.first().map_or(0.0, |(s, _)| *s);
+    let parsed = parsed(&playlist);
+    let target = parsed.target_duration.expect("a target duration") as f64;
+    let segments = parsed.segments;
+    let total: f64 = segments.iter().map(|s| s.duration).sum();
+    let without_oldest = total - segments.first().map_or(0.0, |s| s.duration);
     assert!(
         total >= 3.0 * target - 0.01 && without_oldest < 3.0 * target - 0.01,
         "the fewest segments covering three target durations ({target} s):\n{playlist}"
     );
     assert!(segments.len() < 7, "{playlist}");
-    for (_, uri) in &segments {
-        let (status, _, body) = http_get(ports.hls, &format!("/cam/{uri}"));
-        assert!(status == 200 && !body.is_empty(), "{uri}: {status}");
+    for segment in &segments {
+        let (status, _, body) = http_get(ports.hls, &format!("/cam/{}", segment.uri));
+        assert!(
+            status == 200 && !body.is_empty(),
+            "{}: {status}",
+            segment.uri
+        );
     }
     // A viewer keeps asking: the window grows back to hlsSegmentCount as segments complete.
     let grown = eventually(Duration::from_secs(15), || {
         let (_, _, body) = http_get(ports.hls, "/cam/stream.m3u8");
-        let (_, segments) = listed_segments(&String::from_utf8_lossy(&body));
+        let (playlist, _) = check_with(&String::from_utf8_lossy(&body), &Naming::default());
         thread::sleep(Duration::from_millis(500));
-        (segments.len() == 7).then_some(())
+        (playlist?.segments.len() == 7).then_some(())
     });
     assert!(grown.is_some(), "the window never grew back to 7 segments");
 }
