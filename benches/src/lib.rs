@@ -217,3 +217,82 @@ pub fn access_units(count: usize, gop: usize) -> Vec<Arc<AccessUnit>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_counting_allocator_counts_each_kind_of_call_and_the_bytes_asked() {
+        let counter = CountingAlloc::new();
+        let before = counter.counts();
+        let layout = Layout::from_size_align(64, 8).expect("layout");
+        // SAFETY: each block is allocated through `counter` with `layout`, grown with realloc
+        // to 256 bytes, and freed once with the layout it then has.
+        unsafe {
+            let a = counter.alloc(layout);
+            let z = counter.alloc_zeroed(layout);
+            assert!(!a.is_null() && !z.is_null());
+            assert!(std::slice::from_raw_parts(z, 64).iter().all(|&b| b == 0));
+            let a = counter.realloc(a, layout, 256);
+            assert!(!a.is_null());
+            counter.dealloc(a, Layout::from_size_align(256, 8).expect("layout"));
+            counter.dealloc(z, layout);
+        }
+        let spent = counter.counts().since(before);
+        let expected = AllocCounts {
+            allocs: 2,
+            deallocs: 2,
+            reallocs: 1,
+            bytes: 64 + 64 + (256 - 64),
+        };
+        assert_eq!(spent, expected);
+        assert_eq!(spent.heap_allocations(), 3);
+    }
+
+    #[test]
+    fn thread_cpu_time_grows_with_work_on_this_thread_only() {
+        let clock = ThreadCpuTime;
+        let start = clock.start();
+        let mut x = 0u64;
+        while clock.end(start) < Duration::from_millis(5) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let busy = clock.end(start);
+        assert!(busy >= Duration::from_millis(5), "{busy:?}");
+        let idle = clock.start();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            clock.end(idle) < Duration::from_millis(25),
+            "sleeping is not CPU time"
+        );
+        assert_eq!(clock.add(&busy, &clock.zero()), busy);
+        assert_eq!(clock.to_f64(&Duration::from_micros(2)), 2000.0);
+    }
+
+    #[test]
+    fn access_units_share_one_buffer_with_a_keyframe_every_gop() {
+        let units = access_units(7, 3);
+        assert_eq!(units.len(), 7);
+        let keyframes: Vec<bool> = units.iter().map(|u| u.keyframe).collect();
+        assert_eq!(keyframes, [true, false, false, true, false, false, true]);
+        assert_eq!(units[2].pts, Timestamp::new(6000, 90_000));
+        let sizes: Vec<usize> = units[0].data.iter().map(Bytes::len).collect();
+        assert_eq!(sizes, [24, 8, 1400, 2800]);
+        // Slices of one buffer: the NAL units follow each other in memory, in every unit.
+        for unit in &units {
+            for pair in unit.data.windows(2) {
+                assert_eq!(
+                    pair[0].as_ptr().wrapping_add(pair[0].len()),
+                    pair[1].as_ptr()
+                );
+            }
+            assert_eq!(unit.data[0].as_ptr(), units[0].data[0].as_ptr());
+        }
+        assert!(
+            access_units(2, 0).iter().all(|u| u.keyframe),
+            "gop 0 counts as 1"
+        );
+    }
+}

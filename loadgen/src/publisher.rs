@@ -1,6 +1,7 @@
 //! One synthetic camera: RTSP ANNOUNCE/SETUP/RECORD, then the clip's frames at their frame rate
 //! over TCP (interleaved) or UDP, each with a wall-clock SEI stamp.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use tokio::net::UdpSocket;
@@ -51,7 +52,7 @@ pub async fn run(
     .await?;
     let udp = match cam.transport {
         Transport::Tcp => None,
-        Transport::Udp => Some(bind_udp(&who).await?),
+        Transport::Udp => Some(bind_udp(source, &who).await?),
     };
     let transport = transport_header(udp.as_ref().map(|(_, port)| *port));
     let setup_url = format!("{}/trackID=0", cam.url);
@@ -79,8 +80,9 @@ fn transport_header(udp_port: Option<u16>) -> String {
     }
 }
 
-async fn bind_udp(who: &str) -> Result<(UdpSocket, u16), Error> {
-    let sock = UdpSocket::bind("0.0.0.0:0")
+async fn bind_udp(source: Option<IpAddr>, who: &str) -> Result<(UdpSocket, u16), Error> {
+    let ip = source.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let sock = UdpSocket::bind((ip, 0))
         .await
         .context(|| format!("{who} bind UDP"))?;
     let port = sock

@@ -1,6 +1,6 @@
 //! Runs `vigia-loadgen` against the release `vigia` (5 cameras × 2 RTSP readers for ~10 s;
-//! 2 cameras × 1 LL-HLS reader for ~8 s; 2 cameras × 3 WHEP readers for ~8 s) and checks both
-//! reports.
+//! 2 cameras × 1 LL-HLS reader for ~8 s; 2 cameras × 3 WHEP readers for ~8 s; 2 cameras sending
+//! RTP over UDP × 2 RTSP readers for ~8 s) and checks both reports.
 //! Needs `cargo build --release --bin vigia` (or `VIGIA_BIN`).
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -93,7 +93,7 @@ fn run_loadgen(salt: u16, args: &[&str]) -> (serde_json::Value, String) {
     let dir = std::env::temp_dir().join(format!("vigia-loadgen-test-{pid}-{salt}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let base = 20_000 + (pid % 1000) as u16 * 4 + salt * 3_000;
+    let base = 20_000 + (pid % 500) as u16 * 4 + salt * 2_500;
     let rtsp = free_port(base);
     let hls = free_port(rtsp + 2);
     let whep = free_port(hls + 2);
@@ -213,4 +213,31 @@ fn two_cameras_three_whep_readers_each() {
     // SRTP datagrams of a ~500 kbit/s stream to 6 readers for several seconds.
     assert!(s["bytes_received"].as_u64().unwrap() > 6 * 100_000, "{s}");
     assert_eq!(json["options"]["protocol"], "webrtc");
+}
+
+#[test]
+fn two_udp_cameras_two_rtsp_readers_each() {
+    let args = [
+        "--cameras",
+        "2",
+        "--readers-per-camera",
+        "2",
+        "--protocol",
+        "rtsp",
+        "--transport",
+        "udp",
+    ];
+    let (json, html) = run_loadgen(
+        3,
+        &[&args[..], &["--duration", "6s", "--ramp", "0s"]].concat(),
+    );
+    // 4 readers × ~25 fps × ~5 s: the cameras' RTP arrived over UDP and was fanned out.
+    check_report(&json, &html, "rtsp", 400, 200.0);
+    let s = &json["summary"];
+    assert_eq!(
+        (s["cameras_peak"].as_u64(), s["readers_peak"].as_u64()),
+        (Some(2), Some(4)),
+        "{s}"
+    );
+    assert_eq!(json["options"]["transport"], "udp", "{}", json["options"]);
 }
