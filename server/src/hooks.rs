@@ -315,23 +315,24 @@ mod tests {
     async fn dropping_a_hook_interrupts_its_command() {
         let dir = std::env::temp_dir().join(format!("vigia-hook-int-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let marker = dir.join("stopped");
+        let (ready, stopped) = (dir.join("ready"), dir.join("stopped"));
+        // As `vigia` does from its start (`main::shutdown_signals`): with a SIGINT handler in
+        // this process, the command gets SIGINT's default disposition even when this test
+        // binary was started with SIGINT ignored (in the background by a script), where the
+        // shell's trap could not be set.
+        let _sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .expect("SIGINT handler");
+        // The command says when its trap is set: a SIGINT before that would end the shell
+        // without running the trap.
         let cmd = format!(
-            "sh -c 'trap \"echo int > {}; exit 0\" INT; while true; do sleep 0.05; done'",
-            marker.display()
+            "sh -c 'trap \"echo int > {}; exit 0\" INT; echo up > {}; while true; do sleep 0.05; done'",
+            stopped.display(),
+            ready.display()
         );
         let hook = start(&cmd, env(), false, "test hook".into()).unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(read_soon(&ready).await, "up\n", "the command started");
         drop(hook);
-        let mut stopped = false;
-        for _ in 0..50 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if std::fs::read_to_string(&marker).is_ok_and(|s| s == "int\n") {
-                stopped = true;
-                break;
-            }
-        }
-        assert!(stopped, "the command got SIGINT");
+        assert_eq!(read_soon(&stopped).await, "int\n", "the command got SIGINT");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -117,6 +117,7 @@ async fn serve(
     raw: serde_yaml::Mapping,
     watched: Option<(reload::Stamp, PathBuf, HashMap<String, String>)>,
 ) -> Result<(), String> {
+    let shutdown = shutdown_signals();
     let paths = PathManager::new(config.clone());
     paths.set_document(raw);
     let mut tasks = Vec::new();
@@ -153,7 +154,7 @@ async fn serve(
     if let Some((loaded, file, env)) = watched {
         tasks.push(reload::start(paths.clone(), file, env, loaded));
     }
-    wait_for_shutdown().await;
+    shutdown.await;
     tracing::info!("shutting down");
     for task in tasks {
         task.abort();
@@ -166,20 +167,29 @@ fn records_anything(config: &Config) -> bool {
     config.path_defaults.record || config.paths.iter().any(|e| e.conf.record)
 }
 
-async fn wait_for_shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
+/// Listens for SIGINT and SIGTERM from now on; the future ends when either arrives.
+///
+/// Called before anything starts: a handler in place from the start also means no hook command
+/// inherits an ignored SIGINT (a shell that starts `vigia &` without job control ignores SIGINT
+/// for it; a signal with a handler goes back to its default in the child, an ignored one stays
+/// ignored), so every hook can be stopped with SIGINT as the hooks module promises.
+fn shutdown_signals() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
             }
-            return;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
-    let _ = ctrl_c.await;
 }
 
 /// `vigia events …`: the broker comes from `--url`, else `VIGIA_EVENTSURL`, else the config
