@@ -12,9 +12,9 @@
 # benchmarks use), runs the tests (a failing test is reported and the coverage of what ran is
 # still summed), then prints each crate's line coverage of its `src/` and writes it to
 # target/cov/coverage.txt. Needs rustup's llvm-tools (added if missing) and what ./test.sh
-# installs (scripts/install-deps.sh). The platform test that starts all three binaries from
-# target/release (sidecars/admin/tests/console.rs) runs the plain release build: run ./test.sh
-# first.
+# installs (scripts/install-deps.sh). The tests that start a binary take it from the folder of
+# $VIGIA_BIN, which points at the instrumented build here (the platform test,
+# sidecars/admin/tests/console.rs, starts all three from there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -10,7 +10,8 @@
 # Environment (defaults):
 #   PLATFORM_DIR=./platform-state   keys, configs, logs, Vigia's spool and recordings (kept
 #                                   between runs: delete it and the databases to start afresh)
-#   PLATFORM_BUILD=1                0: use the binaries already in target/release
+#   PLATFORM_BUILD=1                0: use the binaries already in PLATFORM_BIN_DIR
+#   PLATFORM_BIN_DIR=target/release where vigia, vigia-cidades and vigia-admin are
 #   PLATFORM_HOST=127.0.0.1         the address every listener binds and the console links to
 #   PLATFORM_PORTS_BASE=            empty: standard ports (Admin 8082, Cidades 8081, RTSP 8554,
 #                                   HLS 8888, playback 9996, WebRTC 8889 with ICE on UDP 8189,
@@ -45,7 +46,7 @@ else
 fi
 admin_url="http://$host:$admin"
 cidades_url="http://$host:$cidades"
-bin="$here/target/release"
+bin="${PLATFORM_BIN_DIR:-$here/target/release}"
 
 # Demo identities (printed at the end; change them for anything but a demo).
 root_email="admin@demo.vigia.br" root_password="vigia-admin-2026" root_cpf="52998224725"

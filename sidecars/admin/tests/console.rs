@@ -1,11 +1,11 @@
 //! The operator console end to end (issue 14): `scripts/platform-up.sh` starts the release
-//! `vigia`, `vigia-cidades` and `vigia-admin` (test.sh builds them) on free ports against the
-//! real PostgreSQL, Redis and RabbitMQ, seeds the demo city's cameras (Vigia's synthetic sources,
-//! pulled over RTSP and recorded in 10 s segments) and its operator, and waits for the cameras
-//! to be online. Then headless Chromium (`tests/browser/console.mjs`) logs into the console as
-//! the operator, sees the seeded cameras online, watches a live view advance for 12 s over
-//! WebRTC (WHEP), and plays a recorded minute from the timeline to its end. A camera named with
-//! HTML is shown as text. Admin's audit log has the operator's WebRTC reads and playback.
+//! `vigia`, `vigia-cidades` and `vigia-admin` (test.sh builds them; or those beside
+//! `$VIGIA_BIN`) on free ports against the real PostgreSQL, Redis and RabbitMQ, seeds the demo
+//! city's cameras (Vigia's synthetic sources, pulled over RTSP and recorded in 10 s segments)
+//! and its operator, and waits for the cameras to be online. Then headless Chromium
+//! (`tests/browser/console.mjs`) logs into the console as the operator, sees the seeded cameras
+//! online, watches a live view advance for 12 s over WebRTC (WHEP), and plays a recorded minute
+//! from the timeline to its end. A camera named with HTML is shown as text. Admin's audit log has the operator's WebRTC reads and playback.
 //!
 //! Chromium never uses loopback ICE candidates, so it runs in a network namespace of the test's
 //! own, joined to this one by a veth pair: the platform listens on the host end
@@ -178,6 +178,15 @@ async fn get(http: &reqwest::Client, token: &str, url: &str) -> Value {
     response.json().await.expect("JSON")
 }
 
+/// Where the three binaries are: the folder of `$VIGIA_BIN` when it is set (`scripts/coverage.sh`
+/// points it at its instrumented build, so what the platform does counts), else target/release.
+fn bin_dir() -> PathBuf {
+    match std::env::var_os("VIGIA_BIN").map(PathBuf::from) {
+        Some(vigia) => vigia.parent().map(PathBuf::from).unwrap_or_default(),
+        None => repo().join("target/release"),
+    }
+}
+
 /// `scripts/platform-up.sh` running on ports `base`…`base + 9`, in its own directory, with
 /// its own databases, queues, Vigia node and Redis prefix.
 struct Platform {
@@ -190,8 +199,9 @@ struct Platform {
 
 impl Platform {
     fn start(host: &str) -> Platform {
+        let bins = bin_dir();
         for bin in ["vigia", "vigia-cidades", "vigia-admin"] {
-            let path = repo().join("target/release").join(bin);
+            let path = bins.join(bin);
             assert!(
                 path.exists(),
                 "{} is missing: build it with `cargo build --release -j2 --workspace \
@@ -212,6 +222,7 @@ impl Platform {
             .envs([
                 ("PLATFORM_DIR", dir.display().to_string()),
                 ("PLATFORM_BUILD", "0".into()),
+                ("PLATFORM_BIN_DIR", bins.display().to_string()),
                 ("PLATFORM_PORTS_BASE", base.to_string()),
                 ("PLATFORM_HOST", host.to_owned()),
                 ("PLATFORM_CAMERAS", CAMERAS.to_string()),
