@@ -325,7 +325,8 @@ mod tests {
         // The command says when its trap is set: a SIGINT before that would end the shell
         // without running the trap.
         let cmd = format!(
-            "sh -c 'trap \"echo int > {}; exit 0\" INT; echo up > {}; while true; do sleep 0.05; done'",
+            "sh -c 'trap \"echo int > {}; exit 0\" INT; echo up > {}; \
+             while true; do sleep 0.05; done'",
             stopped.display(),
             ready.display()
         );

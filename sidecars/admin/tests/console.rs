@@ -5,7 +5,8 @@
 //! and its operator, and waits for the cameras to be online. Then headless Chromium
 //! (`tests/browser/console.mjs`) logs into the console as the operator, sees the seeded cameras
 //! online, watches a live view advance for 12 s over WebRTC (WHEP), and plays a recorded minute
-//! from the timeline to its end. A camera named with HTML is shown as text. Admin's audit log has the operator's WebRTC reads and playback.
+//! from the timeline to its end. A camera named with HTML is shown as text. Admin's audit log
+//! has the operator's WebRTC reads and playback.
 //!
 //! Chromium never uses loopback ICE candidates, so it runs in a network namespace of the test's
 //! own, joined to this one by a veth pair: the platform listens on the host end
@@ -205,7 +206,8 @@ impl Platform {
             assert!(
                 path.exists(),
                 "{} is missing: build it with `cargo build --release -j2 --workspace \
-                 --bin vigia --bin vigia-cidades --bin vigia-admin` (test.sh does)",
+                 --bin vigia --bin vigia-cidades --bin vigia-admin` (test.sh does); with \
+                 VIGIA_BIN set, all three are taken from its folder",
                 path.display()
             );
         }
