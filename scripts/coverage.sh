@@ -39,9 +39,16 @@ cargo test --release -j2 --no-fail-fast "${@:---workspace}" || status=$?
 [ "$status" = 0 ] || echo "coverage.sh: some tests failed (exit $status); the figures cover what ran"
 
 "$TOOLS/llvm-profdata" merge -sparse "$PROFRAW" -o "$CARGO_TARGET_DIR/cov.profdata"
+# Only this run's executables: target/cov/release/deps also holds the test binaries of earlier
+# builds, and a file compiled into two of them would be counted twice.
 objects=()
 for bin in "$CARGO_TARGET_DIR"/release/{vigia,vigia-cidades,vigia-admin} \
-  $(find "$CARGO_TARGET_DIR/release/deps" -maxdepth 1 -type f -executable); do
+  $(cargo test --release -j2 --no-run --message-format=json "${@:---workspace}" 2>/dev/null |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message.get("executable"):
+        print(message["executable"])'); do
   [ -f "$bin" ] && objects+=(-object "$bin")
 done
 "$TOOLS/llvm-cov" export -summary-only -instr-profile "$CARGO_TARGET_DIR/cov.profdata" \
