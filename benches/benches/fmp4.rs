@@ -138,6 +138,7 @@ fn g711_units(count: usize) -> (Track, Vec<AccessUnit>) {
             keyframe: true,
             wallclock_us: None,
             data: vec![payload.slice(160 * i..160 * (i + 1))],
+            nal_ends: Vec::new(),
             new_params: None,
         })
         .collect();

@@ -212,6 +212,7 @@ pub fn access_units(count: usize, gop: usize) -> Vec<Arc<AccessUnit>> {
                 keyframe: i % gop.max(1) == 0,
                 wallclock_us: None,
                 data,
+                nal_ends: Vec::new(),
                 new_params: None,
             })
         })

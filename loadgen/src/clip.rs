@@ -222,7 +222,7 @@ mod tests {
             });
         }
         let stamps: Vec<_> = std::iter::from_fn(|| depack.pull())
-            .map(|au| sei::find_wallclock(&au.data))
+            .map(|au| sei::unit_wallclock(&au))
             .collect();
         assert_eq!(&stamps[..2], &[Some(1_000), Some(1_001)]);
         assert_eq!(

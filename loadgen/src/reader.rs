@@ -104,7 +104,7 @@ impl ReaderState {
         while let Some(au) = self.depack.pull() {
             let now = wallclock_us();
             on_frame(&mut self.last_frame_us, now, stats);
-            match sei::find_wallclock(&au.data) {
+            match sei::unit_wallclock(&au) {
                 Some(stamp) => stats.frame_stamp(stamp, now, self.joined_us),
                 None => Stats::add(&stats.unstamped, 1),
             }

@@ -269,6 +269,7 @@ fn unit(
         keyframe,
         wallclock_us: Some(wallclock_us),
         data,
+        nal_ends: Vec::new(),
         new_params: None,
     }
 }

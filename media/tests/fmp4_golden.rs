@@ -285,6 +285,7 @@ fn g711_unit(ticks: i64, data: Vec<Bytes>) -> AccessUnit {
         keyframe: true,
         wallclock_us: None,
         data,
+        nal_ends: Vec::new(),
         new_params: None,
     }
 }
@@ -456,6 +457,7 @@ fn ffmpeg_decodes_h265_as_hvc1() {
             keyframe: h265::is_keyframe(nalus),
             wallclock_us: None,
             data: nalus.clone(),
+            nal_ends: Vec::new(),
             new_params: None,
         }
     });

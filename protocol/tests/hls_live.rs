@@ -773,6 +773,7 @@ fn low_frame_rate_widens_part_target() {
             keyframe: i % 4 == 0,
             wallclock_us: Some(EPOCH_US + i * 500_000),
             data: vec![Bytes::from_static(b"frame")],
+            nal_ends: Vec::new(),
             new_params: None,
         });
     }

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use vigia_media::codec::params::{ParamTracker, VideoCodec};
 use vigia_media::codec::{h264, h265};
-use vigia_media::model::VideoParams;
+use vigia_media::model::{VideoParams, join_chunks};
 use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
 
 use crate::sources::unix_micros;
@@ -48,12 +49,63 @@ enum TrackIngest {
     H264 {
         dts: h264::DtsExtractor,
         params: ParamTracker,
+        heads: NalHeads,
     },
     H265 {
         dts: h265::DtsExtractor,
         params: ParamTracker,
+        heads: NalHeads,
     },
     Audio,
+}
+
+/// How much of a slice in several chunks the DTS extractor gets: the slice header fields it
+/// reads (up to the picture order count) lie well within the first 256 bytes.
+const SLICE_HEAD: usize = 256;
+
+/// A unit's NAL units as the DTS extractor and the parameter tracker read them: whole, except
+/// a slice in several chunks (reassembled from fragmentation units), of which only the first
+/// [`SLICE_HEAD`] bytes are copied, into a reused buffer.
+#[derive(Default)]
+struct NalHeads {
+    scratch: BytesMut,
+    list: Vec<Bytes>,
+}
+
+impl NalHeads {
+    /// `unit`'s NAL units (slices in chunks shortened to their heads); `is_vcl` tells a slice
+    /// from its header chunk.
+    fn of<'a>(&'a mut self, unit: &'a AccessUnit, is_vcl: fn(&[u8]) -> bool) -> &'a [Bytes] {
+        if unit.nal_ends.is_empty() {
+            return &unit.data;
+        }
+        self.list.clear();
+        for chunks in unit.nals() {
+            let nal = match chunks {
+                [one] => one.clone(),
+                [header, ..] if is_vcl(header) => self.head(chunks),
+                _ => join_chunks(chunks),
+            };
+            self.list.push(nal);
+        }
+        &self.list
+    }
+
+    fn head(&mut self, chunks: &[Bytes]) -> Bytes {
+        if self.scratch.capacity() - self.scratch.len() < SLICE_HEAD {
+            self.scratch.reserve(16 * SLICE_HEAD);
+        }
+        let mut left = SLICE_HEAD;
+        for chunk in chunks {
+            let take = chunk.len().min(left);
+            self.scratch.extend_from_slice(&chunk[..take]);
+            left -= take;
+            if left == 0 {
+                break;
+            }
+        }
+        self.scratch.split().freeze()
+    }
 }
 
 impl Ingest {
@@ -105,31 +157,35 @@ impl TrackIngest {
             CodecParams::H264(p) => Self::H264 {
                 dts: h264_extractor(p),
                 params: ParamTracker::new(VideoCodec::H264, p.clone()),
+                heads: NalHeads::default(),
             },
             CodecParams::H265(p) => Self::H265 {
                 dts: h265_extractor(p),
                 params: ParamTracker::new(VideoCodec::H265, p.clone()),
+                heads: NalHeads::default(),
             },
             _ => Self::Audio,
         }
     }
 
     fn complete(&mut self, unit: &mut AccessUnit) -> Result<(), String> {
-        match self {
-            Self::H264 { dts, params } => {
-                mark_new_params(params, unit, CodecParams::H264);
-                unit.dts.ticks = dts
-                    .extract(&unit.data, unit.pts.ticks)
-                    .map_err(|e| e.to_string())?;
+        let (new, dts) = match self {
+            Self::H264 { dts, params, heads } => {
+                let nals = heads.of(unit, |h| h264::NalType::of(h).is_some_and(|t| t.is_vcl()));
+                let new = params.observe(nals).map(CodecParams::H264);
+                (new, dts.extract(nals, unit.pts.ticks))
             }
-            Self::H265 { dts, params } => {
-                mark_new_params(params, unit, CodecParams::H265);
-                unit.dts.ticks = dts
-                    .extract(&unit.data, unit.pts.ticks)
-                    .map_err(|e| e.to_string())?;
+            Self::H265 { dts, params, heads } => {
+                let nals = heads.of(unit, |h| h265::NalType::of(h).is_some_and(|t| t.is_vcl()));
+                let new = params.observe(nals).map(CodecParams::H265);
+                (new, dts.extract(nals, unit.pts.ticks))
             }
-            Self::Audio => {}
+            Self::Audio => return Ok(()),
+        };
+        if let Some(new) = new {
+            unit.new_params = Some(Arc::new(new));
         }
+        unit.dts.ticks = dts.map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -148,15 +204,5 @@ fn h265_extractor(params: &VideoParams) -> h265::DtsExtractor {
     match (params.sps.clone(), params.pps.clone()) {
         (Some(sps), Some(pps)) => h265::DtsExtractor::with_params(sps, pps).unwrap_or_default(),
         _ => h265::DtsExtractor::new(),
-    }
-}
-
-fn mark_new_params(
-    tracker: &mut ParamTracker,
-    unit: &mut AccessUnit,
-    wrap: fn(VideoParams) -> CodecParams,
-) {
-    if let Some(new) = tracker.observe(&unit.data) {
-        unit.new_params = Some(Arc::new(wrap(new)));
     }
 }

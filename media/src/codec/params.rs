@@ -58,7 +58,8 @@ impl ParamTracker {
                 Slot::Pps => &mut self.params.pps,
             };
             if current.as_ref() != Some(nal) {
-                *current = Some(nal.clone());
+                // A copy: `nal` may be a slice of a receive buffer (see `poc::replace`).
+                *current = Some(Bytes::copy_from_slice(nal));
                 changed = true;
             }
         }

@@ -279,7 +279,9 @@ fn replace<T>(
     if slot.as_ref().is_some_and(|(b, _)| b == nal) {
         return Ok(false);
     }
-    *slot = Some((nal.clone(), parse(nal)?));
+    // A copy: `nal` may be a slice of a connection's receive buffer, which a stored slice
+    // would keep alive for as long as the parameter set stays current.
+    *slot = Some((Bytes::copy_from_slice(nal), parse(nal)?));
     Ok(true)
 }
 

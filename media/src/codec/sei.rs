@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::bits::{add_emulation_prevention, remove_emulation_prevention};
 use super::{h264, h265};
+use crate::model::{AccessUnit, join_chunks, leading_bytes};
 
 /// `uuid_iso_iec_11578` identifying Vigia's wall-clock stamp
 /// (46034d6f-a731-4aec-8839-e6fad81d58ef).
@@ -52,6 +53,22 @@ pub fn parse_wallclock_sei(nal: &[u8]) -> Option<i64> {
 /// The wall-clock stamp of the first SEI among `nalus` that carries one.
 pub fn find_wallclock(nalus: &[Bytes]) -> Option<i64> {
     nalus.iter().find_map(|n| parse_wallclock_sei(n))
+}
+
+/// The wall-clock stamp of the first SEI of `unit` that carries one. A NAL unit in several
+/// chunks is joined only if its header says SEI (H.264 type 6, H.265 type 39 or 40): slices
+/// are never copied for it.
+pub fn unit_wallclock(unit: &AccessUnit) -> Option<i64> {
+    unit.nals().find_map(|chunks| match chunks {
+        [one] => parse_wallclock_sei(one),
+        _ => {
+            let first = leading_bytes::<1>(chunks).0[0];
+            let sei =
+                first & 0x1F == h264::NalType::SEI.0 || matches!((first >> 1) & 0x3F, 39 | 40);
+            sei.then(|| parse_wallclock_sei(&join_chunks(chunks)))
+                .flatten()
+        }
+    })
 }
 
 fn build(header: &[u8], wallclock_us: i64) -> Bytes {
@@ -128,6 +145,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_unit_stamp_is_found_in_chunks_too() {
+        let sei = wallclock_sei_h264(42);
+        let unit = |data: Vec<Bytes>, nal_ends: Vec<u32>| AccessUnit {
+            nal_ends,
+            ..AccessUnit::new(0, crate::Timestamp::new(0, 90_000), true, data)
+        };
+        let slice = vec![
+            Bytes::from_static(&[0x65]),
+            Bytes::from_static(&[6, 5, 0x18]),
+        ];
+        let whole = unit(vec![sei.clone(), slice[0].clone()], vec![]);
+        assert_eq!(unit_wallclock(&whole), Some(42));
+        // The SEI in two chunks is joined; a slice whose chunk starts like an SEI is not one.
+        let (a, b) = (sei.slice(..1), sei.slice(1..));
+        let chunked = unit([slice.clone(), vec![a, b]].concat(), vec![2, 4]);
+        assert_eq!(unit_wallclock(&chunked), Some(42));
+        assert_eq!(unit_wallclock(&unit(slice, vec![2])), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::fragment::Sample;
 use super::{G711Storage, timescale};
 use crate::codec::{flac, g711};
-use crate::model::{AccessUnit, CodecParams, Track};
+use crate::model::{AccessUnit, CodecParams, Track, leading_bytes};
 
 /// Turns one track's [`AccessUnit`]s into [`Sample`]s, in the track's fMP4 timescale
 /// ([`super::timescale`]).
@@ -142,8 +142,8 @@ impl SampleBuilder {
 
     fn payload(&mut self, au: &AccessUnit) -> Option<Vec<Bytes>> {
         let data = match self.codec {
-            Codec::Avc => length_prefixed(&au.data, |n| n & 0x1F == 9),
-            Codec::Hevc => length_prefixed(&au.data, |n| (n >> 1) & 0x3F == 35),
+            Codec::Avc => length_prefixed(au, |n| n & 0x1F == 9),
+            Codec::Hevc => length_prefixed(au, |n| (n >> 1) & 0x3F == 35),
             Codec::Frames => au.data.iter().filter(|f| !f.is_empty()).cloned().collect(),
             Codec::G711 { .. } => self.flac_frame(&au.data).into_iter().collect(),
             Codec::G711Raw => au.data.iter().filter(|c| !c.is_empty()).cloned().collect(),
@@ -207,18 +207,22 @@ impl SampleBuilder {
 
 /// AVCC/HVCC sample data: a 4-byte length before each NAL unit, `skip` NAL units (by first
 /// header byte) and empty ones left out. The prefixes are slices of one buffer.
-fn length_prefixed(nalus: &[Bytes], skip: impl Fn(u8) -> bool) -> Vec<Bytes> {
-    let keep = |n: &&Bytes| n.first().is_some_and(|&h| !skip(h));
-    let count = nalus.iter().filter(keep).count();
+fn length_prefixed(au: &AccessUnit, skip: impl Fn(u8) -> bool) -> Vec<Bytes> {
+    let keep = |n: &&[Bytes]| {
+        let (header, len) = leading_bytes::<1>(n);
+        len == 1 && !skip(header[0])
+    };
+    let count = au.nals().filter(keep).count();
     let mut prefixes = BytesMut::with_capacity(4 * count);
-    for n in nalus.iter().filter(keep) {
-        prefixes.put_u32(u32::try_from(n.len()).unwrap_or(u32::MAX));
+    for n in au.nals().filter(keep) {
+        let len: usize = n.iter().map(Bytes::len).sum();
+        prefixes.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
     }
     let prefixes = prefixes.freeze();
-    let mut out = Vec::with_capacity(2 * count);
-    for (i, n) in nalus.iter().filter(keep).enumerate() {
+    let mut out = Vec::with_capacity(count + au.data.len());
+    for (i, n) in au.nals().filter(keep).enumerate() {
         out.push(prefixes.slice(4 * i..4 * i + 4));
-        out.push(n.clone());
+        out.extend(n.iter().cloned());
     }
     out
 }
@@ -349,7 +353,8 @@ mod fuzz {
     }
 
     /// Up to 64 units, 4 bytes each: payload size, DTS step, composition offset, flags
-    /// (bit 0 keyframe, bits 1–2 chunk count − 1). Payloads are slices of the input.
+    /// (bit 0 keyframe, bits 1–2 chunk count − 1, bit 3 all chunks one NAL unit). Payloads are
+    /// slices of the input.
     pub(super) fn units(rest: &[u8], clock_rate: u32) -> Vec<AccessUnit> {
         let payload = Bytes::copy_from_slice(rest);
         let mut dts = 0i64;
@@ -360,19 +365,25 @@ mod fuzz {
             };
             dts += i64::from(step) * 37;
             let pts = dts + i64::from(cto as i8) * 50;
-            let data = (0..1 + usize::from((flags >> 1) & 3))
+            let data: Vec<Bytes> = (0..1 + usize::from((flags >> 1) & 3))
                 .map(|k| {
                     let start = (i * 7 + k * 13) % payload.len().max(1);
                     let end = (start + usize::from(size)).min(payload.len());
                     payload.slice(start..end)
                 })
                 .collect();
+            let one_nal = flags & 8 != 0;
             units.push(AccessUnit {
                 track: 0,
                 pts: Timestamp::new(pts, clock_rate),
                 dts: Timestamp::new(dts, clock_rate),
                 keyframe: flags & 1 != 0,
                 wallclock_us: None,
+                nal_ends: if one_nal {
+                    vec![data.len() as u32]
+                } else {
+                    Vec::new()
+                },
                 data,
                 new_params: None,
             });
@@ -392,7 +403,7 @@ mod fuzz {
         let expected: usize = match &track.codec {
             CodecParams::H264(_) => units
                 .iter()
-                .flat_map(|u| &u.data)
+                .flat_map(AccessUnit::contiguous_nals)
                 .filter(|n| n.first().is_some_and(|h| h & 0x1F != 9))
                 .map(|n| 4 + n.len())
                 .sum(),

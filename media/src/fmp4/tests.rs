@@ -61,6 +61,7 @@ fn unit(pts: i64, dts: i64, clock: u32, keyframe: bool, data: Vec<Bytes>) -> Acc
         keyframe,
         wallclock_us: None,
         data,
+        nal_ends: Vec::new(),
         new_params: None,
     }
 }
@@ -286,6 +287,48 @@ fn fragment_shares_payload_bytes() {
     assert_eq!(chunks[4].as_ptr(), payload[600..].as_ptr());
     assert_eq!(&chunks[1][..], &600u32.to_be_bytes());
     assert_eq!(total_len(&chunks), chunks[0].len() + 1008);
+}
+
+#[test]
+fn a_nal_unit_in_chunks_is_one_length_prefixed_nal_unit() {
+    let slice = Bytes::from(vec![0x9au8; 3000]);
+    let header = Bytes::from_static(&[0x65]);
+    let sei = Bytes::from_static(&[0x06, 1, 2]);
+    let aud = Bytes::from_static(&[0x09, 0xf0]);
+    let chunked = AccessUnit {
+        nal_ends: vec![1, 2, 6],
+        ..unit(
+            0,
+            0,
+            90_000,
+            true,
+            vec![
+                aud.clone(),
+                sei.clone(),
+                header.clone(),
+                slice.slice(..1400),
+                slice.slice(1400..2800),
+                slice.slice(2800..),
+            ],
+        )
+    };
+    let joined: Bytes = [&[0x65u8][..], &slice[..]].concat().into();
+    let contiguous = unit(0, 0, 90_000, true, vec![aud, sei, joined]);
+    let sample_of = |au: &AccessUnit| {
+        let mut b = SampleBuilder::new(&h264());
+        b.push(au);
+        b.flush();
+        b.pull().unwrap().1
+    };
+    let (a, b) = (sample_of(&chunked), sample_of(&contiguous));
+    assert_eq!(
+        a.data.concat(),
+        b.data.concat(),
+        "same bytes: the AUD dropped, lengths of whole NAL units"
+    );
+    assert_eq!(&a.data[2][..], &3001u32.to_be_bytes());
+    // The slice's chunks are the received bytes, not a copy.
+    assert_eq!(a.data[4].as_ptr(), slice.as_ptr());
 }
 
 #[test]

@@ -357,9 +357,9 @@ mod tests {
     }
 
     #[test]
-    fn units_are_copies_not_slices_of_the_packet() {
-        // A unit held in a ring must not keep alive the receive buffer its packets were read
-        // into (issue 11): every byte is copied once, single NAL units and fragments alike.
+    fn units_are_slices_of_the_packets_not_copies() {
+        // No payload byte is copied (issue 11): a single NAL unit is a slice of its packet, a
+        // fragmented one its header (a static chunk) and a slice of each fragment.
         let sei = Bytes::from(rtp(1, 0, false, &[0x06, 5, 1, 0x80]));
         let fu_start = Bytes::from(rtp(2, 0, false, &[0x7C, 0x85, 1, 2]));
         let fu_end = Bytes::from(rtp(3, 0, true, &[0x7C, 0x45, 3]));
@@ -368,11 +368,16 @@ mod tests {
             d.push(&RtpPacket::parse(raw.clone()).unwrap()).unwrap();
         }
         let au = d.pull().unwrap();
-        assert_eq!(au.data, [&sei[12..], &[0x65, 1, 2, 3][..]]);
-        for (nal, raw) in au.data.iter().zip([&sei, &fu_start]) {
-            assert!(!raw.as_ptr_range().contains(&nal.as_ptr()), "copied");
+        assert_eq!(au.data, [&sei[12..], &[0x65][..], &[1, 2][..], &[3][..]]);
+        assert_eq!(au.nal_ends, [1, 4]);
+        assert_eq!(au.contiguous_nals(), [&sei[12..], &[0x65, 1, 2, 3][..]]);
+        for (chunk, raw) in [(0, &sei), (2, &fu_start), (3, &fu_end)] {
+            assert!(
+                raw.as_ptr_range().contains(&au.data[chunk].as_ptr()),
+                "a slice"
+            );
         }
-        assert_eq!(d.stats().bytes_copied, 4 + 3);
+        assert_eq!(d.stats().bytes_copied, 0);
     }
 
     fn track() -> Track {
@@ -403,6 +408,44 @@ mod tests {
         assert_eq!(out[1].chunks[1].as_ptr(), nals[2][1..].as_ptr());
         assert_eq!(out[1].chunks[0][12..], [0x7C, 0x85]);
         round_trip(&track(), &au(nals, u32::MAX as i64), 200);
+    }
+
+    #[test]
+    fn round_trip_of_nal_units_in_chunks() {
+        let body: Bytes = (0..3000u32).map(|i| i as u8).collect::<Vec<_>>().into();
+        let tiny: Vec<Bytes> = (0..12).map(|i| body.slice(i..i + 1)).collect();
+        let chunks = [
+            vec![Bytes::from_static(&[0x67, 1, 2])],
+            // A slice in four chunks: its header, then three fragments.
+            vec![
+                Bytes::from_static(&[0x65]),
+                body.slice(..1000),
+                body.slice(1000..2000),
+            ],
+            vec![body.slice(2000..)],
+            // A short NAL unit in thirteen chunks (a publisher's tiny fragments).
+            [vec![Bytes::from_static(&[0x41])], tiny].concat(),
+        ]
+        .concat();
+        let unit = AccessUnit {
+            nal_ends: vec![1, 5, 18],
+            ..au(chunks, 9000)
+        };
+        for mtu in [1450, 300] {
+            let out = round_trip(&track(), &unit, mtu);
+            assert!(
+                out.iter().all(|p| p.chunks.len() <= 1 + 4),
+                "slices bounded"
+            );
+        }
+        // At 1450 the slice goes in three FU-A packets whose payloads are its chunks' bytes.
+        let out = round_trip(&track(), &unit, 1450);
+        assert_eq!(out.len(), 1 + 3 + 1);
+        assert_eq!(
+            out[1].chunks[1].as_ptr(),
+            body.as_ptr(),
+            "a slice, not a copy"
+        );
     }
 
     #[test]

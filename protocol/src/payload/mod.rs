@@ -1,13 +1,15 @@
 //! RTP payload formats: packetizers and depacketizers per codec.
 //!
 //! Depacketizers are push/pull: [`Depacketizer::push`] one RTP packet, then
-//! [`Depacketizer::pull`] until `None`. Every byte of an output access unit is copied once from
-//! the received packets, into buffers of exactly the unit's size (at most [`MAX_AU_SIZE`]):
-//! fragments (H.264 FU-A, H.265 FU, fragmented AAC frames) stay slices of their packets until
-//! the fragmented NAL unit or frame is complete, then go into one buffer of its size; the rest of
-//! a unit goes into one buffer when the unit is complete. Slices of the packets would keep the
-//! connection's whole receive buffers (64 KiB each) alive for as long as a ring holds the unit,
-//! which made a camera's ring several times larger than its media (issue 11). Timestamps are RTP time unwrapped to i64 such that
+//! [`Depacketizer::pull`] until `None`. H.264 and H.265 units copy no payload byte: their NAL
+//! units are slices of the received packets, and a NAL unit reassembled from fragmentation units
+//! (FU-A, FU) is its fragments, after a chunk holding its reconstructed header
+//! ([`AccessUnit::nal_ends`]). A unit therefore keeps the buffers its packets were read into
+//! alive while a ring holds it: the server reads each RTSP/TCP connection into 64 KiB buffers of
+//! its own, filled one after another, and copies UDP datagrams into a buffer per publisher, so
+//! what a camera's ring holds is its own media (issue 11). Audio frames (AAC, G.711, Opus) are
+//! small and are copied once, into buffers of exactly the unit's size (at most [`MAX_AU_SIZE`]).
+//! Timestamps are RTP time unwrapped to i64 such that
 //! `pts.ticks as u32` is the packet's RTP timestamp, so RTCP sender reports map them directly
 //! ([`crate::rtcp::SenderReportState::wallclock_us`]).
 //!
@@ -111,8 +113,8 @@ pub struct DepacketizeStats {
     pub access_units: u64,
     /// Access units dropped because of loss, errors, or an unread output queue.
     pub access_units_dropped: u64,
-    /// Payload bytes copied into access units: every byte of a unit is copied once, into a
-    /// buffer of the unit's exact size (see the module doc).
+    /// Payload bytes copied into access units: audio frames, copied once into a buffer of the
+    /// unit's exact size; none for H.264 and H.265 (see the module doc).
     pub bytes_copied: u64,
 }
 
@@ -377,10 +379,9 @@ impl ReadyQueue {
 /// Copies the chunks `selected` picks (by index) into one allocation of exactly their total
 /// length and points each at its copy; returns how many bytes were copied.
 ///
-/// Received packets are slices of a connection's receive buffer (64 KiB for RTSP over TCP). A
-/// unit held in a ring as such slices would keep alive every receive buffer its packets were
-/// read into, for as long as the ring holds the unit: several times the unit's own size (issue
-/// 11). So the bytes of a unit are copied once, exactly sized, as it leaves the depacketizer.
+/// Used for audio units, whose frames are a few hundred bytes: copied, they hold an exactly
+/// sized buffer rather than the receive buffers their packets were read into (video units are
+/// slices of those instead, see the module doc).
 fn copy_exact(chunks: &mut [Bytes], selected: impl Fn(usize) -> bool) -> usize {
     let total: usize = (0..chunks.len())
         .filter(|&i| selected(i))
@@ -618,7 +619,16 @@ fn check_repacketize(track: &Track, au: &AccessUnit) {
     );
     let flat = |aus: &[AccessUnit]| aus.iter().flat_map(|a| a.data.clone()).collect::<Vec<_>>();
     if track.kind() == vigia_media::model::MediaKind::Video {
-        assert_eq!(flat(&back), au.data, "NAL units changed by a round trip");
+        let nals = |aus: &[AccessUnit]| {
+            aus.iter()
+                .flat_map(AccessUnit::contiguous_nals)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            nals(&back),
+            au.contiguous_nals(),
+            "NAL units changed by a round trip"
+        );
     } else {
         assert_eq!(
             flat(&back).concat(),
@@ -686,7 +696,10 @@ fn run_case(case: &Case, mut d: Box<dyn Depacketizer>) {
             got.push((
                 au.pts.ticks,
                 au.keyframe,
-                au.data.iter().map(Bytes::len).collect::<Vec<_>>(),
+                au.contiguous_nals()
+                    .iter()
+                    .map(Bytes::len)
+                    .collect::<Vec<_>>(),
             ));
         }
     }
@@ -720,8 +733,8 @@ fn round_trip(track: &Track, au: &AccessUnit, mtu: usize) -> Vec<OutPacket> {
         got.extend(std::iter::from_fn(|| d.pull()));
     }
     // Marker-less tails (audio) flush on the next timestamp; video ends with the marker.
-    let data: Vec<Bytes> = got.iter().flat_map(|a| a.data.clone()).collect();
-    assert_eq!(data, au.data, "payload round trip");
+    let data: Vec<Bytes> = got.iter().flat_map(AccessUnit::contiguous_nals).collect();
+    assert_eq!(data, au.contiguous_nals(), "payload round trip");
     assert_eq!(got.first().map(|a| a.pts), Some(au.pts), "pts round trip");
     out
 }

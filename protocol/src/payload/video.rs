@@ -6,13 +6,13 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use vigia_media::model::{AccessUnit, CodecParams, VideoParams};
+use bytes::Bytes;
+use vigia_media::model::{AccessUnit, CodecParams, VideoParams, join_chunks, leading_bytes};
 use vigia_media::time::Timestamp;
 
 use super::{
     DepacketizeError, DepacketizeErrorKind, DepacketizeStats, MAX_AU_SIZE, OutPacket, PacketWriter,
-    PacketizeError, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent, copy_exact,
+    PacketizeError, PacketizerConfig, ReadyQueue, RtpTimeline, SeqEvent,
 };
 use crate::rtp::RtpPacket;
 
@@ -46,41 +46,139 @@ pub(super) trait NalSyntax: Sized {
 
 pub(super) type Fail = DepacketizeErrorKind;
 
-/// The access unit being built.
+/// The access unit being built: its NAL units as chunks, slices of the received packets
+/// (never copied, issue 11).
 #[derive(Clone, Debug)]
 struct Building {
     ts: i64,
-    nals: Vec<Bytes>,
-    /// Bit `i`: NAL unit `i` (of the first 64) is already a copy of its own (a reassembled
-    /// fragmentation unit); the others are slices of received packets, copied when the unit is
-    /// finished (a bitmask, not a list, so a unit costs no allocation for it; past 64 NAL units
-    /// a reassembled one is copied a second time, which is only slower).
-    copied: u64,
+    chunks: Vec<Bytes>,
+    /// Where each NAL unit ends in `chunks` ([`AccessUnit::nal_ends`]); empty while every NAL
+    /// unit is one chunk, so a unit without fragmentation units costs no allocation for it.
+    ends: Vec<u32>,
+    /// NAL units so far.
+    nals: usize,
     size: usize,
     keyframe: bool,
     params_changed: bool,
 }
 
-/// A fragmented NAL unit being reassembled: the fragments stay slices of their packets until
-/// the last one arrives, then are copied once into a buffer of exactly the NAL unit's size.
+impl Building {
+    fn new(ts: i64) -> Self {
+        Self {
+            ts,
+            chunks: Vec::new(),
+            ends: Vec::new(),
+            nals: 0,
+            size: 0,
+            keyframe: false,
+            params_changed: false,
+        }
+    }
+
+    /// Adds a NAL unit of `chunks` (at least one) of `len` bytes in all.
+    fn push(&mut self, chunks: impl Iterator<Item = Bytes>, len: usize) {
+        let before = self.chunks.len();
+        self.chunks.extend(chunks);
+        let spans_several = self.chunks.len() - before > 1;
+        if spans_several || !self.ends.is_empty() {
+            if self.ends.is_empty() {
+                self.ends.extend((1..=before).map(chunk_end));
+            }
+            self.ends.push(chunk_end(self.chunks.len()));
+        }
+        self.nals += 1;
+        self.size += len;
+    }
+
+    /// The first byte of each NAL unit.
+    fn first_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let starts_nal = |i: &usize| {
+            self.ends.is_empty() || *i == 0 || self.ends.binary_search(&chunk_end(*i)).is_ok()
+        };
+        (0..self.chunks.len())
+            .filter(starts_nal)
+            .filter_map(|i| self.chunks[i].first().copied())
+    }
+
+    /// Sizes and NAL unit ends agree with the chunks.
+    fn check_invariants(&self) {
+        assert_eq!(self.size, self.chunks.iter().map(Bytes::len).sum::<usize>());
+        if self.ends.is_empty() {
+            assert_eq!(self.nals, self.chunks.len(), "one chunk per NAL unit");
+        } else {
+            assert_eq!(self.nals, self.ends.len());
+            assert!(self.ends.windows(2).all(|w| w[0] < w[1]) && self.ends[0] > 0);
+            assert_eq!(
+                self.ends.last().map(|&e| e as usize),
+                Some(self.chunks.len())
+            );
+        }
+    }
+
+    /// Appends `next`'s NAL units after this unit's.
+    fn append(&mut self, next: Building) {
+        if !next.ends.is_empty() || !self.ends.is_empty() {
+            if self.ends.is_empty() {
+                self.ends.extend((1..=self.chunks.len()).map(chunk_end));
+            }
+            let base = self.chunks.len();
+            if next.ends.is_empty() {
+                self.ends
+                    .extend((1..=next.chunks.len()).map(|e| chunk_end(base + e)));
+            } else {
+                self.ends
+                    .extend(next.ends.iter().map(|&e| chunk_end(base + e as usize)));
+            }
+        }
+        self.chunks.extend(next.chunks);
+        self.nals += next.nals;
+        self.size += next.size;
+        self.ts = next.ts;
+        self.keyframe |= next.keyframe;
+        self.params_changed |= next.params_changed;
+    }
+}
+
+/// A chunk index as stored in [`AccessUnit::nal_ends`] (chunks are bounded far below `u32`).
+fn chunk_end(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// Every byte value, then every pair of byte values: the header chunk of a reassembled NAL
+/// unit is a slice of this (one byte for H.264, two for H.265), so it costs no allocation.
+static HEADER_BYTES: [u8; 2 * 65_536] = {
+    let mut table = [0u8; 2 * 65_536];
+    let mut i = 0;
+    while i < 65_536 {
+        table[2 * i] = (i >> 8) as u8;
+        table[2 * i + 1] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// `header` (one or two bytes) as a chunk of [`HEADER_BYTES`].
+fn header_chunk(header: &[u8]) -> Bytes {
+    let range = match *header {
+        [one] => 2 * usize::from(one) + 1..2 * usize::from(one) + 2,
+        [a, b, ..] => {
+            let at = 2 * (usize::from(a) << 8 | usize::from(b));
+            at..at + 2
+        }
+        [] => 0..0,
+    };
+    Bytes::from_static(&HEADER_BYTES[range])
+}
+
+/// A fragmented NAL unit being reassembled: the fragments stay slices of their packets and
+/// become the NAL unit's chunks, after a chunk holding its reconstructed header.
 #[derive(Clone, Debug)]
 struct Fragment {
     nal_type: u8,
-    /// The reconstructed NAL header (its first `S::HEADER_LEN` bytes).
-    header: [u8; 2],
+    /// The reconstructed NAL header (a chunk of [`HEADER_BYTES`]), then the fragments.
     pieces: Vec<Bytes>,
     /// NAL unit length so far, header included.
     len: usize,
-}
-
-impl Fragment {
-    /// The NAL unit in one buffer of exactly its length.
-    fn assemble(&self, header_len: usize) -> Bytes {
-        let mut buf = BytesMut::with_capacity(self.len);
-        buf.extend_from_slice(self.header.get(..header_len).unwrap_or_default());
-        self.pieces.iter().for_each(|p| buf.extend_from_slice(p));
-        buf.freeze()
-    }
 }
 
 /// Per-track state for assembling NAL units of codec `S` into access units.
@@ -186,36 +284,30 @@ impl<S: NalSyntax> NalAssembler<S> {
 
     fn begin_au(&mut self, ts: i64) {
         if self.cur.is_none() {
-            self.cur = Some(Building {
-                ts,
-                nals: Vec::new(),
-                copied: 0,
-                size: 0,
-                keyframe: false,
-                params_changed: false,
-            });
+            self.cur = Some(Building::new(ts));
         }
     }
 
     /// Adds a complete NAL unit (a slice of the packet) to the current access unit.
     pub(super) fn add_nal(&mut self, nal: Bytes) -> Result<(), Fail> {
-        self.add(nal, false)
+        let len = nal.len();
+        self.add(std::slice::from_ref(&nal), len)
     }
 
-    /// Adds a complete NAL unit; `copied` tells it is a buffer of its own, not a packet slice.
-    fn add(&mut self, nal: Bytes, copied: bool) -> Result<(), Fail> {
-        if nal.len() < S::HEADER_LEN {
+    /// Adds a complete NAL unit of `chunks` (`len` bytes in all, its header first).
+    fn add(&mut self, chunks: &[Bytes], len: usize) -> Result<(), Fail> {
+        if len < S::HEADER_LEN {
             return Err(self.fail(Fail::Invalid("NAL unit shorter than its header")));
         }
-        let nal_type = nal.first().map_or(0, |&b| S::nal_type(b));
+        let nal_type = S::nal_type(leading_bytes::<1>(chunks).0[0]);
         if !S::is_media_type(nal_type) {
             return Err(self.fail(Fail::Invalid("NAL unit type not allowed inside a packet")));
         }
         let Some(cur) = self.cur.as_mut() else {
             return Err(Fail::Invalid("NAL unit outside an access unit"));
         };
-        let size = cur.size + nal.len();
-        if size > MAX_AU_SIZE || cur.nals.len() >= MAX_NALS_PER_AU {
+        let size = cur.size + len;
+        if size > MAX_AU_SIZE || cur.nals >= MAX_NALS_PER_AU {
             return Err(self.fail(Fail::TooLarge {
                 size,
                 max: MAX_AU_SIZE,
@@ -228,6 +320,7 @@ impl<S: NalSyntax> NalAssembler<S> {
                 &mut self.params.sps,
                 &mut self.params.pps,
             ];
+            let nal = join_chunks(chunks);
             if let Some(p) = known
                 .into_iter()
                 .nth(slot)
@@ -238,11 +331,7 @@ impl<S: NalSyntax> NalAssembler<S> {
                 cur.params_changed = true;
             }
         }
-        if copied && cur.nals.len() < 64 {
-            cur.copied |= 1 << cur.nals.len();
-        }
-        cur.size = size;
-        cur.nals.push(nal);
+        cur.push(chunks.iter().cloned(), len);
         Ok(())
     }
 
@@ -298,13 +387,12 @@ impl<S: NalSyntax> NalAssembler<S> {
                     "fragment start before the previous one ended",
                 )));
             }
-            let mut kept = [0; 2];
-            let len = header.len().min(2);
-            kept[..len].copy_from_slice(&header[..len]);
+            let len = header.len().min(S::HEADER_LEN);
+            let mut pieces = std::mem::take(&mut self.spare_pieces);
+            pieces.push(header_chunk(&header[..len]));
             self.frag = Some(Fragment {
                 nal_type,
-                header: kept,
-                pieces: std::mem::take(&mut self.spare_pieces),
+                pieces,
                 len,
             });
         }
@@ -326,7 +414,6 @@ impl<S: NalSyntax> NalAssembler<S> {
             }));
         }
         frag.len += data.len();
-        self.stats.bytes_copied += data.len() as u64;
         if !data.is_empty() {
             frag.pieces.push(data);
         }
@@ -336,10 +423,10 @@ impl<S: NalSyntax> NalAssembler<S> {
         let Some(mut frag) = self.frag.take() else {
             return Ok(());
         };
-        let nal = frag.assemble(S::HEADER_LEN);
+        let result = self.add(&frag.pieces, frag.len);
         frag.pieces.clear();
         self.spare_pieces = frag.pieces; // kept for the next fragmented NAL unit
-        self.add(nal, true)
+        result
     }
 
     /// Ends handling of a packet: the marker bit closes the access unit (RFC 6184 §5.1).
@@ -363,28 +450,26 @@ impl<S: NalSyntax> NalAssembler<S> {
 
     fn drop_au(&mut self) {
         self.frag = None;
-        if self.cur.take().is_some_and(|c| !c.nals.is_empty()) {
+        if self.cur.take().is_some_and(|c| c.nals > 0) {
             self.stats.access_units_dropped += 1;
         }
     }
 
     fn finish(&mut self) {
         let Some(cur) = self.cur.take() else { return };
-        if cur.nals.is_empty() {
+        if cur.nals == 0 {
             return;
         }
-        let Some(mut cur) = self.merge_held(cur) else {
+        let Some(cur) = self.merge_held(cur) else {
             return;
         };
-        let copied = cur.copied;
-        let is_copied = |i: usize| i < 64 && (copied >> i) & 1 == 1;
-        self.stats.bytes_copied += copy_exact(&mut cur.nals, |i| !is_copied(i)) as u64;
         let pts = Timestamp::new(cur.ts, self.clock_rate);
         let au = AccessUnit {
+            nal_ends: cur.ends,
             new_params: cur
                 .params_changed
                 .then(|| Arc::new(S::wrap(self.params.clone()))),
-            ..AccessUnit::new(self.track, pts, cur.keyframe, cur.nals)
+            ..AccessUnit::new(self.track, pts, cur.keyframe, cur.chunks)
         };
         self.ready.push(au, &mut self.stats);
     }
@@ -392,10 +477,7 @@ impl<S: NalSyntax> NalAssembler<S> {
     /// Holds an access unit without a picture (VCL NAL unit) for the next one, or prepends what
     /// is held to a picture. Returns the access unit to emit, if any.
     fn merge_held(&mut self, cur: Building) -> Option<Building> {
-        let has_picture = cur
-            .nals
-            .iter()
-            .any(|n| n.first().is_some_and(|&b| S::is_vcl(S::nal_type(b))));
+        let has_picture = cur.first_bytes().any(|b| S::is_vcl(S::nal_type(b)));
         let Some(mut held) = self.held.take() else {
             if has_picture {
                 return Some(cur);
@@ -403,27 +485,16 @@ impl<S: NalSyntax> NalAssembler<S> {
             self.held = Some(cur);
             return None;
         };
-        if held.size + cur.size > MAX_AU_SIZE || held.nals.len() + cur.nals.len() > MAX_NALS_PER_AU
-        {
+        if held.size + cur.size > MAX_AU_SIZE || held.nals + cur.nals > MAX_NALS_PER_AU {
             self.stats.access_units_dropped += 1;
             self.held = (!has_picture).then_some(cur.clone());
             return has_picture.then_some(cur);
         }
-        let shift = u32::try_from(held.nals.len()).unwrap_or(u32::MAX);
-        held.copied |= cur.copied.checked_shl(shift).unwrap_or(0);
-        held.nals.extend(cur.nals);
-        let merged = Building {
-            ts: cur.ts,
-            nals: held.nals,
-            copied: held.copied,
-            size: held.size + cur.size,
-            keyframe: held.keyframe || cur.keyframe,
-            params_changed: held.params_changed || cur.params_changed,
-        };
+        held.append(cur);
         if has_picture {
-            return Some(merged);
+            return Some(held);
         }
-        self.held = Some(merged);
+        self.held = Some(held);
         None
     }
 
@@ -434,20 +505,18 @@ impl<S: NalSyntax> NalAssembler<S> {
             "building while skipping"
         );
         if let Some(h) = &self.held {
-            assert!(!h.nals.is_empty() && h.nals.len() <= MAX_NALS_PER_AU && h.size <= MAX_AU_SIZE);
-            assert_eq!(h.size, h.nals.iter().map(Bytes::len).sum::<usize>());
-            assert!(h.nals.len() >= 64 || h.copied >> h.nals.len() == 0);
+            assert!(h.nals > 0 && h.nals <= MAX_NALS_PER_AU && h.size <= MAX_AU_SIZE);
+            h.check_invariants();
         }
         if let Some(cur) = &self.cur {
-            assert_eq!(cur.size, cur.nals.iter().map(Bytes::len).sum::<usize>());
-            assert!(cur.nals.len() >= 64 || cur.copied >> cur.nals.len() == 0);
-            assert!(cur.size <= MAX_AU_SIZE && cur.nals.len() <= MAX_NALS_PER_AU);
+            assert!(cur.size <= MAX_AU_SIZE && cur.nals <= MAX_NALS_PER_AU);
+            cur.check_invariants();
         }
         if let Some(f) = &self.frag {
             assert!(self.cur.is_some(), "fragment without an access unit");
             assert!(f.len <= MAX_AU_SIZE);
             let pieces: usize = f.pieces.iter().map(Bytes::len).sum();
-            assert_eq!(f.len, S::HEADER_LEN.min(2) + pieces, "fragment length");
+            assert_eq!(f.len, pieces, "fragment length");
         }
     }
 }
@@ -491,22 +560,32 @@ impl<F: FuSyntax> NalPacketizer<F> {
         au: &AccessUnit,
         out: &mut Vec<OutPacket>,
     ) -> Result<(), PacketizeError> {
-        if au.data.iter().any(|n| n.len() < F::HEADER_LEN) {
+        let nals: Vec<&[Bytes]> = au.nals().collect();
+        if nals.iter().map(|n| n.len()).sum::<usize>() != au.data.len() {
+            return Err(PacketizeError::Invalid(
+                "NAL unit ends do not match the chunks",
+            ));
+        }
+        if nals.iter().any(|n| chunks_len(n) < F::HEADER_LEN) {
             return Err(PacketizeError::Invalid("NAL unit shorter than its header"));
         }
         let ts = self.writer.rtp_ts(au.pts);
         let mtu = self.writer.cfg.mtu;
         let mut i = 0;
-        while let Some(nal) = au.data.get(i) {
-            let n = aggregate_count::<F>(&au.data[i..], mtu);
-            let last_nal = i + n.max(1) == au.data.len();
+        while let Some(&nal) = nals.get(i) {
+            let n = aggregate_count::<F>(&nals[i..], mtu);
+            let last_nal = i + n.max(1) == nals.len();
             if n >= 2 {
-                self.aggregate(ts, &au.data[i..i + n], last_nal, out);
-            } else if nal.len() <= mtu {
-                out.push(
-                    self.writer
-                        .emit(ts, last_nal, &[], std::slice::from_ref(nal)),
-                );
+                let group: Vec<Bytes> = nals[i..i + n]
+                    .iter()
+                    .flat_map(|c| c.iter().cloned())
+                    .collect();
+                self.aggregate(ts, &group, last_nal, out);
+            } else if chunks_len(nal) <= mtu && nal.len() > MAX_PAYLOAD_SLICES {
+                let joined = join_chunks(nal);
+                out.push(self.writer.emit(ts, last_nal, &[], &[joined]));
+            } else if chunks_len(nal) <= mtu {
+                out.push(self.writer.emit(ts, last_nal, &[], nal));
             } else {
                 self.fragment(ts, nal, last_nal, out);
             }
@@ -538,33 +617,107 @@ impl<F: FuSyntax> NalPacketizer<F> {
         );
     }
 
-    /// FU packets: `[RTP header + FU headers, slice of the NAL]` — the NAL is not copied.
-    fn fragment(&mut self, ts: u32, nal: &Bytes, last_nal: bool, out: &mut Vec<OutPacket>) {
-        let header = &nal[..F::HEADER_LEN];
+    /// FU packets: `[RTP header + FU headers, slices of the NAL's chunks]` — the NAL is not
+    /// copied, whether it is one chunk or several.
+    fn fragment(&mut self, ts: u32, nal: &[Bytes], last_nal: bool, out: &mut Vec<OutPacket>) {
+        let (header, _) = leading_bytes::<2>(nal);
+        let header = &header[..F::HEADER_LEN];
+        let total = chunks_len(nal);
         let step = self.writer.cfg.mtu - F::PREFIX_LEN;
+        let mut cursor = ChunkCursor::new(nal);
+        cursor.skip(F::HEADER_LEN);
         let mut pos = F::HEADER_LEN;
-        while pos < nal.len() {
-            let end = (pos + step).min(nal.len());
-            let (first, last) = (pos == F::HEADER_LEN, end == nal.len());
+        let mut piece = Vec::with_capacity(2);
+        while pos < total {
+            let end = (pos + step).min(total);
+            let (first, last) = (pos == F::HEADER_LEN, end == total);
             let prefix = F::fu_prefix(header, first, last);
-            let prefix = &prefix[..F::PREFIX_LEN];
+            piece.clear();
+            cursor.take(end - pos, &mut piece);
+            bound_slices(&mut piece);
             out.push(
                 self.writer
-                    .emit(ts, last && last_nal, prefix, &[nal.slice(pos..end)]),
+                    .emit(ts, last && last_nal, &prefix[..F::PREFIX_LEN], &piece),
             );
             pos = end;
         }
     }
 }
 
+/// Most payload slices one packet carries: a NAL unit reassembled from many tiny fragments
+/// would otherwise give packets of more slices than a vectored send takes (UDP sends at most 8
+/// with the header); such a payload is joined into one slice (a copy of at most one MTU).
+const MAX_PAYLOAD_SLICES: usize = 4;
+
+/// Joins `payload` into one slice if it has more than [`MAX_PAYLOAD_SLICES`].
+fn bound_slices(payload: &mut Vec<Bytes>) {
+    if payload.len() > MAX_PAYLOAD_SLICES {
+        let joined = payload.concat();
+        payload.clear();
+        payload.push(joined.into());
+    }
+}
+
+/// Total length of a NAL unit's chunks.
+fn chunks_len(chunks: &[Bytes]) -> usize {
+    chunks.iter().map(Bytes::len).sum()
+}
+
+/// A read position in a NAL unit given as chunks, handing out slices of them.
+struct ChunkCursor<'a> {
+    chunks: &'a [Bytes],
+    index: usize,
+    offset: usize,
+}
+
+impl<'a> ChunkCursor<'a> {
+    fn new(chunks: &'a [Bytes]) -> Self {
+        Self {
+            chunks,
+            index: 0,
+            offset: 0,
+        }
+    }
+
+    /// Moves past `n` bytes.
+    fn skip(&mut self, n: usize) {
+        self.walk(n, |_| {});
+    }
+
+    /// Appends the next `n` bytes to `out` as slices (one per chunk they touch).
+    fn take(&mut self, n: usize, out: &mut Vec<Bytes>) {
+        self.walk(n, |slice| out.push(slice));
+    }
+
+    fn walk(&mut self, mut n: usize, mut each: impl FnMut(Bytes)) {
+        while n > 0 {
+            let Some(chunk) = self.chunks.get(self.index) else {
+                return;
+            };
+            let take = (chunk.len() - self.offset).min(n);
+            if take > 0 {
+                each(chunk.slice(self.offset..self.offset + take));
+            }
+            self.offset += take;
+            n -= take;
+            if self.offset == chunk.len() {
+                self.index += 1;
+                self.offset = 0;
+            }
+        }
+    }
+}
+
 /// How many of `nals` (from the first) fit one aggregation packet within `mtu`; 0 or 1 means
 /// "do not aggregate".
-fn aggregate_count<F: FuSyntax>(nals: &[Bytes], mtu: usize) -> usize {
+/// A NAL unit in chunks (reassembled from fragments) is never aggregated: it is large.
+fn aggregate_count<F: FuSyntax>(nals: &[&[Bytes]], mtu: usize) -> usize {
     let mut len = F::PREFIX_LEN - 1;
     let mut n = 0;
     for nal in nals {
-        len += 2 + nal.len();
-        if len > mtu || nal.len() > usize::from(u16::MAX) {
+        let [one] = nal else { break };
+        len += 2 + one.len();
+        if len > mtu || one.len() > usize::from(u16::MAX) {
             break;
         }
         n += 1;

@@ -696,7 +696,11 @@ async fn read_more(
     buf: &mut BytesMut,
 ) -> std::io::Result<usize> {
     if buf.capacity() - buf.len() < 4096 {
-        buf.reserve(READ_CHUNK);
+        // A new buffer of exactly READ_CHUNK (jemalloc's 64 KiB class), the partial frame
+        // carried over included: received units are slices of it, so it lives as long as
+        // they do, and `len + READ_CHUNK` would fall in the 80 KiB class.
+        let want = READ_CHUNK.max(buf.len() + 4096);
+        buf.reserve(want - buf.len());
     }
     socket.read_buf(buf).await
 }

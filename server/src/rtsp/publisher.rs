@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use vigia_protocol::payload::{Depacketizer, depacketizer_for};
 use vigia_protocol::rtp::RtpPacket;
 use vigia_protocol::rtp_session::ReceiverSession;
@@ -27,7 +27,12 @@ pub(crate) struct Publisher {
     bad_packets: WarnSummary,
     skew_warning: SkewWarning,
     last_packet: Instant,
+    /// Where RTP datagrams read from the shared UDP socket are copied ([`Self::on_udp_rtp`]).
+    own_buffer: BytesMut,
 }
+
+/// Size of a publisher's own buffer for UDP datagrams (jemalloc's 64 KiB class).
+const OWN_BUFFER: usize = 64 * 1024;
 
 impl Publisher {
     /// A publisher of `announced` media into `stream` (whose tracks are the supported ones, in
@@ -56,6 +61,7 @@ impl Publisher {
             bad_packets: WarnSummary::default(),
             skew_warning: SkewWarning::default(),
             last_packet: now,
+            own_buffer: BytesMut::new(),
         }
     }
 
@@ -101,6 +107,21 @@ impl Publisher {
                 self.stream.publish(unit);
             }
         }
+    }
+
+    /// One RTP datagram of announced media `media` read from the server's shared UDP socket.
+    /// Its bytes are copied into this publisher's own buffer first: the stream's units are
+    /// slices of the buffer their packets are in and live as long as its ring holds them, and
+    /// the shared receive buffer also holds every other UDP publisher's packets, which one
+    /// stream's ring would then keep alive with its own. (Over TCP each connection reads into a
+    /// buffer of its own, so nothing is copied.)
+    pub(crate) fn on_udp_rtp(&mut self, media: usize, datagram: &[u8]) {
+        if self.own_buffer.capacity() - self.own_buffer.len() < datagram.len() {
+            self.own_buffer = BytesMut::with_capacity(OWN_BUFFER.max(datagram.len()));
+        }
+        self.own_buffer.extend_from_slice(datagram);
+        let packet = self.own_buffer.split().freeze();
+        self.on_rtp(media, packet);
     }
 
     /// One RTCP compound packet of announced media `media`: sender reports map RTP time to

@@ -133,7 +133,7 @@ impl UdpTransport {
                 if rtcp {
                     publisher.on_rtcp(media, datagram);
                 } else {
-                    publisher.on_rtp(media, datagram);
+                    publisher.on_udp_rtp(media, &datagram);
                 }
             }
             Some(Route::Read { activity }) => *lock(&activity) = Instant::now(),

@@ -166,15 +166,14 @@ impl Feed {
     }
 }
 
-/// `unit`'s NAL units, with `params`' SPS and PPS before a keyframe that does not carry its
-/// own (a viewer must be able to start decoding at any keyframe).
-pub(super) fn with_parameter_sets(unit: &AccessUnit, params: &VideoParams) -> Vec<Bytes> {
+/// `unit` with `params`' SPS and PPS before a keyframe that does not carry its own (a viewer
+/// must be able to start decoding at any keyframe).
+pub(super) fn with_parameter_sets(unit: &AccessUnit, params: &VideoParams) -> AccessUnit {
     let has = |kind: u8| {
-        unit.data
-            .iter()
-            .any(|nal| nal.first().is_some_and(|b| b & 0x1f == kind))
+        unit.nals()
+            .any(|nal| nal[0].first().is_some_and(|b| b & 0x1f == kind))
     };
-    let mut nals: Vec<Bytes> = Vec::with_capacity(unit.data.len() + 2);
+    let mut prepended: Vec<Bytes> = Vec::with_capacity(2);
     if unit.keyframe {
         let sps = unit
             .new_params
@@ -182,14 +181,24 @@ pub(super) fn with_parameter_sets(unit: &AccessUnit, params: &VideoParams) -> Ve
             .and_then(video_params)
             .unwrap_or(params);
         if !has(NAL_SPS) {
-            nals.extend(sps.sps.clone());
+            prepended.extend(sps.sps.clone());
         }
         if !has(NAL_PPS) {
-            nals.extend(sps.pps.clone());
+            prepended.extend(sps.pps.clone());
         }
     }
-    nals.extend(unit.data.iter().cloned());
-    nals
+    let mut out = unit.clone();
+    if prepended.is_empty() {
+        return out;
+    }
+    let shift = prepended.len();
+    if !out.nal_ends.is_empty() {
+        let ends = (1..=shift).chain(out.nal_ends.iter().map(|&e| e as usize + shift));
+        out.nal_ends = ends.map(|e| u32::try_from(e).unwrap_or(u32::MAX)).collect();
+    }
+    prepended.extend(unit.data.iter().cloned());
+    out.data = prepended;
+    out
 }
 
 fn video_params(codec: &CodecParams) -> Option<&VideoParams> {

@@ -61,9 +61,7 @@ fn packetize(unit: &AccessUnit, feed: &Feed) -> Vec<Payload> {
     let mut out: Vec<OutPacket> = Vec::new();
     let result = match &feed.video {
         Some((index, params)) if *index == unit.track => {
-            let mut with_params = unit.clone();
-            with_params.data = with_parameter_sets(unit, params);
-            packetizer(track).packetize(&with_params, &mut out)
+            packetizer(track).packetize(&with_parameter_sets(unit, params), &mut out)
         }
         _ => packetizer(track).packetize(unit, &mut out),
     };
