@@ -31,8 +31,11 @@ pub(crate) struct Publisher {
     own_buffer: BytesMut,
 }
 
-/// Size of a publisher's own buffer for UDP datagrams (jemalloc's 64 KiB class).
-const OWN_BUFFER: usize = 64 * 1024;
+/// Size of a publisher's own buffer for UDP datagrams: jemalloc's largest small size class,
+/// served from slabs. A 64 KiB buffer is a large allocation whose pages fault in afresh: it cost
+/// 10 % more CPU at 100 UDP cameras (0.056 against 0.051 CPU-s per stream-minute, twice the page
+/// faults), where 14 KiB costs what copying each unit did (0.0504 against 0.0504).
+const OWN_BUFFER: usize = 14 * 1024;
 
 impl Publisher {
     /// A publisher of `announced` media into `stream` (whose tracks are the supported ones, in
