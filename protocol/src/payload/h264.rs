@@ -438,14 +438,17 @@ mod tests {
                 "slices bounded"
             );
         }
-        // At 1450 the slice goes in three FU-A packets whose payloads are its chunks' bytes.
+        // At 1450 the slice goes out as the three fragments it came in, one slice each.
         let out = round_trip(&track(), &unit, 1450);
         assert_eq!(out.len(), 1 + 3 + 1);
-        assert_eq!(
-            out[1].chunks[1].as_ptr(),
-            body.as_ptr(),
-            "a slice, not a copy"
-        );
+        for (packet, start) in out[1..4].iter().zip([0, 1000, 2000]) {
+            assert_eq!(packet.chunks.len(), 2, "header and one slice");
+            assert_eq!(
+                packet.chunks[1].as_ptr(),
+                body[start..].as_ptr(),
+                "a slice, not a copy"
+            );
+        }
     }
 
     #[test]

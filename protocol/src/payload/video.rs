@@ -629,7 +629,7 @@ impl<F: FuSyntax> NalPacketizer<F> {
         let mut pos = F::HEADER_LEN;
         let mut piece = Vec::with_capacity(2);
         while pos < total {
-            let end = (pos + step).min(total);
+            let end = pos + cursor.next_packet_len(step).clamp(1, total - pos);
             let (first, last) = (pos == F::HEADER_LEN, end == total);
             let prefix = F::fu_prefix(header, first, last);
             piece.clear();
@@ -677,6 +677,23 @@ impl<'a> ChunkCursor<'a> {
             index: 0,
             offset: 0,
         }
+    }
+
+    /// How many bytes the next packet of at most `max` takes: whole chunks from here while
+    /// they fit, so that a reassembled NAL unit goes out as the fragments it came in (one slice
+    /// per packet, not two), or `max` bytes of a chunk longer than that.
+    fn next_packet_len(&self, max: usize) -> usize {
+        let mut len = 0;
+        let mut offset = self.offset;
+        for chunk in self.chunks.iter().skip(self.index) {
+            let rest = chunk.len() - offset;
+            offset = 0;
+            if len + rest > max {
+                return if len == 0 { max } else { len };
+            }
+            len += rest;
+        }
+        len
     }
 
     /// Moves past `n` bytes.
