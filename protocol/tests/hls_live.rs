@@ -534,6 +534,23 @@ fn a_stream_nobody_watches_keeps_only_three_target_durations() {
 }
 
 #[test]
+fn a_watched_stream_serves_each_part_as_one_chunk() {
+    let newest_part = |h: &Harness| {
+        let msn = *segments_in_memory(&h.muxer).last().expect("a segment");
+        h.muxer.part(msn, 0).expect("its first part")
+    };
+    let watched = run(HlsConfig::default(), 10, &[], false);
+    assert_eq!(newest_part(&watched).len(), 1);
+    let unwatched = run(HlsConfig::default(), 10, &[(0, Event::ViewersLeave)], false);
+    assert!(newest_part(&unwatched).len() > 1, "not copied");
+    assert_eq!(
+        newest_part(&watched).concat(),
+        newest_part(&unwatched).concat(),
+        "the same bytes"
+    );
+}
+
+#[test]
 fn a_stream_left_for_less_than_its_window_keeps_it() {
     let (kept, _) = kept_after_viewers_leave(15, 20);
     assert!(kept.len() >= 7, "{kept:?}");

@@ -448,9 +448,15 @@ impl HlsMuxer {
     }
 
     fn add_part(&mut self, draft: PartDraft) {
-        let chunks = self
+        let mut chunks = self
             .part_muxer
             .fragment(self.fragment_sequence, &draft.runs);
+        if self.is_watched() && chunks.len() > 1 {
+            // Served to every viewer, so joined once here: a part over the units' own bytes is
+            // one chunk per received fragment (~60 at 2 Mbit/s), which each viewer's response
+            // would otherwise stream one by one. An unwatched stream's parts stay uncopied.
+            chunks = vec![chunks.concat().into()];
+        }
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1).max(1);
         if self.current.parts.is_empty() {
             self.current.date_line = playlist::date_line(draft.wallclock_us);
