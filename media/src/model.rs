@@ -157,12 +157,7 @@ impl AccessUnit {
     /// The unit's NAL units (video) or frames (audio), each as its chunks of `data`. A
     /// malformed `nal_ends` ends the iteration where it stops making sense.
     pub fn nals(&self) -> Nals<'_> {
-        Nals {
-            data: &self.data,
-            ends: &self.nal_ends,
-            start: 0,
-            next: 0,
-        }
+        Nals::new(&self.data, &self.nal_ends)
     }
 
     /// How many NAL units (or frames) the unit holds.
@@ -199,6 +194,19 @@ pub struct Nals<'a> {
     ends: &'a [u32],
     start: usize,
     next: usize,
+}
+
+impl<'a> Nals<'a> {
+    /// The NAL units of chunks `data` whose ends are `ends`, as in [`AccessUnit::nal_ends`]
+    /// (for a unit still being built).
+    pub fn new(data: &'a [Bytes], ends: &'a [u32]) -> Self {
+        Self {
+            data,
+            ends,
+            start: 0,
+            next: 0,
+        }
+    }
 }
 
 impl<'a> Iterator for Nals<'a> {

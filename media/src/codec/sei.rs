@@ -62,9 +62,10 @@ pub fn unit_wallclock(unit: &AccessUnit) -> Option<i64> {
     unit.nals().find_map(|chunks| match chunks {
         [one] => parse_wallclock_sei(one),
         _ => {
-            let first = leading_bytes::<1>(chunks).0[0];
-            let sei =
-                first & 0x1F == h264::NalType::SEI.0 || matches!((first >> 1) & 0x3F, 39 | 40);
+            let header = [leading_bytes::<1>(chunks).0[0]];
+            let h265_sei = [h265::NalType::PREFIX_SEI, h265::NalType::SUFFIX_SEI];
+            let sei = h264::NalType::of(&header) == Some(h264::NalType::SEI)
+                || h265::NalType::of(&header).is_some_and(|t| h265_sei.contains(&t));
             sei.then(|| parse_wallclock_sei(&join_chunks(chunks)))
                 .flatten()
         }

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use vigia_media::model::{AccessUnit, CodecParams, VideoParams, join_chunks, leading_bytes};
+use vigia_media::model::{AccessUnit, CodecParams, Nals, VideoParams, join_chunks, leading_bytes};
 use vigia_media::time::Timestamp;
 
 use super::{
@@ -55,8 +55,6 @@ struct Building {
     /// Where each NAL unit ends in `chunks` ([`AccessUnit::nal_ends`]); empty while every NAL
     /// unit is one chunk, so a unit without fragmentation units costs no allocation for it.
     ends: Vec<u32>,
-    /// NAL units so far.
-    nals: usize,
     size: usize,
     keyframe: bool,
     params_changed: bool,
@@ -68,7 +66,6 @@ impl Building {
             ts,
             chunks: Vec::new(),
             ends: Vec::new(),
-            nals: 0,
             size: 0,
             keyframe: false,
             params_changed: false,
@@ -79,34 +76,38 @@ impl Building {
     fn push(&mut self, chunks: impl Iterator<Item = Bytes>, len: usize) {
         let before = self.chunks.len();
         self.chunks.extend(chunks);
-        let spans_several = self.chunks.len() - before > 1;
-        if spans_several || !self.ends.is_empty() {
-            if self.ends.is_empty() {
-                self.ends.extend((1..=before).map(chunk_end));
-            }
+        if self.chunks.len() - before > 1 || !self.ends.is_empty() {
+            self.chunks_before_as_nal_units(before);
             self.ends.push(chunk_end(self.chunks.len()));
         }
-        self.nals += 1;
         self.size += len;
+    }
+
+    /// Makes `ends` explicit when it is empty: each of the first `count` chunks is a NAL unit.
+    fn chunks_before_as_nal_units(&mut self, count: usize) {
+        if self.ends.is_empty() {
+            self.ends.extend((1..=count).map(chunk_end));
+        }
+    }
+
+    /// How many NAL units the unit holds.
+    fn nal_count(&self) -> usize {
+        if self.ends.is_empty() {
+            self.chunks.len()
+        } else {
+            self.ends.len()
+        }
     }
 
     /// The first byte of each NAL unit.
     fn first_bytes(&self) -> impl Iterator<Item = u8> + '_ {
-        let starts_nal = |i: &usize| {
-            self.ends.is_empty() || *i == 0 || self.ends.binary_search(&chunk_end(*i)).is_ok()
-        };
-        (0..self.chunks.len())
-            .filter(starts_nal)
-            .filter_map(|i| self.chunks[i].first().copied())
+        Nals::new(&self.chunks, &self.ends).filter_map(|nal| nal[0].first().copied())
     }
 
     /// Sizes and NAL unit ends agree with the chunks.
     fn check_invariants(&self) {
         assert_eq!(self.size, self.chunks.iter().map(Bytes::len).sum::<usize>());
-        if self.ends.is_empty() {
-            assert_eq!(self.nals, self.chunks.len(), "one chunk per NAL unit");
-        } else {
-            assert_eq!(self.nals, self.ends.len());
+        if !self.ends.is_empty() {
             assert!(self.ends.windows(2).all(|w| w[0] < w[1]) && self.ends[0] > 0);
             assert_eq!(
                 self.ends.last().map(|&e| e as usize),
@@ -116,22 +117,15 @@ impl Building {
     }
 
     /// Appends `next`'s NAL units after this unit's.
-    fn append(&mut self, next: Building) {
+    fn append(&mut self, mut next: Building) {
         if !next.ends.is_empty() || !self.ends.is_empty() {
-            if self.ends.is_empty() {
-                self.ends.extend((1..=self.chunks.len()).map(chunk_end));
-            }
+            self.chunks_before_as_nal_units(self.chunks.len());
+            next.chunks_before_as_nal_units(next.chunks.len());
             let base = self.chunks.len();
-            if next.ends.is_empty() {
-                self.ends
-                    .extend((1..=next.chunks.len()).map(|e| chunk_end(base + e)));
-            } else {
-                self.ends
-                    .extend(next.ends.iter().map(|&e| chunk_end(base + e as usize)));
-            }
+            let shifted = next.ends.iter().map(|&e| chunk_end(base + e as usize));
+            self.ends.extend(shifted);
         }
         self.chunks.extend(next.chunks);
-        self.nals += next.nals;
         self.size += next.size;
         self.ts = next.ts;
         self.keyframe |= next.keyframe;
@@ -307,7 +301,7 @@ impl<S: NalSyntax> NalAssembler<S> {
             return Err(Fail::Invalid("NAL unit outside an access unit"));
         };
         let size = cur.size + len;
-        if size > MAX_AU_SIZE || cur.nals >= MAX_NALS_PER_AU {
+        if size > MAX_AU_SIZE || cur.nal_count() >= MAX_NALS_PER_AU {
             return Err(self.fail(Fail::TooLarge {
                 size,
                 max: MAX_AU_SIZE,
@@ -450,14 +444,14 @@ impl<S: NalSyntax> NalAssembler<S> {
 
     fn drop_au(&mut self) {
         self.frag = None;
-        if self.cur.take().is_some_and(|c| c.nals > 0) {
+        if self.cur.take().is_some_and(|c| !c.chunks.is_empty()) {
             self.stats.access_units_dropped += 1;
         }
     }
 
     fn finish(&mut self) {
         let Some(cur) = self.cur.take() else { return };
-        if cur.nals == 0 {
+        if cur.chunks.is_empty() {
             return;
         }
         let Some(cur) = self.merge_held(cur) else {
@@ -485,7 +479,9 @@ impl<S: NalSyntax> NalAssembler<S> {
             self.held = Some(cur);
             return None;
         };
-        if held.size + cur.size > MAX_AU_SIZE || held.nals + cur.nals > MAX_NALS_PER_AU {
+        if held.size + cur.size > MAX_AU_SIZE
+            || held.nal_count() + cur.nal_count() > MAX_NALS_PER_AU
+        {
             self.stats.access_units_dropped += 1;
             self.held = (!has_picture).then_some(cur.clone());
             return has_picture.then_some(cur);
@@ -505,11 +501,13 @@ impl<S: NalSyntax> NalAssembler<S> {
             "building while skipping"
         );
         if let Some(h) = &self.held {
-            assert!(h.nals > 0 && h.nals <= MAX_NALS_PER_AU && h.size <= MAX_AU_SIZE);
+            assert!(
+                !h.chunks.is_empty() && h.nal_count() <= MAX_NALS_PER_AU && h.size <= MAX_AU_SIZE
+            );
             h.check_invariants();
         }
         if let Some(cur) = &self.cur {
-            assert!(cur.size <= MAX_AU_SIZE && cur.nals <= MAX_NALS_PER_AU);
+            assert!(cur.size <= MAX_AU_SIZE && cur.nal_count() <= MAX_NALS_PER_AU);
             cur.check_invariants();
         }
         if let Some(f) = &self.frag {
