@@ -3,8 +3,11 @@
 #   libonnxruntime.so.*      from the PyPI wheel `onnxruntime` (MIT), loaded by `ort` (load-dynamic)
 #   ch_PP-OCRv4_det_infer.onnx, ch_PP-OCRv4_rec_infer.onnx
 #                            from the PyPI wheel `rapidocr-onnxruntime` (Apache-2.0)
+#   ch_PP-OCRv4_{det,rec}_infer.folded.onnx
+#                            the same models rewritten into fewer operators by fold_models.py
+#                            (with the `onnx` package, in a venv under the cache): what vigia-ai runs
 # Versions are pinned; the ONNX Runtime version must match the `api-NN` feature of `ort` in
-# sidecars/ai/Cargo.toml. Idempotent: does nothing when the three files are there.
+# sidecars/ai/Cargo.toml. Idempotent: does nothing when the five files are there.
 # Usage: sidecars/ai/setup-models.sh [-q]     (directory: $VIGIA_AI_MODELS, or
 #        ${VIGIA_TOOLS:-$HOME/.cache/vigia-tools}/ai)
 set -euo pipefail
@@ -16,10 +19,28 @@ dir="${VIGIA_AI_MODELS:-${VIGIA_TOOLS:-$HOME/.cache/vigia-tools}/ai}"
 det=ch_PP-OCRv4_det_infer.onnx
 rec=ch_PP-OCRv4_rec_infer.onnx
 lib="libonnxruntime.so.$ORT_VERSION"
+ONNX_VERSION=1.23.2
+here="$(cd "$(dirname "$0")" && pwd)"
 
 say() { [ "$quiet" = "-q" ] || echo "$@"; }
 
+# Writes the folded copy of each model (fold_models.py) when it is missing.
+fold() {
+  local python="$dir/fold-venv/bin/python"
+  if ! "$python" -c "import onnx; assert onnx.__version__ == '$ONNX_VERSION'" >/dev/null 2>&1; then
+    python3 -m venv "$dir/fold-venv"
+    "$dir/fold-venv/bin/pip" install -q --disable-pip-version-check "onnx==$ONNX_VERSION"
+  fi
+  for model in "$det" "$rec"; do
+    local folded="${model%.onnx}.folded.onnx"
+    if [ ! -f "$dir/$folded" ]; then
+      "$python" "$here/fold_models.py" "$dir/$model" "$dir/$folded" >/dev/null
+    fi
+  done
+}
+
 if [ -f "$dir/$det" ] && [ -f "$dir/$rec" ] && [ -f "$dir/$lib" ]; then
+  fold
   say "vigia-ai models: $dir (present)"
   exit 0
 fi
@@ -53,4 +74,5 @@ if f"libonnxruntime.so.{ortv}" not in libs or sorted(models) != sorted([det, rec
     sys.exit(f"setup-models: expected libonnxruntime.so.{ortv}, {det}, {rec}; got {libs + models}")
 PY
 rm -rf "$dir/wheels"
-say "vigia-ai models: $dir ($lib, $det, $rec)"
+fold
+say "vigia-ai models: $dir ($lib, $det, $rec and their folded copies)"

@@ -12,7 +12,9 @@ use std::process::Command;
 
 use python::python;
 use serde_json::Value;
-use vigia_ai::ocr::{Frame, Ocr, OcrTimings, PixelFormat, TextRead, models_dir};
+use vigia_ai::ocr::{
+    DET_SOURCE_MODEL, Frame, Ocr, OcrTimings, PixelFormat, REC_SOURCE_MODEL, TextRead, models_dir,
+};
 use vigia_ai::plate::read_plate;
 
 const SCENES: usize = 10;
@@ -25,6 +27,11 @@ const CROSS_SECONDS: &str = "8";
 
 /// Renders `SCENES` stills into `out`.
 fn render(out: &Path) {
+    render_stills(out, SCENES);
+}
+
+/// Renders `count` stills of held-out seed 1000 into `out`.
+fn render_stills(out: &Path, count: usize) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clips/make_clips.py");
     let status = Command::new(python())
         .arg(&script)
@@ -35,7 +42,7 @@ fn render(out: &Path) {
             "--seed",
             "1000",
         ])
-        .args(["--clips", &SCENES.to_string()])
+        .args(["--clips", &count.to_string()])
         .args(["--seconds", "9", "--cross-seconds", CROSS_SECONDS])
         .status()
         .expect("python runs");
@@ -108,6 +115,63 @@ fn reads_most_rendered_plates() {
     assert!(
         correct >= MIN_CORRECT,
         "{correct} of {SCENES} plates read, want at least {MIN_CORRECT}"
+    );
+}
+
+/// Still `i` of `out` as (RGB bytes, width, height).
+fn still(out: &Path, i: usize) -> (Vec<u8>, usize, usize) {
+    let truth: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(format!("still-{i:03}.json"))).expect("its truth"),
+    )
+    .expect("JSON");
+    let size = |k: &str| truth[k].as_u64().expect("a size") as usize;
+    let rgb = std::fs::read(out.join(format!("still-{i:03}.rgb"))).expect("its pixels");
+    (rgb, size("width"), size("height"))
+}
+
+/// `fold_models.py`'s rewrite changes how the models compute, not what: on rendered stills the
+/// folded models find the same boxes and read the same text, plates and formats as the wheel's
+/// own, with confidences equal to float rounding.
+#[test]
+fn the_folded_models_read_as_the_wheels_own() {
+    const STILLS: usize = 4;
+    let dir = models_dir(|k| std::env::var(k).ok());
+    let folded = Ocr::load(&dir, 1).unwrap_or_else(|e| panic!("{e}"));
+    let source = Ocr::load_models(&dir, (DET_SOURCE_MODEL, REC_SOURCE_MODEL), 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ocr-folded");
+    let _ = std::fs::remove_dir_all(&out);
+    render_stills(&out, STILLS);
+    let mut lines = 0;
+    for i in 0..STILLS {
+        let (rgb, w, h) = still(&out, i);
+        let frame = Frame::new(w, h, PixelFormat::Rgb, &rgb).expect("a whole frame");
+        let want = source.read(&frame).expect("the wheel's models run");
+        let got = folded.read(&frame).expect("the folded models run");
+        let key = |r: &TextRead| {
+            (
+                r.text.clone(),
+                r.bbox,
+                r.format,
+                r.plate.clone().map(|p| p.text),
+            )
+        };
+        assert_eq!(
+            got.iter().map(key).collect::<Vec<_>>(),
+            want.iter().map(key).collect::<Vec<_>>(),
+            "still {i}"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g.confidence - w.confidence).abs() < 1e-3,
+                "still {i}: {g:?} against {w:?}"
+            );
+        }
+        lines += want.len();
+    }
+    assert!(
+        lines >= STILLS,
+        "the stills have text to compare: {lines} lines"
     );
 }
 
