@@ -43,12 +43,16 @@ pub(crate) fn resize_into(
     let sy = region.height() as f32 / out_h as f32;
     let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * norm.std[c]));
     let offset: [f32; 3] = std::array::from_fn(|c| norm.mean[c] / norm.std[c]);
+    let columns: Vec<(usize, usize, f32)> = (0..out_w)
+        .map(|x| {
+            let fx = region.x0 as f32 + ((x as f32 + 0.5) * sx - 0.5).max(0.0);
+            taps(fx, frame.width)
+        })
+        .collect();
     for y in 0..out_h {
         let fy = region.y0 as f32 + ((y as f32 + 0.5) * sy - 0.5).max(0.0);
         let (y0, y1, wy) = taps(fy, frame.height);
-        for x in 0..out_w {
-            let fx = region.x0 as f32 + ((x as f32 + 0.5) * sx - 0.5).max(0.0);
-            let (x0, x1, wx) = taps(fx, frame.width);
+        for (x, &(x0, x1, wx)) in columns.iter().enumerate() {
             let p00 = frame.bgr(x0, y0);
             let p01 = frame.bgr(x1, y0);
             let p10 = frame.bgr(x0, y1);
@@ -63,11 +67,12 @@ pub(crate) fn resize_into(
     }
 }
 
-/// The two source indices around coordinate `f` (clamped to `0..len`) and the weight of the
-/// second.
+/// The two source indices around coordinate `f` (≥ 0, clamped to `0..len`) and the weight of
+/// the second.
 fn taps(f: f32, len: usize) -> (usize, usize, f32) {
     let last = len.saturating_sub(1);
-    let i = (f.floor() as usize).min(last);
+    // Truncation is the floor of a coordinate that is never negative (and no libm call).
+    let i = (f as usize).min(last);
     (i, (i + 1).min(last), (f - i as f32).clamp(0.0, 1.0))
 }
 
