@@ -21,7 +21,13 @@
 //! - **Suppression.** A plate seen on a camera is remembered until [`PassConfig::suppress`]
 //!   (default 5 min) after its last read. A pass of a remembered plate is not reported, but
 //!   renews the memory, so a parked car read every few seconds is reported once, when it arrives,
-//!   and again only after it was gone for 5 minutes.
+//!   and again only after it was gone for 5 minutes. A pass whose plate is within
+//!   [`MAX_GROUP_DISTANCE`] positions of a plate remembered on the camera, and less confident
+//!   than that plate's passes, is taken for a misread of it (a parked or returning car read with
+//!   a character or two wrong, as a car's own reads within a pass are): not reported, and it
+//!   renews the remembered plate. The price: a second vehicle whose plate differs from one seen
+//!   on the camera in the last 5 minutes in at most two positions, and that is read less
+//!   surely, is not reported (consecutive fleet plates passing together).
 //!
 //! Sans-IO: times are the frames' wall-clock times, given in. Drive it with
 //! [`PassTracker::handle_read`] and [`PassTracker::handle_timeout`], take results with
@@ -117,7 +123,8 @@ pub struct PassStats {
     pub reads: u64,
     /// Passes reported.
     pub reported: u64,
-    /// Passes of a plate seen within the suppression window, not reported.
+    /// Passes of a plate seen within the suppression window, or taken for a misread of one,
+    /// not reported.
     pub suppressed: u64,
     /// Reads older than their camera's newest read (out of order), dropped.
     pub late_reads: u64,
@@ -128,8 +135,9 @@ pub struct PassStats {
 pub struct PassTracker {
     config: PassConfig,
     groups: Vec<Group>,
-    /// Last read time of each plate per camera, for suppression.
-    seen: HashMap<(String, Plate), DateTime<Utc>>,
+    /// Per camera and plate: its last read time and its passes' best confidence, for
+    /// suppression.
+    seen: HashMap<(String, Plate), Seen>,
     out: VecDeque<Pass>,
     /// Time of each camera's newest read, to drop reads that come out of order.
     newest: HashMap<String, DateTime<Utc>>,
@@ -186,7 +194,7 @@ impl PassTracker {
         // Kept a window longer than the rule needs: a group still open may have started up to a
         // window before `now`, and its first read is what the rule compares.
         let keep = self.config.suppress + self.config.window;
-        self.seen.retain(|_, last| now - *last <= keep);
+        self.seen.retain(|_, seen| now - seen.last <= keep);
     }
 
     /// The next reported pass, if any.
@@ -206,20 +214,62 @@ impl PassTracker {
 
     fn close(&mut self, group: Group) {
         let pass = group.into_pass();
-        let key = (pass.camera_id.clone(), pass.plate.clone());
+        let exact = (pass.camera_id.clone(), pass.plate.clone());
         let remembered = self
             .seen
-            .get(&key)
-            .is_some_and(|last| pass.first_seen - *last <= self.config.suppress);
-        let last_read = self.seen.entry(key).or_insert(pass.last_seen);
-        *last_read = (*last_read).max(pass.last_seen);
-        if remembered {
+            .get(&exact)
+            .is_some_and(|seen| self.is_recent(seen, &pass));
+        let misread_of = if remembered {
+            None
+        } else {
+            self.misread_of(&pass)
+        };
+        let suppressed = remembered || misread_of.is_some();
+        let key = misread_of.unwrap_or(exact);
+        let seen = self.seen.entry(key).or_insert(Seen {
+            last: pass.last_seen,
+            confidence: pass.confidence,
+        });
+        seen.last = seen.last.max(pass.last_seen);
+        if suppressed {
             self.stats.suppressed += 1;
         } else {
+            seen.confidence = seen.confidence.max(pass.confidence);
             self.stats.reported += 1;
             self.out.push_back(pass);
         }
     }
+
+    /// Whether `seen` was read within the suppression window before `pass` began.
+    fn is_recent(&self, seen: &Seen, pass: &Pass) -> bool {
+        pass.first_seen - seen.last <= self.config.suppress
+    }
+
+    /// The remembered plate of `pass`'s camera that `pass` is a misread of: the nearest (then
+    /// the latest) within [`MAX_GROUP_DISTANCE`] positions, read within the suppression window,
+    /// whose passes were more confident.
+    fn misread_of(&self, pass: &Pass) -> Option<(String, Plate)> {
+        self.seen
+            .iter()
+            .filter(|((camera, _), seen)| {
+                *camera == pass.camera_id
+                    && self.is_recent(seen, pass)
+                    && seen.confidence > pass.confidence
+            })
+            .map(|(key, seen)| (distance(&key.1, &pass.plate), seen.last, key))
+            .filter(|(d, _, _)| *d <= MAX_GROUP_DISTANCE)
+            .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, _, key)| key.clone())
+    }
+}
+
+/// What a tracker remembers of a plate on a camera.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// Frame time of its last read.
+    last: DateTime<Utc>,
+    /// The best confidence of its reported passes.
+    confidence: f64,
 }
 
 /// Positions at which two plates differ.
@@ -335,6 +385,13 @@ mod tests {
             snapshot: None,
             bounding_box: None,
         }
+    }
+
+    /// (camera, plate) of each reported pass of [`run`]'s output.
+    fn camera_plates(out: &[(String, String, i64)]) -> Vec<(&str, &str)> {
+        out.iter()
+            .map(|(c, p, _)| (c.as_str(), p.as_str()))
+            .collect()
     }
 
     /// Feeds reads in order, then runs the clock to `end_ms`; returns (camera, plate, detected
@@ -496,6 +553,42 @@ mod tests {
     }
 
     #[test]
+    fn a_less_sure_pass_near_a_remembered_plate_is_taken_for_its_misread() {
+        let min = 60_000;
+        let (out, stats) = run(
+            vec![
+                read("c", "ABC1D23", 0.9, 0),
+                // The same car a minute later, read with two characters wrong, less surely:
+                // not reported, and it renews ABC1D23's memory.
+                read("c", "ABC8D28", 0.4, min),
+                // Four minutes after that (five after the first pass): still remembered.
+                read("c", "ABC1D23", 0.9, 5 * min + 30_000),
+                // Three positions off: another vehicle.
+                read("c", "ABG8D28", 0.4, 7 * min),
+                // Two off but read more surely than ABC1D23 was: another vehicle.
+                read("c", "ABC1D88", 0.95, 8 * min),
+                // Another camera: its own memory.
+                read("d", "ABC8D28", 0.4, 8 * min + 30_000),
+                // Gone for more than 5 minutes: a near plate is reported again.
+                read("c", "ABC1D24", 0.5, 20 * min),
+            ],
+            30 * min,
+        );
+        let got = camera_plates(&out);
+        assert_eq!(
+            got,
+            vec![
+                ("c", "ABC1D23"),
+                ("c", "ABG8D28"),
+                ("c", "ABC1D88"),
+                ("d", "ABC8D28"),
+                ("c", "ABC1D24"),
+            ]
+        );
+        assert_eq!((stats.reported, stats.suppressed), (5, 2));
+    }
+
+    #[test]
     fn suppression_is_per_camera_and_survives_other_cameras_ticks() {
         let min = 60_000;
         let (out, _) = run(
@@ -509,10 +602,7 @@ mod tests {
             ],
             10 * min,
         );
-        let got: Vec<(&str, &str)> = out
-            .iter()
-            .map(|(c, p, _)| (c.as_str(), p.as_str()))
-            .collect();
+        let got = camera_plates(&out);
         assert_eq!(
             got,
             vec![("a", "ABC1D23"), ("b", "ABC1D23"), ("b", "XYZ1234")]
