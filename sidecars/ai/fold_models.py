@@ -98,6 +98,16 @@ def scalar_operand(g, node):
     return None
 
 
+def scalar_user(g, tensor, op_type):
+    """(node, scalar) when the one node reading `tensor` is an `op_type` whose other input is a
+    scalar constant, else None."""
+    node = g.only_user(tensor, op_type)
+    if node is None:
+        return None
+    value = g.scalar(other_input(node, tensor))
+    return None if value is None else (node, value)
+
+
 def attributes(node):
     """A node's attributes as a dict of Python values."""
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -109,14 +119,14 @@ def fold_affine_after_conv(g):
     for conv in list(g.graph.node):
         if conv.op_type != "Conv" or len(conv.input) < 3:
             continue
-        mul = g.only_user(conv.output[0], "Mul")
-        if mul is None or g.scalar(other_input(mul, conv.output[0])) is None:
+        scaled = scalar_user(g, conv.output[0], "Mul")
+        if scaled is None:
             continue
-        s = g.scalar(other_input(mul, conv.output[0]))
+        mul, s = scaled
         last, b = mul, 0.0
-        add = g.only_user(mul.output[0], "Add")
-        if add is not None and g.scalar(other_input(add, mul.output[0])) is not None:
-            last, b = add, g.scalar(other_input(add, mul.output[0]))
+        shifted = scalar_user(g, mul.output[0], "Add")
+        if shifted is not None:
+            last, b = shifted
         weights = g.consts[conv.input[1]].astype(np.float64)
         bias = g.consts[conv.input[2]].astype(np.float64)
         conv.input[1] = g.add_initializer(conv.input[1] + ".folded", weights * s)
@@ -185,10 +195,10 @@ def fold_affine_before_conv(g):
         if operand is None:
             continue
         x, s = operand
-        add = g.only_user(mul.output[0], "Add")
-        if add is None or g.scalar(other_input(add, mul.output[0])) is None:
+        shifted = scalar_user(g, mul.output[0], "Add")
+        if shifted is None:
             continue
-        b = g.scalar(other_input(add, mul.output[0]))
+        add, b = shifted
         convs = g.users[add.output[0]]
         if not convs or any(c is None or c.op_type != "Conv" for c in convs):
             continue

@@ -60,7 +60,7 @@ pub const DET_MODEL: &str = "ch_PP-OCRv4_det_infer.folded.onnx";
 /// The recognition model vigia-ai runs: [`REC_SOURCE_MODEL`] folded likewise (~25 % less time a
 /// run), its metadata kept.
 pub const REC_MODEL: &str = "ch_PP-OCRv4_rec_infer.folded.onnx";
-/// The command that fetches the three files.
+/// The command that fetches the three files and writes the folded models.
 pub const SETUP_COMMAND: &str = "sidecars/ai/setup-models.sh";
 /// Detection input's long side limit, in pixels.
 pub const DET_LIMIT: usize = 960;

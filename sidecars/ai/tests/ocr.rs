@@ -74,19 +74,16 @@ fn reads_most_rendered_plates() {
 
     let (mut correct, mut total) = (0, OcrTimings::default());
     for i in 0..SCENES {
-        let truth: Value = serde_json::from_str(
-            &std::fs::read_to_string(out.join(format!("still-{i:03}.json"))).unwrap(),
-        )
-        .unwrap();
+        let Still {
+            truth,
+            rgb,
+            width: w,
+            height: h,
+        } = still(&out, i);
         let want = truth["plates"][0]["plate"]
             .as_str()
             .expect("a plate in the scene")
             .to_owned();
-        let (w, h) = (
-            truth["width"].as_u64().unwrap() as usize,
-            truth["height"].as_u64().unwrap() as usize,
-        );
-        let rgb = std::fs::read(out.join(format!("still-{i:03}.rgb"))).unwrap();
         let frame = Frame::new(w, h, PixelFormat::Rgb, &rgb).expect("a whole frame");
         let (reads, t) = ocr.read_timed(&frame).expect("OCR runs");
         let got = best_plate(&reads);
@@ -118,15 +115,29 @@ fn reads_most_rendered_plates() {
     );
 }
 
-/// Still `i` of `out` as (RGB bytes, width, height).
-fn still(out: &Path, i: usize) -> (Vec<u8>, usize, usize) {
+/// A rendered still: the generator's truth for it and its pixels.
+struct Still {
+    truth: Value,
+    rgb: Vec<u8>,
+    width: usize,
+    height: usize,
+}
+
+/// Still `i` of `out`.
+fn still(out: &Path, i: usize) -> Still {
     let truth: Value = serde_json::from_str(
         &std::fs::read_to_string(out.join(format!("still-{i:03}.json"))).expect("its truth"),
     )
     .expect("JSON");
     let size = |k: &str| truth[k].as_u64().expect("a size") as usize;
+    let (width, height) = (size("width"), size("height"));
     let rgb = std::fs::read(out.join(format!("still-{i:03}.rgb"))).expect("its pixels");
-    (rgb, size("width"), size("height"))
+    Still {
+        truth,
+        rgb,
+        width,
+        height,
+    }
 }
 
 /// `fold_models.py`'s rewrite changes how the models compute, not what: on rendered stills the
@@ -144,8 +155,8 @@ fn the_folded_models_read_as_the_wheels_own() {
     render_stills(&out, STILLS);
     let mut lines = 0;
     for i in 0..STILLS {
-        let (rgb, w, h) = still(&out, i);
-        let frame = Frame::new(w, h, PixelFormat::Rgb, &rgb).expect("a whole frame");
+        let s = still(&out, i);
+        let frame = Frame::new(s.width, s.height, PixelFormat::Rgb, &s.rgb).expect("a whole frame");
         let want = source.read(&frame).expect("the wheel's models run");
         let got = folded.read(&frame).expect("the folded models run");
         let key = |r: &TextRead| {
@@ -198,19 +209,17 @@ fn a_gray_frame_reads_like_its_colour_one() {
         .status()
         .expect("python runs");
     assert!(status.success());
-    let truth: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("still-000.json")).unwrap())
-            .unwrap();
-    let rgb = std::fs::read(out.join("still-000.rgb")).unwrap();
+    let Still {
+        truth,
+        rgb,
+        width: w,
+        height: h,
+    } = still(&out, 0);
     // BT.601 luma, what a decoder's Y plane holds.
     let gray: Vec<u8> = rgb
         .chunks_exact(3)
         .map(|p| ((299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32) / 1000) as u8)
         .collect();
-    let (w, h) = (
-        truth["width"].as_u64().unwrap() as usize,
-        truth["height"].as_u64().unwrap() as usize,
-    );
     let reads = ocr
         .read(&Frame::new(w, h, PixelFormat::Gray, &gray).unwrap())
         .expect("OCR runs");
