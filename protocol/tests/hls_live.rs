@@ -533,16 +533,48 @@ fn a_stream_nobody_watches_keeps_only_three_target_durations() {
     assert_eq!(kept, listed);
 }
 
+/// The chunks `name` is sent as, serving it as the server does.
+fn sent(muxer: &mut HlsMuxer, name: &str) -> Vec<Bytes> {
+    match muxer.serve_file(name) {
+        FileAnswer::Ready(chunks) => chunks,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
 #[test]
-fn a_watched_stream_serves_each_part_as_one_chunk() {
+fn a_part_is_joined_when_its_bytes_are_sent_a_second_time() {
+    let mut h = run(HlsConfig::default(), 10, &[], false);
+    let msn = *segments_in_memory(&h.muxer).last().expect("a segment");
+    let part = naming::part_uri(msn, 0);
+    let first = sent(&mut h.muxer, &part);
+    assert!(first.len() > 1, "sent once: the units' own bytes");
+    let second = sent(&mut h.muxer, &part);
+    assert_eq!(second.len(), 1, "sent again: one chunk");
+    assert_eq!(first.concat(), second.concat(), "the same bytes");
+
+    let older = naming::segment_uri(msn - 1);
+    let once = sent(&mut h.muxer, &older);
+    let twice = sent(&mut h.muxer, &older);
+    let parts = (0..)
+        .take_while(|&i| h.muxer.part(msn - 1, i).is_some())
+        .count();
+    assert!(
+        once.len() > parts,
+        "a segment sent once: its units' own bytes"
+    );
+    assert_eq!(twice.len(), parts, "sent again: one chunk per part");
+    assert_eq!(once.concat(), twice.concat(), "the same bytes");
+}
+
+#[test]
+fn parts_are_the_units_own_bytes_watched_or_not() {
     let newest_part = |h: &Harness| {
         let msn = *segments_in_memory(&h.muxer).last().expect("a segment");
         h.muxer.part(msn, 0).expect("its first part")
     };
     let watched = run(HlsConfig::default(), 10, &[], false);
-    assert_eq!(newest_part(&watched).len(), 1);
     let unwatched = run(HlsConfig::default(), 10, &[(0, Event::ViewersLeave)], false);
-    assert!(newest_part(&unwatched).len() > 1, "not copied");
+    assert!(newest_part(&watched).len() > 1, "not joined into a copy");
     assert_eq!(
         newest_part(&watched).concat(),
         newest_part(&unwatched).concat(),

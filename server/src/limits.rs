@@ -31,6 +31,7 @@ use crate::config::{Config, IpNet, TlsFiles};
 use crate::metrics::security::limit_counter;
 use crate::paths::lock;
 use crate::rtsp::{listen_addr, peer_ip};
+use crate::served_body::ServedBody;
 use crate::tls::ServerTls;
 
 pub(crate) use self::rate::KeyedRateLimit;
@@ -338,10 +339,11 @@ where
         request.extensions_mut().insert(TcpPeer(peer));
         let mut app = app.clone();
         async move {
-            match refusal {
-                Some(too_many) => Ok(too_many),
-                None => app.call(request).await,
-            }
+            let response = match refusal {
+                Some(too_many) => too_many,
+                None => app.call(request).await?,
+            };
+            Ok::<_, std::convert::Infallible>(ServedBody::from_response(response))
         }
     });
     let mut builder = http1::Builder::new();

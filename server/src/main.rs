@@ -23,6 +23,7 @@ mod record;
 mod registry;
 mod reload;
 mod rtsp;
+mod served_body;
 mod sources;
 mod state;
 mod stream;

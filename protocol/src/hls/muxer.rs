@@ -86,6 +86,19 @@ pub(crate) struct Part {
     pub(crate) size: usize,
     /// Its `EXT-X-PART` line, rendered once.
     pub(crate) line: Box<str>,
+    /// How many times its bytes were sent, alone or in its segment (see
+    /// [`HlsMuxer::serve_file`]).
+    pub(crate) times_served: u32,
+}
+
+impl Part {
+    /// Its bytes are sent once more: the second time, they are joined into one chunk.
+    fn note_served(&mut self) {
+        self.times_served = self.times_served.saturating_add(1);
+        if self.times_served == 2 && self.chunks.len() > 1 {
+            self.chunks = vec![self.chunks.concat().into()];
+        }
+    }
 }
 
 impl Segment {
@@ -287,6 +300,40 @@ impl HlsMuxer {
         }
     }
 
+    /// Resolves a file name as [`HlsMuxer::file`] does, for a client that is sent the answer.
+    ///
+    /// A part is the units' own bytes, one chunk per received fragment (~60 at 2 Mbit/s),
+    /// which the server writes in one vectored write. Sent once, that costs no copy; sent to
+    /// many viewers, writing one contiguous chunk is cheaper for the kernel (~3x less time
+    /// copying from the write's buffers). So a part whose bytes go out a second time, alone or
+    /// in its segment, is joined into one chunk: a stream watched by one player keeps no copy
+    /// of its media, a stream watched by several makes one per part.
+    pub fn serve_file(&mut self, name: &str) -> FileAnswer {
+        match naming::parse(name) {
+            Some(Resource::Part(msn, index)) => {
+                if let Some(part) = self.part_mut(msn, index) {
+                    part.note_served();
+                }
+            }
+            Some(Resource::Segment(msn)) => {
+                if let Some(segment) = self.complete_mut(msn) {
+                    segment.parts.iter_mut().for_each(Part::note_served);
+                }
+            }
+            _ => {}
+        }
+        self.file(name)
+    }
+
+    fn part_mut(&mut self, msn: u64, index: u64) -> Option<&mut Part> {
+        let segment = if msn == self.current.msn {
+            &mut self.current
+        } else {
+            self.complete_mut(msn)?
+        };
+        segment.parts.get_mut(usize::try_from(index).ok()?)
+    }
+
     /// Where `resource` is, if it is a stored segment or a part of one.
     fn stored_file(&self, resource: Option<Resource>) -> Option<FileAnswer> {
         let (msn, part) = match resource? {
@@ -448,15 +495,10 @@ impl HlsMuxer {
     }
 
     fn add_part(&mut self, draft: PartDraft) {
-        let mut chunks = self
+        // The units' own bytes, not copied (see `serve_file`).
+        let chunks = self
             .part_muxer
             .fragment(self.fragment_sequence, &draft.runs);
-        if self.is_watched() && chunks.len() > 1 {
-            // Served to every viewer, so joined once here: a part over the units' own bytes is
-            // one chunk per received fragment (~60 at 2 Mbit/s), which each viewer's response
-            // would otherwise stream one by one. An unwatched stream's parts stay uncopied.
-            chunks = vec![chunks.concat().into()];
-        }
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1).max(1);
         if self.current.parts.is_empty() {
             self.current.date_line = playlist::date_line(draft.wallclock_us);
@@ -472,6 +514,7 @@ impl HlsMuxer {
             offset,
             size,
             line: playlist::part_line(self.current.msn, index, draft.duration, draft.independent),
+            times_served: 0,
         });
         self.version += 1;
     }

@@ -1,10 +1,12 @@
 //! HTTP answers of the HLS listener: content types, cache rules, CORS, and media bodies written
-//! from the muxer's `Bytes` chunks without copying.
+//! from the muxer's `Bytes` chunks without copying, in one vectored write.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
+
+use crate::served_body::MediaChunks;
 
 /// What a request gets, before HTTP details.
 pub(crate) enum Reply {
@@ -59,6 +61,7 @@ pub(crate) fn reply(answer: Reply, policy: &Policy<'_>) -> Response {
     add_cors(&mut response, policy.origin, policy.allowed);
     if policy.head {
         *response.body_mut() = Body::empty();
+        response.extensions_mut().remove::<MediaChunks>();
     }
     response
 }
@@ -71,9 +74,11 @@ fn with_type(body: Body, content_type: &'static str, cache: &'static str) -> Res
     response
 }
 
+/// A media file's response: its chunks go out as one vectored write (see `crate::served_body`).
 fn media(chunks: Vec<Bytes>, max_age: u64) -> Response {
     let len: usize = chunks.iter().map(Bytes::len).sum();
-    let mut response = with_type(chunked(chunks), "video/mp4", "no-cache");
+    let mut response = with_type(Body::empty(), "video/mp4", "no-cache");
+    response.extensions_mut().insert(MediaChunks(chunks));
     if let Ok(cache) = HeaderValue::from_str(&format!("max-age={max_age}")) {
         response.headers_mut().insert(header::CACHE_CONTROL, cache);
     }
@@ -81,12 +86,6 @@ fn media(chunks: Vec<Bytes>, max_age: u64) -> Response {
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     response
-}
-
-/// A body streaming the chunks as they are (hyper writes them with vectored I/O).
-fn chunked(chunks: Vec<Bytes>) -> Body {
-    let stream = futures::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
-    Body::from_stream(stream)
 }
 
 fn status(code: StatusCode, message: &str) -> Response {

@@ -238,7 +238,7 @@ async fn wait_file(muxer: &Muxer, file: &str) -> Reply {
     let deadline = tokio::time::Instant::now() + MAX_WAIT;
     loop {
         version.borrow_and_update();
-        let answer = lock(&muxer.state).file(file);
+        let answer = lock(&muxer.state).serve_file(file);
         match answer {
             FileAnswer::Ready(chunks) => return Reply::Media(chunks),
             FileAnswer::Stored { msn, offset, len } => {
