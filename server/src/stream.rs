@@ -58,6 +58,21 @@ pub(crate) struct RtpBatch {
     /// stream's tracks (PTS plus one offset), so that RTCP sender reports and `RTP-Info` align
     /// tracks exactly as their timestamps do.
     pub(crate) wallclock_us: i64,
+    /// The packets as interleaved frames in one buffer, for the readers after the first (see
+    /// `rtsp::writer`).
+    pub(crate) framed: FramedOnce,
+}
+
+/// The packets of an [`RtpBatch`] framed for RTSP over TCP (`$ channel len` before each) in one
+/// buffer, made when the batch is sent a second time: the kernel copies one buffer to a
+/// socket several times faster than the ~4 small slices per packet of a vectored write, and a
+/// stream read by a single reader makes no copy.
+#[derive(Default)]
+pub(crate) struct FramedOnce {
+    /// How many readers were sent the batch over TCP.
+    pub(crate) sends: std::sync::atomic::AtomicU32,
+    /// The channel it was framed for, and the frames.
+    pub(crate) frames: std::sync::OnceLock<(u8, bytes::Bytes)>,
 }
 
 /// A reader fed every unit by the publishing task itself, under the stream's writer lock,
@@ -372,6 +387,7 @@ impl PathStream {
                 track: unit.track,
                 packets,
                 wallclock_us,
+                framed: FramedOnce::default(),
             };
             self.rtp.publish(Arc::new(batch), self.is_join_point(unit));
         }

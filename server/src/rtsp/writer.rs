@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use socket2::SockRef;
 use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
@@ -259,13 +260,17 @@ fn frame_header(channel: u8, len: usize) -> io::Result<[u8; 4]> {
     })
 }
 
-/// Writes every packet of `batch` as `$ channel len` frames with one vectored write (repeated
-/// only when the socket takes part of it).
+/// Writes every packet of `batch` as `$ channel len` frames: the first reader with one
+/// vectored write of the packets' own chunks (repeated only when the socket takes part of it),
+/// the next ones from the frames joined once (see [`crate::stream::FramedOnce`]).
 async fn write_interleaved(
     socket: &mut (impl AsyncWrite + Unpin),
     channel: u8,
     batch: &RtpBatch,
 ) -> io::Result<()> {
+    if let Some(frames) = joined_frames(channel, batch)? {
+        return write_flushed(socket, &frames).await;
+    }
     let headers = batch
         .packets
         .iter()
@@ -277,6 +282,36 @@ async fn write_interleaved(
         slices.extend(packet.chunks.iter().map(|c| IoSlice::new(c)));
     }
     write_all_vectored(socket, &mut slices).await
+}
+
+/// `batch` framed for `channel` in one buffer, once it has been sent before and was joined for
+/// that channel (or is now); `None` for its first reader, or another channel.
+fn joined_frames(channel: u8, batch: &RtpBatch) -> io::Result<Option<Bytes>> {
+    let framed = &batch.framed;
+    if framed.sends.fetch_add(1, Ordering::Relaxed) == 0 {
+        return Ok(None);
+    }
+    let (joined_for, frames) = match framed.frames.get() {
+        Some(joined) => joined,
+        None => {
+            let frames = frame_packets(channel, batch)?;
+            framed.frames.get_or_init(|| (channel, frames))
+        }
+    };
+    Ok((*joined_for == channel).then(|| frames.clone()))
+}
+
+/// Every packet of `batch` after its `$ channel len` header, in one buffer.
+fn frame_packets(channel: u8, batch: &RtpBatch) -> io::Result<Bytes> {
+    let len: usize = batch.packets.iter().map(|p| 4 + p.len()).sum();
+    let mut frames = Vec::with_capacity(len);
+    for packet in &batch.packets {
+        frames.extend_from_slice(&frame_header(channel, packet.len())?);
+        for chunk in &packet.chunks {
+            frames.extend_from_slice(chunk);
+        }
+    }
+    Ok(frames.into())
 }
 
 async fn write_all_vectored(
@@ -301,4 +336,57 @@ async fn write_all_vectored(
 async fn write_flushed(socket: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> io::Result<()> {
     socket.write_all(bytes).await?;
     socket.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use vigia_protocol::payload::OutPacket;
+
+    use super::write_interleaved;
+    use crate::stream::{FramedOnce, RtpBatch};
+
+    fn batch() -> RtpBatch {
+        let packet = |seq: u16, chunks: &[&'static [u8]]| OutPacket {
+            sequence_number: seq,
+            timestamp: 9000,
+            marker: seq == 2,
+            chunks: chunks.iter().map(|c| Bytes::from_static(c)).collect(),
+        };
+        RtpBatch {
+            track: 0,
+            packets: vec![
+                packet(1, &[b"head1", b"ab", b"cde"]),
+                packet(2, &[b"head2", b"f"]),
+            ],
+            wallclock_us: 0,
+            framed: FramedOnce::default(),
+        }
+    }
+
+    async fn written(channel: u8, batch: &RtpBatch) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_interleaved(&mut out, channel, batch)
+            .await
+            .expect("written");
+        out
+    }
+
+    #[tokio::test]
+    async fn readers_after_the_first_get_the_same_frames_from_one_joined_buffer() {
+        let batch = batch();
+        let expected = |channel: u8| {
+            let mut frames = vec![b'$', channel, 0, 10];
+            frames.extend_from_slice(b"head1abcde");
+            frames.extend_from_slice(&[b'$', channel, 0, 6]);
+            frames.extend_from_slice(b"head2f");
+            frames
+        };
+        assert_eq!(written(0, &batch).await, expected(0), "the first, vectored");
+        assert!(batch.framed.frames.get().is_none(), "one reader: no copy");
+        assert_eq!(written(0, &batch).await, expected(0), "the second, joined");
+        assert_eq!(batch.framed.frames.get().map(|(c, _)| *c), Some(0));
+        assert_eq!(written(2, &batch).await, expected(2), "another channel");
+        assert_eq!(written(0, &batch).await, expected(0));
+    }
 }
