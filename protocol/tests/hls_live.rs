@@ -12,6 +12,7 @@ use vigia_media::fmp4;
 use vigia_media::model::VideoParams;
 use vigia_media::synthetic::{Player, builtin_360p};
 use vigia_media::{AccessUnit, CodecParams, Timestamp, Track};
+use vigia_protocol::JOIN_AT_SENDING;
 use vigia_protocol::hls::check::{Naming, PlaylistHistory, check_media_playlist, check_with};
 use vigia_protocol::hls::naming;
 use vigia_protocol::hls::{
@@ -541,29 +542,38 @@ fn sent(muxer: &mut HlsMuxer, name: &str) -> Vec<Bytes> {
     }
 }
 
+/// The chunks of the `JOIN_AT_SENDING` sendings of `name`.
+fn sendings(muxer: &mut HlsMuxer, name: &str) -> Vec<Vec<Bytes>> {
+    (0..JOIN_AT_SENDING).map(|_| sent(muxer, name)).collect()
+}
+
 #[test]
-fn a_part_is_joined_when_its_bytes_are_sent_a_second_time() {
+fn a_part_is_joined_when_its_bytes_are_sent_to_many() {
     let mut h = run(HlsConfig::default(), 10, &[], false);
     let msn = *segments_in_memory(&h.muxer).last().expect("a segment");
-    let part = naming::part_uri(msn, 0);
-    let first = sent(&mut h.muxer, &part);
-    assert!(first.len() > 1, "sent once: the units' own bytes");
-    let second = sent(&mut h.muxer, &part);
-    assert_eq!(second.len(), 1, "sent again: one chunk");
-    assert_eq!(first.concat(), second.concat(), "the same bytes");
+    let part = sendings(&mut h.muxer, &naming::part_uri(msn, 0));
+    let (last, before) = part.split_last().expect("sent");
+    assert!(before.iter().all(|c| c.len() > 1), "the units' own bytes");
+    assert_eq!(last.len(), 1, "the last sending: one chunk");
+    assert!(
+        before.iter().all(|c| c.concat() == last.concat()),
+        "the same bytes"
+    );
 
-    let older = naming::segment_uri(msn - 1);
-    let once = sent(&mut h.muxer, &older);
-    let twice = sent(&mut h.muxer, &older);
+    let segment = sendings(&mut h.muxer, &naming::segment_uri(msn - 1));
+    let (last, before) = segment.split_last().expect("sent");
     let parts = (0..)
         .take_while(|&i| h.muxer.part(msn - 1, i).is_some())
         .count();
     assert!(
-        once.len() > parts,
-        "a segment sent once: its units' own bytes"
+        before.iter().all(|c| c.len() > parts),
+        "the units' own bytes"
     );
-    assert_eq!(twice.len(), parts, "sent again: one chunk per part");
-    assert_eq!(once.concat(), twice.concat(), "the same bytes");
+    assert_eq!(last.len(), parts, "the last sending: one chunk per part");
+    assert!(
+        before.iter().all(|c| c.concat() == last.concat()),
+        "the same bytes"
+    );
 }
 
 #[test]

@@ -64,9 +64,11 @@ pub(crate) struct RtpBatch {
 }
 
 /// The packets of an [`RtpBatch`] framed for RTSP over TCP (`$ channel len` before each) in one
-/// buffer, made when the batch is sent a second time: the kernel copies one buffer to a
-/// socket several times faster than the ~4 small slices per packet of a vectored write, and a
-/// stream read by a single reader makes no copy.
+/// buffer, made when the batch is sent for the [`JOIN_AT_SENDING`]th time: the kernel copies
+/// one buffer to a socket faster than the ~4 small slices per packet of a vectored write, and
+/// a stream read by a few readers makes no copy.
+///
+/// [`JOIN_AT_SENDING`]: vigia_protocol::JOIN_AT_SENDING
 #[derive(Default)]
 pub(crate) struct FramedOnce {
     /// How many readers were sent the batch over TCP.

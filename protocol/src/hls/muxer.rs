@@ -11,6 +11,7 @@ use vigia_media::{AccessUnit, CodecParams, Track};
 use super::config::HlsConfig;
 use super::naming::{self, Resource};
 use super::playlist;
+use crate::JOIN_AT_SENDING;
 
 /// Makes the fMP4 bytes of an HLS stream: one initialization section per codec configuration
 /// and one `moof`+`mdat` fragment per part.
@@ -92,10 +93,11 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    /// Its bytes are sent once more: the second time, they are joined into one chunk.
+    /// Its bytes are sent once more: at the [`JOIN_AT_SENDING`]th time, they are joined into
+    /// one chunk.
     fn note_served(&mut self) {
         self.times_served = self.times_served.saturating_add(1);
-        if self.times_served == 2 && self.chunks.len() > 1 {
+        if self.times_served == JOIN_AT_SENDING && self.chunks.len() > 1 {
             self.chunks = vec![self.chunks.concat().into()];
         }
     }
@@ -303,11 +305,10 @@ impl HlsMuxer {
     /// Resolves a file name as [`HlsMuxer::file`] does, for a client that is sent the answer.
     ///
     /// A part is the units' own bytes, one chunk per received fragment (~60 at 2 Mbit/s),
-    /// which the server writes in one vectored write. Sent once, that costs no copy; sent to
-    /// many viewers, writing one contiguous chunk is cheaper for the kernel (~3x less time
-    /// copying from the write's buffers). So a part whose bytes go out a second time, alone or
-    /// in its segment, is joined into one chunk: a stream watched by one player keeps no copy
-    /// of its media, a stream watched by several makes one per part.
+    /// which the server writes in one vectored write. A part whose bytes go out for the
+    /// [`JOIN_AT_SENDING`]th time, alone or in its segment, is joined into one chunk: a stream
+    /// watched by a few players keeps no copy of its media, one watched by many makes one per
+    /// part, which the kernel copies to each faster.
     pub fn serve_file(&mut self, name: &str) -> FileAnswer {
         match naming::parse(name) {
             Some(Resource::Part(msn, index)) => {

@@ -18,6 +18,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use vigia_media::hub::{Cursor, Next};
+use vigia_protocol::JOIN_AT_SENDING;
 use vigia_protocol::rtp_session::SenderReports;
 use vigia_protocol::rtsp::interleaved_header;
 
@@ -260,7 +261,7 @@ fn frame_header(channel: u8, len: usize) -> io::Result<[u8; 4]> {
     })
 }
 
-/// Writes every packet of `batch` as `$ channel len` frames: the first reader with one
+/// Writes every packet of `batch` as `$ channel len` frames: the first readers with one
 /// vectored write of the packets' own chunks (repeated only when the socket takes part of it),
 /// the next ones from the frames joined once (see [`crate::stream::FramedOnce`]).
 async fn write_interleaved(
@@ -284,11 +285,11 @@ async fn write_interleaved(
     write_all_vectored(socket, &mut slices).await
 }
 
-/// `batch` framed for `channel` in one buffer, once it has been sent before and was joined for
-/// that channel (or is now); `None` for its first reader, or another channel.
+/// `batch` framed for `channel` in one buffer, from its [`JOIN_AT_SENDING`]th sending on when
+/// it was joined for that channel; `None` before, or for another channel.
 fn joined_frames(channel: u8, batch: &RtpBatch) -> io::Result<Option<Bytes>> {
     let framed = &batch.framed;
-    if framed.sends.fetch_add(1, Ordering::Relaxed) == 0 {
+    if framed.sends.fetch_add(1, Ordering::Relaxed) + 1 < JOIN_AT_SENDING {
         return Ok(None);
     }
     let (joined_for, frames) = match framed.frames.get() {
@@ -341,6 +342,7 @@ async fn write_flushed(socket: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> 
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use vigia_protocol::JOIN_AT_SENDING;
     use vigia_protocol::payload::OutPacket;
 
     use super::write_interleaved;
@@ -373,7 +375,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readers_after_the_first_get_the_same_frames_from_one_joined_buffer() {
+    async fn many_readers_get_the_same_frames_from_one_joined_buffer() {
         let batch = batch();
         let expected = |channel: u8| {
             let mut frames = vec![b'$', channel, 0, 10];
@@ -382,9 +384,14 @@ mod tests {
             frames.extend_from_slice(b"head2f");
             frames
         };
-        assert_eq!(written(0, &batch).await, expected(0), "the first, vectored");
-        assert!(batch.framed.frames.get().is_none(), "one reader: no copy");
-        assert_eq!(written(0, &batch).await, expected(0), "the second, joined");
+        for _ in 1..JOIN_AT_SENDING {
+            assert_eq!(written(0, &batch).await, expected(0), "vectored");
+        }
+        assert!(
+            batch.framed.frames.get().is_none(),
+            "a few readers: no copy"
+        );
+        assert_eq!(written(0, &batch).await, expected(0), "joined");
         assert_eq!(batch.framed.frames.get().map(|(c, _)| *c), Some(0));
         assert_eq!(written(2, &batch).await, expected(2), "another channel");
         assert_eq!(written(0, &batch).await, expected(0));
