@@ -285,7 +285,11 @@ impl HlsMuxer {
 
     /// Resolves a file name of the playlists ([`naming`]).
     pub fn file(&self, name: &str) -> FileAnswer {
-        let resource = naming::parse(name);
+        self.answer(naming::parse(name))
+    }
+
+    /// What a request for `resource` (a parsed file name) gets.
+    fn answer(&self, resource: Option<Resource>) -> FileAnswer {
         if let Some(stored) = self.stored_file(resource) {
             return stored;
         }
@@ -310,7 +314,8 @@ impl HlsMuxer {
     /// watched by a few players keeps no copy of its media, one watched by many makes one per
     /// part, which the kernel copies to each faster.
     pub fn serve_file(&mut self, name: &str) -> FileAnswer {
-        match naming::parse(name) {
+        let resource = naming::parse(name);
+        match resource {
             Some(Resource::Part(msn, index)) => {
                 if let Some(part) = self.part_mut(msn, index) {
                     part.note_served();
@@ -323,7 +328,7 @@ impl HlsMuxer {
             }
             _ => {}
         }
-        self.file(name)
+        self.answer(resource)
     }
 
     fn part_mut(&mut self, msn: u64, index: u64) -> Option<&mut Part> {
