@@ -12,7 +12,7 @@ street sign with a word on it (`PARE`, `ESCOLA`...) is in every scene as text th
 plate.
 
     make_clips.py --out DIR [--clips N] [--seed S] [--seconds T] [--size WxH] [--night P]
-                  [--no-plates] [--ffmpeg PATH] [--still]
+                  [--exposure MIN,MAX] [--no-plates] [--ffmpeg PATH] [--still]
 
 `--still` writes one raw RGB frame per scene instead of a clip (`still-NNN.rgb` and
 `still-NNN.json`: size, the plate and its box), for the OCR test (sidecars/ai/tests/ocr.rs).
@@ -221,7 +221,7 @@ class Car:
         width = int(w * rng.uniform(0.32, 0.45))
         sprite, self.plate_box = render_car(width, plate_img, rng)
         speed = (w + width) / frames  # pixels per frame
-        self.blur = max(1, int(speed * rng.uniform(0.2, 0.6)))
+        self.blur = max(1, int(speed * rng.uniform(*args.exposure)))
         self.sprite = motion_blur(sprite, self.blur)
         self.left_to_right = rng.random() < 0.5
         self.width = width
@@ -356,6 +356,9 @@ def parse_args(argv):
     p.add_argument("--gop", type=int, default=25, help="frames between keyframes")
     p.add_argument("--night", type=float, default=0.3, help="share of night clips, 0..1")
     p.add_argument("--no-plates", action="store_true", help="cars without plates")
+    p.add_argument("--exposure", default="0.2,0.6",
+                   help="shutter time as a share of a frame, MIN,MAX: each car's motion blur is its "
+                        "speed times a draw from this range (0.025 is 1/1000 s at 25 fps)")
     p.add_argument("--ffmpeg", default="ffmpeg")
     p.add_argument("--still", action="store_true",
                    help="one raw RGB frame per scene (still-NNN.rgb + .json) instead of clips")
@@ -366,6 +369,12 @@ def parse_args(argv):
         p.error(f"--size {args.size!r} is not WxH")
     if args.width % 2 or args.height % 2:
         p.error("--size needs even width and height (yuv420p)")
+    try:
+        args.exposure = tuple(float(v) for v in args.exposure.split(","))
+    except ValueError:
+        args.exposure = ()
+    if len(args.exposure) != 2 or not 0 <= args.exposure[0] <= args.exposure[1] <= 1:
+        p.error("--exposure needs MIN,MAX with 0 <= MIN <= MAX <= 1 (a share of a frame)")
     return args
 
 

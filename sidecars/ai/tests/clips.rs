@@ -154,3 +154,39 @@ fn same_seed_same_plates_other_seed_other_plates() {
     assert_ne!(plate("c", "12"), a);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn exposure_sets_the_blur_and_leaves_the_plates_alone() {
+    let dir = std::env::temp_dir().join(format!("vigia-ai-clips-exp-{}", std::process::id()));
+    let first = |sub: &str, exposure: &str| {
+        let t = make_clip(
+            &dir.join(sub),
+            &["--seed", "11", "--night", "0", "--exposure", exposure],
+        );
+        let plate = &t["plates"][0];
+        (plate["plate"].clone(), plate["blurPx"].as_u64().unwrap())
+    };
+    // A car crosses 640 px plus its own width in 25 frames: ~35 px a frame.
+    let (short_plate, short_blur) = first("short", "0.025,0.025");
+    let (long_plate, long_blur) = first("long", "0.5,0.5");
+    assert_eq!(short_plate, long_plate, "the shutter changes no other draw");
+    assert_eq!(short_blur, 1, "1/1000 s at 25 fps blurs by under a pixel");
+    assert!(
+        (15..=20).contains(&long_blur),
+        "half a frame: {long_blur} px"
+    );
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clips/make_clips.py");
+    for bad in ["0.6,0.2", "0.3", "a,b", "0.5,1.5"] {
+        let out = Command::new(python())
+            .arg(&script)
+            .args(["--out", dir.join("bad").to_str().unwrap()])
+            .args(["--exposure", bad])
+            .output()
+            .expect("python runs");
+        assert!(!out.status.success(), "--exposure {bad} was taken");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--exposure needs MIN,MAX"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
