@@ -62,18 +62,7 @@ fn held_out_clips_run_through_the_live_path_and_give_no_false_plates() {
 #[ignore = "~5 min, and fails today: 62 % of passes right (goal 95 %); see the README"]
 fn full_held_out_set_meets_the_goals() {
     let (plates, empty) = check(FULL_CLIPS, FULL_EMPTY_SECONDS, "accuracy-full");
-    assert_false_plate_goal(empty);
-    assert!(
-        plates.pass_accuracy() >= 0.95,
-        "{} of {} passes gave exactly the right plate ({:.1} %, want >= 95 %): misread {}, \
-         missed {}, duplicated {}",
-        plates.correct,
-        plates.passes,
-        plates.pass_accuracy() * 100.0,
-        plates.misread,
-        plates.missed,
-        plates.duplicated
-    );
+    assert_goals(plates, empty);
 }
 
 /// A tool, not a check: the same run on a tuning seed (`VIGIA_AI_TUNE_SEED`, default 1, with
@@ -96,15 +85,31 @@ fn tuning_seed_figures() {
     run_seeds(clips, 20, "accuracy-tune", seed, seed + 1, det_scale, &[]);
 }
 
-/// A tool, not a check: the full held-out set with every car's shutter drawn from
-/// `VIGIA_AI_EXPOSURE` (`make_clips.py --exposure`, default `0.025,0.025`: 1/1000 s, as LPR
-/// cameras are set) instead of 0.2–0.6 of a frame. The same cars, plates, fonts and nights as the
-/// held-out set (the shutter changes no other draw), so the difference is the motion blur alone.
-/// It tunes nothing: it says how much of the pass goal the blur accounts for.
+/// The goals on the held-out cars as a licence-plate camera sees them: every car's shutter
+/// 1/1000 s (`make_clips.py --exposure 0.025,0.025`, 1 px of motion blur) instead of the
+/// generator's 0.2–0.6 of a frame (5–14 px). The same cars, plates, fonts and nights as the
+/// held-out set (the shutter changes no other draw), so this and
+/// [`full_held_out_set_meets_the_goals`] differ only in the blur. Met (59 of 60, README).
 #[test]
-#[ignore = "a measuring tool (~7 min): prints the held-out figures at another shutter"]
+#[ignore = "~4 min in release: the full held-out set, rendered at another shutter"]
+fn full_held_out_set_at_an_lpr_shutter_meets_the_goals() {
+    let (plates, empty) = held_out_set_at_shutter("0.025,0.025");
+    assert_goals(plates, empty);
+}
+
+/// A tool, not a check: the full held-out set with every car's shutter drawn from
+/// `VIGIA_AI_EXPOSURE` (`make_clips.py --exposure MIN,MAX`, default `0.1,0.1`: 1/250 s),
+/// printing the figures. It tunes nothing: it says how much of the pass goal the blur accounts
+/// for (README, "The motion blur is the whole gap").
+#[test]
+#[ignore = "a measuring tool (~4 min): prints the held-out figures at another shutter"]
 fn held_out_set_at_another_shutter() {
-    let exposure = std::env::var("VIGIA_AI_EXPOSURE").unwrap_or_else(|_| "0.025,0.025".into());
+    let exposure = std::env::var("VIGIA_AI_EXPOSURE").unwrap_or_else(|_| "0.1,0.1".into());
+    held_out_set_at_shutter(&exposure);
+}
+
+/// The full held-out set rendered with `make_clips.py --exposure exposure`, run and printed.
+fn held_out_set_at_shutter(exposure: &str) -> (Score, Score) {
     let name = format!("accuracy-shutter-{}", exposure.replace(',', "-"));
     run_seeds(
         FULL_CLIPS,
@@ -113,7 +118,24 @@ fn held_out_set_at_another_shutter() {
         SEED_PLATES,
         SEED_EMPTY,
         DET_SCALE,
-        &["--exposure", &exposure],
+        &["--exposure", exposure],
+    )
+}
+
+/// Both goals: fewer than 1 false plate per camera-hour without plates, and at least 95 % of
+/// passes exactly right.
+fn assert_goals(plates: Score, empty: Score) {
+    assert_false_plate_goal(empty);
+    assert!(
+        plates.pass_accuracy() >= 0.95,
+        "{} of {} passes gave exactly the right plate ({:.1} %, want >= 95 %): misread {}, \
+         missed {}, duplicated {}",
+        plates.correct,
+        plates.passes,
+        plates.pass_accuracy() * 100.0,
+        plates.misread,
+        plates.missed,
+        plates.duplicated
     );
 }
 
