@@ -387,7 +387,7 @@ def ingest_loadgen(args, work, ports, clip, n, run):
             "pushers_cpu_pct": 100 * w["others_cpu_s"] / w["wall_s"],
             "rss_idle_mib": rss0, "rss_mib": w["rss_mib"],
             "rss_per_camera_mib": (w["rss_mib"] - rss0) / n,
-            "cameras_up_in_window": up, "cameras_up_at_end": rep_end(report),
+            "cameras_up_in_window": up, "cameras_up_at_end": inside[-1] if inside else None,
             "streams_live": live, "cameras_peak": s["cameras_peak"], "errors": s["errors"],
             "send_schedule_ratio": s["send_schedule_ratio"]}
 
@@ -423,10 +423,6 @@ def pull(args, work, ports, clip, kind, n, run):
             "cpu_s_per_stream_minute": w["cpu_s"] / minutes,
             "server_cpu_pct": 100 * w["cpu_s"] / w["wall_s"],
             "rss_per_camera_mib": (w["rss_mib"] - rss0) / n, "streams_live": live}
-
-
-def rep_end(report):
-    return json.load(open(report))["series"][-1]["cameras"]
 
 
 def readers(args, work, ports, clip, mp4, kind, n, run):
@@ -523,7 +519,7 @@ def table(results, args):
                        f"| not run (no pusher of that size for RTMP here) | | ≤ 0.03; ≤ 2.5 |")
             ups = "/".join(f"{r['cameras_up_in_window']:.0f}, {r['cameras_up_at_end']}, "
                            f"{r['errors']}" for r in lgv)
-            out.append(f"| cameras up in the window (mean), at the end; publisher errors | "
+            out.append(f"| cameras up in the window (mean), at its end; publisher errors | "
                        f"{n} cameras, vigia-loadgen pusher | {ups} | | | all {n}, 0 |")
     out += pull_rows(results["pull"], peer, label)
     rd = results["readers"]
