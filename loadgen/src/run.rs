@@ -21,6 +21,9 @@ use crate::{Error, html, procfs, reader};
 const READER_DELAY: Duration = Duration::from_millis(1500);
 /// Errors printed in full; later ones are only counted.
 const ERRORS_SHOWN: u64 = 10;
+/// How long cameras and readers go on after the last sample, so that sample sees them all
+/// rather than racing with their stop (it is taken at the run's deadline).
+const STOP_AFTER_LAST_SAMPLE: Duration = Duration::from_millis(300);
 
 /// Runs the load described by `opts`, writes both reports and returns the report.
 pub async fn run(opts: Options) -> Result<Report, Error> {
@@ -33,7 +36,7 @@ pub async fn run(opts: Options) -> Result<Report, Error> {
         ReportBuilder::new(opts.clone(), crate::wallclock_us() / 1000, fps, server, own);
     let start = Instant::now();
     let until = start + opts.ramp + opts.duration;
-    let tasks = spawn_all(&opts, &clip, &stats, start, until);
+    let tasks = spawn_all(&opts, &clip, &stats, start, until + STOP_AFTER_LAST_SAMPLE);
     sample_loop(
         &opts,
         &stats,

@@ -147,6 +147,13 @@ fn check_report(
     assert_eq!(s["frames_unstamped"], 0, "{s}");
     assert!(s["server"]["cpu_s_per_stream_minute"].as_f64().unwrap() > 0.0);
     assert!(html.contains("<svg") && !html.contains("<script"));
+    // The last second still counts every camera and reader: none stops before it is taken.
+    let last = json["series"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (last["cameras"].as_u64(), last["readers"].as_u64()),
+        (s["cameras_peak"].as_u64(), s["readers_peak"].as_u64()),
+        "{last}"
+    );
 }
 
 #[test]
