@@ -312,6 +312,7 @@ impl Connection {
     /// whether something else follows: a request or bytes that are not RTSP, for
     /// [`Self::process`].
     fn take_media(&mut self, buf: &mut BytesMut) -> bool {
+        let now = Instant::now();
         loop {
             match parse(buf) {
                 Ok(Parsed::Interleaved {
@@ -320,7 +321,7 @@ impl Connection {
                     consumed,
                 }) => {
                     let frame = buf.split_to(consumed).freeze().slice(payload);
-                    self.on_interleaved(channel, frame);
+                    self.on_interleaved(channel, frame, now);
                 }
                 Ok(Parsed::Response(_, consumed)) => buf.advance(consumed),
                 Err(ParseError::Incomplete) => return false,
@@ -386,8 +387,7 @@ impl Connection {
             .map_err(|_| "writer gone".to_string())
     }
 
-    fn on_interleaved(&mut self, channel: u8, frame: bytes::Bytes) {
-        let now = Instant::now();
+    fn on_interleaved(&mut self, channel: u8, frame: bytes::Bytes, now: Instant) {
         self.last_item = now;
         let Some((media, rtcp)) = self.machine.channel_track(channel) else {
             return;
@@ -395,9 +395,9 @@ impl Connection {
         if let Some(p) = &self.publishing {
             let mut publisher = lock(&p.publisher);
             if rtcp {
-                publisher.on_rtcp(media, frame);
+                publisher.on_rtcp(media, frame, now);
             } else {
-                publisher.on_rtp(media, frame);
+                publisher.on_rtp(media, frame, now);
             }
         }
         self.machine.note_activity(now);

@@ -130,10 +130,11 @@ impl UdpTransport {
                 rtcp,
             }) if rtcp == is_rtcp_socket => {
                 let mut publisher = lock(&publisher);
+                let now = Instant::now();
                 if rtcp {
-                    publisher.on_rtcp(media, datagram);
+                    publisher.on_rtcp(media, datagram, now);
                 } else {
-                    publisher.on_udp_rtp(media, &datagram);
+                    publisher.on_udp_rtp(media, &datagram, now);
                 }
             }
             Some(Route::Read { activity }) => *lock(&activity) = Instant::now(),
