@@ -21,8 +21,8 @@ use crate::{Error, html, procfs, reader};
 const READER_DELAY: Duration = Duration::from_millis(1500);
 /// Errors printed in full; later ones are only counted.
 const ERRORS_SHOWN: u64 = 10;
-/// How long cameras and readers go on after the last sample, so that sample sees them all
-/// rather than racing with their stop (it is taken at the run's deadline).
+/// How long cameras and readers go on after the last sample, which is taken at the run's
+/// deadline, so that it sees them all rather than racing with their stop.
 const STOP_AFTER_LAST_SAMPLE: Duration = Duration::from_millis(300);
 
 /// Runs the load described by `opts`, writes both reports and returns the report.
@@ -181,7 +181,10 @@ async fn sample_loop(
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     let mut prev = start;
     loop {
-        let now = tick.tick().await;
+        // The last sample is taken at the deadline itself, not at the first whole second after it.
+        let now = tokio::time::timeout_at(until, tick.tick())
+            .await
+            .unwrap_or(until);
         let t = Tick {
             t_s: (now - start).as_secs_f64(),
             dt_s: (now - prev).as_secs_f64(),

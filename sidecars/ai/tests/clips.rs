@@ -11,19 +11,19 @@ use python::python;
 use serde_json::Value;
 use vigia_ai::plate::{PlateFormat, read_plate};
 
+/// The generator, writing into `out`, with `args`.
+fn generator(out: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(python());
+    command
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("clips/make_clips.py"))
+        .args(["--out", out.to_str().unwrap()])
+        .args(args);
+    command
+}
+
 /// Runs the generator into `out` with `extra` arguments; returns the first clip's ground truth.
 fn make_clip(out: &Path, extra: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clips/make_clips.py");
-    let status = Command::new(python())
-        .arg(&script)
-        .args([
-            "--out",
-            out.to_str().unwrap(),
-            "--clips",
-            "1",
-            "--seconds",
-            "1.2",
-        ])
+    let status = generator(out, &["--clips", "1", "--seconds", "1.2"])
         .args(["--cross-seconds", "1", "--size", "640x360"])
         .args(extra)
         .status()
@@ -176,12 +176,8 @@ fn exposure_sets_the_blur_and_leaves_the_plates_alone() {
         "half a frame: {long_blur} px"
     );
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clips/make_clips.py");
     for bad in ["0.6,0.2", "0.3", "a,b", "0.5,1.5"] {
-        let out = Command::new(python())
-            .arg(&script)
-            .args(["--out", dir.join("bad").to_str().unwrap()])
-            .args(["--exposure", bad])
+        let out = generator(&dir.join("bad"), &["--exposure", bad])
             .output()
             .expect("python runs");
         assert!(!out.status.success(), "--exposure {bad} was taken");
